@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the project's virtual environment at .venv (Python 3.13) if it is missing or stale.
+#
+# The heavy packages (torch & co., about 6 GB) live in a base environment cached outside the clone,
+# keyed by the hash of the pin files, so fresh clones reuse it. .venv itself is a small, real venv
+# of this clone: a .pth file layers the base's site-packages under it, and this checkout is installed
+# into it in editable mode (so `rlcore` and `import rlcore` always mean this tree).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  local candidate
+  for candidate in "${RLCORE_PYTHON:-}" "$(command -v python3.13 2>/dev/null || true)" \
+                   "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do
+    [ -n "$candidate" ] && [ -x "$candidate" ] || continue
+    # A pyenv shim can sit on PATH without the version being selected: check that it really runs.
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+key=$(cat requirements.txt .ci/requirements-test.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ -f .venv/.rlcore-ready ] && [ "$(cat .venv/.rlcore-ready)" = "$key" ] && [ -x .venv/bin/python ]; then
+  exit 0
+fi
+
+python=$(find_python) || { echo "error: Python 3.13 is required (the Mario emulator ships cp313 wheels only): install it or set RLCORE_PYTHON=/path/to/python3.13" >&2; exit 1; }
+base="${RLCORE_VENV_CACHE:-$HOME/.cache/rlcore/venvs}/$key"
+
+if [ ! -f "$base/.rlcore-ready" ]; then
+  echo "setup: installing the pinned packages with $python (first time only, a few minutes)" >&2
+  rm -rf "$base" && mkdir -p "$(dirname "$base")"
+  "$python" -m venv "$base"
+  "$base/bin/python" -m pip install --quiet -r requirements.txt -r .ci/requirements-test.txt
+  "$base/bin/python" -m pip check >&2
+  echo "$key" > "$base/.rlcore-ready"
+fi
+
+rm -rf .venv
+"$python" -m venv --without-pip .venv
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+"$base/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))' > "$site/_rlcore_base.pth"
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . >&2
+echo "$key" > .venv/.rlcore-ready

@@ -1,0 +1,83 @@
+"""Training metrics: an append-only JSONL history, and PNG plots of it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+class MetricsFile:
+    """Appends one JSON object per line, flushed at once, so a killed run keeps every record so far."""
+
+    def __init__(self, path: str | os.PathLike, resume: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            self.path.write_text("")
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(_jsonable(record)) + "\n")
+
+    def truncate_after(self, key: str, value: float) -> None:
+        """Drop records whose `key` exceeds `value` (a resumed run rewinds to its checkpoint)."""
+        kept = [r for r in read_metrics(self.path) if r.get(key, -math.inf) <= value]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+
+def _jsonable(record: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in record.items():
+        if hasattr(v, "item"):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All records of a metrics.jsonl; a torn last line (killed mid-write) is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str],
+                 path: str | os.PathLike, title: str = "") -> Path:
+    """One PNG with a panel per metric in `ys` against `x` (matplotlib, headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    ys = list(ys)
+    fig, axes = plt.subplots(1, len(ys), figsize=(4.2 * len(ys), 3.4), squeeze=False)
+    for ax, y in zip(axes[0], ys):
+        pts = [(r[x], r[y]) for r in records if r.get(x) is not None and r.get(y) is not None]
+        if pts:
+            ax.plot(*zip(*pts), linewidth=1.2)
+        ax.set_title(y)
+        ax.set_xlabel(x)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

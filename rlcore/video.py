@@ -1,0 +1,69 @@
+"""Frames -> browser-playable H.264 (yuv420p) mp4. Every video rlcore writes goes through here."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+
+DEFAULT_FPS = 30
+
+
+def pad_to_even(frame: np.ndarray) -> np.ndarray:
+    """yuv420p needs even width and height: pad the bottom/right edge by repeating it."""
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = DEFAULT_FPS) -> Path:
+    """Write RGB uint8 frames (H, W, 3) as an H.264 yuv420p mp4 that Chromium and gr.Video play as is.
+
+    The file appears atomically (temporary file, then rename). Raises ValueError on no frames or on
+    frames that are not (H, W, 3) uint8 of one size.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".mp4")
+    os.close(fd)
+    count, size = 0, None
+    try:
+        # macro_block_size=2: keep the true size (only evenness matters for yuv420p), no rescaling.
+        with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                pixelformat="yuv420p", macro_block_size=2,
+                                output_params=["-movflags", "+faststart"]) as writer:
+            for frame in frames:
+                frame = np.asarray(frame)
+                if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                    raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+                if size is None:
+                    size = frame.shape
+                elif frame.shape != size:
+                    raise ValueError(f"frame {count} has shape {frame.shape}, the first had {size}")
+                writer.append_data(pad_to_even(frame))
+                count += 1
+        if count == 0:
+            raise ValueError("no frames to write")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def hstack_videos(left: list[np.ndarray], right: list[np.ndarray], gap: int = 8) -> list[np.ndarray]:
+    """Two frame sequences side by side (for comparisons); the shorter one holds its last frame."""
+    n = max(len(left), len(right))
+    h = max(left[0].shape[0], right[0].shape[0])
+    out = []
+    for i in range(n):
+        a, b = left[min(i, len(left) - 1)], right[min(i, len(right) - 1)]
+        a = np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0)))
+        b = np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))
+        out.append(np.concatenate([a, np.full((h, gap, 3), 255, np.uint8), b], axis=1))
+    return out

@@ -232,7 +232,10 @@ def unflatten_optimizer_state(tensors: Mapping[str, torch.Tensor], meta: Mapping
         state.setdefault(int(param_id), {})[name] = value
     for param_id, entries in meta.get("scalars", {}).items():
         state.setdefault(int(param_id), {}).update(entries)
-    return {"state": state, "param_groups": meta["param_groups"]}
+    # JSON has no tuples: give back optimizer options such as Adam's betas as they were saved.
+    groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in group.items()}
+              for group in meta["param_groups"]]
+    return {"state": state, "param_groups": groups}
 
 
 def save_training_state(directory: str | os.PathLike, tensors: Mapping[str, torch.Tensor],

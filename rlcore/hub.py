@@ -1,0 +1,342 @@
+"""Publish checkpoints to the Hugging Face Hub, load them back, and list published agents.
+
+    push_checkpoint("runs/pendulum", "alice/pendulum-bptt")      # one commit: weights, config, card ...
+    folder = pull_checkpoint("alice/pendulum-bptt@main")         # the standard HF cache; offline too
+    list_agents(author="alice")                                  # list_models filtered by our tag
+
+A repo on the Hub has the same layout as a local checkpoint folder (rlcore.checkpoint). Everything goes
+through the real `huggingface_hub` client: the token comes from its standard places (HF_TOKEN, the login
+cache) and is never printed or written by us. Every function takes an optional `endpoint` (default:
+huggingface_hub's, i.e. HF_ENDPOINT) and `token`. Expected failures are `HubError` (one line) or
+`CheckpointError`; `HubError.user_error` tells bad input (exit 2) from a failure (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rlcore.checkpoint import (CONFIG_FILE, METRICS_FILE, PICKLE_SUFFIXES, RESULTS_FILE, WEIGHTS_FILE,
+                               CheckpointError, checkpoint_dir, load_config, load_tensors)
+from rlcore.modelcard import BASE_TAGS, HUB_TAG, LIBRARY_NAME, REPLAY_FILE, build_model_card
+
+T = TypeVar("T")
+
+HF_PREFIX = "hf://"
+CARD_FILE = "README.md"
+# What a published agent carries (the RL Zoo / CleanRL set). Not training_state.*: the Hub repo is the
+# agent for viewers (load / evaluate / play); the optimizer state would double the download and only
+# the machine that trains needs it (resume from the local --out folder).
+PUSHED_FILES = (WEIGHTS_FILE, CONFIG_FILE, RESULTS_FILE, METRICS_FILE, REPLAY_FILE)
+PUSHED_PATTERNS = ("*.png",)
+PULLED_PATTERNS = (*PUSHED_FILES, *PUSHED_PATTERNS, CARD_FILE)  # never a pickle, never anything else
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Hub names: letters, digits, '-', '_', '.'; not starting or ending with '-' or '.'; at most 96 chars.
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_REPO_ID = re.compile(rf"({_NAME})/({_NAME})")
+_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+
+
+class HubError(RuntimeError):
+    """A Hub operation that failed; one line. `user_error`: caused by the input (bad id, unknown repo)."""
+
+    def __init__(self, message: str, user_error: bool = False):
+        super().__init__(message)
+        self.user_error = user_error
+
+
+@dataclass(frozen=True)
+class RepoRef:
+    """OWNER/NAME at a revision (a branch, tag or commit sha; "main" by default)."""
+
+    repo_id: str
+    revision: str = "main"
+
+    def __str__(self) -> str:
+        return self.repo_id if self.revision == "main" else f"{self.repo_id}@{self.revision}"
+
+
+# ----------------------------------------------------------------------------- repo ids
+
+
+def parse_repo_ref(text: str) -> RepoRef:
+    """`OWNER/NAME`, `OWNER/NAME@REV` or `hf://OWNER/NAME[@REV]` -> RepoRef; anything else is a HubError.
+
+    Refuses what could escape into the local filesystem through the cache path ("../x", "/abs",
+    "a/b/c", "a/..") as well as names the Hub itself rejects ("--", "..", ".git").
+    """
+    raw = text[len(HF_PREFIX):] if text.startswith(HF_PREFIX) else text
+    repo_id, at, revision = raw.partition("@")
+    revision = revision if at else "main"
+    match = _REPO_ID.fullmatch(repo_id)
+    problem = None
+    if not match:
+        problem = "expected OWNER/NAME (letters, digits, '-', '_', '.'; two parts)"
+    elif ".." in repo_id or "--" in repo_id or repo_id.endswith(".git"):
+        problem = "'..', '--' and a '.git' ending are not allowed"
+    elif not _REVISION.fullmatch(revision) or ".." in revision or revision.endswith("/"):
+        problem = f"bad revision {revision!r}"
+    if problem:
+        raise HubError(f"invalid Hub repo id {text!r}: {problem}", user_error=True)
+    return RepoRef(repo_id, revision)
+
+
+def is_hub_ref(text: str) -> bool:
+    """Whether a CHECKPOINT argument names a Hub repo: hf://..., or OWNER/NAME that is not a local path."""
+    return text.startswith(HF_PREFIX) or (not Path(text).exists() and _REPO_ID.fullmatch(text.partition("@")[0])
+                                          is not None)
+
+
+# ----------------------------------------------------------------------------- errors, retries
+
+
+def _is_transient(err: BaseException) -> bool:
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(err, HfHubHTTPError):
+        response = getattr(err, "response", None)
+        return response is not None and response.status_code in TRANSIENT_STATUS
+    return isinstance(err, httpx2.TransportError)
+
+
+def _one_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else err.__class__.__name__
+
+
+def hub_error(err: BaseException, ref: RepoRef | str, endpoint: str) -> HubError:
+    """Translate a huggingface_hub / network exception into a one-line HubError."""
+    import httpx2
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
+
+    if isinstance(err, RepositoryNotFoundError):
+        return HubError(f"{ref}: no such model repo on {endpoint} (or it is private and your token cannot read it)",
+                        user_error=True)
+    if isinstance(err, RevisionNotFoundError):
+        return HubError(f"{ref}: no such revision on {endpoint}", user_error=True)
+    if isinstance(err, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        return HubError(f"{ref}: not in the local Hugging Face cache and the Hub cannot be reached "
+                        "(offline: HF_HUB_OFFLINE=1 or no network)")
+    if isinstance(err, EntryNotFoundError):
+        return HubError(f"{ref}: file not found in the repo ({_one_line(err)})", user_error=True)
+    if isinstance(err, HfHubHTTPError):
+        status = err.response.status_code if getattr(err, "response", None) is not None else "?"
+        if status in (401, 403):
+            return HubError(f"{ref}: the Hub refused the request ({status}): check that your token may write "
+                            "to this namespace", user_error=True)
+        return HubError(f"{ref}: Hub request failed ({status}): {_one_line(err)}")
+    if isinstance(err, httpx2.TransportError):
+        return HubError(f"{ref}: cannot reach the Hub at {endpoint} ({err.__class__.__name__}: {_one_line(err)})")
+    return HubError(f"{ref}: {err.__class__.__name__}: {_one_line(err)}")
+
+
+def with_retries(action: Callable[[], T], *, attempts: int = 4, wait_s: float = 1.0,
+                 on_retry: Callable[[int, BaseException], None] | None = None) -> T:
+    """Run `action`, retrying transient HTTP errors (5xx, 408, 429, connection resets) with exponential
+    backoff, `attempts` times at most; other errors propagate at once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as err:
+            if attempt == attempts or not _is_transient(err):
+                raise
+            if on_retry:
+                on_retry(attempt, err)
+            time.sleep(wait_s * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def _endpoint(endpoint: str | None) -> str:
+    from huggingface_hub import constants
+
+    return (endpoint or constants.ENDPOINT).rstrip("/")
+
+
+# ----------------------------------------------------------------------------- token
+
+
+def resolve_token(token: str | None = None) -> str:
+    """The token to push with: `token`, else HF_TOKEN, else the login cache. Never printed."""
+    from huggingface_hub import get_token
+
+    token = token or get_token()
+    if not token:
+        raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (pushing needs write access)",
+                       user_error=True)
+    return token
+
+
+# ----------------------------------------------------------------------------- push
+
+
+def files_to_push(checkpoint: str | os.PathLike) -> list[Path]:
+    """The files of a checkpoint folder that a push publishes (see PUSHED_FILES), sorted."""
+    folder = checkpoint_dir(checkpoint)
+    files = [folder / name for name in PUSHED_FILES if (folder / name).is_file()]
+    for pattern in PUSHED_PATTERNS:
+        files += sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    return files
+
+
+def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """A push publishes only a valid rlcore checkpoint: config.json readable, weights real safetensors."""
+    folder = checkpoint_dir(checkpoint)
+    document = load_config(folder)
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{folder / WEIGHTS_FILE}: missing (nothing to publish)")
+    load_tensors(folder / WEIGHTS_FILE)  # refuses pickles and truncated files before anything is uploaded
+    return document
+
+
+def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
+                    endpoint: str | None = None, commit_message: str | None = None, private: bool = False,
+                    attempts: int = 4, wait_s: float = 1.0,
+                    on_retry: Callable[[int, BaseException], None] | None = None) -> str:
+    """Publish a checkpoint folder as ONE commit (files_to_push + a generated README.md); returns the commit URL.
+
+    The local folder is only read. The card is generated in memory. Transient errors are retried
+    (`attempts`, exponential backoff from `wait_s`); a push that failed half-way is completed by running
+    it again (files already on the Hub are skipped by the client).
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
+    if ref.revision != "main":
+        raise HubError(f"{ref}: push publishes to the main branch; give OWNER/NAME without @revision",
+                       user_error=True)
+    token = resolve_token(token)
+    folder = checkpoint_dir(checkpoint)
+    document = check_pushable(folder)
+    endpoint = _endpoint(endpoint)
+    card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
+    files = files_to_push(folder)
+    message = commit_message or (f"Upload {document.get('algorithm', '')} agent for {document.get('env_id', '')}"
+                                 " with rlcore").replace("  ", " ")
+    api = HfApi(endpoint=endpoint, token=token)
+
+    def attempt() -> str:
+        api.create_repo(ref.repo_id, private=private, exist_ok=True)
+        # Fresh operations each attempt: the client marks them as used once tried.
+        operations = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in files]
+        operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card))
+        info = api.create_commit(ref.repo_id, operations=operations, commit_message=message)
+        return info.commit_url
+
+    try:
+        return with_retries(attempt, attempts=attempts, wait_s=wait_s, on_retry=on_retry)
+    except (CheckpointError, HubError):
+        raise
+    except Exception as err:
+        raise hub_error(err, ref, endpoint) from err
+
+
+# ----------------------------------------------------------------------------- pull
+
+
+def _remote_files(ref: RepoRef, endpoint: str, token: str | None) -> list[str]:
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi(endpoint=endpoint, token=token).list_repo_files(ref.repo_id, revision=ref.revision)
+    except Exception:
+        return []
+
+
+def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None = None,
+                    endpoint: str | None = None, token: str | None = None) -> Path:
+    """Download a published agent into the standard Hugging Face cache (or `cache_dir`) and return its folder.
+
+    Only the files of our format are fetched (never a pickle). With HF_HUB_OFFLINE=1 or without a
+    network, a cached revision is used. The folder is checked: an rlcore checkpoint with safetensors
+    weights, else a CheckpointError that names the repo.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
+    endpoint = _endpoint(endpoint)
+    try:
+        local = Path(snapshot_download(ref.repo_id, revision=ref.revision, allow_patterns=list(PULLED_PATTERNS),
+                                       cache_dir=cache_dir, endpoint=endpoint, token=token))
+    except HFValidationError as err:
+        raise HubError(f"invalid Hub repo id {str(ref)!r}: {_one_line(err)}", user_error=True) from None
+    except Exception as err:
+        raise hub_error(err, ref, endpoint) from err
+
+    where = f"{HF_PREFIX}{ref}"
+    for required in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (local / required).is_file():
+            remote = _remote_files(ref, endpoint, token)
+            pickles = [name for name in remote if name.lower().endswith(PICKLE_SUFFIXES)]
+            if pickles and not (local / WEIGHTS_FILE).is_file():
+                raise CheckpointError(f"{where}/{pickles[0]}: refusing to load a pickle file (rlcore loads only "
+                                      f"{WEIGHTS_FILE}; pickles can run arbitrary code)")
+            raise CheckpointError(f"{where}: not an rlcore checkpoint, no {required} in the repo")
+    try:
+        load_config(local)
+    except CheckpointError as err:
+        raise CheckpointError(str(err).replace(str(local), where)) from None
+    return local
+
+
+def resolve_checkpoint(text: str, **hub_kwargs: Any) -> Path:
+    """A CHECKPOINT argument -> a local folder: an existing path as is, hf://... or OWNER/NAME pulled."""
+    if is_hub_ref(text):
+        return pull_checkpoint(text, **hub_kwargs)
+    if text.count("/") >= 1 and not Path(text).exists() and not text.startswith(("/", ".", "~")):
+        raise HubError(f"{text!r}: no such local checkpoint folder, and not a valid Hub repo id OWNER/NAME",
+                       user_error=True)
+    return checkpoint_dir(text)
+
+
+# ----------------------------------------------------------------------------- list
+
+
+@dataclass
+class AgentSummary:
+    repo_id: str
+    system: str
+    env_id: str
+    algorithm: str
+    mean_reward: str
+    last_modified: str
+
+
+def _summary(info: Any) -> AgentSummary:
+    from rlcore.systems import SYSTEM_NAMES
+
+    tags = list(info.tags or [])
+    card = info.card_data
+    results = list(getattr(card, "eval_results", None) or []) if card is not None else []
+    mean = next((str(r.metric_value) for r in results if r.metric_type == "mean_reward"), "")
+    env_id = next((r.dataset_type for r in results), "")
+    system = next((t for t in tags if t in SYSTEM_NAMES), "")
+    # The card's tags are BASE_TAGS, then env id, algorithm, system (modelcard.card_tags).
+    others = [t for t in tags if t not in BASE_TAGS and t not in SYSTEM_NAMES and t not in (env_id, LIBRARY_NAME)]
+    algorithm = others[-1] if others else ""
+    modified = info.last_modified.strftime("%Y-%m-%d %H:%M") if info.last_modified else ""
+    return AgentSummary(info.id, system, env_id, algorithm, mean, modified)
+
+
+def list_agents(*, author: str | None = None, search: str | None = None, limit: int = 50,
+                endpoint: str | None = None, token: str | None = None) -> list[AgentSummary]:
+    """Published rlcore agents (`list_models` filtered by the "rlcore" tag), newest first."""
+    from huggingface_hub import HfApi
+
+    endpoint = _endpoint(endpoint)
+    if author is not None and not re.fullmatch(_NAME, author):
+        raise HubError(f"invalid author {author!r}", user_error=True)
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        infos = with_retries(lambda: list(api.list_models(filter=HUB_TAG, author=author, search=search,
+                                                          sort="last_modified", limit=limit, cardData=True)))
+    except Exception as err:
+        raise hub_error(err, f"list {author or ''}".strip(), endpoint) from err
+    return [_summary(info) for info in infos]

@@ -1,0 +1,186 @@
+"""The model card (README.md) of a published agent, in the Hub's conventions.
+
+The YAML front matter is built with huggingface_hub's own `ModelCardData` / `EvalResult`, so it reads
+back through `ModelCard` and `HfApi.model_info(...).card_data` exactly as the RL Zoo's and CleanRL's
+cards do: `library_name`, `tags`, and a `model-index` whose `mean_reward` is "mean +/- std" on the
+environment (task reinforcement-learning, dataset = env id, `verified: false`), plus Mario's mean
+x position and flag rate. The body says what the agent is, its results, the replay video, the
+hyperparameters from config.json, training figures, and how to load it with this project.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from rlcore.checkpoint import CONFIG_FILE, METRICS_FILE, RESULTS_FILE, load_config, read_json
+from rlcore.metrics import read_metrics
+
+LIBRARY_NAME = "rlcore"
+HUB_TAG = "rlcore"  # every card carries it: `list_models(filter="rlcore")` finds our agents
+REPLAY_FILE = "replay.mp4"
+BASE_TAGS = ("reinforcement-learning", "deep-reinforcement-learning", HUB_TAG)
+DEFAULT_HUB_URL = "https://huggingface.co"
+
+SYSTEM_BLURBS = {
+    "pendulum": ("a policy network that swings up and balances TorchRL's stateless, differentiable pendulum; "
+                 "it was trained by backpropagating the return through simulated rollouts (no value function, "
+                 "no sampling-based gradient), following the TorchRL pendulum tutorial"),
+    "mario": ("a Double DQN agent that plays Super Mario Bros. from pixels (4 stacked 84x84 grayscale frames) "
+              "on the nes-py emulator, following the PyTorch Mario tutorial"),
+}
+
+
+def format_mean_std(mean: float, std: float) -> str:
+    """The RL Zoo / CleanRL convention for model-index values (the leaderboards parse it)."""
+    return f"{mean:.2f} +/- {std:.2f}"
+
+
+def mario_extras(results: dict[str, Any]) -> dict[str, float]:
+    """Mario's mean x position and flag rate, from scalars or per-episode lists of results.json."""
+    extras: dict[str, float] = {}
+    for name, scalar_keys, list_key in (("x_pos", ("mean_x_pos", "x_pos_mean"), "x_pos"),
+                                        ("flag_rate", ("flag_rate",), "flag_get")):
+        value = next((results[k] for k in scalar_keys if isinstance(results.get(k), (int, float))), None)
+        if value is None and isinstance(results.get(list_key), list) and results[list_key]:
+            figures = [float(v) for v in results[list_key]]
+            value = sum(figures) / len(figures)
+        if value is not None and math.isfinite(float(value)):
+            extras[name] = float(value)
+    return extras
+
+
+def card_tags(document: dict[str, Any]) -> list[str]:
+    tags = list(BASE_TAGS)
+    for extra in (document.get("env_id"), document.get("algorithm"), document.get("system")):
+        if extra and extra not in tags:
+            tags.append(str(extra))
+    return tags
+
+
+def card_data(document: dict[str, Any], results: dict[str, Any] | None, repo_id: str):
+    """The front matter as a huggingface_hub ModelCardData."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    env_id = document.get("env_id") or "unknown-env"
+    eval_results = []
+    if results and results.get("mean_reward") is not None:
+        def metric(metric_type: str, name: str, value: Any) -> EvalResult:
+            return EvalResult(task_type="reinforcement-learning", task_name="reinforcement-learning",
+                              dataset_type=env_id, dataset_name=env_id, metric_type=metric_type,
+                              metric_name=name, metric_value=value, verified=False)
+
+        eval_results.append(metric("mean_reward", "mean_reward",
+                                   format_mean_std(results["mean_reward"], results.get("std_reward", 0.0))))
+        extras = mario_extras(results) if document.get("system") == "mario" else {}
+        if "x_pos" in extras:
+            eval_results.append(metric("x_pos", "mean x position", round(extras["x_pos"], 1)))
+        if "flag_rate" in extras:
+            eval_results.append(metric("flag_rate", "flag rate", round(extras["flag_rate"], 3)))
+    return ModelCardData(library_name=LIBRARY_NAME, tags=card_tags(document), model_name=repo_id,
+                         eval_results=eval_results or None)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, dict)):
+        return f"`{json.dumps(value)}`"
+    return f"`{value}`" if isinstance(value, str) else str(value)
+
+
+def _table(header: tuple[str, str], rows: list[tuple[str, str]]) -> str:
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in rows]
+    return "\n".join(lines)
+
+
+def results_rows(document: dict[str, Any], results: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [("mean reward (+/- std)", format_mean_std(results["mean_reward"], results.get("std_reward", 0.0)))]
+    if document.get("system") == "mario":
+        extras = mario_extras(results)
+        if "x_pos" in extras:
+            rows.append(("mean x position (flag at about 3160)", f"{extras['x_pos']:.1f}"))
+        if "flag_rate" in extras:
+            rows.append(("flag rate", f"{extras['flag_rate']:.0%}"))
+    for key, label in (("n_eval_episodes", "episodes"), ("seeds", "seeds"), ("date", "evaluated")):
+        if results.get(key) is not None:
+            value = results[key]
+            if isinstance(value, list) and len(value) > 6:
+                value = f"{value[0]} ... {value[-1]}"
+            rows.append((label, str(value)))
+    return rows
+
+
+def training_rows(document: dict[str, Any], records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Steps and wall time, from the last metrics record (and config.json's extras when present)."""
+    rows = []
+    last = records[-1] if records else {}
+    if "step" in last:
+        rows.append(("training steps (last logged)", str(last["step"])))
+    for key, value in sorted(last.items()):
+        if "time" in key and isinstance(value, (int, float)):
+            rows.append((key, f"{value:.1f}"))
+    for key in ("steps", "total_steps", "wall_time_s", "device", "torch_version", "rlcore_version"):
+        if key in document:
+            rows.append((key, _value(document[key])))
+    rows.append(("logged records", str(len(records))))
+    return rows
+
+
+def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str = DEFAULT_HUB_URL) -> str:
+    """The README.md text for the checkpoint folder `checkpoint` published as `repo_id`."""
+    from huggingface_hub import ModelCard
+
+    folder = Path(checkpoint)
+    document = load_config(folder)
+    results = read_json(folder / RESULTS_FILE) if (folder / RESULTS_FILE).is_file() else None
+    records = read_metrics(folder / METRICS_FILE)
+    plots = sorted(p.name for p in folder.glob("*.png"))
+    system = document["system"]
+    env_id = document.get("env_id", "?")
+    algorithm = document.get("algorithm", "?")
+    file_url = f"{hub_url.rstrip('/')}/{repo_id}/resolve/main"
+
+    sections = [f"# {algorithm} agent for {env_id} ({system}, rlcore)",
+                f"This is {SYSTEM_BLURBS.get(system, f'an rlcore {system} agent')}. "
+                f"Weights are in `model.safetensors` (no pickle), the full configuration in `{CONFIG_FILE}`."]
+    if results and results.get("mean_reward") is not None:
+        sections += ["## Results",
+                     _table(("metric", "value"), results_rows(document, results)),
+                     f"Evaluated with `python -m rlcore evaluate` (figures per episode in `{RESULTS_FILE}`)."]
+    else:
+        sections += ["## Results", "Not evaluated yet (no results.json)."]
+    if (folder / REPLAY_FILE).is_file():
+        sections += ["## Replay",
+                     f'<video src="{file_url}/{REPLAY_FILE}" controls autoplay loop muted width="480"></video>']
+    sections += ["## Usage",
+                 "With this project (`rlcore`, Python 3.13) installed:",
+                 "```bash\n"
+                 f"python -m rlcore play hf://{repo_id} --out replay.mp4\n"
+                 f"python -m rlcore evaluate hf://{repo_id} --episodes 10\n"
+                 f"python -m rlcore pull {repo_id}   # prints the local folder in the Hugging Face cache\n"
+                 "```",
+                 "From Python:",
+                 "```python\n"
+                 "from rlcore.hub import pull_checkpoint\n"
+                 "from rlcore.systems import get_system\n\n"
+                 f'folder = pull_checkpoint("{repo_id}")  # cached; works offline with HF_HUB_OFFLINE=1\n'
+                 f'system = get_system("{system}")\n'
+                 "agent = system.load(folder)\n"
+                 "results = system.evaluate(folder, episodes=10, seed=0)\n"
+                 "episode = system.play(folder, system.PlayOptions())  # frames for rlcore.video.write_mp4\n"
+                 "```"]
+    hyper = sorted(document.get("config", {}).items())
+    if hyper:
+        sections += ["## Hyperparameters", _table(("name", "value"), [(k, _value(v)) for k, v in hyper])]
+    sections += ["## Training", _table(("figure", "value"), training_rows(document, records))]
+    if plots:
+        sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]
+
+    data = card_data(document, results, repo_id)
+    text = f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
+    return str(ModelCard(text))

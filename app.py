@@ -1,0 +1,9 @@
+"""Entry point: `python app.py` serves the app (127.0.0.1:7860 here; a Space sets GRADIO_SERVER_NAME=0.0.0.0)."""
+
+from demo import build_app
+from demo.context import AppSettings
+
+if __name__ == "__main__":
+    app = build_app()
+    # Gradio refuses larger uploads before they reach the handler; the handler states the exact limit.
+    app.launch(max_file_size=f"{int(AppSettings.from_env().max_upload_mb) + 1}mb")

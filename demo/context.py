@@ -1,0 +1,94 @@
+"""What one running app owns: its settings (folders, limits) and the services built from them.
+
+Everything mutable lives in an `AppContext` made by `build_app`, never at module level, so two apps
+in one process (the tests) do not share caches, queues or counters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+@dataclasses.dataclass(frozen=True)
+class AppSettings:
+    """Folders and the limits that keep a public Space up (each overridable by an RLCORE_* variable)."""
+
+    checkpoints_dir: Path = REPO_ROOT / "checkpoints"
+    """The bundled agents (one folder per checkpoint)."""
+    work_dir: Path = Path(tempfile.gettempdir()) / "rlcore-app"
+    """Rendered videos, training runs, uploads and downloads (under the temp dir, so Gradio serves them)."""
+    max_upload_mb: float = 64.0
+    """Uploads larger than this in total are refused (the Mario network is about 7 MB)."""
+    max_train_seconds: float = 600.0
+    """Hard wall-clock cap of one training run; the run is asked to stop, then killed."""
+    heartbeat_timeout: float = 30.0
+    """A run (or a place in the queue) whose page stopped polling for this long is stopped (tab closed)."""
+    stop_grace_seconds: float = 30.0
+    """After a stop request, how long a run may take to save before it is terminated."""
+    render_concurrency: int = 2
+    """Episodes rendered at once (Gradio's queue holds the rest); 2 suits a 2-core CPU."""
+
+    @classmethod
+    def from_env(cls, **overrides) -> "AppSettings":
+        """Defaults, then RLCORE_CHECKPOINTS / RLCORE_APP_DIR / RLCORE_MAX_TRAIN_SECONDS / ..., then overrides."""
+        values = {}
+        if os.environ.get("RLCORE_CHECKPOINTS"):
+            values["checkpoints_dir"] = Path(os.environ["RLCORE_CHECKPOINTS"])
+        if os.environ.get("RLCORE_APP_DIR"):
+            values["work_dir"] = Path(os.environ["RLCORE_APP_DIR"])
+        values["max_upload_mb"] = _env_float("RLCORE_MAX_UPLOAD_MB", cls.max_upload_mb)
+        values["max_train_seconds"] = _env_float("RLCORE_MAX_TRAIN_SECONDS", cls.max_train_seconds)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("checkpoints_dir", "work_dir"):
+            values[key] = Path(values.get(key, getattr(cls, key))).resolve()
+        return cls(**values)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.work_dir / "videos"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.work_dir / "runs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.work_dir / "uploads"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.work_dir / "downloads"
+
+
+class AppContext:
+    """The settings plus the app's services: the agent catalog, the episode renderer, the training queue."""
+
+    def __init__(self, settings: AppSettings):
+        from demo.catalog import Catalog
+        from demo.jobs import TrainingQueue
+        from demo.rendering import Renderer
+
+        self.settings = settings
+        for folder in (settings.cache_dir, settings.runs_dir, settings.uploads_dir, settings.downloads_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(settings)
+        self.renderer = Renderer(settings.cache_dir)
+        self.training = TrainingQueue(
+            lock_file=settings.work_dir / "training.lock",
+            max_seconds=settings.max_train_seconds,
+            heartbeat_timeout=settings.heartbeat_timeout,
+            stop_grace_seconds=settings.stop_grace_seconds,
+        )
+
+    def close(self) -> None:
+        self.training.shutdown()

@@ -1,0 +1,189 @@
+"""Episodes rendered to mp4 once, then served from a cache keyed on the weights' hash and the options.
+
+A repeat of (weights, play options) costs a file lookup, not an episode. Two visitors asking for the
+same uncached episode at once share one rendering (a lock per key).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json
+from rlcore.systems import Episode, get_system
+from rlcore.video import hstack_videos, write_mp4
+
+CACHE_VERSION = 1  # bump when the rendering itself changes, so old videos are not served
+
+try:  # On a ZeroGPU Space, playing an episode borrows the GPU; elsewhere this is a plain call.
+    import spaces  # type: ignore[import-not-found]
+
+    _on_gpu: Callable = spaces.GPU
+except ImportError:
+    def _on_gpu(fn):
+        return fn
+
+
+@_on_gpu
+def play_episode(system_name: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
+    system = get_system(system_name)
+    return system.play(checkpoint, system.PlayOptions(**options))
+
+
+def play_options(system_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """All fields of the system's PlayOptions, from the UI's values where given (others: defaults).
+
+    Fields this system does not have (Mario's level for Pendulum) are left out, so they never split the
+    cache, and the defaults are spelled out, so an option left unset and one set to its default share it.
+    """
+    play_options_class = get_system(system_name).PlayOptions
+    names = {f.name for f in dataclasses.fields(play_options_class)}
+    chosen = play_options_class(**{k: v for k, v in values.items() if k in names and v is not None})
+    return dataclasses.asdict(chosen)
+
+
+@dataclasses.dataclass
+class RenderedEpisode:
+    video: Path
+    summary: dict[str, Any]
+    trace: list[dict[str, Any]]
+    frames: int
+    cached: bool
+
+
+@dataclasses.dataclass
+class RenderedComparison:
+    video: Path
+    left: RenderedEpisode
+    right: RenderedEpisode
+    cached: bool
+
+
+def _jsonable_trace(trace: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the numeric figures of each step (what plots need), as plain Python numbers."""
+    rows = []
+    for step in trace:
+        row = {}
+        for key, value in step.items():
+            if hasattr(value, "item") and getattr(value, "size", 1) == 1:
+                value = value.item()
+            if isinstance(value, (bool, int, float)):
+                row[key] = value
+        rows.append(row)
+    return rows
+
+
+def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.item() if hasattr(v, "item") and getattr(v, "size", 1) == 1 else v)
+            for k, v in summary.items()}
+
+
+class Renderer:
+    def __init__(self, cache_dir: Path):
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.episodes_played = 0  # counts real plays (not cache hits): the tests read it
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._hashes: dict[tuple[str, int, int], str] = {}
+
+    # ------------------------------------------------------------------------------ keys
+    def weights_hash(self, checkpoint: Path) -> str:
+        """sha256 of model.safetensors, remembered per (path, size, mtime)."""
+        file = Path(checkpoint) / WEIGHTS_FILE
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            raise CheckpointError(f"{file}: missing") from None
+        memo = (str(file), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if memo in self._hashes:
+                return self._hashes[memo]
+        digest = hashlib.sha256()
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        with self._lock:
+            self._hashes[memo] = digest.hexdigest()
+        return digest.hexdigest()
+
+    def _key(self, system: str, hashes: list[str], options: Mapping[str, Any]) -> str:
+        options = play_options(system, options)
+        document = json.dumps({"v": CACHE_VERSION, "system": system, "weights": hashes,
+                               "options": dict(sorted(options.items()))}, sort_keys=True, default=str)
+        return hashlib.sha256(document.encode()).hexdigest()[:32]
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    # ----------------------------------------------------------------------------- cache
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.cache_dir / f"{key}.mp4", self.cache_dir / f"{key}.json"
+
+    def _read(self, key: str) -> dict[str, Any] | None:
+        video, meta = self._paths(key)
+        if video.is_file() and meta.is_file():  # meta is written last: its presence marks a complete entry
+            try:
+                return json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError):
+                return None
+        return None
+
+    def _store_episode(self, key: str, episode: Episode) -> RenderedEpisode:
+        video, meta = self._paths(key)
+        write_mp4(video, episode.frames, fps=episode.fps)
+        document = {"summary": _jsonable(episode.summary), "trace": _jsonable_trace(episode.trace),
+                    "frames": len(episode.frames)}
+        atomic_write_json(meta, document)
+        return RenderedEpisode(video, document["summary"], document["trace"], document["frames"], cached=False)
+
+    # ---------------------------------------------------------------------------- public
+    def cached_episode(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode | None:
+        key = self._key(system, [self.weights_hash(checkpoint)], options)
+        document = self._read(key)
+        if document is None:
+            return None
+        return RenderedEpisode(self._paths(key)[0], document["summary"], document["trace"], document["frames"],
+                               cached=True)
+
+    def episode(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode:
+        """The episode's mp4 and figures: from the cache when this (weights, options) was rendered before."""
+        key = self._key(system, [self.weights_hash(checkpoint)], options)
+        with self._key_lock(key):
+            hit = self.cached_episode(system, checkpoint, options)
+            if hit is not None:
+                return hit
+            episode = self._play(system, checkpoint, options)
+            return self._store_episode(key, episode)
+
+    def comparison(self, system: str, left: Path, right: Path, options: Mapping[str, Any]) -> RenderedComparison:
+        """Two agents on the same options, side by side in one video, with both agents' figures."""
+        key = self._key(system, [self.weights_hash(left), self.weights_hash(right)], options)
+        with self._key_lock(key):
+            video, meta = self._paths(key)
+            if self._read(key) is not None:
+                return RenderedComparison(video, self.episode(system, left, options),
+                                          self.episode(system, right, options), cached=True)
+            episodes = []
+            for checkpoint in (left, right):
+                single_key = self._key(system, [self.weights_hash(checkpoint)], options)
+                with self._key_lock(single_key):
+                    episode = self._play(system, checkpoint, options)
+                    if self._read(single_key) is None:
+                        self._store_episode(single_key, episode)
+                episodes.append(episode)
+            write_mp4(video, hstack_videos(episodes[0].frames, episodes[1].frames), fps=episodes[0].fps)
+            atomic_write_json(meta, {"frames": max(len(e.frames) for e in episodes)})
+        return RenderedComparison(video, self.episode(system, left, options), self.episode(system, right, options),
+                                  cached=False)
+
+    def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
+        with self._lock:
+            self.episodes_played += 1
+        return play_episode(system, Path(checkpoint), play_options(system, options))

@@ -1,0 +1,120 @@
+"""The Pendulum system behind rlcore.systems' contract (used by the CLI, the Hub code and the app)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import statistics
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rlcore import checkpoint as ckpt
+from rlcore.config import option
+from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
+from rlcore.pendulum.env import GRAVITY, LENGTH, MASS, gen_params, initial_state_of_seed, params_as_floats
+from rlcore.pendulum.policy import make_policy
+from rlcore.pendulum.render import render_episode
+from rlcore.pendulum.rollout import tensor_rollout
+from rlcore.pendulum.train import PendulumConfig, build_net, config_from_checkpoint
+from rlcore.pendulum.train import train as _train
+from rlcore.runtime import resolve_device
+from rlcore.systems import Episode
+
+__all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PendulumAgent", "train", "load", "evaluate",
+           "play", "EPISODE_STEPS"]
+
+Config = PendulumConfig
+EPISODE_STEPS = 200  # Gymnasium Pendulum-v1's episode length (its TimeLimit)
+
+
+@dataclasses.dataclass
+class PlayOptions:
+    seed: int = option(0, "random start of the episode (evaluate's episode with the same seed)")
+    g: float = option(GRAVITY, "gravity (m/s^2)")
+    m: float = option(MASS, "mass of the bob (kg)")
+    l: float = option(LENGTH, "length of the rod (m)")  # noqa: E741
+    steps: int = option(EPISODE_STEPS, "steps to play (dt = 0.05 s each)")
+
+
+@dataclasses.dataclass
+class PendulumAgent:
+    """A loaded policy: `net` maps [cos th, sin th, thdot] to a torque; `policy` is its TensorDictModule."""
+
+    net: nn.Sequential
+    config: PendulumConfig
+    checkpoint: Path
+
+    @property
+    def policy(self):
+        return make_policy(self.net)
+
+    @torch.no_grad()
+    def act(self, observation) -> torch.Tensor:
+        """Torque(s) for observation(s) [..., 3] = [cos th, sin th, thdot] (Gymnasium's order), clipped."""
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=next(self.net.parameters()).device)
+        return self.net(obs).clamp(-2.0, 2.0)
+
+
+def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str = "auto",
+          stop: threading.Event | None = None, progress: bool = False) -> Iterator[dict]:
+    return _train(config, out_dir, resume=resume, device=device, stop=stop, progress=progress)
+
+
+train.__doc__ = _train.__doc__
+
+
+def load(checkpoint, device: str = "cpu") -> PendulumAgent:
+    """Rebuild the policy described by config.json and load model.safetensors into it (checked)."""
+    directory = ckpt.checkpoint_dir(checkpoint)
+    config = config_from_checkpoint(directory)
+    net = build_net(config)
+    ckpt.load_weights_into(net, directory)
+    net.to(resolve_device(device)).eval()
+    return PendulumAgent(net=net, config=config, checkpoint=directory)
+
+
+@torch.no_grad()
+def evaluate(checkpoint, episodes: int = 10, seed: int = 0) -> dict:
+    """Gymnasium Pendulum-v1's measure: the return of 200-step episodes from random starts.
+
+    Episode i starts from the random start of seed `seed + i` (play(seed=seed + i) replays it), all
+    run as one batch under the default physics (g 10, m 1, l 1).
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    agent = load(checkpoint)
+    seeds = list(range(seed, seed + episodes))
+    starts = [initial_state_of_seed(s) for s in seeds]
+    th = torch.stack([s[0] for s in starts])
+    thdot = torch.stack([s[1] for s in starts])
+    traj = tensor_rollout(agent.net, th, thdot, params_as_floats(gen_params()), EPISODE_STEPS)
+    returns = traj.reward.sum(0).tolist()
+    last_rewards = traj.reward[-1].tolist()
+    return {
+        "system": NAME,
+        "env_id": ENV_ID,
+        "algorithm": ALGORITHM,
+        "mean_reward": statistics.fmean(returns),
+        "std_reward": statistics.pstdev(returns),
+        "mean_last_reward": statistics.fmean(last_rewards),
+        "std_last_reward": statistics.pstdev(last_rewards),
+        "n_eval_episodes": episodes,
+        "episode_steps": EPISODE_STEPS,
+        "deterministic": True,
+        "seeds": seeds,
+        "episode_rewards": [round(r, 4) for r in returns],
+        "last_rewards": [round(r, 6) for r in last_rewards],
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def play(checkpoint, options: PlayOptions | None = None) -> Episode:
+    """One episode rendered as frames (rlcore.video.write_mp4(path, episode.frames, episode.fps))."""
+    options = options or PlayOptions()
+    agent = load(checkpoint)
+    episode = render_episode(agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps)
+    return episode

@@ -1,0 +1,32 @@
+"""The tutorial's policy: a 3x64 Tanh MLP from "observation" [cos th, sin th, thdot] to a torque."""
+
+from __future__ import annotations
+
+import torch
+from tensordict.nn import TensorDictModule
+from torch import nn
+
+OBSERVATION_SIZE = 3  # [cos th, sin th, thdot]
+
+
+def make_policy_net(hidden: int = 64, depth: int = 3) -> nn.Sequential:
+    """The tutorial's network with its input size written out (the tutorial uses LazyLinear; eager
+    layers can take checkpoint weights at once). Same initialisation as LazyLinear once materialised."""
+    layers: list[nn.Module] = []
+    size = OBSERVATION_SIZE
+    for _ in range(depth):
+        layers += [nn.Linear(size, hidden), nn.Tanh()]
+        size = hidden
+    layers.append(nn.Linear(size, 1))
+    return nn.Sequential(*layers)
+
+
+def make_policy(net: nn.Module | None = None) -> TensorDictModule:
+    """The network as a TensorDictModule reading "observation" and writing "action"."""
+    return TensorDictModule(net if net is not None else make_policy_net(), in_keys=["observation"],
+                            out_keys=["action"])
+
+
+def observation(th: torch.Tensor, thdot: torch.Tensor) -> torch.Tensor:
+    """The env's "observation" built from raw state tensors (same order as the transformed env)."""
+    return torch.stack([th.cos(), th.sin(), thdot], dim=-1)

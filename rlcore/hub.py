@@ -195,15 +195,49 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     return document
 
 
+def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, seed: int = 0,
+                        log: Callable[[str], None] = lambda message: None) -> None:
+    """Before publishing: check the weights load into the model config.json describes, then write what a
+    published agent shows and the folder lacks: results.json (evaluation) and replay.mp4 (one episode).
+    Files already there are kept as they are."""
+    from rlcore.checkpoint import atomic_write_json
+    from rlcore.systems import system_of_checkpoint
+    from rlcore.video import write_mp4
+
+    folder = checkpoint_dir(checkpoint)
+    system = system_of_checkpoint(folder)
+    system.load(folder)  # a config that does not match the weights fails here, before any upload
+    if not (folder / RESULTS_FILE).is_file():
+        log(f"evaluating {episodes} episodes (seed {seed}) for {RESULTS_FILE} ...")
+        atomic_write_json(folder / RESULTS_FILE, system.evaluate(folder, episodes=episodes, seed=seed))
+    if not (folder / REPLAY_FILE).is_file():
+        log(f"rendering one episode to {REPLAY_FILE} ...")
+        episode = system.play(folder, default_play_options(system, seed))
+        write_mp4(folder / REPLAY_FILE, episode.frames, fps=episode.fps)
+
+
+def default_play_options(system: Any, seed: int | None = None) -> Any:
+    """The system's PlayOptions with its defaults (and `seed`, when it has one)."""
+    import dataclasses
+
+    options = system.PlayOptions()
+    if seed is not None and "seed" in {f.name for f in dataclasses.fields(options)}:
+        options = dataclasses.replace(options, seed=seed)
+    return options
+
+
 def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
                     endpoint: str | None = None, commit_message: str | None = None, private: bool = False,
-                    attempts: int = 4, wait_s: float = 1.0,
-                    on_retry: Callable[[int, BaseException], None] | None = None) -> str:
-    """Publish a checkpoint folder as ONE commit (files_to_push + a generated README.md); returns the commit URL.
+                    complete: bool = True, episodes: int = 10, seed: int = 0, attempts: int = 4,
+                    wait_s: float = 1.0, log: Callable[[str], None] = lambda message: None) -> str:
+    """Publish a local checkpoint folder as ONE commit; returns the commit URL.
 
-    The local folder is only read. The card is generated in memory. Transient errors are retried
-    (`attempts`, exponential backoff from `wait_s`); a push that failed half-way is completed by running
-    it again (files already on the Hub are skipped by the client).
+    Order: repo id and token are checked first (nothing is computed or uploaded without them); then
+    the checkpoint (`complete`: weights checked against config.json, results.json and replay.mp4 made
+    when missing); then the card is generated in memory and files_to_push + README.md go up in one
+    commit. The folder is otherwise only read. Transient errors are retried (`attempts`, exponential
+    backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
+    on the Hub are skipped by the client).
     """
     from huggingface_hub import CommitOperationAdd, HfApi
 
@@ -214,11 +248,12 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     token = resolve_token(token)
     folder = checkpoint_dir(checkpoint)
     document = check_pushable(folder)
+    if complete:
+        complete_checkpoint(folder, episodes=episodes, seed=seed, log=log)
     endpoint = _endpoint(endpoint)
     card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
     files = files_to_push(folder)
-    message = commit_message or (f"Upload {document.get('algorithm', '')} agent for {document.get('env_id', '')}"
-                                 " with rlcore").replace("  ", " ")
+    message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id', '?')}"
     api = HfApi(endpoint=endpoint, token=token)
 
     def attempt() -> str:
@@ -226,13 +261,15 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
         # Fresh operations each attempt: the client marks them as used once tried.
         operations = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in files]
         operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card))
-        info = api.create_commit(ref.repo_id, operations=operations, commit_message=message)
-        return info.commit_url
+        return api.create_commit(ref.repo_id, operations=operations, commit_message=message).commit_url
 
+    def on_retry(attempt_number: int, err: BaseException) -> None:
+        log(f"transient Hub error ({_one_line(hub_error(err, ref, endpoint))}); retry {attempt_number} "
+            f"of {attempts - 1} ...")
+
+    log(f"uploading {len(files) + 1} files to {ref.repo_id} as one commit ...")
     try:
         return with_retries(attempt, attempts=attempts, wait_s=wait_s, on_retry=on_retry)
-    except (CheckpointError, HubError):
-        raise
     except Exception as err:
         raise hub_error(err, ref, endpoint) from err
 

@@ -116,7 +116,8 @@ class HubServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self.state))
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="hub-server", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="hub-server", daemon=True)
 
     def start(self) -> "HubServer":
         self.thread.start()
@@ -458,3 +459,51 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             self._json(200, found[:limit])
 
     return Handler
+
+
+# ------------------------------------------------------------------------- helpers for the Hub tests
+
+TOKEN = "hf_TestTokenAlice0123456789abcdefXYZ"  # what a leak would look like: greppable, unique
+OTHER_TOKEN = "hf_TestTokenBob0123456789abcdefXYZ"
+
+
+def folder_bytes(folder) -> dict[str, bytes]:
+    """Every file under `folder` (relative path -> bytes): to prove a folder stayed byte-identical."""
+    from pathlib import Path
+
+    root = Path(folder)
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def make_checkpoint(folder, *, results: bool = True, replay: bool = True, seed: int = 0):
+    """A small but complete checkpoint folder written with rlcore's own writers (no trained system)."""
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from rlcore.checkpoint import atomic_write_json, save_checkpoint, save_training_state
+    from rlcore.metrics import MetricsFile
+    from rlcore.video import write_mp4
+
+    folder = Path(folder)
+    generator = torch.Generator().manual_seed(seed)
+    save_checkpoint(folder, system="pendulum", algorithm="BPTT", env_id="Pendulum-v1",
+                    config={"lr": 0.002, "batch_size": 32, "hidden": [64, 64], "normalize": True},
+                    state_dict={"net.0.weight": torch.randn(64, 3, generator=generator),
+                                "net.0.bias": torch.zeros(64)})
+    metrics = MetricsFile(folder / "metrics.jsonl")
+    for step in range(1, 4):
+        metrics.append({"step": step, "train/return": -100.0 / step, "time/elapsed_s": 0.5 * step})
+    # a real PNG without importing matplotlib: 1x1 pixel
+    (folder / "reward.png").write_bytes(bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8ff"
+        "ff3f0005fe02fea7d6a4930000000049454e44ae426082"))
+    save_training_state(folder, {"optim.0.exp_avg": torch.zeros(3)}, {"iteration": 3})
+    if results:
+        atomic_write_json(folder / "results.json", {
+            "mean_reward": -152.25, "std_reward": 31.5, "n_eval_episodes": 3, "seeds": [0, 1, 2],
+            "last_reward": [-0.01, -0.02, -0.03], "date": "2026-11-23T18:00:00Z"})
+    if replay:
+        write_mp4(folder / "replay.mp4", [np.full((32, 32, 3), 40 * i, np.uint8) for i in range(5)], fps=5)
+    return folder

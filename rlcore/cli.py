@@ -1,0 +1,452 @@
+"""`python -m rlcore` (also the `rlcore` console script): train, evaluate, play, push, pull, list.
+
+    rlcore train pendulum --out runs/pendulum --push-to-hub alice/pendulum-bptt
+    rlcore evaluate hf://alice/pendulum-bptt --episodes 10
+    rlcore play runs/pendulum --out replay.mp4 --seed 3
+    rlcore push runs/pendulum alice/pendulum-bptt
+    rlcore pull alice/pendulum-bptt@main
+    rlcore list --author alice
+
+Every field of a system's Config dataclass is a `train` flag (its help is the field's help; booleans
+are --flag / --no-flag), every PlayOptions field a `play` flag. Flags are built only for the command
+being run, so `rlcore pull` never imports torch. Expected errors print one line on stderr and exit
+with 2 (bad input: arguments, checkpoints, repo ids, no token) or 1 (failures: network, Hub); --debug
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import signal
+import sys
+import threading
+import traceback
+import typing
+from pathlib import Path
+from typing import Any
+
+from rlcore.systems import SYSTEM_NAMES
+
+PROG = "rlcore"
+EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
+
+COMMANDS = {
+    "train": "train an agent (every config field is a flag; see `rlcore train SYSTEM --help`)",
+    "evaluate": "evaluate a checkpoint over N seeded episodes and write results.json",
+    "play": "play one episode of a checkpoint and write it as a browser-playable mp4",
+    "push": "publish a local checkpoint to the Hugging Face Hub as one commit, with a model card",
+    "pull": "download a published agent into the Hugging Face cache and print its folder",
+    "list": "list agents published with rlcore on the Hub",
+}
+
+CHECKPOINT_HELP = ("a local checkpoint folder, hf://OWNER/NAME[@REVISION], or OWNER/NAME (pulled into the "
+                   "Hugging Face cache)")
+
+
+class UsageError(ValueError):
+    """Bad command-line input found after parsing (exit 2)."""
+
+
+# --------------------------------------------------------------------------- flags from dataclasses
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
+                        prefix_help: str = "", skip: tuple[str, ...] = ()) -> list[str]:
+    """One flag per field of `cls` with the field's help and default; returns the field names.
+
+    Defaults are SUPPRESSed so that only flags given on the command line reach the parsed namespace
+    (a resumed run keeps its saved config except what is overridden).
+    """
+    from rlcore.config import field_help
+
+    hints = typing.get_type_hints(cls)
+    helps = field_help(cls)
+    defaults = cls()
+    names = []
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        hint, default = hints[field.name], getattr(defaults, field.name)
+        text = f"{prefix_help}{helps.get(field.name, '')} (default: {default!r})".replace("%", "%%")
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            hint = next(a for a in args if a is not type(None))
+            origin, args = typing.get_origin(hint), typing.get_args(hint)
+        kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": text}
+        if hint is bool:
+            parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction, **kwargs)
+        elif origin is typing.Literal:
+            parser.add_argument(_flag(field.name), choices=list(args), type=type(args[0]), **kwargs)
+        elif origin in (list, tuple):
+            item = args[0] if args and args[0] is not Ellipsis else str
+            parser.add_argument(_flag(field.name), nargs="*", type=item, metavar=field.name.upper(), **kwargs)
+        else:
+            parser.add_argument(_flag(field.name), type=hint if hint in (int, float, str) else str,
+                                metavar=field.name.upper(), **kwargs)
+        names.append(field.name)
+    return names
+
+
+def given_fields(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _positionals(argv: list[str]) -> list[str]:
+    return [a for a in argv if not a.startswith("-")]
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; the system-specific flags only for the command `argv` selects (lazy imports)."""
+    argv = list(argv or [])
+    words = _positionals(argv)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks of expected errors too")
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train, evaluate, play and publish rlcore agents (Mario Double DQN, differentiable Pendulum).",
+        epilog="Run `rlcore COMMAND --help` for the flags of a command. Hub commands read HF_TOKEN / the login "
+               "cache and HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE like every Hugging Face tool.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=COMMANDS[name], description=COMMANDS[name],
+                                   **kwargs)
+
+    # train SYSTEM
+    train = command("train")
+    systems = train.add_subparsers(dest="system", metavar="SYSTEM", required=True)
+    for name in SYSTEM_NAMES:
+        selected = words[:2] == ["train", name]
+        sub = systems.add_parser(name, parents=[common], help=f"train the {name} agent",
+                                 description=f"Train the {name} agent. Config flags default to the tutorial's "
+                                             "values; with --resume, to the run's saved config.")
+        if selected:
+            _add_train_flags(sub, name)
+        sub.set_defaults(run=cmd_train)
+
+    evaluate = command("evaluate")
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes to play (default: 10)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="seed of the first episode; episode i uses seed + i (default: 0)")
+    evaluate.add_argument("--out", metavar="DIR", type=Path,
+                          help="folder for results.json (default: the checkpoint folder when it is local)")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    play = command("play")
+    play.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
+    play.add_argument("--out", metavar="FILE", type=Path, default=Path("replay.mp4"),
+                      help="mp4 file to write (H.264, plays in browsers; default: replay.mp4)")
+    if words[:1] == ["play"]:
+        _add_play_flags(play)
+    play.set_defaults(run=cmd_play)
+
+    push = command("push")
+    push.add_argument("checkpoint", metavar="CHECKPOINT", type=Path, help="a local checkpoint folder")
+    push.add_argument("repo", metavar="OWNER/NAME", help="the model repo to publish to (created if needed)")
+    _add_push_flags(push)
+    push.set_defaults(run=cmd_push)
+
+    pull = command("pull")
+    pull.add_argument("repo", metavar="OWNER/NAME[@REVISION]", help="the model repo (hf:// prefix allowed)")
+    pull.add_argument("--cache-dir", type=Path, help="cache folder (default: the standard Hugging Face cache, "
+                                                     "HF_HUB_CACHE)")
+    pull.set_defaults(run=cmd_pull)
+
+    listing = command("list")
+    listing.add_argument("--author", help="only agents of this user or organisation")
+    listing.add_argument("--search", help="only repos whose name contains this")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    listing.set_defaults(run=cmd_list)
+    return parser
+
+
+def _add_push_flags(parser: argparse.ArgumentParser, flag: str = "") -> None:
+    parser.add_argument("--episodes", type=int, default=10,
+                        help="evaluation episodes when the checkpoint has no results.json yet (default: 10)")
+    parser.add_argument("--seed", type=int, default=0, help="evaluation / replay seed (default: 0)")
+    parser.add_argument("--message", help="commit message (default: 'Upload ALGORITHM agent for ENV')")
+    parser.add_argument("--private", action="store_true", help="create the repo as private")
+
+
+def _add_train_flags(parser: argparse.ArgumentParser, system_name: str) -> None:
+    from rlcore.systems import get_system
+
+    system = get_system(system_name)
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", metavar="DIR", type=Path, default=Path("runs") / system_name,
+                     help=f"checkpoint folder, kept valid and resumable during training (default: runs/{system_name})")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its saved training state and config")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                     help="where to train: auto = cuda when available (default: auto)")
+    run.add_argument("--push-to-hub", metavar="OWNER/NAME",
+                     help="after training, evaluate, render and publish the checkpoint to this repo")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+    config = parser.add_argument_group(f"{system_name} config ({system.Config.__name__})")
+    parser.set_defaults(config_fields=add_dataclass_flags(config, system.Config))
+
+
+def _add_play_flags(parser: argparse.ArgumentParser) -> None:
+    """PlayOptions of both systems; a field the checkpoint's system lacks is refused after parsing."""
+    from rlcore.systems import get_system
+
+    seen: dict[str, list[str]] = {}
+    for name in SYSTEM_NAMES:
+        options = get_system(name).PlayOptions
+        group = parser.add_argument_group(f"{name} play options ({options.__name__})")
+        fresh = [f.name for f in dataclasses.fields(options) if f.name not in seen]
+        for field_name in [f.name for f in dataclasses.fields(options)]:
+            seen.setdefault(field_name, []).append(name)
+        add_dataclass_flags(group, options, prefix_help=f"[{name}] ",
+                            skip=tuple(f.name for f in dataclasses.fields(options) if f.name not in fresh))
+    parser.set_defaults(play_fields=seen)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _hub_checkpoint(text: str) -> Path:
+    from rlcore import hub
+
+    return hub.resolve_checkpoint(text)
+
+
+def _progress_target(config: Any, record: dict[str, Any]) -> tuple[str, int | None]:
+    """Which record key advances the bar and its total, from the config's budget fields."""
+    for field, key in (("max_steps", "step"), ("total_steps", "step"), ("iterations", "step"),
+                       ("episodes", "episode")):
+        total = getattr(config, field, None)
+        if isinstance(total, int) and total > 0 and key in record:
+            return key, total
+    return "step", None
+
+
+def _postfix(record: dict[str, Any]) -> dict[str, str]:
+    shown = {}
+    for key, value in record.items():
+        if key in ("step", "episode") or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        shown[key.split("/")[-1]] = f"{value:.4g}"
+        if len(shown) == 3:
+            break
+    return shown
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rlcore import hub
+    from rlcore.checkpoint import CONFIG_FILE, load_config
+    from rlcore.config import from_dict
+    from rlcore.systems import get_system
+
+    system = get_system(args.system)
+    out: Path = args.out
+    push_ref = None
+    if args.push_to_hub:  # fail before training, not after an hour of it
+        push_ref = hub.parse_repo_ref(args.push_to_hub)
+        hub.resolve_token()
+    overrides = given_fields(args, args.config_fields)
+    has_checkpoint = (out / CONFIG_FILE).is_file()
+    if args.resume:
+        if not has_checkpoint:
+            raise UsageError(f"--resume: {out} holds no checkpoint to resume (no {CONFIG_FILE})")
+        saved = load_config(out, system=args.system)["config"]
+        config = dataclasses.replace(from_dict(system.Config, saved, source=str(out / CONFIG_FILE)), **overrides)
+    else:
+        if has_checkpoint:
+            raise UsageError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another "
+                             "--out (nothing was overwritten)")
+        config = system.Config(**overrides)
+
+    stop = threading.Event()
+
+    def ask_to_stop(signum, frame):  # first Ctrl-C: save and stop cleanly; a second one aborts
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _say("stopping: saving the checkpoint (Ctrl-C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, ask_to_stop)
+    bar = None
+    try:
+        records = system.train(config, out, resume=args.resume, device=args.device, stop=stop)
+        for record in records:
+            if args.no_progress:
+                _say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+                continue
+            if bar is None:
+                key, total = _progress_target(config, record)
+                bar = tqdm(total=total, desc=f"train {args.system}", unit=key, dynamic_ncols=True)
+            bar.n = int(record.get(key, bar.n))
+            bar.set_postfix(_postfix(record), refresh=False)
+            bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+        signal.signal(signal.SIGINT, previous)
+    print(f"checkpoint: {out}")
+    if push_ref is not None:
+        url = hub.push_checkpoint(out, push_ref, log=_say)
+        print(f"pushed: {url}")
+    return 0
+
+
+def _results_table(results: dict[str, Any]) -> str:
+    from rlcore.modelcard import mario_extras
+
+    rows = [("episodes", str(results.get("n_eval_episodes", "?"))),
+            ("mean reward", f"{results['mean_reward']:.2f}"),
+            ("std reward", f"{results.get('std_reward', float('nan')):.2f}")]
+    extras = mario_extras(results)
+    if "x_pos" in extras:
+        rows.append(("mean x_pos", f"{extras['x_pos']:.1f}"))
+    if "flag_rate" in extras:
+        rows.append(("flag rate", f"{extras['flag_rate']:.0%}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rlcore import hub
+    from rlcore.checkpoint import RESULTS_FILE, atomic_write_json
+    from rlcore.systems import system_of_checkpoint
+
+    if args.episodes < 1:
+        raise UsageError("--episodes must be at least 1")
+    from_hub = hub.is_hub_ref(args.checkpoint)
+    folder = _hub_checkpoint(args.checkpoint)
+    system = system_of_checkpoint(folder)
+    results = system.evaluate(folder, episodes=args.episodes, seed=args.seed)
+    print(_results_table(results))
+    target = args.out if args.out is not None else (None if from_hub else folder)
+    if target is None:
+        _say(f"(a Hub checkpoint: pass --out DIR to save {RESULTS_FILE})")
+    else:
+        print(f"wrote {atomic_write_json(Path(target) / RESULTS_FILE, results)}")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from rlcore.checkpoint import load_config
+    from rlcore.systems import get_system
+    from rlcore.video import write_mp4
+
+    folder = _hub_checkpoint(args.checkpoint)
+    system_name = load_config(folder)["system"]
+    system = get_system(system_name)
+    given = {name: getattr(args, name) for name in args.play_fields if hasattr(args, name)}
+    foreign = [name for name in given if system_name not in args.play_fields[name]]
+    if foreign:
+        raise UsageError(f"{_flag(foreign[0])} is not a play option of {system_name} checkpoints")
+    options = dataclasses.replace(system.PlayOptions(), **given)
+    episode = system.play(folder, options)
+    path = write_mp4(args.out, episode.frames, fps=episode.fps)
+    summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in episode.summary.items())
+    print(f"wrote {path} ({len(episode.frames)} frames){': ' + summary if summary else ''}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from rlcore import hub
+
+    ref = hub.parse_repo_ref(args.repo)
+    if str(args.checkpoint).startswith(hub.HF_PREFIX):
+        raise UsageError("push takes a local checkpoint folder")
+    url = hub.push_checkpoint(args.checkpoint, ref, commit_message=args.message, private=args.private,
+                              episodes=args.episodes, seed=args.seed, log=_say)
+    print(f"pushed: {url}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from rlcore import hub
+
+    print(hub.pull_checkpoint(args.repo, cache_dir=args.cache_dir))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rlcore import hub
+
+    agents = hub.list_agents(author=args.author, search=args.search, limit=args.limit)
+    if not agents:
+        print("no rlcore agents found")
+        return 0
+    rows = [("REPO", "SYSTEM", "ENV", "ALGORITHM", "MEAN REWARD", "UPDATED")]
+    rows += [(a.repo_id, a.system, a.env_id, a.algorithm, a.mean_reward, a.last_modified) for a in agents]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _exit_code(err: BaseException) -> int | None:
+    """EXIT_BAD_INPUT / EXIT_FAILURE for expected errors, None for bugs (traceback)."""
+    from rlcore.checkpoint import CheckpointError
+    from rlcore.hub import HubError
+
+    if isinstance(err, HubError):
+        return EXIT_BAD_INPUT if err.user_error else EXIT_FAILURE
+    if isinstance(err, (CheckpointError, UsageError, ValueError)):
+        return EXIT_BAD_INPUT
+    if isinstance(err, OSError):
+        return EXIT_FAILURE
+    return None
+
+
+def _scrub(message: str) -> str:
+    """Belt and braces: no message of ours contains the token, but never let one through."""
+    try:
+        from huggingface_hub import get_token
+
+        token = get_token()
+    except Exception:
+        token = None
+    return message.replace(token, "***") if token else message
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        return args.run(args)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, message already printed)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _say(f"{PROG}: interrupted")
+        return 130
+    except Exception as err:
+        code = _exit_code(err)
+        debug = "--debug" in argv
+        if code is None or debug:
+            traceback.print_exc()
+        if code is None:
+            return EXIT_FAILURE
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        _say(_scrub(f"{PROG}: error: {lines[0] if lines else type(err).__name__}"))
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

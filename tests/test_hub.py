@@ -1,0 +1,227 @@
+"""rlcore.hub and rlcore.modelcard against the real huggingface_hub client and a local Hub-protocol server.
+
+Why explicit `endpoint=` / `cache_dir=` / `token=` here rather than HF_ENDPOINT: huggingface_hub fixes
+its endpoint, cache and offline settings when it is first imported, and other test modules (the
+Gradio app's) import it at collection time, before this module could set anything. Passing them as
+arguments (public parameters of the real client, nothing patched) is robust to import order. What
+depends on the environment (HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE) is tested in test_cli.py,
+in subprocesses whose environment is set before Python starts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hub_server import OTHER_TOKEN, TOKEN, HubServer, folder_bytes, make_checkpoint
+
+from rlcore import hub
+from rlcore.checkpoint import CheckpointError, load_tensors
+
+PUBLISHED = {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "reward.png", "replay.mp4",
+             "README.md"}
+
+
+@pytest.fixture
+def server():
+    from huggingface_hub import constants
+
+    # tests/conftest.py sets HF_HUB_DISABLE_XET=1 before anything imports huggingface_hub; without it
+    # every upload would go to the Xet storage protocol, which this server does not speak.
+    assert constants.HF_HUB_DISABLE_XET, "HF_HUB_DISABLE_XET must be set before import"
+    with HubServer(tokens={TOKEN: "alice", OTHER_TOKEN: "bob"}) as running:
+        yield running
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    return make_checkpoint(tmp_path / "run")
+
+
+def push(server, folder, repo="alice/pendulum-bptt", **kwargs):
+    kwargs.setdefault("complete", False)  # the folder already has results.json and replay.mp4
+    kwargs.setdefault("wait_s", 0.01)
+    return hub.push_checkpoint(folder, repo, token=kwargs.pop("token", TOKEN), endpoint=server.url, **kwargs)
+
+
+def test_push_is_one_commit_of_the_published_files_and_leaves_the_folder_untouched(server, checkpoint):
+    before = folder_bytes(checkpoint)
+    url = push(server, checkpoint)
+
+    commits = server.commits("alice/pendulum-bptt")
+    assert len(commits) == 1 and url.endswith(commits[0].oid)
+    files = server.files("alice/pendulum-bptt")
+    assert set(files) == PUBLISHED  # never training_state.*
+    for name in PUBLISHED - {"README.md"}:
+        assert files[name] == before[name]
+    assert folder_bytes(checkpoint) == before
+
+
+def test_model_card_reads_back_through_huggingface_hub(server, checkpoint, tmp_path):
+    from huggingface_hub import HfApi, ModelCard
+
+    push(server, checkpoint)
+    folder = hub.pull_checkpoint("alice/pendulum-bptt", endpoint=server.url, cache_dir=tmp_path / "cache")
+    card = ModelCard.load(folder / "README.md")
+    info = HfApi(endpoint=server.url).model_info("alice/pendulum-bptt")
+    for data in (card.data, info.card_data):
+        assert data.library_name == "rlcore"
+        assert {"reinforcement-learning", "deep-reinforcement-learning", "rlcore", "Pendulum-v1", "BPTT",
+                "pendulum"} <= set(data.tags)
+        (result,) = data.eval_results
+        assert (result.task_type, result.dataset_type, result.metric_type) == (
+            "reinforcement-learning", "Pendulum-v1", "mean_reward")
+        assert result.metric_value == "-152.25 +/- 31.50" and result.verified is False
+    text = card.text
+    assert "python -m rlcore play hf://alice/pendulum-bptt --out replay.mp4" in text
+    assert "| lr | 0.002 |" in text and "replay.mp4" in text and "![reward](reward.png)" in text
+
+
+def test_pull_into_an_empty_cache_and_list(server, checkpoint, tmp_path):
+    push(server, checkpoint)
+    folder = hub.pull_checkpoint("hf://alice/pendulum-bptt@main", endpoint=server.url,
+                                 cache_dir=tmp_path / "cache")
+    assert str(folder).startswith(str(tmp_path / "cache" / "models--alice--pendulum-bptt" / "snapshots"))
+    assert folder_bytes(folder).keys() == PUBLISHED
+    assert folder_bytes(folder)["model.safetensors"] == (checkpoint / "model.safetensors").read_bytes()
+
+    make_checkpoint(tmp_path / "bobs", seed=1)
+    push(server, tmp_path / "bobs", repo="bob/other", token=OTHER_TOKEN)
+    server.create_repo_with_files("carol/not-ours", {"config.json": b"{}"})
+    everyone = hub.list_agents(endpoint=server.url)
+    assert {agent.repo_id for agent in everyone} == {"alice/pendulum-bptt", "bob/other"}
+    (mine,) = hub.list_agents(author="alice", endpoint=server.url)
+    assert (mine.system, mine.env_id, mine.algorithm, mine.mean_reward) == (
+        "pendulum", "Pendulum-v1", "BPTT", "-152.25 +/- 31.50")
+
+
+def test_a_pinned_revision_is_pulled_as_it_was(server, checkpoint, tmp_path):
+    push(server, checkpoint)
+    first = server.commits("alice/pendulum-bptt")[0].oid
+    make_checkpoint(tmp_path / "v2", seed=7)
+    push(server, tmp_path / "v2")
+    old = hub.pull_checkpoint(f"alice/pendulum-bptt@{first}", endpoint=server.url, cache_dir=tmp_path / "c")
+    assert (old / "model.safetensors").read_bytes() == (checkpoint / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "a/b/c", "alice/..", "alice", "a--b/c", "alice/m.git",
+                                 "alice/m@", "hf://", "alice/m y", "-alice/m", "alice/m@../../x", ""])
+def test_malformed_repo_ids_are_refused(bad):
+    with pytest.raises(hub.HubError, match="invalid Hub repo id") as caught:
+        hub.parse_repo_ref(bad)
+    assert caught.value.user_error
+
+
+def test_repo_refs_parse():
+    assert hub.parse_repo_ref("alice/m") == hub.RepoRef("alice/m", "main")
+    assert hub.parse_repo_ref("hf://alice/m.v2@refs/pr/1") == hub.RepoRef("alice/m.v2", "refs/pr/1")
+
+
+def test_unknown_repo_revision_and_files_are_one_line_input_errors(server, checkpoint, tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(hub.HubError, match="alice/missing: no such model repo") as caught:
+        hub.pull_checkpoint("alice/missing", endpoint=server.url, cache_dir=cache)
+    assert caught.value.user_error and "\n" not in str(caught.value)
+
+    push(server, checkpoint)
+    with pytest.raises(hub.HubError, match="no such revision") as caught:
+        hub.pull_checkpoint("alice/pendulum-bptt@" + "f" * 40, endpoint=server.url, cache_dir=cache)
+
+    server.create_repo_with_files("alice/empty-weights", {"config.json": (checkpoint / "config.json").read_bytes()})
+    with pytest.raises(CheckpointError, match="hf://alice/empty-weights: not an rlcore checkpoint, no "
+                                              "model.safetensors"):
+        hub.pull_checkpoint("alice/empty-weights", endpoint=server.url, cache_dir=cache)
+
+
+def test_a_repo_of_another_library_is_named_as_such(server, tmp_path):
+    server.create_repo_with_files("alice/bert", {
+        "config.json": json.dumps({"library_name": "transformers", "model_type": "bert"}).encode(),
+        "model.safetensors": b"\0" * 16})
+    with pytest.raises(CheckpointError) as caught:
+        hub.pull_checkpoint("alice/bert", endpoint=server.url, cache_dir=tmp_path / "cache")
+    message = str(caught.value)
+    assert message.startswith("hf://alice/bert/config.json: not an rlcore checkpoint")
+    assert "transformers" in message and str(tmp_path) not in message
+
+
+def test_pickles_are_never_downloaded_nor_loaded(server, checkpoint, tmp_path):
+    pickle_bytes = b"\x80\x04\x95" + b"\0" * 32  # the start of any pickle.dumps / torch.save
+    server.create_repo_with_files("alice/pickled", {"config.json": (checkpoint / "config.json").read_bytes(),
+                                                    "pytorch_model.bin": pickle_bytes})
+    with pytest.raises(CheckpointError, match="refusing to load a pickle"):
+        hub.pull_checkpoint("alice/pickled", endpoint=server.url, cache_dir=tmp_path / "cache")
+    assert not list((tmp_path / "cache").rglob("pytorch_model.bin"))
+
+    # a pickle renamed model.safetensors: downloaded (the name is ours) but never unpickled
+    server.create_repo_with_files("alice/disguised", {"config.json": (checkpoint / "config.json").read_bytes(),
+                                                      "model.safetensors": pickle_bytes})
+    folder = hub.pull_checkpoint("alice/disguised", endpoint=server.url, cache_dir=tmp_path / "cache")
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_tensors(folder / "model.safetensors")
+
+    # and one is never pushed either
+    (checkpoint / "model.safetensors").write_bytes(pickle_bytes)
+    with pytest.raises(CheckpointError, match="pickle"):
+        push(server, checkpoint, repo="alice/never")
+    assert server.commits("alice/never") == []
+
+
+def test_no_token_is_refused_before_anything_is_sent(server, checkpoint, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)  # the login cache of whoever runs this
+    with pytest.raises(hub.HubError, match="no Hugging Face token") as caught:
+        push(server, checkpoint, token=None)
+    assert caught.value.user_error and server.requests == []
+
+
+def test_writing_to_someone_elses_namespace_is_refused_without_retries(server, checkpoint):
+    with pytest.raises(hub.HubError, match="refused the request") as caught:
+        push(server, checkpoint, repo="alice/theirs", token=OTHER_TOKEN)
+    assert caught.value.user_error
+    assert [r for r in server.requests if r[0] == "POST" and "/repos/create" in r[1]] != []
+    assert server.commits("alice/theirs") == []
+
+
+def test_transient_errors_are_retried(server, checkpoint):
+    server.fail(r"/commit/main$", status=503)
+    server.fail(r"/preupload/", times=1)  # a dropped connection (the client's own backoff also retries)
+    messages = []
+    push(server, checkpoint, log=messages.append, wait_s=0.01)
+    assert len(server.commits("alice/pendulum-bptt")) == 1
+    assert any("retry 1 of 3" in m and "503" in m for m in messages)
+
+
+def test_a_push_cut_off_mid_way_loses_nothing_and_a_rerun_completes_it(server, checkpoint):
+    before = folder_bytes(checkpoint)
+    # the LFS uploads go through, then every commit attempt loses its connection
+    server.fail(r"/commit/main$", times=4)
+    with pytest.raises(hub.HubError, match="cannot reach the Hub") as caught:
+        push(server, checkpoint, attempts=4)
+    assert not caught.value.user_error
+    assert server.commits("alice/pendulum-bptt") == []
+    assert folder_bytes(checkpoint) == before
+
+    uploads_before = sum(1 for method, path, _ in server.requests if method == "PUT")
+    push(server, checkpoint)
+    assert set(server.files("alice/pendulum-bptt")) == PUBLISHED
+    assert len(server.commits("alice/pendulum-bptt")) == 1
+    # the large files reached the Hub's storage the first time: the rerun does not send them again
+    assert sum(1 for method, path, _ in server.requests if method == "PUT") == uploads_before
+    assert folder_bytes(checkpoint) == before
+
+
+def test_a_push_whose_response_was_lost_is_not_committed_twice(server, checkpoint):
+    push(server, checkpoint)
+    push(server, checkpoint)  # same files: the client finds nothing changed
+    assert len(server.commits("alice/pendulum-bptt")) == 1
+
+
+def test_the_token_travels_only_in_the_authorization_header(server, checkpoint, tmp_path):
+    push(server, checkpoint)
+    hub.pull_checkpoint("alice/pendulum-bptt", endpoint=server.url, cache_dir=tmp_path / "cache", token=TOKEN)
+    for method, path, headers in server.requests:
+        assert TOKEN not in path
+        assert all(TOKEN not in value for key, value in headers.items() if key.lower() != "authorization")
+    for name, data in server.files("alice/pendulum-bptt").items():
+        assert TOKEN.encode() not in data, name
+    for name, data in folder_bytes(tmp_path / "cache").items():
+        assert TOKEN.encode() not in data, name

@@ -156,8 +156,10 @@ def load_tensors(file: str | os.PathLike, device: str | torch.device = "cpu") ->
     if not file.is_file():
         raise CheckpointError(f"{file}: missing")
     with open(file, "rb") as f:
-        head = f.read(2)
-    if head[:1] == b"\x80" or head == b"PK":
+        head = f.read(9)
+    # a safetensors file starts with its u64 header length, then "{": that length's first byte may be
+    # 0x80 (one file in 256), so only a file without the "{" is taken for a pickle / zip
+    if (head[:1] == b"\x80" or head[:2] == b"PK") and head[8:9] != b"{":
         raise CheckpointError(f"{file}: this is a pickle / torch.save file, not safetensors; refusing to "
                               "unpickle it")
     try:

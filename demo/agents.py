@@ -69,7 +69,7 @@ def build(ctx: AppContext) -> None:
     max_bytes = int(ctx.settings.max_upload_mb * 2**20)
     render_queue = dict(concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
 
-    with gr.Tab("Agents", id="agents"):
+    with gr.Tab("Agents", id="agents") as tab:
         with gr.Row():
             include_hub = gr.Checkbox(False, label="Also look on the Hugging Face Hub (our tag)")
             refresh = gr.Button("Refresh", size="sm")
@@ -92,6 +92,7 @@ def build(ctx: AppContext) -> None:
 
         refresh.click(refresh_table, include_hub, [table, table_note], api_name="agents")
         include_hub.change(refresh_table, include_hub, [table, table_note], api_name="agents_include_hub")
+        tab.select(refresh_table, include_hub, [table, table_note], api_name="agents_tab")  # new runs, uploads
 
         def add_agent(files, with_hub, progress=gr.Progress()):
             paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]

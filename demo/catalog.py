@@ -66,7 +66,7 @@ class Catalog:
         """Agents published with our tag (rlcore.hub.list_agents); a HubError when the Hub is unreachable."""
         from rlcore import hub
 
-        return [dataclasses.asdict(summary) for summary in hub.list_agents()]
+        return [dataclasses.asdict(summary) for summary in hub.list_agents(endpoint=self.settings.hub_endpoint)]
 
     def resolve(self, ref: str, system: str | None = None) -> Agent:
         """The agent a reference names; CheckpointError (one readable line) when there is none."""
@@ -83,7 +83,9 @@ class Catalog:
         from rlcore import hub
 
         if hub.is_hub_ref(ref):
-            folder = hub.pull_checkpoint(ref)  # a HubError (one line) when unknown or unreachable
+            # A HubError (one line) when unknown or unreachable; only our format's files are fetched.
+            folder = hub.pull_checkpoint(ref, endpoint=self.settings.hub_endpoint,
+                                         cache_dir=self.settings.hub_cache_dir)
             return self._check_system(self._agent_at(folder, ref, "hub", strict=True), system)
         raise CheckpointError(f"{ref}: not a known agent, a local checkpoint folder, or a Hub repo id (owner/name)")
 

@@ -37,6 +37,10 @@ class AppSettings:
     """After a stop request, how long a run may take to save before it is terminated."""
     render_concurrency: int = 2
     """Episodes rendered at once (Gradio's queue holds the rest); 2 suits a 2-core CPU."""
+    hub_endpoint: str | None = None
+    """The Hub to list and pull agents from (None: huggingface_hub's, i.e. HF_ENDPOINT or huggingface.co)."""
+    hub_cache_dir: Path | None = None
+    """Where pulled agents are cached (None: the standard Hugging Face cache)."""
 
     @classmethod
     def from_env(cls, **overrides) -> "AppSettings":

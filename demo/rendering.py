@@ -170,14 +170,16 @@ class Renderer:
             if self._read(key) is not None:
                 return RenderedComparison(video, self.episode(system, left, options),
                                           self.episode(system, right, options), cached=True)
-            episodes = []
+            episodes, played = [], {}
             for checkpoint in (left, right):
-                single_key = self._key(system, [self.weights_hash(checkpoint)], options)
-                with self._key_lock(single_key):
-                    episode = self._play(system, checkpoint, options)
-                    if self._read(single_key) is None:
-                        self._store_episode(single_key, episode)
-                episodes.append(episode)
+                weights = self.weights_hash(checkpoint)
+                if weights not in played:  # the same weights twice: one episode (play is deterministic)
+                    single_key = self._key(system, [weights], options)
+                    with self._key_lock(single_key):
+                        played[weights] = self._play(system, checkpoint, options)
+                        if self._read(single_key) is None:
+                            self._store_episode(single_key, played[weights])
+                episodes.append(played[weights])
             write_mp4(video, hstack_videos(episodes[0].frames, episodes[1].frames), fps=episodes[0].fps)
             atomic_write_json(meta, {"frames": max(len(e.frames) for e in episodes)})
         return RenderedComparison(video, self.episode(system, left, options), self.episode(system, right, options),

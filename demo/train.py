@@ -39,7 +39,7 @@ class TrainKnobs:
 
 
 KNOBS = {
-    "pendulum": TrainKnobs("iterations", "Iterations (batches of rollouts)", 60, 2000,
+    "pendulum": TrainKnobs("iterations", "Iterations (batches of rollouts)", 200, 2000,
                            metrics=("return", "last_reward")),
     "mario": TrainKnobs("total_steps", "Agent steps", 2000, 50_000,
                         metrics=("reward", "length", "loss", "q", "epsilon")),
@@ -119,8 +119,9 @@ def run_status(run: Run, knobs: TrainKnobs) -> str:
         return (f"Waiting for the training slot: you are number **{run.position}** in the queue "
                 "(one run at a time on this machine).")
     done = run.records[-1].get(knobs.x, 0) if run.records else 0
-    text = f"Run {run.id} **{run.state}** for {run.elapsed:.0f} s: {done} / {run.config[knobs.steps_field]} " \
-           f"{knobs.steps_label.split(' (')[0].lower()}"
+    when = "after" if run.done else "for"
+    text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / {run.config[knobs.steps_field]} "
+            f"{knobs.steps_label.split(' (')[0].lower()}")
     if run.records:
         last = run.records[-1]
         figures = ", ".join(f"{m} {last[m]:.4g}" for m in knobs.metrics if isinstance(last.get(m), (int, float)))
@@ -141,10 +142,11 @@ def build(ctx: AppContext) -> None:
                                   label="System")
                 preset = gr.Dropdown(["tutorial"], value="tutorial", label="Preset",
                                      info="A named set of hyperparameters of the system")
-                steps = gr.Number(KNOBS["pendulum"].default_steps, precision=0, minimum=1,
-                                  maximum=KNOBS["pendulum"].max_steps, label=KNOBS["pendulum"].steps_label)
+                # No minimum/maximum here: run_config checks the caps and says so in a readable line.
+                steps = gr.Number(KNOBS["pendulum"].default_steps, precision=0, label=KNOBS["pendulum"].steps_label,
+                                  info=f"at most {KNOBS['pendulum'].max_steps}")
                 lr = gr.Number(2e-3, label="Learning rate")
-                seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                seed = gr.Number(0, precision=0, label="Seed")
                 with gr.Row(visible=can_push):
                     push = gr.Checkbox(False, label="Push to the Hub when done")
                     repo_id = gr.Textbox("", label="Hub repo (owner/name)", placeholder="your-name/pendulum-demo")
@@ -157,16 +159,19 @@ def build(ctx: AppContext) -> None:
                 status = gr.Markdown("No run yet.", elem_id="train-status")
                 with gr.Row():
                     plots = [gr.LinePlot(empty_frame("step", "value"), x="step", y="value", height=220,
-                                         title=m, visible=i < 2, elem_id=f"train-plot-{i}", min_width=260)
+                                         title=m, y_title=m, visible=i < 2, elem_id=f"train-plot-{i}",
+                                         min_width=260)
                              for i, m in enumerate([*KNOBS["pendulum"].metrics, "", "", ""])]
-                video = gr.Video(label="The new agent", autoplay=True, interactive=False, elem_id="train-video")
-                download = gr.File(label="Checkpoint (zip)", interactive=False)
+                with gr.Row():
+                    video = gr.Video(label="The new agent", autoplay=True, loop=True, interactive=False,
+                                     elem_id="train-video", height=300, scale=2)
+                    download = gr.File(label="Checkpoint (zip)", interactive=False, height=120, scale=1)
 
         def on_system(chosen):
             knobs, choices = KNOBS[chosen], presets(chosen)
             default = next(iter(choices.values()))
             return (gr.Dropdown(choices=list(choices), value=next(iter(choices))),
-                    gr.Number(value=knobs.default_steps, maximum=knobs.max_steps, label=knobs.steps_label),
+                    gr.Number(value=knobs.default_steps, label=knobs.steps_label, info=f"at most {knobs.max_steps}"),
                     gr.Number(value=getattr(default, knobs.lr_field)),
                     *plot_updates(chosen, []))
 
@@ -213,7 +218,8 @@ def build(ctx: AppContext) -> None:
             yield final, *plots_now, str(episode.video), str(archive)
 
         start.click(train, [system, preset, steps, lr, seed, push, repo_id], [status, *plots, video, download],
-                    api_name="train", concurrency_limit=8, concurrency_id="train")
+                    api_name="train", concurrency_limit=8, concurrency_id="train",
+                    show_progress="minimal", show_progress_on=[status])
 
         def stop_training(request: gr.Request):
             asked = ctx.training.stop_runs_of(request.session_hash)

@@ -30,7 +30,7 @@ def build(ctx: AppContext) -> None:
     refs0 = ctx.catalog.refs(system0)
     render_queue = dict(concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
 
-    with gr.Tab("Watch", id="watch"):
+    with gr.Tab("Watch", id="watch") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 system = gr.Radio([(SYSTEM_LABELS[s], s) for s in ("mario", "pendulum")], value=system0,
@@ -70,6 +70,9 @@ def build(ctx: AppContext) -> None:
         system.change(on_system, [system, agent], [*pickers, trace_plot], api_name="watch_system")
         refresh.click(lambda s, current: agent_choices(ctx, s, current), [system, agent], pickers,
                       api_name="watch_agents")
+        # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
+        tab.select(lambda s, current: agent_choices(ctx, s, current), [system, agent], pickers,
+                   api_name="watch_tab")
 
         def watch(chosen_system, agent_ref, compare_ref, seed_value, world_value, stage_value, g, m, l,
                   progress=gr.Progress()):

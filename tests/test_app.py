@@ -1,0 +1,212 @@
+"""The Gradio app driven through gradio_client, the same api_names the browser uses.
+
+One app per module on a free port, on a real Pendulum checkpoint (the bundled one, or a few iterations of
+the real trainer), with a local Hub-protocol server for the Hub parts. Training runs in a real child
+process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+import zipfile
+from types import SimpleNamespace
+
+import imageio.v2 as imageio
+import pytest
+import torch
+from app_support import pendulum_checkpoints, running_app
+from gradio_client import Client, handle_file
+from hub_server import TOKEN, HubServer
+
+from rlcore import hub
+
+AGENT = "pendulum-swingup"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_browser.py: one trained agent
+    checkpoints = pendulum_checkpoints(root)
+    with HubServer(tokens={TOKEN: "alice"}) as server:
+        hub.push_checkpoint(checkpoints / AGENT, "alice/pendulum-from-hub", token=TOKEN, endpoint=server.url)
+        with running_app(checkpoints, root / "work", max_upload_mb=1, heartbeat_timeout=20,
+                         hub_endpoint=server.url, hub_cache_dir=root / "hub-cache") as (url, context):
+            yield SimpleNamespace(client=Client(url, verbose=False), context=context, checkpoints=checkpoints,
+                                  server=server, url=url)
+
+
+def watch(client, agent=AGENT, compare="(none)", seed=0, g=10.0, m=1.0, l=1.0):  # noqa: E741
+    return client.predict("pendulum", agent, compare, seed, 1, 1, g, m, l, api_name="/watch")
+
+
+def decoded_frames(path) -> list:
+    with imageio.get_reader(path, format="FFMPEG") as reader:
+        return [frame for frame in reader.iter_data()]  # list(reader) asks len(): inf for ffmpeg
+
+
+def test_watch_returns_a_playable_mp4_and_a_repeat_comes_from_the_cache(app):
+    video, status, figures, plot = watch(app.client, seed=3)
+    (summary_of_agent,) = figures["agents"].values()
+    frames = decoded_frames(video)
+    # The episode's start plus one frame per step, every one decoded from the served mp4.
+    assert len(frames) == summary_of_agent["frames"] == summary_of_agent["summary"]["steps"] + 1 == 201
+    assert frames[0].shape == (320, 320, 3) and frames[0].std() > 0
+    assert len(plot["data"]) == 200 and "return" in status
+
+    played = app.context.renderer.episodes_played
+    start = time.perf_counter()
+    again, status_again, figures_again, _ = watch(app.client, seed=3)
+    assert figures_again["cached"] is True and "served from the cache" in status_again
+    assert app.context.renderer.episodes_played == played  # no episode was played for the repeat
+    assert open(again, "rb").read() == open(video, "rb").read()
+    assert time.perf_counter() - start < 5
+
+
+def test_physics_and_comparison_side_by_side(app):
+    video, status, figures, plot = watch(app.client, compare=AGENT, seed=3, g=4.0, m=1.5)
+    left, right = figures["agents"].values()
+    assert left["summary"]["g"] == right["summary"]["g"] == 4.0 and left["summary"]["m"] == 1.5
+    assert left["summary"]["return"] == pytest.approx(right["summary"]["return"])  # same agent, same seed
+    frame = decoded_frames(video)[0]
+    assert frame.shape[1] == 2 * 320 + 8  # two episodes side by side with a gap
+    assert {row[2] for row in plot["data"]} == set(figures["agents"])
+    default_physics = watch(app.client, seed=3)[2]["agents"][AGENT]["summary"]
+    assert default_physics["return"] != pytest.approx(left["summary"]["return"])  # the physics changed the episode
+
+
+def test_eight_concurrent_requests_all_get_their_video(app):
+    played = app.context.renderer.episodes_played
+    results, errors = [None] * 8, []
+
+    def ask(i):
+        try:
+            results[i] = watch(Client(app.url, verbose=False), seed=20 + i % 2)
+        except Exception as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    for i, (video, _, figures, _) in enumerate(results):
+        assert figures["options"]["seed"] == 20 + i % 2
+        assert open(video, "rb").read(12)[4:8] == b"ftyp"  # an mp4
+    # Two distinct episodes: visitors asking for the same one at once share its rendering.
+    assert app.context.renderer.episodes_played - played == 2
+
+
+def test_unknown_agent_is_a_readable_refusal(app):
+    video, status, figures, _ = watch(app.client, agent="no-such-agent")
+    assert video is None and status.startswith("**Refused:**") and "no-such-agent" in status
+    assert "Traceback" not in status
+
+
+def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(app):
+    client = app.client
+    job = client.submit("pendulum", "tutorial", 2000, 0.002, 0, False, "", api_name="/train")
+    plotted = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        outputs = job.outputs()
+        lengths = [len(o[1]["value"]["data"]) for o in outputs if isinstance(o[1], dict) and "value" in o[1]]
+        plotted = sorted(set(lengths))
+        if len(plotted) >= 3 and plotted[-1] >= 3:
+            break
+        time.sleep(0.2)
+    assert len(plotted) >= 3, f"expected several growing metric updates, saw plot sizes {plotted}"
+    assert client.predict(api_name="/stop_training").startswith("Stopping")
+    while not job.done() and time.monotonic() < deadline + 60:
+        time.sleep(0.2)
+    status, *plots, video, archive = job.outputs()[-1]
+    assert "**stopped**" in status and "stopped on request" in status
+    done = int(re.search(r", (\d+) / 2000 iterations", status).group(1))
+    assert 3 <= done < 2000
+    assert len(decoded_frames(video)) == 201
+    with zipfile.ZipFile(archive) as z:
+        names = {n.split("/")[-1] for n in z.namelist()}
+        assert {"model.safetensors", "config.json", "metrics.jsonl"} <= names
+        config = json.loads(z.read(next(n for n in z.namelist() if n.endswith("config.json"))))
+    assert config["system"] == "pendulum" and config["config"]["iterations"] == 2000
+    # The new agent is offered in Watch.
+    run_ref = re.search(r"\*\*(trained/[^*]+)\*\*", status).group(1)
+    choices = client.predict("pendulum", AGENT, api_name="/watch_agents")[0]["choices"]
+    assert run_ref in [c[0] for c in choices]
+
+
+def test_training_settings_outside_the_caps_are_refused(app):
+    status = app.client.predict("pendulum", "tutorial", 10**9, 0.002, 0, False, "", api_name="/train")[0]
+    assert status.startswith("**Refused:**") and "from 1 to" in status
+
+
+def write_pickle(path):
+    torch.save({"net.0.weight": torch.zeros(64, 3)}, path)
+    return path
+
+
+def upload(app, *paths):
+    return app.client.predict([handle_file(str(p)) for p in paths], False, api_name="/upload_agent")
+
+
+@pytest.mark.parametrize("case", ["pickle file", "pickle named safetensors", "mismatched config", "oversize",
+                                  "config missing"])
+def test_bad_uploads_are_refused_with_a_readable_message(app, tmp_path, case):
+    agent = app.checkpoints / AGENT
+    config = agent / "config.json"
+    if case == "pickle file":
+        files, expected = [write_pickle(tmp_path / "model.pt"), config], "refusing a pickle file"
+    elif case == "pickle named safetensors":
+        files, expected = [write_pickle(tmp_path / "model.safetensors"), config], "pickle / torch.save file"
+    elif case == "mismatched config":
+        document = json.loads(config.read_text())
+        document["config"]["hidden_size"] = 32
+        (tmp_path / "config.json").write_text(json.dumps(document))
+        files, expected = [agent / "model.safetensors", tmp_path / "config.json"], "the model described by"
+    elif case == "oversize":
+        (tmp_path / "model.safetensors").write_bytes(b"\0" * (3 * 2**19))
+        files, expected = [tmp_path / "model.safetensors", config], "more than the 1 MB limit"
+    else:
+        files, expected = [agent / "model.safetensors"], "no config.json in the upload"
+    before = sorted(p.name for p in app.context.settings.uploads_dir.iterdir())
+    status, table, note, video = upload(app, *files)
+    assert status.startswith("**Refused:**") and expected in status, status
+    assert "Traceback" not in status and video is None
+    assert sorted(p.name for p in app.context.settings.uploads_dir.iterdir()) == before  # nothing kept
+
+
+def test_a_good_upload_is_evaluated_and_joins_the_table_with_a_video(app, tmp_path):
+    archive = shutil.make_archive(str(tmp_path / "mine"), "zip", root_dir=app.checkpoints / AGENT)
+    status, table, note, video = upload(app, archive)
+    assert status.startswith("Added **uploaded/pendulum-"), status
+    ref = re.search(r"\*\*(uploaded/[^*]+)\*\*", status).group(1)
+    rows = {row[0]: dict(zip(table["headers"], row)) for row in table["data"]}
+    assert rows[ref]["source"] == "uploaded" and isinstance(rows[ref]["mean_reward"], float)
+    assert rows[ref]["episodes"] == 10
+    assert len(decoded_frames(video)) == 201
+
+
+def test_agents_table_lists_hub_agents_and_survives_an_unreachable_hub(app):
+    table, note = app.client.predict(True, api_name="/agents")
+    rows = {row[0]: dict(zip(table["headers"], row)) for row in table["data"]}
+    assert rows[AGENT]["source"] == "bundled"
+    assert rows["alice/pendulum-from-hub"]["source"] == "hub" and "found on the Hub" in note
+
+    app.server.fail(r"^/api/models", status=403, times=10)
+    try:
+        table, note = app.client.predict(True, api_name="/agents")
+    finally:
+        app.server.clear_failures()
+    assert "could not be listed" in note and AGENT in [row[0] for row in table["data"]]
+
+
+def test_a_hub_repo_id_plays_after_a_pull(app):
+    watch(app.client, seed=3)
+    video, status, figures, _ = watch(app.client, agent="alice/pendulum-from-hub", seed=3)
+    assert figures["agents"]["alice/pendulum-from-hub"]["frames"] == 201
+    # Same weights as the bundled agent, same options: the video comes from the cache.
+    assert figures["cached"] is True

@@ -402,12 +402,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _exit_code(err: BaseException) -> int | None:
     """EXIT_BAD_INPUT / EXIT_FAILURE for expected errors, None for bugs (traceback)."""
-    from rlcore.checkpoint import CheckpointError
     from rlcore.hub import HubError
 
     if isinstance(err, HubError):
         return EXIT_BAD_INPUT if err.user_error else EXIT_FAILURE
-    if isinstance(err, (CheckpointError, UsageError, ValueError)):
+    if isinstance(err, ValueError):  # CheckpointError, UsageError, bad config values
         return EXIT_BAD_INPUT
     if isinstance(err, OSError):
         return EXIT_FAILURE

@@ -21,20 +21,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rlcore.checkpoint import (CONFIG_FILE, METRICS_FILE, PICKLE_SUFFIXES, RESULTS_FILE, WEIGHTS_FILE,
-                               CheckpointError, checkpoint_dir, load_config, load_tensors)
-from rlcore.modelcard import BASE_TAGS, HUB_TAG, LIBRARY_NAME, REPLAY_FILE, build_model_card
+# rlcore.checkpoint (hence torch, seconds to import) is imported inside the functions that read
+# checkpoints, so that `rlcore list`, `rlcore pull` errors and token checks answer at once.
 
 T = TypeVar("T")
 
 HF_PREFIX = "hf://"
 CARD_FILE = "README.md"
-# What a published agent carries (the RL Zoo / CleanRL set). Not training_state.*: the Hub repo is the
-# agent for viewers (load / evaluate / play); the optimizer state would double the download and only
-# the machine that trains needs it (resume from the local --out folder).
-PUSHED_FILES = (WEIGHTS_FILE, CONFIG_FILE, RESULTS_FILE, METRICS_FILE, REPLAY_FILE)
+REPLAY_FILE = "replay.mp4"
 PUSHED_PATTERNS = ("*.png",)
-PULLED_PATTERNS = (*PUSHED_FILES, *PUSHED_PATTERNS, CARD_FILE)  # never a pickle, never anything else
+
+
+def pushed_names() -> tuple[str, ...]:
+    """What a published agent carries (the RL Zoo / CleanRL set) besides the PNG plots and the card.
+
+    Not training_state.*: the Hub repo is the agent for viewers (load / evaluate / play); the optimizer
+    state would double the download and only the machine that trains needs it (--resume from --out).
+    """
+    from rlcore import checkpoint as ckpt
+
+    return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE)
+
+
+def pulled_patterns() -> list[str]:
+    """What a pull downloads: our files only, never a pickle or anything else."""
+    return [*pushed_names(), *PUSHED_PATTERNS, CARD_FILE]
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # Hub names: letters, digits, '-', '_', '.'; not starting or ending with '-' or '.'; at most 96 chars.
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -137,10 +148,14 @@ def hub_error(err: BaseException, ref: RepoRef | str, endpoint: str) -> HubError
     return HubError(f"{ref}: {err.__class__.__name__}: {_one_line(err)}")
 
 
-def with_retries(action: Callable[[], T], *, attempts: int = 4, wait_s: float = 1.0,
+def with_retries(action: Callable[[], T], *, attempts: int = 3, wait_s: float = 1.0,
                  on_retry: Callable[[int, BaseException], None] | None = None) -> T:
     """Run `action`, retrying transient HTTP errors (5xx, 408, 429, connection resets) with exponential
-    backoff, `attempts` times at most; other errors propagate at once."""
+    backoff, `attempts` times at most; other errors propagate at once.
+
+    Used around what the client sends without retrying (create_repo, the commit POST); its uploads
+    (preupload, LFS batch and PUT) already back off by themselves, so a dead network costs seconds,
+    not minutes."""
     for attempt in range(1, attempts + 1):
         try:
             return action()
@@ -177,9 +192,11 @@ def resolve_token(token: str | None = None) -> str:
 
 
 def files_to_push(checkpoint: str | os.PathLike) -> list[Path]:
-    """The files of a checkpoint folder that a push publishes (see PUSHED_FILES), sorted."""
+    """The files of a checkpoint folder that a push publishes (pushed_names() and the PNG plots)."""
+    from rlcore.checkpoint import checkpoint_dir
+
     folder = checkpoint_dir(checkpoint)
-    files = [folder / name for name in PUSHED_FILES if (folder / name).is_file()]
+    files = [folder / name for name in pushed_names() if (folder / name).is_file()]
     for pattern in PUSHED_PATTERNS:
         files += sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
     return files
@@ -187,6 +204,8 @@ def files_to_push(checkpoint: str | os.PathLike) -> list[Path]:
 
 def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     """A push publishes only a valid rlcore checkpoint: config.json readable, weights real safetensors."""
+    from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, checkpoint_dir, load_config, load_tensors
+
     folder = checkpoint_dir(checkpoint)
     document = load_config(folder)
     if not (folder / WEIGHTS_FILE).is_file():
@@ -200,7 +219,7 @@ def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, se
     """Before publishing: check the weights load into the model config.json describes, then write what a
     published agent shows and the folder lacks: results.json (evaluation) and replay.mp4 (one episode).
     Files already there are kept as they are."""
-    from rlcore.checkpoint import atomic_write_json
+    from rlcore.checkpoint import RESULTS_FILE, atomic_write_json, checkpoint_dir
     from rlcore.systems import system_of_checkpoint
     from rlcore.video import write_mp4
 
@@ -228,7 +247,7 @@ def default_play_options(system: Any, seed: int | None = None) -> Any:
 
 def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
                     endpoint: str | None = None, commit_message: str | None = None, private: bool = False,
-                    complete: bool = True, episodes: int = 10, seed: int = 0, attempts: int = 4,
+                    complete: bool = True, episodes: int = 10, seed: int = 0, attempts: int = 3,
                     wait_s: float = 1.0, log: Callable[[str], None] = lambda message: None) -> str:
     """Publish a local checkpoint folder as ONE commit; returns the commit URL.
 
@@ -240,6 +259,9 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     on the Hub are skipped by the client).
     """
     from huggingface_hub import CommitOperationAdd, HfApi
+
+    from rlcore.checkpoint import checkpoint_dir
+    from rlcore.modelcard import build_model_card
 
     ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
     if ref.revision != "main":
@@ -297,10 +319,12 @@ def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None 
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
+    from rlcore.checkpoint import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, CheckpointError, load_config
+
     ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
     endpoint = _endpoint(endpoint)
     try:
-        local = Path(snapshot_download(ref.repo_id, revision=ref.revision, allow_patterns=list(PULLED_PATTERNS),
+        local = Path(snapshot_download(ref.repo_id, revision=ref.revision, allow_patterns=pulled_patterns(),
                                        cache_dir=cache_dir, endpoint=endpoint, token=token))
     except HFValidationError as err:
         raise HubError(f"invalid Hub repo id {str(ref)!r}: {_one_line(err)}", user_error=True) from None
@@ -330,6 +354,8 @@ def resolve_checkpoint(text: str, **hub_kwargs: Any) -> Path:
     if text.count("/") >= 1 and not Path(text).exists() and not text.startswith(("/", ".", "~")):
         raise HubError(f"{text!r}: no such local checkpoint folder, and not a valid Hub repo id OWNER/NAME",
                        user_error=True)
+    from rlcore.checkpoint import checkpoint_dir
+
     return checkpoint_dir(text)
 
 
@@ -347,6 +373,7 @@ class AgentSummary:
 
 
 def _summary(info: Any) -> AgentSummary:
+    from rlcore.modelcard import BASE_TAGS, LIBRARY_NAME
     from rlcore.systems import SYSTEM_NAMES
 
     tags = list(info.tags or [])
@@ -367,13 +394,16 @@ def list_agents(*, author: str | None = None, search: str | None = None, limit: 
     """Published rlcore agents (`list_models` filtered by the "rlcore" tag), newest first."""
     from huggingface_hub import HfApi
 
+    from rlcore.modelcard import HUB_TAG
+
     endpoint = _endpoint(endpoint)
     if author is not None and not re.fullmatch(_NAME, author):
         raise HubError(f"invalid author {author!r}", user_error=True)
     api = HfApi(endpoint=endpoint, token=token)
     try:
-        infos = with_retries(lambda: list(api.list_models(filter=HUB_TAG, author=author, search=search,
-                                                          sort="last_modified", limit=limit, cardData=True)))
+        # the client already retries listing requests with backoff (http_backoff): no second layer here
+        infos = list(api.list_models(filter=HUB_TAG, author=author, search=search, sort="last_modified",
+                                     limit=limit, cardData=True))
     except Exception as err:
         raise hub_error(err, f"list {author or ''}".strip(), endpoint) from err
     return [_summary(info) for info in infos]

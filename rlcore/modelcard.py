@@ -16,14 +16,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rlcore.checkpoint import CONFIG_FILE, METRICS_FILE, RESULTS_FILE, load_config, read_json
-from rlcore.metrics import read_metrics
+import re
 
 LIBRARY_NAME = "rlcore"
 HUB_TAG = "rlcore"  # every card carries it: `list_models(filter="rlcore")` finds our agents
-REPLAY_FILE = "replay.mp4"
 BASE_TAGS = ("reinforcement-learning", "deep-reinforcement-learning", HUB_TAG)
 DEFAULT_HUB_URL = "https://huggingface.co"
+CHECKPOINT_KEYS = ("rlcore_format", "system", "algorithm", "env_id", "config")
 
 SYSTEM_BLURBS = {
     "pendulum": ("a policy network that swings up and balances TorchRL's stateless, differentiable pendulum; "
@@ -53,11 +52,19 @@ def mario_extras(results: dict[str, Any]) -> dict[str, float]:
     return extras
 
 
+def tag_of(text: str) -> str:
+    """'Differentiable rollouts (BPTT)' -> 'differentiable-rollouts-bptt'; env ids stay as they are."""
+    if re.fullmatch(r"[A-Za-z0-9._-]+", text):
+        return text
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def card_tags(document: dict[str, Any]) -> list[str]:
+    """BASE_TAGS, then the env id, the algorithm and the system (hub.list_agents reads them in this order)."""
     tags = list(BASE_TAGS)
     for extra in (document.get("env_id"), document.get("algorithm"), document.get("system")):
-        if extra and extra not in tags:
-            tags.append(str(extra))
+        if extra and tag_of(str(extra)) not in tags:
+            tags.append(tag_of(str(extra)))
     return tags
 
 
@@ -124,9 +131,9 @@ def training_rows(document: dict[str, Any], records: list[dict[str, Any]]) -> li
     for key, value in sorted(last.items()):
         if "time" in key and isinstance(value, (int, float)):
             rows.append((key, f"{value:.1f}"))
-    for key in ("steps", "total_steps", "wall_time_s", "device", "torch_version", "rlcore_version"):
-        if key in document:
-            rows.append((key, _value(document[key])))
+    for key, value in document.items():  # what the trainer recorded beside the config (iterations_done ...)
+        if key not in CHECKPOINT_KEYS and isinstance(value, (int, float, str)):
+            rows.append((key, _value(value)))
     rows.append(("logged records", str(len(records))))
     return rows
 
@@ -134,6 +141,10 @@ def training_rows(document: dict[str, Any], records: list[dict[str, Any]]) -> li
 def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str = DEFAULT_HUB_URL) -> str:
     """The README.md text for the checkpoint folder `checkpoint` published as `repo_id`."""
     from huggingface_hub import ModelCard
+
+    from rlcore.checkpoint import CONFIG_FILE, METRICS_FILE, RESULTS_FILE, load_config, read_json
+    from rlcore.hub import REPLAY_FILE
+    from rlcore.metrics import read_metrics
 
     folder = Path(checkpoint)
     document = load_config(folder)

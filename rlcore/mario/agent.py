@@ -1,0 +1,183 @@
+"""The tutorial's `Mario` agent: act, cache, recall, td_estimate, td_target, learn, save, load.
+
+Same algorithm and defaults as the tutorial's Double DQN; the differences are engineering:
+uint8 states (the network normalises), a compact replay memory, NHWC convolutions, batched acting
+for vector envs, and safetensors checkpoints instead of torch.save pickles.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlcore import checkpoint as ckpt
+from rlcore.config import from_dict, to_dict
+from rlcore.mario.config import MarioConfig
+from rlcore.mario.env import env_id, resolve_actions
+from rlcore.mario.net import MarioNet
+from rlcore.mario.replay import ReplayMemory
+
+SYSTEM = "mario"
+ALGORITHM = "Double DQN"
+STATE_DIM = (4, 84, 84)
+
+
+class Mario:
+    def __init__(self, state_dim: tuple[int, int, int] = STATE_DIM, action_dim: int | None = None,
+                 save_dir: str | os.PathLike | None = None, config: MarioConfig | None = None,
+                 device: str | torch.device = "cpu", memory: bool = True):
+        self.config = config = config or MarioConfig()
+        self.state_dim = tuple(state_dim)
+        self.action_dim = action_dim or len(resolve_actions(config.actions))
+        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.device = torch.device(device)
+
+        # Mario's DNN to predict the most optimal action
+        self.net = MarioNet(self.state_dim, self.action_dim, dueling=config.dueling).float().to(self.device)
+        if config.channels_last:
+            self.net.use_channels_last()
+
+        self.exploration_rate = config.exploration_rate
+        self.exploration_rate_decay = config.exploration_rate_decay
+        self.exploration_rate_min = config.exploration_rate_min
+        self.curr_step = 0
+        self.rng = np.random.default_rng(config.seed)
+
+        self.memory = (ReplayMemory(config.memory_size, frame_shape=self.state_dim[1:], stack=self.state_dim[0],
+                                    n_step=config.n_step, num_envs=config.num_envs, seed=config.seed)
+                       if memory else None)
+        self.batch_size = config.batch_size
+        self.gamma = config.gamma
+
+        self.optimizer = torch.optim.Adam(self.net.online.parameters(), lr=config.lr)
+        self.loss_fn = torch.nn.SmoothL1Loss()
+
+        self.burnin = config.burnin  # min. experiences before training
+        self.learn_every = config.learn_every  # no. of experiences between updates to Q_online
+        self.sync_every = config.sync_every  # no. of experiences between Q_target & Q_online sync
+
+    # ------------------------------------------------------------------------------------ act
+    def _as_batch(self, state: Any) -> torch.Tensor:
+        state = torch.as_tensor(np.asarray(state))
+        if state.dim() == len(self.state_dim):
+            state = state.unsqueeze(0)
+        return state.to(self.device)
+
+    @torch.no_grad()
+    def greedy_actions(self, states: Any) -> np.ndarray:
+        """argmax_a Q_online(s, a) for a batch (or a single state) of uint8 stacks."""
+        return self.net(self._as_batch(states), model="online").argmax(dim=1).cpu().numpy()
+
+    def act(self, state: Any) -> int | np.ndarray:
+        """Given a state (or a batch of states from vector envs), choose epsilon-greedy action(s)
+        and advance the step counter (by one per state)."""
+        single = np.asarray(state).ndim == len(self.state_dim)
+        n = 1 if single else len(state)
+        explore = self.rng.random(n) < self.exploration_rate
+        actions = self.rng.integers(self.action_dim, size=n)
+        if not explore.all():  # EXPLOIT
+            greedy = self.greedy_actions(state)
+            actions = np.where(explore, actions, greedy)
+        # decrease exploration_rate
+        self.exploration_rate *= self.exploration_rate_decay ** n
+        self.exploration_rate = max(self.exploration_rate_min, self.exploration_rate)
+        # increment step
+        self.curr_step += n
+        return int(actions[0]) if single else actions
+
+    # ---------------------------------------------------------------------------- memory
+    def cache(self, state, next_state, action, reward, done, *, end: bool | None = None, env_index: int = 0):
+        """Store the experience to self.memory (one new frame; see replay.py)."""
+        self.memory.cache(state, next_state, action, reward, done, end=end, env_index=env_index)
+
+    def recall(self):
+        """Retrieve a batch of experiences from memory."""
+        batch = self.memory.sample(self.batch_size, self.gamma)
+        state, next_state, action, reward, done = (batch[k].to(self.device) for k in
+                                                   ("state", "next_state", "action", "reward", "done"))
+        return state, next_state, action, reward, done
+
+    # ---------------------------------------------------------------------------- learn
+    def td_estimate(self, state, action):
+        current_Q = self.net(state, model="online")[torch.arange(len(action), device=action.device), action]
+        return current_Q  # Q_online(s,a)
+
+    @torch.no_grad()
+    def td_target(self, reward, next_state, done):
+        """r + gamma^n * Q_target(s', argmax_a Q_online(s', a)), no bootstrap when done."""
+        next_state_Q = self.net(next_state, model="online")
+        best_action = torch.argmax(next_state_Q, dim=1)
+        next_Q = self.net(next_state, model="target")[torch.arange(len(best_action), device=best_action.device),
+                                                      best_action]
+        discount = self.gamma ** self.config.n_step
+        return (reward + (1 - done.float()) * discount * next_Q).float()
+
+    def update_Q_online(self, td_estimate, td_target):
+        loss = self.loss_fn(td_estimate, td_target)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+    def sync_Q_target(self):
+        self.net.target.load_state_dict(self.net.online.state_dict())
+
+    def learn_step(self):
+        """One Double DQN update from a sampled batch -> (mean Q estimate, loss)."""
+        state, next_state, action, reward, done = self.recall()
+        td_est = self.td_estimate(state, action)  # Get TD Estimate
+        td_tgt = self.td_target(reward, next_state, done)  # Get TD Target
+        loss = self.update_Q_online(td_est, td_tgt)  # Backpropagate loss through Q_online
+        return td_est.mean().item(), loss
+
+    def learn(self, new_steps: int = 1):
+        """The tutorial's schedule for the `new_steps` agent steps that `act` just counted: sync the
+        target every sync_every steps, then after burnin update every learn_every steps.
+        Returns (q, loss) of the last update, or (None, None) when none was due."""
+        q = loss = None
+        for step in range(self.curr_step - new_steps + 1, self.curr_step + 1):
+            if step % self.sync_every == 0:
+                self.sync_Q_target()
+            if step < self.burnin or step % self.learn_every != 0:
+                continue
+            q, loss = self.learn_step()
+        return q, loss
+
+    # ---------------------------------------------------------------------------- save / load
+    @property
+    def env_id(self) -> str:
+        return env_id(self.config.world, self.config.stage)
+
+    def save(self, directory: str | os.PathLike | None = None, extra: dict[str, Any] | None = None) -> Path:
+        """Write a checkpoint folder: model.safetensors (Q_online) + config.json (config,
+        exploration rate, step)."""
+        directory = Path(directory) if directory is not None else self.save_dir
+        if directory is None:
+            raise ValueError("Mario.save needs a directory (or a save_dir given to Mario)")
+        state = {"exploration_rate": self.exploration_rate, "step": self.curr_step, **(extra or {})}
+        return ckpt.save_checkpoint(directory, system=SYSTEM, algorithm=ALGORITHM, env_id=self.env_id,
+                                    config=to_dict(self.config), state_dict=self.net.online.state_dict(),
+                                    extra={"action_dim": self.action_dim, "state": state})
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", memory: bool = False,
+             **config_overrides) -> "Mario":
+        """Rebuild the agent a checkpoint describes; weights checked against its config."""
+        document = ckpt.load_config(directory, system=SYSTEM)
+        file = ckpt.checkpoint_dir(directory) / ckpt.CONFIG_FILE
+        try:
+            config = from_dict(MarioConfig, {**document["config"], **config_overrides}, source=str(file))
+        except ValueError as err:
+            raise ckpt.CheckpointError(str(err)) from None
+        agent = cls(config=config, device=device, memory=memory,
+                    action_dim=document.get("action_dim") or len(resolve_actions(config.actions)))
+        ckpt.load_weights_into(agent.net.online, directory)
+        agent.sync_Q_target()
+        state = document.get("state", {})
+        agent.exploration_rate = float(state.get("exploration_rate", agent.exploration_rate))
+        agent.curr_step = int(state.get("step", 0))
+        return agent

@@ -1,0 +1,60 @@
+"""The Mario system behind rlcore/systems.py's contract (the CLI, the Hub code and the app use this)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rlcore.config import option
+from rlcore.mario import play as _play
+from rlcore.mario.agent import ALGORITHM, SYSTEM, Mario
+from rlcore.mario.config import PRESETS, MarioConfig, preset
+from rlcore.mario.env import env_id
+from rlcore.systems import Episode
+
+NAME = SYSTEM
+ALGORITHM = ALGORITHM
+ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
+Config = MarioConfig
+__all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "train", "load",
+           "evaluate", "play", "env_id_of"]
+
+
+@dataclass
+class PlayOptions:
+    seed: int = option(0, "seed of the episode's random no-op start")
+    world: int = option(1, "world 1-8 to play (the agent may have been trained on another)")
+    stage: int = option(1, "stage 1-4 to play")
+    max_steps: int = option(_play.MAX_EPISODE_STEPS, "stop the episode after this many agent steps")
+    noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start")
+
+
+def env_id_of(config: MarioConfig) -> str:
+    return env_id(config.world, config.stage)
+
+
+def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
+          stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+    from rlcore.mario.train import train as _train
+
+    yield from _train(config, out_dir, resume=resume, device=device, stop=stop, progress=False)
+
+
+def load(checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
+    return Mario.load(checkpoint, device=device)
+
+
+def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
+    return _play.evaluate(checkpoint, episodes=episodes, seed=seed)
+
+
+def play(checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
+    options = options or PlayOptions()
+    run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
+                             noop_max=options.noop_max, max_steps=options.max_steps)
+    summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],
+               "world": options.world, "stage": options.stage, "seed": options.seed}
+    return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS)

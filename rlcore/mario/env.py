@@ -1,0 +1,149 @@
+"""Super Mario Bros. with the tutorial's preprocessing, fast: skip 4, grayscale, 84x84, stack 4.
+
+The tutorial builds the state with four wrappers (SkipFrame, GrayScaleObservation,
+ResizeObservation, FrameStack) working on float tensors through torchvision. `MarioPreprocessing`
+keeps the same semantics in one wrapper and stays uint8 end to end:
+
+- repeat the action `skip` frames, summing the reward, stopping early when the episode ends;
+- take only the LAST frame of the skip, as the tutorial does, in the emulator's native grayscale
+  (no RGB copy, no float conversion), and resize it to 84x84 with area interpolation (the
+  antialiased downscale the tutorial asks torchvision for);
+- stack the last 4 frames -> (4, 84, 84) uint8; after a reset the stack holds 4 copies of the
+  first frame (gym's FrameStack semantics). Normalising to [0, 1] is the network's job.
+
+The emulator returns its own screen buffer (the same array every step): every frame kept here is
+a copy. Optional random no-op frames after a reset (`noop_max`) make greedy episodes differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import gymnasium as gym
+import numpy as np
+from gymnasium.spaces import Box
+
+ACTION_SETS: dict[str, list[list[str]]] = {}
+
+
+def _load_action_sets() -> None:
+    from gym_super_mario_bros import actions
+
+    ACTION_SETS.update({
+        "right_jump": [["right"], ["right", "A"]],  # the tutorial's two actions
+        "right_only": actions.RIGHT_ONLY,
+        "simple": actions.SIMPLE_MOVEMENT,
+        "complex": actions.COMPLEX_MOVEMENT,
+    })
+
+
+_load_action_sets()
+TUTORIAL_ACTIONS = ACTION_SETS["right_jump"]
+# what training and evaluation read from `info` (the emulator's has 42 keys: trimming them makes
+# vector envs cheaper, since every worker sends its info through a pipe each step)
+INFO_KEYS = ("x_pos", "y_pos", "flag_get", "world", "stage", "time", "score", "coins", "life")
+FRAME_SIZE = 84
+STACK = 4
+SKIP = 4
+
+
+def env_id(world: int = 1, stage: int = 1) -> str:
+    if not (1 <= int(world) <= 8 and 1 <= int(stage) <= 4):
+        raise ValueError(f"world must be 1-8 and stage 1-4, got world={world} stage={stage}")
+    return f"SuperMarioBros-{int(world)}-{int(stage)}-v0"
+
+
+def resolve_actions(actions: str | list[list[str]]) -> list[list[str]]:
+    """A named action set ('right_jump', 'right_only', 'simple', 'complex') or an explicit list."""
+    if isinstance(actions, str):
+        if actions not in ACTION_SETS:
+            raise ValueError(f"unknown action set {actions!r}: choose one of {', '.join(ACTION_SETS)}")
+        return [list(a) for a in ACTION_SETS[actions]]
+    if not actions or not all(isinstance(a, (list, tuple)) for a in actions):
+        raise ValueError(f"actions must be a non-empty list of button lists, got {actions!r}")
+    return [list(a) for a in actions]
+
+
+def preprocess_frame(gray: np.ndarray, size: int = FRAME_SIZE) -> np.ndarray:
+    """(240, 256) uint8 grayscale -> (size, size) uint8 (area interpolation: an antialiased downscale)."""
+    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
+
+
+class MarioPreprocessing(gym.Wrapper):
+    """Skip + grayscale + resize + stack in one wrapper; observations are (stack, size, size) uint8."""
+
+    def __init__(self, env: gym.Env, skip: int = SKIP, size: int = FRAME_SIZE, stack: int = STACK,
+                 noop_max: int = 0, info_keys: tuple[str, ...] | None = None):
+        super().__init__(env)
+        self.info_keys = info_keys
+        if skip < 1 or stack < 1 or noop_max < 0:
+            raise ValueError(f"skip and stack must be >= 1 and noop_max >= 0, got {skip}, {stack}, {noop_max}")
+        self.skip, self.size, self.stack, self.noop_max = skip, size, stack, noop_max
+        self.observation_space = Box(0, 255, (stack, size, size), np.uint8)
+        self._frames = np.zeros((stack, size, size), np.uint8)
+        self._nes = env.unwrapped  # the emulator: native grayscale and RGB screen copies
+
+    def _frame(self) -> np.ndarray:
+        return preprocess_frame(self._nes.observation(mode="grayscale"), self.size)
+
+    def rgb_frame(self) -> np.ndarray:
+        """The current full-colour screen, (240, 256, 3) uint8, as a copy (for play-back videos)."""
+        return np.array(self._nes.screen, copy=True)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        _, info = self.env.reset(seed=seed, options=options)
+        noops = int(self.np_random.integers(0, self.noop_max + 1)) if self.noop_max else 0
+        for _ in range(noops):  # random no-op frames: a different start for each episode
+            _, _, terminated, truncated, info = self._nes.step(0)
+            if terminated or truncated:
+                _, info = self.env.reset(options=options)
+        self._frames[:] = self._frame()  # gym FrameStack: the first frame repeated
+        return self._frames.copy(), self._trim(info)
+
+    def _trim(self, info: dict[str, Any]) -> dict[str, Any]:
+        return info if self.info_keys is None else {k: info[k] for k in self.info_keys if k in info}
+
+    def step(self, action):
+        total_reward = 0.0
+        for _ in range(self.skip):
+            _, reward, terminated, truncated, info = self.env.step(action)
+            total_reward += reward
+            if terminated or truncated:
+                break
+        # single-stage envs already end on the flag; the tutorial's loop also stops on flag_get
+        terminated = bool(terminated or info.get("flag_get", False))
+        self._frames[:-1] = self._frames[1:]
+        self._frames[-1] = self._frame()
+        return self._frames.copy(), total_reward, terminated, bool(truncated), self._trim(info)
+
+
+def make_raw_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] = "right_jump") -> gym.Env:
+    """The emulator with a reduced joypad, no preprocessing (240x256 RGB observations)."""
+    import gym_super_mario_bros
+    from nes_py.wrappers import JoypadSpace
+
+    env = gym_super_mario_bros.make(env_id(world, stage), render_mode="rgb_array")
+    return JoypadSpace(env, resolve_actions(actions))
+
+
+def make_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] = "right_jump", *,
+             skip: int = SKIP, size: int = FRAME_SIZE, stack: int = STACK, noop_max: int = 0,
+             seed: int | None = None, info_keys: tuple[str, ...] | None = None) -> MarioPreprocessing:
+    """The tutorial's preprocessed env: states (4, 84, 84) uint8, 4 frames per action.
+
+    `seed` seeds the first reset (no-op counts); `noop_max` > 0 adds 0..noop_max random no-op
+    frames after every reset; `info_keys` keeps only those keys of `info` (None: all 42).
+    """
+    env = MarioPreprocessing(make_raw_env(world, stage, actions), skip=skip, size=size, stack=stack,
+                             noop_max=noop_max, info_keys=info_keys)
+    if seed is not None:
+        env.reset(seed=seed)
+    return env
+
+
+def env_thunk(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0):
+    """A picklable factory for gymnasium's vector envs (one emulator per worker process)."""
+    import functools
+
+    return functools.partial(make_env, world, stage, actions, noop_max=noop_max, info_keys=INFO_KEYS)

@@ -1,0 +1,74 @@
+"""MarioNet: the tutorial's CNN, an online copy that learns and a frozen target copy."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class DuelingHead(nn.Module):
+    """Q = V + A - mean(A) (Wang et al. 2016): an option for issue 6, off by default."""
+
+    def __init__(self, in_features: int, output_dim: int):
+        super().__init__()
+        self.value = nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(), nn.Linear(512, 1))
+        self.advantage = nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(), nn.Linear(512, output_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        advantage = self.advantage(x)
+        return self.value(x) + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+class MarioNet(nn.Module):
+    """mini CNN structure
+    input -> (conv2d + relu) x 3 -> flatten -> (dense + relu) x 2 -> output
+
+    Inputs are uint8 stacks (B, 4, 84, 84) scaled to [0, 1] here (the tutorial's env divided by 255;
+    we keep uint8 in the env and the replay, 4x smaller). `forward(input, model)` with model
+    "online" or "target", as in the tutorial.
+    """
+
+    def __init__(self, input_dim: tuple[int, int, int], output_dim: int, dueling: bool = False):
+        super().__init__()
+        self.channels_last = False
+        c, h, w = input_dim
+        if h != 84:
+            raise ValueError(f"Expecting input height: 84, got: {h}")
+        if w != 84:
+            raise ValueError(f"Expecting input width: 84, got: {w}")
+        self.online = self._build_cnn(c, output_dim, dueling)
+        self.target = self._build_cnn(c, output_dim, dueling)
+        self.target.load_state_dict(self.online.state_dict())
+        # Q_target parameters are frozen.
+        for p in self.target.parameters():
+            p.requires_grad = False
+
+    def forward(self, input: torch.Tensor, model: str) -> torch.Tensor:
+        x = input.float() / 255.0 if input.dtype == torch.uint8 else input
+        if self.channels_last:  # NHWC convolutions are about 2x faster on this CPU (STACK.md)
+            x = x.contiguous(memory_format=torch.channels_last)
+        if model == "online":
+            return self.online(x)
+        if model == "target":
+            return self.target(x)
+        raise ValueError(f"model must be 'online' or 'target', got {model!r}")
+
+    def use_channels_last(self, enabled: bool = True) -> "MarioNet":
+        """Store conv weights NHWC and feed NHWC inputs (same maths, faster oneDNN kernels)."""
+        self.channels_last = enabled
+        return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+
+    @staticmethod
+    def _build_cnn(c: int, output_dim: int, dueling: bool) -> nn.Sequential:
+        features = [
+            nn.Conv2d(in_channels=c, out_channels=32, kernel_size=8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(in_channels=32, out_channels=64, kernel_size=4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(in_channels=64, out_channels=64, kernel_size=3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        ]
+        if dueling:
+            return nn.Sequential(*features, DuelingHead(3136, output_dim))
+        return nn.Sequential(*features, nn.Linear(3136, 512), nn.ReLU(), nn.Linear(512, output_dim))

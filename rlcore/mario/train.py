@@ -1,0 +1,259 @@
+"""The tutorial's training loop, resumable, with acting and learning overlapped.
+
+The loop is the tutorial's (act, step, cache, learn, log; an episode ends on done or flag_get),
+with one engineering change for speed: the emulators run in gymnasium `AsyncVectorEnv` worker
+processes, and the learner's update runs between `step_async` and `step_wait`, so the emulator
+renders the next 4 frames while the network learns. The learning schedule is the tutorial's
+(one update per `learn_every` agent steps, target sync every `sync_every` steps, both counted in
+agent steps). The only ordering difference: the update of step t runs before step t's transition
+is cached (it sees the memory up to step t-1).
+
+`train(...)` is a generator of flat metric records (one per `log_every` episodes); the run folder is
+always a valid, resumable checkpoint:
+
+    model.safetensors + config.json      Q_online and the config (what play/evaluate load)
+    training_state.safetensors + .json   Q_online, Q_target, Adam, counters, RNG, logger history
+    metrics.jsonl, log                   one record per log interval (JSON; the tutorial's table)
+    reward_plot.png, length_plot.png, loss_plot.png, q_plot.png
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlcore import checkpoint as ckpt
+from rlcore.config import to_dict
+from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
+from rlcore.mario.agent import Mario
+from rlcore.mario.config import MarioConfig
+from rlcore.mario.env import env_thunk
+from rlcore.runtime import resolve_device, seed_everything
+
+WINDOW = 100  # moving averages over the last 100 episodes, as the tutorial's MetricLogger
+PLOTS = {"reward": "reward_plot.png", "length": "length_plot.png", "loss": "loss_plot.png", "q": "q_plot.png"}
+
+
+class MetricLogger:
+    """The tutorial's MetricLogger: per-episode reward/length/loss/Q, moving averages of the last 100
+    episodes, the `log` table; plus x_pos/flag per episode, JSONL records and PNG plots."""
+
+    COLUMNS = (f"{'Episode':>8}{'Step':>8}{'Epsilon':>10}{'MeanReward':>15}{'MeanLength':>15}"
+               f"{'MeanLoss':>15}{'MeanQValue':>15}{'TimeDelta':>15}{'Time':>20}\n")
+
+    def __init__(self, save_dir: Path, num_envs: int = 1, resume: bool = False):
+        self.save_dir = save_dir
+        self.save_log = save_dir / "log"
+        if not resume or not self.save_log.exists():
+            self.save_log.write_text(self.COLUMNS)
+        self.metrics = MetricsFile(save_dir / ckpt.METRICS_FILE, resume=resume)
+        # History metrics (the last WINDOW episodes are enough for every moving average)
+        self.ep_rewards: list[float] = []
+        self.ep_lengths: list[int] = []
+        self.ep_avg_losses: list[float] = []
+        self.ep_avg_qs: list[float] = []
+        self.ep_x_pos: list[int] = []
+        self.ep_flags: list[bool] = []
+        self.current = [self._new_episode() for _ in range(num_envs)]
+        self.record_time = time.time()
+        self.record_step = 0
+
+    @staticmethod
+    def _new_episode() -> dict[str, float]:
+        return {"reward": 0.0, "length": 0, "loss": 0.0, "q": 0.0, "loss_length": 0}
+
+    def log_step(self, reward: float, loss: float | None, q: float | None, env_index: int = 0) -> None:
+        ep = self.current[env_index]
+        ep["reward"] += reward
+        ep["length"] += 1
+        if loss is not None:
+            ep["loss"] += loss
+            ep["q"] += q
+            ep["loss_length"] += 1
+
+    def log_episode(self, x_pos: int = 0, flag_get: bool = False, env_index: int = 0) -> None:
+        "Mark end of episode"
+        ep = self.current[env_index]
+        self.ep_rewards.append(ep["reward"])
+        self.ep_lengths.append(ep["length"])
+        n = ep["loss_length"]
+        self.ep_avg_losses.append(round(ep["loss"] / n, 5) if n else 0.0)
+        self.ep_avg_qs.append(round(ep["q"] / n, 5) if n else 0.0)
+        self.ep_x_pos.append(int(x_pos))
+        self.ep_flags.append(bool(flag_get))
+        for name in ("ep_rewards", "ep_lengths", "ep_avg_losses", "ep_avg_qs", "ep_x_pos", "ep_flags"):
+            del getattr(self, name)[:-WINDOW]
+        self.current[env_index] = self._new_episode()
+
+    def record(self, episode: int, epsilon: float, step: int) -> dict[str, Any]:
+        def mean(values):
+            return round(float(np.mean(values)), 3) if values else 0.0
+
+        now = time.time()
+        time_delta = now - self.record_time
+        steps_per_s = (step - self.record_step) / time_delta if time_delta > 0 else 0.0
+        self.record_time, self.record_step = now, step
+        record = {"step": step, "episode": episode, "epsilon": epsilon,
+                  "reward": mean(self.ep_rewards), "length": mean(self.ep_lengths),
+                  "loss": mean(self.ep_avg_losses), "q": mean(self.ep_avg_qs),
+                  "x_pos": mean(self.ep_x_pos), "max_x_pos": max(self.ep_x_pos, default=0),
+                  "flag_rate": mean(self.ep_flags),
+                  "last_reward": round(self.ep_rewards[-1], 3) if self.ep_rewards else 0.0,
+                  "last_x_pos": self.ep_x_pos[-1] if self.ep_x_pos else 0,
+                  "steps_per_s": round(steps_per_s, 2), "time_delta": round(time_delta, 3),
+                  "time": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")}
+        with open(self.save_log, "a") as f:
+            f.write(f"{episode:8d}{step:8d}{epsilon:10.3f}{record['reward']:15.3f}{record['length']:15.3f}"
+                    f"{record['loss']:15.3f}{record['q']:15.3f}{time_delta:15.3f}{record['time']:>20}\n")
+        self.metrics.append(record)
+        return record
+
+    def plot(self) -> None:
+        records = read_metrics(self.metrics.path)
+        if records:
+            for metric, file in PLOTS.items():
+                plot_metrics(records, "step", [metric], self.save_dir / file,
+                             title=f"moving average of the last {WINDOW} episodes")
+
+    def state(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("ep_rewards", "ep_lengths", "ep_avg_losses", "ep_avg_qs",
+                                                "ep_x_pos", "ep_flags")}
+
+    def load_state(self, state: dict[str, Any], step: int) -> None:
+        for k, v in state.items():
+            setattr(self, k, list(v))
+        self.metrics.truncate_after("step", step)  # records after the checkpoint are replayed
+        self.record_step = step
+
+
+# ------------------------------------------------------------------------------ checkpoints
+
+
+def save_run(agent: Mario, out_dir: Path, episode: int, logger: MetricLogger) -> None:
+    """Resumable state first, then the playable checkpoint (config.json last marks it complete)."""
+    tensors = {f"online.{k}": v for k, v in agent.net.online.state_dict().items()}
+    tensors.update({f"target.{k}": v for k, v in agent.net.target.state_dict().items()})
+    optim_tensors, optim_meta = ckpt.flatten_optimizer_state(agent.optimizer.state_dict())
+    tensors.update(optim_tensors)
+    # the counters travel in the tensor file too, so weights and counters always match
+    tensors["counters"] = torch.tensor([agent.curr_step, episode], dtype=torch.int64)
+    tensors["exploration_rate"] = torch.tensor(agent.exploration_rate, dtype=torch.float64)
+    meta = {"step": agent.curr_step, "episode": episode, "exploration_rate": agent.exploration_rate,
+            "optimizer": optim_meta, "rng": agent.rng.bit_generator.state, "logger": logger.state(),
+            "config": to_dict(agent.config)}
+    ckpt.save_training_state(out_dir, tensors, meta)
+    agent.save(out_dir, extra={"episode": episode})
+
+
+def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
+    """Load the training state into `agent` and `logger`; returns the episode counter."""
+    loaded = ckpt.load_training_state(out_dir)
+    if loaded is None:
+        raise ckpt.CheckpointError(f"{out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
+                                   "(start without --resume)")
+    tensors, meta = loaded
+    file = out_dir / ckpt.TRAINING_STATE_FILE
+    for prefix, module in (("online.", agent.net.online), ("target.", agent.net.target)):
+        part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        ckpt.check_state_dict(file, part, module.state_dict())
+        module.load_state_dict(part)
+    agent.optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
+    step, episode = (int(x) for x in tensors["counters"])
+    agent.curr_step = step
+    agent.exploration_rate = float(tensors["exploration_rate"])
+    agent.rng.bit_generator.state = meta["rng"]
+    # the replay memory is not saved: refill it for `burnin` steps before learning again
+    agent.burnin = step + agent.config.burnin
+    logger.load_state(meta["logger"], step)
+    return episode
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
+          stop: threading.Event | None = None, progress: bool | None = None) -> Iterator[dict[str, Any]]:
+    """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes."""
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # the emulator workers are forked first, before torch starts its threads and the replay is allocated
+    # ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
+    envs = AsyncVectorEnv([env_thunk(config.world, config.stage, config.actions, config.noop_max)
+                           for _ in range(config.num_envs)], autoreset_mode=AutoresetMode.SAME_STEP,
+                          shared_memory=True, context="fork")
+    torch_device = resolve_device(device)
+    if config.torch_threads > 0:
+        torch.set_num_threads(config.torch_threads)
+    seed_everything(config.seed)
+
+    agent = Mario(config=config, device=torch_device, save_dir=out_dir)
+    logger = MetricLogger(out_dir, config.num_envs, resume=resume)
+    episode = restore_run(agent, out_dir, logger) if resume else 0
+    if not resume:
+        ckpt.atomic_write_json(out_dir / "run.json", {"started": time.time()})
+
+    bar = _progress_bar(config, agent.curr_step, progress)
+    last_checkpoint = agent.curr_step
+    try:
+        # a resumed run reseeds its envs from the episode count, so its episodes differ from the first run's
+        states, _ = envs.reset(seed=[config.seed + 1000 * episode + i for i in range(config.num_envs)])
+        while episode < config.episodes and not (config.max_steps and agent.curr_step >= config.max_steps):
+            if stop is not None and stop.is_set():
+                break
+            # Run agent on the states
+            actions = agent.act(states)
+            # The emulators perform the actions while Mario learns (overlap)
+            envs.step_async(actions)
+            q, loss = agent.learn(new_steps=config.num_envs)
+            next_states, rewards, terminated, truncated, infos = envs.step_wait()
+            for i in range(config.num_envs):
+                ended = bool(terminated[i] or truncated[i])
+                # SAME_STEP autoreset: an ended env already returns its next episode's first state
+                next_state = infos["final_obs"][i] if ended else next_states[i]
+                # Remember (done = terminated: truncation still bootstraps)
+                agent.cache(states[i], next_state, actions[i], rewards[i], bool(terminated[i]), end=ended,
+                            env_index=i)
+                logger.log_step(float(rewards[i]), loss, q, env_index=i)
+                if ended:
+                    final = infos["final_info"]
+                    logger.log_episode(final["x_pos"][i], final["flag_get"][i], env_index=i)
+                    episode += 1
+                    if episode % config.log_every == 0:
+                        record = logger.record(episode, agent.exploration_rate, agent.curr_step)
+                        if bar is not None:
+                            bar.set_postfix(reward=record["reward"], x=record["x_pos"], eps=round(agent.exploration_rate, 3))
+                        yield record
+            states = next_states
+            if bar is not None:
+                bar.update(config.num_envs)
+            if agent.curr_step - last_checkpoint >= config.checkpoint_every:
+                save_run(agent, out_dir, episode, logger)
+                logger.plot()
+                last_checkpoint = agent.curr_step
+    finally:
+        envs.close()
+        if bar is not None:
+            bar.close()
+        save_run(agent, out_dir, episode, logger)
+        logger.plot()
+
+
+def _progress_bar(config: MarioConfig, start: int, progress: bool | None):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=config.max_steps or None, initial=start, unit="step", desc="mario", dynamic_ncols=True)

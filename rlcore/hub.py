@@ -319,8 +319,6 @@ def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None 
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
-    from rlcore.checkpoint import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, CheckpointError, load_config
-
     ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
     endpoint = _endpoint(endpoint)
     try:
@@ -330,6 +328,8 @@ def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None 
         raise HubError(f"invalid Hub repo id {str(ref)!r}: {_one_line(err)}", user_error=True) from None
     except Exception as err:
         raise hub_error(err, ref, endpoint) from err
+
+    from rlcore.checkpoint import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, CheckpointError, load_config
 
     where = f"{HF_PREFIX}{ref}"
     for required in (CONFIG_FILE, WEIGHTS_FILE):

@@ -1,0 +1,271 @@
+"""`python -m rlcore ...` as a user runs it: subprocesses of the real entry point, against a local Hub server.
+
+The Hugging Face settings (HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE, HF_HUB_DISABLE_XET) go
+into each subprocess's environment, so huggingface_hub reads them at import exactly as it does for a
+user; nothing in this process's huggingface_hub is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from hub_server import TOKEN, HubServer, folder_bytes, make_checkpoint
+
+from rlcore import cli
+from rlcore.config import option
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused
+
+
+@pytest.fixture
+def server():
+    with HubServer(tokens={TOKEN: "alice"}) as running:
+        yield running
+
+
+def run_cli(*args, endpoint: str, home: Path, token: str | None = TOKEN, timeout: float = 300,
+            **extra_env: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1",
+               PYTHONPATH=str(ROOT), **extra_env)
+    if token:
+        env["HF_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "rlcore", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, fragment: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("rlcore: error: ") and fragment in last, result.stderr
+
+
+# ----------------------------------------------------------------------------- flags and help
+
+
+@dataclasses.dataclass
+class ExampleConfig:
+    lr: float = option(0.1, "learning rate of the example")
+    layers: int = option(2, "hidden layers")
+    dueling: bool = option(False, "a boolean switch")
+    engine: Literal["fast", "env"] = option("fast", "which engine")
+    sizes: list = option([64, 64], "a list")
+
+
+def test_flags_come_from_the_config_dataclass_and_only_given_ones_are_kept():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    names = cli.add_dataclass_flags(parser, ExampleConfig)
+    args = parser.parse_args(["--lr", "0.5", "--dueling", "--engine", "env"])
+    assert cli.given_fields(args, names) == {"lr": 0.5, "dueling": True, "engine": "env"}
+    args = parser.parse_args(["--no-dueling", "--layers", "4"])
+    assert cli.given_fields(args, names) == {"dueling": False, "layers": 4}
+    text = " ".join(parser.format_help().split())
+    for expected in ("--lr LR learning rate of the example (default: 0.1)", "--dueling, --no-dueling",
+                     "{fast,env}", "which engine"):
+        assert expected in text
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--engine", "slow"])
+
+
+@pytest.mark.parametrize("system_name", ["pendulum", "mario"])
+def test_train_help_explains_every_config_field(system_name):
+    from rlcore.config import field_help
+    from rlcore.systems import get_system
+
+    try:
+        system = get_system(system_name)
+    except ModuleNotFoundError:
+        pytest.skip(f"rlcore.{system_name}.api has not landed yet")
+    parser = cli.build_parser(["train", system_name, "--help"])
+    train = parser._subparsers._group_actions[0].choices["train"]
+    sub = train._subparsers._group_actions[0].choices[system_name]
+    text = " ".join(sub.format_help().split())
+    for flag in ("--out DIR", "--resume", "--device {auto,cpu,cuda}", "--push-to-hub OWNER/NAME"):
+        assert flag in text
+    for field in dataclasses.fields(system.Config):
+        flag = "--" + field.name.replace("_", "-")
+        assert flag in text, flag
+        if field.type in (bool, "bool"):
+            assert f"{flag}, --no-{field.name.replace('_', '-')}" in text
+        assert " ".join(field_help(system.Config)[field.name].split()) in text
+
+
+def test_every_command_has_help_through_the_real_entry_point(tmp_path):
+    result = run_cli("--help", endpoint=CLOSED_PORT_URL, home=tmp_path)
+    assert result.returncode == 0
+    for command in cli.COMMANDS:
+        assert command in result.stdout
+    for command, flags in (("push", ["--episodes", "--seed", "--message", "--private", "OWNER/NAME"]),
+                           ("pull", ["--cache-dir", "OWNER/NAME[@REVISION]"]),
+                           ("list", ["--author", "--search", "--limit"]),
+                           ("evaluate", ["--episodes", "--seed", "--out", "hf://OWNER/NAME[@REVISION]"])):
+        text = cli.build_parser([command, "--help"])._subparsers._group_actions[0].choices[command].format_help()
+        for flag in flags:
+            assert flag in text, (command, flag)
+
+
+# ----------------------------------------------------------------------------- bad input, failures
+
+
+def test_expected_errors_are_one_line_with_exit_codes(server, tmp_path):
+    home = tmp_path / "hf"
+    checkpoint = make_checkpoint(tmp_path / "run")
+    before = folder_bytes(checkpoint)
+
+    no_token = run_cli("push", checkpoint, "alice/pendulum", endpoint=server.url, home=home, token=None)
+    assert_one_line_error(no_token, 2, "no Hugging Face token")
+    assert server.requests == []  # refused before anything was sent
+    assert folder_bytes(checkpoint) == before
+
+    assert_one_line_error(run_cli("pull", "../x", endpoint=server.url, home=home), 2, "invalid Hub repo id")
+    debug = run_cli("pull", "a/b/c", "--debug", endpoint=server.url, home=home)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr  # --debug shows what happened
+    assert_one_line_error(run_cli("pull", "alice/missing", endpoint=server.url, home=home), 2,
+                          "no such model repo")
+    unreachable = run_cli("pull", "alice/pendulum", endpoint=CLOSED_PORT_URL, home=home)
+    assert_one_line_error(unreachable, 1, "Hub cannot be reached")
+    assert TOKEN not in no_token.stdout + no_token.stderr + unreachable.stdout + unreachable.stderr
+
+
+def test_local_checkpoint_errors_exit_2_in_process(tmp_path, capsys):
+    """Commands on local folders do not depend on Hugging Face settings: main() runs in this process."""
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "model.pt").write_bytes(b"\x80\x04\x95" + b"\0" * 16)
+    assert cli.main(["evaluate", str(pickled)]) == 2
+    assert capsys.readouterr().err.strip() == (f"rlcore: error: {pickled / 'model.pt'}: refusing to load a pickle "
+                                               "file (rlcore loads only model.safetensors; pickles can run "
+                                               "arbitrary code)")
+    assert cli.main(["play", str(tmp_path / "nowhere")]) == 2
+    assert "no such checkpoint folder" in capsys.readouterr().err
+    assert cli.main(["train", "pendulum", "--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert "holds no checkpoint to resume" in capsys.readouterr().err
+    assert cli.main(["train", "pendulum", "--device", "tpu"]) == 2  # argparse: invalid choice
+    assert "invalid choice" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def trained_with_the_cli(tmp_path_factory):
+    """`rlcore train pendulum` for 3 iterations, through the real entry point."""
+    root = tmp_path_factory.mktemp("cli")
+    run = root / "run"
+    result = run_cli("train", "pendulum", "--out", run, "--iterations", 3, "--checkpoint-every", 3,
+                     "--batch-size", 8, "--rollout-steps", 20, "--device", "cpu",
+                     endpoint=CLOSED_PORT_URL, home=root / "hf")
+    assert result.returncode == 0, result.stderr
+    assert "train pendulum" in result.stderr and "3/3" in result.stderr  # the progress bar
+    assert json.loads((run / "config.json").read_text())["config"]["rollout_steps"] == 20
+    return run, result
+
+
+def test_evaluate_play_and_resume_in_process(trained_with_the_cli, tmp_path, capsys):
+    run, _ = trained_with_the_cli
+    local = tmp_path / "run"
+    local.mkdir()
+    for name, data in folder_bytes(run).items():
+        (local / name).write_bytes(data)
+
+    assert cli.main(["evaluate", str(local), "--episodes", "2", "--seed", "4"]) == 0
+    results = json.loads((local / "results.json").read_text())
+    assert results["seeds"] == [4, 5] and f"{results['mean_reward']:.2f}" in capsys.readouterr().out
+
+    assert cli.main(["play", str(local), "--out", str(tmp_path / "one.mp4"), "--seed", "3", "--steps", "10"]) == 0
+    assert (tmp_path / "one.mp4").stat().st_size > 1000 and "one.mp4" in capsys.readouterr().out
+
+    assert cli.main(["train", "pendulum", "--out", str(local)]) == 2  # never overwrite a run silently
+    assert "already holds a checkpoint" in capsys.readouterr().err
+    assert cli.main(["train", "pendulum", "--out", str(local), "--resume", "--iterations", "5",
+                     "--no-progress"]) == 0
+    document = json.loads((local / "config.json").read_text())
+    assert document["config"]["iterations"] == 5 and document["config"]["rollout_steps"] == 20  # saved + flag
+
+
+def test_train_push_list_pull_offline_through_the_entry_point(server, trained_with_the_cli, tmp_path):
+    import numpy as np
+    import torch
+
+    from rlcore.pendulum import api
+    from rlcore.video import write_mp4
+
+    run_source, trained = trained_with_the_cli
+    run = tmp_path / "run"
+    run.mkdir()
+    for name, data in folder_bytes(run_source).items():
+        (run / name).write_bytes(data)
+    # a short replay made here; the full 200-step render of `push` is covered by the slow test below
+    write_mp4(run / "replay.mp4", [np.zeros((32, 32, 3), np.uint8)] * 3, fps=3)
+    home, fresh_home = tmp_path / "hf", tmp_path / "hf-fresh"
+    outputs = [trained.stdout + trained.stderr]
+
+    def cli_ok(*args, **kwargs):
+        kwargs.setdefault("endpoint", server.url)
+        kwargs.setdefault("home", home)
+        result = run_cli(*args, **kwargs)
+        outputs.append(result.stdout + result.stderr)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    pushed = cli_ok("push", run, "alice/pendulum-bptt", "--episodes", 3)
+    assert pushed.stdout.strip().endswith(server.commits("alice/pendulum-bptt")[-1].oid)
+    assert {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "replay.mp4", "README.md",
+            "training.png"} == set(server.files("alice/pendulum-bptt"))
+
+    listed = cli_ok("list", "--author", "alice")
+    assert "alice/pendulum-bptt" in listed.stdout and "Pendulum-v1" in listed.stdout
+
+    pulled = cli_ok("pull", "alice/pendulum-bptt", home=fresh_home)
+    folder = Path(pulled.stdout.strip().splitlines()[-1])
+    assert folder.is_relative_to(fresh_home / "hub" / "models--alice--pendulum-bptt" / "snapshots")
+    offline = cli_ok("pull", "alice/pendulum-bptt", home=fresh_home, endpoint=CLOSED_PORT_URL, HF_HUB_OFFLINE="1")
+    assert Path(offline.stdout.strip().splitlines()[-1]) == folder
+
+    observations = torch.randn(32, 3)
+    assert torch.equal(api.load(run).act(observations), api.load(folder).act(observations))
+
+    # the token: never printed, never in a file we produced or downloaded
+    assert all(TOKEN not in text for text in outputs)
+    for root in (run, home, fresh_home):
+        for name, data in folder_bytes(root).items():
+            assert TOKEN.encode() not in data, name
+    for name, data in server.files("alice/pendulum-bptt").items():
+        assert TOKEN.encode() not in data, name
+
+
+@pytest.mark.slow
+def test_push_renders_and_evaluates_and_hub_checkpoints_evaluate_and_play(server, trained_with_the_cli, tmp_path):
+    run_source, _ = trained_with_the_cli
+    run = tmp_path / "run"
+    run.mkdir()
+    for name, data in folder_bytes(run_source).items():
+        (run / name).write_bytes(data)
+    home = tmp_path / "hf"
+    pushed = run_cli("train", "pendulum", "--out", tmp_path / "run2", "--iterations", 2, "--batch-size", 4,
+                     "--rollout-steps", 10, "--push-to-hub", "alice/straight-from-training",
+                     endpoint=server.url, home=home)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "replay.mp4" in server.files("alice/straight-from-training")
+
+    evaluated = run_cli("evaluate", "hf://alice/straight-from-training", "--episodes", 2, "--out", tmp_path / "ev",
+                        endpoint=server.url, home=home)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads((tmp_path / "ev" / "results.json").read_text())["n_eval_episodes"] == 2
+    played = run_cli("play", "alice/straight-from-training", "--out", tmp_path / "hub.mp4", "--steps", 10,
+                     endpoint=server.url, home=home)
+    assert played.returncode == 0, played.stderr
+    assert (tmp_path / "hub.mp4").stat().st_size > 1000
+    for text in (pushed.stdout + pushed.stderr, evaluated.stdout + evaluated.stderr, played.stdout + played.stderr):
+        assert TOKEN not in text

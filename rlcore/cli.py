@@ -193,24 +193,41 @@ def _add_train_flags(parser: argparse.ArgumentParser, system_name: str) -> None:
     run.add_argument("--push-to-hub", metavar="OWNER/NAME",
                      help="after training, evaluate, render and publish the checkpoint to this repo")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+    presets = getattr(system, "PRESETS", None)
+    if presets:
+        run.add_argument("--preset", choices=list(presets), help="start from a named configuration of the "
+                         f"{system_name} system (flags still override its fields; default: the tutorial's)")
     config = parser.add_argument_group(f"{system_name} config ({system.Config.__name__})")
-    parser.set_defaults(config_fields=add_dataclass_flags(config, system.Config))
+    parser.set_defaults(config_fields=add_dataclass_flags(config, system.Config), preset=None)
 
 
 def _add_play_flags(parser: argparse.ArgumentParser) -> None:
     """PlayOptions of both systems; a field the checkpoint's system lacks is refused after parsing."""
+    from rlcore.config import field_help
     from rlcore.systems import get_system
 
-    seen: dict[str, list[str]] = {}
-    for name in SYSTEM_NAMES:
-        options = get_system(name).PlayOptions
-        group = parser.add_argument_group(f"{name} play options ({options.__name__})")
-        fresh = [f.name for f in dataclasses.fields(options) if f.name not in seen]
-        for field_name in [f.name for f in dataclasses.fields(options)]:
-            seen.setdefault(field_name, []).append(name)
-        add_dataclass_flags(group, options, prefix_help=f"[{name}] ",
-                            skip=tuple(f.name for f in dataclasses.fields(options) if f.name not in fresh))
-    parser.set_defaults(play_fields=seen)
+    options = {name: get_system(name).PlayOptions for name in SYSTEM_NAMES}
+    owners: dict[str, list[str]] = {}
+    for name, cls in options.items():
+        for field in dataclasses.fields(cls):
+            owners.setdefault(field.name, []).append(name)
+    shared = [field for field, systems in owners.items() if len(systems) > 1]
+    if shared:
+        group = parser.add_argument_group("play options of every system")
+        first = options[owners[shared[0]][0]]
+        add_dataclass_flags(group, first, skip=tuple(f.name for f in dataclasses.fields(first)
+                                                     if f.name not in shared))
+        for field in shared:  # one help line per system when their texts differ
+            texts = {field_help(options[name])[field] for name in owners[field]}
+            if len(texts) > 1:
+                action = next(a for a in group._group_actions if a.dest == field)
+                default = getattr(first(), field)
+                action.help = ("; ".join(f"[{name}] {field_help(options[name])[field]}" for name in owners[field])
+                               + f" (default: {default!r})").replace("%", "%%")
+    for name, cls in options.items():
+        group = parser.add_argument_group(f"{name} play options")
+        add_dataclass_flags(group, cls, prefix_help=f"[{name}] ", skip=tuple(shared))
+    parser.set_defaults(play_fields=owners)
 
 
 # --------------------------------------------------------------------------- commands
@@ -266,6 +283,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = given_fields(args, args.config_fields)
     has_checkpoint = (out / CONFIG_FILE).is_file()
     if args.resume:
+        if args.preset:
+            raise UsageError("--preset starts a new run; a resumed run keeps its saved config")
         if not has_checkpoint:
             raise UsageError(f"--resume: {out} holds no checkpoint to resume (no {CONFIG_FILE})")
         saved = load_config(out, system=args.system)["config"]
@@ -274,7 +293,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if has_checkpoint:
             raise UsageError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another "
                              "--out (nothing was overwritten)")
-        config = system.Config(**overrides)
+        config = system.preset(args.preset, **overrides) if args.preset else system.Config(**overrides)
 
     stop = threading.Event()
 

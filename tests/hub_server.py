@@ -475,8 +475,11 @@ def folder_bytes(folder) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def make_checkpoint(folder, *, results: bool = True, replay: bool = True, seed: int = 0):
-    """A small but complete checkpoint folder written with rlcore's own writers (no trained system)."""
+def make_checkpoint(folder, *, results: bool | dict = True, replay: bool = True, seed: int = 0,
+                    system: str = "pendulum", algorithm: str = "BPTT", env_id: str = "Pendulum-v1"):
+    """A small but complete checkpoint folder written with rlcore's own writers (no trained system).
+
+    `results`: True for a pendulum-like results.json, a dict for that document, False for none."""
     from pathlib import Path
 
     import numpy as np
@@ -488,7 +491,7 @@ def make_checkpoint(folder, *, results: bool = True, replay: bool = True, seed: 
 
     folder = Path(folder)
     generator = torch.Generator().manual_seed(seed)
-    save_checkpoint(folder, system="pendulum", algorithm="BPTT", env_id="Pendulum-v1",
+    save_checkpoint(folder, system=system, algorithm=algorithm, env_id=env_id,
                     config={"lr": 0.002, "batch_size": 32, "hidden": [64, 64], "normalize": True},
                     state_dict={"net.0.weight": torch.randn(64, 3, generator=generator),
                                 "net.0.bias": torch.zeros(64)})
@@ -501,7 +504,7 @@ def make_checkpoint(folder, *, results: bool = True, replay: bool = True, seed: 
         "ff3f0005fe02fea7d6a4930000000049454e44ae426082"))
     save_training_state(folder, {"optim.0.exp_avg": torch.zeros(3)}, {"iteration": 3})
     if results:
-        atomic_write_json(folder / "results.json", {
+        atomic_write_json(folder / "results.json", results if isinstance(results, dict) else {
             "mean_reward": -152.25, "std_reward": 31.5, "n_eval_episodes": 3, "seeds": [0, 1, 2],
             "last_reward": [-0.01, -0.02, -0.03], "date": "2026-11-23T18:00:00Z"})
     if replay:

@@ -77,6 +77,22 @@ def test_model_card_reads_back_through_huggingface_hub(server, checkpoint, tmp_p
     assert "| lr | 0.002 |" in text and "replay.mp4" in text and "![reward](reward.png)" in text
 
 
+def test_a_mario_card_carries_x_position_and_flag_rate(tmp_path):
+    from huggingface_hub import ModelCard
+
+    from rlcore.modelcard import build_model_card
+
+    folder = make_checkpoint(tmp_path / "mario", system="mario", algorithm="DDQN", env_id="SuperMarioBros-1-2-v0",
+                             results={"mean_reward": 1234.5, "std_reward": 100.0, "mean_x_pos": 1520.25,
+                                      "flag_rate": 0.25, "n_eval_episodes": 4, "seeds": [0, 1, 2, 3]})
+    card = ModelCard(build_model_card(folder, "alice/mario-ddqn"))
+    metrics = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert metrics == {"mean_reward": "1234.50 +/- 100.00", "x_pos": 1520.2, "flag_rate": 0.25}
+    assert {r.dataset_type for r in card.data.eval_results} == {"SuperMarioBros-1-2-v0"}
+    assert {"mario", "DDQN", "SuperMarioBros-1-2-v0"} <= set(card.data.tags)
+    assert "| flag rate | 25% |" in card.text and "| mean x position | 1520.2 |" in card.text
+
+
 def test_pull_into_an_empty_cache_and_list(server, checkpoint, tmp_path):
     push(server, checkpoint)
     folder = hub.pull_checkpoint("hf://alice/pendulum-bptt@main", endpoint=server.url,

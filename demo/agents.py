@@ -10,7 +10,7 @@ import pandas as pd
 
 from demo.catalog import Agent
 from demo.context import AppContext
-from demo.ui import EXPECTED_ERRORS, figures_table, refusal
+from demo.ui import EXPECTED_ERRORS, figures_line, refusal
 from demo.uploads import evaluate_upload, receive_upload
 
 COLUMNS = ["agent", "system", "source", "algorithm", "mean_reward", "std_reward", "episodes", "flag_rate",
@@ -108,9 +108,9 @@ def build(ctx: AppContext) -> None:
                 frame, note = agents_table(ctx, bool(with_hub))
                 return refusal(err), frame, note, None
             frame, note = agents_table(ctx, bool(with_hub))
-            summary = {k: v for k, v in results.items() if isinstance(v, (int, float, str)) and k != "date"}
-            message = (f"Added **uploaded/{folder.name}** ({system}); pick it in Watch to compare it.\n\n"
-                       + figures_table({"evaluation": summary}))
+            figures = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            message = (f"Added **uploaded/{folder.name}** ({system}); pick it in Watch to compare it. "
+                       f"Evaluated: {figures_line(figures)}.")
             return message, frame, note, str(episode.video)
 
         add.click(add_agent, [upload, include_hub], [upload_status, table, table_note, upload_video],

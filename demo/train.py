@@ -14,7 +14,7 @@ import pandas as pd
 
 from demo.context import AppContext
 from demo.jobs import FAILED, FINISHED, STOPPED, WAITING, Run
-from demo.ui import EXPECTED_ERRORS, SYSTEM_LABELS, empty_frame, figures_table, refusal
+from demo.ui import EXPECTED_ERRORS, SYSTEM_LABELS, empty_frame, figures_line, refusal
 from rlcore.checkpoint import CONFIG_FILE
 from rlcore.config import to_dict
 from rlcore.systems import get_system
@@ -139,12 +139,12 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 system = gr.Radio([(SYSTEM_LABELS[s], s) for s in ("pendulum", "mario")], value="pendulum",
-                                  label="System")
+                                  label="System", elem_id="train-system")
                 preset = gr.Dropdown(["tutorial"], value="tutorial", label="Preset",
                                      info="A named set of hyperparameters of the system")
                 # No minimum/maximum here: run_config checks the caps and says so in a readable line.
                 steps = gr.Number(KNOBS["pendulum"].default_steps, precision=0, label=KNOBS["pendulum"].steps_label,
-                                  info=f"at most {KNOBS['pendulum'].max_steps}")
+                                  info=f"at most {KNOBS['pendulum'].max_steps}", elem_id="train-steps")
                 lr = gr.Number(2e-3, label="Learning rate")
                 seed = gr.Number(0, precision=0, label="Seed")
                 with gr.Row(visible=can_push):
@@ -211,8 +211,8 @@ def build(ctx: AppContext) -> None:
             except EXPECTED_ERRORS as err:
                 yield final + "\n\n" + refusal(err), *plots_now, *outputs_tail
                 return
-            final += f"\n\nSaved as **trained/{out_dir.name}** (pick it in Watch or Agents).\n\n"
-            final += figures_table({"new agent": episode.summary})
+            final += (f"\n\nSaved as **trained/{out_dir.name}** (pick it in Watch or Agents). Its episode on seed "
+                      f"{int(seed_value)}: {figures_line(episode.summary, hide=('seed', 'g', 'm', 'l'))}.")
             if push_value:
                 final += "\n\n" + push_to_hub(out_dir, repo_value)
             yield final, *plots_now, str(episode.video), str(archive)

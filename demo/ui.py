@@ -14,6 +14,8 @@ from rlcore.hub import HubError
 SYSTEM_LABELS = {"mario": "Super Mario Bros (Double DQN)", "pendulum": "Pendulum (differentiable rollouts)"}
 # The per-step figure plotted under a replay.
 TRACE_FIGURE = {"mario": "x_pos", "pendulum": "reward"}
+SIDES = ("left", "right")  # the two agents of a comparison, as placed in the video
+SIDE_COLOURS = {"left": "#f97316", "right": "#2563eb"}
 # Summary figures shown first, in this order; the rest follow.
 SUMMARY_ORDER = ("return", "x_pos", "flag_get", "last_reward", "steps")
 
@@ -39,12 +41,19 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def figures_table(columns: Mapping[str, Mapping[str, Any]]) -> str:
-    """A Markdown table: one row per figure, one column per agent."""
+def figures_line(summary: Mapping[str, Any], hide: Sequence[str] = ()) -> str:
+    """The figures of one episode on one line: "return -152, last_reward -0.001, steps 200"."""
+    keys = sorted((k for k in summary if k not in hide),
+                  key=lambda k: (SUMMARY_ORDER.index(k) if k in SUMMARY_ORDER else len(SUMMARY_ORDER), k))
+    return ", ".join(f"{k} **{_format(summary[k])}**" for k in keys)
+
+
+def figures_table(columns: Mapping[str, Mapping[str, Any]], hide: Sequence[str] = ()) -> str:
+    """A Markdown table: one row per figure, one column per agent (figures in `hide` left out)."""
     keys: list[str] = []
     for summary in columns.values():
         for key in summary:
-            if key not in keys:
+            if key not in keys and key not in hide:
                 keys.append(key)
     keys.sort(key=lambda k: (SUMMARY_ORDER.index(k) if k in SUMMARY_ORDER else len(SUMMARY_ORDER), k))
     lines = ["| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
@@ -54,16 +63,26 @@ def figures_table(columns: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def trace_frame(system: str, traces: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
-    """Long-format (step, value, agent) rows of the system's per-step figure, for a gr.LinePlot."""
+def trace_frame(system: str, traces: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Long-format (step, value, side) rows of the system's per-step figure for a gr.LinePlot: the first
+    trace is the "left" agent, the second the "right" one (as in the side-by-side video)."""
     figure = TRACE_FIGURE.get(system, "reward")
     rows = []
-    for agent, trace in traces.items():
+    for side, trace in zip(SIDES, traces):
         for step, entry in enumerate(trace):
             if figure in entry:
-                rows.append({"step": step, "value": float(entry[figure]), "agent": agent})
-    return pd.DataFrame(rows, columns=["step", "value", "agent"])
+                rows.append({"step": step, "value": float(entry[figure]), "side": side})
+    return pd.DataFrame(rows, columns=["step", "value", "side"]) if rows else trace_placeholder()
+
+
+def trace_placeholder() -> pd.DataFrame:
+    """What a per-step plot starts with: no points, but both sides named. The browser fixes the plot's
+    colour scale from its first value and does not redo it for later data, so the names must be there
+    from the start, or later lines are drawn without a colour."""
+    nothing = float("nan")
+    return pd.DataFrame({"step": [nothing, nothing], "value": [nothing, nothing], "side": list(SIDES)})
 
 
 def empty_frame(*columns: str) -> pd.DataFrame:
-    return pd.DataFrame({c: [] for c in columns})
+    """No rows yet, but typed as numbers (an untyped column would not be read as a numeric axis)."""
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})

@@ -14,11 +14,10 @@ import zipfile
 from pathlib import Path
 
 from rlcore.checkpoint import (CONFIG_FILE, METRICS_FILE, PICKLE_SUFFIXES, RESULTS_FILE, WEIGHTS_FILE,
-                               CheckpointError, atomic_write_json, load_config)
+                               CheckpointError, atomic_write_json, load_config, load_tensors)
 from rlcore.systems import get_system
 
 ACCEPTED_FILES = (WEIGHTS_FILE, CONFIG_FILE, RESULTS_FILE, METRICS_FILE)
-PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+, torch.save's zip container
 
 
 class UploadRefused(CheckpointError):
@@ -61,11 +60,7 @@ def _collect(paths: list[Path], staging: Path, max_bytes: int) -> None:
         if required not in found:
             raise UploadRefused(f"no {required} in the upload (a checkpoint is {WEIGHTS_FILE} + {CONFIG_FILE}, "
                                 "as files or in one zip)")
-    with open(staging / WEIGHTS_FILE, "rb") as f:
-        head = f.read(4)
-    if any(head.startswith(magic) for magic in PICKLE_MAGIC):
-        raise UploadRefused(f"{found[WEIGHTS_FILE]}: this is a pickle / torch.save file named {WEIGHTS_FILE}; "
-                            "refusing to unpickle it")
+    load_tensors(staging / WEIGHTS_FILE)  # a pickle named model.safetensors is refused here, unread
 
 
 def receive_upload(paths: list[str | Path], uploads_dir: Path, max_bytes: int) -> Path:
@@ -90,6 +85,10 @@ def receive_upload(paths: list[str | Path], uploads_dir: Path, max_bytes: int) -
         else:
             staging.rename(target)
         return target
+    except CheckpointError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        # Name the uploaded file, not the server's staging folder.
+        raise UploadRefused(str(err).replace(f"{staging}/", "").replace(str(staging), "the upload")) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import EXPECTED_ERRORS, SYSTEM_LABELS, TRACE_FIGURE, empty_frame, figures_table, refusal, trace_frame
+from demo.ui import (EXPECTED_ERRORS, SIDE_COLOURS, SYSTEM_LABELS, TRACE_FIGURE, figures_table, refusal,
+                     trace_frame, trace_placeholder)
 
 NO_COMPARISON = "(none)"
 
@@ -34,7 +35,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 system = gr.Radio([(SYSTEM_LABELS[s], s) for s in ("mario", "pendulum")], value=system0,
-                                  label="System")
+                                  label="System", elem_id="watch-system")
                 agent = gr.Dropdown(refs0, value=refs0[0] if refs0 else None, allow_custom_value=True,
                                     label="Agent",
                                     info="A bundled or trained agent, a local checkpoint folder, or a Hub "
@@ -54,17 +55,19 @@ def build(ctx: AppContext) -> None:
                     play = gr.Button("Play", variant="primary")
                     refresh = gr.Button("Refresh agents", size="sm")
             with gr.Column(scale=2):
-                video = gr.Video(label="Episode", autoplay=True, loop=True, interactive=False,
+                video = gr.Video(label="Episode", autoplay=True, loop=True, interactive=False, height=420,
                                  elem_id="watch-video")
                 status = gr.Markdown("Pick an agent and press **Play**.", elem_id="watch-status")
-                trace_plot = gr.LinePlot(empty_frame("step", "value", "agent"), x="step", y="value", color="agent",
-                                         label="Per step", y_title=TRACE_FIGURE[system0], height=240)
+                trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
+                                         color_map=SIDE_COLOURS, colors_in_legend=[], height=240,
+                                         label="Per step (orange: the agent, blue: the one compared with it)",
+                                         y_title=TRACE_FIGURE[system0], elem_id="watch-trace")
                 with gr.Accordion("Figures (JSON)", open=False):
                     figures = gr.JSON(label="Figures")
 
         def on_system(chosen_system, current):
             return (*agent_choices(ctx, chosen_system, current),
-                    gr.LinePlot(value=empty_frame("step", "value", "agent"), y_title=TRACE_FIGURE[chosen_system]))
+                    gr.LinePlot(value=trace_placeholder(), y_title=TRACE_FIGURE[chosen_system]))
 
         pickers = [agent, compare, mario_options, pendulum_options]
         system.change(on_system, [system, agent], [*pickers, trace_plot], api_name="watch_system")
@@ -94,15 +97,15 @@ def build(ctx: AppContext) -> None:
                     episodes = dict(zip(names, (left, right)))
                     video_path, cached = comparison.video, comparison.cached
             except EXPECTED_ERRORS as err:
-                return None, refusal(err), {}, empty_frame("step", "value", "agent")
+                return None, refusal(err), {}, trace_placeholder()
             summaries = {name: {**e.summary, "steps": e.summary.get("steps", len(e.trace))}
                          for name, e in episodes.items()}
             note = "served from the cache" if cached else "rendered just now"
             status_text = (f"{' vs '.join(episodes)} on seed {options['seed']} ({note}).\n\n"
-                           + figures_table(summaries))
+                           + figures_table(summaries, hide=options))  # the options are on the left
             document = {"cached": cached, "options": options,
                         "agents": {name: {"summary": e.summary, "frames": e.frames} for name, e in episodes.items()}}
-            plot = trace_frame(chosen_system, {name: e.trace for name, e in episodes.items()})
+            plot = trace_frame(chosen_system, [e.trace for e in episodes.values()])
             return str(video_path), status_text, document, plot
 
         play.click(watch, [system, agent, compare, seed, world, stage, gravity, mass, length],

@@ -1,0 +1,84 @@
+"""The app in a real browser: Debian's chromium driven by Python Playwright (never `playwright install`).
+
+Plays a bundled replay and checks that the <video> element's currentTime advances, starts a short
+Pendulum training and checks that the live plot draws its line, and saves screenshots to /tmp
+(rlcore-browser-*.png) for a person to look at. Uses the bundled Mario agent when checkpoints/ has
+one, else the Pendulum agent.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from app_support import pendulum_checkpoints, running_app
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
+BUNDLED_MARIO = Path(__file__).resolve().parent.parent / "checkpoints" / "mario-1-1"
+SCREENSHOTS = Path("/tmp")
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test "
+                                                          "installs it)")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_app.py (its agent and video cache)
+    checkpoints = pendulum_checkpoints(root)
+    if (BUNDLED_MARIO / "config.json").is_file():
+        shutil.copytree(BUNDLED_MARIO, checkpoints / BUNDLED_MARIO.name, dirs_exist_ok=True)
+    with running_app(checkpoints, root / "work", heartbeat_timeout=20) as (url, context):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(app_url)
+        yield page
+        browser.close()
+
+
+def test_a_bundled_replay_plays_in_the_video_element(page):
+    page.get_by_role("tab", name="Watch").click()
+    system = "Super Mario Bros" if (BUNDLED_MARIO / "config.json").is_file() else "Pendulum"
+    page.locator("#watch-system").get_by_label(re.compile(system)).check()
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.wait_for_selector("#watch-video video[src]")
+    page.wait_for_function("document.querySelector('#watch-video video').currentTime > 0.2")
+    first = page.evaluate("document.querySelector('#watch-video video').currentTime")
+    time.sleep(0.5)
+    later = page.evaluate("document.querySelector('#watch-video video').currentTime")
+    assert later > first  # it is playing, not just loaded
+    assert page.evaluate("document.querySelector('#watch-video video').videoWidth") > 0
+    page.wait_for_selector("#watch-status table")  # the episode's figures
+    page.wait_for_selector("#watch-trace svg path[aria-roledescription='line mark']")  # its per-step plot
+    page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch.png"), full_page=True)
+
+
+def test_training_draws_its_live_plot_and_stops(page):
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-system").get_by_label(re.compile("Pendulum")).check()
+    page.locator("#train-steps input").fill("2000")
+    page.get_by_role("button", name="Start training").click()
+    # The return plot gets a line once the first metric records arrive from the training process.
+    line = "#train-plot-0 svg path[aria-roledescription='line mark']"
+    page.wait_for_selector(line, timeout=90_000)
+    page.wait_for_function("/, [1-9]\\d* \\/ 2000 iterations/.test(document.querySelector('#train-status').innerText)")
+    first = page.get_attribute(line, "d")
+    page.wait_for_function(f"document.querySelector(\"{line}\").getAttribute('d') !== {first!r}")  # it grows
+    page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-train.png"), full_page=True)
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_function("/stopped after/.test(document.querySelector('#train-status').innerText)")
+    page.wait_for_selector("#train-video video[src]")
+    page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-trained.png"), full_page=True)

@@ -83,6 +83,9 @@ class MarioPreprocessing(gym.Wrapper):
         self.observation_space = Box(0, 255, (stack, size, size), np.uint8)
         self._frames = np.zeros((stack, size, size), np.uint8)
         self._nes = env.unwrapped  # the emulator: native grayscale and RGB screen copies
+        # one 84x84 resize gains nothing from threads, and a thread pool would not survive the
+        # fork() that starts vector-env workers
+        cv2.setNumThreads(1)
 
     def _frame(self) -> np.ndarray:
         return preprocess_frame(self._nes.observation(mode="grayscale"), self.size)

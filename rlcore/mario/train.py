@@ -24,7 +24,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -180,73 +181,111 @@ def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
 # ------------------------------------------------------------------------------ the loop
 
 
+class TrainingRun:
+    """The tutorial's loop, one vector step at a time (`step()`), over a resumable run folder.
+
+    `train()` drives it; benchmarks and tests drive it step by step.
+    """
+
+    def __init__(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
+                 device: str = "auto", env_fn: Callable[[], Any] | None = None):
+        """`env_fn` replaces the emulator (tests use a fake image env with the same spaces)."""
+        from gymnasium.vector import AsyncVectorEnv, AutoresetMode
+
+        self.config = config
+        self.out_dir = Path(out_dir)
+        if resume and not (self.out_dir / ckpt.TRAINING_META_FILE).is_file():
+            raise ckpt.CheckpointError(f"{self.out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
+                                       "(start without --resume)")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        # the emulator workers are forked first, before torch starts its threads and the replay is
+        # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
+        env_fn = env_fn or env_thunk(config.world, config.stage, config.actions, config.noop_max)
+        with warnings.catch_warnings():
+            # "fork() of a multi-threaded process": the workers run only the emulator, NumPy and
+            # single-threaded OpenCV, none of the parent's thread pools
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+            self.envs = AsyncVectorEnv([env_fn] * config.num_envs, autoreset_mode=AutoresetMode.SAME_STEP,
+                                       shared_memory=True, context="fork")
+        try:
+            if config.torch_threads > 0:
+                torch.set_num_threads(config.torch_threads)
+            seed_everything(config.seed)
+            self.agent = Mario(config=config, device=resolve_device(device), save_dir=self.out_dir)
+            self.logger = MetricLogger(self.out_dir, config.num_envs, resume=resume)
+            self.episode = restore_run(self.agent, self.out_dir, self.logger) if resume else 0
+            self.last_checkpoint = self.agent.curr_step
+            # a resumed run reseeds its envs from the episode count: its episodes differ from the first run's
+            self.states, _ = self.envs.reset(seed=[config.seed + 1000 * self.episode + i
+                                                   for i in range(config.num_envs)])
+        except BaseException:
+            self.envs.close()
+            raise
+
+    @property
+    def finished(self) -> bool:
+        config = self.config
+        return self.episode >= config.episodes or bool(config.max_steps and self.agent.curr_step >= config.max_steps)
+
+    def step(self) -> list[dict[str, Any]]:
+        """One agent step in every env (with the learning due meanwhile) -> the log records it produced."""
+        agent, logger, config = self.agent, self.logger, self.config
+        records = []
+        # Run agent on the states
+        actions = agent.act(self.states)
+        # The emulators perform the actions while Mario learns (the overlap)
+        self.envs.step_async(actions)
+        q, loss = agent.learn(new_steps=config.num_envs)
+        next_states, rewards, terminated, truncated, infos = self.envs.step_wait()
+        for i in range(config.num_envs):
+            ended = bool(terminated[i] or truncated[i])
+            # SAME_STEP autoreset: an ended env already returns its next episode's first state
+            next_state = infos["final_obs"][i] if ended else next_states[i]
+            # Remember (done = terminated: a truncated episode would still bootstrap)
+            agent.cache(self.states[i], next_state, actions[i], rewards[i], bool(terminated[i]), end=ended,
+                        env_index=i)
+            logger.log_step(float(rewards[i]), loss, q, env_index=i)
+            if ended:  # the tutorial's `if done or info["flag_get"]: break` (the env ends on the flag)
+                final = infos["final_info"]
+                logger.log_episode(final["x_pos"][i], final["flag_get"][i], env_index=i)
+                self.episode += 1
+                if self.episode % config.log_every == 0:
+                    records.append(logger.record(self.episode, agent.exploration_rate, agent.curr_step))
+        self.states = next_states
+        if agent.curr_step - self.last_checkpoint >= config.checkpoint_every:
+            self.save()
+        return records
+
+    def save(self) -> None:
+        save_run(self.agent, self.out_dir, self.episode, self.logger)
+        self.logger.plot()
+        self.last_checkpoint = self.agent.curr_step
+
+    def close(self, save: bool = True) -> None:
+        self.envs.close()
+        if save:
+            self.save()
+
+
 def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-          stop: threading.Event | None = None, progress: bool | None = None) -> Iterator[dict[str, Any]]:
-    """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes."""
-    from gymnasium.vector import AsyncVectorEnv, AutoresetMode
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # the emulator workers are forked first, before torch starts its threads and the replay is allocated
-    # ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
-    envs = AsyncVectorEnv([env_thunk(config.world, config.stage, config.actions, config.noop_max)
-                           for _ in range(config.num_envs)], autoreset_mode=AutoresetMode.SAME_STEP,
-                          shared_memory=True, context="fork")
-    torch_device = resolve_device(device)
-    if config.torch_threads > 0:
-        torch.set_num_threads(config.torch_threads)
-    seed_everything(config.seed)
-
-    agent = Mario(config=config, device=torch_device, save_dir=out_dir)
-    logger = MetricLogger(out_dir, config.num_envs, resume=resume)
-    episode = restore_run(agent, out_dir, logger) if resume else 0
-    if not resume:
-        ckpt.atomic_write_json(out_dir / "run.json", {"started": time.time()})
-
-    bar = _progress_bar(config, agent.curr_step, progress)
-    last_checkpoint = agent.curr_step
+          stop: threading.Event | None = None, progress: bool | None = None,
+          env_fn: Callable[[], Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes; the
+    folder is checkpointed every `checkpoint_every` steps and when the run ends or is stopped."""
+    run = TrainingRun(config, out_dir, resume=resume, device=device, env_fn=env_fn)
+    bar = _progress_bar(config, run.agent.curr_step, progress)
     try:
-        # a resumed run reseeds its envs from the episode count, so its episodes differ from the first run's
-        states, _ = envs.reset(seed=[config.seed + 1000 * episode + i for i in range(config.num_envs)])
-        while episode < config.episodes and not (config.max_steps and agent.curr_step >= config.max_steps):
-            if stop is not None and stop.is_set():
-                break
-            # Run agent on the states
-            actions = agent.act(states)
-            # The emulators perform the actions while Mario learns (overlap)
-            envs.step_async(actions)
-            q, loss = agent.learn(new_steps=config.num_envs)
-            next_states, rewards, terminated, truncated, infos = envs.step_wait()
-            for i in range(config.num_envs):
-                ended = bool(terminated[i] or truncated[i])
-                # SAME_STEP autoreset: an ended env already returns its next episode's first state
-                next_state = infos["final_obs"][i] if ended else next_states[i]
-                # Remember (done = terminated: truncation still bootstraps)
-                agent.cache(states[i], next_state, actions[i], rewards[i], bool(terminated[i]), end=ended,
-                            env_index=i)
-                logger.log_step(float(rewards[i]), loss, q, env_index=i)
-                if ended:
-                    final = infos["final_info"]
-                    logger.log_episode(final["x_pos"][i], final["flag_get"][i], env_index=i)
-                    episode += 1
-                    if episode % config.log_every == 0:
-                        record = logger.record(episode, agent.exploration_rate, agent.curr_step)
-                        if bar is not None:
-                            bar.set_postfix(reward=record["reward"], x=record["x_pos"], eps=round(agent.exploration_rate, 3))
-                        yield record
-            states = next_states
+        while not run.finished and not (stop is not None and stop.is_set()):
+            for record in run.step():
+                if bar is not None:
+                    bar.set_postfix(reward=record["reward"], x_pos=record["x_pos"], eps=round(record["epsilon"], 3))
+                yield record
             if bar is not None:
                 bar.update(config.num_envs)
-            if agent.curr_step - last_checkpoint >= config.checkpoint_every:
-                save_run(agent, out_dir, episode, logger)
-                logger.plot()
-                last_checkpoint = agent.curr_step
     finally:
-        envs.close()
         if bar is not None:
             bar.close()
-        save_run(agent, out_dir, episode, logger)
-        logger.plot()
+        run.close()
 
 
 def _progress_bar(config: MarioConfig, start: int, progress: bool | None):

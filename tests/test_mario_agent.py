@@ -1,0 +1,162 @@
+"""The tutorial's Mario agent on a fake image env: acting, the learning schedule, the Double DQN
+target, save/load and clear errors for checkpoints that do not match."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from mario_fake_env import make_fake_env
+
+from rlcore.checkpoint import CheckpointError
+from rlcore.mario.agent import Mario
+from rlcore.mario.config import MarioConfig, preset
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """As the trainer does: 2 OpenMP threads on 2 shared, busy cores are many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _agent(**overrides):
+    config = MarioConfig(**{"memory_size": 2000, "burnin": 50, **overrides})
+    return Mario(config=config)
+
+
+def _fill(agent, steps, seed=0):
+    env = make_fake_env(min_frames=10, max_frames=80)
+    state = env.reset(seed=seed)[0]
+    for _ in range(steps):
+        action = agent.act(state)
+        next_state, reward, terminated, truncated, _ = env.step(action)
+        agent.cache(state, next_state, action, reward, terminated)
+        state = env.reset()[0] if terminated else next_state
+
+
+def _constant_q(sequential, values):
+    """Make a Q head output `values` for every input: zero last-layer weights, bias = values."""
+    last = sequential[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor(values))
+
+
+def test_defaults_are_the_tutorials():
+    c = MarioConfig()
+    assert (c.exploration_rate, c.exploration_rate_decay, c.exploration_rate_min) == (1.0, 0.99999975, 0.1)
+    assert (c.gamma, c.lr, c.batch_size, c.burnin, c.learn_every, c.sync_every) == (0.9, 0.00025, 32, 10_000, 3, 10_000)
+    assert (c.n_step, c.dueling, c.memory_size, c.actions) == (1, False, 100_000, "right_jump")
+    fast = preset("fast")
+    assert fast.n_step == 3 and fast.dueling and fast.exploration_rate_decay < c.exploration_rate_decay
+    with pytest.raises(ValueError, match="unknown Mario preset"):
+        preset("turbo")
+
+
+def test_act_decays_epsilon_per_step_down_to_its_minimum():
+    agent = _agent(exploration_rate_decay=0.9, exploration_rate_min=0.2)
+    state = np.zeros((4, 84, 84), np.uint8)
+    actions = {agent.act(state) for _ in range(40)}
+    assert agent.curr_step == 40 and agent.exploration_rate == pytest.approx(0.2)
+    assert actions <= {0, 1}
+    agent.exploration_rate = agent.exploration_rate_min = 0.0  # greedy: the online network's argmax
+    _constant_q(agent.net.online, [0.0, 3.0])
+    assert agent.act(state) == 1
+    batch = agent.act(np.zeros((3, 4, 84, 84), np.uint8))  # vector envs: one action per state
+    assert list(batch) == [1, 1, 1] and agent.curr_step == 44
+
+
+def test_td_target_is_double_dqn_by_hand():
+    agent = _agent(gamma=0.9)
+    _constant_q(agent.net.online, [0.0, 5.0])  # online picks action 1 ...
+    _constant_q(agent.net.target, [10.0, 2.0])  # ... and the target values it (2), not its own max (10)
+    reward = torch.tensor([1.0, -2.0, 0.5])
+    done = torch.tensor([False, True, False])
+    next_state = torch.zeros((3, 4, 84, 84), dtype=torch.uint8)
+    target = agent.td_target(reward, next_state, done)
+    torch.testing.assert_close(target, torch.tensor([1.0 + 0.9 * 2.0, -2.0, 0.5 + 0.9 * 2.0]))
+    agent3 = _agent(gamma=0.9, n_step=3)  # n-step: the bootstrap is discounted by gamma^n
+    _constant_q(agent3.net.online, [0.0, 5.0])
+    _constant_q(agent3.net.target, [10.0, 2.0])
+    torch.testing.assert_close(agent3.td_target(reward, next_state, done),
+                               torch.tensor([1.0 + 0.729 * 2.0, -2.0, 0.5 + 0.729 * 2.0]))
+    action = torch.tensor([1, 0, 1])
+    torch.testing.assert_close(agent.td_estimate(next_state, action), torch.tensor([5.0, 0.0, 5.0]))
+
+
+def test_learn_follows_the_tutorial_schedule(monkeypatch):
+    agent = _agent(burnin=12, learn_every=3, sync_every=7)
+    _fill(agent, 5)  # enough transitions for a batch
+    agent.curr_step = 0
+    updates, syncs = [], []
+    monkeypatch.setattr(agent, "learn_step", lambda: (updates.append(agent.curr_step), (1.0, 0.5))[1])
+    monkeypatch.setattr(agent, "sync_Q_target", lambda: syncs.append(agent.curr_step))
+    for _ in range(30):
+        agent.curr_step += 1
+        q, loss = agent.learn()
+        assert (loss is not None) == (agent.curr_step >= 12 and agent.curr_step % 3 == 0)
+    assert updates == [12, 15, 18, 21, 24, 27, 30] and syncs == [7, 14, 21, 28]
+    updates.clear()
+    agent.curr_step += 6  # a vector step of 6 envs: the same updates as 6 single steps
+    agent.learn(new_steps=6)
+    assert len(updates) == 2
+
+
+def test_learning_updates_only_the_online_network_and_reduces_the_loss():
+    torch.manual_seed(0)
+    agent = _agent(batch_size=16, lr=1e-3)
+    _fill(agent, 300)
+    target_before = {k: v.clone() for k, v in agent.net.target.state_dict().items()}
+    online_before = agent.net.online[0].weight.detach().clone()
+    losses = [agent.learn_step()[1] for _ in range(30)]
+    assert all(np.isfinite(losses))
+    assert not torch.equal(online_before, agent.net.online[0].weight)
+    for k, v in agent.net.target.state_dict().items():
+        torch.testing.assert_close(v, target_before[k])
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    agent.sync_Q_target()
+    for (k, v), w in zip(agent.net.target.state_dict().items(), agent.net.online.state_dict().values()):
+        torch.testing.assert_close(v, w)
+
+
+def test_save_load_round_trip(tmp_path):
+    agent = _agent(dueling=True)
+    _fill(agent, 100)
+    agent.exploration_rate = 0.4321
+    agent.save(tmp_path / "ckpt")
+    loaded = Mario.load(tmp_path / "ckpt")
+    assert loaded.config == agent.config and loaded.curr_step == 100
+    assert loaded.exploration_rate == pytest.approx(0.4321)
+    states = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8)
+    torch.testing.assert_close(loaded.net(states, "online"), agent.net(states, "online"))
+    torch.testing.assert_close(loaded.net(states, "target"), agent.net(states, "online"))
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
+
+
+@pytest.mark.parametrize("change, expect", [
+    ({"dueling": True}, "weights do not match"),
+    ({"actions": "simple"}, "has shape"),
+])
+def test_checkpoint_not_matching_its_config_is_a_one_line_error(tmp_path, change, expect):
+    _agent().save(tmp_path / "ckpt")
+    config_file = tmp_path / "ckpt" / "config.json"
+    document = json.loads(config_file.read_text())
+    document["config"].update(change)
+    document.pop("action_dim")
+    config_file.write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match=expect) as err:
+        Mario.load(tmp_path / "ckpt")
+    assert "\n" not in str(err.value) and "model.safetensors" in str(err.value)
+
+
+def test_unknown_config_field_is_a_one_line_error(tmp_path):
+    _agent().save(tmp_path / "ckpt")
+    config_file = tmp_path / "ckpt" / "config.json"
+    document = json.loads(config_file.read_text())
+    document["config"]["warp_zone"] = 4
+    config_file.write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match="warp_zone"):
+        Mario.load(tmp_path / "ckpt")

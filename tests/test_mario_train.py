@@ -1,0 +1,140 @@
+"""The real trainer on the real emulator: a short run writes a checkpoint, resumes from it,
+evaluates and plays it back through the systems contract (rlcore/mario/api.py)."""
+
+import functools
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from mario_fake_env import make_fake_env
+
+from rlcore.checkpoint import CheckpointError, load_training_state
+from rlcore.mario.agent import Mario
+from rlcore.mario.play import evaluate
+from rlcore.mario.train import train
+from rlcore.metrics import read_metrics
+from rlcore.systems import Episode, get_system
+
+api = get_system("mario")
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _config(**overrides):
+    return api.Config(**{"burnin": 45, "batch_size": 8, "memory_size": 2_000, "log_every": 1,
+                         "checkpoint_every": 10_000, "max_steps": 150, "exploration_rate_decay": 0.999,
+                         **overrides})
+
+
+FAKE_ENV = functools.partial(make_fake_env, min_frames=40, max_frames=200)  # 10-50 steps per episode
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    """The trainer's logic on the fake image env: 150 steps, then resumed to 240."""
+    out = tmp_path_factory.mktemp("mario_fake") / "run"
+    first = list(train(_config(), out, device="cpu", env_fn=FAKE_ENV))
+    state_after_first = load_training_state(out)[1]
+    resumed = list(train(_config(max_steps=240), out, resume=True, device="cpu", env_fn=FAKE_ENV))
+    return out, first, state_after_first, resumed
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The real emulator through the api: 120 steps (learning from step 45), resumed to 150."""
+    out = tmp_path_factory.mktemp("mario") / "run"
+    list(api.train(_config(max_steps=120, checkpoint_every=60), out, device="cpu"))
+    first_state = load_training_state(out)
+    list(api.train(_config(max_steps=150), out, resume=True, device="cpu"))
+    return out, first_state
+
+
+def test_a_short_real_run_learns_and_writes_a_complete_checkpoint(trained):
+    out, (tensors, meta) = trained
+    names = {p.name for p in out.iterdir()}
+    assert {"model.safetensors", "config.json", "training_state.safetensors", "training_state.json",
+            "metrics.jsonl", "log"} <= names
+    assert meta["step"] == 120 and 0 < meta["exploration_rate"] < 1
+    document = json.loads((out / "config.json").read_text())
+    assert document["system"] == "mario" and document["env_id"] == "SuperMarioBros-1-1-v0"
+    assert document["algorithm"] == "Double DQN"
+    # Q_online moved away from its initialisation, Q_target did not (no sync before step 10,000)
+    torch.manual_seed(_config().seed)
+    fresh = Mario(config=_config(), memory=False)
+    online = {k[len("online."):]: v for k, v in tensors.items() if k.startswith("online.")}
+    target = {k[len("target."):]: v for k, v in tensors.items() if k.startswith("target.")}
+    assert not torch.equal(online["0.weight"], fresh.net.online[0].weight.detach())
+    torch.testing.assert_close(target["0.weight"], fresh.net.online[0].weight.detach().contiguous())
+    assert load_training_state(out)[1]["step"] == 150  # resumed
+
+
+def test_log_table_has_the_tutorials_columns(fake_run):
+    log_lines = (fake_run[0] / "log").read_text().splitlines()
+    assert log_lines[0].split() == ["Episode", "Step", "Epsilon", "MeanReward", "MeanLength", "MeanLoss",
+                                    "MeanQValue", "TimeDelta", "Time"]
+    assert len(log_lines) == 1 + len(fake_run[1]) + len(fake_run[3])
+
+
+def test_records_are_flat_and_learning_happened(fake_run):
+    _, first, _, resumed = fake_run
+    records = first + resumed
+    assert len(records) > 5
+    for key in ("step", "episode", "reward", "length", "loss", "q", "epsilon", "steps_per_s", "x_pos"):
+        assert all(isinstance(r[key], (int, float)) for r in records), key
+    assert any(r["loss"] > 0 for r in first if r["step"] > 75)  # updates ran after burnin (45)
+    assert [r["episode"] for r in records] == list(range(1, len(records) + 1))
+    steps = [r["step"] for r in records]
+    assert steps == sorted(steps)
+
+
+def test_resume_continues_the_counters_and_the_metrics(fake_run):
+    out, first, state, resumed = fake_run
+    final = load_training_state(out)[1]
+    assert state["step"] == 150 and final["step"] == 240
+    assert final["episode"] == state["episode"] + len(resumed)
+    assert final["exploration_rate"] < state["exploration_rate"]
+    assert resumed[0]["step"] > 150
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in metrics] == [r["step"] for r in first + resumed]
+    assert (out / "reward_plot.png").stat().st_size > 1000
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        next(api.train(_config(), tmp_path / "empty", resume=True, device="cpu"))
+
+
+def test_stop_event_saves_and_returns(tmp_path):
+    stop = threading.Event()
+    stop.set()
+    assert list(train(_config(max_steps=10_000), tmp_path / "run", stop=stop, device="cpu", env_fn=FAKE_ENV)) == []
+    assert (tmp_path / "run" / "config.json").is_file()
+
+
+def test_evaluate_and_play_through_the_api(trained, tmp_path):
+    out = trained[0]
+    results = evaluate(out, episodes=2, seed=5, max_steps=150)  # api.evaluate, with a cap on episode length
+    for key in ("mean_reward", "std_reward", "mean_x_pos", "max_x_pos", "flag_rate", "n_eval_episodes", "date"):
+        assert key in results
+    assert results["seeds"] == [5, 6] and len(results["episodes"]) == 2
+    assert all(e["x_pos"] > 40 for e in results["episodes"])
+    episode = api.play(out, api.PlayOptions(seed=1, max_steps=60))
+    assert isinstance(episode, Episode)
+    assert len(episode.frames) == episode.summary["steps"] + 1 <= 61
+    assert episode.frames[0].shape == (240, 256, 3) and episode.frames[0].dtype == np.uint8
+    assert [t["step"] for t in episode.trace] == list(range(1, episode.summary["steps"] + 1))
+    assert episode.summary["x_pos"] == max(t["x_pos"] for t in episode.trace)
+    from rlcore.video import write_mp4
+
+    video = write_mp4(tmp_path / "replay.mp4", episode.frames, fps=episode.fps)
+    assert video.stat().st_size > 1000
+    agent = api.load(out)
+    assert agent.curr_step == 150

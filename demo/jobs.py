@@ -219,7 +219,9 @@ class TrainingQueue:
         run._process = self._mp.Process(
             target=_train_in_child, name=f"rlcore-train-{run.id}",
             args=(run.system, run.config, str(run.out_dir), run.device, run._stop_event, run._messages),
-            daemon=True)
+            # Not a daemon: trainers may start their own worker processes (Mario's emulators). The child
+            # stops itself when this process dies (see _train_in_child), and shutdown() stops it here.
+            daemon=False)
         run.state, run.position, run.started_at = RUNNING, 0, time.monotonic()
         run._process.start()
         log.info("training run %d (%s) started in process %s", run.id, run.system, run._process.pid)

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from demo.context import AppContext
 from demo.jobs import FAILED, FINISHED, STOPPED, WAITING, Run
-from demo.ui import EXPECTED_ERRORS, SYSTEM_LABELS, empty_frame, figures_line, refusal
+from demo.ui import EXPECTED_ERRORS, OPTION_ECHOES, SYSTEM_LABELS, empty_frame, figures_line, refusal
 from rlcore.checkpoint import CONFIG_FILE
 from rlcore.config import to_dict
 from rlcore.systems import get_system
@@ -30,26 +31,37 @@ class TrainKnobs:
 
     steps_field: str        # the Config field that bounds the run's length
     steps_label: str
+    steps_info: str
     default_steps: int
     max_steps: int
     metrics: tuple[str, ...]  # the record keys plotted live
     x: str = "step"         # the record key on the x axis
     lr_field: str = "lr"
     seed_field: str = "seed"
+    short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs
+
+
+def mario_short_run(config, steps: int) -> dict[str, Any]:
+    """A bounded Mario run: a record every episode (live plots), a replay no larger than the run, and
+    learning from a quarter of the run on (the tutorial's 10,000-step burn-in would outlast it)."""
+    return {"log_every": 1, "memory_size": min(config.memory_size, steps),
+            "burnin": min(config.burnin, steps // 4), "checkpoint_every": max(steps, 1)}
 
 
 KNOBS = {
-    "pendulum": TrainKnobs("iterations", "Iterations (batches of rollouts)", 200, 2000,
-                           metrics=("return", "last_reward")),
-    "mario": TrainKnobs("total_steps", "Agent steps", 2000, 50_000,
-                        metrics=("reward", "length", "loss", "q", "epsilon")),
+    "pendulum": TrainKnobs("iterations", "Iterations", "batches of 32 rollouts of 100 steps; at most 2000", 200,
+                           2000, metrics=("return", "last_reward")),
+    "mario": TrainKnobs("max_steps", "Agent steps", "at most 50,000 (learning starts after a quarter of them)",
+                        3000, 50_000, metrics=("reward", "length", "loss", "q", "epsilon"),
+                        short_run=mario_short_run),
 }
 
 
 def presets(system_name: str) -> dict[str, Any]:
-    """The system's named configs ("tutorial" = its Config defaults, plus any PRESETS it defines)."""
+    """The system's named configs: its PRESETS (overrides of Config's defaults), else just "tutorial"."""
     system = get_system(system_name)
-    return {"tutorial": system.Config(), **getattr(system, "PRESETS", {})}
+    named = getattr(system, "PRESETS", None) or {"tutorial": {}}
+    return {name: dataclasses.replace(system.Config(), **overrides) for name, overrides in named.items()}
 
 
 def run_config(system_name: str, preset: str, steps: float, lr: float, seed: float) -> dict[str, Any]:
@@ -64,9 +76,11 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
         raise ValueError("the learning rate must be a number in (0, 1]")
     if seed is None or int(seed) != seed or seed < 0:
         raise ValueError("the seed must be a whole number >= 0")
-    config = to_dict(choices[preset])
-    config.update({knobs.steps_field: int(steps), knobs.lr_field: float(lr), knobs.seed_field: int(seed)})
-    return config
+    config = dataclasses.replace(choices[preset], **{knobs.steps_field: int(steps), knobs.lr_field: float(lr),
+                                                     knobs.seed_field: int(seed)})
+    if knobs.short_run is not None:
+        config = dataclasses.replace(config, **knobs.short_run(config, int(steps)))
+    return to_dict(config)
 
 
 def metric_frames(system_name: str, records: list[dict[str, Any]]) -> list[pd.DataFrame]:
@@ -121,7 +135,7 @@ def run_status(run: Run, knobs: TrainKnobs) -> str:
     done = run.records[-1].get(knobs.x, 0) if run.records else 0
     when = "after" if run.done else "for"
     text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / {run.config[knobs.steps_field]} "
-            f"{knobs.steps_label.split(' (')[0].lower()}")
+            f"{knobs.steps_label.lower()}")
     if run.records:
         last = run.records[-1]
         figures = ", ".join(f"{m} {last[m]:.4g}" for m in knobs.metrics if isinstance(last.get(m), (int, float)))
@@ -140,11 +154,12 @@ def build(ctx: AppContext) -> None:
             with gr.Column(scale=1, min_width=300):
                 system = gr.Radio([(SYSTEM_LABELS[s], s) for s in ("pendulum", "mario")], value="pendulum",
                                   label="System", elem_id="train-system")
-                preset = gr.Dropdown(["tutorial"], value="tutorial", label="Preset",
+                # allow_custom_value: API callers may name any preset of the system; run_config checks it.
+                preset = gr.Dropdown(["tutorial"], value="tutorial", label="Preset", allow_custom_value=True,
                                      info="A named set of hyperparameters of the system")
                 # No minimum/maximum here: run_config checks the caps and says so in a readable line.
                 steps = gr.Number(KNOBS["pendulum"].default_steps, precision=0, label=KNOBS["pendulum"].steps_label,
-                                  info=f"at most {KNOBS['pendulum'].max_steps}", elem_id="train-steps")
+                                  info=KNOBS["pendulum"].steps_info, elem_id="train-steps")
                 lr = gr.Number(2e-3, label="Learning rate")
                 seed = gr.Number(0, precision=0, label="Seed")
                 with gr.Row(visible=can_push):
@@ -171,7 +186,7 @@ def build(ctx: AppContext) -> None:
             knobs, choices = KNOBS[chosen], presets(chosen)
             default = next(iter(choices.values()))
             return (gr.Dropdown(choices=list(choices), value=next(iter(choices))),
-                    gr.Number(value=knobs.default_steps, label=knobs.steps_label, info=f"at most {knobs.max_steps}"),
+                    gr.Number(value=knobs.default_steps, label=knobs.steps_label, info=knobs.steps_info),
                     gr.Number(value=getattr(default, knobs.lr_field)),
                     *plot_updates(chosen, []))
 
@@ -212,7 +227,7 @@ def build(ctx: AppContext) -> None:
                 yield final + "\n\n" + refusal(err), *plots_now, *outputs_tail
                 return
             final += (f"\n\nSaved as **trained/{out_dir.name}** (pick it in Watch or Agents). Its episode on seed "
-                      f"{int(seed_value)}: {figures_line(episode.summary, hide=('seed', 'g', 'm', 'l'))}.")
+                      f"{int(seed_value)}: {figures_line(episode.summary, hide=OPTION_ECHOES)}.")
             if push_value:
                 final += "\n\n" + push_to_hub(out_dir, repo_value)
             yield final, *plots_now, str(episode.video), str(archive)

@@ -18,6 +18,8 @@ SIDES = ("left", "right")  # the two agents of a comparison, as placed in the vi
 SIDE_COLOURS = {"left": "#f97316", "right": "#2563eb"}
 # Summary figures shown first, in this order; the rest follow.
 SUMMARY_ORDER = ("return", "x_pos", "flag_get", "last_reward", "steps")
+# Summary entries that only echo the play options (shown next to the video already).
+OPTION_ECHOES = ("seed", "g", "m", "l", "world", "stage")
 
 
 # What bad input or an unreachable Hub raise: shown as a readable refusal, never as a stack trace.

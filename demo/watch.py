@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import (EXPECTED_ERRORS, SIDE_COLOURS, SYSTEM_LABELS, TRACE_FIGURE, figures_table, refusal,
+from demo.ui import (EXPECTED_ERRORS, OPTION_ECHOES, SIDE_COLOURS, SYSTEM_LABELS, TRACE_FIGURE, figures_table, refusal,
                      trace_frame, trace_placeholder)
 
 NO_COMPARISON = "(none)"
@@ -102,7 +102,7 @@ def build(ctx: AppContext) -> None:
                          for name, e in episodes.items()}
             note = "served from the cache" if cached else "rendered just now"
             status_text = (f"{' vs '.join(episodes)} on seed {options['seed']} ({note}).\n\n"
-                           + figures_table(summaries, hide=options))  # the options are on the left
+                           + figures_table(summaries, hide=OPTION_ECHOES))
             document = {"cached": cached, "options": options,
                         "agents": {name: {"summary": e.summary, "frames": e.frames} for name, e in episodes.items()}}
             plot = trace_frame(chosen_system, [e.trace for e in episodes.values()])

@@ -10,7 +10,8 @@ and what it earns. `PendulumEnv._step` (the tutorial's env), the fast training r
     thdot_next  = clip(thdot + (3 g / (2 l) sin(th) + 3 / (m l^2) u') dt, -max_speed, max_speed)
     th_next     = th + thdot_next dt
 
-Angles follow Gymnasium: 0 is upright, th grows anticlockwise.
+Angles follow Gymnasium: 0 is upright, th grows anticlockwise. As in the tutorial and Gymnasium, th
+is not wrapped after a step, so a spinning pendulum's th leaves the [-pi, pi] of the th spec.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ def pendulum_dynamics(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor,
     g, m, length, dt = params["g"], params["m"], params["l"], params["dt"]
     new_thdot = thdot + (3 * g / (2 * length) * th.sin() + 3.0 / (m * length**2) * u) * dt
     new_thdot = new_thdot.clamp(-params["max_speed"], params["max_speed"])
-    # Wrapped so the state stays inside the th spec's [-pi, pi] (as torchrl's own PendulumEnv does);
-    # reward and dynamics read th only through 2*pi-periodic functions, so the motion is unchanged.
-    new_th = angle_normalize(th + new_thdot * dt)
+    # Not wrapped into [-pi, pi], as in the tutorial and Gymnasium: reward and dynamics read th only
+    # through 2*pi-periodic functions (sin, cos, angle_normalize), so the motion is the same either way.
+    new_th = th + new_thdot * dt
     return new_th, new_thdot
 
 

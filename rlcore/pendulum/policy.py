@@ -27,6 +27,7 @@ def make_policy(net: nn.Module | None = None) -> TensorDictModule:
                             out_keys=["action"])
 
 
-def observation(th: torch.Tensor, thdot: torch.Tensor) -> torch.Tensor:
-    """The env's "observation" built from raw state tensors (same order as the transformed env)."""
-    return torch.stack([th.cos(), th.sin(), thdot], dim=-1)
+def observation(th: torch.Tensor, thdot: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The env's "observation" [cos th, sin th, thdot] built from raw state tensors (the transformed
+    env's order, CatTensors sorting its keys; also Gymnasium's)."""
+    return torch.stack([th.cos(), th.sin(), thdot], dim=-1, out=out)

@@ -17,6 +17,7 @@ and that fast_rollout's gradients equal autograd's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 
 import torch
@@ -69,91 +70,160 @@ def mlp_layers(net: nn.Module) -> list[nn.Linear]:
 
 
 def fast_rollout(net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params: Mapping[str, float],
-                 steps: int) -> Trajectory:
+                 steps: int, compiled: bool = False) -> Trajectory:
     """tensor_rollout's result and gradients, several times faster. `params` must be floats
     (one physics for the whole batch: rlcore.pendulum.env.params_as_floats)."""
     weights = [t for layer in mlp_layers(net) for t in (layer.weight, layer.bias)]
-    ths, thdots, actions, final_th, final_thdot = _BackpropThroughTime.apply(th, thdot, dict(params), steps, *weights)
+    ths, thdots, actions, final_th, final_thdot = _BackpropThroughTime.apply(th, thdot, dict(params), steps, compiled,
+                                                                                   *weights)
     reward = pendulum_reward(ths, thdots, clip_torque(actions, params))
     return Trajectory(ths, thdots, actions, reward, final_th, final_thdot)
 
 
+def _policy_steps(th, thdot, params, steps, weights):
+    """The forward rollout (no autograd): final state, then per step (time first) th, thdot, action,
+    observation and each hidden layer's activation (what the backward needs)."""
+    *hidden_layers, (last_weight, last_bias) = zip(weights[0::2], weights[1::2])
+    ths, thdots, actions, inputs, hiddens = [], [], [], [], [[] for _ in hidden_layers]
+    for _ in range(steps):
+        h = observation(th, thdot)
+        inputs.append(h)
+        for layer, (w, b) in enumerate(hidden_layers):
+            h = torch.addmm(b, h, w.t()).tanh()
+            hiddens[layer].append(h)
+        action = torch.addmv(last_bias, h, last_weight[0])
+        ths.append(th)
+        thdots.append(thdot)
+        actions.append(action)
+        th, thdot = pendulum_dynamics(th, thdot, clip_torque(action, params), params)
+    return th, thdot, *[torch.stack(x) for x in (ths, thdots, actions, inputs, *hiddens)]
+
+
+COMPILED_CHUNK = 10  # steps per compiled call: one compile (~5 s with a warm cache, up to a minute cold)
+
+
+@functools.cache
+def _compiled_policy_steps():
+    return torch.compile(_policy_steps, fullgraph=True, dynamic=False)
+
+
+def _backward_steps(g_th, g_thdot, dt, speed_free, th_gain, thdot_gain, th_input, thdot_input):
+    """The state-gradient recurrence through steps T-1 .. 0 (every per-step input is (T, batch)).
+
+    With g' the gradient reaching thdot' = clamp(thdot + (...) dt) (th' = th + thdot' dt):
+        g'_t        = (g_thdot + dt g_th) * speed_free_t
+        g_th_t      = g_th + th_gain_t g'_t + th_input_t          (th_input: what the step's own
+        g_thdot_t   = thdot_gain_t g'_t + thdot_input_t            reward/action gradients add)
+    Returns the gradient w.r.t. the first state and g' of every step.
+    """
+    steps = speed_free.shape[0]
+    per_step = list(zip(*[x.unbind(0) for x in (speed_free, th_gain, thdot_gain, th_input, thdot_input)]))
+    g_new_thdots = [None] * steps
+    for t in range(steps - 1, -1, -1):
+        speed_free_t, th_gain_t, thdot_gain_t, th_input_t, thdot_input_t = per_step[t]
+        g_new_thdot = torch.add(g_thdot, g_th, alpha=dt).mul_(speed_free_t)
+        g_new_thdots[t] = g_new_thdot
+        g_th = torch.addcmul(th_input_t, g_new_thdot, th_gain_t).add_(g_th)
+        g_thdot = torch.addcmul(thdot_input_t, g_new_thdot, thdot_gain_t)
+    return g_th, g_thdot, torch.stack(g_new_thdots)
+
+
+@functools.cache
+def _compiled_backward_steps():
+    return torch.compile(_backward_steps, fullgraph=True, dynamic=False)
+
+
 class _BackpropThroughTime(torch.autograd.Function):
-    """(th0, thdot0, weights) -> states, actions and final state of a rollout, with a hand-written BPTT."""
+    """(th0, thdot0, weights) -> states, actions and final state of a rollout, with a hand-written BPTT.
+
+    Why it is fast: the action is one number per pendulum, so the sensitivity of the action to each
+    layer's pre-activation, S_l = d action / d z_l, does not depend on the gradient flowing back.
+    All S_l (and d action / d state) are computed for every step at once in a few large batched
+    matmuls; the step-by-step backward loop is then only ~8 element-wise ops on (batch,) vectors.
+    """
 
     @staticmethod
-    def forward(ctx, th, thdot, params, steps, *weights):
-        weight_t = [w.t() for w in weights[0::2]]
-        biases = weights[1::2]
-        ths, thdots, inputs, hiddens = [], [], [], [[] for _ in weight_t[:-1]]
-        actions = []
-        for _ in range(steps):
-            x = observation(th, thdot)
-            inputs.append(x)
-            h = x
-            for layer, (w_t, b) in enumerate(zip(weight_t[:-1], biases[:-1])):
-                h = torch.addmm(b, h, w_t).tanh_()
-                hiddens[layer].append(h)
-            action = torch.addmm(biases[-1], h, weight_t[-1]).squeeze(-1)
-            ths.append(th)
-            thdots.append(thdot)
-            actions.append(action)
-            th, thdot = pendulum_dynamics(th, thdot, clip_torque(action, params), params)
-        ths, thdots, actions = torch.stack(ths), torch.stack(thdots), torch.stack(actions)
+    def forward(ctx, th, thdot, params, steps, compiled, *weights):
+        if compiled:  # the same function, compiled for chunks of COMPILED_CHUNK steps
+            outs = []  # each chunk starts where the previous one ended
+            for _ in range(steps // COMPILED_CHUNK):
+                out = _compiled_policy_steps()(th, thdot, params, COMPILED_CHUNK, weights)
+                th, thdot = out[0], out[1]
+                outs.append(out)
+            if steps % COMPILED_CHUNK:
+                outs.append(_policy_steps(th, thdot, params, steps % COMPILED_CHUNK, weights))
+            th, thdot = outs[-1][0], outs[-1][1]
+            ths, thdots, actions, inputs, *hiddens = [torch.cat(parts) for parts in zip(*[o[2:] for o in outs])]
+        else:
+            th, thdot, ths, thdots, actions, inputs, *hiddens = _policy_steps(th, thdot, params, steps, weights)
         next_thdot = torch.cat([thdots[1:], thdot[None]])
-        ctx.params, ctx.n_hidden = params, len(hiddens)
-        ctx.save_for_backward(torch.stack(inputs), actions, next_thdot, *[torch.stack(h) for h in hiddens], *weights)
+        ctx.params, ctx.n_hidden, ctx.compiled = params, len(hiddens), compiled
+        ctx.save_for_backward(inputs, actions, next_thdot, *hiddens, *weights)
         return ths, thdots, actions, th, thdot
 
     @staticmethod
     def backward(ctx, grad_th, grad_thdot, grad_action, grad_final_th, grad_final_thdot):
         params = ctx.params
         inputs, actions, next_thdot, *rest = ctx.saved_tensors
-        n_hidden = ctx.n_hidden
-        hiddens, weights = rest[:n_hidden], rest[n_hidden:]
-        steps, batch = actions.shape
-        dt = float(params["dt"])
-        # Derivatives of pendulum_dynamics (see its formula) and of clip/clamp (1 inside the range):
-        #   d thdot'/d th = 3g/(2l) cos(th) dt,  d thdot'/d u = 3/(m l^2) dt,  d th'/d thdot' = dt
-        gravity_gain = 3 * params["g"] / (2 * params["l"]) * dt
-        torque_gain = 3.0 / (params["m"] * params["l"] ** 2) * dt
-        cos_th, sin_th = inputs[..., 0], inputs[..., 1]
-        speed_free = (next_thdot.abs() < params["max_speed"]).to(actions.dtype)  # thdot' not clamped
-        torque_free = (actions.abs() <= params["max_torque"]).to(actions.dtype) * torque_gain
-        d_thdot_d_th = gravity_gain * cos_th
-        d_obs_d_th = torch.stack([-sin_th, cos_th], dim=-1)  # d[cos th, sin th]/d th
-        tanh_grads = [1 - h * h for h in hiddens]
+        hiddens, weights = rest[:ctx.n_hidden], rest[ctx.n_hidden:]
         layer_weights = weights[0::2]
+        steps, batch = actions.shape
+        zeros = actions.new_zeros(steps, batch)
+        one = actions.new_ones(())
 
-        zero = actions.new_zeros(batch)
-        g_th = grad_final_th if grad_final_th is not None else zero
-        g_thdot = grad_final_thdot if grad_final_thdot is not None else zero
-        grad_th = grad_th if grad_th is not None else actions.new_zeros(steps, batch)
-        grad_thdot = grad_thdot if grad_thdot is not None else actions.new_zeros(steps, batch)
-        grad_action = grad_action if grad_action is not None else actions.new_zeros(steps, batch)
-        # gradients at each layer's pre-activation, for the weight gradients after the loop
-        g_pre = [actions.new_empty(steps, batch, w.shape[0]) for w in layer_weights[:-1]]
-        g_actions = []
-        for t in range(steps - 1, -1, -1):
-            # through th' = th + thdot' dt and the speed clamp
-            g_new_thdot = torch.add(g_thdot, g_th, alpha=dt).mul_(speed_free[t])
-            g_action = torch.addcmul(grad_action[t], g_new_thdot, torque_free[t])
-            g_th = torch.addcmul(g_th, g_new_thdot, d_thdot_d_th[t]).add_(grad_th[t])
-            g_thdot = g_new_thdot.add_(grad_thdot[t])
-            # through the MLP, last layer first
-            g_actions.append(g_action)
-            g = layer_weights[-1] * g_action[:, None]  # (batch, hidden)
-            for layer in range(n_hidden - 1, -1, -1):
-                g_z = torch.mul(g, tanh_grads[layer][t], out=g_pre[layer][t])
-                g = g_z @ layer_weights[layer]
-            # through the observation [cos th, sin th, thdot]
-            g_th = g_th + (g[:, :2] * d_obs_d_th[t]).sum(-1)
-            g_thdot = g_thdot + g[:, 2]
+        # 1. d action / d (every layer's pre-activation and the observation), all steps at once:
+        #    S_last = w_out * tanh'(z),  S_l = (S_{l+1} @ W_{l+1}) * tanh'(z_l),  tanh' = 1 - h^2
+        sensitivities = []  # last hidden layer first, each (steps, batch, hidden)
+        s = torch.addcmul(one, hiddens[-1], hiddens[-1], value=-1).mul_(layer_weights[-1][0])
+        sensitivities.append(s)
+        for layer in range(len(hiddens) - 2, -1, -1):
+            s = (s @ layer_weights[layer + 1]).mul_(torch.addcmul(one, hiddens[layer], hiddens[layer], value=-1))
+            sensitivities.append(s)
+        d_action_d_obs = s @ layer_weights[0]  # (steps, batch, 3): observation = [cos th, sin th, thdot]
+        cos_th, sin_th = inputs[..., 0], inputs[..., 1]
+        d_action_d_th = d_action_d_obs[..., 1] * cos_th - d_action_d_obs[..., 0] * sin_th
+        d_action_d_thdot = d_action_d_obs[..., 2]
 
-        g_pre.append(torch.stack(g_actions[::-1])[..., None])
+        # 2. derivatives of pendulum_dynamics (see its formula) and of the clamps (1 inside the range):
+        #    d thdot'/d th = 3g/(2l) cos(th) dt,  d thdot'/d u = 3/(m l^2) dt,  d th'/d thdot' = dt, d th'/d th = 1
+        dt = float(params["dt"])
+        d_thdot_d_th = (3 * params["g"] / (2 * params["l"]) * dt) * cos_th
+        torque_gain = 3.0 / (params["m"] * params["l"] ** 2) * dt
+        # thdot' was not clamped at max_speed / the action not clipped at max_torque
+        speed_free = (next_thdot.abs() < params["max_speed"]).to(actions.dtype)
+        d_thdot_d_action = (actions.abs() <= params["max_torque"]).to(actions.dtype) * torque_gain
+
+        # 3. backward through time. The gradient reaching the action, dL/da = grad_action + g' du/da,
+        #    feeds back into the state through the policy (d_action_d_th/thdot): fold it into the gains.
+        grad_th = grad_th if grad_th is not None else zeros
+        grad_thdot = grad_thdot if grad_thdot is not None else zeros
+        grad_action = grad_action if grad_action is not None else zeros
+        per_step = [speed_free,
+                    d_thdot_d_th + d_thdot_d_action * d_action_d_th,  # th_gain
+                    1 + d_thdot_d_action * d_action_d_thdot,  # thdot_gain
+                    grad_th + grad_action * d_action_d_th,  # th_input
+                    grad_thdot + grad_action * d_action_d_thdot]  # thdot_input
+        g_th = grad_final_th if grad_final_th is not None else zeros[0]
+        g_thdot = grad_final_thdot if grad_final_thdot is not None else zeros[0]
+        if ctx.compiled:
+            chunks = []
+            for end in range(steps, 0, -COMPILED_CHUNK):
+                begin = max(end - COMPILED_CHUNK, 0)
+                through = _compiled_backward_steps() if end - begin == COMPILED_CHUNK else _backward_steps
+                g_th, g_thdot, chunk = through(g_th, g_thdot, dt, *[x[begin:end] for x in per_step])
+                chunks.insert(0, chunk)
+            g_new_thdot = torch.cat(chunks)
+        else:
+            g_th, g_thdot, g_new_thdot = _backward_steps(g_th, g_thdot, dt, *per_step)
+        g_actions = torch.addcmul(grad_action, g_new_thdot, d_thdot_d_action)
+
+        # 4. weight gradients of all steps at once: dL/dz_l = dL/daction * S_l
+        g_action = g_actions.reshape(steps * batch, 1)
         layer_inputs = [inputs, *hiddens]
         grads = []
-        for g_z, x in zip(g_pre, layer_inputs):
-            g_z, x = g_z.reshape(steps * batch, -1), x.reshape(steps * batch, -1)
-            grads += [g_z.t() @ x, g_z.sum(0)]
-        return (g_th, g_thdot, None, None, *grads)
+        for layer, s in zip(range(len(hiddens) - 1, -1, -1), sensitivities):
+            g_z = s.reshape(steps * batch, -1).mul_(g_action)  # S_l is not needed any more: in place
+            grads.append((g_z.t() @ layer_inputs[layer].reshape(steps * batch, -1), g_z.sum(0)))
+        grads.reverse()
+        grads.append((g_action.t() @ hiddens[-1].reshape(steps * batch, -1), g_action.sum(0)))
+        return (g_th, g_thdot, None, None, None, *[g for pair in grads for g in pair])

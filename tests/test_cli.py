@@ -98,7 +98,7 @@ def test_train_help_explains_every_config_field(system_name):
         assert flag in text, flag
         if field.type in (bool, "bool"):
             assert f"{flag}, --no-{field.name.replace('_', '-')}" in text
-        assert " ".join(field_help(system.Config)[field.name].split()) in text
+        assert "".join(field_help(system.Config)[field.name].split()) in "".join(text.split())  # any wrapping
 
 
 def test_every_command_has_help_through_the_real_entry_point(tmp_path):
@@ -119,23 +119,36 @@ def test_every_command_has_help_through_the_real_entry_point(tmp_path):
 
 
 def test_expected_errors_are_one_line_with_exit_codes(server, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
     home = tmp_path / "hf"
     checkpoint = make_checkpoint(tmp_path / "run")
     before = folder_bytes(checkpoint)
-
-    no_token = run_cli("push", checkpoint, "alice/pendulum", endpoint=server.url, home=home, token=None)
-    assert_one_line_error(no_token, 2, "no Hugging Face token")
-    assert server.requests == []  # refused before anything was sent
-    assert folder_bytes(checkpoint) == before
-
-    assert_one_line_error(run_cli("pull", "../x", endpoint=server.url, home=home), 2, "invalid Hub repo id")
-    debug = run_cli("pull", "a/b/c", "--debug", endpoint=server.url, home=home)
+    hub_url = {"endpoint": server.url, "home": home}
+    cases = {  # name: (arguments, environment, exit code, what the one line says)
+        "push without token": (["push", checkpoint, "alice/pendulum"], {**hub_url, "token": None}, 2,
+                               "no Hugging Face token"),
+        "train without token": (["train", "pendulum", "--out", tmp_path / "never", "--push-to-hub", "alice/p"],
+                                {**hub_url, "token": None}, 2, "no Hugging Face token"),
+        "escaping id": (["pull", "../x"], hub_url, 2, "invalid Hub repo id"),
+        "unknown repo": (["pull", "alice/missing"], hub_url, 2, "no such model repo"),
+        "unreachable": (["pull", "alice/pendulum"], {"endpoint": CLOSED_PORT_URL, "home": home}, 1,
+                        "Hub cannot be reached"),
+    }
+    # independent subprocesses: run them side by side (each spends most of its time importing)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {name: pool.submit(run_cli, *args, **env) for name, (args, env, _, _) in cases.items()}
+        debug = run_cli("pull", "a/b/c", "--debug", **hub_url)
+        results = {name: future.result() for name, future in futures.items()}
+    for name, (_, _, code, fragment) in cases.items():
+        assert_one_line_error(results[name], code, fragment)
     assert debug.returncode == 2 and "Traceback" in debug.stderr  # --debug shows what happened
-    assert_one_line_error(run_cli("pull", "alice/missing", endpoint=server.url, home=home), 2,
-                          "no such model repo")
-    unreachable = run_cli("pull", "alice/pendulum", endpoint=CLOSED_PORT_URL, home=home)
-    assert_one_line_error(unreachable, 1, "Hub cannot be reached")
-    assert TOKEN not in no_token.stdout + no_token.stderr + unreachable.stdout + unreachable.stderr
+
+    # refused before anything was sent: nothing created, uploaded or committed; no training started
+    assert [r for r in server.requests if r[0] in ("POST", "PUT")] == []
+    assert not (tmp_path / "never").exists()
+    assert folder_bytes(checkpoint) == before
+    assert all(TOKEN not in result.stdout + result.stderr for result in results.values())
 
 
 def test_local_checkpoint_errors_exit_2_in_process(tmp_path, capsys):
@@ -269,3 +282,28 @@ def test_push_renders_and_evaluates_and_hub_checkpoints_evaluate_and_play(server
     assert (tmp_path / "hub.mp4").stat().st_size > 1000
     for text in (pushed.stdout + pushed.stderr, evaluated.stdout + evaluated.stderr, played.stdout + played.stderr):
         assert TOKEN not in text
+
+
+@pytest.mark.slow
+def test_a_mario_agent_trained_pushed_and_pulled_through_the_entry_point(server, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from rlcore import hub
+    from rlcore.mario import api
+
+    home, run = tmp_path / "hf", tmp_path / "mario"
+    trained = run_cli("train", "mario", "--out", run, "--max-steps", 120, "--burnin", 40, "--memory-size", 1000,
+                      "--log-every", 1, "--checkpoint-every", 60, endpoint=server.url, home=home)
+    assert trained.returncode == 0, trained.stderr
+    pushed = run_cli("push", run, "alice/mario-ddqn", "--episodes", 1, endpoint=server.url, home=home)
+    assert pushed.returncode == 0, pushed.stderr
+    files = server.files("alice/mario-ddqn")
+    assert {"model.safetensors", "config.json", "results.json", "replay.mp4", "README.md"} <= set(files)
+    assert set(files) == {path.name for path in hub.files_to_push(run)} | {"README.md"}
+
+    pulled = run_cli("pull", "alice/mario-ddqn", endpoint=server.url, home=tmp_path / "fresh")
+    assert pulled.returncode == 0, pulled.stderr
+    folder = Path(pulled.stdout.strip().splitlines()[-1])
+    card = ModelCard.load(folder / "README.md")
+    assert {r.metric_type for r in card.data.eval_results} == {"mean_reward", "x_pos", "flag_rate"}
+    assert api.evaluate(folder, episodes=1)["mean_reward"] == json.loads(files["results.json"])["mean_reward"]

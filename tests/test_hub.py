@@ -182,11 +182,15 @@ def test_pickles_are_never_downloaded_nor_loaded(server, checkpoint, tmp_path):
     assert server.commits("alice/never") == []
 
 
-def test_no_token_is_refused_before_anything_is_sent(server, checkpoint, monkeypatch):
-    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)  # the login cache of whoever runs this
-    with pytest.raises(hub.HubError, match="no Hugging Face token") as caught:
-        push(server, checkpoint, token=None)
-    assert caught.value.user_error and server.requests == []
+def test_a_repo_whose_file_names_escape_the_cache_is_refused(server, checkpoint, tmp_path):
+    files = {name: data for name, data in folder_bytes(checkpoint).items() if "/" not in name}
+    server.create_repo_with_files("alice/escaping", {**files, "../../escaped.png": b"\x89PNG not ours"})
+    with pytest.raises(hub.HubError, match="escaped.png"):
+        hub.pull_checkpoint("alice/escaping", endpoint=server.url, cache_dir=tmp_path / "a" / "b" / "cache")
+    assert not list(tmp_path.rglob("escaped.png"))
+
+
+# No token: tested in test_cli.py, in a subprocess with an empty HF_HOME and no HF_TOKEN (the real lookup).
 
 
 def test_writing_to_someone_elses_namespace_is_refused_without_retries(server, checkpoint):

@@ -46,6 +46,8 @@ def pushed_names() -> tuple[str, ...]:
 def pulled_patterns() -> list[str]:
     """What a pull downloads: our files only, never a pickle or anything else."""
     return [*pushed_names(), *PUSHED_PATTERNS, CARD_FILE]
+
+
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # Hub names: letters, digits, '-', '_', '.'; not starting or ending with '-' or '.'; at most 96 chars.
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -132,7 +134,9 @@ def hub_error(err: BaseException, ref: RepoRef | str, endpoint: str) -> HubError
                         user_error=True)
     if isinstance(err, RevisionNotFoundError):
         return HubError(f"{ref}: no such revision on {endpoint}", user_error=True)
-    if isinstance(err, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+    if isinstance(err, OfflineModeIsEnabled):
+        return HubError(f"{ref}: offline mode (HF_HUB_OFFLINE=1), and this needs the Hub", user_error=True)
+    if isinstance(err, LocalEntryNotFoundError):
         return HubError(f"{ref}: not in the local Hugging Face cache and the Hub cannot be reached "
                         "(offline: HF_HUB_OFFLINE=1 or no network)")
     if isinstance(err, EntryNotFoundError):
@@ -275,7 +279,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     endpoint = _endpoint(endpoint)
     card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
     files = files_to_push(folder)
-    message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id', '?')}"
+    message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}"
     api = HfApi(endpoint=endpoint, token=token)
 
     def attempt() -> str:
@@ -373,20 +377,20 @@ class AgentSummary:
 
 
 def _summary(info: Any) -> AgentSummary:
-    from rlcore.modelcard import BASE_TAGS, LIBRARY_NAME
+    from rlcore.modelcard import BASE_TAGS
     from rlcore.systems import SYSTEM_NAMES
 
-    tags = list(info.tags or [])
     card = info.card_data
     results = list(getattr(card, "eval_results", None) or []) if card is not None else []
     mean = next((str(r.metric_value) for r in results if r.metric_type == "mean_reward"), "")
     env_id = next((r.dataset_type for r in results), "")
-    system = next((t for t in tags if t in SYSTEM_NAMES), "")
-    # The card's tags are BASE_TAGS, then env id, algorithm, system (modelcard.card_tags).
-    others = [t for t in tags if t not in BASE_TAGS and t not in SYSTEM_NAMES and t not in (env_id, LIBRARY_NAME)]
-    algorithm = others[-1] if others else ""
+    # Our cards list BASE_TAGS, the env id, the algorithm, the system (modelcard.card_tags); the Hub
+    # adds its own tags to info.tags (region, file formats), so read the card's list.
+    card_tags = list(getattr(card, "tags", None) or [])
+    system = next((t for t in card_tags + list(info.tags or []) if t in SYSTEM_NAMES), "")
+    others = [t for t in card_tags if t not in BASE_TAGS and t not in SYSTEM_NAMES and t != env_id]
     modified = info.last_modified.strftime("%Y-%m-%d %H:%M") if info.last_modified else ""
-    return AgentSummary(info.id, system, env_id, algorithm, mean, modified)
+    return AgentSummary(info.id, system, env_id, others[0] if others else "", mean, modified)
 
 
 def list_agents(*, author: str | None = None, search: str | None = None, limit: int = 50,

@@ -128,8 +128,8 @@ def training_rows(document: dict[str, Any], records: list[dict[str, Any]]) -> li
     last = records[-1] if records else {}
     if "step" in last:
         rows.append(("training steps (last logged)", str(last["step"])))
-    for key, value in sorted(last.items()):
-        if "time" in key and isinstance(value, (int, float)):
+    for key, value in sorted(last.items()):  # throughput and elapsed time, when the trainer logs them
+        if isinstance(value, (int, float)) and (key.endswith("_per_s") or "elapsed" in key or "wall" in key):
             rows.append((key, f"{value:.1f}"))
     for key, value in document.items():  # what the trainer recorded beside the config (iterations_done ...)
         if key not in CHECKPOINT_KEYS and isinstance(value, (int, float, str)):

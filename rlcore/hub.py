@@ -7,7 +7,7 @@
 A repo on the Hub has the same layout as a local checkpoint folder (rlcore.checkpoint). Everything goes
 through the real `huggingface_hub` client: the token comes from its standard places (HF_TOKEN, the login
 cache) and is never printed or written by us. Every function takes an optional `endpoint` (default:
-huggingface_hub's, i.e. HF_ENDPOINT) and `token`. Expected failures are `HubError` (one line) or
+huggingface_hub's, i.e. HF_ENDPOINT) and `token` (None: the standard places; False: none). Expected failures are `HubError` (one line) or
 `CheckpointError`; `HubError.user_error` tells bad input (exit 2) from a failure (exit 1).
 """
 
@@ -303,7 +303,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
 # ----------------------------------------------------------------------------- pull
 
 
-def _remote_files(ref: RepoRef, endpoint: str, token: str | None) -> list[str]:
+def _remote_files(ref: RepoRef, endpoint: str, token: str | bool | None) -> list[str]:
     from huggingface_hub import HfApi
 
     try:
@@ -313,7 +313,7 @@ def _remote_files(ref: RepoRef, endpoint: str, token: str | None) -> list[str]:
 
 
 def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None = None,
-                    endpoint: str | None = None, token: str | None = None) -> Path:
+                    endpoint: str | None = None, token: str | bool | None = None) -> Path:
     """Download a published agent into the standard Hugging Face cache (or `cache_dir`) and return its folder.
 
     Only the files of our format are fetched (never a pickle). With HF_HUB_OFFLINE=1 or without a
@@ -394,7 +394,7 @@ def _summary(info: Any) -> AgentSummary:
 
 
 def list_agents(*, author: str | None = None, search: str | None = None, limit: int = 50,
-                endpoint: str | None = None, token: str | None = None) -> list[AgentSummary]:
+                endpoint: str | None = None, token: str | bool | None = None) -> list[AgentSummary]:
     """Published rlcore agents (`list_models` filtered by the "rlcore" tag), newest first."""
     from huggingface_hub import HfApi
 

@@ -87,8 +87,10 @@ def card_data(document: dict[str, Any], results: dict[str, Any] | None, repo_id:
             eval_results.append(metric("x_pos", "mean x position", round(extras["x_pos"], 1)))
         if "flag_rate" in extras:
             eval_results.append(metric("flag_rate", "flag rate", round(extras["flag_rate"], 3)))
+    if not eval_results:
+        return ModelCardData(library_name=LIBRARY_NAME, tags=card_tags(document))
     return ModelCardData(library_name=LIBRARY_NAME, tags=card_tags(document), model_name=repo_id,
-                         eval_results=eval_results or None)
+                         eval_results=eval_results)
 
 
 def _value(value: Any) -> str:
@@ -122,11 +124,14 @@ def results_rows(document: dict[str, Any], results: dict[str, Any]) -> list[tupl
     return rows
 
 
-def training_rows(document: dict[str, Any], records: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """Steps and wall time, from the last metrics record (and config.json's extras when present)."""
+def training_rows(document: dict[str, Any], records: list[dict[str, Any]],
+                  results: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Steps, throughput and time, from the last metrics record (and config.json's extras when present)."""
     rows = []
     last = records[-1] if records else {}
-    if "step" in last:
+    if results and isinstance(results.get("training_steps"), int):  # counted by the evaluated agent itself
+        rows.append(("training steps", str(results["training_steps"])))
+    elif "step" in last:
         rows.append(("training steps (last logged)", str(last["step"])))
     for key, value in sorted(last.items()):  # throughput and elapsed time, when the trainer logs them
         if isinstance(value, (int, float)) and (key.endswith("_per_s") or "elapsed" in key or "wall" in key):
@@ -188,7 +193,7 @@ def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str =
     hyper = sorted(document.get("config", {}).items())
     if hyper:
         sections += ["## Hyperparameters", _table(("name", "value"), [(k, _value(v)) for k, v in hyper])]
-    sections += ["## Training", _table(("figure", "value"), training_rows(document, records))]
+    sections += ["## Training", _table(("figure", "value"), training_rows(document, records, results))]
     if plots:
         sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]
 

@@ -193,6 +193,15 @@ def test_a_repo_whose_file_names_escape_the_cache_is_refused(server, checkpoint,
 # No token: tested in test_cli.py, in a subprocess with an empty HF_HOME and no HF_TOKEN (the real lookup).
 
 
+def test_a_private_agent_is_pulled_only_with_a_token_that_may_read_it(server, checkpoint, tmp_path):
+    push(server, checkpoint, repo="alice/secret", private=True)
+    with pytest.raises(hub.HubError, match="no such model repo .* private"):
+        hub.pull_checkpoint("alice/secret", endpoint=server.url, cache_dir=tmp_path / "c", token=False)
+    assert hub.list_agents(endpoint=server.url, token=False) == []
+    folder = hub.pull_checkpoint("alice/secret", endpoint=server.url, cache_dir=tmp_path / "c", token=TOKEN)
+    assert (folder / "model.safetensors").read_bytes() == (checkpoint / "model.safetensors").read_bytes()
+
+
 def test_writing_to_someone_elses_namespace_is_refused_without_retries(server, checkpoint):
     with pytest.raises(hub.HubError, match="refused the request") as caught:
         push(server, checkpoint, repo="alice/theirs", token=OTHER_TOKEN)

@@ -7,8 +7,9 @@
 A repo on the Hub has the same layout as a local checkpoint folder (rlcore.checkpoint). Everything goes
 through the real `huggingface_hub` client: the token comes from its standard places (HF_TOKEN, the login
 cache) and is never printed or written by us. Every function takes an optional `endpoint` (default:
-huggingface_hub's, i.e. HF_ENDPOINT) and `token` (None: the standard places; False: none). Expected failures are `HubError` (one line) or
-`CheckpointError`; `HubError.user_error` tells bad input (exit 2) from a failure (exit 1).
+huggingface_hub's, i.e. HF_ENDPOINT) and `token` (None: the standard places; False: send none).
+Expected failures are `HubError` (one line) or `CheckpointError`; `HubError.user_error` tells bad
+input (exit 2) from a failure (exit 1).
 """
 
 from __future__ import annotations

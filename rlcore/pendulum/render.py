@@ -51,7 +51,7 @@ def draw_pendulum(th: float, torque: float, *, length: float = LENGTH, mass: flo
     if caption:
         font = ImageFont.load_default(size=13 * s)
         draw.multiline_text((8 * s, 6 * s), caption, fill=TEXT, font=font, spacing=3 * s)
-    return np.asarray(image.resize((size, size), Image.LANCZOS))
+    return np.asarray(image.reduce(s) if s > 1 else image)  # box-filtered downscale: cheap anti-aliasing
 
 
 def _draw_torque_arrow(draw: ImageDraw.ImageDraw, cx: float, cy: float, fraction: float, radius: float,

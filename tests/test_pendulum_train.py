@@ -1,0 +1,185 @@
+"""Training, resuming, checkpoints, evaluation and play of the pendulum system (through its api)."""
+
+import json
+import threading
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from rlcore import checkpoint as ckpt
+from rlcore.metrics import read_metrics
+from rlcore.pendulum import api
+from rlcore.pendulum.env import gen_params, initial_state_of_seed, params_as_floats, random_initial_state
+from rlcore.pendulum.rollout import tensor_rollout
+from rlcore.pendulum.train import PLOT_FILE, PendulumConfig, train
+
+TRAIN = dict(iterations=60, lr=5e-3, checkpoint_every=20)
+
+
+def _score(checkpoint) -> float:
+    """Mean reward of 100-step rollouts from 256 fixed random starts (the training objective)."""
+    net = api.load(checkpoint).net
+    th, thdot = random_initial_state((256,), torch.Generator().manual_seed(123))
+    with torch.no_grad():
+        return tensor_rollout(net, th, thdot, params_as_floats(gen_params()), 100).reward.mean().item()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pendulum")
+    records = list(api.train(api.Config(**TRAIN), out / "trained", device="cpu"))
+    list(api.train(api.Config(**{**TRAIN, "iterations": 0}), out / "untrained", device="cpu"))
+    return out / "trained", out / "untrained", records
+
+
+def test_training_lowers_the_cost(trained):
+    checkpoint, untrained, records = trained
+    before, after = _score(untrained), _score(checkpoint)
+    assert before < -5.5  # the random policy mostly hangs down
+    assert after > before + 0.8, (before, after)
+
+
+def test_training_writes_a_checkpoint_with_metrics_and_plot(trained):
+    checkpoint, _, records = trained
+    assert [r["step"] for r in records] == list(range(1, 61))
+    assert {"step", "return", "last_reward", "grad_norm", "lr"} <= set(records[0])
+    assert all(r["grad_norm"] > 0 and np.isfinite(r["return"]) for r in records)
+    assert read_metrics(checkpoint / ckpt.METRICS_FILE) == records
+    assert (checkpoint / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    document = ckpt.load_config(checkpoint, system="pendulum")
+    assert document["algorithm"] == api.ALGORITHM and document["env_id"] == "Pendulum-v1"
+    assert document["config"]["iterations"] == 60 and document["iterations_done"] == 60
+
+
+def test_resume_continues_exactly(tmp_path):
+    config = PendulumConfig(iterations=12, batch_size=8, rollout_steps=20, checkpoint_every=4)
+    whole = list(train(config, tmp_path / "whole"))
+    stop = threading.Event()
+    first = []
+    for record in train(config, tmp_path / "split", stop=stop):
+        first.append(record)
+        if record["step"] == 6:
+            stop.set()  # saves at step 6 (between the checkpoints at 4 and 8) and returns
+    assert first[-1]["step"] == 6
+    rest = list(train(config, tmp_path / "split", resume=True))
+    assert [r["step"] for r in rest] == list(range(7, 13))
+    for a, b in zip(whole, first + rest):
+        assert a["return"] == pytest.approx(b["return"], rel=1e-6, abs=1e-7)
+    w1 = ckpt.load_tensors(tmp_path / "whole" / ckpt.WEIGHTS_FILE)
+    w2 = ckpt.load_tensors(tmp_path / "split" / ckpt.WEIGHTS_FILE)
+    for name in w1:
+        torch.testing.assert_close(w1[name], w2[name], rtol=1e-6, atol=1e-7)
+    assert [r["step"] for r in read_metrics(tmp_path / "split" / ckpt.METRICS_FILE)] == list(range(1, 13))
+
+
+def test_env_engine_and_fast_engine_train_the_same(tmp_path):
+    """Same seed: same initial weights, same random starts, same rollouts -> the same updates."""
+    base = dict(iterations=3, batch_size=8, rollout_steps=25)
+    fast = list(train(PendulumConfig(**base, engine="fast"), tmp_path / "fast"))
+    env = list(train(PendulumConfig(**base, engine="env"), tmp_path / "env"))
+    for a, b in zip(fast, env):
+        assert a["return"] == pytest.approx(b["return"], rel=1e-4)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3)
+
+
+def test_checkpoint_round_trip_gives_identical_actions(trained, tmp_path):
+    checkpoint, _, _ = trained
+    agent = api.load(checkpoint)
+    ckpt.save_checkpoint(tmp_path, system="pendulum", algorithm=api.ALGORITHM, env_id=api.ENV_ID,
+                         config=ckpt.load_config(checkpoint)["config"], state_dict=agent.net.state_dict())
+    again = api.load(tmp_path)
+    observations = torch.randn(64, 3)
+    assert torch.equal(agent.act(observations), again.act(observations))
+    saved = ckpt.load_tensors(checkpoint / ckpt.WEIGHTS_FILE)
+    assert all(torch.equal(saved[k], v) for k, v in again.net.state_dict().items())
+    td = agent.policy(make_td(observations))
+    torch.testing.assert_close(td["action"], agent.net(observations))
+
+
+def make_td(observations):
+    from tensordict import TensorDict
+
+    return TensorDict({"observation": observations}, batch_size=[observations.shape[0]])
+
+
+def _corrupt(checkpoint, tmp_path, edit):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE):
+        (broken / name).write_bytes((checkpoint / name).read_bytes())
+    edit(broken)
+    return broken
+
+
+def _edit_config(**changes):
+    def edit(directory):
+        document = json.loads((directory / ckpt.CONFIG_FILE).read_text())
+        document["config"].update(changes.get("config", {}))
+        document.update({k: v for k, v in changes.items() if k != "config"})
+        (directory / ckpt.CONFIG_FILE).write_text(json.dumps(document))
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: (d / ckpt.WEIGHTS_FILE).unlink(), r"model\.safetensors: missing"),
+    (lambda d: (d / ckpt.WEIGHTS_FILE).write_bytes((d / ckpt.WEIGHTS_FILE).read_bytes()[:500]),
+     r"model\.safetensors: not a readable safetensors file"),
+    (lambda d: torch.save({"x": torch.zeros(1)}, d / ckpt.WEIGHTS_FILE), r"model\.safetensors: .*pickle"),
+    (_edit_config(config={"hidden_size": 32}), r"model\.safetensors: tensor '0\.weight' has shape \(64, 3\)"),
+    (lambda d: save_file({"0.weight": torch.zeros(64, 3)}, str(d / ckpt.WEIGHTS_FILE)),
+     r"model\.safetensors: weights do not match .*missing"),
+    (_edit_config(config={"learning_rate": 1.0}), r"config\.json: unknown field\(s\) learning_rate"),
+    (_edit_config(system="mario"), r"config\.json: a mario checkpoint, expected a pendulum checkpoint"),
+    (lambda d: (d / ckpt.CONFIG_FILE).write_text("{not json"), r"config\.json: not valid JSON"),
+])
+def test_bad_checkpoint_files_give_one_clear_line(trained, tmp_path, edit, message):
+    broken = _corrupt(trained[0], tmp_path, edit)
+    with pytest.raises(ckpt.CheckpointError, match=message) as error:
+        api.load(broken)
+    assert "\n" not in str(error.value) and str(broken) in str(error.value)
+
+
+def test_evaluate_reports_gymnasium_measure_and_play_replays_its_episodes(trained):
+    checkpoint, _, _ = trained
+    results = api.evaluate(checkpoint, episodes=5, seed=3)
+    assert results["n_eval_episodes"] == 5 and results["seeds"] == [3, 4, 5, 6, 7]
+    assert results["episode_steps"] == 200
+    assert results["mean_reward"] == pytest.approx(np.mean(results["episode_rewards"]), abs=1e-3)
+    assert results["std_reward"] == pytest.approx(np.std(results["episode_rewards"]), abs=1e-3)
+    episode = api.play(checkpoint, api.PlayOptions(seed=4, steps=200))
+    assert episode.summary["return"] == pytest.approx(results["episode_rewards"][1], abs=1e-3)
+    assert episode.summary["last_reward"] == pytest.approx(results["last_rewards"][1], abs=1e-5)
+
+
+def test_evaluate_agrees_with_gymnasium_pendulum(trained):
+    """The same policy from the same starts in Gymnasium's own Pendulum-v1 earns the same returns."""
+    checkpoint, _, _ = trained
+    agent = api.load(checkpoint)
+    results = api.evaluate(checkpoint, episodes=3, seed=0)
+    env = gym.make("Pendulum-v1")
+    for seed, expected in zip(results["seeds"], results["episode_rewards"]):
+        env.reset(seed=0)
+        th, thdot = initial_state_of_seed(seed)
+        env.unwrapped.state = np.array([th.item(), thdot.item()], dtype=np.float64)
+        obs = np.array([np.cos(th.item()), np.sin(th.item()), thdot.item()], dtype=np.float32)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(agent.act(obs).numpy())
+            total += reward
+            steps += 1
+            done = terminated or truncated
+        assert steps == 200
+        assert total == pytest.approx(expected, rel=2e-3, abs=0.1)
+
+
+def test_play_uses_the_viewer_physics(trained):
+    checkpoint, _, _ = trained
+    normal = api.play(checkpoint, api.PlayOptions(seed=1, steps=30))
+    heavy = api.play(checkpoint, api.PlayOptions(seed=1, steps=30, g=20.0, m=2.0, l=0.5))
+    assert len(normal.frames) == 31 and normal.fps == 20
+    assert normal.trace[0]["th"] == heavy.trace[0]["th"]  # same start
+    assert normal.trace[-1]["th"] != pytest.approx(heavy.trace[-1]["th"], abs=1e-3)
+    assert heavy.summary["g"] == 20.0 and heavy.summary["l"] == 0.5

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 TITLE = "rlcore: watch, train and compare RL agents"
+log = logging.getLogger(__name__)
 
 
 def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | None = None, *,
-              context=None, **limits):
+              context=None, warm_up: bool = False, **limits):
     """The app's Blocks. Folders and limits come from `demo.context.AppSettings` (RLCORE_* variables),
-    overridden by the arguments, or from a ready `context` (the tests keep a handle on it)."""
+    overridden by the arguments, or from a ready `context` (the tests keep a handle on it). With
+    `warm_up`, a background thread imports the systems and renders each bundled agent's default episode,
+    so the first visitor's Play is served from the cache."""
     import gradio as gr
 
     from demo import agents, train, watch
@@ -26,4 +31,19 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
             train.build(context)
             agents.build(context)
     app.queue(default_concurrency_limit=context.settings.render_concurrency)
+    if warm_up:
+        threading.Thread(target=_warm_up, args=(context,), name="warm-up", daemon=True).start()
     return app
+
+
+def _warm_up(context) -> None:
+    """Import the systems, then render the default episode (seed 0) of each bundled agent into the cache."""
+    from demo.ui import EXPECTED_ERRORS
+
+    for agent in context.catalog.local_agents():
+        if agent.source != "bundled":
+            continue
+        try:
+            context.renderer.episode(agent.system, agent.path, {"seed": 0})
+        except EXPECTED_ERRORS as err:  # reported again, readably, if a visitor asks for it
+            log.warning("warm-up of %s: %s", agent.ref, err)

@@ -83,6 +83,7 @@ class Run:
         self._stop_event = None
         self._messages = None
         self._stop_sent_at: float | None = None
+        self._terminated = False
 
     @property
     def done(self) -> bool:
@@ -256,6 +257,7 @@ class TrainingQueue:
                 run._stop_event.set()
             elif run._stop_sent_at is not None and now - run._stop_sent_at > self.stop_grace_seconds:
                 log.warning("training run %d did not stop in %.0f s: terminating", run.id, self.stop_grace_seconds)
+                run._terminated = True
                 process.terminate()
                 process.join(5)
                 if process.is_alive():
@@ -263,14 +265,17 @@ class TrainingQueue:
             return
         process.join(1)
         self._drain(run)
-        if run.state in (RUNNING, STOPPING):  # the child died without saying goodbye
+        if run.state in (RUNNING, STOPPING):  # the child ended without reporting how
             code = process.exitcode
-            if run._stop_sent_at is not None and run.state == STOPPING:
+            if run._terminated:
                 run.state = STOPPED
+                run.message += f" (terminated: it did not save within {self.stop_grace_seconds:.0f} s)"
+            elif code and code < 0:
+                run.state = FAILED
+                run.message = f"the training process was killed (signal {-code}; out of memory?)"
             else:
                 run.state = FAILED
-                run.message = (f"the training process was killed (signal {-code}; out of memory?)" if code and code < 0
-                               else f"the training process exited with code {code}")
+                run.message = f"the training process exited with code {code} without finishing"
         if run.state == STOPPED and not run.message:
             run.message = "stopped on request"
         run.ended_at = time.monotonic()

@@ -198,3 +198,73 @@ def test_a_hub_repo_id_plays_after_a_pull(app):
     assert figures["agents"]["alice/pendulum-from-hub"]["frames"] == 201
     # Same weights as the bundled agent, same options: the video comes from the cache.
     assert figures["cached"] is True
+
+
+# ------------------------------------------------------------------- the training queue on its own
+
+
+def pendulum_run_config(iterations: int) -> dict:
+    from rlcore.config import to_dict
+    from rlcore.systems import get_system
+
+    return to_dict(get_system("pendulum").Config(iterations=iterations))
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow  # the same stop by heartbeat runs by default in test_browser.py (a real closed page)
+def test_a_run_whose_page_went_away_is_stopped_and_others_wait_their_turn(tmp_path):
+    from demo.jobs import STOPPED, TrainingQueue
+
+    queue = TrainingQueue(tmp_path / "lock", max_seconds=300, heartbeat_timeout=3, stop_grace_seconds=30)
+    try:
+        abandoned = queue.submit("tab-closed", "pendulum", pendulum_run_config(2000), tmp_path / "a")
+        waiting = queue.submit("other", "pendulum", pendulum_run_config(10), tmp_path / "b")
+        wait_until(lambda: abandoned.state != "waiting", 10, "the first run to start")
+        waiting.heartbeat()
+        assert waiting.position == 1 and waiting.state == "waiting"
+        waiting.request_stop()  # the second visitor gives up before its turn
+        # Nobody polls the first run: after the heartbeat timeout it is asked to stop, saves and ends.
+        wait_until(lambda: abandoned.done, 60, "the abandoned run to end")
+        assert abandoned.state == STOPPED and "went away" in abandoned.message
+        assert (tmp_path / "a" / "model.safetensors").is_file() and (tmp_path / "a" / "config.json").is_file()
+        assert waiting.state == STOPPED and waiting.message == "stopped before it started"
+        assert not (tmp_path / "b").exists()
+    finally:
+        queue.shutdown()
+
+
+@pytest.mark.slow
+def test_a_killed_training_process_and_the_wall_clock_cap_end_only_their_run(tmp_path):
+    import os
+    import signal
+
+    from demo.jobs import FAILED, STOPPED, TrainingQueue
+
+    queue = TrainingQueue(tmp_path / "lock", max_seconds=300, heartbeat_timeout=60, stop_grace_seconds=30)
+    try:
+        killed = queue.submit("a", "pendulum", pendulum_run_config(2000), tmp_path / "killed")
+        wait_until(lambda: len(killed.records) > 0 or killed.done, 60, "the first records")
+        killed.heartbeat()
+        os.kill(killed._process.pid, signal.SIGKILL)  # what the kernel's OOM killer does
+        wait_until(lambda: killed.done, 30, "the killed run to be noticed")
+        assert killed.state == FAILED and "killed (signal 9" in killed.message
+    finally:
+        queue.shutdown()
+
+    queue = TrainingQueue(tmp_path / "lock", max_seconds=10, heartbeat_timeout=60, stop_grace_seconds=30)
+    try:
+        capped = queue.submit("b", "pendulum", pendulum_run_config(2000), tmp_path / "capped")
+        while not capped.done:
+            capped.heartbeat()
+            time.sleep(0.2)
+        assert capped.state == STOPPED and "time limit" in capped.message
+        assert capped.elapsed < 10 + 30
+        assert (tmp_path / "capped" / "model.safetensors").is_file()
+    finally:
+        queue.shutdown()

@@ -1,0 +1,175 @@
+"""How fast the app answers: cold start to the first page, first (uncached) and repeated (cached) replays.
+
+    .venv/bin/python bench/app.py [--repeats 5]
+
+Starts `python app.py` as a visitor's machine would (its own process, a fresh video cache), on the bundled
+checkpoints when checkpoints/ has them; a system without a bundled agent gets a small one trained here
+first (said in the output: its episodes are not the bundled agent's). Targets on a 2-core CPU: first
+page under 10 s, a Mario replay under 5 s, a Pendulum replay under 1 s, cached repeats under 0.2 s.
+Ends with `name: value` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bundled(system: str) -> Path | None:
+    from rlcore.checkpoint import CheckpointError, load_config
+
+    for folder in sorted((REPO / "checkpoints").glob("*/")):
+        try:
+            if load_config(folder)["system"] == system:
+                return folder
+        except CheckpointError:
+            continue
+    return None
+
+
+def small_agent(system: str, folder: Path) -> Path:
+    """A few steps of the real trainer: enough for a valid checkpoint (not a good agent)."""
+    from rlcore.systems import get_system
+
+    module = get_system(system)
+    if system == "pendulum":
+        config = module.Config(iterations=20)
+    else:
+        config = module.preset("fast", max_steps=300, memory_size=1000, burnin=100, log_every=1)
+    for _ in module.train(config, folder):
+        pass
+    return folder
+
+
+def wait_for_page(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200 and b"<html" in response.read(2000).lower():
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer in {timeout:.0f} s")
+
+
+def timed_watch(client, system: str, agent: str, seed: int) -> tuple[float, dict]:
+    start = time.perf_counter()
+    video, status, figures, _ = client.predict(system, agent, "(none)", seed, 1, 1, 10.0, 1.0, 1.0,
+                                               api_name="/watch")
+    elapsed = time.perf_counter() - start
+    if video is None:
+        raise RuntimeError(f"/watch refused: {status}")
+    return elapsed, figures
+
+
+def pendulum_breakdown(checkpoint: Path) -> dict[str, float]:
+    """In this process: playing the episode (simulation + drawing) vs writing its mp4."""
+    from rlcore.systems import get_system
+    from rlcore.video import write_mp4
+
+    pendulum = get_system("pendulum")
+    pendulum.play(checkpoint, pendulum.PlayOptions(seed=99))  # warm-up: imports, first allocations
+    start = time.perf_counter()
+    episode = pendulum.play(checkpoint, pendulum.PlayOptions(seed=1))
+    played = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        write_mp4(Path(tmp) / "x.mp4", episode.frames, episode.fps)
+    written = time.perf_counter()
+    return {"pendulum_play_s": played - start, "pendulum_write_mp4_s": written - played,
+            "pendulum_frames": len(episode.frames)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="cached repeats timed per system")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds between the first page and the first replay request")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="rlcore-bench-app-"))
+    checkpoints = work / "checkpoints"
+    agents, notes = {}, []
+    for system in ("pendulum", "mario"):
+        source = bundled(system)
+        if source is not None:
+            shutil.copytree(source, checkpoints / source.name)
+            agents[system] = source.name
+        else:
+            print(f"no bundled {system} agent: training a small one for the bench (its episodes are short)")
+            small_agent(system, checkpoints / f"{system}-bench")
+            agents[system] = f"{system}-bench"
+            notes.append(f"{system}_agent: small, trained here (not bundled)")
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "RLCORE_CHECKPOINTS": str(checkpoints),
+           "RLCORE_APP_DIR": str(work / "app"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    url = f"http://127.0.0.1:{port}/"
+    start = time.perf_counter()
+    server = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_page(url)
+        cold_start = time.perf_counter() - start
+        from gradio_client import Client
+
+        client = Client(url, verbose=False)
+        results = {"cold_start_to_first_page_s": cold_start}
+        time.sleep(args.settle)  # a visitor arrives some time after the start (the systems import meanwhile)
+        floor = []
+        for _ in range(args.repeats):  # the cheapest event: what any call costs through Gradio's queue here
+            start = time.perf_counter()
+            client.predict(api_name="/stop_training")
+            floor.append(time.perf_counter() - start)
+        results["gradio_event_floor_median_s"] = statistics.median(floor)
+        for system in ("pendulum", "mario"):
+            # Seed 7: not the default episode that the app renders ahead at start-up (warm-up).
+            first, figures = timed_watch(client, system, agents[system], seed=7)
+            assert figures["cached"] is False, "the bench's cache should start empty"
+            repeats = [timed_watch(client, system, agents[system], seed=7)[0] for _ in range(args.repeats)]
+            (entry,) = figures["agents"].values()
+            results[f"{system}_first_video_s"] = first
+            results[f"{system}_cached_video_median_s"] = statistics.median(repeats)
+            results[f"{system}_episode_frames"] = entry["frames"]
+            results[f"{system}_default_episode_after_warm_up_s"], figures = timed_watch(client, system,
+                                                                                        agents[system], seed=0)
+            results[f"{system}_default_episode_was_prerendered"] = figures["cached"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    results.update(pendulum_breakdown(checkpoints / agents["pendulum"]))
+    shutil.rmtree(work, ignore_errors=True)
+
+    targets = {"cold_start_to_first_page_s": 10, "mario_first_video_s": 5, "pendulum_first_video_s": 1,
+               "pendulum_cached_video_median_s": 0.2, "mario_cached_video_median_s": 0.2}
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (timings are noisy when busy)")
+    print("targets: " + ", ".join(f"{name} < {limit} s" for name, limit in targets.items()))
+    for note in notes:
+        print(note)
+    for name, value in results.items():
+        print(f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}")
+
+
+if __name__ == "__main__":
+    main()

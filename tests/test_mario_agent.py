@@ -69,8 +69,9 @@ def test_act_decays_epsilon_per_step_down_to_its_minimum():
     assert list(batch) == [1, 1, 1] and agent.curr_step == 44
 
 
-def test_td_target_is_double_dqn_by_hand():
-    agent = _agent(gamma=0.9)
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_td_target_is_double_dqn_by_hand(precision):
+    agent = _agent(gamma=0.9, precision=precision)  # bfloat16: the output layer stays float32
     _constant_q(agent.net.online, [0.0, 5.0])  # online picks action 1 ...
     _constant_q(agent.net.target, [10.0, 2.0])  # ... and the target values it (2), not its own max (10)
     reward = torch.tensor([1.0, -2.0, 0.5])
@@ -78,13 +79,15 @@ def test_td_target_is_double_dqn_by_hand():
     next_state = torch.zeros((3, 4, 84, 84), dtype=torch.uint8)
     target = agent.td_target(reward, next_state, done)
     torch.testing.assert_close(target, torch.tensor([1.0 + 0.9 * 2.0, -2.0, 0.5 + 0.9 * 2.0]))
-    agent3 = _agent(gamma=0.9, n_step=3)  # n-step: the bootstrap is discounted by gamma^n
+    agent3 = _agent(gamma=0.9, n_step=3, precision=precision)  # n-step: the bootstrap is discounted by gamma^n
     _constant_q(agent3.net.online, [0.0, 5.0])
     _constant_q(agent3.net.target, [10.0, 2.0])
     torch.testing.assert_close(agent3.td_target(reward, next_state, done),
                                torch.tensor([1.0 + 0.729 * 2.0, -2.0, 0.5 + 0.729 * 2.0]))
     action = torch.tensor([1, 0, 1])
-    torch.testing.assert_close(agent.td_estimate(next_state, action), torch.tensor([5.0, 0.0, 5.0]))
+    estimate = agent.td_estimate(next_state, action)
+    assert estimate.dtype == torch.float32 and estimate.requires_grad
+    torch.testing.assert_close(estimate, torch.tensor([5.0, 0.0, 5.0]))
 
 
 def test_learn_follows_the_tutorial_schedule(monkeypatch):
@@ -105,9 +108,10 @@ def test_learn_follows_the_tutorial_schedule(monkeypatch):
     assert len(updates) == 2
 
 
-def test_learning_updates_only_the_online_network_and_reduces_the_loss():
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_learning_updates_only_the_online_network_and_reduces_the_loss(precision):
     torch.manual_seed(0)
-    agent = _agent(batch_size=16, lr=1e-3)
+    agent = _agent(batch_size=16, lr=1e-3, precision=precision)
     _fill(agent, 300)
     target_before = {k: v.clone() for k, v in agent.net.target.state_dict().items()}
     online_before = agent.net.online[0].weight.detach().clone()

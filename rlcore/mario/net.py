@@ -6,13 +6,22 @@ import torch
 from torch import nn
 
 
+class OutputLinear(nn.Linear):
+    """A Linear layer that always computes in float32, even under bfloat16 autocast: Q values (and
+    the small differences between actions) keep full precision."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
+
+
 class DuelingHead(nn.Module):
     """Q = V + A - mean(A) (Wang et al. 2016): an option for issue 6, off by default."""
 
     def __init__(self, in_features: int, output_dim: int):
         super().__init__()
-        self.value = nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(), nn.Linear(512, 1))
-        self.advantage = nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(), nn.Linear(512, output_dim))
+        self.value = nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(), OutputLinear(512, 1))
+        self.advantage = nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(), OutputLinear(512, output_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         advantage = self.advantage(x)
@@ -31,6 +40,7 @@ class MarioNet(nn.Module):
     def __init__(self, input_dim: tuple[int, int, int], output_dim: int, dueling: bool = False):
         super().__init__()
         self.channels_last = False
+        self.bf16 = False  # see use_bf16
         c, h, w = input_dim
         if h != 84:
             raise ValueError(f"Expecting input height: 84, got: {h}")
@@ -44,19 +54,26 @@ class MarioNet(nn.Module):
             p.requires_grad = False
 
     def forward(self, input: torch.Tensor, model: str) -> torch.Tensor:
+        if model not in ("online", "target"):
+            raise ValueError(f"model must be 'online' or 'target', got {model!r}")
+        net = self.online if model == "online" else self.target
         x = input.float() / 255.0 if input.dtype == torch.uint8 else input
-        if self.channels_last:  # NHWC convolutions are about 2x faster on this CPU (STACK.md)
+        if self.channels_last:  # NHWC convolutions: faster oneDNN kernels on CPU (STACK.md)
             x = x.contiguous(memory_format=torch.channels_last)
-        if model == "online":
-            return self.online(x)
-        if model == "target":
-            return self.target(x)
-        raise ValueError(f"model must be 'online' or 'target', got {model!r}")
+        # optional bfloat16 autocast; the output layer always runs in float32 (OutputLinear)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return net(x)
 
     def use_channels_last(self, enabled: bool = True) -> "MarioNet":
         """Store conv weights NHWC and feed NHWC inputs (same maths, faster oneDNN kernels)."""
         self.channels_last = enabled
         return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+
+    def use_bf16(self, enabled: bool = True) -> "MarioNet":
+        """Run the hidden layers in bfloat16 autocast (weights, gradients and the output layer, so
+        the Q values, stay float32)."""
+        self.bf16 = enabled
+        return self
 
     @staticmethod
     def _build_cnn(c: int, output_dim: int, dueling: bool) -> nn.Sequential:
@@ -71,4 +88,4 @@ class MarioNet(nn.Module):
         ]
         if dueling:
             return nn.Sequential(*features, DuelingHead(3136, output_dim))
-        return nn.Sequential(*features, nn.Linear(3136, 512), nn.ReLU(), nn.Linear(512, output_dim))
+        return nn.Sequential(*features, nn.Linear(3136, 512), nn.ReLU(), OutputLinear(512, output_dim))

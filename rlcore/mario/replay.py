@@ -61,7 +61,8 @@ class ReplayMemory:
 
     # ------------------------------------------------------------------------------- writing
     def __len__(self) -> int:
-        return len(self.buffer)
+        """Rows written so far (the storage, preallocated, reports its full capacity)."""
+        return min(self._writes, self.capacity)
 
     @property
     def bytes_per_row(self) -> int:
@@ -182,7 +183,7 @@ class ReplayMemory:
         return ok
 
     def sample_rows(self, batch_size: int) -> np.ndarray:
-        size = len(self.buffer)
+        size = len(self)
         if size == 0:
             raise ValueError("cannot sample from an empty replay memory")
         picked: list[np.ndarray] = []

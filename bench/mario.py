@@ -1,0 +1,157 @@
+"""Mario speed and memory: the tutorial's pipeline as written vs rlcore's, in one process.
+
+    .venv/bin/python bench/mario.py                  # a few minutes
+    .venv/bin/python bench/mario.py --train-steps 900 --variants 1/float32 2/bfloat16
+
+Measured, each side with the same torch thread count (default 1: see the caveat in
+bench/reference/mario_tutorial.py; 2 OpenMP threads on 2 shared cores stall):
+- env agent steps/s with random actions: the raw emulator (frames/s) and its quarter (4 frames per
+  agent step), the tutorial's wrapper stack, ours (`rlcore.mario.env.make_env`);
+- bytes per stored transition: the tutorial's LazyMemmapStorage row vs our replay row, and ours per
+  transition once the reset rows of real episodes are counted;
+- learner updates/s: the tutorial's `Mario.learn()` vs our `Mario.learn_step()` (batch 32);
+- end-to-end training agent steps/s with the tutorial's schedule (one update per 3 agent steps,
+  batch 32) and a small burn-in so learning runs in the whole timed window: the tutorial's loop vs
+  our `TrainingRun` (vector-env workers stepping while the learner updates), for each --variants
+  setting (number of env workers / learner precision); the fastest gives `training ratio`.
+Ends with `name: value` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.reference import mario_tutorial as tutorial  # noqa: E402
+from rlcore.mario.agent import Mario  # noqa: E402
+from rlcore.mario.config import MarioConfig  # noqa: E402
+from rlcore.mario.env import make_env  # noqa: E402
+from rlcore.mario.train import TrainingRun  # noqa: E402
+
+
+def our_env_steps_per_s(steps: int) -> float:
+    return tutorial._random_steps_per_s(make_env(), steps, seed=0)  # the same timing loop for every env
+
+
+def our_learner_updates_per_s(updates: int, precision: str = "float32", fill: int = 1000) -> float:
+    agent = Mario(config=MarioConfig(memory_size=max(fill * 2, 64), precision=precision))
+    rng = np.random.default_rng(0)
+    state = rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
+    for i in range(fill):  # random frames: content does not change the cost
+        next_state = np.concatenate([state[1:], rng.integers(0, 256, (1, 84, 84), dtype=np.uint8)])
+        agent.cache(state, next_state, int(rng.integers(2)), float(rng.random()), bool(rng.random() < 0.01))
+        state = next_state
+    for _ in range(3):
+        agent.learn_step()
+    began = time.perf_counter()
+    for _ in range(updates):
+        agent.learn_step()
+    return updates / (time.perf_counter() - began)
+
+
+def our_training(steps: int, burnin: int, num_envs: int, precision: str, threads: int) -> dict:
+    """Our trainer, timed over `steps` agent steps once learning has begun (as measure_training)."""
+    config = MarioConfig(burnin=burnin, num_envs=num_envs, precision=precision, torch_threads=threads,
+                         checkpoint_every=10**9)
+    with tempfile.TemporaryDirectory(prefix="bench-mario-") as out_dir:
+        run = TrainingRun(config, out_dir, device="cpu")
+        updates = 0
+        original = run.agent.learn_step
+
+        def counted():
+            nonlocal updates
+            updates += 1
+            return original()
+
+        run.agent.learn_step = counted
+        try:
+            while run.agent.curr_step < burnin:
+                run.step()
+            first, updates, began = run.agent.curr_step, 0, time.perf_counter()
+            while run.agent.curr_step - first < steps:
+                run.step()
+            seconds = time.perf_counter() - began
+            memory = run.agent.memory
+            rows, transitions = len(memory), memory.transitions_added
+        finally:
+            run.close(save=False)
+    done_steps = run.agent.curr_step - first
+    return {"agent_steps_per_s": done_steps / seconds, "learn_steps_per_s": updates / seconds,
+            "bytes_per_transition": memory.bytes_per_row * rows / transitions, "rows": rows,
+            "transitions": transitions}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train-steps", type=int, default=600, help="timed agent steps of each training loop")
+    parser.add_argument("--burnin", type=int, default=200, help="burn-in before the timed window (both sides)")
+    parser.add_argument("--env-steps", type=int, default=600, help="agent steps for the env measurements")
+    parser.add_argument("--updates", type=int, default=40, help="timed learner updates (both sides)")
+    parser.add_argument("--variants", nargs="+", default=["1/float32", "3/float32", "3/bfloat16"],
+                        help="our trainer's settings to time, as NUM_ENVS/PRECISION")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average "
+          f"{os.getloadavg()[0]:.1f} (2 cores: figures are noisy, ratios are what to compare)", flush=True)
+
+    raw = tutorial.measure_raw_env(steps=4 * args.env_steps)
+    tutorial_env = tutorial.measure_env(steps=args.env_steps)
+    ours_env = our_env_steps_per_s(args.env_steps)
+    print(f"env: raw {raw:.0f} frames/s (raw/4 = {raw / 4:.1f}), tutorial wrappers {tutorial_env:.1f} steps/s, "
+          f"ours {ours_env:.1f} steps/s = {ours_env / (raw / 4):.1%} of raw/4", flush=True)
+
+    tutorial_bytes = tutorial.bytes_per_transition()
+    print(f"replay: tutorial {tutorial_bytes} bytes per transition", flush=True)
+
+    tutorial_updates = tutorial.measure_learner(updates=args.updates)
+    ours_updates = our_learner_updates_per_s(args.updates)
+    ours_updates_bf16 = our_learner_updates_per_s(args.updates, "bfloat16")
+    print(f"learner: tutorial {tutorial_updates:.2f} updates/s, ours {ours_updates:.2f} updates/s "
+          f"({ours_updates / tutorial_updates:.2f}x), ours in bfloat16 {ours_updates_bf16:.2f} updates/s "
+          f"({ours_updates_bf16 / tutorial_updates:.2f}x)", flush=True)
+
+    tutorial_train = tutorial.measure_training(steps=args.train_steps, burnin=args.burnin)
+    print(f"training: tutorial {tutorial_train['agent_steps_per_s']:.1f} agent steps/s "
+          f"({tutorial_train['learn_steps_per_s']:.1f} updates/s)", flush=True)
+    best = None
+    for variant in args.variants:
+        num_envs, precision = variant.split("/")
+        ours_train = our_training(args.train_steps, args.burnin, int(num_envs), precision, args.threads)
+        ratio = ours_train["agent_steps_per_s"] / tutorial_train["agent_steps_per_s"]
+        print(f"training: ours, {num_envs} env worker(s), {precision}: {ours_train['agent_steps_per_s']:.1f} agent "
+              f"steps/s ({ours_train['learn_steps_per_s']:.1f} updates/s), {ratio:.2f}x the tutorial; replay "
+              f"{ours_train['bytes_per_transition']:.0f} bytes per transition ({ours_train['rows']} rows for "
+              f"{ours_train['transitions']} transitions)", flush=True)
+        if best is None or ours_train["agent_steps_per_s"] > best[1]["agent_steps_per_s"]:
+            best = (variant, ours_train, ratio)
+
+    variant, ours_train, ratio = best
+    print(f"raw/4 steps/s: {raw / 4:.1f}")
+    print(f"tutorial env steps/s: {tutorial_env:.1f}")
+    print(f"env steps/s: {ours_env:.1f}")
+    print(f"env vs raw/4: {ours_env / (raw / 4):.3f}")
+    print(f"tutorial bytes per transition: {tutorial_bytes}")
+    print(f"bytes per row: {Mario(config=MarioConfig(memory_size=8)).memory.bytes_per_row}")
+    print(f"bytes per transition: {ours_train['bytes_per_transition']:.0f}")
+    print(f"tutorial learner updates/s: {tutorial_updates:.2f}")
+    print(f"learner updates/s: {ours_updates:.2f}")
+    print(f"learner updates/s bfloat16: {ours_updates_bf16:.2f}")
+    print(f"tutorial training steps/s: {tutorial_train['agent_steps_per_s']:.1f}")
+    print(f"training steps/s: {ours_train['agent_steps_per_s']:.1f}")
+    print(f"training variant: {variant}")
+    print(f"training ratio: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -152,7 +152,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     play.set_defaults(run=cmd_play)
 
     push = command("push")
-    push.add_argument("checkpoint", metavar="CHECKPOINT", type=Path, help="a local checkpoint folder")
+    push.add_argument("checkpoint", metavar="CHECKPOINT", help="a local checkpoint folder")
     push.add_argument("repo", metavar="OWNER/NAME", help="the model repo to publish to (created if needed)")
     _add_push_flags(push)
     push.set_defaults(run=cmd_push)
@@ -171,7 +171,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _add_push_flags(parser: argparse.ArgumentParser, flag: str = "") -> None:
+def _add_push_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=10,
                         help="evaluation episodes when the checkpoint has no results.json yet (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="evaluation / replay seed (default: 0)")
@@ -302,7 +302,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _say("stopping: saving the checkpoint (Ctrl-C again to abort)")
 
-    previous = signal.signal(signal.SIGINT, ask_to_stop)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signals can be set only there
+    previous = signal.signal(signal.SIGINT, ask_to_stop) if in_main_thread else None
     bar = None
     try:
         records = system.train(config, out, resume=args.resume, device=args.device, stop=stop)
@@ -319,9 +320,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-        signal.signal(signal.SIGINT, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
     print(f"checkpoint: {out}")
-    if push_ref is not None:
+    if push_ref is not None and stop.is_set():
+        _say(f"stopped early: not pushed (publish it with `rlcore push {out} {push_ref}`)")
+    elif push_ref is not None:
         url = hub.push_checkpoint(out, push_ref, log=_say)
         print(f"pushed: {url}")
     return 0
@@ -386,8 +390,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     from rlcore import hub
 
     ref = hub.parse_repo_ref(args.repo)
-    if str(args.checkpoint).startswith(hub.HF_PREFIX):
-        raise UsageError("push takes a local checkpoint folder")
+    if args.checkpoint.startswith(hub.HF_PREFIX):
+        raise UsageError(f"push takes a local checkpoint folder, not {args.checkpoint}")
     url = hub.push_checkpoint(args.checkpoint, ref, commit_message=args.message, private=args.private,
                               episodes=args.episodes, seed=args.seed, log=_say)
     print(f"pushed: {url}")

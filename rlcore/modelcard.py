@@ -10,13 +10,15 @@ hyperparameters from config.json, training figures, and how to load it with this
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import re
+import shlex
+from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-import re
 
 LIBRARY_NAME = "rlcore"
 HUB_TAG = "rlcore"  # every card carries it: `list_models(filter="rlcore")` finds our agents
@@ -143,6 +145,41 @@ def training_rows(document: dict[str, Any], records: list[dict[str, Any]],
     return rows
 
 
+def train_command(document: dict[str, Any]) -> str:
+    """The `rlcore train` command line that reproduces the checkpoint's config (only non-default flags)."""
+    system = document["system"]
+    config = document.get("config", {})
+    try:
+        from rlcore.systems import get_system
+
+        defaults = dataclasses.asdict(get_system(system).Config())
+    except Exception:  # the system cannot be imported here: spell out every field
+        defaults = {}
+    words = ["python", "-m", "rlcore", "train", system]
+    for name, value in config.items():
+        if name in defaults and defaults[name] == value:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif isinstance(value, list):
+            words += [flag, *map(str, value)]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+def package_versions() -> str:
+    """Versions of the stack this card was published with (read from the installed metadata)."""
+    found = []
+    for package in ("rlcore", "torch", "torchrl", "tensordict", "huggingface-hub", "gym-super-mario-bros"):
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
 def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str = DEFAULT_HUB_URL) -> str:
     """The README.md text for the checkpoint folder `checkpoint` published as `repo_id`."""
     from huggingface_hub import ModelCard
@@ -193,7 +230,12 @@ def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str =
     hyper = sorted(document.get("config", {}).items())
     if hyper:
         sections += ["## Hyperparameters", _table(("name", "value"), [(k, _value(v)) for k, v in hyper])]
-    sections += ["## Training", _table(("figure", "value"), training_rows(document, records, results))]
+    sections += ["## Training", _table(("figure", "value"), training_rows(document, records, results)),
+                 "To train it again with the same configuration:",
+                 f"```bash\n{train_command(document)} --out runs/{system}\n```"]
+    versions = package_versions()
+    if versions:
+        sections += [f"Published with {versions}."]
     if plots:
         sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]
 

@@ -297,6 +297,19 @@ def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(serve
     assert api.evaluate(pulled, episodes=3, seed=5)["mean_reward"] == pytest.approx(
         json.loads((trained / "results.json").read_text())["mean_reward"])
 
+    # the card's "train it again" command line parses back to exactly the published config
+    import re
+    import shlex
+
+    from rlcore import cli
+    from rlcore.config import to_dict
+
+    command = re.search(r"^python -m rlcore (train pendulum .*)$", (pulled / "README.md").read_text(), re.M)
+    words = shlex.split(command.group(1))
+    args = cli.build_parser(words).parse_args(words)
+    assert to_dict(api.Config(**cli.given_fields(args, args.config_fields))) == json.loads(
+        (pulled / "config.json").read_text())["config"]
+
     results = json.loads((trained / "results.json").read_text())
     expected = f"{results['mean_reward']:.2f} +/- {results['std_reward']:.2f}"
     for data in (ModelCard.load(pulled / "README.md").data,

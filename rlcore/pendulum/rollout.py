@@ -84,14 +84,16 @@ def _policy_steps(th, thdot, params, steps, weights):
     """The forward rollout (no autograd): final state, then per step (time first) th, thdot, action,
     observation and each hidden layer's activation (what the backward needs)."""
     *hidden_layers, (last_weight, last_bias) = zip(weights[0::2], weights[1::2])
+    hidden_layers = [(w.t(), b) for w, b in hidden_layers]
+    last_weight = last_weight[0]
     ths, thdots, actions, inputs, hiddens = [], [], [], [], [[] for _ in hidden_layers]
     for _ in range(steps):
         h = observation(th, thdot)
         inputs.append(h)
-        for layer, (w, b) in enumerate(hidden_layers):
-            h = torch.addmm(b, h, w.t()).tanh()
+        for layer, (w_t, b) in enumerate(hidden_layers):
+            h = torch.addmm(b, h, w_t).tanh()
             hiddens[layer].append(h)
-        action = torch.addmv(last_bias, h, last_weight[0])
+        action = torch.addmv(last_bias, h, last_weight)
         ths.append(th)
         thdots.append(thdot)
         actions.append(action)

@@ -8,15 +8,14 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from demo.catalog import Agent
+from demo.catalog import Agent, record_evaluation
 from demo.context import AppContext
 from demo.ui import EXPECTED_ERRORS, figures_line, refusal
-from demo.uploads import evaluate_upload, receive_upload
+from demo.uploads import receive_upload
 
-COLUMNS = ["agent", "system", "source", "algorithm", "mean_reward", "std_reward", "episodes", "flag_rate",
-           "mean_x_pos", "mean_last_reward"]
-# Episodes an uploaded agent is evaluated on (fixed seeds from 0): Mario episodes take far longer.
-UPLOAD_EVAL_EPISODES = {"pendulum": 10, "mario": 3}
+# Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward.
+COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes", "flag rate", "mean x",
+           "last reward"]
 
 
 def _mean_of(results: dict[str, Any], *keys: str) -> float | None:
@@ -40,11 +39,11 @@ def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     episodes = results.get("n_eval_episodes")
     return {
         "agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
-        "mean_reward": results.get("mean_reward"), "std_reward": results.get("std_reward"),
+        "mean return": results.get("mean_reward"), "std": results.get("std_reward"),
         "episodes": episodes,
-        "flag_rate": _mean_of(results, "flag_rate", "flag_get") if agent.system == "mario" else None,
-        "mean_x_pos": _mean_of(results, "mean_x_pos", "x_pos") if agent.system == "mario" else None,
-        "mean_last_reward": _mean_of(results, "mean_last_reward", "last_reward") if agent.system == "pendulum"
+        "flag rate": _mean_of(results, "flag_rate", "flag_get") if agent.system == "mario" else None,
+        "mean x": _mean_of(results, "mean_x_pos", "x_pos") if agent.system == "mario" else None,
+        "last reward": _mean_of(results, "mean_last_reward", "last_reward") if agent.system == "pendulum"
         else None,
     }
 
@@ -59,7 +58,7 @@ def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]
             note += f" The Hub could not be listed, showing local agents only ({str(err).splitlines()[0]})."
         else:
             rows += [{"agent": a["repo_id"], "system": a["system"], "source": "hub", "algorithm": a["algorithm"],
-                      "mean_reward": a["mean_reward"]} for a in hub_agents]
+                      "mean return": a["mean_reward"]} for a in hub_agents]
             note += f" {len(hub_agents)} found on the Hub (pick them in Watch by repo id)."
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.round(3), note
@@ -74,6 +73,7 @@ def build(ctx: AppContext) -> None:
             include_hub = gr.Checkbox(False, label="Also look on the Hugging Face Hub (our tag)")
             refresh = gr.Button("Refresh", size="sm")
         table = gr.Dataframe(agents_table(ctx, False)[0], interactive=False, wrap=True, label="Known agents",
+                             column_widths=["24%", "8%", "9%", "17%", "9%", "7%", "7%", "6%", "6%", "7%"],
                              elem_id="agents-table")
         table_note = gr.Markdown()
         gr.Markdown(f"### Add your agent\nUpload `model.safetensors` + `config.json` (or one zip of them, up to "
@@ -101,7 +101,7 @@ def build(ctx: AppContext) -> None:
                 folder = receive_upload(paths, ctx.settings.uploads_dir, max_bytes)
                 system = ctx.catalog.resolve(f"uploaded/{folder.name}").system
                 progress(0.3, desc="Evaluating on fixed seeds...")
-                results = evaluate_upload(folder, UPLOAD_EVAL_EPISODES.get(system, 5))
+                results = record_evaluation(folder)
                 progress(0.8, desc="Rendering an episode...")
                 episode = ctx.renderer.episode(system, folder, {"seed": 0})
             except EXPECTED_ERRORS as err:

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from demo.catalog import record_evaluation
 from demo.context import AppContext
 from demo.jobs import FAILED, FINISHED, STOPPED, WAITING, Run
 from demo.ui import EXPECTED_ERRORS, OPTION_ECHOES, SYSTEM_LABELS, empty_frame, figures_line, refusal
@@ -219,8 +220,9 @@ def build(ctx: AppContext) -> None:
                 reason = run.message or "it ended before saving a checkpoint"
                 yield f"**The run did not produce an agent:** {reason}", *plots_now, *outputs_tail
                 return
-            yield final + "\n\nRendering the new agent...", *plots_now, *outputs_tail
+            yield final + "\n\nEvaluating and rendering the new agent...", *plots_now, *outputs_tail
             try:
+                record_evaluation(out_dir)  # results.json: for the agents table, the zip and the Hub card
                 episode = ctx.renderer.episode(chosen, out_dir, {"seed": int(seed_value)})
                 archive = zip_checkpoint(out_dir, settings.downloads_dir)
             except EXPECTED_ERRORS as err:
@@ -229,7 +231,7 @@ def build(ctx: AppContext) -> None:
             final += (f"\n\nSaved as **trained/{out_dir.name}** (pick it in Watch or Agents). Its episode on seed "
                       f"{int(seed_value)}: {figures_line(episode.summary, hide=OPTION_ECHOES)}.")
             if push_value:
-                final += "\n\n" + push_to_hub(out_dir, repo_value)
+                final += "\n\n" + push_to_hub(out_dir, repo_value, settings.hub_endpoint)
             yield final, *plots_now, str(episode.video), str(archive)
 
         start.click(train, [system, preset, steps, lr, seed, push, repo_id], [status, *plots, video, download],
@@ -244,11 +246,11 @@ def build(ctx: AppContext) -> None:
         stop.click(stop_training, None, status, api_name="stop_training", concurrency_limit=None)
 
 
-def push_to_hub(folder: Path, repo_id: str) -> str:
+def push_to_hub(folder: Path, repo_id: str, endpoint: str | None = None) -> str:
     """Push through rlcore.hub (which never prints the token); a failure is one line and loses nothing."""
     from rlcore import hub
 
     try:
-        return f"Pushed to the Hub: {hub.push_checkpoint(folder, (repo_id or '').strip())}"
+        return f"Pushed to the Hub: {hub.push_checkpoint(folder, (repo_id or '').strip(), endpoint=endpoint)}"
     except EXPECTED_ERRORS as err:
         return f"**Push failed** (the run is kept here): {str(err).splitlines()[0]}"

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from rlcore.checkpoint import (CONFIG_FILE, METRICS_FILE, PICKLE_SUFFIXES, RESULTS_FILE, WEIGHTS_FILE,
-                               CheckpointError, atomic_write_json, load_config, load_tensors)
+                               CheckpointError, load_config, load_tensors)
 from rlcore.systems import get_system
 
 ACCEPTED_FILES = (WEIGHTS_FILE, CONFIG_FILE, RESULTS_FILE, METRICS_FILE)
@@ -92,11 +92,3 @@ def receive_upload(paths: list[str | Path], uploads_dir: Path, max_bytes: int) -
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-def evaluate_upload(folder: Path, episodes: int, seed: int = 0) -> dict:
-    """Evaluate on fixed seeds and write results.json (the agents table reads it)."""
-    system = get_system(load_config(folder)["system"])
-    results = system.evaluate(folder, episodes=episodes, seed=seed)
-    atomic_write_json(folder / RESULTS_FILE, results)
-    return results

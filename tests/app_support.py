@@ -1,4 +1,4 @@
-"""Helpers shared by the app's tests (test_app.py, test_browser.py): a real checkpoint and a launched app."""
+"""Helpers shared by the app's tests (test_app.py, test_browser.py): real checkpoints and a launched app."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-BUNDLED_PENDULUM = Path(__file__).resolve().parent.parent / "checkpoints" / "pendulum-swingup"
+REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 def free_port() -> int:
@@ -17,23 +17,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def pendulum_checkpoints(root: Path) -> Path:
-    """A checkpoints folder holding a Pendulum agent: the bundled one when the repo has it, else a
-    small one trained here with the real trainer (a few iterations). Built once per `root`."""
-    folder = root / "checkpoints"
-    agent = folder / "pendulum-swingup"
-    if not (agent / "config.json").is_file():
-        if (BUNDLED_PENDULUM / "config.json").is_file():
-            shutil.copytree(BUNDLED_PENDULUM, agent, dirs_exist_ok=True)
-        else:
-            from rlcore.systems import get_system
+def bundled_agent(system: str) -> Path | None:
+    """The repo's bundled checkpoint of `system` (checkpoints/<name>/), if there is one."""
+    from rlcore.checkpoint import CheckpointError, load_config
 
-            pendulum = get_system("pendulum")
-            partial = folder / ".pendulum-partial"  # hidden from the app until complete
-            for _ in pendulum.train(pendulum.Config(iterations=3), partial):
-                pass
-            partial.rename(agent)
-    return folder
+    for folder in sorted(REPO_CHECKPOINTS.glob("*/")):
+        try:
+            if load_config(folder)["system"] == system:
+                return folder
+        except CheckpointError:
+            continue
+    return None
+
+
+def _small_agent(system: str, folder: Path) -> None:
+    """A few steps of the real trainer: a valid checkpoint, not a good agent."""
+    from rlcore.systems import get_system
+
+    module = get_system(system)
+    config = (module.Config(iterations=3) if system == "pendulum"
+              else module.preset("fast", max_steps=200, memory_size=500, burnin=50, log_every=1))
+    for _ in module.train(config, folder):
+        pass
+
+
+def agent_checkpoints(root: Path, system: str) -> tuple[Path, str]:
+    """(a checkpoints folder, the name of its `system` agent): a copy of the bundled agent when the repo
+    has one, else a small one trained here with the real trainer. Built once per `root`."""
+    folder = root / "checkpoints"
+    source = bundled_agent(system)
+    name = source.name if source is not None else f"{system}-small"
+    agent = folder / name
+    if not (agent / "config.json").is_file():
+        partial = folder / f".{name}-partial"  # hidden from the app until complete
+        shutil.rmtree(partial, ignore_errors=True)
+        if source is not None:
+            shutil.copytree(source, partial, ignore=shutil.ignore_patterns("training_state.*"))
+        else:
+            _small_agent(system, partial)
+        partial.rename(agent)
+    return folder, name
 
 
 @contextlib.contextmanager

@@ -8,34 +8,46 @@ process.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
 import zipfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import imageio.v2 as imageio
 import pytest
 import torch
-from app_support import pendulum_checkpoints, running_app
+from app_support import agent_checkpoints, bundled_agent, running_app
 from gradio_client import Client, handle_file
 from hub_server import TOKEN, HubServer
 
 from rlcore import hub
 
-AGENT = "pendulum-swingup"
+# The bundled Pendulum agent's name (app_support trains a small one under this name until it is bundled).
+AGENT = (bundled_agent("pendulum") or Path("pendulum-small")).name
+
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_browser.py: one trained agent
-    checkpoints = pendulum_checkpoints(root)
+    checkpoints, agent = agent_checkpoints(root, "pendulum")
+    assert agent == AGENT
+    # The app offers "push to the Hub" only when the machine has a token (as a Space with a secret).
+    token_before = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = TOKEN
     with HubServer(tokens={TOKEN: "alice"}) as server:
         hub.push_checkpoint(checkpoints / AGENT, "alice/pendulum-from-hub", token=TOKEN, endpoint=server.url)
         with running_app(checkpoints, root / "work", max_upload_mb=1, heartbeat_timeout=20,
                          hub_endpoint=server.url, hub_cache_dir=root / "hub-cache") as (url, context):
             yield SimpleNamespace(client=Client(url, verbose=False), context=context, checkpoints=checkpoints,
                                   server=server, url=url)
+    if token_before is None:
+        os.environ.pop("HF_TOKEN")
+    else:
+        os.environ["HF_TOKEN"] = token_before
 
 
 def watch(client, agent=AGENT, compare="(none)", seed=0, g=10.0, m=1.0, l=1.0):  # noqa: E741
@@ -97,7 +109,7 @@ def test_unknown_agent_is_a_readable_refusal(app):
 
 def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(app):
     client = app.client
-    job = client.submit("pendulum", "tutorial", 2000, 0.002, 0, False, "", api_name="/train")
+    job = client.submit("pendulum", "tutorial", 2000, 0.002, 0, True, "alice/trained-in-the-app", api_name="/train")
     plotted = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -118,9 +130,13 @@ def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(ap
     assert len(decoded_frames(video)) == 201
     with zipfile.ZipFile(archive) as z:
         names = {n.split("/")[-1] for n in z.namelist()}
-        assert {"model.safetensors", "config.json", "metrics.jsonl"} <= names
+        assert {"model.safetensors", "config.json", "metrics.jsonl", "results.json"} <= names
         config = json.loads(z.read(next(n for n in z.namelist() if n.endswith("config.json"))))
     assert config["system"] == "pendulum" and config["config"]["iterations"] == 2000
+    # Pushed as asked, in one commit, and the token shows nowhere in what the page received.
+    assert "Pushed to the Hub:" in status and len(app.server.commits("alice/trained-in-the-app")) == 1
+    assert "model.safetensors" in app.server.files("alice/trained-in-the-app")
+    assert not any(TOKEN in json.dumps(outputs, default=str) for outputs in job.outputs())
     # The new agent is offered in Watch.
     run_ref = re.search(r"\*\*(trained/[^*]+)\*\*", status).group(1)
     choices = client.predict("pendulum", AGENT, api_name="/watch_agents")[0]["choices"]
@@ -173,7 +189,7 @@ def test_a_good_upload_is_evaluated_and_joins_the_table_with_a_video(app, tmp_pa
     assert status.startswith("Added **uploaded/pendulum-"), status
     ref = re.search(r"\*\*(uploaded/[^*]+)\*\*", status).group(1)
     rows = {row[0]: dict(zip(table["headers"], row)) for row in table["data"]}
-    assert rows[ref]["source"] == "uploaded" and isinstance(rows[ref]["mean_reward"], float)
+    assert rows[ref]["source"] == "uploaded" and isinstance(rows[ref]["mean return"], float)
     assert rows[ref]["episodes"] == 10
     assert len(decoded_frames(video)) == 201
 
@@ -268,3 +284,23 @@ def test_a_killed_training_process_and_the_wall_clock_cap_end_only_their_run(tmp
         assert (tmp_path / "capped" / "model.safetensors").is_file()
     finally:
         queue.shutdown()
+
+
+@pytest.mark.slow
+def test_a_mario_replay_with_its_x_position_plot_and_a_comparison(tmp_path_factory):
+    root = tmp_path_factory.getbasetemp() / "rlcore-app-mario"
+    checkpoints, agent = agent_checkpoints(root, "mario")
+    with running_app(checkpoints, root / "work") as (url, context):
+        client = Client(url, verbose=False)
+        video, status, figures, plot = client.predict("mario", agent, agent, 0, 1, 1, 10.0, 1.0, 1.0,
+                                                      api_name="/watch")
+        left, right = figures["agents"].values()
+        summary = left["summary"]
+        assert {"return", "x_pos", "flag_get", "steps"} <= set(summary) and summary["world"] == 1
+        frames = decoded_frames(video)
+        assert len(frames) == left["frames"] == summary["steps"] + 1
+        assert frames[0].shape == (240, 2 * 256 + 8, 3)  # the two agents side by side
+        xs = [row[1] for row in plot["data"] if row[2] == "left"]
+        assert len(xs) == summary["steps"] and xs[-1] == summary["x_pos"]
+        again = client.predict("mario", agent, "(none)", 0, 1, 1, 10.0, 1.0, 1.0, api_name="/watch")[2]
+        assert again["cached"] is True  # the comparison stored each agent's own episode too

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from app_support import pendulum_checkpoints, running_app
+from app_support import agent_checkpoints, bundled_agent, running_app
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
-BUNDLED_MARIO = Path(__file__).resolve().parent.parent / "checkpoints" / "mario-1-1"
+BUNDLED_MARIO = bundled_agent("mario")
 SCREENSHOTS = Path("/tmp")
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test "
@@ -30,9 +30,9 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_app.py (its agent and video cache)
-    checkpoints = pendulum_checkpoints(root)
-    if (BUNDLED_MARIO / "config.json").is_file():
-        shutil.copytree(BUNDLED_MARIO, checkpoints / BUNDLED_MARIO.name, dirs_exist_ok=True)
+    checkpoints, _ = agent_checkpoints(root, "pendulum")
+    if BUNDLED_MARIO is not None:
+        agent_checkpoints(root, "mario")
     # A short heartbeat timeout: the last test closes the page and its training run must stop soon after.
     with running_app(checkpoints, root / "work", heartbeat_timeout=5) as (url, context):
         yield url, context
@@ -54,7 +54,7 @@ def page(app_url):
 
 def test_a_bundled_replay_plays_in_the_video_element(page):
     page.get_by_role("tab", name="Watch").click()
-    system = "Super Mario Bros" if (BUNDLED_MARIO / "config.json").is_file() else "Pendulum"
+    system = "Super Mario Bros" if BUNDLED_MARIO is not None else "Pendulum"
     page.locator("#watch-system").get_by_label(re.compile(system)).check()
     page.get_by_role("button", name="Play", exact=True).click()
     page.wait_for_selector("#watch-video video[src]")
@@ -67,6 +67,9 @@ def test_a_bundled_replay_plays_in_the_video_element(page):
     page.wait_for_selector("#watch-status table")  # the episode's figures
     page.wait_for_selector("#watch-trace svg path[aria-roledescription='line mark']")  # its per-step plot
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch.png"), full_page=True)
+    page.get_by_role("tab", name="Agents").click()
+    page.wait_for_selector("#agents-table >> text=bundled")
+    page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-agents.png"), full_page=True)
 
 
 def test_training_draws_its_live_plot_and_closing_the_page_stops_it(page, app_url):

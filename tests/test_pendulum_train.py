@@ -183,3 +183,17 @@ def test_play_uses_the_viewer_physics(trained):
     assert normal.trace[0]["th"] == heavy.trace[0]["th"]  # same start
     assert normal.trace[-1]["th"] != pytest.approx(heavy.trace[-1]["th"], abs=1e-3)
     assert heavy.summary["g"] == 20.0 and heavy.summary["l"] == 0.5
+
+
+def test_curriculum_grows_the_rollout_and_init_from_starts_from_a_checkpoint(trained, tmp_path):
+    from rlcore.pendulum.train import rollout_steps
+
+    config = PendulumConfig(iterations=5, batch_size=4, rollout_steps=10, rollout_steps_final=30,
+                            init_from=str(trained[0]), lr=0.0)
+    assert [rollout_steps(config, i) for i in range(5)] == [10, 15, 20, 25, 30]
+    records = list(train(config, tmp_path))
+    assert [r["rollout_steps"] for r in records] == [10, 15, 20, 25, 30]
+    # lr 0: the weights stay those of the checkpoint it started from
+    start = ckpt.load_tensors(trained[0] / ckpt.WEIGHTS_FILE)
+    end = ckpt.load_tensors(tmp_path / ckpt.WEIGHTS_FILE)
+    assert all(torch.equal(start[k], end[k]) for k in start)

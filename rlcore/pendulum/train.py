@@ -43,6 +43,9 @@ class PendulumConfig:
     iterations: int = option(20_000 // 32, "optimisation steps (the tutorial: 20_000 // batch_size)")
     lr_t_max: int = option(20_000, "T_max of CosineAnnealingLR, in iterations (the tutorial passes 20_000 "
                                    "though it runs 625 iterations, so its rate barely decays); 0 = iterations")
+    rollout_steps_final: int = option(0, "curriculum: when above rollout_steps, the rollout length grows linearly "
+                                         "from rollout_steps to this over the run")
+    init_from: str = option("", "start from the weights of this checkpoint folder (a second training stage)")
     grad_clip: float = option(1.0, "maximum gradient norm (clip_grad_norm_)")
     seed: int = option(0, "seed of the policy's initial weights and of the random starts")
     engine: Literal["fast", "env"] = option("fast", "fast: rollout on tensors with a hand-written backward "
@@ -99,6 +102,8 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
 
+    if config.init_from:
+        ckpt.load_weights_into(net, config.init_from)
     start = 0
     state = ckpt.load_training_state(out_dir) if resume else None
     if state is not None:
@@ -122,7 +127,8 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     began = time.perf_counter()
     try:
         for iteration in iterations:
-            rewards = rollout_rewards()  # (steps, batch)
+            steps = rollout_steps(config, iteration)
+            rewards = rollout_rewards(steps)  # (steps, batch)
             traj_return = rewards.mean()
             (-traj_return).backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
@@ -132,7 +138,7 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
             scheduler.step()
             step = iteration + 1
             record = {"step": step, "return": traj_return.item(), "last_reward": rewards[-1].mean().item(),
-                      "grad_norm": grad_norm.item(), "lr": lr,
+                      "grad_norm": grad_norm.item(), "lr": lr, "rollout_steps": steps,
                       "it_per_s": (step - start) / (time.perf_counter() - began)}
             metrics.append(record)
             if progress:
@@ -150,14 +156,22 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
             save(out_dir, config, net, step, optimizer, scheduler, generator)
 
 
+def rollout_steps(config: PendulumConfig, iteration: int) -> int:
+    """The rollout length at this iteration (constant unless a curriculum is configured)."""
+    if config.rollout_steps_final <= config.rollout_steps or config.iterations <= 1:
+        return config.rollout_steps
+    fraction = iteration / (config.iterations - 1)
+    return round(config.rollout_steps + fraction * (config.rollout_steps_final - config.rollout_steps))
+
+
 def _make_engine(config: PendulumConfig, net: nn.Module, generator: torch.Generator, device: torch.device):
-    """A function running one batch of training rollouts -> rewards (steps, batch), differentiable."""
+    """A function running one batch of training rollouts of n steps -> rewards (n, batch), differentiable."""
     if config.engine == "fast":
         params = params_as_floats(gen_params(g=config.g))
 
-        def fast() -> torch.Tensor:
+        def fast(steps: int) -> torch.Tensor:
             th, thdot = random_initial_state((config.batch_size,), generator, device)
-            return fast_rollout(net, th, thdot, params, config.rollout_steps, config.compile).reward
+            return fast_rollout(net, th, thdot, params, steps, config.compile).reward
 
         return fast
     if config.engine == "env":
@@ -168,9 +182,9 @@ def _make_engine(config: PendulumConfig, net: nn.Module, generator: torch.Genera
         policy = make_policy(net)
         td_params = env.gen_params(g=config.g, batch_size=[config.batch_size], device=device)
 
-        def through_env() -> torch.Tensor:
+        def through_env(steps: int) -> torch.Tensor:
             init_td = env.reset(td_params.clone())
-            rollout = env.rollout(config.rollout_steps, policy, tensordict=init_td, auto_reset=False)
+            rollout = env.rollout(steps, policy, tensordict=init_td, auto_reset=False)
             return rollout["next", "reward"].squeeze(-1).transpose(0, 1)
 
         return through_env

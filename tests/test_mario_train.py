@@ -138,3 +138,22 @@ def test_evaluate_and_play_through_the_api(trained, tmp_path):
     assert video.stat().st_size > 1000
     agent = api.load(out)
     assert agent.curr_step == 150
+
+
+def test_resume_after_a_kill_restarts_from_the_last_periodic_checkpoint(tmp_path):
+    from rlcore.mario.train import TrainingRun
+
+    out = tmp_path / "run"
+    run = TrainingRun(_config(checkpoint_every=50, max_steps=10_000), out, device="cpu", env_fn=FAKE_ENV)
+    while run.agent.curr_step < 130:
+        run.step()
+    run.envs.close()  # killed: no final save; the last checkpoint is the one at step 100
+    saved = load_training_state(out)[1]
+    assert saved["step"] == 100
+    assert any(r["step"] > 100 for r in read_metrics(out / "metrics.jsonl"))
+    records = list(train(_config(max_steps=140), out, resume=True, device="cpu", env_fn=FAKE_ENV))
+    assert load_training_state(out)[1]["step"] == 140
+    steps = [r["step"] for r in read_metrics(out / "metrics.jsonl")]
+    # the records logged after the checkpoint (the lost steps 101-130) were dropped, the new ones follow
+    assert steps == [s for s in steps if s <= 100] + [r["step"] for r in records]
+    assert all(r["step"] > 100 for r in records)

@@ -133,8 +133,9 @@ class Mario:
     def learn_step(self):
         """One Double DQN update from a sampled batch -> (mean Q estimate, loss)."""
         state, next_state, action, reward, done = self.recall()
-        td_est = self.td_estimate(state, action)  # Get TD Estimate
-        td_tgt = self.td_target(reward, next_state, done)  # Get TD Target
+        with self.net.autocast(self.device.type):  # bfloat16 option: one region, weights cast once
+            td_est = self.td_estimate(state, action)  # Get TD Estimate
+            td_tgt = self.td_target(reward, next_state, done)  # Get TD Target
         loss = self.update_Q_online(td_est, td_tgt)  # Backpropagate loss through Q_online
         return td_est.mean().item(), loss
 

@@ -71,6 +71,11 @@ FAST_CHANGES = {
     "sync_every": 5_000,
     # random no-op starts so the agent does not memorise one frame-exact run
     "noop_max": 30,
+    # speed, same algorithm: bfloat16 hidden layers make updates ~1.3-1.6x faster here, and Q values
+    # stay close (measured on 300 real states: mean |dQ| 0.09 for Q in [-2, 59], same argmax on all)
+    "precision": "bfloat16",
+    # speed: 3 emulator workers step while the learner updates (one update per 3 agent steps)
+    "num_envs": 3,
 }
 
 PRESETS = {"tutorial": {}, "fast": FAST_CHANGES}

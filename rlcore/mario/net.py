@@ -57,12 +57,20 @@ class MarioNet(nn.Module):
         if model not in ("online", "target"):
             raise ValueError(f"model must be 'online' or 'target', got {model!r}")
         net = self.online if model == "online" else self.target
-        x = input.float() / 255.0 if input.dtype == torch.uint8 else input
-        if self.channels_last:  # NHWC convolutions: faster oneDNN kernels on CPU (STACK.md)
-            x = x.contiguous(memory_format=torch.channels_last)
-        # optional bfloat16 autocast; the output layer always runs in float32 (OutputLinear)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        if input.dtype == torch.uint8:  # one conversion pass: straight to the compute dtype and layout
+            x = input.to(dtype=torch.bfloat16 if self.bf16 else torch.float32,
+                         memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+            x = x.mul_(1 / 255.0)
+        else:
+            x = input.contiguous(memory_format=torch.channels_last) if self.channels_last else input
+        with self.autocast(x.device.type):
             return net(x)
+
+    def autocast(self, device_type: str = "cpu"):
+        """The bfloat16 autocast region (a no-op in float32). Wrapping several forwards in one region
+        lets autocast cast the online weights once for all of them. The output layer always runs in
+        float32 (OutputLinear)."""
+        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def use_channels_last(self, enabled: bool = True) -> "MarioNet":
         """Store conv weights NHWC and feed NHWC inputs (same maths, faster oneDNN kernels)."""

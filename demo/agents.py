@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from demo.catalog import Agent, record_evaluation
-from demo.context import AppContext
+from demo.context import AppContext, prune_oldest
 from demo.ui import EXPECTED_ERRORS, figures_line, refusal
 from demo.uploads import receive_upload
 
@@ -99,6 +99,8 @@ def build(ctx: AppContext) -> None:
             try:
                 progress(0.1, desc="Checking the files...")
                 folder = receive_upload(paths, ctx.settings.uploads_dir, max_bytes)
+                prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
+                             ctx.settings.max_kept_uploads)
                 system = ctx.catalog.resolve(f"uploaded/{folder.name}").system
                 progress(0.3, desc="Evaluating on fixed seeds...")
                 results = record_evaluation(folder)

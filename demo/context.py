@@ -37,6 +37,12 @@ class AppSettings:
     """After a stop request, how long a run may take to save before it is terminated."""
     render_concurrency: int = 2
     """Episodes rendered at once (Gradio's queue holds the rest); 2 suits a 2-core CPU."""
+    max_cached_videos: int = 500
+    """Rendered episodes kept in the video cache (least recently served ones go first)."""
+    max_kept_runs: int = 20
+    """Training runs (and their download zips) kept; older ones are deleted when a new run starts."""
+    max_kept_uploads: int = 50
+    """Uploaded agents kept; older ones are deleted when a new one is added."""
     hub_endpoint: str | None = None
     """The Hub to list and pull agents from (None: huggingface_hub's, i.e. HF_ENDPOINT or huggingface.co)."""
     hub_cache_dir: Path | None = None
@@ -74,6 +80,19 @@ class AppSettings:
         return self.work_dir / "downloads"
 
 
+def prune_oldest(entries: list[Path], keep: int) -> None:
+    """Delete all but the `keep` most recently modified files or folders of `entries`: a public app's
+    disk must not fill up with every visitor's runs and videos."""
+    import shutil
+
+    entries = sorted(entries, key=lambda p: p.stat().st_mtime if p.exists() else 0.0, reverse=True)
+    for old in entries[keep:]:
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
 class AppContext:
     """The settings plus the app's services: the agent catalog, the episode renderer, the training queue."""
 
@@ -86,7 +105,7 @@ class AppContext:
         for folder in (settings.cache_dir, settings.runs_dir, settings.uploads_dir, settings.downloads_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(settings)
-        self.renderer = Renderer(settings.cache_dir)
+        self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos)
         self.training = TrainingQueue(
             lock_file=settings.work_dir / "training.lock",
             max_seconds=settings.max_train_seconds,

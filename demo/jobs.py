@@ -138,6 +138,10 @@ class TrainingQueue:
             runs = [r for r in self._runs.values() if r.owner == owner]
         return max(runs, key=lambda r: r.id) if runs else None
 
+    def unfinished_runs(self) -> list[Run]:
+        with self._lock:
+            return [r for r in self._runs.values() if not r.done]
+
     def stop_runs_of(self, owner: str) -> int:
         """Ask every unfinished run of this owner to stop; the number of runs asked."""
         with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -84,8 +85,9 @@ def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Renderer:
-    def __init__(self, cache_dir: Path):
+    def __init__(self, cache_dir: Path, max_entries: int = 500):
         self.cache_dir = Path(cache_dir)
+        self.max_entries = max_entries
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.episodes_played = 0  # counts real plays (not cache hits): the tests read it
         self._lock = threading.Lock()
@@ -130,10 +132,21 @@ class Renderer:
         video, meta = self._paths(key)
         if video.is_file() and meta.is_file():  # meta is written last: its presence marks a complete entry
             try:
-                return json.loads(meta.read_text())
+                document = json.loads(meta.read_text())
+                os.utime(meta)  # recently served: pruned last
+                return document
             except (OSError, json.JSONDecodeError):
                 return None
         return None
+
+    def _prune(self) -> None:
+        """Keep the cache to max_entries episodes, dropping the least recently served."""
+        metas = list(self.cache_dir.glob("*.json"))
+        if len(metas) > self.max_entries:
+            metas.sort(key=lambda p: p.stat().st_mtime if p.exists() else 0.0)
+            for meta in metas[: len(metas) - self.max_entries]:
+                meta.unlink(missing_ok=True)  # first: an entry without its JSON is never served
+                meta.with_suffix(".mp4").unlink(missing_ok=True)
 
     def _store_episode(self, key: str, episode: Episode) -> RenderedEpisode:
         video, meta = self._paths(key)
@@ -141,6 +154,7 @@ class Renderer:
         document = {"summary": _jsonable(episode.summary), "trace": _jsonable_trace(episode.trace),
                     "frames": len(episode.frames)}
         atomic_write_json(meta, document)
+        self._prune()
         return RenderedEpisode(video, document["summary"], document["trace"], document["frames"], cached=False)
 
     # ---------------------------------------------------------------------------- public
@@ -182,6 +196,7 @@ class Renderer:
                 episodes.append(played[weights])
             write_mp4(video, hstack_videos(episodes[0].frames, episodes[1].frames), fps=episodes[0].fps)
             atomic_write_json(meta, {"frames": max(len(e.frames) for e in episodes)})
+            self._prune()
         return RenderedComparison(video, self.episode(system, left, options), self.episode(system, right, options),
                                   cached=False)
 

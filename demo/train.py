@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from demo.catalog import record_evaluation
-from demo.context import AppContext
+from demo.context import AppContext, prune_oldest
 from demo.jobs import FAILED, FINISHED, STOPPED, WAITING, Run
 from demo.ui import EXPECTED_ERRORS, OPTION_ECHOES, SYSTEM_LABELS, empty_frame, figures_line, refusal
 from rlcore.checkpoint import CONFIG_FILE
@@ -204,6 +204,9 @@ def build(ctx: AppContext) -> None:
             except EXPECTED_ERRORS as err:
                 yield refusal(err), *plot_updates(chosen, []), *outputs_tail
                 return
+            busy = {run.out_dir for run in ctx.training.unfinished_runs()}
+            prune_oldest([p for p in settings.runs_dir.iterdir() if p not in busy], settings.max_kept_runs - 1)
+            prune_oldest(list(settings.downloads_dir.glob("*.zip")), settings.max_kept_runs)
             out_dir = settings.runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{chosen}-{request.session_hash[:6]}"
             run = ctx.training.submit(request.session_hash, chosen, config, out_dir)
             shown = 0

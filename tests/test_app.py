@@ -304,3 +304,19 @@ def test_a_mario_replay_with_its_x_position_plot_and_a_comparison(tmp_path_facto
         assert len(xs) == summary["steps"] and xs[-1] == summary["x_pos"]
         again = client.predict("mario", agent, "(none)", 0, 1, 1, 10.0, 1.0, 1.0, api_name="/watch")[2]
         assert again["cached"] is True  # the comparison stored each agent's own episode too
+
+
+def test_the_video_cache_keeps_the_most_recently_served_episodes(tmp_path):
+    import numpy as np
+
+    from demo.rendering import Renderer
+    from rlcore.systems import Episode
+
+    renderer = Renderer(tmp_path, max_entries=3)
+    for i in range(5):
+        renderer._store_episode(f"key{i}", Episode([np.full((8, 8, 3), i, np.uint8)] * 2, {"return": i}))
+        os.utime(tmp_path / f"key{i}.json", (i, i))  # distinct ages without sleeping
+        if i == 3:
+            assert renderer._read("key1")["summary"]["return"] == 1  # served again: now the most recent
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key1.json", "key1.mp4", "key3.json", "key3.mp4",
+                                                          "key4.json", "key4.mp4"]

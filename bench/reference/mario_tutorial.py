@@ -663,3 +663,35 @@ __all__ = [
     "STATE_DIM",
     "ACTIONS",
 ]
+
+
+def main():
+    """`python -m bench.reference.mario_tutorial [--threads N]`: every figure once, as `name: value` lines."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--training-steps", type=int, default=900)
+    parser.add_argument("--burnin", type=int, default=300)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
+    raw = measure_raw_env(3000)
+    env_rate = measure_env(600)
+    stored = bytes_per_transition()
+    learner = measure_learner(60)
+    training = measure_training(steps=args.training_steps, burnin=args.burnin)
+    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}")
+    print(f"tutorial raw env frames/s: {raw:.1f}")
+    print(f"tutorial env agent steps/s: {env_rate:.1f}")
+    print(f"tutorial bytes per transition: {stored}")
+    print(f"tutorial learner updates/s: {learner:.2f}")
+    print(f"tutorial training agent steps/s: {training['agent_steps_per_s']:.2f}")
+    print(f"tutorial training learn steps: {training['learn_steps']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -395,3 +395,29 @@ __all__ = [
     "check_env_specs",
     "step_mdp",
 ]
+
+
+def main():
+    """`python -m bench.reference.pendulum_seed [--threads N]`: the seed's full run, as `name: value` lines."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--iterations", type=int, default=20_000 // 32)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
+    result = train_seed(iterations=args.iterations)
+    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}")
+    print(f"seed iterations: {result['iterations']}")
+    print(f"seed first iteration s: {result['first_iteration_seconds']:.3f}")
+    print(f"seed it/s: {result['it_per_s']:.2f}")
+    print(f"seed final return: {result['final_return']:.4f}")
+    print(f"seed final last reward: {result['final_last_reward']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""bench/mario.py runs end to end and ends with its `name: value` lines (slow: it trains both sides)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bench_prints_its_figures():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "mario.py"), "--train-steps", "30", "--burnin", "40",
+         "--env-steps", "30", "--updates", "3", "--variants", "1/float32", "2/bfloat16"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines()[-15:])
+    for name in ("env steps/s", "raw/4 steps/s", "bytes per transition", "learner updates/s", "training ratio"):
+        assert float(figures[name]) > 0, name
+    assert float(figures["bytes per transition"]) < 7_300 < float(figures["tutorial bytes per transition"])

@@ -201,6 +201,8 @@ def build(ctx: AppContext) -> None:
                 config = run_config(chosen, preset_name, steps_value, lr_value, seed_value)
                 if push_value and not can_push:
                     raise ValueError("this app has no Hub token, so it cannot push")
+                if any(run.owner == request.session_hash for run in ctx.training.unfinished_runs()):
+                    raise ValueError("you already have a run going or waiting: stop it first (one per visitor)")
             except EXPECTED_ERRORS as err:
                 yield refusal(err), *plot_updates(chosen, []), *outputs_tail
                 return

@@ -34,7 +34,7 @@ def app_url(tmp_path_factory):
     if BUNDLED_MARIO is not None:
         agent_checkpoints(root, "mario")
     # A short heartbeat timeout: the last test closes the page and its training run must stop soon after.
-    with running_app(checkpoints, root / "work", heartbeat_timeout=5) as (url, context):
+    with running_app(checkpoints, root / "work", heartbeat_timeout=8) as (url, context):
         yield url, context
 
 

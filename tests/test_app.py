@@ -120,6 +120,8 @@ def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(ap
             break
         time.sleep(0.2)
     assert len(plotted) >= 3, f"expected several growing metric updates, saw plot sizes {plotted}"
+    second = client.predict("pendulum", "tutorial", 10, 0.002, 0, False, "", api_name="/train")[0]
+    assert second.startswith("**Refused:**") and "already have a run" in second  # one run per visitor
     assert client.predict(api_name="/stop_training").startswith("Stopping")
     while not job.done() and time.monotonic() < deadline + 60:
         time.sleep(0.2)

@@ -279,7 +279,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     push_ref = None
     if args.push_to_hub:  # fail before training, not after an hour of it
         push_ref = hub.parse_repo_ref(args.push_to_hub)
-        hub.resolve_token()
+        hub.ready_to_push()
     overrides = given_fields(args, args.config_fields)
     has_checkpoint = (out / CONFIG_FILE).is_file()
     if args.resume:

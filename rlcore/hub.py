@@ -193,6 +193,15 @@ def resolve_token(token: str | None = None) -> str:
     return token
 
 
+def ready_to_push(token: str | None = None) -> str:
+    """What a push needs before any work is done: the Hub reachable in principle, and a token."""
+    from huggingface_hub import is_offline_mode
+
+    if is_offline_mode():
+        raise HubError("offline mode (HF_HUB_OFFLINE=1): pushing needs the Hub", user_error=True)
+    return resolve_token(token)
+
+
 # ----------------------------------------------------------------------------- push
 
 
@@ -272,7 +281,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     if ref.revision != "main":
         raise HubError(f"{ref}: push publishes to the main branch; give OWNER/NAME without @revision",
                        user_error=True)
-    token = resolve_token(token)
+    token = ready_to_push(token)
     folder = checkpoint_dir(checkpoint)
     document = check_pushable(folder)
     if complete:

@@ -11,18 +11,18 @@ from rlcore.pendulum.rollout import fast_rollout, tensor_rollout
 from rlcore.pendulum.transforms import make_env
 
 
-def _policy_net(seed=0, scale=1.0, dtype=torch.float32):
+def _policy_net(seed=0, scale=1.0, dtype=torch.float32, squash=False):
     torch.manual_seed(seed)
-    net = make_policy_net().to(dtype)
+    net = make_policy_net(squash=squash).to(dtype)
     with torch.no_grad():
-        for p in net[-1].parameters():
+        for p in net[-2 if squash else -1].parameters():
             p.mul_(scale)  # scale > 1: torques beyond max_torque, so the clip is exercised
     return net
 
 
-@pytest.mark.parametrize("scale", [1.0, 30.0])
-def test_fast_rollout_equals_the_env_rollout(scale):
-    net = _policy_net(scale=scale)
+@pytest.mark.parametrize("scale, squash", [(1.0, False), (30.0, False), (30.0, True)])
+def test_fast_rollout_equals_the_env_rollout(scale, squash):
+    net = _policy_net(scale=scale, squash=squash)
     env = make_env(seed=7)
     init = env.reset(env.gen_params(batch_size=[16]))
     with torch.no_grad():
@@ -37,8 +37,10 @@ def test_fast_rollout_equals_the_env_rollout(scale):
         for key, value in expected.items():
             torch.testing.assert_close(getattr(traj, key), value, rtol=1e-4, atol=1e-4, msg=key)
         torch.testing.assert_close(traj.final_th, rollout["next", "th"][:, -1, 0], rtol=1e-4, atol=1e-4)
-    if scale > 1:
+    if scale > 1 and not squash:
         assert (expected["action"].abs() > 2.0).any(), "the torque clip was exercised"
+    if squash:
+        assert expected["action"].abs().max() <= 2.0
 
 
 def _gradients(rollout_fn, net, th, thdot, params, steps):
@@ -52,9 +54,9 @@ def _gradients(rollout_fn, net, th, thdot, params, steps):
     return [p.grad.clone() for p in net.parameters()] + [th.grad, thdot.grad]
 
 
-@pytest.mark.parametrize("scale", [1.0, 30.0])
-def test_fast_rollout_gradients_equal_autograd(scale):
-    net = _policy_net(seed=1, scale=scale, dtype=torch.float64)
+@pytest.mark.parametrize("scale, squash", [(1.0, False), (30.0, False), (3.0, True)])
+def test_fast_rollout_gradients_equal_autograd(scale, squash):
+    net = _policy_net(seed=1, scale=scale, dtype=torch.float64, squash=squash)
     generator = torch.Generator().manual_seed(0)
     th = (torch.rand(12, generator=generator, dtype=torch.float64) * 2 - 1) * torch.pi
     thdot = (torch.rand(12, generator=generator, dtype=torch.float64) * 2 - 1) * 7.5

@@ -9,15 +9,30 @@ from torch import nn
 OBSERVATION_SIZE = 3  # [cos th, sin th, thdot]
 
 
-def make_policy_net(hidden: int = 64, depth: int = 3) -> nn.Sequential:
+class TorqueSquash(nn.Module):
+    """max_torque * tanh(x): a bounded torque whose gradient never vanishes at the limit (the env's
+    clip has zero gradient there). Not in the tutorial; an option of the trainer. No parameters."""
+
+    def __init__(self, max_torque: float = 2.0):
+        super().__init__()
+        self.max_torque = max_torque
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.max_torque * torch.tanh(x)
+
+
+def make_policy_net(hidden: int = 64, depth: int = 3, squash: bool = False) -> nn.Sequential:
     """The tutorial's network with its input size written out (the tutorial uses LazyLinear; eager
-    layers can take checkpoint weights at once). Same initialisation as LazyLinear once materialised."""
+    layers can take checkpoint weights at once). Same initialisation as LazyLinear once materialised.
+    `squash` appends TorqueSquash (same weights, so the same checkpoint layout)."""
     layers: list[nn.Module] = []
     size = OBSERVATION_SIZE
     for _ in range(depth):
         layers += [nn.Linear(size, hidden), nn.Tanh()]
         size = hidden
     layers.append(nn.Linear(size, 1))
+    if squash:
+        layers.append(TorqueSquash())
     return nn.Sequential(*layers)
 
 

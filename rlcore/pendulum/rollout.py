@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from rlcore.pendulum.env import clip_torque, pendulum_dynamics, pendulum_reward
-from rlcore.pendulum.policy import observation
+from rlcore.pendulum.policy import TorqueSquash, observation
 
 
 @dataclasses.dataclass
@@ -59,28 +59,31 @@ def tensor_rollout(net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params
     return Trajectory(torch.stack(ths), torch.stack(thdots), torch.stack(actions), torch.stack(rewards), th, thdot)
 
 
-def mlp_layers(net: nn.Module) -> list[nn.Linear]:
-    """The Linear layers of a Tanh MLP built by make_policy_net (checked: the fast path assumes it)."""
+def mlp_layers(net: nn.Module) -> tuple[list[nn.Linear], float]:
+    """The Linear layers of a Tanh MLP built by make_policy_net, and its TorqueSquash scale (0: none)."""
     modules = list(net)
+    squash = modules.pop().max_torque if modules and isinstance(modules[-1], TorqueSquash) else 0.0
     linears = modules[0::2]
     if not (all(isinstance(m, nn.Linear) for m in linears) and all(isinstance(m, nn.Tanh) for m in modules[1::2])
-            and linears[-1].out_features == 1):
-        raise ValueError("fast_rollout needs a Sequential of Linear/Tanh layers ending in Linear(..., 1)")
-    return linears
+            and len(modules) % 2 == 1 and linears[-1].out_features == 1):
+        raise ValueError("fast_rollout needs a Sequential of Linear/Tanh layers ending in Linear(..., 1) "
+                         "(and optionally TorqueSquash)")
+    return linears, float(squash)
 
 
 def fast_rollout(net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params: Mapping[str, float],
                  steps: int, compiled: bool = False) -> Trajectory:
     """tensor_rollout's result and gradients, several times faster. `params` must be floats
     (one physics for the whole batch: rlcore.pendulum.env.params_as_floats)."""
-    weights = [t for layer in mlp_layers(net) for t in (layer.weight, layer.bias)]
+    linears, squash = mlp_layers(net)
+    weights = [t for layer in linears for t in (layer.weight, layer.bias)]
     ths, thdots, actions, final_th, final_thdot = _BackpropThroughTime.apply(th, thdot, dict(params), steps, compiled,
-                                                                                   *weights)
+                                                                                   squash, *weights)
     reward = pendulum_reward(ths, thdots, clip_torque(actions, params))
     return Trajectory(ths, thdots, actions, reward, final_th, final_thdot)
 
 
-def _policy_steps(th, thdot, params, steps, weights):
+def _policy_steps(th, thdot, params, steps, squash, weights):
     """The forward rollout (no autograd): final state, then per step (time first) th, thdot, action,
     observation and each hidden layer's activation (what the backward needs)."""
     *hidden_layers, (last_weight, last_bias) = zip(weights[0::2], weights[1::2])
@@ -94,6 +97,8 @@ def _policy_steps(th, thdot, params, steps, weights):
             h = torch.addmm(b, h, w_t).tanh()
             hiddens[layer].append(h)
         action = torch.addmv(last_bias, h, last_weight)
+        if squash:
+            action = squash * action.tanh()
         ths.append(th)
         thdots.append(thdot)
         actions.append(action)
@@ -145,21 +150,21 @@ class _BackpropThroughTime(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, th, thdot, params, steps, compiled, *weights):
+    def forward(ctx, th, thdot, params, steps, compiled, squash, *weights):
         if compiled:  # the same function, compiled for chunks of COMPILED_CHUNK steps
             outs = []  # each chunk starts where the previous one ended
             for _ in range(steps // COMPILED_CHUNK):
-                out = _compiled_policy_steps()(th, thdot, params, COMPILED_CHUNK, weights)
+                out = _compiled_policy_steps()(th, thdot, params, COMPILED_CHUNK, squash, weights)
                 th, thdot = out[0], out[1]
                 outs.append(out)
             if steps % COMPILED_CHUNK:
-                outs.append(_policy_steps(th, thdot, params, steps % COMPILED_CHUNK, weights))
+                outs.append(_policy_steps(th, thdot, params, steps % COMPILED_CHUNK, squash, weights))
             th, thdot = outs[-1][0], outs[-1][1]
             ths, thdots, actions, inputs, *hiddens = [torch.cat(parts) for parts in zip(*[o[2:] for o in outs])]
         else:
-            th, thdot, ths, thdots, actions, inputs, *hiddens = _policy_steps(th, thdot, params, steps, weights)
+            th, thdot, ths, thdots, actions, inputs, *hiddens = _policy_steps(th, thdot, params, steps, squash, weights)
         next_thdot = torch.cat([thdots[1:], thdot[None]])
-        ctx.params, ctx.n_hidden, ctx.compiled = params, len(hiddens), compiled
+        ctx.params, ctx.n_hidden, ctx.compiled, ctx.squash = params, len(hiddens), compiled, squash
         ctx.save_for_backward(inputs, actions, next_thdot, *hiddens, *weights)
         return ths, thdots, actions, th, thdot
 
@@ -175,8 +180,12 @@ class _BackpropThroughTime(torch.autograd.Function):
 
         # 1. d action / d (every layer's pre-activation and the observation), all steps at once:
         #    S_last = w_out * tanh'(z),  S_l = (S_{l+1} @ W_{l+1}) * tanh'(z_l),  tanh' = 1 - h^2
+        # d action / d (last linear's output): 1, or squash * tanh' for TorqueSquash
+        d_action_d_out = (ctx.squash - actions * actions / ctx.squash) if ctx.squash else None
         sensitivities = []  # last hidden layer first, each (steps, batch, hidden)
         s = torch.addcmul(one, hiddens[-1], hiddens[-1], value=-1).mul_(layer_weights[-1][0])
+        if d_action_d_out is not None:
+            s.mul_(d_action_d_out[..., None])
         sensitivities.append(s)
         for layer in range(len(hiddens) - 2, -1, -1):
             s = (s @ layer_weights[layer + 1]).mul_(torch.addcmul(one, hiddens[layer], hiddens[layer], value=-1))
@@ -227,5 +236,6 @@ class _BackpropThroughTime(torch.autograd.Function):
             g_z = s.reshape(steps * batch, -1).mul_(g_action)  # S_l is not needed any more: in place
             grads.append((g_z.t() @ layer_inputs[layer].reshape(steps * batch, -1), g_z.sum(0)))
         grads.reverse()
-        grads.append((g_action.t() @ hiddens[-1].reshape(steps * batch, -1), g_action.sum(0)))
-        return (g_th, g_thdot, None, None, None, *[g for pair in grads for g in pair])
+        g_out = g_action if d_action_d_out is None else g_action * d_action_d_out.reshape(steps * batch, 1)
+        grads.append((g_out.t() @ hiddens[-1].reshape(steps * batch, -1), g_out.sum(0)))
+        return (g_th, g_thdot, None, None, None, None, *[g for pair in grads for g in pair])

@@ -55,12 +55,14 @@ class PendulumConfig:
     g: float = option(10.0, "gravity of the training pendulums (m and l are 1, as in the tutorial)")
     hidden_size: int = option(64, "width of the policy's hidden layers")
     hidden_layers: int = option(3, "number of Tanh hidden layers of the policy")
+    squash: bool = option(False, "policy output max_torque * tanh(.) (not the tutorial's): unlike the env's clip, "
+                                 "its gradient does not vanish at the torque limit")
     checkpoint_every: int = option(100, "iterations between checkpoint saves (and one at the end)")
     threads: int = option(1, "torch CPU threads while training (tiny ops: one thread is fastest); 0 = leave as is")
 
 
 def build_net(config: PendulumConfig) -> nn.Sequential:
-    return make_policy_net(config.hidden_size, config.hidden_layers)
+    return make_policy_net(config.hidden_size, config.hidden_layers, squash=config.squash)
 
 
 def config_from_checkpoint(path) -> PendulumConfig:

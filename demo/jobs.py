@@ -40,7 +40,6 @@ def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, d
     """The child process: run the system's trainer, send each metric record to the parent."""
     try:
         from rlcore.config import from_dict
-        from rlcore.metrics import _jsonable
         from rlcore.systems import get_system
 
         system = get_system(system_name)
@@ -55,7 +54,7 @@ def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, d
         threading.Thread(target=watch_parent_and_stop_request, daemon=True).start()
         train_config = from_dict(system.Config, dict(config), source="training settings")
         for record in system.train(train_config, out_dir, device=device, stop=stop):
-            messages.put(("record", _jsonable(record)))
+            messages.put(("record", dict(record)))
         messages.put(("done", STOPPED if stop.is_set() else FINISHED))
     except BaseException as err:  # reported to the page as one line, never a stack trace
         messages.put(("error", _one_line(err)))

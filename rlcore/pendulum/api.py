@@ -15,7 +15,7 @@ from torch import nn
 from rlcore import checkpoint as ckpt
 from rlcore.config import option
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
-from rlcore.pendulum.env import GRAVITY, LENGTH, MASS, gen_params, initial_state_of_seed, params_as_floats
+from rlcore.pendulum.env import GRAVITY, LENGTH, MASS, MAX_TORQUE, gen_params, initial_state_of_seed, params_as_floats
 from rlcore.pendulum.policy import make_policy
 from rlcore.pendulum.render import render_episode
 from rlcore.pendulum.rollout import tensor_rollout
@@ -56,7 +56,7 @@ class PendulumAgent:
     def act(self, observation) -> torch.Tensor:
         """Torque(s) for observation(s) [..., 3] = [cos th, sin th, thdot] (Gymnasium's order), clipped."""
         obs = torch.as_tensor(observation, dtype=torch.float32, device=next(self.net.parameters()).device)
-        return self.net(obs).clamp(-2.0, 2.0)
+        return self.net(obs).clamp(-MAX_TORQUE, MAX_TORQUE)
 
 
 def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str = "auto",

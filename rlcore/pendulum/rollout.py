@@ -72,13 +72,14 @@ def mlp_layers(net: nn.Module) -> tuple[list[nn.Linear], float]:
 
 
 def fast_rollout(net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params: Mapping[str, float],
-                 steps: int, compiled: bool = False) -> Trajectory:
+                 steps: int, compiled: bool = False, gradient_decay: float = 1.0) -> Trajectory:
     """tensor_rollout's result and gradients, several times faster. `params` must be floats
-    (one physics for the whole batch: rlcore.pendulum.env.params_as_floats)."""
+    (one physics for the whole batch: rlcore.pendulum.env.params_as_floats). gradient_decay < 1
+    shrinks the gradient by that factor per step it travels back in time (1: exact gradients)."""
     linears, squash = mlp_layers(net)
     weights = [t for layer in linears for t in (layer.weight, layer.bias)]
     ths, thdots, actions, final_th, final_thdot = _BackpropThroughTime.apply(th, thdot, dict(params), steps, compiled,
-                                                                                   squash, *weights)
+                                                                                   squash, gradient_decay, *weights)
     reward = pendulum_reward(ths, thdots, clip_torque(actions, params))
     return Trajectory(ths, thdots, actions, reward, final_th, final_thdot)
 
@@ -114,14 +115,15 @@ def _compiled_policy_steps():
     return torch.compile(_policy_steps, fullgraph=True, dynamic=False)
 
 
-def _backward_steps(g_th, g_thdot, dt, speed_free, th_gain, thdot_gain, th_input, thdot_input):
+def _backward_steps(g_th, g_thdot, dt, decay, speed_free, th_gain, thdot_gain, th_input, thdot_input):
     """The state-gradient recurrence through steps T-1 .. 0 (every per-step input is (T, batch)).
 
     With g' the gradient reaching thdot' = clamp(thdot + (...) dt) (th' = th + thdot' dt):
         g'_t        = (g_thdot + dt g_th) * speed_free_t
         g_th_t      = g_th + th_gain_t g'_t + th_input_t          (th_input: what the step's own
         g_thdot_t   = thdot_gain_t g'_t + thdot_input_t            reward/action gradients add)
-    Returns the gradient w.r.t. the first state and g' of every step.
+    Returns the gradient w.r.t. the first state and g' of every step. decay < 1 scales the gradient
+    coming back from step t+1 (speed_free arrives pre-multiplied by it): truncated credit assignment.
     """
     steps = speed_free.shape[0]
     per_step = list(zip(*[x.unbind(0) for x in (speed_free, th_gain, thdot_gain, th_input, thdot_input)]))
@@ -130,7 +132,7 @@ def _backward_steps(g_th, g_thdot, dt, speed_free, th_gain, thdot_gain, th_input
         speed_free_t, th_gain_t, thdot_gain_t, th_input_t, thdot_input_t = per_step[t]
         g_new_thdot = torch.add(g_thdot, g_th, alpha=dt).mul_(speed_free_t)
         g_new_thdots[t] = g_new_thdot
-        g_th = torch.addcmul(th_input_t, g_new_thdot, th_gain_t).add_(g_th)
+        g_th = torch.addcmul(th_input_t, g_new_thdot, th_gain_t).add_(g_th, alpha=decay)
         g_thdot = torch.addcmul(thdot_input_t, g_new_thdot, thdot_gain_t)
     return g_th, g_thdot, torch.stack(g_new_thdots)
 
@@ -150,7 +152,7 @@ class _BackpropThroughTime(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, th, thdot, params, steps, compiled, squash, *weights):
+    def forward(ctx, th, thdot, params, steps, compiled, squash, gradient_decay, *weights):
         if compiled:  # the same function, compiled for chunks of COMPILED_CHUNK steps
             outs = []  # each chunk starts where the previous one ended
             for _ in range(steps // COMPILED_CHUNK):
@@ -165,6 +167,7 @@ class _BackpropThroughTime(torch.autograd.Function):
             th, thdot, ths, thdots, actions, inputs, *hiddens = _policy_steps(th, thdot, params, steps, squash, weights)
         next_thdot = torch.cat([thdots[1:], thdot[None]])
         ctx.params, ctx.n_hidden, ctx.compiled, ctx.squash = params, len(hiddens), compiled, squash
+        ctx.gradient_decay = gradient_decay
         ctx.save_for_backward(inputs, actions, next_thdot, *hiddens, *weights)
         return ths, thdots, actions, th, thdot
 
@@ -209,7 +212,8 @@ class _BackpropThroughTime(torch.autograd.Function):
         grad_th = grad_th if grad_th is not None else zeros
         grad_thdot = grad_thdot if grad_thdot is not None else zeros
         grad_action = grad_action if grad_action is not None else zeros
-        per_step = [speed_free,
+        decay = ctx.gradient_decay
+        per_step = [speed_free * decay if decay != 1 else speed_free,
                     d_thdot_d_th + d_thdot_d_action * d_action_d_th,  # th_gain
                     1 + d_thdot_d_action * d_action_d_thdot,  # thdot_gain
                     grad_th + grad_action * d_action_d_th,  # th_input
@@ -221,11 +225,11 @@ class _BackpropThroughTime(torch.autograd.Function):
             for end in range(steps, 0, -COMPILED_CHUNK):
                 begin = max(end - COMPILED_CHUNK, 0)
                 through = _compiled_backward_steps() if end - begin == COMPILED_CHUNK else _backward_steps
-                g_th, g_thdot, chunk = through(g_th, g_thdot, dt, *[x[begin:end] for x in per_step])
+                g_th, g_thdot, chunk = through(g_th, g_thdot, dt, decay, *[x[begin:end] for x in per_step])
                 chunks.insert(0, chunk)
             g_new_thdot = torch.cat(chunks)
         else:
-            g_th, g_thdot, g_new_thdot = _backward_steps(g_th, g_thdot, dt, *per_step)
+            g_th, g_thdot, g_new_thdot = _backward_steps(g_th, g_thdot, dt, decay, *per_step)
         g_actions = torch.addcmul(grad_action, g_new_thdot, d_thdot_d_action)
 
         # 4. weight gradients of all steps at once: dL/dz_l = dL/daction * S_l
@@ -238,4 +242,4 @@ class _BackpropThroughTime(torch.autograd.Function):
         grads.reverse()
         g_out = g_action if d_action_d_out is None else g_action * d_action_d_out.reshape(steps * batch, 1)
         grads.append((g_out.t() @ hiddens[-1].reshape(steps * batch, -1), g_out.sum(0)))
-        return (g_th, g_thdot, None, None, None, None, *[g for pair in grads for g in pair])
+        return (g_th, g_thdot, None, None, None, None, None, *[g for pair in grads for g in pair])

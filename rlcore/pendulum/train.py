@@ -46,6 +46,9 @@ class PendulumConfig:
     rollout_steps_final: int = option(0, "curriculum: when above rollout_steps, the rollout length grows linearly "
                                          "from rollout_steps to this over the run")
     init_from: str = option("", "start from the weights of this checkpoint folder (a second training stage)")
+    gradient_decay: float = option(1.0, "fast engine: the gradient shrinks by this factor per step it travels back "
+                                        "through the dynamics (1 = exact BPTT, the tutorial; < 1 tames exploding "
+                                        "gradients of long rollouts)")
     grad_clip: float = option(1.0, "maximum gradient norm (clip_grad_norm_)")
     seed: int = option(0, "seed of the policy's initial weights and of the random starts")
     engine: Literal["fast", "env"] = option("fast", "fast: rollout on tensors with a hand-written backward "
@@ -173,10 +176,12 @@ def _make_engine(config: PendulumConfig, net: nn.Module, generator: torch.Genera
 
         def fast(steps: int) -> torch.Tensor:
             th, thdot = random_initial_state((config.batch_size,), generator, device)
-            return fast_rollout(net, th, thdot, params, steps, config.compile).reward
+            return fast_rollout(net, th, thdot, params, steps, config.compile, config.gradient_decay).reward
 
         return fast
     if config.engine == "env":
+        if config.gradient_decay != 1:
+            raise ValueError("gradient_decay needs engine='fast' (the env engine backpropagates exactly)")
         from rlcore.pendulum.transforms import make_env
 
         env = make_env(seed=config.seed, device=device)

@@ -145,8 +145,20 @@ def make_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] = "r
     return env
 
 
+def make_worker_env(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0) -> MarioPreprocessing:
+    """The env of a vector-env worker process. Ctrl-C is left to the parent, which saves and then
+    closes its workers (a forked worker would otherwise run the parent's SIGINT handler too).
+    AsyncVectorEnv also calls this once in the parent (to read the spaces): no change there."""
+    import multiprocessing
+    import signal
+
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return make_env(world, stage, actions, noop_max=noop_max, info_keys=INFO_KEYS)
+
+
 def env_thunk(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0):
     """A picklable factory for gymnasium's vector envs (one emulator per worker process)."""
     import functools
 
-    return functools.partial(make_env, world, stage, actions, noop_max=noop_max, info_keys=INFO_KEYS)
+    return functools.partial(make_worker_env, world, stage, actions, noop_max)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from demo.catalog import record_evaluation
 from demo.context import AppContext, prune_oldest
-from demo.jobs import FAILED, FINISHED, STOPPED, WAITING, Run
+from demo.jobs import FINISHED, STOPPED, WAITING, Run
 from demo.ui import EXPECTED_ERRORS, OPTION_ECHOES, SYSTEM_LABELS, empty_frame, figures_line, refusal
 from rlcore.checkpoint import CONFIG_FILE
 from rlcore.config import to_dict

@@ -115,3 +115,13 @@ def test_n_step_returns_match_a_hand_computation():
     assert checked > 150
     # the last n-1 steps of an unfinished episode have no n-step future yet: never sampled
     assert not memory.valid(np.array(rows[-1:]))[0] or episode[-1][2]
+
+
+def test_stacks_equal_the_real_emulator_stacks():
+    from rlcore.mario.env import make_env
+
+    memory = ReplayMemory(1000, seed=0)
+    env = make_env()
+    stored = _play(memory, [env], 150)  # real frames; the fake-env tests above cover many boundaries
+    env.close()
+    assert _check(memory, stored).all()

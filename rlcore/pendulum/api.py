@@ -19,13 +19,13 @@ from rlcore.pendulum.env import GRAVITY, LENGTH, MASS, MAX_TORQUE, gen_params, i
 from rlcore.pendulum.policy import make_policy
 from rlcore.pendulum.render import render_episode
 from rlcore.pendulum.rollout import tensor_rollout
-from rlcore.pendulum.train import PendulumConfig, build_net, config_from_checkpoint
+from rlcore.pendulum.train import PRESETS, PendulumConfig, build_net, config_from_checkpoint, preset
 from rlcore.pendulum.train import train as _train
 from rlcore.runtime import resolve_device
 from rlcore.systems import Episode
 
-__all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PendulumAgent", "train", "load", "evaluate",
-           "play", "EPISODE_STEPS"]
+__all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
+           "load", "evaluate", "play", "EPISODE_STEPS"]
 
 Config = PendulumConfig
 EPISODE_STEPS = 200  # Gymnasium Pendulum-v1's episode length (its TimeLimit)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rlcore.mario.agent import Mario
-from rlcore.mario.env import make_env
+from rlcore.mario.env import MarioPreprocessing, make_env
 
 PLAYBACK_FPS = 15  # one frame per agent step = every 4th NES frame of 60 fps: real-time speed
 EVAL_NOOP_MAX = 30  # random no-op frames at each start, so greedy episodes differ
@@ -23,10 +23,13 @@ def _agent(checkpoint: str | os.PathLike | Mario, device: str = "cpu") -> Mario:
 
 def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int | None = None,
                 noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS,
-                record: bool = False) -> dict[str, Any]:
-    """One greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace}."""
+                record: bool = False, env: MarioPreprocessing | None = None) -> dict[str, Any]:
+    """One greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace}.
+    `env` reuses an emulator (its level and no-op setting win over world/stage/noop_max)."""
     config = agent.config
-    env = make_env(world or config.world, stage or config.stage, config.actions, noop_max=noop_max)
+    own_env = env is None
+    if own_env:
+        env = make_env(world or config.world, stage or config.stage, config.actions, noop_max=noop_max)
     try:
         state, info = env.reset(seed=seed)
         frames = [env.rgb_frame()] if record else []
@@ -47,7 +50,8 @@ def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int
             if terminated or truncated or info["flag_get"]:
                 break
     finally:
-        env.close()
+        if own_env:
+            env.close()
     return {"return": round(total, 3), "x_pos": x_max, "flag_get": flag, "length": steps, "seed": seed,
             "frames": frames, "trace": trace}
 
@@ -60,7 +64,11 @@ def evaluate(checkpoint: str | os.PathLike | Mario, episodes: int = 10, seed: in
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     agent = _agent(checkpoint, device)
     seeds = [seed + i for i in range(episodes)]
-    runs = [run_episode(agent, seed=s, noop_max=noop_max, max_steps=max_steps) for s in seeds]
+    env = make_env(agent.config.world, agent.config.stage, agent.config.actions, noop_max=noop_max)
+    try:  # one emulator for all episodes; each reset(seed=s) draws its own no-op start
+        runs = [run_episode(agent, seed=s, max_steps=max_steps, env=env) for s in seeds]
+    finally:
+        env.close()
     returns = np.array([r["return"] for r in runs], dtype=np.float64)
     x_pos = np.array([r["x_pos"] for r in runs])
     return {

@@ -145,14 +145,15 @@ def make_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] = "r
     return env
 
 
-def make_worker_env(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0) -> MarioPreprocessing:
-    """The env of a vector-env worker process. Ctrl-C is left to the parent, which saves and then
-    closes its workers (a forked worker would otherwise run the parent's SIGINT handler too).
-    AsyncVectorEnv also calls this once in the parent (to read the spaces): no change there."""
-    import multiprocessing
+def make_worker_env(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0,
+                    owner_pid: int | None = None) -> MarioPreprocessing:
+    """The env of a vector-env worker process. Ctrl-C is left to the training process (`owner_pid`),
+    which saves and then closes its workers: a forked worker would otherwise run the owner's SIGINT
+    handler too. AsyncVectorEnv also calls this once in the owner (to read the spaces): no change there."""
+    import os
     import signal
 
-    if multiprocessing.parent_process() is not None:
+    if owner_pid is not None and os.getpid() != owner_pid:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     return make_env(world, stage, actions, noop_max=noop_max, info_keys=INFO_KEYS)
 
@@ -160,5 +161,6 @@ def make_worker_env(world: int, stage: int, actions: str | list[list[str]], noop
 def env_thunk(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0):
     """A picklable factory for gymnasium's vector envs (one emulator per worker process)."""
     import functools
+    import os
 
-    return functools.partial(make_worker_env, world, stage, actions, noop_max)
+    return functools.partial(make_worker_env, world, stage, actions, noop_max, owner_pid=os.getpid())

@@ -197,3 +197,14 @@ def test_curriculum_grows_the_rollout_and_init_from_starts_from_a_checkpoint(tra
     start = ckpt.load_tensors(trained[0] / ckpt.WEIGHTS_FILE)
     end = ckpt.load_tensors(tmp_path / ckpt.WEIGHTS_FILE)
     assert all(torch.equal(start[k], end[k]) for k in start)
+
+
+def test_presets(tmp_path):
+    assert api.preset("tutorial") == api.Config()
+    swingup = api.preset("swingup", seed=3)
+    assert swingup.gradient_decay < 1 and swingup.seed == 3 and swingup.engine == "fast"
+    with pytest.raises(ValueError, match="unknown Pendulum preset 'fastest'"):
+        api.preset("fastest")
+    with pytest.raises(ValueError, match="engine='fast'"):
+        list(train(PendulumConfig(engine="env", gradient_decay=0.9, iterations=1), tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

@@ -124,6 +124,7 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
 
+    rollout_rewards = _make_engine(config, net, generator, device)  # checks the config before any file is touched
     if config.init_from:
         ckpt.load_weights_into(net, config.init_from)
     start = 0
@@ -139,7 +140,6 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     if state is not None:
         metrics.truncate_after("step", start)
 
-    rollout_rewards = _make_engine(config, net, generator, device)
     iterations = range(start, config.iterations)
     if progress:
         import tqdm

@@ -150,7 +150,7 @@ def build(ctx: AppContext) -> None:
     settings = ctx.settings
     can_push = hub_token_available()
 
-    with gr.Tab("Train", id="train"):
+    with gr.Tab("Train", id="train") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 system = gr.Radio([(SYSTEM_LABELS[s], s) for s in ("pendulum", "mario")], value="pendulum",
@@ -192,6 +192,13 @@ def build(ctx: AppContext) -> None:
                     *plot_updates(chosen, []))
 
         system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
+
+        def preset_choices(chosen, current):
+            # Filled when the tab opens, not when the page is built: listing them imports the system.
+            choices = list(presets(chosen))
+            return gr.Dropdown(choices=choices, value=current if current in choices else choices[0])
+
+        tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
 
         def train(chosen, preset_name, steps_value, lr_value, seed_value, push_value, repo_value,
                   request: gr.Request):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from demo.context import AppContext
+from rlcore.hub import REPLAY_FILE
 from demo.ui import (EXPECTED_ERRORS, OPTION_ECHOES, SIDE_COLOURS, SYSTEM_LABELS, TRACE_FIGURE, figures_table, refusal,
                      trace_frame, trace_placeholder)
 
@@ -55,9 +56,13 @@ def build(ctx: AppContext) -> None:
                     play = gr.Button("Play", variant="primary")
                     refresh = gr.Button("Refresh agents", size="sm")
             with gr.Column(scale=2):
-                video = gr.Video(label="Episode", autoplay=True, loop=True, interactive=False, height=420,
-                                 elem_id="watch-video")
-                status = gr.Markdown("Pick an agent and press **Play**.", elem_id="watch-status")
+                # On arrival: the default agent's published replay, if it has one (no wait for a first video).
+                replay = ctx.catalog.resolve(refs0[0]).path / REPLAY_FILE if refs0 else None
+                has_replay = replay is not None and replay.is_file()
+                video = gr.Video(str(replay) if has_replay else None, label="Episode", autoplay=True, loop=True,
+                                 interactive=False, height=420, elem_id="watch-video")
+                status = gr.Markdown((f"Showing **{refs0[0]}**'s published replay. " if has_replay else "")
+                                     + "Pick an agent, a seed and press **Play**.", elem_id="watch-status")
                 trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
                                          color_map=SIDE_COLOURS, colors_in_legend=[], height=240,
                                          label="Per step (orange: the agent, blue: the one compared with it)",

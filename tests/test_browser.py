@@ -9,6 +9,7 @@ one, else the Pendulum agent.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -56,8 +57,10 @@ def test_a_bundled_replay_plays_in_the_video_element(page):
     page.get_by_role("tab", name="Watch").click()
     system = "Super Mario Bros" if BUNDLED_MARIO is not None else "Pendulum"
     page.locator("#watch-system").get_by_label(re.compile(system)).check()
+    shown_on_arrival = page.evaluate("document.querySelector('#watch-video video')?.src ?? null")  # a replay
     page.get_by_role("button", name="Play", exact=True).click()
-    page.wait_for_selector("#watch-video video[src]")
+    page.wait_for_function("/on seed 0/.test(document.querySelector('#watch-status').innerText)")
+    page.wait_for_function(f"document.querySelector('#watch-video video')?.src !== {json.dumps(shown_on_arrival)}")
     page.wait_for_function("document.querySelector('#watch-video video').currentTime > 0.2")
     first = page.evaluate("document.querySelector('#watch-video video').currentTime")
     time.sleep(0.5)

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.reference.pendulum_seed import train_seed  # noqa: E402
 from rlcore.metrics import read_metrics  # noqa: E402
+from rlcore.pendulum.api import evaluate_net, load  # noqa: E402
 from rlcore.pendulum.train import PendulumConfig, train  # noqa: E402
 
 
@@ -62,6 +63,13 @@ class OurRun:
     @property
     def rate(self) -> float:
         return self.iterations / self.seconds
+
+
+def _quality(net) -> dict:
+    at_100 = evaluate_net(net, episodes=1000, seed=0, steps=100)
+    at_200 = evaluate_net(net, episodes=1000, seed=0, steps=200)
+    return {"last_reward": at_100["mean_last_reward"], "return": at_200["mean_reward"],
+            "return_std": at_200["std_reward"]}
 
 
 def main() -> None:
@@ -99,7 +107,12 @@ def main() -> None:
             run.finish()
         mean_last = {name: run.mean_last_reward(f"{tmp}/{name}") for name, run in ours.items()}
         seed_rate = seed_iterations / seed_seconds
+        # final quality, one measure for both: 1000 random starts, last reward at the training
+        # horizon (step 100) and the 200-step return (Gymnasium Pendulum-v1's)
+        quality = {name: _quality(load(f"{tmp}/{name}").net) for name in ours}
         seed_final = train_seed(iterations=args.iterations) if args.seed_full else None
+        if seed_final is not None:
+            quality["seed"] = _quality(seed_final["policy"].module)
 
     print(f"seed iterations timed: {seed_iterations}")
     print(f"ours iterations timed: {ours['fast'].iterations}")
@@ -113,6 +126,10 @@ def main() -> None:
     if seed_final is not None:
         print(f"seed full run it/s: {seed_final['it_per_s']:.2f}")
         print(f"seed last reward: {seed_final['final_last_reward']:.4f}")
+    for name, label in (("seed", "seed"), ("fast", "ours"), ("compiled", "ours compiled")):
+        if name in quality:
+            print(f"{label} eval last reward at step 100: {quality[name]['last_reward']:.5f}")
+            print(f"{label} eval 200-step return: {quality[name]['return']:.1f} +/- {quality[name]['return_std']:.1f}")
     print(f"ours last reward: {ours['fast'].last['last_reward']:.4f}")
     print(f"ours mean last reward of the last 20 iterations: {mean_last['fast']:.4f}")
     if "compiled" in ours:

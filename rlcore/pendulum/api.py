@@ -25,7 +25,7 @@ from rlcore.runtime import resolve_device
 from rlcore.systems import Episode
 
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
-           "load", "evaluate", "play", "EPISODE_STEPS"]
+           "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS"]
 
 Config = PendulumConfig
 EPISODE_STEPS = 200  # Gymnasium Pendulum-v1's episode length (its TimeLimit)
@@ -78,38 +78,39 @@ def load(checkpoint, device: str = "cpu") -> PendulumAgent:
 
 
 @torch.no_grad()
-def evaluate(checkpoint, episodes: int = 10, seed: int = 0) -> dict:
-    """Gymnasium Pendulum-v1's measure: the return of 200-step episodes from random starts.
-
-    Episode i starts from the random start of seed `seed + i` (play(seed=seed + i) replays it), all
-    run as one batch under the default physics (g 10, m 1, l 1).
-    """
+def evaluate_net(net: nn.Module, episodes: int = 10, seed: int = 0, steps: int = EPISODE_STEPS) -> dict:
+    """Returns and last-step rewards of `episodes` rollouts of `steps` steps; episode i starts from
+    the random start of seed `seed + i` (play(seed=seed + i) replays it). Default physics (g 10, m 1, l 1)."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
-    agent = load(checkpoint)
     seeds = list(range(seed, seed + episodes))
     starts = [initial_state_of_seed(s) for s in seeds]
-    th = torch.stack([s[0] for s in starts])
-    thdot = torch.stack([s[1] for s in starts])
-    traj = tensor_rollout(agent.net, th, thdot, params_as_floats(gen_params()), EPISODE_STEPS)
+    device = next(net.parameters()).device
+    th = torch.stack([s[0] for s in starts]).to(device)
+    thdot = torch.stack([s[1] for s in starts]).to(device)
+    traj = tensor_rollout(net, th, thdot, params_as_floats(gen_params()), steps)
     returns = traj.reward.sum(0).tolist()
     last_rewards = traj.reward[-1].tolist()
     return {
-        "system": NAME,
-        "env_id": ENV_ID,
-        "algorithm": ALGORITHM,
         "mean_reward": statistics.fmean(returns),
         "std_reward": statistics.pstdev(returns),
         "mean_last_reward": statistics.fmean(last_rewards),
         "std_last_reward": statistics.pstdev(last_rewards),
         "n_eval_episodes": episodes,
-        "episode_steps": EPISODE_STEPS,
+        "episode_steps": steps,
         "deterministic": True,
         "seeds": seeds,
         "episode_rewards": [round(r, 4) for r in returns],
-        "last_rewards": [round(r, 6) for r in last_rewards],
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "last_rewards": [round(r, 8) for r in last_rewards],
     }
+
+
+def evaluate(checkpoint, episodes: int = 10, seed: int = 0) -> dict:
+    """Gymnasium Pendulum-v1's measure: the return of 200-step episodes from random starts
+    (see evaluate_net), with the mean last-step reward; the results.json document."""
+    results = evaluate_net(load(checkpoint).net, episodes, seed, EPISODE_STEPS)
+    return {"system": NAME, "env_id": ENV_ID, "algorithm": ALGORITHM, **results,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 def play(checkpoint, options: PlayOptions | None = None) -> Episode:

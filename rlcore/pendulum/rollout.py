@@ -7,8 +7,9 @@ plain (batch,) tensors:
 
 - `tensor_rollout`: a plain loop under autograd; the readable reference.
 - `fast_rollout`: the same forward loop inside one autograd.Function whose backward is written out
-  (backpropagation through time by hand): no autograd graph of ~4,000 nodes per iteration, and the
-  weight gradients of all steps in four large matmuls instead of 400 small ones.
+  (backpropagation through time by hand): no autograd graph of ~4,000 nodes per iteration, the
+  weight gradients of all steps in a few large matmuls instead of 400 small ones, and optionally
+  the forward and backward loops compiled by torch.compile in chunks of 10 steps.
 
 tests/test_pendulum_rollout.py proves both give the EnvBase rollout's actions, states and rewards,
 and that fast_rollout's gradients equal autograd's.
@@ -148,7 +149,7 @@ class _BackpropThroughTime(torch.autograd.Function):
     Why it is fast: the action is one number per pendulum, so the sensitivity of the action to each
     layer's pre-activation, S_l = d action / d z_l, does not depend on the gradient flowing back.
     All S_l (and d action / d state) are computed for every step at once in a few large batched
-    matmuls; the step-by-step backward loop is then only ~8 element-wise ops on (batch,) vectors.
+    matmuls; the step-by-step backward loop is then only 5 element-wise ops on (batch,) vectors.
     """
 
     @staticmethod
@@ -182,8 +183,8 @@ class _BackpropThroughTime(torch.autograd.Function):
         one = actions.new_ones(())
 
         # 1. d action / d (every layer's pre-activation and the observation), all steps at once:
-        #    S_last = w_out * tanh'(z),  S_l = (S_{l+1} @ W_{l+1}) * tanh'(z_l),  tanh' = 1 - h^2
-        # d action / d (last linear's output): 1, or squash * tanh' for TorqueSquash
+        #    S_last = w_out * tanh'(z) [* d action/d out],  S_l = (S_{l+1} @ W_{l+1}) * tanh'(z_l),
+        #    tanh' = 1 - h^2; d action/d out (the last linear's output) is 1, or squash * tanh' with TorqueSquash
         d_action_d_out = (ctx.squash - actions * actions / ctx.squash) if ctx.squash else None
         sensitivities = []  # last hidden layer first, each (steps, batch, hidden)
         s = torch.addcmul(one, hiddens[-1], hiddens[-1], value=-1).mul_(layer_weights[-1][0])

@@ -208,3 +208,12 @@ def test_presets(tmp_path):
     with pytest.raises(ValueError, match="engine='fast'"):
         list(train(PendulumConfig(engine="env", gradient_decay=0.9, iterations=1), tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.gpu
+def test_training_on_cuda_gives_a_checkpoint_that_loads_on_cpu(tmp_path):
+    records = list(train(PendulumConfig(iterations=5, batch_size=16, rollout_steps=30), tmp_path, device="cuda"))
+    assert len(records) == 5 and all(np.isfinite(r["return"]) for r in records)
+    agent = api.load(tmp_path)  # weights saved from the GPU, loaded on the CPU
+    assert next(agent.net.parameters()).device.type == "cpu"
+    assert api.evaluate(tmp_path, episodes=3)["n_eval_episodes"] == 3

@@ -61,8 +61,8 @@ def test_fast_rollout_gradients_equal_autograd(scale, squash):
     th = (torch.rand(12, generator=generator, dtype=torch.float64) * 2 - 1) * torch.pi
     thdot = (torch.rand(12, generator=generator, dtype=torch.float64) * 2 - 1) * 7.5
     params = params_as_floats(gen_params())
-    expected = _gradients(tensor_rollout, net, th, thdot, params, 40)
-    got = _gradients(fast_rollout, net, th, thdot, params, 40)
+    expected = _gradients(tensor_rollout, net, th, thdot, params, 25)
+    got = _gradients(fast_rollout, net, th, thdot, params, 25)
     for e, g in zip(expected, got):
         torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-10)
 
@@ -119,9 +119,9 @@ def test_gradient_decay_scales_the_gradient_per_step_back_in_time():
     th = torch.linspace(-3, 3, 10, dtype=torch.float64)
     thdot = torch.linspace(-7.9, 7.9, 10, dtype=torch.float64)
     params = params_as_floats(gen_params())
-    expected = _gradients(decayed_reference, net, th, thdot, params, 40)
-    got = _gradients(functools.partial(fast_rollout, gradient_decay=decay), net, th, thdot, params, 40)
-    exact = _gradients(fast_rollout, net, th, thdot, params, 40)
+    expected = _gradients(decayed_reference, net, th, thdot, params, 25)
+    got = _gradients(functools.partial(fast_rollout, gradient_decay=decay), net, th, thdot, params, 25)
+    exact = _gradients(fast_rollout, net, th, thdot, params, 25)
     for e, g, x in zip(expected, got, exact):
         torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-10)
     assert not torch.allclose(got[0], exact[0])

@@ -10,6 +10,7 @@ the same rollout on plain tensors (rlcore.pendulum.rollout, proven equal by the 
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import sys
 import threading
@@ -113,8 +114,10 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     """Train, yielding one record per iteration; `out_dir` stays a valid, resumable checkpoint."""
     out_dir = Path(out_dir)
     device = resolve_device(device)
-    if config.threads > 0 and device.type == "cpu":
-        torch.set_num_threads(config.threads)
+    if device.type == "cpu":
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        keep_freed_memory()
     torch.manual_seed(config.seed)
     net = build_net(config).to(device)
     # fused: one kernel for the whole update (the same Adam; a few % of an iteration saved)
@@ -177,6 +180,19 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
             iterations.close()
         if (step != saved_at or not (out_dir / ckpt.CONFIG_FILE).exists()) and not sys.is_finalizing():
             save(out_dir, config, net, step, optimizer, scheduler, generator)
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory instead of returning it to the OS. Each iteration allocates and
+    frees ~10 MB of activations; by default glibc trims the freed top of its heap every time, and the
+    next iteration page-faults it all back in (about 15% of an iteration here). Linux/glibc only;
+    elsewhere nothing happens. Process-wide, as training runs in its own process."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: trim only above 1 GiB free
+        libc.mallopt(-3, 1 << 25)  # M_MMAP_THRESHOLD: blocks up to 32 MiB from the heap, not fresh mmaps
+    except (OSError, AttributeError):
+        pass
 
 
 def rollout_steps(config: PendulumConfig, iteration: int) -> int:

@@ -58,18 +58,26 @@ def pendulum_reward(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor) -> t
     return -(angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2))
 
 
-def pendulum_dynamics(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor,
-                      params: Params) -> tuple[torch.Tensor, torch.Tensor]:
+def pendulum_dynamics(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor, params: Params,
+                      sin_th: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One Euler step of the pendulum under the (already clipped) torque u -> (th_next, thdot_next).
 
     `params` values may be tensors shaped like th (a batch of pendulums) or plain floats (fewer ops:
-    the fast training path passes floats).
+    the fast training path passes floats). `sin_th` is th.sin() when the caller already has it.
     """
     g, m, length, dt = params["g"], params["m"], params["l"], params["dt"]
-    new_thdot = thdot + (3 * g / (2 * length) * th.sin() + 3.0 / (m * length**2) * u) * dt
-    new_thdot = new_thdot.clamp(-params["max_speed"], params["max_speed"])
+    max_speed = params["max_speed"]
+    sin_th = th.sin() if sin_th is None else sin_th  # the fast path's observation already holds sin(th)
+    gravity_gain = 3 * g / (2 * length) * dt  # thdot gained per unit of sin(th) in one step
+    torque_gain = 3.0 / (m * length**2) * dt  # thdot gained per unit of torque in one step
     # Not wrapped into [-pi, pi], as in the tutorial and Gymnasium: reward and dynamics read th only
     # through 2*pi-periodic functions (sin, cos, angle_normalize), so the motion is the same either way.
+    if not any(isinstance(x, torch.Tensor) for x in (gravity_gain, torque_gain, dt, max_speed)):
+        # float constants: 4 fused ops instead of 8 (the fast path's step costs one dispatch per op)
+        new_thdot = torch.add(thdot, sin_th, alpha=gravity_gain).add_(u, alpha=torque_gain)
+        new_thdot.clamp_(-max_speed, max_speed)
+        return torch.add(th, new_thdot, alpha=dt), new_thdot
+    new_thdot = (thdot + gravity_gain * sin_th + torque_gain * u).clamp(-max_speed, max_speed)
     new_th = th + new_thdot * dt
     return new_th, new_thdot
 

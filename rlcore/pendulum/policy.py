@@ -42,7 +42,8 @@ def make_policy(net: nn.Module | None = None) -> TensorDictModule:
                             out_keys=["action"])
 
 
-def observation(th: torch.Tensor, thdot: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+def observation(th: torch.Tensor, thdot: torch.Tensor, out: torch.Tensor | None = None,
+                sin_th: torch.Tensor | None = None) -> torch.Tensor:
     """The env's "observation" [cos th, sin th, thdot] built from raw state tensors (the transformed
-    env's order, CatTensors sorting its keys; also Gymnasium's)."""
-    return torch.stack([th.cos(), th.sin(), thdot], dim=-1, out=out)
+    env's order, CatTensors sorting its keys; also Gymnasium's). `sin_th`: th.sin(), if already computed."""
+    return torch.stack([th.cos(), th.sin() if sin_th is None else sin_th, thdot], dim=-1, out=out)

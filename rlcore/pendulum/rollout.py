@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from rlcore.pendulum.env import clip_torque, pendulum_dynamics, pendulum_reward
-from rlcore.pendulum.policy import TorqueSquash, observation
+from rlcore.pendulum.policy import OBSERVATION_SIZE, TorqueSquash, observation
 
 
 @dataclasses.dataclass
@@ -91,21 +91,24 @@ def _policy_steps(th, thdot, params, steps, squash, weights):
     *hidden_layers, (last_weight, last_bias) = zip(weights[0::2], weights[1::2])
     hidden_layers = [(w.t(), b) for w, b in hidden_layers]
     last_weight = last_weight[0]
-    ths, thdots, actions, inputs, hiddens = [], [], [], [], [[] for _ in hidden_layers]
-    for _ in range(steps):
-        h = observation(th, thdot)
-        inputs.append(h)
-        for layer, (w_t, b) in enumerate(hidden_layers):
-            h = torch.addmm(b, h, w_t).tanh()
-            hiddens[layer].append(h)
-        action = torch.addmv(last_bias, h, last_weight)
+    batch = th.shape[0]
+    # per-step outputs preallocated and written in place (out=, tanh_): no allocations, no final stacks
+    actions, inputs = th.new_empty(steps, batch), th.new_empty(steps, batch, OBSERVATION_SIZE)
+    hiddens = [th.new_empty(steps, batch, b.shape[0]) for _, b in hidden_layers]
+    ths, thdots = [], []
+    per_step = zip(actions.unbind(0), inputs.unbind(0), *[h.unbind(0) for h in hiddens])
+    for action, h, *hidden_outs in per_step:
+        sin_th = th.sin()  # shared by the observation and the dynamics
+        observation(th, thdot, out=h, sin_th=sin_th)
+        for (w_t, b), out in zip(hidden_layers, hidden_outs):
+            h = torch.addmm(b, h, w_t, out=out).tanh_()
+        torch.addmv(last_bias, h, last_weight, out=action)
         if squash:
-            action = squash * action.tanh()
+            action.tanh_().mul_(squash)
         ths.append(th)
         thdots.append(thdot)
-        actions.append(action)
-        th, thdot = pendulum_dynamics(th, thdot, clip_torque(action, params), params)
-    return th, thdot, *[torch.stack(x) for x in (ths, thdots, actions, inputs, *hiddens)]
+        th, thdot = pendulum_dynamics(th, thdot, clip_torque(action, params), params, sin_th=sin_th)
+    return th, thdot, torch.stack(ths), torch.stack(thdots), actions, inputs, *hiddens
 
 
 COMPILED_CHUNK = 10  # steps per compiled call: one compile (~5 s with a warm cache, up to a minute cold)

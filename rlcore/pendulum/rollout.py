@@ -89,7 +89,11 @@ def _policy_steps(th, thdot, params, steps, squash, weights):
     """The forward rollout (no autograd): final state, then per step (time first) th, thdot, action,
     observation and each hidden layer's activation (what the backward needs)."""
     *hidden_layers, (last_weight, last_bias) = zip(weights[0::2], weights[1::2])
-    hidden_layers = [(w.t(), b) for w, b in hidden_layers]
+    # tanh(z) = 2 sigmoid(2z) - 1: ATen's CPU sigmoid is several times cheaper than its tanh (the
+    # costliest op of the loop), so the hidden layers get 2W, 2b and the three ops below; 2 and 1 as
+    # 0-d tensors because a Python number is copied into a fresh tensor at every call
+    hidden_layers = [(2 * w.t(), 2 * b) for w, b in hidden_layers]
+    one, two = th.new_tensor(1.0), th.new_tensor(2.0)
     last_weight = last_weight[0]
     batch = th.shape[0]
     # per-step outputs preallocated and written in place (out=, tanh_): no allocations, no final stacks
@@ -101,7 +105,7 @@ def _policy_steps(th, thdot, params, steps, squash, weights):
         sin_th = th.sin()  # shared by the observation and the dynamics
         observation(th, thdot, out=h, sin_th=sin_th)
         for (w_t, b), out in zip(hidden_layers, hidden_outs):
-            h = torch.addmm(b, h, w_t, out=out).tanh_()
+            h = torch.addmm(b, h, w_t, out=out).sigmoid_().mul_(two).sub_(one)  # tanh(W h + b)
         torch.addmv(last_bias, h, last_weight, out=action)
         if squash:
             action.tanh_().mul_(squash)

@@ -89,29 +89,34 @@ def _policy_steps(th, thdot, params, steps, squash, weights):
     """The forward rollout (no autograd): final state, then per step (time first) th, thdot, action,
     observation and each hidden layer's activation (what the backward needs)."""
     *hidden_layers, (last_weight, last_bias) = zip(weights[0::2], weights[1::2])
-    # tanh(z) = 2 sigmoid(2z) - 1: ATen's CPU sigmoid is several times cheaper than its tanh (the
-    # costliest op of the loop), so the hidden layers get 2W, 2b and the three ops below; 2 and 1 as
-    # 0-d tensors because a Python number is copied into a fresh tensor at every call
-    hidden_layers = [(2 * w.t(), 2 * b) for w, b in hidden_layers]
-    one, two = th.new_tensor(1.0), th.new_tensor(2.0)
-    last_weight = last_weight[0]
+    # tanh(z) = 2 sigmoid(2z) - 1, and ATen's CPU sigmoid is several times cheaper than its tanh (the
+    # costliest op of the loop). The loop keeps s = sigmoid(2z) and folds "2 s - 1" into the weights
+    # that read it (W h + b = 2W s + b - W 1): two ops per layer; h = 2 s - 1 for all steps at the end.
+    folded = []
+    for layer, (w, b) in enumerate(hidden_layers):
+        if layer > 0:  # reads the previous layer's s
+            w, b = 2 * w, b - w.sum(1)
+        folded.append((2 * w.t(), 2 * b))
+    last_weight, last_bias = 2 * last_weight[0], last_bias - last_weight[0].sum()
     batch = th.shape[0]
-    # per-step outputs preallocated and written in place (out=, tanh_): no allocations, no final stacks
+    # per-step outputs preallocated and written in place (out=, sigmoid_): no allocations, no final stacks
     actions, inputs = th.new_empty(steps, batch), th.new_empty(steps, batch, OBSERVATION_SIZE)
-    hiddens = [th.new_empty(steps, batch, b.shape[0]) for _, b in hidden_layers]
+    hiddens = [th.new_empty(steps, batch, b.shape[0]) for _, b in folded]
     ths, thdots = [], []
     per_step = zip(actions.unbind(0), inputs.unbind(0), *[h.unbind(0) for h in hiddens])
     for action, h, *hidden_outs in per_step:
         sin_th = th.sin()  # shared by the observation and the dynamics
         observation(th, thdot, out=h, sin_th=sin_th)
-        for (w_t, b), out in zip(hidden_layers, hidden_outs):
-            h = torch.addmm(b, h, w_t, out=out).sigmoid_().mul_(two).sub_(one)  # tanh(W h + b)
+        for (w_t, b), out in zip(folded, hidden_outs):
+            h = torch.addmm(b, h, w_t, out=out).sigmoid_()  # (1 + tanh(W h + b)) / 2
         torch.addmv(last_bias, h, last_weight, out=action)
         if squash:
             action.tanh_().mul_(squash)
         ths.append(th)
         thdots.append(thdot)
         th, thdot = pendulum_dynamics(th, thdot, clip_torque(action, params), params, sin_th=sin_th)
+    for s in hiddens:
+        s.mul_(2).sub_(1)  # the activations tanh(W h + b)
     return th, thdot, torch.stack(ths), torch.stack(thdots), actions, inputs, *hiddens
 
 

@@ -47,17 +47,33 @@ class CheckpointError(ValueError):
 # ----------------------------------------------------------------------------------- writing
 
 
+def new_temporary_file(path: Path, suffix: str = ".tmp") -> str:
+    """An empty temporary file beside `path` (same filesystem, so the final rename is atomic)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.close(fd)
+    return tmp
+
+
+def publish_temporary_file(tmp: str, path: Path) -> None:
+    """Give `tmp` the mode a plain open() would (mkstemp's 0600 would make checkpoints and videos
+    owner-only), then rename it over `path`."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file and a rename (never a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = new_temporary_file(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish_temporary_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -73,13 +89,12 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Ten
     """safetensors.save_file through a temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = new_temporary_file(path)
     try:
         # safetensors refuses shared or non-contiguous storage: give it plain copies.
         plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
         save_file(plain, tmp, metadata=dict(metadata) if metadata else None)
-        os.replace(tmp, path)
+        publish_temporary_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+
+from rlcore.checkpoint import new_temporary_file, publish_temporary_file
 
 DEFAULT_FPS = 30
 
@@ -29,8 +30,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".mp4")
-    os.close(fd)
+    tmp = new_temporary_file(path, suffix=".mp4")
     count, size = 0, None
     try:
         # macro_block_size=2: keep the true size (only evenness matters for yuv420p), no rescaling.
@@ -49,7 +49,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
                 count += 1
         if count == 0:
             raise ValueError("no frames to write")
-        os.replace(tmp, path)
+        publish_temporary_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

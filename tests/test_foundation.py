@@ -201,3 +201,17 @@ def test_config_round_trip_and_clear_errors():
     with pytest.raises(ValueError, match="field 'steps' must be an integer"):
         from_dict(_Config, {"steps": 2.5})
     assert from_dict(_Config, {"steps": 3.0}).steps == 3
+
+
+def test_written_files_follow_the_umask_not_mkstemp_0600(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        folder = _save(tmp_path)
+        video = write_mp4(tmp_path / "v.mp4", [np.zeros((8, 8, 3), np.uint8)])
+    finally:
+        os.umask(old)
+    for file in (folder / "model.safetensors", folder / "config.json", video):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o644, file

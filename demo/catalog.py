@@ -79,12 +79,15 @@ class Catalog:
         for agent in self.local_agents():
             if agent.ref == ref:
                 return self._check_system(agent, system)
+        from rlcore import hub
+
+        if not self.settings.allow_local_paths and not hub.is_hub_ref(ref):
+            raise CheckpointError(f"{ref}: not a listed agent or a Hub repo id (owner/name); this server does "
+                                  "not open arbitrary folders")
         path = Path(ref).expanduser()
         if path.is_dir() or path.is_file():
             agent = self._agent_at(path if path.is_dir() else path.parent, ref, "local", strict=True)
             return self._check_system(agent, system)
-        from rlcore import hub
-
         if hub.is_hub_ref(ref):
             # A HubError (one line) when unknown or unreachable; only our format's files are fetched.
             folder = hub.pull_checkpoint(ref, endpoint=self.settings.hub_endpoint,

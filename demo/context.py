@@ -47,6 +47,9 @@ class AppSettings:
     """The Hub to list and pull agents from (None: huggingface_hub's, i.e. HF_ENDPOINT or huggingface.co)."""
     hub_cache_dir: Path | None = None
     """Where pulled agents are cached (None: the standard Hugging Face cache)."""
+    allow_local_paths: bool = True
+    """Whether a visitor may name any folder of the server as a checkpoint. Off on a Hugging Face Space
+    (SPACE_ID is set there): a public visitor should not probe the server's files."""
 
     @classmethod
     def from_env(cls, **overrides) -> "AppSettings":
@@ -58,6 +61,9 @@ class AppSettings:
             values["work_dir"] = Path(os.environ["RLCORE_APP_DIR"])
         values["max_upload_mb"] = _env_float("RLCORE_MAX_UPLOAD_MB", cls.max_upload_mb)
         values["max_train_seconds"] = _env_float("RLCORE_MAX_TRAIN_SECONDS", cls.max_train_seconds)
+        allow = os.environ.get("RLCORE_ALLOW_LOCAL_PATHS")
+        values["allow_local_paths"] = (allow.lower() not in ("0", "false", "no") if allow
+                                       else not os.environ.get("SPACE_ID"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("checkpoints_dir", "work_dir"):
             values[key] = Path(values.get(key, getattr(cls, key))).resolve()

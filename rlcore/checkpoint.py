@@ -24,11 +24,10 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+if TYPE_CHECKING:  # torch is imported where tensors are read or written: reading config.json stays light
+    import torch
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -87,6 +86,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 def atomic_save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
                         metadata: Mapping[str, str] | None = None) -> Path:
     """safetensors.save_file through a temporary file and a rename."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = new_temporary_file(path)
@@ -167,6 +168,9 @@ def load_config(path: str | os.PathLike, system: str | None = None) -> dict[str,
 
 def load_tensors(file: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Read a safetensors file; anything else (a pickle, a truncated file) is a CheckpointError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     file = Path(file)
     if not file.is_file():
         raise CheckpointError(f"{file}: missing")
@@ -228,6 +232,8 @@ def _refuse_pickles_if_no_weights(directory: Path) -> None:
 
 def flatten_optimizer_state(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split `optimizer.state_dict()` into tensors (for safetensors) and JSON (param groups, scalars)."""
+    import torch
+
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for param_id, entries in state["state"].items():

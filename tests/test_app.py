@@ -107,6 +107,28 @@ def test_unknown_agent_is_a_readable_refusal(app):
     assert "Traceback" not in status
 
 
+def test_a_public_space_opens_listed_agents_but_no_arbitrary_server_folder(tmp_path, monkeypatch):
+    from demo.catalog import Catalog
+    from demo.context import AppSettings
+    from rlcore.checkpoint import CheckpointError
+
+    checkpoints, name = agent_checkpoints(tmp_path, "pendulum")
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(checkpoints / name, outside)
+    monkeypatch.setenv("SPACE_ID", "someone/rlcore")  # what Hugging Face Spaces set
+    settings = AppSettings.from_env(checkpoints_dir=checkpoints, work_dir=tmp_path / "work")
+    assert settings.allow_local_paths is False
+    catalog = Catalog(settings)
+    assert catalog.resolve(name, "pendulum").path == (checkpoints / name).resolve()
+    for probe in (str(outside), "/etc", str(tmp_path / "missing")):
+        with pytest.raises(CheckpointError, match="does not open arbitrary folders") as err:
+            catalog.resolve(probe)
+        assert "config.json" not in str(err.value)  # nothing learnt about what the folder holds
+    monkeypatch.setenv("RLCORE_ALLOW_LOCAL_PATHS", "1")  # the owner may allow it explicitly
+    assert Catalog(AppSettings.from_env(checkpoints_dir=checkpoints, work_dir=tmp_path / "work")).resolve(
+        str(outside), "pendulum").path == outside.resolve()
+
+
 def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(app):
     client = app.client
     job = client.submit("pendulum", "tutorial", 2000, 0.002, 0, True, "alice/trained-in-the-app", api_name="/train")

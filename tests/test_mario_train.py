@@ -107,6 +107,30 @@ def test_resume_continues_the_counters_and_the_metrics(fake_run):
     assert (out / "reward_plot.png").stat().st_size > 1000
 
 
+def test_a_committed_checkpoint_without_its_large_training_state_resumes_from_its_weights(tmp_path):
+    out = tmp_path / "run"
+    list(train(_config(max_steps=90), out, device="cpu", env_fn=FAKE_ENV))
+    (out / "training_state.safetensors").unlink()  # what a bundled checkpoint leaves out of git
+    saved = json.loads((out / "config.json").read_text())["state"]
+    from rlcore.mario.train import TrainingRun
+
+    run = TrainingRun(_config(max_steps=130), out, resume=True, device="cpu", env_fn=FAKE_ENV)
+    try:
+        weights = Mario.load(out).net.online.state_dict()
+        for name, tensor in run.agent.net.online.state_dict().items():
+            assert torch.equal(tensor, weights[name])
+            assert torch.equal(run.agent.net.target.state_dict()[name], tensor)  # target re-synced
+        assert run.agent.curr_step == saved["step"] and run.episode == saved["episode"]
+        assert run.agent.exploration_rate == saved["exploration_rate"]
+        assert run.agent.burnin == saved["step"] + 45  # the replay is refilled before learning again
+        while not run.finished:
+            run.step()
+    finally:
+        run.close()
+    assert json.loads((out / "config.json").read_text())["state"]["step"] >= 130
+    assert (out / "training_state.safetensors").is_file()  # the next save is complete again
+
+
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="nothing to resume"):
         next(api.train(_config(), tmp_path / "empty", resume=True, device="cpu"))

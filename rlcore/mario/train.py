@@ -164,6 +164,8 @@ def save_run(agent: Mario, out_dir: Path, episode: int, logger: MetricLogger) ->
 
 def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
     """Load the training state into `agent` and `logger`; returns the episode counter."""
+    if (out_dir / ckpt.TRAINING_META_FILE).is_file() and not (out_dir / ckpt.TRAINING_STATE_FILE).is_file():
+        return warm_restart(agent, out_dir, logger)
     loaded = ckpt.load_training_state(out_dir)
     if loaded is None:
         raise ckpt.CheckpointError(f"{out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
@@ -182,6 +184,26 @@ def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
     # the replay memory is not saved: refill it for `burnin` steps before learning again
     agent.burnin = step + agent.config.burnin
     logger.load_state(meta["logger"], step)
+    return episode
+
+
+def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
+    """Resume from a checkpoint's small parts only (what a bundled, committed checkpoint keeps: the
+    52 MB of Q_target + Adam moments in training_state.safetensors stay out of git): Q_online from
+    model.safetensors, Q_target re-synced to it, a fresh Adam; the counters and exploration rate saved
+    beside those weights in config.json, the logger's history from training_state.json."""
+    ckpt.load_weights_into(agent.net.online, out_dir)
+    agent.sync_Q_target()
+    state = ckpt.load_config(out_dir, system="mario").get("state", {})
+    step, episode = int(state.get("step", 0)), int(state.get("episode", 0))
+    agent.curr_step = step
+    agent.exploration_rate = float(state.get("exploration_rate", agent.exploration_rate))
+    meta = ckpt.read_json(out_dir / ckpt.TRAINING_META_FILE)
+    agent.rng.bit_generator.state = meta["rng"]
+    agent.burnin = step + agent.config.burnin  # the replay memory is refilled first, as on any resume
+    logger.load_state(meta["logger"], step)
+    print(f"resume: no {ckpt.TRAINING_STATE_FILE} in {out_dir}: continuing from the weights at step {step} "
+          "(Q_target re-synced, Adam restarted)", file=sys.stderr)
     return episode
 
 

@@ -125,3 +125,22 @@ def test_gradient_decay_scales_the_gradient_per_step_back_in_time():
     for e, g, x in zip(expected, got, exact):
         torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-10)
     assert not torch.allclose(got[0], exact[0])
+
+
+@pytest.mark.parametrize("g", [10.0, 3.5])
+def test_float_params_dynamics_equal_tensor_params_dynamics(g):
+    """pendulum_dynamics' fused path for Python-float params (the fast path's) and its general path
+    for per-pendulum tensor params (the EnvBase env's) agree, clamp at max_speed included."""
+    from rlcore.pendulum.env import pendulum_dynamics
+
+    generator = torch.Generator().manual_seed(0)
+    th = torch.rand(1000, generator=generator, dtype=torch.float64) * 8 - 4
+    thdot = torch.rand(1000, generator=generator, dtype=torch.float64) * 20 - 10  # beyond max_speed too
+    u = torch.rand(1000, generator=generator, dtype=torch.float64) * 4 - 2
+    floats = params_as_floats(gen_params(g=g))
+    tensors = {key: torch.full_like(th, value) for key, value in floats.items()}
+    got = pendulum_dynamics(th, thdot, u, floats, sin_th=th.sin())
+    expected = pendulum_dynamics(th, thdot, u, tensors)
+    assert (got[1].abs() == floats["max_speed"]).any()
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,38 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the app tests' helpers: bundled agents, small trained ones
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def bundled(system: str) -> Path | None:
-    from rlcore.checkpoint import CheckpointError, load_config
-
-    for folder in sorted((REPO / "checkpoints").glob("*/")):
-        try:
-            if load_config(folder)["system"] == system:
-                return folder
-        except CheckpointError:
-            continue
-    return None
-
-
-def small_agent(system: str, folder: Path) -> Path:
-    """A few steps of the real trainer: enough for a valid checkpoint (not a good agent)."""
-    from rlcore.systems import get_system
-
-    module = get_system(system)
-    if system == "pendulum":
-        config = module.Config(iterations=20)
-    else:
-        config = module.preset("fast", max_steps=300, memory_size=1000, burnin=100, log_every=1)
-    for _ in module.train(config, folder):
-        pass
-    return folder
+from app_support import bundled_agent, free_port, small_agent  # noqa: E402
 
 
 def wait_for_page(url: str, timeout: float = 120.0) -> None:
@@ -109,7 +79,7 @@ def main() -> None:
     checkpoints = work / "checkpoints"
     agents, notes = {}, []
     for system in ("pendulum", "mario"):
-        source = bundled(system)
+        source = bundled_agent(system)
         if source is not None:
             shutil.copytree(source, checkpoints / source.name)
             agents[system] = source.name

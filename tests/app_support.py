@@ -30,7 +30,7 @@ def bundled_agent(system: str) -> Path | None:
     return None
 
 
-def _small_agent(system: str, folder: Path) -> None:
+def small_agent(system: str, folder: Path) -> None:
     """A few steps of the real trainer: a valid checkpoint, not a good agent."""
     from rlcore.systems import get_system
 
@@ -54,7 +54,7 @@ def agent_checkpoints(root: Path, system: str) -> tuple[Path, str]:
         if source is not None:
             shutil.copytree(source, partial, ignore=shutil.ignore_patterns("training_state.*"))
         else:
-            _small_agent(system, partial)
+            small_agent(system, partial)
         partial.rename(agent)
     return folder, name
 

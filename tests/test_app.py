@@ -325,7 +325,8 @@ def test_a_mario_replay_with_its_x_position_plot_and_a_comparison(tmp_path_facto
         assert len(frames) == left["frames"] == summary["steps"] + 1
         assert frames[0].shape == (240, 2 * 256 + 8, 3)  # the two agents side by side
         xs = [row[1] for row in plot["data"] if row[2] == "left"]
-        assert len(xs) == summary["steps"] and xs[-1] == summary["x_pos"]
+        # the figure is the furthest x reached (Mario may step back, e.g. pressing against a pipe)
+        assert len(xs) == summary["steps"] and max(xs) == summary["x_pos"]
         again = client.predict("mario", agent, "(none)", 0, 1, 1, 10.0, 1.0, 1.0, api_name="/watch")[2]
         assert again["cached"] is True  # the comparison stored each agent's own episode too
 

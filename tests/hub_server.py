@@ -475,6 +475,14 @@ def folder_bytes(folder) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def copy_of_folder(source, destination):
+    """A private copy of a (trained) checkpoint folder, for a test that pushes, and so completes, it."""
+    destination.mkdir()
+    for name, data in folder_bytes(source).items():
+        (destination / name).write_bytes(data)
+    return destination
+
+
 def make_checkpoint(folder, *, results: bool | dict = True, replay: bool = True, seed: int = 0,
                     system: str = "pendulum", algorithm: str = "BPTT", env_id: str = "Pendulum-v1"):
     """A small but complete checkpoint folder written with rlcore's own writers (no trained system).

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from hub_server import TOKEN, HubServer, folder_bytes, make_checkpoint
+from hub_server import TOKEN, HubServer, copy_of_folder, folder_bytes, make_checkpoint
 
 from rlcore import cli
 from rlcore.config import option
@@ -215,10 +215,7 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
     from rlcore.video import write_mp4
 
     run_source, trained = trained_with_the_cli
-    run = tmp_path / "run"
-    run.mkdir()
-    for name, data in folder_bytes(run_source).items():
-        (run / name).write_bytes(data)
+    run = copy_of_folder(run_source, tmp_path / "run")
     # a short replay made here; the full 200-step render of `push` is covered by the slow test below
     write_mp4(run / "replay.mp4", [np.zeros((32, 32, 3), np.uint8)] * 3, fps=3)
     home, fresh_home = tmp_path / "hf", tmp_path / "hf-fresh"
@@ -261,10 +258,7 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
 @pytest.mark.slow
 def test_push_renders_and_evaluates_and_hub_checkpoints_evaluate_and_play(server, trained_with_the_cli, tmp_path):
     run_source, _ = trained_with_the_cli
-    run = tmp_path / "run"
-    run.mkdir()
-    for name, data in folder_bytes(run_source).items():
-        (run / name).write_bytes(data)
+    run = copy_of_folder(run_source, tmp_path / "run")
     home = tmp_path / "hf"
     pushed = run_cli("train", "pendulum", "--out", tmp_path / "run2", "--iterations", 2, "--batch-size", 4,
                      "--rollout-steps", 10, "--push-to-hub", "alice/straight-from-training",

@@ -119,7 +119,10 @@ def save_checkpoint(directory: str | os.PathLike, *, system: str, algorithm: str
 # ----------------------------------------------------------------------------------- reading
 
 
-def _refuse_pickles(directory: Path) -> None:
+def _refuse_pickles_in_place_of_weights(directory: Path) -> None:
+    """A folder without model.safetensors but with a pickle (model.pt, ...) gets a refusal naming the pickle."""
+    if (directory / WEIGHTS_FILE).is_file():
+        return
     pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
     if pickles:
         raise CheckpointError(
@@ -144,8 +147,7 @@ def load_config(path: str | os.PathLike, system: str | None = None) -> dict[str,
     directory = checkpoint_dir(path)
     file = directory / CONFIG_FILE
     if not file.is_file():
-        if not (directory / WEIGHTS_FILE).is_file():
-            _refuse_pickles(directory)
+        _refuse_pickles_in_place_of_weights(directory)
         raise CheckpointError(f"{file}: missing (an rlcore checkpoint has {WEIGHTS_FILE} and {CONFIG_FILE})")
     try:
         document = json.loads(file.read_text())
@@ -213,18 +215,12 @@ def check_state_dict(file: str | os.PathLike, loaded: Mapping[str, torch.Tensor]
 def load_weights_into(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
     """Load model.safetensors of a checkpoint into `module`, after checking names, shapes and dtypes."""
     directory = checkpoint_dir(path)
-    _refuse_pickles_if_no_weights(directory)
+    _refuse_pickles_in_place_of_weights(directory)
     file = directory / WEIGHTS_FILE
-    tensors = load_tensors(file)
+    tensors = load_tensors(file)  # a missing file is "model.safetensors: missing"
     check_state_dict(file, tensors, module.state_dict())
     module.load_state_dict(tensors)
     return module
-
-
-def _refuse_pickles_if_no_weights(directory: Path) -> None:
-    if not (directory / WEIGHTS_FILE).is_file():
-        _refuse_pickles(directory)
-        raise CheckpointError(f"{directory / WEIGHTS_FILE}: missing")
 
 
 # ------------------------------------------------------------------- training state (resume)

@@ -56,6 +56,16 @@ def test_defaults_are_the_tutorials():
         preset("turbo")
 
 
+def test_reward_scale_applies_to_what_is_learned_only():
+    agent = _agent(reward_scale=0.1)
+    state = np.zeros((4, 84, 84), np.uint8)
+    agent.cache(state, state, 1, 15.0, False)
+    agent.cache(state, state, 0, -4.0, True)
+    batch = agent.memory.transitions(np.array([1, 2]))
+    assert batch["reward"].tolist() == pytest.approx([1.5, -0.4])
+    assert MarioConfig().reward_scale == 1.0 and preset("fast").reward_scale == 0.1
+
+
 def test_act_decays_epsilon_per_step_down_to_its_minimum():
     agent = _agent(exploration_rate_decay=0.9, exploration_rate_min=0.2)
     state = np.zeros((4, 84, 84), np.uint8)

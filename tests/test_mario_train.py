@@ -181,3 +181,16 @@ def test_resume_after_a_kill_restarts_from_the_last_periodic_checkpoint(tmp_path
     # the records logged after the checkpoint (the lost steps 101-130) were dropped, the new ones follow
     assert steps == [s for s in steps if s <= 100] + [r["step"] for r in records]
     assert all(r["step"] > 100 for r in records)
+
+
+def test_keep_snapshots_keeps_each_checkpoints_playable_weights(tmp_path):
+    out = tmp_path / "run"
+    list(train(_config(checkpoint_every=50, max_steps=120, keep_snapshots=True), out, device="cpu", env_fn=FAKE_ENV))
+    snapshots = sorted(p.name for p in (out / "snapshots").iterdir())
+    assert snapshots == ["step-00000050", "step-00000100", "step-00000120"]
+    first, last = Mario.load(out / "snapshots" / snapshots[0]), Mario.load(out / "snapshots" / snapshots[-1])
+    assert (first.curr_step, last.curr_step) == (50, 120)
+    final = Mario.load(out)  # the last snapshot is the run's own final checkpoint
+    for name, weight in last.net.online.state_dict().items():
+        assert torch.equal(weight, final.net.online.state_dict()[name])
+    assert any(not torch.equal(w, last.net.online.state_dict()[n]) for n, w in first.net.online.state_dict().items())

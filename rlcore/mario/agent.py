@@ -95,8 +95,9 @@ class Mario:
 
     # ---------------------------------------------------------------------------- memory
     def cache(self, state, next_state, action, reward, done, *, end: bool | None = None, env_index: int = 0):
-        """Store the experience to self.memory (one new frame; see replay.py)."""
-        self.memory.cache(state, next_state, action, reward, done, end=end, env_index=env_index)
+        """Store the experience to self.memory (one new frame; see replay.py), reward scaled by `reward_scale`."""
+        self.memory.cache(state, next_state, action, float(reward) * self.config.reward_scale, done, end=end,
+                          env_index=env_index)
 
     def recall(self):
         """Retrieve a batch of experiences from memory."""

@@ -22,6 +22,7 @@ always a valid, resumable checkpoint:
     training_state.safetensors + .json   Q_online, Q_target, Adam, counters, RNG, logger history
     metrics.jsonl, log                   one record per log interval (JSON; the tutorial's table)
     reward_plot.png, length_plot.png, loss_plot.png, q_plot.png
+    snapshots/step-<N>/                  with keep_snapshots: each checkpoint's playable weights
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from rlcore.mario.env import env_thunk
 from rlcore.runtime import resolve_device, seed_everything
 
 WINDOW = 100  # moving averages over the last 100 episodes, as the tutorial's MetricLogger
+SNAPSHOTS = "snapshots"  # keep_snapshots: snapshots/step-<N>/ playable checkpoints
 PLOTS = {"reward": "reward_plot.png", "length": "length_plot.png", "loss": "loss_plot.png", "q": "q_plot.png"}
 
 
@@ -287,6 +289,8 @@ class TrainingRun:
 
     def save(self) -> None:
         save_run(self.agent, self.out_dir, self.episode, self.logger)
+        if self.config.keep_snapshots:
+            self.agent.save(self.out_dir / SNAPSHOTS / f"step-{self.agent.curr_step:08d}", extra={"episode": self.episode})
         self.logger.plot()
         self.last_checkpoint = self.agent.curr_step
 

@@ -66,6 +66,32 @@ def test_reward_scale_applies_to_what_is_learned_only():
     assert MarioConfig().reward_scale == 1.0 and preset("fast").reward_scale == 0.1
 
 
+def test_bfloat16_target_copy_gives_autocasts_q_values_and_follows_syncs():
+    """Q_target's weights are cast to bfloat16 once per sync, not once per forward: same Q values."""
+    from rlcore.mario.net import MarioNet
+
+    torch.manual_seed(0)
+    net = MarioNet((4, 84, 84), 2, dueling=True).use_channels_last().use_bf16()
+    states = torch.randint(0, 256, (6, 4, 84, 84), dtype=torch.uint8)
+
+    def autocast_target():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return net.target(net.prepare(states))
+
+    autocast_target()  # oneDNN's first call may pick another kernel: compare warm calls
+    with torch.no_grad():
+        before = net(states, model="target")
+        assert torch.equal(before, autocast_target()) and before.dtype == torch.float32
+        for p in net.online.parameters():
+            p.add_(0.01)
+    net.target.load_state_dict(net.online.state_dict())  # the sync
+    with torch.no_grad():
+        after = net(states, model="target")
+    assert torch.equal(after, autocast_target()) and not torch.equal(after, before)
+    assert all(t.dtype == torch.float32 for t in net.state_dict().values())  # the cast copy is not saved
+    assert net.state_dict().keys() == MarioNet((4, 84, 84), 2, dueling=True).state_dict().keys()
+
+
 def test_act_decays_epsilon_per_step_down_to_its_minimum():
     agent = _agent(exploration_rate_decay=0.9, exploration_rate_min=0.2)
     state = np.zeros((4, 84, 84), np.uint8)

@@ -114,6 +114,7 @@ class Mario:
     @torch.no_grad()
     def td_target(self, reward, next_state, done):
         """r + gamma^n * Q_target(s', argmax_a Q_online(s', a)), no bootstrap when done."""
+        next_state = self.net.prepare(next_state)  # once for both networks
         next_state_Q = self.net(next_state, model="online")
         best_action = torch.argmax(next_state_Q, dim=1)
         next_Q = self.net(next_state, model="target")[torch.arange(len(best_action), device=best_action.device),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import deepcopy as copy_module
+
 import torch
 from torch import nn
 
@@ -41,6 +43,7 @@ class MarioNet(nn.Module):
         super().__init__()
         self.channels_last = False
         self.bf16 = False  # see use_bf16
+        self._cache: dict = {}  # Q_target cast to bfloat16 (not a submodule: never in state_dict)
         c, h, w = input_dim
         if h != 84:
             raise ValueError(f"Expecting input height: 84, got: {h}")
@@ -56,15 +59,38 @@ class MarioNet(nn.Module):
     def forward(self, input: torch.Tensor, model: str) -> torch.Tensor:
         if model not in ("online", "target"):
             raise ValueError(f"model must be 'online' or 'target', got {model!r}")
-        net = self.online if model == "online" else self.target
-        if input.dtype == torch.uint8:  # one conversion pass: straight to the compute dtype and layout
-            x = input.to(dtype=torch.bfloat16 if self.bf16 else torch.float32,
-                         memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
-            x = x.mul_(1 / 255.0)
-        else:
-            x = input.contiguous(memory_format=torch.channels_last) if self.channels_last else input
+        net = self.online if model == "online" else self._target_in_compute_dtype()
+        x = self.prepare(input)
         with self.autocast(x.device.type):
             return net(x)
+
+    def prepare(self, input: torch.Tensor) -> torch.Tensor:
+        """uint8 stacks -> the network's input: [0, 1] in the compute dtype and layout (other dtypes
+        are taken as already prepared). Callers running both networks on one batch prepare it once."""
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        if input.dtype != torch.uint8:
+            return input.contiguous(memory_format=layout)
+        if self.bf16:  # uint8 -> bfloat16 first, then NHWC: ~1.7x faster than one combined pass here
+            x = input.to(torch.bfloat16).contiguous(memory_format=layout)
+        else:  # to float32 the combined pass is the faster
+            x = input.to(dtype=torch.float32, memory_format=layout)
+        return x.mul_(1 / 255.0)
+
+    def _target_in_compute_dtype(self) -> nn.Module:
+        """Q_target as autocast would run it. Autocast re-casts frozen (requires_grad=False) weights on
+        every call, ~1 ms per forward for the 3136x512 layer here; Q_target only changes when it is
+        synced or loaded, so in bfloat16 its cast copy is kept until a weight's version changes.
+        Same values as autocast's own cast (round to nearest), so the same Q values bit for bit."""
+        if not self.bf16:
+            return self.target
+        versions = tuple((p.data_ptr(), p._version) for p in self.target.parameters())
+        if self._cache.get("target_versions") != versions:
+            copy = copy_module(self.target)
+            for module in copy.modules():  # OutputLinear keeps float32, as under autocast
+                if isinstance(module, (nn.Conv2d, nn.Linear)) and not isinstance(module, OutputLinear):
+                    module.to(torch.bfloat16)
+            self._cache.update(target=copy, target_versions=versions)
+        return self._cache["target"]
 
     def autocast(self, device_type: str = "cpu"):
         """The bfloat16 autocast region (a no-op in float32). Wrapping several forwards in one region

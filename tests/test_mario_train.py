@@ -181,6 +181,9 @@ def test_resume_after_a_kill_restarts_from_the_last_periodic_checkpoint(tmp_path
     # the records logged after the checkpoint (the lost steps 101-130) were dropped, the new ones follow
     assert steps == [s for s in steps if s <= 100] + [r["step"] for r in records]
     assert all(r["step"] > 100 for r in records)
+    # the tutorial's log table was rewound the same way: one row per record, same steps
+    header, *rows = (out / "log").read_text().splitlines()
+    assert header.split()[:2] == ["Episode", "Step"] and [int(row.split()[1]) for row in rows] == steps
 
 
 def test_keep_snapshots_keeps_each_checkpoints_playable_weights(tmp_path):

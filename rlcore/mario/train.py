@@ -142,7 +142,16 @@ class MetricLogger:
         for k, v in state.items():
             setattr(self, k, list(v))
         self.metrics.truncate_after("step", step)  # records after the checkpoint are replayed
+        self._truncate_log_after(step)
         self.record_step = step
+
+    def _truncate_log_after(self, step: int) -> None:
+        """The `log` table keeps its header and the rows up to the checkpoint's step, as metrics.jsonl."""
+        if not self.save_log.exists():
+            return
+        header, *rows = self.save_log.read_text().splitlines(keepends=True)
+        kept = [row for row in rows if len(row.split()) > 1 and row.split()[1].isdigit() and int(row.split()[1]) <= step]
+        ckpt.atomic_write_bytes(self.save_log, (header + "".join(kept)).encode())
 
 
 # ------------------------------------------------------------------------------ checkpoints

@@ -179,6 +179,25 @@ def _endpoint(endpoint: str | None) -> str:
     return (endpoint or constants.ENDPOINT).rstrip("/")
 
 
+def require_resolvable(endpoint: str) -> None:
+    """Fail at once when the endpoint's host name does not resolve (no network, no DNS): the client
+    would retry such a request with backoff for ~20 s, and no retry can help it."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:  # the client itself refuses at once, with its offline-mode error
+        return
+    host = urlsplit(endpoint).hostname
+    if not host:
+        raise HubError(f"invalid Hub endpoint {endpoint!r}", user_error=True)
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as err:
+        raise HubError(f"cannot reach the Hub at {endpoint} (cannot resolve {host}: {err.args[-1]})") from None
+
+
 # ----------------------------------------------------------------------------- token
 
 
@@ -284,9 +303,10 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     token = ready_to_push(token)
     folder = checkpoint_dir(checkpoint)
     document = check_pushable(folder)
+    endpoint = _endpoint(endpoint)
+    require_resolvable(endpoint)  # before the evaluation and video that `complete` may compute
     if complete:
         complete_checkpoint(folder, episodes=episodes, seed=seed, log=log)
-    endpoint = _endpoint(endpoint)
     card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
     files = files_to_push(folder)
     message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}"
@@ -413,6 +433,7 @@ def list_agents(*, author: str | None = None, search: str | None = None, limit: 
     endpoint = _endpoint(endpoint)
     if author is not None and not re.fullmatch(_NAME, author):
         raise HubError(f"invalid author {author!r}", user_error=True)
+    require_resolvable(endpoint)
     api = HfApi(endpoint=endpoint, token=token)
     try:
         # the client already retries listing requests with backoff (http_backoff): no second layer here

@@ -238,6 +238,22 @@ def test_a_push_cut_off_mid_way_loses_nothing_and_a_rerun_completes_it(server, c
     assert folder_bytes(checkpoint) == before
 
 
+def test_a_hub_whose_name_does_not_resolve_fails_at_once(checkpoint):
+    """No network or DNS: one clear error in a moment (the client's own retries took ~23 s), and a
+    push fails before evaluating anything."""
+    import time
+
+    nowhere = "http://rlcore-test.invalid"  # .invalid never resolves (RFC 2606)
+    before = folder_bytes(checkpoint)
+    began = time.perf_counter()
+    with pytest.raises(hub.HubError, match=r"cannot reach the Hub at http://rlcore-test.invalid \(cannot resolve"):
+        hub.list_agents(endpoint=nowhere)
+    with pytest.raises(hub.HubError, match="cannot resolve rlcore-test.invalid"):
+        hub.push_checkpoint(checkpoint, "alice/pendulum-bptt", token=TOKEN, endpoint=nowhere)
+    assert time.perf_counter() - began < 10
+    assert folder_bytes(checkpoint) == before
+
+
 def test_a_push_whose_response_was_lost_is_not_committed_twice(server, checkpoint):
     push(server, checkpoint)
     push(server, checkpoint)  # same files: the client finds nothing changed

@@ -150,7 +150,8 @@ class MetricLogger:
         if not self.save_log.exists():
             return
         header, *rows = self.save_log.read_text().splitlines(keepends=True)
-        kept = [row for row in rows if len(row.split()) > 1 and row.split()[1].isdigit() and int(row.split()[1]) <= step]
+        steps = [row.split()[1:2] for row in rows]  # the Step column ([] on a torn line)
+        kept = [row for row, s in zip(rows, steps) if s and s[0].isdigit() and int(s[0]) <= step]
         ckpt.atomic_write_bytes(self.save_log, (header + "".join(kept)).encode())
 
 

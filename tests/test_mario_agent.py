@@ -79,17 +79,38 @@ def test_bfloat16_target_copy_gives_autocasts_q_values_and_follows_syncs():
             return net.target(net.prepare(states))
 
     autocast_target()  # oneDNN's first call may pick another kernel: compare warm calls
-    with torch.no_grad():
+    with torch.no_grad(), net.autocast():  # the learner's region
         before = net(states, model="target")
-        assert torch.equal(before, autocast_target()) and before.dtype == torch.float32
+    assert torch.equal(before, autocast_target()) and before.dtype == torch.float32
+    with torch.no_grad():
         for p in net.online.parameters():
             p.add_(0.01)
     net.target.load_state_dict(net.online.state_dict())  # the sync
-    with torch.no_grad():
+    with torch.no_grad(), net.autocast():
         after = net(states, model="target")
     assert torch.equal(after, autocast_target()) and not torch.equal(after, before)
     assert all(t.dtype == torch.float32 for t in net.state_dict().values())  # the cast copy is not saved
     assert net.state_dict().keys() == MarioNet((4, 84, 84), 2, dueling=True).state_dict().keys()
+
+
+def test_bfloat16_runs_only_in_the_learners_region():
+    """Acting, evaluation and play-back run in float32 (exact, and faster on small batches); a
+    learning update's forwards run in bfloat16."""
+    torch.manual_seed(0)
+    agent = _agent(precision="bfloat16")
+    fp32 = _agent(precision="float32")
+    fp32.net.load_state_dict(agent.net.state_dict())
+    states = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8)
+    with torch.no_grad():
+        outside = agent.net(states, model="online")
+        assert torch.equal(outside, fp32.net(states, model="online"))
+        with agent.net.autocast():
+            inside = agent.net(states, model="online")
+    assert not torch.equal(inside, outside)  # bfloat16 hidden layers: close, not equal
+    torch.testing.assert_close(inside, outside, rtol=0.05, atol=0.05)
+    assert agent.net.prepare(states).dtype == torch.float32
+    with agent.net.autocast():
+        assert agent.net.prepare(states).dtype == torch.bfloat16
 
 
 def test_act_decays_epsilon_per_step_down_to_its_minimum():
@@ -113,15 +134,18 @@ def test_td_target_is_double_dqn_by_hand(precision):
     reward = torch.tensor([1.0, -2.0, 0.5])
     done = torch.tensor([False, True, False])
     next_state = torch.zeros((3, 4, 84, 84), dtype=torch.uint8)
-    target = agent.td_target(reward, next_state, done)
+    with agent.net.autocast():  # the learner's region (bfloat16 runs only there)
+        target = agent.td_target(reward, next_state, done)
     torch.testing.assert_close(target, torch.tensor([1.0 + 0.9 * 2.0, -2.0, 0.5 + 0.9 * 2.0]))
     agent3 = _agent(gamma=0.9, n_step=3, precision=precision)  # n-step: the bootstrap is discounted by gamma^n
     _constant_q(agent3.net.online, [0.0, 5.0])
     _constant_q(agent3.net.target, [10.0, 2.0])
-    torch.testing.assert_close(agent3.td_target(reward, next_state, done),
-                               torch.tensor([1.0 + 0.729 * 2.0, -2.0, 0.5 + 0.729 * 2.0]))
+    with agent3.net.autocast():
+        torch.testing.assert_close(agent3.td_target(reward, next_state, done),
+                                   torch.tensor([1.0 + 0.729 * 2.0, -2.0, 0.5 + 0.729 * 2.0]))
     action = torch.tensor([1, 0, 1])
-    estimate = agent.td_estimate(next_state, action)
+    with agent.net.autocast():
+        estimate = agent.td_estimate(next_state, action)
     assert estimate.dtype == torch.float32 and estimate.requires_grad
     torch.testing.assert_close(estimate, torch.tensor([5.0, 0.0, 5.0]))
 

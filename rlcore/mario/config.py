@@ -55,8 +55,9 @@ class MarioConfig:
                                    "were up to 10x slower here")
     channels_last: bool = option(True, "NHWC convolutions (faster oneDNN kernels on CPU, same maths)")
     precision: Literal["float32", "bfloat16"] = option(
-        "float32", "hidden layers in float32, or in bfloat16 autocast (weights, Adam, the output layer and "
-                   "so the Q values stay float32; ~1.5x faster updates on CPUs with AVX-512 BF16)")
+        "float32", "learning updates' hidden layers in float32, or in bfloat16 autocast (weights, Adam, the "
+                   "output layer and so the Q values stay float32; ~1.5x faster updates on CPUs with AVX-512 "
+                   "BF16). Acting, evaluation and play-back always run in float32")
 
 
 # Why each change of the fast preset (a small step budget on a 2-core CPU):

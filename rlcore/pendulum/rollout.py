@@ -9,7 +9,9 @@ plain (batch,) tensors:
 - `fast_rollout`: the same forward loop inside one autograd.Function whose backward is written out
   (backpropagation through time by hand): no autograd graph of ~4,000 nodes per iteration, the
   weight gradients of all steps in a few large matmuls instead of 400 small ones, and optionally
-  the forward and backward loops compiled by torch.compile in chunks of 10 steps.
+  the forward and backward loops compiled by torch.compile in chunks of 10 steps. The physics'
+  derivatives are not written out again: the backward differentiates pendulum_dynamics and
+  clip_torque themselves (autograd, once for all steps).
 
 tests/test_pendulum_rollout.py proves both give the EnvBase rollout's actions, states and rewards,
 and that fast_rollout's gradients equal autograd's.
@@ -128,31 +130,42 @@ def _compiled_policy_steps():
     return torch.compile(_policy_steps, fullgraph=True, dynamic=False)
 
 
-def _backward_steps(g_th, g_thdot, dt, decay, speed_free, th_gain, thdot_gain, th_input, thdot_input):
+def _backward_steps(g_th, g_thdot, m_th_th, m_th_thdot, m_thdot_th, m_thdot_thdot, th_input, thdot_input):
     """The state-gradient recurrence through steps T-1 .. 0 (every per-step input is (T, batch)).
 
-    With g' the gradient reaching thdot' = clamp(thdot + (...) dt) (th' = th + thdot' dt):
-        g'_t        = (g_thdot + dt g_th) * speed_free_t
-        g_th_t      = g_th + th_gain_t g'_t + th_input_t          (th_input: what the step's own
-        g_thdot_t   = thdot_gain_t g'_t + thdot_input_t            reward/action gradients add)
-    Returns the gradient w.r.t. the first state and g' of every step. decay < 1 scales the gradient
-    coming back from step t+1 (speed_free arrives pre-multiplied by it): truncated credit assignment.
+    v_t = (g_th_t, g_thdot_t), the gradient reaching the state at which step t acts, is
+        g_th_t    = m_th_th_t g_th_{t+1} + m_th_thdot_t g_thdot_{t+1} + th_input_t
+        g_thdot_t = m_thdot_th_t g_th_{t+1} + m_thdot_thdot_t g_thdot_{t+1} + thdot_input_t
+    (M_t: how the next state depends on this one, through the dynamics and the policy's action;
+    the inputs: what the step's own reward/action gradients add). Returns the gradient w.r.t. the
+    first state and v_{t+1} for every step t, (T, batch, 2).
     """
-    steps, batch = speed_free.shape
-    # Written as v_t = M_t v_{t+1} + input_t with v = (g_th, g_thdot) and a 2x2 matrix M per pendulum
-    # and step: one batched matmul (baddbmm) per step instead of five element-wise ops (each op costs
-    # a dispatch of a few microseconds on these tiny tensors). With a = th_gain sf, c = thdot_gain sf:
-    #     M_t = [[decay + dt a, a], [dt c, c]];  g'_t = sf_t (dt g_th + g_thdot) of v_{t+1}, after the loop
-    a, c = th_gain * speed_free, thdot_gain * speed_free
-    matrices = torch.stack([a * dt + decay, a, c * dt, c], -1).view(steps, batch, 2, 2).unbind(0)
+    steps, batch = th_input.shape
+    # One batched 2x2 matmul (baddbmm) per step instead of several element-wise ops (each op costs a
+    # dispatch of a few microseconds on these tiny tensors).
+    matrices = torch.stack([m_th_th, m_th_thdot, m_thdot_th, m_thdot_thdot], -1).view(steps, batch, 2, 2).unbind(0)
     inputs = torch.stack([th_input, thdot_input], -1).unsqueeze(-1).unbind(0)  # (batch, 2, 1) each
     v = th_input.new_empty(steps + 1, batch, 2, 1)
     v[steps] = torch.stack([g_th, g_thdot], -1).unsqueeze(-1)
     v_steps = v.unbind(0)
     for t in range(steps - 1, -1, -1):
         torch.baddbmm(inputs[t], matrices[t], v_steps[t + 1], out=v_steps[t])
-    g_new_thdots = torch.add(v[1:, :, 1, 0], v[1:, :, 0, 0], alpha=dt).mul_(speed_free)
-    return v[0, :, 0, 0], v[0, :, 1, 0], g_new_thdots
+    return v[0, :, 0, 0], v[0, :, 1, 0], v[1:, :, :, 0]
+
+
+def _step_jacobian(ths, thdots, actions, params):
+    """d(th', thdot') / d(th, thdot, action) of every step, elementwise, by autograd through the same
+    clip_torque and pendulum_dynamics the rollout ran (the physics has one definition): two
+    vector-Jacobian products over all steps at once. Returns (d th'/d ..., d thdot'/d ...), each a
+    tuple (d/d th, d/d thdot, d/d action) of (steps, batch) tensors."""
+    with torch.enable_grad():
+        inputs = [x.detach().requires_grad_() for x in (ths, thdots, actions)]
+        th, thdot, action = inputs
+        new_th, new_thdot = pendulum_dynamics(th, thdot, clip_torque(action, params), params)
+        ones = torch.ones_like(new_th)
+        d_new_th = torch.autograd.grad(new_th, inputs, ones, retain_graph=True)
+        d_new_thdot = torch.autograd.grad(new_thdot, inputs, ones)
+    return d_new_th, d_new_thdot
 
 
 @functools.cache
@@ -183,16 +196,15 @@ class _BackpropThroughTime(torch.autograd.Function):
             ths, thdots, actions, inputs, *hiddens = [torch.cat(parts) for parts in zip(*[o[2:] for o in outs])]
         else:
             th, thdot, ths, thdots, actions, inputs, *hiddens = _policy_steps(th, thdot, params, steps, squash, weights)
-        next_thdot = torch.cat([thdots[1:], thdot[None]])
         ctx.params, ctx.n_hidden, ctx.compiled, ctx.squash = params, len(hiddens), compiled, squash
         ctx.gradient_decay = gradient_decay
-        ctx.save_for_backward(inputs, actions, next_thdot, *hiddens, *weights)
+        ctx.save_for_backward(ths, thdots, inputs, actions, *hiddens, *weights)
         return ths, thdots, actions, th, thdot
 
     @staticmethod
     def backward(ctx, grad_th, grad_thdot, grad_action, grad_final_th, grad_final_thdot):
         params = ctx.params
-        inputs, actions, next_thdot, *rest = ctx.saved_tensors
+        ths, thdots, inputs, actions, *rest = ctx.saved_tensors
         hiddens, weights = rest[:ctx.n_hidden], rest[ctx.n_hidden:]
         layer_weights = weights[0::2]
         steps, batch = actions.shape
@@ -216,25 +228,24 @@ class _BackpropThroughTime(torch.autograd.Function):
         d_action_d_th = d_action_d_obs[..., 1] * cos_th - d_action_d_obs[..., 0] * sin_th
         d_action_d_thdot = d_action_d_obs[..., 2]
 
-        # 2. derivatives of pendulum_dynamics (see its formula) and of the clamps (1 inside the range):
-        #    d thdot'/d th = 3g/(2l) cos(th) dt,  d thdot'/d u = 3/(m l^2) dt,  d th'/d thdot' = dt, d th'/d th = 1
-        dt = float(params["dt"])
-        d_thdot_d_th = (3 * params["g"] / (2 * params["l"]) * dt) * cos_th
-        torque_gain = 3.0 / (params["m"] * params["l"] ** 2) * dt
-        # thdot' was not clamped at max_speed / the action not clipped at max_torque
-        speed_free = (next_thdot.abs() < params["max_speed"]).to(actions.dtype)
-        d_thdot_d_action = (actions.abs() <= params["max_torque"]).to(actions.dtype) * torque_gain
+        # 2. how each step's next state depends on its state and action (the physics' own derivatives)
+        (th_th, th_thdot, th_action), (thdot_th, thdot_thdot, thdot_action) = _step_jacobian(ths, thdots, actions,
+                                                                                          params)
 
-        # 3. backward through time. The gradient reaching the action, dL/da = grad_action + g' du/da,
-        #    feeds back into the state through the policy (d_action_d_th/thdot): fold it into the gains.
+        # 3. backward through time. The action depends on the state through the policy, so the state's
+        #    total effect on the next state is d next/d state + d next/d action * d action/d state: M_t.
+        #    gradient_decay < 1 scales the gradient coming back from step t+1 (truncated credit assignment).
         grad_th = grad_th if grad_th is not None else zeros
         grad_thdot = grad_thdot if grad_thdot is not None else zeros
         grad_action = grad_action if grad_action is not None else zeros
         decay = ctx.gradient_decay
-        per_step = [speed_free * decay if decay != 1 else speed_free,
-                    d_thdot_d_th + d_thdot_d_action * d_action_d_th,  # th_gain
-                    1 + d_thdot_d_action * d_action_d_thdot,  # thdot_gain
-                    grad_th + grad_action * d_action_d_th,  # th_input
+        per_step = [torch.addcmul(th_th, th_action, d_action_d_th),  # d th' / d th (total)
+                    torch.addcmul(thdot_th, thdot_action, d_action_d_th),  # d thdot' / d th
+                    torch.addcmul(th_thdot, th_action, d_action_d_thdot),  # d th' / d thdot
+                    torch.addcmul(thdot_thdot, thdot_action, d_action_d_thdot)]  # d thdot' / d thdot
+        if decay != 1:
+            per_step = [m.mul_(decay) for m in per_step]
+        per_step += [grad_th + grad_action * d_action_d_th,  # th_input
                     grad_thdot + grad_action * d_action_d_thdot]  # thdot_input
         g_th = grad_final_th if grad_final_th is not None else zeros[0]
         g_thdot = grad_final_thdot if grad_final_thdot is not None else zeros[0]
@@ -243,12 +254,14 @@ class _BackpropThroughTime(torch.autograd.Function):
             for end in range(steps, 0, -COMPILED_CHUNK):
                 begin = max(end - COMPILED_CHUNK, 0)
                 through = _compiled_backward_steps() if end - begin == COMPILED_CHUNK else _backward_steps
-                g_th, g_thdot, chunk = through(g_th, g_thdot, dt, decay, *[x[begin:end] for x in per_step])
+                g_th, g_thdot, chunk = through(g_th, g_thdot, *[x[begin:end] for x in per_step])
                 chunks.insert(0, chunk)
-            g_new_thdot = torch.cat(chunks)
+            v_next = torch.cat(chunks)
         else:
-            g_th, g_thdot, g_new_thdot = _backward_steps(g_th, g_thdot, dt, decay, *per_step)
-        g_actions = torch.addcmul(grad_action, g_new_thdot, d_thdot_d_action)
+            g_th, g_thdot, v_next = _backward_steps(g_th, g_thdot, *per_step)
+        # the gradient reaching each action: its own, plus through the next state
+        g_actions = torch.addcmul(th_action * v_next[..., 0], thdot_action, v_next[..., 1])
+        g_actions = torch.add(grad_action, g_actions, alpha=decay) if decay != 1 else g_actions.add_(grad_action)
 
         # 4. weight gradients of all steps at once: dL/dz_l = dL/daction * S_l
         g_action = g_actions.reshape(steps * batch, 1)

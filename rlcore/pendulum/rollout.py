@@ -260,8 +260,8 @@ class _BackpropThroughTime(torch.autograd.Function):
         else:
             g_th, g_thdot, v_next = _backward_steps(g_th, g_thdot, *per_step)
         # the gradient reaching each action: its own, plus through the next state
-        g_actions = torch.addcmul(th_action * v_next[..., 0], thdot_action, v_next[..., 1])
-        g_actions = torch.add(grad_action, g_actions, alpha=decay) if decay != 1 else g_actions.add_(grad_action)
+        through_next_state = torch.addcmul(th_action * v_next[..., 0], thdot_action, v_next[..., 1])
+        g_actions = torch.add(grad_action, through_next_state, alpha=decay)
 
         # 4. weight gradients of all steps at once: dL/dz_l = dL/daction * S_l
         g_action = g_actions.reshape(steps * batch, 1)

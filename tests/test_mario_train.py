@@ -164,6 +164,24 @@ def test_evaluate_and_play_through_the_api(trained, tmp_path):
     assert agent.curr_step == 150
 
 
+def test_greedy_play_runs_on_one_torch_thread_and_restores_the_callers(trained):
+    # batch-1 forwards: a second OpenMP thread only stalls when the cores are busy (see PLAY_THREADS)
+    from rlcore.mario.play import run_episode
+
+    agent = api.load(trained[0])
+    seen = []
+    greedy = agent.greedy_actions
+    agent.greedy_actions = lambda state: (seen.append(torch.get_num_threads()), greedy(state))[1]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_episode(agent, seed=0, max_steps=5)
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_resume_after_a_kill_restarts_from_the_last_periodic_checkpoint(tmp_path):
     from rlcore.mario.train import TrainingRun
 

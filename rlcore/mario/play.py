@@ -11,10 +11,15 @@ import numpy as np
 
 from rlcore.mario.agent import Mario
 from rlcore.mario.env import MarioPreprocessing, make_env
+from rlcore.runtime import torch_threads
 
 PLAYBACK_FPS = 15  # one frame per agent step = every 4th NES frame of 60 fps: real-time speed
 EVAL_NOOP_MAX = 30  # random no-op frames at each start, so greedy episodes differ
 MAX_EPISODE_STEPS = 3_000  # a safety cap; the game clock (400) ends a stuck episode before it
+# Greedy play is a batch-1 forward (~1 ms) per emulator step: a second OpenMP thread gains nothing, and
+# on busy cores (a training run beside it) 2 threads stalled a 10-episode evaluation for over 15 min
+# instead of ~1 min with one
+PLAY_THREADS = 1
 
 
 def _agent(checkpoint: str | os.PathLike | Mario, device: str = "cpu") -> Mario:
@@ -31,24 +36,25 @@ def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int
     if own_env:
         env = make_env(world or config.world, stage or config.stage, config.actions, noop_max=noop_max)
     try:
-        state, info = env.reset(seed=seed)
-        frames = [env.rgb_frame()] if record else []
-        trace: list[dict[str, Any]] = []
-        total, x_max, flag, steps = 0.0, int(info.get("x_pos", 0)), False, 0
-        while steps < max_steps:
-            action = int(agent.greedy_actions(state)[0])
-            state, reward, terminated, truncated, info = env.step(action)
-            steps += 1
-            total += reward
-            x_max = max(x_max, int(info["x_pos"]))
-            flag = flag or bool(info["flag_get"])
-            if record:
-                frames.append(env.rgb_frame())
-            trace.append({"step": steps, "action": action, "reward": float(reward), "x_pos": int(info["x_pos"]),
-                          "y_pos": int(info["y_pos"]), "flag_get": bool(info["flag_get"]),
-                          "time": int(info["time"]), "score": int(info["score"])})
-            if terminated or truncated or info["flag_get"]:
-                break
+        with torch_threads(PLAY_THREADS):
+            state, info = env.reset(seed=seed)
+            frames = [env.rgb_frame()] if record else []
+            trace: list[dict[str, Any]] = []
+            total, x_max, flag, steps = 0.0, int(info.get("x_pos", 0)), False, 0
+            while steps < max_steps:
+                action = int(agent.greedy_actions(state)[0])
+                state, reward, terminated, truncated, info = env.step(action)
+                steps += 1
+                total += reward
+                x_max = max(x_max, int(info["x_pos"]))
+                flag = flag or bool(info["flag_get"])
+                if record:
+                    frames.append(env.rgb_frame())
+                trace.append({"step": steps, "action": action, "reward": float(reward), "x_pos": int(info["x_pos"]),
+                              "y_pos": int(info["y_pos"]), "flag_get": bool(info["flag_get"]),
+                              "time": int(info["time"]), "score": int(info["score"])})
+                if terminated or truncated or info["flag_get"]:
+                    break
     finally:
         if own_env:
             env.close()

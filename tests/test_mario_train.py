@@ -104,7 +104,8 @@ def test_resume_continues_the_counters_and_the_metrics(fake_run):
     assert resumed[0]["step"] > 150
     metrics = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in metrics] == [r["step"] for r in first + resumed]
-    assert (out / "reward_plot.png").stat().st_size > 1000
+    for plot in ("reward_plot.png", "x_pos_plot.png", "flag_rate_plot.png"):
+        assert (out / plot).stat().st_size > 1000
 
 
 def test_a_committed_checkpoint_without_its_large_training_state_resumes_from_its_weights(tmp_path):

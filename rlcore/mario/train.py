@@ -21,7 +21,8 @@ always a valid, resumable checkpoint:
     model.safetensors + config.json      Q_online and the config (what play/evaluate load)
     training_state.safetensors + .json   Q_online, Q_target, Adam, counters, RNG, logger history
     metrics.jsonl, log                   one record per log interval (JSON; the tutorial's table)
-    reward_plot.png, length_plot.png, loss_plot.png, q_plot.png
+    reward_plot.png, length_plot.png, loss_plot.png, q_plot.png   the tutorial's four curves
+    x_pos_plot.png, flag_rate_plot.png   how far Mario gets and how often he reaches the flag
     snapshots/step-<N>/                  with keep_snapshots: each checkpoint's playable weights
 """
 
@@ -50,7 +51,8 @@ from rlcore.runtime import resolve_device, seed_everything
 
 WINDOW = 100  # moving averages over the last 100 episodes, as the tutorial's MetricLogger
 SNAPSHOTS = "snapshots"  # keep_snapshots: snapshots/step-<N>/ playable checkpoints
-PLOTS = {"reward": "reward_plot.png", "length": "length_plot.png", "loss": "loss_plot.png", "q": "q_plot.png"}
+PLOTS = {"reward": "reward_plot.png", "length": "length_plot.png", "loss": "loss_plot.png", "q": "q_plot.png",
+         "x_pos": "x_pos_plot.png", "flag_rate": "flag_rate_plot.png"}
 
 
 class MetricLogger:

@@ -61,6 +61,7 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import EngFormatter
 
     ys = list(ys)
     fig, axes = plt.subplots(1, len(ys), figsize=(4.2 * len(ys), 3.4), squeeze=False)
@@ -70,6 +71,7 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
             ax.plot(*zip(*pts), linewidth=1.2)
         ax.set_title(y)
         ax.set_xlabel(x)
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 700k, not 700000 (steps overlap otherwise)
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)

@@ -13,7 +13,8 @@ bench/reference/mario_tutorial.py; 2 OpenMP threads on 2 shared cores stall):
 - end-to-end training agent steps/s with the tutorial's schedule (one update per 3 agent steps,
   batch 32) and a small burn-in so learning runs in the whole timed window: the tutorial's loop vs
   our `TrainingRun` (vector-env workers stepping while the learner updates), for each --variants
-  setting (number of env workers / learner precision); the fastest gives `training ratio`, against
+  setting (number of env workers / learner precision / whether learner and workers are pinned to
+  their own cores, MarioConfig.pin_cpus); the fastest gives `training ratio`, against
   the better of two runs of the tutorial's loop (one before ours, one after).
 The env and learner figures alternate sides for --rounds rounds and keep each side's best.
 Ends with `name: value` lines.
@@ -60,10 +61,11 @@ def our_learner_updates_per_s(updates: int, precision: str = "float32", fill: in
     return updates / (time.perf_counter() - began)
 
 
-def our_training(steps: int, burnin: int, num_envs: int, precision: str, threads: int) -> dict:
+def our_training(steps: int, burnin: int, num_envs: int, precision: str, threads: int,
+                 pin_cpus: bool = True) -> dict:
     """Our trainer, timed over `steps` agent steps once learning has begun (as measure_training)."""
     config = MarioConfig(burnin=burnin, num_envs=num_envs, precision=precision, torch_threads=threads,
-                         checkpoint_every=10**9)
+                         pin_cpus=pin_cpus, checkpoint_every=10**9)
     with tempfile.TemporaryDirectory(prefix="bench-mario-") as out_dir:
         run = TrainingRun(config, out_dir, device="cpu")
         updates = 0
@@ -98,8 +100,10 @@ def main() -> None:
     parser.add_argument("--burnin", type=int, default=200, help="burn-in before the timed window (both sides)")
     parser.add_argument("--env-steps", type=int, default=600, help="agent steps for the env measurements")
     parser.add_argument("--updates", type=int, default=40, help="timed learner updates (both sides)")
-    parser.add_argument("--variants", nargs="+", default=["1/float32", "3/float32", "3/bfloat16"],
-                        help="our trainer's settings to time, as NUM_ENVS/PRECISION")
+    parser.add_argument("--variants", nargs="+",
+                        default=["1/float32", "3/float32", "3/bfloat16/unpinned", "3/bfloat16"],
+                        help="our trainer's settings to time, as NUM_ENVS/PRECISION, with /unpinned for "
+                             "pin_cpus=False (learner and workers not pinned to their own cores)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of the env and learner "
                                                               "measurements (each side's best is kept)")
@@ -136,10 +140,14 @@ def main() -> None:
           f"({tutorial_train['learn_steps_per_s']:.1f} updates/s)", flush=True)
     best = None
     for variant in args.variants:
-        num_envs, precision = variant.split("/")
-        ours_train = our_training(args.train_steps, args.burnin, int(num_envs), precision, args.threads)
+        num_envs, precision, *pinning = variant.split("/")
+        if pinning not in ([], ["unpinned"]):
+            parser.error(f"--variants: {variant!r} is not NUM_ENVS/PRECISION[/unpinned]")
+        ours_train = our_training(args.train_steps, args.burnin, int(num_envs), precision, args.threads,
+                                  pin_cpus=not pinning)
         ratio = ours_train["agent_steps_per_s"] / tutorial_train["agent_steps_per_s"]
-        print(f"training: ours, {num_envs} env worker(s), {precision}: {ours_train['agent_steps_per_s']:.1f} agent "
+        setting = f"{num_envs} env worker(s), {precision}{', unpinned' if pinning else ''}"
+        print(f"training: ours, {setting}: {ours_train['agent_steps_per_s']:.1f} agent "
               f"steps/s ({ours_train['learn_steps_per_s']:.1f} updates/s), {ratio:.2f}x the tutorial; replay "
               f"{ours_train['bytes_per_transition']:.0f} bytes per transition ({ours_train['rows']} rows for "
               f"{ours_train['transitions']} transitions)", flush=True)

@@ -224,3 +224,31 @@ def test_unknown_config_field_is_a_one_line_error(tmp_path):
     config_file.write_text(json.dumps(document))
     with pytest.raises(CheckpointError, match="warp_zone"):
         Mario.load(tmp_path / "ckpt")
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_q_target_on_the_helper_thread_gives_the_same_updates(precision):
+    """The trainer's helper thread (TrainingRun.target_thread) only moves Q_target's forward to another
+    thread: the same losses, Q estimates and weights, bit for bit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    agents = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        agent = _agent(batch_size=16, lr=1e-3, precision=precision, seed=3)
+        _fill(agent, 200)
+        agent.net.target[0].weight.data.mul_(0.5)  # a target that differs from the online network
+        agents.append(agent)
+    helper = ThreadPoolExecutor(1)
+    calls = []
+    submit = helper.submit
+    helper.submit = lambda *args: (calls.append(args[0].__name__), submit(*args))[1]
+    agents[1].target_thread = helper
+    try:
+        results = [[a.learn_step() for _ in range(4)] for a in agents]
+    finally:
+        helper.shutdown()
+    assert calls == ["prepare_and_target_values"] * 4  # the helper did run Q_target
+    assert results[0] == results[1]
+    for p, q in zip(agents[0].net.online.parameters(), agents[1].net.online.parameters()):
+        assert torch.equal(p, q)

@@ -3,6 +3,7 @@ evaluates and plays it back through the systems contract (rlcore/mario/api.py)."
 
 import functools
 import json
+import os
 import threading
 
 import numpy as np
@@ -216,3 +217,40 @@ def test_keep_snapshots_keeps_each_checkpoints_playable_weights(tmp_path):
     for name, weight in last.net.online.state_dict().items():
         assert torch.equal(weight, final.net.online.state_dict()[name])
     assert any(not torch.equal(w, last.net.online.state_dict()[n]) for n, w in first.net.online.state_dict().items())
+
+
+def test_learner_and_workers_are_pinned_apart_and_the_learner_unpinned_on_close(tmp_path):
+    from rlcore.mario.train import WORKER_NICE, TrainingRun
+
+    allowed = os.sched_getaffinity(0)
+    run = TrainingRun(_config(num_envs=2), tmp_path / "run", device="cpu", env_fn=FAKE_ENV)
+    try:
+        workers = [p.pid for p in run.envs.processes]
+        if len(allowed) < 2:  # nothing to pin apart: everything stays as it was
+            assert run.agent.target_thread is None and os.sched_getaffinity(0) == allowed
+        else:
+            learner = os.sched_getaffinity(0)
+            assert len(learner) == torch.get_num_threads()
+            for pid in workers:
+                assert os.sched_getaffinity(pid) == allowed - learner
+                assert os.getpriority(os.PRIO_PROCESS, pid) == WORKER_NICE
+            helper_cpus = run.agent.target_thread.submit(os.sched_getaffinity, 0).result()
+            assert helper_cpus == allowed - learner  # Q_target's thread runs beside the workers
+        for _ in range(30):
+            run.step()
+    finally:
+        run.close(save=False)
+    assert os.sched_getaffinity(0) == allowed
+    assert run.agent.target_thread is None
+
+
+def test_pin_cpus_off_leaves_the_scheduler_alone(tmp_path):
+    from rlcore.mario.train import TrainingRun
+
+    allowed = os.sched_getaffinity(0)
+    run = TrainingRun(_config(num_envs=2, pin_cpus=False), tmp_path / "run", device="cpu", env_fn=FAKE_ENV)
+    try:
+        assert os.sched_getaffinity(0) == allowed and run.agent.target_thread is None
+        assert all(os.sched_getaffinity(p.pid) == allowed for p in run.envs.processes)
+    finally:
+        run.close(save=False)

@@ -8,6 +8,7 @@ for vector envs, and safetensors checkpoints instead of torch.save pickles.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,10 @@ class Mario:
         # fused: the same Adam update in one kernel (3.6 ms instead of 11-25 ms per step on this CPU)
         self.optimizer = torch.optim.Adam(self.net.online.parameters(), lr=config.lr, fused=True)
         self.loss_fn = torch.nn.SmoothL1Loss()
+
+        # an executor whose one thread runs Q_target's forward of each update while this thread runs
+        # Q_online's (TrainingRun sets it up, on the CPU of the emulator workers; None: all here)
+        self.target_thread: Executor | None = None
 
         self.burnin = config.burnin  # min. experiences before training
         self.learn_every = config.learn_every  # no. of experiences between updates to Q_online
@@ -112,13 +117,14 @@ class Mario:
         return current_Q  # Q_online(s,a)
 
     @torch.no_grad()
-    def td_target(self, reward, next_state, done):
-        """r + gamma^n * Q_target(s', argmax_a Q_online(s', a)), no bootstrap when done."""
+    def td_target(self, reward, next_state, done, next_target_Q: torch.Tensor | None = None):
+        """r + gamma^n * Q_target(s', argmax_a Q_online(s', a)), no bootstrap when done.
+        `next_target_Q`: Q_target(s') when already computed (on the helper thread, see learn_step)."""
         next_state = self.net.prepare(next_state)  # once for both networks
         next_state_Q = self.net(next_state, model="online")
         best_action = torch.argmax(next_state_Q, dim=1)
-        next_Q = self.net(next_state, model="target")[torch.arange(len(best_action), device=best_action.device),
-                                                      best_action]
+        all_target_Q = next_target_Q if next_target_Q is not None else self.net(next_state, model="target")
+        next_Q = all_target_Q[torch.arange(len(best_action), device=best_action.device), best_action]
         discount = self.gamma ** self.config.n_step
         return (reward + (1 - done.float()) * discount * next_Q).float()
 
@@ -136,8 +142,13 @@ class Mario:
         """One Double DQN update from a sampled batch -> (mean Q estimate, loss)."""
         state, next_state, action, reward, done = self.recall()
         with self.net.autocast(self.device.type):  # bfloat16 option: one region, weights cast once
+            next_target_Q = None
+            if self.target_thread is not None:  # s' prepared and Q_target(s') on the helper thread meanwhile
+                pending = self.target_thread.submit(self.net.prepare_and_target_values, next_state, self.device.type)
             td_est = self.td_estimate(state, action)  # Get TD Estimate
-            td_tgt = self.td_target(reward, next_state, done)  # Get TD Target
+            if self.target_thread is not None:
+                next_state, next_target_Q = pending.result()
+            td_tgt = self.td_target(reward, next_state, done, next_target_Q)  # Get TD Target
         loss = self.update_Q_online(td_est, td_tgt)  # Backpropagate loss through Q_online
         return td_est.mean().item(), loss
 

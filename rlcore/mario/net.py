@@ -63,6 +63,14 @@ class MarioNet(nn.Module):
         net = self.online if model == "online" else (self._target_in_bf16() if low else self.target)
         return net(self.prepare(input))
 
+    @torch.no_grad()
+    def prepare_and_target_values(self, input: torch.Tensor, device_type: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """(prepare(input), Q_target(input)) inside this thread's own `autocast()` region (autocast is
+        per thread: the learner's helper thread calls this)."""
+        with self.autocast(device_type):
+            prepared = self.prepare(input)
+            return prepared, self(prepared, model="target")
+
     def _in_bf16_region(self, input: torch.Tensor) -> bool:
         """bfloat16 runs only inside the learner's `autocast()` region (batch-32 updates, where the
         weights are cast once for several forwards). Everywhere else (acting, evaluation, play-back)

@@ -64,7 +64,8 @@ class MarioNet(nn.Module):
         return net(self.prepare(input))
 
     @torch.no_grad()
-    def prepare_and_target_values(self, input: torch.Tensor, device_type: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare_and_target_values(self, input: torch.Tensor,
+                                  device_type: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """(prepare(input), Q_target(input)) inside this thread's own `autocast()` region (autocast is
         per thread: the learner's helper thread calls this)."""
         with self.autocast(device_type):

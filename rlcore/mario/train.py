@@ -255,7 +255,8 @@ def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
     for process in workers:
         os.setpriority(os.PRIO_PROCESS, process.pid, WORKER_NICE)
     cpus = os.sched_getaffinity(workers[0].pid)
-    return ThreadPoolExecutor(1, thread_name_prefix="q-target", initializer=os.sched_setaffinity, initargs=(0, cpus))
+    return ThreadPoolExecutor(1, thread_name_prefix="q-target", initializer=os.sched_setaffinity,
+                              initargs=(0, cpus))
 
 
 class TrainingRun:
@@ -289,7 +290,8 @@ class TrainingRun:
             if config.torch_threads > 0:
                 torch.set_num_threads(config.torch_threads)
             if config.pin_cpus:
-                self._unpin = pin_learner_and_workers([p.pid for p in self.envs.processes], torch.get_num_threads())
+                workers = [p.pid for p in self.envs.processes]
+                self._unpin = pin_learner_and_workers(workers, torch.get_num_threads())
             seed_everything(config.seed)
             self.agent = Mario(config=config, device=resolve_device(device), save_dir=self.out_dir)
             if config.target_thread and self._unpin is not None and self.agent.device.type == "cpu":

@@ -142,12 +142,10 @@ class Mario:
         """One Double DQN update from a sampled batch -> (mean Q estimate, loss)."""
         state, next_state, action, reward, done = self.recall()
         with self.net.autocast(self.device.type):  # bfloat16 option: one region, weights cast once
-            next_target_Q = None
-            if self.target_thread is not None:  # s' prepared and Q_target(s') on the helper thread meanwhile
-                pending = self.target_thread.submit(self.net.prepare_and_target_values, next_state, self.device.type)
+            pending = (None if self.target_thread is None  # s' prepared and Q_target(s') on the helper meanwhile
+                       else self.target_thread.submit(self.net.prepare_and_target_values, next_state, self.device.type))
             td_est = self.td_estimate(state, action)  # Get TD Estimate
-            if self.target_thread is not None:
-                next_state, next_target_Q = pending.result()
+            next_state, next_target_Q = (next_state, None) if pending is None else pending.result()
             td_tgt = self.td_target(reward, next_state, done, next_target_Q)  # Get TD Target
         loss = self.update_Q_online(td_est, td_tgt)  # Backpropagate loss through Q_online
         return td_est.mean().item(), loss

@@ -45,7 +45,8 @@ class MarioConfig:
     log_every: int = option(20, "episodes between log records (the tutorial records every 20)")
     checkpoint_every: int = option(25_000, "agent steps between resumable checkpoints (atomic writes)")
     keep_snapshots: bool = option(False, "also keep each checkpoint's playable weights in snapshots/step-<N>/ "
-                                         "(7 MB each, 13 MB with the dueling head), to evaluate and pick the best one later")
+                                         "(7 MB each, 13 MB with the dueling head), to evaluate and pick the "
+                                         "best one later")
     seed: int = option(0, "seed of the envs, exploration, replay sampling and network initialisation")
     # --- speed (same algorithm, different engineering)
     num_envs: int = option(1, "emulators stepped in worker processes (gymnasium AsyncVectorEnv) while "

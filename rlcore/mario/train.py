@@ -343,7 +343,8 @@ class TrainingRun:
     def save(self) -> None:
         save_run(self.agent, self.out_dir, self.episode, self.logger)
         if self.config.keep_snapshots:
-            self.agent.save(self.out_dir / SNAPSHOTS / f"step-{self.agent.curr_step:08d}", extra={"episode": self.episode})
+            snapshot = self.out_dir / SNAPSHOTS / f"step-{self.agent.curr_step:08d}"
+            self.agent.save(snapshot, extra={"episode": self.episode})
         self.logger.plot()
         self.last_checkpoint = self.agent.curr_step
 

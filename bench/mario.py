@@ -14,10 +14,15 @@ bench/reference/mario_tutorial.py; 2 OpenMP threads on 2 shared cores stall):
   batch 32) and a small burn-in so learning runs in the whole timed window: the tutorial's loop vs
   our `TrainingRun` (vector-env workers stepping while the learner updates), for each --variants
   setting (number of env workers / learner precision / whether learner and workers are pinned to
-  their own cores, MarioConfig.pin_cpus); the fastest gives `training ratio`, against
-  the better of two runs of the tutorial's loop (one before ours, one after).
-The env and learner figures alternate sides for --rounds rounds and keep each side's best.
-Ends with `name: value` lines.
+  their own cores, MarioConfig.pin_cpus); the fastest gives `training ratio`, against the best run
+  of the tutorial's loop, which runs before ours and after it at each --tutorial-threads count (the
+  tutorial as written uses torch's default, one thread per core: on a quiet machine its 2-thread
+  update is faster than a 1-thread one, under load it stalls);
+- the CPU time our training spends per agent step (learner process and emulator workers together)
+  and the speed that allows on this machine's cores if none were ever idle (`ceiling`): how far a
+  better split of the same work could still go.
+The env and learner figures alternate sides for --rounds rounds and keep each side's best; they
+run at --threads torch threads on both sides (a per-core comparison). Ends with `name: value` lines.
 """
 
 from __future__ import annotations
@@ -61,9 +66,17 @@ def our_learner_updates_per_s(updates: int, precision: str = "float32", fill: in
     return updates / (time.perf_counter() - began)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc), all its threads."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def our_training(steps: int, burnin: int, num_envs: int, precision: str, threads: int,
                  pin_cpus: bool = True) -> dict:
-    """Our trainer, timed over `steps` agent steps once learning has begun (as measure_training)."""
+    """Our trainer, timed over `steps` agent steps once learning has begun (as measure_training),
+    with the CPU time it used meanwhile (this process and its emulator workers)."""
     config = MarioConfig(burnin=burnin, num_envs=num_envs, precision=precision, torch_threads=threads,
                          pin_cpus=pin_cpus, checkpoint_every=10**9)
     with tempfile.TemporaryDirectory(prefix="bench-mario-") as out_dir:
@@ -80,21 +93,36 @@ def our_training(steps: int, burnin: int, num_envs: int, precision: str, threads
         try:
             while run.agent.curr_step < burnin:
                 run.step()
+            workers = [process.pid for process in run.envs.processes]
+            cpu_before = time.process_time() + sum(_cpu_seconds(pid) for pid in workers)
             first, updates, began = run.agent.curr_step, 0, time.perf_counter()
             while run.agent.curr_step - first < steps:
                 run.step()
             seconds = time.perf_counter() - began
+            cpu_seconds = time.process_time() + sum(_cpu_seconds(pid) for pid in workers) - cpu_before
             memory = run.agent.memory
             rows, transitions = len(memory), memory.transitions_added
         finally:
             run.close(save=False)
     done_steps = run.agent.curr_step - first
     return {"agent_steps_per_s": done_steps / seconds, "learn_steps_per_s": updates / seconds,
+            "cpu_ms_per_step": 1000 * cpu_seconds / done_steps,
             "bytes_per_transition": memory.bytes_per_row * rows / transitions, "rows": rows,
             "transitions": transitions}
 
 
+def tutorial_training(steps: int, burnin: int, threads: int) -> dict:
+    """The tutorial's training loop at `threads` torch threads (the caller's count restored after)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return tutorial.measure_training(steps=steps, burnin=burnin)
+    finally:
+        torch.set_num_threads(previous)
+
+
 def main() -> None:
+    default_threads = torch.get_num_threads()  # torch's own choice: what the tutorial as written runs with
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-steps", type=int, default=600, help="timed agent steps of each training loop")
     parser.add_argument("--burnin", type=int, default=200, help="burn-in before the timed window (both sides)")
@@ -104,7 +132,12 @@ def main() -> None:
                         default=["1/float32", "3/float32", "3/bfloat16/unpinned", "3/bfloat16"],
                         help="our trainer's settings to time, as NUM_ENVS/PRECISION, with /unpinned for "
                              "pin_cpus=False (learner and workers not pinned to their own cores)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides of the env and "
+                                                               "learner figures, and for our trainer's learner")
+    parser.add_argument("--tutorial-threads", type=int, nargs="+", default=sorted({1, default_threads}),
+                        help="torch thread counts at which the tutorial's training loop is timed (before and "
+                             f"after ours; its best run is the reference). Default: 1 and torch's default "
+                             f"here ({default_threads})")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of the env and learner "
                                                               "measurements (each side's best is kept)")
     args = parser.parse_args()
@@ -135,9 +168,17 @@ def main() -> None:
           f"({ours_updates / tutorial_updates:.2f}x), ours in bfloat16 {ours_updates_bf16:.2f} updates/s "
           f"({ours_updates_bf16 / tutorial_updates:.2f}x)", flush=True)
 
-    tutorial_train = tutorial.measure_training(steps=args.train_steps, burnin=args.burnin)
-    print(f"training: tutorial {tutorial_train['agent_steps_per_s']:.1f} agent steps/s "
-          f"({tutorial_train['learn_steps_per_s']:.1f} updates/s)", flush=True)
+    def time_tutorial(when: str) -> dict:
+        """Every --tutorial-threads setting once -> the fastest run (the ratio errs on its side)."""
+        runs = []
+        for threads in args.tutorial_threads:
+            run = tutorial_training(args.train_steps, args.burnin, threads) | {"threads": threads}
+            print(f"training: tutorial{when}, {threads} torch thread(s): {run['agent_steps_per_s']:.1f} agent "
+                  f"steps/s ({run['learn_steps_per_s']:.1f} updates/s)", flush=True)
+            runs.append(run)
+        return max(runs, key=lambda run: run["agent_steps_per_s"])
+
+    tutorial_train = time_tutorial("")
     best = None
     for variant in args.variants:
         num_envs, precision, *pinning = variant.split("/")
@@ -150,17 +191,18 @@ def main() -> None:
         print(f"training: ours, {setting}: {ours_train['agent_steps_per_s']:.1f} agent "
               f"steps/s ({ours_train['learn_steps_per_s']:.1f} updates/s), {ratio:.2f}x the tutorial; replay "
               f"{ours_train['bytes_per_transition']:.0f} bytes per transition ({ours_train['rows']} rows for "
-              f"{ours_train['transitions']} transitions)", flush=True)
+              f"{ours_train['transitions']} transitions); {ours_train['cpu_ms_per_step']:.2f} ms of CPU per "
+              f"agent step", flush=True)
         if best is None or ours_train["agent_steps_per_s"] > best[1]["agent_steps_per_s"]:
             best = (variant, ours_train, ratio)
 
     # the tutorial's loop once more after ours; its best run is kept (the ratio errs on its side)
-    again = tutorial.measure_training(steps=args.train_steps, burnin=args.burnin)
-    print(f"training: tutorial again {again['agent_steps_per_s']:.1f} agent steps/s", flush=True)
-    if again["agent_steps_per_s"] > tutorial_train["agent_steps_per_s"]:
-        tutorial_train = again
+    tutorial_train = max(tutorial_train, time_tutorial(" again"), key=lambda run: run["agent_steps_per_s"])
     variant, ours_train, _ = best
     ratio = ours_train["agent_steps_per_s"] / tutorial_train["agent_steps_per_s"]
+    # the same CPU work per step on every core of this machine, none idle: what no schedule can beat
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ceiling = 1000 * cores / ours_train["cpu_ms_per_step"]
     print(f"raw/4 steps/s: {raw / 4:.1f}")
     print(f"tutorial env steps/s: {tutorial_env:.1f}")
     print(f"env steps/s: {ours_env:.1f}")
@@ -172,9 +214,13 @@ def main() -> None:
     print(f"learner updates/s: {ours_updates:.2f}")
     print(f"learner updates/s bfloat16: {ours_updates_bf16:.2f}")
     print(f"tutorial training steps/s: {tutorial_train['agent_steps_per_s']:.1f}")
+    print(f"tutorial training threads: {tutorial_train['threads']}")
     print(f"training steps/s: {ours_train['agent_steps_per_s']:.1f}")
     print(f"training variant: {variant}")
     print(f"training ratio: {ratio:.2f}")
+    print(f"training cpu ms per step: {ours_train['cpu_ms_per_step']:.2f}")
+    print(f"training ceiling steps/s on {cores} cores: {ceiling:.1f}")
+    print(f"training ceiling ratio: {ceiling / tutorial_train['agent_steps_per_s']:.2f}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Ends with `name: value` lines.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -90,10 +91,10 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, {args.rounds} rounds", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-pendulum-") as tmp:
-        ours = {"fast": OurRun(PendulumConfig(iterations=args.iterations, checkpoint_every=args.iterations), f"{tmp}/fast")}
+        config = PendulumConfig(iterations=args.iterations, checkpoint_every=args.iterations)
+        ours = {"fast": OurRun(config, f"{tmp}/fast")}
         if not args.no_compile:
-            ours["compiled"] = OurRun(PendulumConfig(iterations=args.iterations, checkpoint_every=args.iterations,
-                                                     compile=True), f"{tmp}/compiled")
+            ours["compiled"] = OurRun(dataclasses.replace(config, compile=True), f"{tmp}/compiled")
         for name, run in ours.items():
             print(f"ours ({name}): first iteration {run.first_iteration_seconds:.1f} s (compile, if any)", flush=True)
         seed_seconds, seed_iterations = 0.0, 0

@@ -107,7 +107,8 @@ def save(out_dir: Path, config: PendulumConfig, net: nn.Module, iteration: int, 
     records = read_metrics(out_dir / ckpt.METRICS_FILE)
     if records:
         plot_metrics(records, "step", ["return", "last_reward"], out_dir / PLOT_FILE,
-                     title=f"Pendulum, {config.engine} engine, batch {config.batch_size} x {config.rollout_steps} steps")
+                     title=f"Pendulum, {config.engine} engine, "
+                           f"batch {config.batch_size} x {config.rollout_steps} steps")
 
 
 def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str = "auto",

@@ -3,8 +3,8 @@
     .venv/bin/python bench/mario.py                  # a few minutes
     .venv/bin/python bench/mario.py --train-steps 900 --variants 1/float32 2/bfloat16
 
-Measured, each side with the same torch thread count (default 1: see the caveat in
-bench/reference/mario_tutorial.py; 2 OpenMP threads on 2 shared cores stall):
+Measured (torch threads: --threads on both sides, default 1, see the caveat in
+bench/reference/mario_tutorial.py; the tutorial's training loop also at --tutorial-threads):
 - env agent steps/s with random actions: the raw emulator (frames/s) and its quarter (4 frames per
   agent step), the tutorial's wrapper stack, ours (`rlcore.mario.env.make_env`);
 - bytes per stored transition: the tutorial's LazyMemmapStorage row vs our replay row, and ours per
@@ -21,8 +21,8 @@ bench/reference/mario_tutorial.py; 2 OpenMP threads on 2 shared cores stall):
 - the CPU time our training spends per agent step (learner process and emulator workers together)
   and the speed that allows on this machine's cores if none were ever idle (`ceiling`): how far a
   better split of the same work could still go.
-The env and learner figures alternate sides for --rounds rounds and keep each side's best; they
-run at --threads torch threads on both sides (a per-core comparison). Ends with `name: value` lines.
+The env and learner figures alternate sides for --rounds rounds and keep each side's best.
+Ends with `name: value` lines.
 """
 
 from __future__ import annotations
@@ -219,7 +219,8 @@ def main() -> None:
     print(f"training variant: {variant}")
     print(f"training ratio: {ratio:.2f}")
     print(f"training cpu ms per step: {ours_train['cpu_ms_per_step']:.2f}")
-    print(f"training ceiling steps/s on {cores} cores: {ceiling:.1f}")
+    print(f"cores: {cores}")
+    print(f"training ceiling steps/s: {ceiling:.1f}")
     print(f"training ceiling ratio: {ceiling / tutorial_train['agent_steps_per_s']:.2f}")
 
 

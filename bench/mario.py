@@ -20,7 +20,8 @@ bench/reference/mario_tutorial.py; the tutorial's training loop also at --tutori
   update is faster than a 1-thread one, under load it stalls);
 - the CPU time our training spends per agent step (learner process and emulator workers together)
   and the speed that allows on this machine's cores if none were ever idle (`ceiling`): how far a
-  better split of the same work could still go.
+  better split of the same work could still go; and the `floor` of that work, from the figures
+  above: one env step plus a third of a bfloat16 update, timed alone (no IPC, no loop, no idle core).
 The env and learner figures alternate sides for --rounds rounds and keep each side's best.
 Ends with `name: value` lines.
 """
@@ -203,6 +204,8 @@ def main() -> None:
     # the same CPU work per step on every core of this machine, none idle: what no schedule can beat
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     ceiling = 1000 * cores / ours_train["cpu_ms_per_step"]
+    # the work itself: an env step and 1/learn_every of an update, each timed alone
+    floor_ms = 1000 / ours_env + 1000 / (MarioConfig().learn_every * ours_updates_bf16)
     print(f"raw/4 steps/s: {raw / 4:.1f}")
     print(f"tutorial env steps/s: {tutorial_env:.1f}")
     print(f"env steps/s: {ours_env:.1f}")
@@ -222,6 +225,8 @@ def main() -> None:
     print(f"cores: {cores}")
     print(f"training ceiling steps/s: {ceiling:.1f}")
     print(f"training ceiling ratio: {ceiling / tutorial_train['agent_steps_per_s']:.2f}")
+    print(f"work floor cpu ms per step: {floor_ms:.2f}")
+    print(f"work floor ratio: {1000 * cores / floor_ms / tutorial_train['agent_steps_per_s']:.2f}")
 
 
 if __name__ == "__main__":

@@ -26,3 +26,4 @@ def test_bench_prints_its_figures():
     assert int(figures["tutorial training threads"]) >= 1  # the best of 1 and torch's own count
     # the CPU accounting covers all the work: no run can beat every core busy with it
     assert float(figures["training ceiling steps/s"]) >= 0.98 * float(figures["training steps/s"])
+    assert float(figures["work floor cpu ms per step"]) > 0

@@ -53,8 +53,8 @@ class FakeNES(gym.Env):
         return self.screen, reward, terminated, False, info
 
 
-def make_fake_env(noop_max: int = 0, seed: int | None = None, **kwargs) -> MarioPreprocessing:
-    env = MarioPreprocessing(FakeNES(**kwargs), noop_max=noop_max)
+def make_fake_env(noop_max: int = 0, seed: int | None = None, sticky: float = 0.0, **kwargs) -> MarioPreprocessing:
+    env = MarioPreprocessing(FakeNES(**kwargs), noop_max=noop_max, sticky=sticky)
     if seed is not None:
         env.reset(seed=seed)
     return env

@@ -252,3 +252,27 @@ def test_q_target_on_the_helper_thread_gives_the_same_updates(precision):
     assert results[0] == results[1]
     for p, q in zip(agents[0].net.online.parameters(), agents[1].net.online.parameters()):
         assert torch.equal(p, q)
+
+
+def _performed_actions(sticky: float, seed: int, chosen: list[int]) -> list[int]:
+    env = make_fake_env(sticky=sticky, min_frames=10_000, max_frames=10_000)
+    env.reset(seed=seed)
+    performed = []
+    for action in chosen:
+        env.step(action)
+        performed.append(env.last_action)
+    return performed
+
+
+def test_sticky_actions_repeat_the_previous_action_reproducibly_per_seed():
+    chosen = [i % 2 for i in range(400)]  # alternating: every repeat is visible
+    assert _performed_actions(0.0, 0, chosen) == chosen
+    sticky = _performed_actions(0.25, 0, chosen)
+    repeats = sum(a != c for a, c in zip(sticky, chosen))
+    assert 60 <= repeats <= 140  # ~25% of 399 steps (the first step after a reset never sticks)
+    assert sticky[0] == chosen[0]
+    assert all(a == c or a == prev for a, c, prev in zip(sticky[1:], chosen[1:], sticky))
+    assert _performed_actions(0.25, 0, chosen) == sticky  # same seed, same episode
+    assert _performed_actions(0.25, 1, chosen) != sticky
+    with pytest.raises(ValueError, match="sticky"):
+        make_fake_env(sticky=1.0)

@@ -22,6 +22,9 @@ class MarioConfig:
     actions: str = option("right_jump", "action set: right_jump (the tutorial's [right], [right, A]), "
                                         "right_only, simple, complex")
     noop_max: int = option(0, "random no-op frames (0..noop_max) after each reset; the tutorial uses none")
+    sticky: float = option(0.0, "sticky actions: at each agent step the previous action is repeated instead of "
+                                "the chosen one with this probability (0.25 is the robustness protocol of "
+                                "Machado et al. 2018; the tutorial uses none)")
     # --- exploration (Mario.act)
     exploration_rate: float = option(1.0, "initial epsilon of the epsilon-greedy policy")
     exploration_rate_decay: float = option(0.99999975, "epsilon is multiplied by this after every agent step")

@@ -12,7 +12,10 @@ keeps the same semantics in one wrapper and stays uint8 end to end:
   first frame (gym's FrameStack semantics). Normalising to [0, 1] is the network's job.
 
 The emulator returns its own screen buffer (the same array every step): every frame kept here is
-a copy. Optional random no-op frames after a reset (`noop_max`) make greedy episodes differ.
+a copy. Optional random no-op frames after a reset (`noop_max`) make greedy episodes differ, and
+sticky actions (`sticky`, Machado et al. 2018) make the game stochastic: at each agent step, with
+probability `sticky` the previous action is repeated instead of the one chosen. Both draw from the
+env's own generator, seeded by `reset(seed=...)`, so an episode is reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -74,12 +77,15 @@ class MarioPreprocessing(gym.Wrapper):
     """Skip + grayscale + resize + stack in one wrapper; observations are (stack, size, size) uint8."""
 
     def __init__(self, env: gym.Env, skip: int = SKIP, size: int = FRAME_SIZE, stack: int = STACK,
-                 noop_max: int = 0, info_keys: tuple[str, ...] | None = None):
+                 noop_max: int = 0, info_keys: tuple[str, ...] | None = None, sticky: float = 0.0):
         super().__init__(env)
         self.info_keys = info_keys
         if skip < 1 or stack < 1 or noop_max < 0:
             raise ValueError(f"skip and stack must be >= 1 and noop_max >= 0, got {skip}, {stack}, {noop_max}")
-        self.skip, self.size, self.stack, self.noop_max = skip, size, stack, noop_max
+        if not 0.0 <= sticky < 1.0:
+            raise ValueError(f"sticky must be a probability in [0, 1), got {sticky}")
+        self.skip, self.size, self.stack, self.noop_max, self.sticky = skip, size, stack, noop_max, sticky
+        self.last_action: int | None = None  # the action the emulator last performed (None after a reset)
         self.observation_space = Box(0, 255, (stack, size, size), np.uint8)
         self._frames = np.zeros((stack, size, size), np.uint8)
         self._nes = env.unwrapped  # the emulator: native grayscale and RGB screen copies
@@ -102,12 +108,16 @@ class MarioPreprocessing(gym.Wrapper):
             if terminated or truncated:
                 _, info = self.env.reset(options=options)
         self._frames[:] = self._frame()  # gym FrameStack: the first frame repeated
+        self.last_action = None
         return self._frames.copy(), self._trim(info)
 
     def _trim(self, info: dict[str, Any]) -> dict[str, Any]:
         return info if self.info_keys is None else {k: info[k] for k in self.info_keys if k in info}
 
     def step(self, action):
+        if self.sticky and self.last_action is not None and self.np_random.random() < self.sticky:
+            action = self.last_action  # sticky: the joypad keeps the previous buttons
+        self.last_action = int(action)
         total_reward = 0.0
         for _ in range(self.skip):
             _, reward, terminated, truncated, info = self.env.step(action)
@@ -132,21 +142,23 @@ def make_raw_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] 
 
 def make_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] = "right_jump", *,
              skip: int = SKIP, size: int = FRAME_SIZE, stack: int = STACK, noop_max: int = 0,
-             seed: int | None = None, info_keys: tuple[str, ...] | None = None) -> MarioPreprocessing:
+             seed: int | None = None, info_keys: tuple[str, ...] | None = None,
+             sticky: float = 0.0) -> MarioPreprocessing:
     """The tutorial's preprocessed env: states (4, 84, 84) uint8, 4 frames per action.
 
     `seed` seeds the first reset (no-op counts); `noop_max` > 0 adds 0..noop_max random no-op
-    frames after every reset; `info_keys` keeps only those keys of `info` (None: all 42).
+    frames after every reset; `info_keys` keeps only those keys of `info` (None: all 42);
+    `sticky` is the probability of repeating the previous action at each step.
     """
     env = MarioPreprocessing(make_raw_env(world, stage, actions), skip=skip, size=size, stack=stack,
-                             noop_max=noop_max, info_keys=info_keys)
+                             noop_max=noop_max, info_keys=info_keys, sticky=sticky)
     if seed is not None:
         env.reset(seed=seed)
     return env
 
 
 def make_worker_env(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0,
-                    owner_pid: int | None = None) -> MarioPreprocessing:
+                    owner_pid: int | None = None, sticky: float = 0.0) -> MarioPreprocessing:
     """The env of a vector-env worker process. Ctrl-C is left to the training process (`owner_pid`),
     which saves and then closes its workers: a forked worker would otherwise run the owner's SIGINT
     handler too. AsyncVectorEnv also calls this once in the owner (to read the spaces): no change there."""
@@ -155,12 +167,13 @@ def make_worker_env(world: int, stage: int, actions: str | list[list[str]], noop
 
     if owner_pid is not None and os.getpid() != owner_pid:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return make_env(world, stage, actions, noop_max=noop_max, info_keys=INFO_KEYS)
+    return make_env(world, stage, actions, noop_max=noop_max, info_keys=INFO_KEYS, sticky=sticky)
 
 
-def env_thunk(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0):
+def env_thunk(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0, sticky: float = 0.0):
     """A picklable factory for gymnasium's vector envs (one emulator per worker process)."""
     import functools
     import os
 
-    return functools.partial(make_worker_env, world, stage, actions, noop_max, owner_pid=os.getpid())
+    return functools.partial(make_worker_env, world, stage, actions, noop_max, owner_pid=os.getpid(),
+                             sticky=sticky)

@@ -278,7 +278,8 @@ class TrainingRun:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # the emulator workers are forked first, before torch starts its threads and the replay is
         # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
-        env_fn = env_fn or env_thunk(config.world, config.stage, config.actions, config.noop_max)
+        env_fn = env_fn or env_thunk(config.world, config.stage, config.actions, config.noop_max,
+                                     config.sticky)
         with warnings.catch_warnings():
             # "fork() of a multi-threaded process": the workers run only the emulator, NumPy and
             # single-threaded OpenCV, none of the parent's thread pools

@@ -79,15 +79,16 @@ def add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGrou
             hint = next(a for a in args if a is not type(None))
             origin, args = typing.get_origin(hint), typing.get_args(hint)
         kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": text}
+        flags = (_flag(field.name), *field.metadata.get("aliases", ()))  # option(..., aliases=("--other",))
         if hint is bool:
-            parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction, **kwargs)
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
         elif origin is typing.Literal:
-            parser.add_argument(_flag(field.name), choices=list(args), type=type(args[0]), **kwargs)
+            parser.add_argument(*flags, choices=list(args), type=type(args[0]), **kwargs)
         elif origin in (list, tuple):
             item = args[0] if args and args[0] is not Ellipsis else str
-            parser.add_argument(_flag(field.name), nargs="*", type=item, metavar=field.name.upper(), **kwargs)
+            parser.add_argument(*flags, nargs="*", type=item, metavar=field.name.upper(), **kwargs)
         else:
-            parser.add_argument(_flag(field.name), type=hint if hint in (int, float, str) else str,
+            parser.add_argument(*flags, type=hint if hint in (int, float, str) else str,
                                 metavar=field.name.upper(), **kwargs)
         names.append(field.name)
     return names

@@ -91,12 +91,16 @@ class Mario:
         if not explore.all():  # EXPLOIT
             greedy = self.greedy_actions(state)
             actions = np.where(explore, actions, greedy)
+        self.count_steps(n)
+        return int(actions[0]) if single else actions
+
+    def count_steps(self, n: int) -> None:
+        """Advance the schedules by `n` agent steps (taken here by `act`, or by remote workers)."""
         # decrease exploration_rate
         self.exploration_rate *= self.exploration_rate_decay ** n
         self.exploration_rate = max(self.exploration_rate_min, self.exploration_rate)
         # increment step
         self.curr_step += n
-        return int(actions[0]) if single else actions
 
     # ---------------------------------------------------------------------------- memory
     def cache(self, state, next_state, action, reward, done, *, end: bool | None = None, env_index: int = 0):

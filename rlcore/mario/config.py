@@ -52,8 +52,15 @@ class MarioConfig:
                                          "best one later")
     seed: int = option(0, "seed of the envs, exploration, replay sampling and network initialisation")
     # --- speed (same algorithm, different engineering)
-    num_envs: int = option(1, "emulators stepped in worker processes (gymnasium AsyncVectorEnv) while "
-                              "the learner updates")
+    num_envs: int = option(1, "emulators stepped in worker processes (gymnasium AsyncVectorEnv, or Ray workers "
+                              "with --collector ray) while the learner updates", aliases=("--workers",))
+    collector: Literal["local", "ray"] = option(
+        "local", "where the emulators run: local (AsyncVectorEnv workers on this machine) or ray (TorchRL's "
+                 "RayCollector: Ray workers on this machine or a cluster; the learner stays in this process)")
+    ray_address: str = option("", "with --collector ray: ADDRESS (host:port) of a running Ray cluster to join; "
+                                  "empty starts a private Ray instance on 127.0.0.1")
+    worker_batch: int = option(32, "with --collector ray: agent steps a Ray worker collects per batch it sends; "
+                                   "after each batch it gets the learner's weights and epsilon")
     torch_threads: int = option(1, "torch CPU threads of the learner (0 = torch's default). 1: the emulator "
                                    "worker needs the other core; 2 OpenMP threads sharing a busy core "
                                    "were up to 10x slower here")

@@ -259,6 +259,16 @@ def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
                               initargs=(0, cpus))
 
 
+def open_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
+    """The run folder, created; a clear error when asked to resume a run that is not there."""
+    out_dir = Path(out_dir)
+    if resume and not (out_dir / ckpt.TRAINING_META_FILE).is_file():
+        raise ckpt.CheckpointError(f"{out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
+                                   "(start without --resume)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
 class TrainingRun:
     """The tutorial's loop, one vector step at a time (`step()`), over a resumable run folder.
 
@@ -271,11 +281,7 @@ class TrainingRun:
         from gymnasium.vector import AsyncVectorEnv, AutoresetMode
 
         self.config = config
-        self.out_dir = Path(out_dir)
-        if resume and not (self.out_dir / ckpt.TRAINING_META_FILE).is_file():
-            raise ckpt.CheckpointError(f"{self.out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
-                                       "(start without --resume)")
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = open_run_folder(out_dir, resume)
         # the emulator workers are forked first, before torch starts its threads and the replay is
         # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
         env_fn = env_fn or env_thunk(config.world, config.stage, config.actions, config.noop_max,
@@ -293,19 +299,23 @@ class TrainingRun:
             if config.pin_cpus:
                 workers = [p.pid for p in self.envs.processes]
                 self._unpin = pin_learner_and_workers(workers, torch.get_num_threads())
-            seed_everything(config.seed)
-            self.agent = Mario(config=config, device=resolve_device(device), save_dir=self.out_dir)
+            self._start_learner(resume, device)
             if config.target_thread and self._unpin is not None and self.agent.device.type == "cpu":
                 self.agent.target_thread = target_thread_beside(self.envs.processes)
-            self.logger = MetricLogger(self.out_dir, config.num_envs, resume=resume)
-            self.episode = restore_run(self.agent, self.out_dir, self.logger) if resume else 0
-            self.last_checkpoint = self.agent.curr_step
             # a resumed run reseeds its envs from the episode count: its episodes differ from the first run's
             self.states, _ = self.envs.reset(seed=[config.seed + 1000 * self.episode + i
                                                    for i in range(config.num_envs)])
         except BaseException:
             self.close(save=False)
             raise
+
+    def _start_learner(self, resume: bool, device: str) -> None:
+        """The agent, its logger and counters: new, or restored from the run folder."""
+        seed_everything(self.config.seed)
+        self.agent = Mario(config=self.config, device=resolve_device(device), save_dir=self.out_dir)
+        self.logger = MetricLogger(self.out_dir, self.config.num_envs, resume=resume)
+        self.episode = restore_run(self.agent, self.out_dir, self.logger) if resume else 0
+        self.last_checkpoint = self.agent.curr_step
 
     @property
     def finished(self) -> bool:
@@ -314,7 +324,7 @@ class TrainingRun:
 
     def step(self) -> list[dict[str, Any]]:
         """One agent step in every env (with the learning due meanwhile) -> the log records it produced."""
-        agent, logger, config = self.agent, self.logger, self.config
+        agent, config = self.agent, self.config
         records = []
         # Run agent on the states
         actions = agent.act(self.states)
@@ -326,20 +336,33 @@ class TrainingRun:
             ended = bool(terminated[i] or truncated[i])
             # SAME_STEP autoreset: an ended env already returns its next episode's first state
             next_state = infos["final_obs"][i] if ended else next_states[i]
-            # Remember (done = terminated: a truncated episode would still bootstrap)
-            agent.cache(self.states[i], next_state, actions[i], rewards[i], bool(terminated[i]), end=ended,
-                        env_index=i)
-            logger.log_step(float(rewards[i]), loss, q, env_index=i)
-            if ended:  # the tutorial's `if done or info["flag_get"]: break` (the env ends on the flag)
-                final = infos["final_info"]
-                logger.log_episode(final["x_pos"][i], final["flag_get"][i], env_index=i)
-                self.episode += 1
-                if self.episode % config.log_every == 0:
-                    records.append(logger.record(self.episode, agent.exploration_rate, agent.curr_step))
+            episode_end = (infos["final_info"]["x_pos"][i], infos["final_info"]["flag_get"][i]) if ended else None
+            records += self._remember(i, self.states[i], next_state, actions[i], rewards[i], bool(terminated[i]),
+                                      episode_end, (q, loss))
         self.states = next_states
-        if agent.curr_step - self.last_checkpoint >= config.checkpoint_every:
-            self.save()
+        self._checkpoint_if_due()
         return records
+
+    def _remember(self, env_index: int, state, next_state, action, reward, terminated: bool,
+                  episode_end: tuple[int, bool] | None, q_loss: tuple[float | None, float | None]) -> list[dict]:
+        """Cache one transition and log it; `episode_end`: (x_pos, flag_get) when its episode ended
+        (terminated or truncated) -> the log record that completed, if any."""
+        agent, logger = self.agent, self.logger
+        # Remember (done = terminated: a truncated episode would still bootstrap)
+        agent.cache(state, next_state, action, reward, terminated, end=episode_end is not None, env_index=env_index)
+        logger.log_step(float(reward), q_loss[1], q_loss[0], env_index=env_index)
+        if episode_end is None:
+            return []
+        # the tutorial's `if done or info["flag_get"]: break` (the env ends on the flag)
+        logger.log_episode(*episode_end, env_index=env_index)
+        self.episode += 1
+        if self.episode % self.config.log_every:
+            return []
+        return [logger.record(self.episode, agent.exploration_rate, agent.curr_step)]
+
+    def _checkpoint_if_due(self) -> None:
+        if self.agent.curr_step - self.last_checkpoint >= self.config.checkpoint_every:
+            self.save()
 
     def save(self) -> None:
         save_run(self.agent, self.out_dir, self.episode, self.logger)
@@ -367,20 +390,32 @@ def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
           env_fn: Callable[[], Any] | None = None) -> Iterator[dict[str, Any]]:
     """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes; the
     folder is checkpointed every `checkpoint_every` steps and when the run ends or is stopped."""
-    run = TrainingRun(config, out_dir, resume=resume, device=device, env_fn=env_fn)
+    run = start_run(config, out_dir, resume=resume, device=device, env_fn=env_fn)
     bar = _progress_bar(config, run.agent.curr_step, progress)
     try:
         while not run.finished and not (stop is not None and stop.is_set()):
+            steps_before = run.agent.curr_step
             for record in run.step():
                 if bar is not None:
                     bar.set_postfix(reward=record["reward"], x_pos=record["x_pos"], eps=round(record["epsilon"], 3))
                 yield record
             if bar is not None:
-                bar.update(config.num_envs)
+                bar.update(run.agent.curr_step - steps_before)
     finally:
         if bar is not None:
             bar.close()
         run.close()
+
+
+def start_run(config: MarioConfig, out_dir: str | os.PathLike, **kwargs) -> TrainingRun:
+    """The run for `config.collector`: local emulator workers, or Ray workers (rlcore/mario/distributed.py)."""
+    if config.collector == "ray":
+        from rlcore.mario.distributed import RayTrainingRun  # Ray is imported only when asked for
+
+        return RayTrainingRun(config, out_dir, **kwargs)
+    if config.collector != "local":
+        raise ValueError(f"collector must be 'local' or 'ray', got {config.collector!r}")
+    return TrainingRun(config, out_dir, **kwargs)
 
 
 def _progress_bar(config: MarioConfig, start: int, progress: bool | None):

@@ -1,0 +1,276 @@
+"""Mario training with the emulators in Ray workers: TorchRL's RayCollector feeds the local learner.
+
+`--collector ray` moves only the acting. Each Ray worker runs a TorchRL `Collector` over one emulator
+(rlcore's preprocessed env in TorchRL's `GymWrapper`) and an epsilon-greedy copy of Q_online
+(`ExplorationPolicy`). The learner stays in this process (on the GPU when there is one) and is
+TrainingRun's own: Q_online, Q_target, Adam, the compact replay memory, the schedules, checkpoints,
+metrics and snapshots. RayCollector hands it one worker's batch of `worker_batch` steps at a time
+(first ready, first served; the other workers keep collecting meanwhile) and, right after, sends that
+worker the learner's current weights and epsilon (a buffer of the policy, so it travels with the
+weights) through TorchRL's `RayWeightUpdater`, over Ray's object store: the workers act with weights
+at most one batch old, far fresher than Q_target.
+
+For a batch of n steps the learner does what the local loop does for n agent steps: the step counter
+and epsilon advance by n, the updates due run (one per `learn_every` steps counted over all workers,
+Q_target synced every `sync_every`), then each transition is cached under its worker's episode and
+logged. A worker that dies stops the run with a one-line error (ChildProcessError) after the usual
+final checkpoint, from which `--resume` continues.
+
+Ray binds to 127.0.0.1 (a private instance gets fixed small resources: one CPU per worker and a
+200 MB object store) and is shut down when the run ends; usage statistics are off.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlcore.mario.config import MarioConfig
+from rlcore.mario.env import env_thunk
+from rlcore.mario.net import float_input
+from rlcore.mario.train import TrainingRun, open_run_folder
+
+OBJECT_STORE_BYTES = 200 * 1024**2  # a private instance: batches of ~0.5 MB and 7 MB of weights in flight
+CONNECT_TIMEOUT_S = 5.0  # an unreachable --ray-address fails within this
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+INFO_KEYS = ("x_pos", "flag_get")  # what the learner logs at the end of an episode
+
+
+class WorkerLost(ChildProcessError):
+    """A Ray worker (or its node) died: the run stops after its final checkpoint (resume with --resume)."""
+
+
+class ExplorationPolicy(nn.Module):
+    """The workers' epsilon-greedy policy over a copy of Q_online (float32, batch 1, as `Mario.act`).
+    `epsilon` is a buffer, so TorchRL's weight updater sends the learner's epsilon with the weights."""
+
+    def __init__(self, online: nn.Module, action_dim: int, channels_last: bool, epsilon: float):
+        super().__init__()
+        self.online = online
+        self.action_dim = action_dim
+        self.channels_last = channels_last
+        self.register_buffer("epsilon", torch.tensor(epsilon, dtype=torch.float64))
+
+    @torch.no_grad()
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        if torch.rand(()) < self.epsilon:  # EXPLORE (the worker's torch generator, seeded per worker)
+            return torch.randint(self.action_dim, ())
+        return self.online(float_input(observation.unsqueeze(0), self.channels_last)).argmax(dim=1)[0]
+
+
+def episode_info_reader():
+    """TorchRL's info reader for x_pos and flag_get (it expects NumPy values; the emulator gives ints)."""
+    from torchrl.data import Unbounded
+    from torchrl.envs.libs.gym import default_info_dict_reader
+
+    class EpisodeInfo(default_info_dict_reader):
+        def __call__(self, info_dict, tensordict):
+            return super().__call__({k: np.asarray(info_dict[k]) for k in INFO_KEYS if k in info_dict}, tensordict)
+
+    return EpisodeInfo(list(INFO_KEYS), spec={"x_pos": Unbounded((), dtype=torch.int64),
+                                              "flag_get": Unbounded((), dtype=torch.bool)})
+
+
+def worker_env(env_fn: Callable[[], Any], seed: int):
+    """Runs in a Ray worker: the emulator as a TorchRL env, its episodes and the worker's exploration
+    seeded from `seed`, one torch thread (batch-1 forwards gain nothing from more)."""
+    from torchrl.envs import GymWrapper
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    env = env_fn()
+    env.reset(seed=seed)  # later resets continue the env's seeded generator
+    wrapped = GymWrapper(env, categorical_action_encoding=True, device="cpu")
+    return wrapped.set_info_dict_reader(episode_info_reader())
+
+
+class WorkerBatch:
+    """Runs in a Ray worker on each collected batch: keeps what the replay memory stores (the newest
+    frame of each state and next state, not the 4-frame stacks: 14 KB instead of 56 KB a step) and
+    tags it with the worker, whose episodes the learner keeps apart."""
+
+    def __init__(self, worker: int):
+        self.worker = worker
+
+    def __call__(self, data):
+        from tensordict import TensorDict
+
+        following = data["next"]
+        return TensorDict({
+            "frame": data["observation"][:, -1], "next_frame": following["observation"][:, -1],
+            "action": data["action"], "reward": following["reward"].reshape(-1),
+            "terminated": following["terminated"].reshape(-1), "done": following["done"].reshape(-1),
+            "x_pos": following["x_pos"].reshape(-1), "flag_get": following["flag_get"].reshape(-1),
+            "worker": torch.full((data.numel(),), self.worker, dtype=torch.int16),
+        }, batch_size=[data.numel()])
+
+
+def prepare_ray_environment(config: MarioConfig) -> None:
+    """Before ray.init (Ray's processes inherit the variables): no usage statistics, and unless the
+    cluster is on another host, every Ray server of this process and of a private instance listens on
+    127.0.0.1 only. ray.init turns _node_ip_address="127.0.0.1" into this host's external address and
+    Ray 2.60's gRPC servers then bind to all interfaces; Ray's switch for single-host clusters
+    (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) keeps them on loopback."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if config.ray_address and split_address(config.ray_address)[0] not in LOOPBACK:
+        return
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    # torchrl.data imports Ray when it is installed, so this process read the variable already
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def ray_init_config(config: MarioConfig) -> dict[str, Any]:
+    """ray.init's arguments: join `ray_address`, or start a private instance on 127.0.0.1."""
+    common = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
+    if config.ray_address:
+        return {"address": config.ray_address, **common}
+    return {"address": "local", "num_cpus": config.num_envs, "num_gpus": 0,
+            "object_store_memory": OBJECT_STORE_BYTES, **common}
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--ray-address {address!r}: expected HOST:PORT of a Ray cluster's head (ray start --head)")
+    return host, int(port)
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A clear error within `timeout` s instead of ray.init's long retries when nothing answers there."""
+    host, port = split_address(address)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise ConnectionError(f"--ray-address {address}: no Ray cluster answers there ({err}); start one with "
+                              "`ray start --head` or leave --ray-address empty for a private one") from None
+
+
+def make_weight_updater():
+    """TorchRL's RayWeightUpdater (weights through Ray's object store, no other socket), bound to its
+    RayCollector when the collector registers it: the remote workers exist only then."""
+    from torchrl.collectors.weight_update import RayWeightUpdater
+
+    class CollectorWeights(RayWeightUpdater):
+        def __init__(self):
+            super().__init__(policy_weights=None, remote_collectors=[])
+
+        def register_collector(self, collector):
+            super().register_collector(collector)
+            self.policy_weights = collector.policy_weights
+            self.remote_collectors = collector.remote_collectors
+            self._batches_since_weight_update = [0] * len(self.remote_collectors)
+
+    return CollectorWeights
+
+
+def start_collector(config: MarioConfig, policy: nn.Module, env_fn: Callable[[], Any], first_seed: int):
+    """RayCollector: `num_envs` workers, each one emulator (seeded first_seed + i) and a policy copy."""
+    from tensordict.nn import TensorDictModule
+    from torchrl.collectors import Collector
+    from torchrl.collectors.distributed import RayCollector
+
+    from functools import partial
+
+    n = config.num_envs
+    return RayCollector(
+        [partial(worker_env, env_fn, first_seed + i) for i in range(n)],
+        TensorDictModule(policy, in_keys=["observation"], out_keys=["action"]),
+        collector_class=Collector, collector_kwargs=[{"postproc": WorkerBatch(i)} for i in range(n)],
+        frames_per_batch=config.worker_batch, total_frames=sys.maxsize, sync=False,
+        ray_init_config=ray_init_config(config), remote_configs={"num_cpus": 1, "num_gpus": 0},
+        update_after_each_batch=True, weight_updater=make_weight_updater())
+
+
+class RayTrainingRun(TrainingRun):
+    """TrainingRun's learner and bookkeeping, fed by RayCollector's batches instead of local envs."""
+
+    def __init__(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
+                 device: str = "auto", env_fn: Callable[[], Any] | None = None):
+        """`env_fn` replaces the emulator (tests use a fake image env); it must be picklable for Ray."""
+        if config.num_envs < 1 or config.worker_batch < 1:
+            raise ValueError(f"--collector ray needs num_envs (workers) >= 1 and worker_batch >= 1, got "
+                             f"{config.num_envs} and {config.worker_batch}")
+        self.config = config
+        self.out_dir = open_run_folder(out_dir, resume)
+        self.collector = None
+        if config.ray_address:
+            check_reachable(config.ray_address)
+        prepare_ray_environment(config)
+        try:
+            if config.torch_threads > 0:
+                torch.set_num_threads(config.torch_threads)
+            self._start_learner(resume, device)
+            online = self.agent.net.online
+            shared = online if self.agent.device.type == "cpu" else _cpu_copy(online)
+            self.policy = ExplorationPolicy(shared, self.agent.action_dim, config.channels_last,
+                                            self.agent.exploration_rate)
+            env_fn = env_fn or env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky)
+            # a resumed run reseeds its envs from the episode count, as the local path does
+            self.collector = start_collector(config, self.policy, env_fn, config.seed + 1000 * self.episode)
+            self._batches: Iterator = self.collector.iterator()
+        except BaseException:
+            self.close(save=False)
+            raise
+
+    def step(self) -> list[dict[str, Any]]:
+        """One worker's batch: the learning due for its steps, then its transitions cached and logged."""
+        agent, config = self.agent, self.config
+        batch = self._next_batch()
+        n = len(batch) if not config.max_steps else min(len(batch), config.max_steps - agent.curr_step)
+        agent.count_steps(n)
+        q_loss = agent.learn(new_steps=n)
+        worker = int(batch["worker"][0])
+        columns = {k: v.numpy() for k, v in batch.items()}
+        records = []
+        for i in range(n):
+            ended = (int(columns["x_pos"][i]), bool(columns["flag_get"][i])) if columns["done"][i] else None
+            records += self._remember(worker, columns["frame"][i:i + 1], columns["next_frame"][i:i + 1],
+                                      int(columns["action"][i]), float(columns["reward"][i]),
+                                      bool(columns["terminated"][i]), ended, q_loss)
+        self._publish()
+        self._checkpoint_if_due()
+        return records
+
+    def _next_batch(self):
+        import ray
+
+        try:
+            return next(self._batches)
+        except ray.exceptions.RayError as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise WorkerLost(f"a Ray worker was lost ({type(err).__name__}: {reason}); the run stopped at step "
+                             f"{self.agent.curr_step} after saving it: continue with --resume") from None
+
+    def _publish(self) -> None:
+        """What the next weight sync sends: the learner's epsilon, and its weights when they live elsewhere."""
+        self.policy.epsilon.fill_(self.agent.exploration_rate)
+        if self.policy.online is not self.agent.net.online:
+            self.policy.online.load_state_dict(self.agent.net.online.state_dict())
+
+    def close(self, save: bool = True) -> None:
+        import ray
+
+        try:
+            if self.collector is not None:
+                self.collector.shutdown(shutdown_ray=True)
+                self.collector = None
+        finally:
+            if ray.is_initialized():
+                ray.shutdown()
+            if save and getattr(self, "agent", None) is not None:
+                self.save()
+
+
+def _cpu_copy(module: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module).cpu()

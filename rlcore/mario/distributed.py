@@ -156,7 +156,8 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
 
 def make_weight_updater():
     """TorchRL's RayWeightUpdater (weights through Ray's object store, no other socket), bound to its
-    RayCollector when the collector registers it: the remote workers exist only then."""
+    RayCollector when the collector registers it: the remote workers exist only then. (TorchRL's newer
+    RayWeightSyncScheme opens a torch.distributed TCPStore on the host's external address.)"""
     from torchrl.collectors.weight_update import RayWeightUpdater
 
     class CollectorWeights(RayWeightUpdater):

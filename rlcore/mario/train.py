@@ -16,6 +16,9 @@ forward on a helper thread beside the workers, so the ~30 ms of CPU work per ite
 about evenly over the two cores. When other processes already keep both cores busy there is no idle
 core to overlap on, and the gain over the tutorial's loop shrinks to the saving in CPU work per step.
 
+With `collector="ray"` the emulators run in Ray workers instead (rlcore/mario/distributed.py), feeding
+the same learner and bookkeeping (`start_run` picks the run).
+
 `train(...)` is a generator of flat metric records (one per `log_every` episodes); the run folder is
 always a valid, resumable checkpoint:
 

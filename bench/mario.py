@@ -51,14 +51,20 @@ def our_env_steps_per_s(steps: int) -> float:
     return tutorial._random_steps_per_s(make_env(), steps, seed=0)  # the same timing loop for every env
 
 
-def our_learner_updates_per_s(updates: int, precision: str = "float32", fill: int = 1000) -> float:
+def filled_agent(precision: str = "float32", fill: int = 1000) -> Mario:
+    """An agent whose replay holds `fill` transitions of random frames (content does not change the cost)."""
     agent = Mario(config=MarioConfig(memory_size=max(fill * 2, 64), precision=precision))
     rng = np.random.default_rng(0)
     state = rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
-    for i in range(fill):  # random frames: content does not change the cost
+    for i in range(fill):
         next_state = np.concatenate([state[1:], rng.integers(0, 256, (1, 84, 84), dtype=np.uint8)])
         agent.cache(state, next_state, int(rng.integers(2)), float(rng.random()), bool(rng.random() < 0.01))
         state = next_state
+    return agent
+
+
+def our_learner_updates_per_s(updates: int, precision: str = "float32", fill: int = 1000) -> float:
+    agent = filled_agent(precision, fill)
     for _ in range(3):
         agent.learn_step()
     began = time.perf_counter()

@@ -34,9 +34,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.mario import _cpu_seconds, our_env_steps_per_s, our_learner_updates_per_s, our_training  # noqa: E402
-from rlcore.mario.agent import Mario  # noqa: E402
+from bench.mario import _cpu_seconds, filled_agent, our_training  # noqa: E402
 from rlcore.mario.config import MarioConfig  # noqa: E402
+from rlcore.mario.env import make_env  # noqa: E402
 
 CORES = (8, 32, 128)
 FASTER_LEARNER = 10  # a GPU learner: its update 10x faster than on this CPU
@@ -97,15 +97,31 @@ def ray_training(steps: int, burnin: int, workers: int, precision: str, threads:
             "others_ms": 1000 * others / done, "cpu_ms_per_step": 1000 * (learner + others) / done}
 
 
-def acting_ms(calls: int = 300) -> float:
-    """A worker's batch-1 greedy forward (float32, one thread), as ExplorationPolicy runs it."""
-    agent = Mario(config=MarioConfig(), memory=False)
-    state = np.random.default_rng(0).integers(0, 256, (4, 84, 84), dtype=np.uint8)
-    agent.greedy_actions(state)
-    began = time.perf_counter()
+def cpu_ms_per_call(function, calls: int) -> float:
+    """CPU time (this process, all threads) per call after one warm-up call: on a loaded machine the
+    wall time of a call also counts the other processes' turns on the core."""
+    function()
+    began = time.process_time()
     for _ in range(calls):
-        agent.greedy_actions(state)
-    return 1000 * (time.perf_counter() - began) / calls
+        function()
+    return 1000 * (time.process_time() - began) / calls
+
+
+def per_step_costs(env_steps: int, updates: int, precision: str) -> dict:
+    """An env step, a worker's batch-1 greedy forward (float32, as ExplorationPolicy) and an update,
+    each timed alone in CPU ms."""
+    env = make_env(seed=0)
+    rng = np.random.default_rng(0)
+
+    def env_step():
+        if any(env.step(int(rng.integers(2)))[2:4]):
+            env.reset()
+
+    agent = filled_agent(precision)
+    state = np.random.default_rng(0).integers(0, 256, (4, 84, 84), dtype=np.uint8)
+    return {"env_ms": cpu_ms_per_call(env_step, env_steps),
+            "act_ms": cpu_ms_per_call(lambda: agent.greedy_actions(state), 200),
+            "update_ms": cpu_ms_per_call(agent.learn_step, updates)}
 
 
 def predicted_steps_per_s(cores: int, worker_ms: float, learner_ms: float) -> float:
@@ -127,13 +143,12 @@ def main() -> None:
 
     local = our_training(args.steps, args.burnin, args.workers, args.precision, args.threads)
     ray = ray_training(args.steps, args.burnin, args.workers, args.precision, args.threads)
-    env_ms = 1000 / our_env_steps_per_s(args.env_steps)
-    act_ms = acting_ms()
-    update_ms = 1000 / our_learner_updates_per_s(args.updates, args.precision)
-    learn_every = MarioConfig().learn_every
-    update_share = update_ms / learn_every
+    costs = per_step_costs(args.env_steps, args.updates, args.precision)
+    env_ms, act_ms, update_ms = costs["env_ms"], costs["act_ms"], costs["update_ms"]
+    update_share = update_ms / MarioConfig().learn_every
     transport_ms = ray["cpu_ms_per_step"] - (env_ms + act_ms + update_share)
-    faster_learner_ms = ray["learner_ms"] - update_share * (1 - 1 / FASTER_LEARNER)
+    # the learner's CPU per step with its update share 10x smaller (never below its other work, > 0)
+    faster_learner_ms = max(ray["learner_ms"] - update_share * (1 - 1 / FASTER_LEARNER), 0.1 * ray["learner_ms"])
 
     figures = {
         "workers": args.workers, "cores": len(os.sched_getaffinity(0)),

@@ -48,21 +48,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+CLUSTER = """
+import sys
+from ray.cluster_utils import Cluster
+node = {"num_cpus": 1, "num_gpus": 0, "object_store_memory": 100 * 1024**2}
+nodes = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+nodes.add_node(**node)
+print(nodes.address, flush=True)
+sys.stdin.read()  # until the test is done with it
+nodes.shutdown()
+"""
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """Two Ray nodes on 127.0.0.1, one CPU each (so one worker lands on each): Ray's own multi-node test
-    harness, separate raylet processes joined to one head. (`ray start` cannot join a second node to a
-    loopback-only head: a joining node always advertises the host's external address.)"""
-    from ray.cluster_utils import Cluster
-
-    prepare_ray_environment(_config())
-    node = {"num_cpus": 1, "num_gpus": 0, "object_store_memory": 100 * 1024**2}
-    nodes = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    harness, separate raylet processes joined to one head, run from a helper process (started from this
+    one, Ray's in-process node handles break later fork()s, as the local trainer's env workers use).
+    (`ray start` cannot join a second node to a loopback-only head: a joining node always advertises
+    the host's external address.)"""
+    helper = subprocess.Popen([sys.executable, "-c", CLUSTER], env=RAY_ENV, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
     try:
-        nodes.add_node(**node)
-        yield nodes.address
+        address = helper.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:"), address
+        yield address
     finally:
-        nodes.shutdown()
+        helper.stdin.close()
+        try:
+            helper.wait(60)
+        except subprocess.TimeoutExpired:
+            helper.kill()
 
 
 def _reachable(port: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from demo.context import AppContext
-from rlcore.hub import REPLAY_FILE
+from rlcore.checkpoint import REPLAY_FILE
 from demo.ui import (EXPECTED_ERRORS, OPTION_ECHOES, SIDE_COLOURS, SYSTEM_LABELS, TRACE_FIGURE, figures_table, refusal,
                      trace_frame, trace_placeholder)
 

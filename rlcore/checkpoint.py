@@ -19,10 +19,11 @@ message is one line naming the file and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.jsonl"
+REPLAY_FILE = "replay.mp4"
 TRAINING_STATE_FILE = "training_state.safetensors"
 TRAINING_META_FILE = "training_state.json"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".chkpt", ".ckpt", ".bin")
@@ -46,14 +48,14 @@ class CheckpointError(ValueError):
 # ----------------------------------------------------------------------------------- writing
 
 
-def new_temporary_file(path: Path, suffix: str = ".tmp") -> str:
+def _new_temporary_file(path: Path, suffix: str) -> str:
     """An empty temporary file beside `path` (same filesystem, so the final rename is atomic)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
     os.close(fd)
     return tmp
 
 
-def publish_temporary_file(tmp: str, path: Path) -> None:
+def _publish_temporary_file(tmp: str, path: Path) -> None:
     """Give `tmp` the mode a plain open() would (mkstemp's 0600 would make checkpoints and videos
     owner-only), then rename it over `path`."""
     umask = os.umask(0)
@@ -62,21 +64,28 @@ def publish_temporary_file(tmp: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file and a rename (never a half-written file)."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """The one atomic-write helper: a temporary file beside `path` for the block to write, renamed over
+    `path` when the block succeeds and removed when it fails (never a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temporary_file(path)
+    tmp = _new_temporary_file(path, suffix)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        publish_temporary_file(tmp, path)
+        yield Path(tmp)
+        _publish_temporary_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file and a rename."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(path)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -88,18 +97,11 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Ten
     """safetensors.save_file through a temporary file and a rename."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temporary_file(path)
-    try:
-        # safetensors refuses shared or non-contiguous storage: give it plain copies.
-        plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-        save_file(plain, tmp, metadata=dict(metadata) if metadata else None)
-        publish_temporary_file(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # safetensors refuses shared or non-contiguous storage: give it plain copies.
+    plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(plain, str(tmp), metadata=dict(metadata) if metadata else None)
+    return Path(path)
 
 
 def save_checkpoint(directory: str | os.PathLike, *, system: str, algorithm: str, env_id: str,

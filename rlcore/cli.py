@@ -17,17 +17,21 @@ shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import math
 import signal
 import sys
 import threading
 import traceback
+import types
 import typing
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rlcore.systems import SYSTEM_NAMES
+from rlcore.systems import System, all_systems, get_system, system_names, system_of_checkpoint
 
 PROG = "rlcore"
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
@@ -56,9 +60,27 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _flag_kwargs(hint: Any, name: str) -> dict[str, Any]:
+    """argparse arguments for a field of type `hint`; values are converted by pydantic (rlcore.config)."""
+    from rlcore.config import parse_value
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _flag_kwargs(next(a for a in args if a is not type(None)), name)
+    if hint is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if origin is typing.Literal:
+        return {"choices": list(args), "type": type(args[0])}
+    if origin in (list, tuple) or hint in (list, tuple):
+        item = args[0] if args and args[0] is not Ellipsis else str
+        return {"nargs": "*", "type": functools.partial(parse_value, item), "metavar": name.upper()}
+    return {"type": functools.partial(parse_value, hint), "metavar": name.upper()}
+
+
 def add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
-                        prefix_help: str = "", skip: tuple[str, ...] = ()) -> list[str]:
-    """One flag per field of `cls` with the field's help and default; returns the field names.
+                        prefix_help: str = "", skip: tuple[str, ...] = (),
+                        helps: dict[str, str] | None = None) -> list[str]:
+    """One flag per field of `cls` with the field's help (or `helps`' text) and default; the field names.
 
     Defaults are SUPPRESSed so that only flags given on the command line reach the parsed namespace
     (a resumed run keeps its saved config except what is overridden).
@@ -66,30 +88,13 @@ def add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     from rlcore.config import field_help
 
     hints = typing.get_type_hints(cls)
-    helps = field_help(cls)
+    texts = {**field_help(cls), **(helps or {})}
     defaults = cls()
-    names = []
-    for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
-        hint, default = hints[field.name], getattr(defaults, field.name)
-        text = f"{prefix_help}{helps.get(field.name, '')} (default: {default!r})".replace("%", "%%")
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-            hint = next(a for a in args if a is not type(None))
-            origin, args = typing.get_origin(hint), typing.get_args(hint)
-        kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": text}
-        if hint is bool:
-            parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction, **kwargs)
-        elif origin is typing.Literal:
-            parser.add_argument(_flag(field.name), choices=list(args), type=type(args[0]), **kwargs)
-        elif origin in (list, tuple):
-            item = args[0] if args and args[0] is not Ellipsis else str
-            parser.add_argument(_flag(field.name), nargs="*", type=item, metavar=field.name.upper(), **kwargs)
-        else:
-            parser.add_argument(_flag(field.name), type=hint if hint in (int, float, str) else str,
-                                metavar=field.name.upper(), **kwargs)
-        names.append(field.name)
+    names = [field.name for field in dataclasses.fields(cls) if field.name not in skip]
+    for name in names:
+        text = f"{prefix_help}{texts.get(name, '')} (default: {getattr(defaults, name)!r})".replace("%", "%%")
+        parser.add_argument(_flag(name), dest=name, default=argparse.SUPPRESS, help=text,
+                            **_flag_kwargs(hints[name], name))
     return names
 
 
@@ -106,11 +111,9 @@ def _positionals(argv: list[str]) -> list[str]:
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The full parser; the system-specific flags only for the command `argv` selects (lazy imports)."""
-    argv = list(argv or [])
-    words = _positionals(argv)
+    words = _positionals(list(argv or []))
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks of expected errors too")
-
     parser = argparse.ArgumentParser(
         prog=PROG, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train, evaluate, play and publish rlcore agents (Mario Double DQN, differentiable Pendulum).",
@@ -118,57 +121,53 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                "cache and HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE like every Hugging Face tool.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return commands.add_parser(name, parents=[common], help=COMMANDS[name], description=COMMANDS[name],
-                                   **kwargs)
+    def command(name: str, run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=COMMANDS[name], description=COMMANDS[name])
+        sub.set_defaults(run=run)
+        return sub
 
-    # train SYSTEM
-    train = command("train")
+    _add_train_command(command("train", cmd_train), common, words)
+    _add_evaluate_flags(command("evaluate", cmd_evaluate))
+    play = command("play", cmd_play)
+    play.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
+    play.add_argument("--out", metavar="FILE", type=Path, default=Path("replay.mp4"),
+                      help="mp4 file to write (H.264, plays in browsers; default: replay.mp4)")
+    if words[:1] == ["play"]:
+        _add_play_flags(play)
+    push = command("push", cmd_push)
+    push.add_argument("checkpoint", metavar="CHECKPOINT", help="a local checkpoint folder")
+    push.add_argument("repo", metavar="OWNER/NAME", help="the model repo to publish to (created if needed)")
+    _add_push_flags(push)
+    pull = command("pull", cmd_pull)
+    pull.add_argument("repo", metavar="OWNER/NAME[@REVISION]", help="the model repo (hf:// prefix allowed)")
+    pull.add_argument("--cache-dir", type=Path, help="cache folder (default: the standard Hugging Face cache, "
+                                                     "HF_HUB_CACHE)")
+    listing = command("list", cmd_list)
+    listing.add_argument("--author", help="only agents of this user or organisation")
+    listing.add_argument("--search", help="only repos whose name contains this")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    return parser
+
+
+def _add_train_command(train: argparse.ArgumentParser, common: argparse.ArgumentParser, words: list[str]) -> None:
+    """`train SYSTEM` for every known system; the config flags only for the system being trained."""
     systems = train.add_subparsers(dest="system", metavar="SYSTEM", required=True)
-    for name in SYSTEM_NAMES:
-        selected = words[:2] == ["train", name]
+    for name in system_names():
         sub = systems.add_parser(name, parents=[common], help=f"train the {name} agent",
                                  description=f"Train the {name} agent. Config flags default to the tutorial's "
                                              "values; with --resume, to the run's saved config.")
-        if selected:
+        if words[:2] == ["train", name]:
             _add_train_flags(sub, name)
         sub.set_defaults(run=cmd_train)
 
-    evaluate = command("evaluate")
+
+def _add_evaluate_flags(evaluate: argparse.ArgumentParser) -> None:
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to play (default: 10)")
     evaluate.add_argument("--seed", type=int, default=0,
                           help="seed of the first episode; episode i uses seed + i (default: 0)")
     evaluate.add_argument("--out", metavar="DIR", type=Path,
                           help="folder for results.json (default: the checkpoint folder when it is local)")
-    evaluate.set_defaults(run=cmd_evaluate)
-
-    play = command("play")
-    play.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
-    play.add_argument("--out", metavar="FILE", type=Path, default=Path("replay.mp4"),
-                      help="mp4 file to write (H.264, plays in browsers; default: replay.mp4)")
-    if words[:1] == ["play"]:
-        _add_play_flags(play)
-    play.set_defaults(run=cmd_play)
-
-    push = command("push")
-    push.add_argument("checkpoint", metavar="CHECKPOINT", help="a local checkpoint folder")
-    push.add_argument("repo", metavar="OWNER/NAME", help="the model repo to publish to (created if needed)")
-    _add_push_flags(push)
-    push.set_defaults(run=cmd_push)
-
-    pull = command("pull")
-    pull.add_argument("repo", metavar="OWNER/NAME[@REVISION]", help="the model repo (hf:// prefix allowed)")
-    pull.add_argument("--cache-dir", type=Path, help="cache folder (default: the standard Hugging Face cache, "
-                                                     "HF_HUB_CACHE)")
-    pull.set_defaults(run=cmd_pull)
-
-    listing = command("list")
-    listing.add_argument("--author", help="only agents of this user or organisation")
-    listing.add_argument("--search", help="only repos whose name contains this")
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
-    listing.set_defaults(run=cmd_list)
-    return parser
 
 
 def _add_push_flags(parser: argparse.ArgumentParser) -> None:
@@ -180,54 +179,51 @@ def _add_push_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_train_flags(parser: argparse.ArgumentParser, system_name: str) -> None:
-    from rlcore.systems import get_system
-
     system = get_system(system_name)
     run = parser.add_argument_group("run")
     run.add_argument("--out", metavar="DIR", type=Path, default=Path("runs") / system_name,
                      help=f"checkpoint folder, kept valid and resumable during training (default: runs/{system_name})")
     run.add_argument("--resume", action="store_true",
-                     help="continue the run in --out from its saved training state and config")
+                     help="continue the run in --out from its saved training state and config (config flags "
+                          "given with it override the saved values)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                      help="where to train: auto = cuda when available (default: auto)")
     run.add_argument("--push-to-hub", metavar="OWNER/NAME",
                      help="after training, evaluate, render and publish the checkpoint to this repo")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
-    presets = getattr(system, "PRESETS", None)
-    if presets:
-        run.add_argument("--preset", choices=list(presets), help="start from a named configuration of the "
-                         f"{system_name} system (flags still override its fields; default: the tutorial's)")
+    run.add_argument("--preset", choices=list(system.presets), help="start from a named configuration of the "
+                     f"{system_name} system (flags still override its fields; default: the tutorial's)")
     config = parser.add_argument_group(f"{system_name} config ({system.Config.__name__})")
     parser.set_defaults(config_fields=add_dataclass_flags(config, system.Config), preset=None)
 
 
 def _add_play_flags(parser: argparse.ArgumentParser) -> None:
-    """PlayOptions of both systems; a field the checkpoint's system lacks is refused after parsing."""
+    """The PlayOptions fields of every system, one flag each; a field the checkpoint's system lacks is
+    refused after parsing. A field several systems share gets one help line per system when they differ."""
     from rlcore.config import field_help
-    from rlcore.systems import get_system
 
-    options = {name: get_system(name).PlayOptions for name in SYSTEM_NAMES}
+    options = {system.name: system.PlayOptions for system in all_systems()}
     owners: dict[str, list[str]] = {}
     for name, cls in options.items():
         for field in dataclasses.fields(cls):
             owners.setdefault(field.name, []).append(name)
-    shared = [field for field, systems in owners.items() if len(systems) > 1]
-    if shared:
-        group = parser.add_argument_group("play options of every system")
-        first = options[owners[shared[0]][0]]
-        add_dataclass_flags(group, first, skip=tuple(f.name for f in dataclasses.fields(first)
-                                                     if f.name not in shared))
-        for field in shared:  # one help line per system when their texts differ
-            texts = {field_help(options[name])[field] for name in owners[field]}
-            if len(texts) > 1:
-                action = next(a for a in group._group_actions if a.dest == field)
-                default = getattr(first(), field)
-                action.help = ("; ".join(f"[{name}] {field_help(options[name])[field]}" for name in owners[field])
-                               + f" (default: {default!r})").replace("%", "%%")
+    added: set[str] = set()
     for name, cls in options.items():
         group = parser.add_argument_group(f"{name} play options")
-        add_dataclass_flags(group, cls, prefix_help=f"[{name}] ", skip=tuple(shared))
+        texts = {field: _play_help(field, owners[field], options) for field in field_help(cls) if field not in added}
+        add_dataclass_flags(group, cls, skip=tuple(added), helps=texts)
+        added.update(texts)
     parser.set_defaults(play_fields=owners)
+
+
+def _play_help(field: str, systems: list[str], options: dict[str, type]) -> str:
+    """A play flag's help: "[system] text" for one system's field, one such part per system when they differ."""
+    from rlcore.config import field_help
+
+    texts = {system: field_help(options[system])[field] for system in systems}
+    if len(systems) > 1 and len(set(texts.values())) == 1:
+        return texts[systems[0]]
+    return "; ".join(f"[{system}] {text}" for system, text in texts.items())
 
 
 # --------------------------------------------------------------------------- commands
@@ -243,16 +239,6 @@ def _hub_checkpoint(text: str) -> Path:
     return hub.resolve_checkpoint(text)
 
 
-def _progress_target(config: Any, record: dict[str, Any]) -> tuple[str, int | None]:
-    """Which record key advances the bar and its total, from the config's budget fields."""
-    for field, key in (("max_steps", "step"), ("total_steps", "step"), ("iterations", "step"),
-                       ("episodes", "episode")):
-        total = getattr(config, field, None)
-        if isinstance(total, int) and total > 0 and key in record:
-            return key, total
-    return "step", None
-
-
 def _postfix(record: dict[str, Any]) -> dict[str, str]:
     shown = {}
     for key, value in record.items():
@@ -266,20 +252,11 @@ def _postfix(record: dict[str, Any]) -> dict[str, str]:
     return shown
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def train_config(system: System, args: argparse.Namespace) -> Any:
+    """The run's config: the saved one with the flags given (--resume), else the preset's or the defaults."""
+    from rlcore.checkpoint import CONFIG_FILE
 
-    from rlcore import hub
-    from rlcore.checkpoint import CONFIG_FILE, load_config
-    from rlcore.config import from_dict
-    from rlcore.systems import get_system
-
-    system = get_system(args.system)
     out: Path = args.out
-    push_ref = None
-    if args.push_to_hub:  # fail before training, not after an hour of it
-        push_ref = hub.parse_repo_ref(args.push_to_hub)
-        hub.ready_to_push()
     overrides = given_fields(args, args.config_fields)
     has_checkpoint = (out / CONFIG_FILE).is_file()
     if args.resume:
@@ -287,61 +264,76 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("--preset starts a new run; a resumed run keeps its saved config")
         if not has_checkpoint:
             raise UsageError(f"--resume: {out} holds no checkpoint to resume (no {CONFIG_FILE})")
-        saved = load_config(out, system=args.system)["config"]
-        config = dataclasses.replace(from_dict(system.Config, saved, source=str(out / CONFIG_FILE)), **overrides)
-    else:
-        if has_checkpoint:
-            raise UsageError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another "
-                             "--out (nothing was overwritten)")
-        config = system.preset(args.preset, **overrides) if args.preset else system.Config(**overrides)
+        return dataclasses.replace(system.config_of(out), **overrides)
+    if has_checkpoint:
+        raise UsageError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another "
+                         "--out (nothing was overwritten)")
+    return system.preset(args.preset or next(iter(system.presets)), **overrides)
 
+
+@contextlib.contextmanager
+def stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """An event set by the first Ctrl-C (the run saves and stops); a second one aborts."""
     stop = threading.Event()
 
-    def ask_to_stop(signum, frame):  # first Ctrl-C: save and stop cleanly; a second one aborts
+    def ask_to_stop(signum, frame):
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _say("stopping: saving the checkpoint (Ctrl-C again to abort)")
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals can be set only there
     previous = signal.signal(signal.SIGINT, ask_to_stop) if in_main_thread else None
-    bar = None
     try:
-        records = system.train(config, out, resume=args.resume, device=args.device, stop=stop)
+        yield stop
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def show_progress(system: System, config: Any, records: Iterable[dict[str, Any]], quiet: bool) -> None:
+    """A progress bar over the system's budget (or one log line per record with `quiet`)."""
+    from tqdm import tqdm
+
+    key, total = system.budget.record_key, getattr(config, system.budget.field, None)
+    total = total if isinstance(total, int) and total > 0 else None
+    with tqdm(total=total, desc=f"train {system.name}", unit=key, dynamic_ncols=True, disable=quiet) as bar:
         for record in records:
-            if args.no_progress:
+            if quiet:
                 _say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
                 continue
-            if bar is None:
-                key, total = _progress_target(config, record)
-                bar = tqdm(total=total, desc=f"train {args.system}", unit=key, dynamic_ncols=True)
             bar.n = int(record.get(key, bar.n))
             bar.set_postfix(_postfix(record), refresh=False)
             bar.refresh()
-    finally:
-        if bar is not None:
-            bar.close()
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
-    print(f"checkpoint: {out}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rlcore import hub
+
+    system = get_system(args.system)
+    push_ref = None
+    if args.push_to_hub:  # fail before training, not after an hour of it
+        push_ref = hub.parse_repo_ref(args.push_to_hub)
+        hub.ready_to_push()
+    config = train_config(system, args)
+    with stop_on_ctrl_c() as stop:
+        records = system.train(config, args.out, resume=args.resume, device=args.device, stop=stop)
+        show_progress(system, config, records, quiet=args.no_progress)
+    print(f"checkpoint: {args.out}")
     if push_ref is not None and stop.is_set():
-        _say(f"stopped early: not pushed (publish it with `rlcore push {out} {push_ref}`)")
+        _say(f"stopped early: not pushed (publish it with `rlcore push {args.out} {push_ref}`)")
     elif push_ref is not None:
-        url = hub.push_checkpoint(out, push_ref, log=_say)
-        print(f"pushed: {url}")
+        print(f"pushed: {hub.push_checkpoint(args.out, push_ref, log=_say)}")
     return 0
 
 
-def _results_table(results: dict[str, Any]) -> str:
-    from rlcore.modelcard import mario_extras
-
+def _results_table(system: System, results: dict[str, Any]) -> str:
     rows = [("episodes", str(results.get("n_eval_episodes", "?"))),
             ("mean reward", f"{results['mean_reward']:.2f}"),
             ("std reward", f"{results.get('std_reward', float('nan')):.2f}")]
-    extras = mario_extras(results)
-    if "x_pos" in extras:
-        rows.append(("mean x_pos", f"{extras['x_pos']:.1f}"))
-    if "flag_rate" in extras:
-        rows.append(("flag rate", f"{extras['flag_rate']:.0%}"))
+    for figure in system.figures:
+        value = figure.value(results)
+        if value is not None:
+            rows.append((figure.label, figure.text(value)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -349,7 +341,6 @@ def _results_table(results: dict[str, Any]) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rlcore import hub
     from rlcore.checkpoint import RESULTS_FILE, atomic_write_json
-    from rlcore.systems import system_of_checkpoint
 
     if args.episodes < 1:
         raise UsageError("--episodes must be at least 1")
@@ -357,7 +348,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     folder = _hub_checkpoint(args.checkpoint)
     system = system_of_checkpoint(folder)
     results = system.evaluate(folder, episodes=args.episodes, seed=args.seed)
-    print(_results_table(results))
+    print(_results_table(system, results))
     target = args.out if args.out is not None else (None if from_hub else folder)
     if target is None:
         _say(f"(a Hub checkpoint: pass --out DIR to save {RESULTS_FILE})")
@@ -367,19 +358,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from rlcore.checkpoint import load_config
-    from rlcore.systems import get_system
     from rlcore.video import write_mp4
 
     folder = _hub_checkpoint(args.checkpoint)
-    system_name = load_config(folder)["system"]
-    system = get_system(system_name)
+    system = system_of_checkpoint(folder)
     given = {name: getattr(args, name) for name in args.play_fields if hasattr(args, name)}
-    foreign = [name for name in given if system_name not in args.play_fields[name]]
+    foreign = [name for name in given if system.name not in args.play_fields[name]]
     if foreign:
-        raise UsageError(f"{_flag(foreign[0])} is not a play option of {system_name} checkpoints")
-    options = dataclasses.replace(system.PlayOptions(), **given)
-    episode = system.play(folder, options)
+        raise UsageError(f"{_flag(foreign[0])} is not a play option of {system.name} checkpoints")
+    episode = system.play(folder, system.play_options(**given))
     path = write_mp4(args.out, episode.frames, fps=episode.fps)
     summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in episode.summary.items())
     print(f"wrote {path} ({len(episode.frames)} frames){': ' + summary if summary else ''}")

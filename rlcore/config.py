@@ -4,17 +4,22 @@
     class PendulumConfig:
         lr: float = option(2e-3, "Adam learning rate")
 
-The command line builds its flags from these, checkpoints store `to_dict(config)` in config.json,
-and `from_dict` reads them back with a clear error for unknown or ill-typed fields.
+The command line builds its flags from these (rlcore.cli), checkpoints store `to_dict(config)` in
+config.json, and `from_dict` reads them back. Types are checked and converted by pydantic (a
+`TypeAdapter` of the dataclass), the same validation for config.json and for command-line strings.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
+import functools
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# pydantic's error types -> the one-line wording of our messages (others keep pydantic's own message)
+_EXPECTED = {"int": "must be an integer", "float": "must be a number", "bool": "must be true or false",
+             "string": "must be a string", "list": "must be a list", "literal": "must be one of"}
 
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:
@@ -32,47 +37,44 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+@functools.cache
+def _adapter(hint: Any):
+    import pydantic
+
+    return pydantic.TypeAdapter(hint)
+
+
+def validation_message(err: Exception, where: str) -> str:
+    """A pydantic ValidationError as one line: "<where> field 'steps' must be an integer, got 2.5"."""
+    first = err.errors()[0]
+    kind = first["type"].split("_")[0]
+    field = ".".join(map(str, first["loc"]))
+    expected = _EXPECTED.get(kind, first["msg"][0].lower() + first["msg"][1:])
+    if kind == "literal":
+        expected = first["msg"].replace("Input should be", "must be")
+    return f"{where}field '{field}' {expected}, got {first['input']!r}"
+
+
 def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     """Build `cls` from a dict; unknown keys or wrong types raise ValueError naming the field."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    import pydantic
+
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
-    values = {}
-    for name, value in data.items():
-        values[name] = _coerce(hints[name], value, f"{source}: field '{name}'")
-    return cls(**values)
+    try:
+        return _adapter(cls).validate_python(dict(data))
+    except pydantic.ValidationError as err:
+        raise ValueError(validation_message(err, f"{source}: ")) from None
 
 
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        hint = next(a for a in args if a is not type(None))
-        origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        if value not in typing.get_args(hint):
-            raise ValueError(f"{where} must be one of {typing.get_args(hint)}, got {value!r}")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where} must be a list, got {value!r}")
-        return origin(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise ValueError(f"{where} must be an integer, got {value!r}")
-        return int(value)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if hint is str and not isinstance(value, str):
-        raise ValueError(f"{where} must be a string, got {value!r}")
-    return value
+def parse_value(hint: Any, text: str) -> Any:
+    """A command-line string as a value of type `hint` (pydantic's lax conversion: "0.5", "true", ...)."""
+    import argparse
+
+    import pydantic
+
+    try:
+        return _adapter(hint).validate_python(text)
+    except pydantic.ValidationError as err:
+        raise argparse.ArgumentTypeError(err.errors()[0]["msg"]) from None

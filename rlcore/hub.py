@@ -22,14 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-# rlcore.checkpoint (hence torch, seconds to import) is imported inside the functions that read
-# checkpoints, so that `rlcore list`, `rlcore pull` errors and token checks answer at once.
+from rlcore.checkpoint import REPLAY_FILE
 
 T = TypeVar("T")
 
 HF_PREFIX = "hf://"
 CARD_FILE = "README.md"
-REPLAY_FILE = "replay.mp4"
 PUSHED_PATTERNS = ("*.png",)
 
 
@@ -50,9 +48,6 @@ def pulled_patterns() -> list[str]:
 
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-# Hub names: letters, digits, '-', '_', '.'; not starting or ending with '-' or '.'; at most 96 chars.
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_REPO_ID = re.compile(rf"({_NAME})/({_NAME})")
 _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 
 
@@ -78,6 +73,19 @@ class RepoRef:
 # ----------------------------------------------------------------------------- repo ids
 
 
+def repo_id_problem(repo_id: str) -> str | None:
+    """Why `repo_id` is not OWNER/NAME as the Hub accepts it (huggingface_hub's validate_repo_id), or None."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if repo_id.count("/") != 1:
+        return "expected OWNER/NAME (letters, digits, '-', '_', '.'; two parts)"
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        return _one_line(err)
+    return None if repo_id.isascii() else "only ASCII letters and digits"
+
+
 def parse_repo_ref(text: str) -> RepoRef:
     """`OWNER/NAME`, `OWNER/NAME@REV` or `hf://OWNER/NAME[@REV]` -> RepoRef; anything else is a HubError.
 
@@ -87,13 +95,8 @@ def parse_repo_ref(text: str) -> RepoRef:
     raw = text[len(HF_PREFIX):] if text.startswith(HF_PREFIX) else text
     repo_id, at, revision = raw.partition("@")
     revision = revision if at else "main"
-    match = _REPO_ID.fullmatch(repo_id)
-    problem = None
-    if not match:
-        problem = "expected OWNER/NAME (letters, digits, '-', '_', '.'; two parts)"
-    elif ".." in repo_id or "--" in repo_id or repo_id.endswith(".git"):
-        problem = "'..', '--' and a '.git' ending are not allowed"
-    elif not _REVISION.fullmatch(revision) or ".." in revision or revision.endswith("/"):
+    problem = repo_id_problem(repo_id)
+    if problem is None and (not _REVISION.fullmatch(revision) or ".." in revision or revision.endswith("/")):
         problem = f"bad revision {revision!r}"
     if problem:
         raise HubError(f"invalid Hub repo id {text!r}: {problem}", user_error=True)
@@ -102,8 +105,7 @@ def parse_repo_ref(text: str) -> RepoRef:
 
 def is_hub_ref(text: str) -> bool:
     """Whether a CHECKPOINT argument names a Hub repo: hf://..., or OWNER/NAME that is not a local path."""
-    return text.startswith(HF_PREFIX) or (not Path(text).exists() and _REPO_ID.fullmatch(text.partition("@")[0])
-                                          is not None)
+    return text.startswith(HF_PREFIX) or (not Path(text).exists() and repo_id_problem(text.partition("@")[0]) is None)
 
 
 # ----------------------------------------------------------------------------- errors, retries
@@ -264,18 +266,8 @@ def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, se
         atomic_write_json(folder / RESULTS_FILE, system.evaluate(folder, episodes=episodes, seed=seed))
     if not (folder / REPLAY_FILE).is_file():
         log(f"rendering one episode to {REPLAY_FILE} ...")
-        episode = system.play(folder, default_play_options(system, seed))
+        episode = system.play(folder, system.play_options(seed=seed))
         write_mp4(folder / REPLAY_FILE, episode.frames, fps=episode.fps)
-
-
-def default_play_options(system: Any, seed: int | None = None) -> Any:
-    """The system's PlayOptions with its defaults (and `seed`, when it has one)."""
-    import dataclasses
-
-    options = system.PlayOptions()
-    if seed is not None and "seed" in {f.name for f in dataclasses.fields(options)}:
-        options = dataclasses.replace(options, seed=seed)
-    return options
 
 
 def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
@@ -408,7 +400,7 @@ class AgentSummary:
 
 def _summary(info: Any) -> AgentSummary:
     from rlcore.modelcard import BASE_TAGS
-    from rlcore.systems import SYSTEM_NAMES
+    from rlcore.systems import system_names
 
     card = info.card_data
     results = list(getattr(card, "eval_results", None) or []) if card is not None else []
@@ -417,8 +409,9 @@ def _summary(info: Any) -> AgentSummary:
     # Our cards list BASE_TAGS, the env id, the algorithm, the system (modelcard.card_tags); the Hub
     # adds its own tags to info.tags (region, file formats), so read the card's list.
     card_tags = list(getattr(card, "tags", None) or [])
-    system = next((t for t in card_tags + list(info.tags or []) if t in SYSTEM_NAMES), "")
-    others = [t for t in card_tags if t not in BASE_TAGS and t not in SYSTEM_NAMES and t != env_id]
+    names = system_names()
+    system = next((t for t in card_tags + list(info.tags or []) if t in names), "")
+    others = [t for t in card_tags if t not in BASE_TAGS and t not in names and t != env_id]
     modified = info.last_modified.strftime("%Y-%m-%d %H:%M") if info.last_modified else ""
     return AgentSummary(info.id, system, env_id, others[0] if others else "", mean, modified)
 
@@ -431,7 +424,7 @@ def list_agents(*, author: str | None = None, search: str | None = None, limit: 
     from rlcore.modelcard import HUB_TAG
 
     endpoint = _endpoint(endpoint)
-    if author is not None and not re.fullmatch(_NAME, author):
+    if author is not None and (repo_id_problem(f"{author}/x") is not None or "/" in author):
         raise HubError(f"invalid author {author!r}", user_error=True)
     require_resolvable(endpoint)
     api = HfApi(endpoint=endpoint, token=token)

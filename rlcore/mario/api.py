@@ -10,17 +10,15 @@ from typing import Any
 
 from rlcore.config import option
 from rlcore.mario import play as _play
-from rlcore.mario.agent import ALGORITHM, SYSTEM, Mario
-from rlcore.mario.config import PRESETS, MarioConfig, preset
+from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
+from rlcore.mario.config import PRESETS, MarioConfig
 from rlcore.mario.env import env_id
-from rlcore.systems import Episode
+from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainKnobs
 
-NAME = SYSTEM
-ALGORITHM = ALGORITHM
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
 Config = MarioConfig
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "train", "load",
-           "evaluate", "play", "env_id_of"]
+           "evaluate", "play", "SYSTEM"]
 
 
 @dataclass
@@ -32,29 +30,56 @@ class PlayOptions:
     noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start")
 
 
-def env_id_of(config: MarioConfig) -> str:
-    return env_id(config.world, config.stage)
+def short_run(config: MarioConfig, steps: int) -> dict[str, Any]:
+    """A bounded Mario run (the app's): a record every episode (live plots), a replay no larger than the
+    run, and learning from a quarter of the run on (the tutorial's 10,000-step burn-in would outlast it)."""
+    return {"log_every": 1, "memory_size": min(config.memory_size, steps),
+            "burnin": min(config.burnin, steps // 4), "checkpoint_every": max(steps, 1)}
 
 
-def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-          stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
-    from rlcore.mario.train import train as _train
+class SuperMario(System):
+    name, algorithm, env_id = NAME, ALGORITHM, ENV_ID
+    label = "Super Mario Bros (Double DQN)"
+    blurb = ("a Double DQN agent that plays Super Mario Bros. from pixels (4 stacked 84x84 grayscale frames) "
+             "on the nes-py emulator, following the PyTorch Mario tutorial")
+    Config, PlayOptions, presets = MarioConfig, PlayOptions, PRESETS
+    budget = Budget("max_steps", "step")
+    figures = (Figure("mean_x_pos", "mean x position", metric="x_pos", per_episode="x_pos", fmt=".1f"),
+               Figure("flag_rate", "flag rate", metric="flag_rate", per_episode="flag_get", fmt=".0%"))
+    knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
+                       metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run)
+    play_controls = (PlayControl("world", "World", choices=tuple(range(1, 9))),
+                     PlayControl("stage", "Stage", choices=tuple(range(1, 5))))
+    trace_figure = "x_pos"
+    eval_episodes = 3  # an emulator episode takes far longer than a pendulum one
+    showcase = True
 
-    yield from _train(config, out_dir, resume=resume, device=device, stop=stop, progress=False)
+    def env_id_of(self, config: MarioConfig) -> str:
+        return env_id(config.world, config.stage)
+
+    def train(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
+              device: str = "auto", stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+        from rlcore.mario.train import train as _train
+
+        yield from _train(config, out_dir, resume=resume, device=device, stop=stop, progress=False)
+
+    def load(self, checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
+        return Mario.load(checkpoint, device=device)
+
+    def evaluate(self, checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
+        results = _play.evaluate(checkpoint, episodes=episodes, seed=seed)
+        results.setdefault("protocol", {"first_seed": seed, "noop_max": results.get("noop_max"),
+                                        "greedy": results.get("deterministic", True)})
+        return results
+
+    def play(self, checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
+        options = options or PlayOptions()
+        run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
+                                 noop_max=options.noop_max, max_steps=options.max_steps)
+        summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"],
+                   "steps": run["length"], "world": options.world, "stage": options.stage, "seed": options.seed}
+        return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS)
 
 
-def load(checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
-    return Mario.load(checkpoint, device=device)
-
-
-def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
-    return _play.evaluate(checkpoint, episodes=episodes, seed=seed)
-
-
-def play(checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
-    options = options or PlayOptions()
-    run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
-                             noop_max=options.noop_max, max_steps=options.max_steps)
-    summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],
-               "world": options.world, "stage": options.stage, "seed": options.seed}
-    return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS)
+SYSTEM = SuperMario()
+train, load, evaluate, play, preset = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM.play, SYSTEM.preset

@@ -7,7 +7,6 @@ on a small step budget; each change says why.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -102,7 +101,7 @@ PRESETS = {"tutorial": {}, "fast": FAST_CHANGES}
 
 
 def preset(name: str = "tutorial", **overrides) -> MarioConfig:
-    """A named configuration ('tutorial' or 'fast'), with optional field overrides."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown Mario preset {name!r}: choose one of {', '.join(PRESETS)}")
-    return dataclasses.replace(MarioConfig(), **{**PRESETS[name], **overrides})
+    """A named configuration ('tutorial' or 'fast'), with optional field overrides (rlcore.systems.System.preset)."""
+    from rlcore.mario.api import SYSTEM
+
+    return SYSTEM.preset(name, **overrides)

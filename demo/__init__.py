@@ -39,11 +39,12 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
 def _warm_up(context) -> None:
     """Import the systems, then render the default episode (seed 0) of each bundled agent into the cache."""
     from demo.ui import EXPECTED_ERRORS
+    from rlcore.systems import get_system
 
     bundled = [agent for agent in context.catalog.local_agents() if agent.source == "bundled"]
-    # Pendulum episodes first: each renders in under a second, while a Mario episode can take many
-    # seconds and would otherwise keep the quick ones from being ready when the first visitors arrive.
-    for agent in sorted(bundled, key=lambda agent: agent.system != "pendulum"):
+    # Quick episodes first: a slow system's (an emulator's) would otherwise keep them from being ready
+    # when the first visitors arrive.
+    for agent in sorted(bundled, key=lambda agent: get_system(agent.system).slow_to_play):
         try:
             context.renderer.episode(agent.system, agent.path, {"seed": 0})
         except EXPECTED_ERRORS as err:  # reported again, readably, if a visitor asks for it

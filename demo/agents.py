@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from statistics import fmean
 from typing import Any
 
 import gradio as gr
@@ -12,40 +11,26 @@ from demo.catalog import Agent, record_evaluation
 from demo.context import AppContext, prune_oldest
 from demo.ui import EXPECTED_ERRORS, figures_line, refusal
 from demo.uploads import receive_upload
+from rlcore.systems import all_systems, get_system
 
 # Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward.
-COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes", "flag rate", "mean x",
-           "last reward"]
+BASE_COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes"]
 
 
-def _mean_of(results: dict[str, Any], *keys: str) -> float | None:
-    for key in keys:
-        value = results.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-            return fmean(float(v) for v in value)
-    episodes = results.get("episodes")
-    if isinstance(episodes, list) and episodes and isinstance(episodes[0], dict):
-        for key in keys:
-            values = [e[key] for e in episodes if isinstance(e.get(key), (int, float))]
-            if values:
-                return fmean(float(v) for v in values)
-    return None
+def figure_columns() -> list[str]:
+    """One column per figure label of every system (System.figures), in the systems' order."""
+    labels = [figure.label for system in all_systems() for figure in system.figures]
+    return list(dict.fromkeys(labels))
 
 
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     results = results or {}
-    episodes = results.get("n_eval_episodes")
-    return {
-        "agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
-        "mean return": results.get("mean_reward"), "std": results.get("std_reward"),
-        "episodes": episodes,
-        "flag rate": _mean_of(results, "flag_rate", "flag_get") if agent.system == "mario" else None,
-        "mean x": _mean_of(results, "mean_x_pos", "x_pos") if agent.system == "mario" else None,
-        "last reward": _mean_of(results, "mean_last_reward", "last_reward") if agent.system == "pendulum"
-        else None,
-    }
+    row = {"agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
+           "mean return": results.get("mean_reward"), "std": results.get("std_reward"),
+           "episodes": results.get("n_eval_episodes")}
+    for figure in get_system(agent.system).figures:
+        row[figure.label] = figure.value(results)
+    return row
 
 
 def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]:
@@ -60,7 +45,7 @@ def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]
             rows += [{"agent": a["repo_id"], "system": a["system"], "source": "hub", "algorithm": a["algorithm"],
                       "mean return": a["mean_reward"]} for a in hub_agents]
             note += f" {len(hub_agents)} found on the Hub (pick them in Watch by repo id)."
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=BASE_COLUMNS + figure_columns())
     return frame.round(3), note
 
 
@@ -72,8 +57,10 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             include_hub = gr.Checkbox(False, label="Also look on the Hugging Face Hub (our tag)")
             refresh = gr.Button("Refresh", size="sm")
-        table = gr.Dataframe(agents_table(ctx, False)[0], interactive=False, wrap=True, label="Known agents",
-                             column_widths=["24%", "8%", "9%", "17%", "9%", "7%", "7%", "6%", "6%", "7%"],
+        first = agents_table(ctx, False)[0]
+        widths = ["24%", "8%", "9%", "17%", "9%", "7%", "7%"] + [f"{19 // max(len(first.columns) - 7, 1)}%"] * (
+            len(first.columns) - 7)
+        table = gr.Dataframe(first, interactive=False, wrap=True, label="Known agents", column_widths=widths,
                              elem_id="agents-table")
         table_note = gr.Markdown()
         gr.Markdown(f"### Add your agent\nUpload `model.safetensors` + `config.json` (or one zip of them, up to "

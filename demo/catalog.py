@@ -16,14 +16,12 @@ from rlcore.checkpoint import RESULTS_FILE, CheckpointError, atomic_write_json, 
 
 log = logging.getLogger(__name__)
 
-# Episodes an agent trained or uploaded here is evaluated on (fixed seeds from 0): Mario's take far longer.
-EVAL_EPISODES = {"pendulum": 10, "mario": 3}
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
     ref: str            # what the UI shows and passes back
     path: Path          # the checkpoint folder
-    system: str         # "pendulum" | "mario"
+    system: str         # the name of its rlcore.systems.System
     source: str         # "bundled" | "trained here" | "uploaded" | "local" | "hub"
     algorithm: str = ""
 
@@ -115,11 +113,11 @@ class Catalog:
 
 
 def record_evaluation(folder: Path) -> dict[str, Any]:
-    """Evaluate a checkpoint on fixed seeds with its system's `evaluate` and write its results.json
+    """Evaluate a checkpoint on its system's `eval_episodes` fixed seeds and write its results.json
     (what the agents table shows). Figures that came with an upload are never trusted: this replaces them."""
-    from rlcore.systems import get_system
+    from rlcore.systems import system_of_checkpoint
 
-    system_name = load_config(folder)["system"]
-    results = get_system(system_name).evaluate(folder, episodes=EVAL_EPISODES.get(system_name, 5), seed=0)
+    system = system_of_checkpoint(folder)
+    results = system.evaluate(folder, episodes=system.eval_episodes, seed=0)
     atomic_write_json(Path(folder) / RESULTS_FILE, results)
     return results

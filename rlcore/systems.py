@@ -156,6 +156,7 @@ class System(abc.ABC):
     trace_figure: ClassVar[str] = "reward"
     eval_episodes: ClassVar[int] = 10       # the app's quick evaluation of a trained or uploaded agent
     showcase: ClassVar[bool] = False        # shown first in the Watch tab when it has an agent
+    slow_to_play: ClassVar[bool] = False    # its episodes take seconds (an emulator): the app warms them up last
 
     @abc.abstractmethod
     def train(self, config: Any, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",

@@ -53,6 +53,7 @@ class SuperMario(System):
     trace_figure = "x_pos"
     eval_episodes = 3  # an emulator episode takes far longer than a pendulum one
     showcase = True
+    slow_to_play = True
 
     def env_id_of(self, config: MarioConfig) -> str:
         return env_id(config.world, config.stage)

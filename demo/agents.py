@@ -49,19 +49,20 @@ def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]
     return frame.round(3), note
 
 
-def build(ctx: AppContext) -> None:
-    max_bytes = int(ctx.settings.max_upload_mb * 2**20)
-    render_queue = dict(concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
+def column_widths(columns: int) -> list[str]:
+    """The base columns' widths, the rest of the row shared by the figure columns."""
+    figures = max(columns - len(BASE_COLUMNS), 1)
+    return ["24%", "8%", "9%", "17%", "9%", "7%", "7%"] + [f"{19 // figures}%"] * (columns - len(BASE_COLUMNS))
 
+
+def build(ctx: AppContext) -> None:
     with gr.Tab("Agents", id="agents") as tab:
         with gr.Row():
             include_hub = gr.Checkbox(False, label="Also look on the Hugging Face Hub (our tag)")
             refresh = gr.Button("Refresh", size="sm")
         first = agents_table(ctx, False)[0]
-        widths = ["24%", "8%", "9%", "17%", "9%", "7%", "7%"] + [f"{19 // max(len(first.columns) - 7, 1)}%"] * (
-            len(first.columns) - 7)
-        table = gr.Dataframe(first, interactive=False, wrap=True, label="Known agents", column_widths=widths,
-                             elem_id="agents-table")
+        table = gr.Dataframe(first, interactive=False, wrap=True, label="Known agents",
+                             column_widths=column_widths(len(first.columns)), elem_id="agents-table")
         table_note = gr.Markdown()
         gr.Markdown(f"### Add your agent\nUpload `model.safetensors` + `config.json` (or one zip of them, up to "
                     f"{ctx.settings.max_upload_mb:.0f} MB). Pickle files are refused. The agent is checked against "
@@ -74,33 +75,35 @@ def build(ctx: AppContext) -> None:
             with gr.Column(scale=1):
                 upload_video = gr.Video(label="Its episode (seed 0)", autoplay=True, interactive=False)
 
-        def refresh_table(with_hub):
-            return agents_table(ctx, bool(with_hub))
+    def refresh_table(with_hub):  # adapters: Gradio reads gr.Progress from the handler's own signature
+        return agents_table(ctx, bool(with_hub))
 
-        refresh.click(refresh_table, include_hub, [table, table_note], api_name="agents")
-        include_hub.change(refresh_table, include_hub, [table, table_note], api_name="agents_include_hub")
-        tab.select(refresh_table, include_hub, [table, table_note], api_name="agents_tab")  # new runs, uploads
+    def add_agent(files, with_hub, progress=gr.Progress()):
+        return add_uploaded_agent(ctx, files, with_hub, progress)
 
-        def add_agent(files, with_hub, progress=gr.Progress()):
-            paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
-            try:
-                progress(0.1, desc="Checking the files...")
-                folder = receive_upload(paths, ctx.settings.uploads_dir, max_bytes)
-                prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
-                             ctx.settings.max_kept_uploads)
-                system = ctx.catalog.resolve(f"uploaded/{folder.name}").system
-                progress(0.3, desc="Evaluating on fixed seeds...")
-                results = record_evaluation(folder)
-                progress(0.8, desc="Rendering an episode...")
-                episode = ctx.renderer.episode(system, folder, {"seed": 0})
-            except EXPECTED_ERRORS as err:
-                frame, note = agents_table(ctx, bool(with_hub))
-                return refusal(err), frame, note, None
-            frame, note = agents_table(ctx, bool(with_hub))
-            figures = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-            message = (f"Added **uploaded/{folder.name}** ({system}); pick it in Watch to compare it. "
-                       f"Evaluated: {figures_line(figures)}.")
-            return message, frame, note, str(episode.video)
+    refresh.click(refresh_table, include_hub, [table, table_note], api_name="agents")
+    include_hub.change(refresh_table, include_hub, [table, table_note], api_name="agents_include_hub")
+    tab.select(refresh_table, include_hub, [table, table_note], api_name="agents_tab")  # new runs, uploads
+    add.click(add_agent, [upload, include_hub], [upload_status, table, table_note, upload_video],
+              api_name="upload_agent", concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
 
-        add.click(add_agent, [upload, include_hub], [upload_status, table, table_note, upload_video],
-                  api_name="upload_agent", **render_queue)
+
+def add_uploaded_agent(ctx: AppContext, files, with_hub, progress) -> tuple:
+    """Check an upload, store it, evaluate and render it: (status, table, note, video)."""
+    paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+    try:
+        progress(0.1, desc="Checking the files...")
+        folder = receive_upload(paths, ctx.settings.uploads_dir, int(ctx.settings.max_upload_mb * 2**20))
+        prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
+                     ctx.settings.max_kept_uploads)
+        system = ctx.catalog.resolve(f"uploaded/{folder.name}").system
+        progress(0.3, desc="Evaluating on fixed seeds...")
+        results = record_evaluation(folder)
+        progress(0.8, desc="Rendering an episode...")
+        episode = ctx.renderer.episode(system, folder, {"seed": 0})
+    except EXPECTED_ERRORS as err:
+        return refusal(err), *agents_table(ctx, bool(with_hub)), None
+    figures = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    message = (f"Added **uploaded/{folder.name}** ({system}); pick it in Watch to compare it. "
+               f"Evaluated: {figures_line(figures)}.")
+    return message, *agents_table(ctx, bool(with_hub)), str(episode.video)

@@ -29,6 +29,13 @@ def option(default: Any, help: str, **kwargs: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
 
 
+def apply_preset(cls: type[T], presets: dict[str, dict[str, Any]], name: str, owner: str, **overrides: Any) -> T:
+    """`cls()` with the named preset's overrides, then `overrides`; an unknown name is a ValueError."""
+    if name not in presets:
+        raise ValueError(f"unknown {owner} preset {name!r}: choose one of {', '.join(presets)}")
+    return dataclasses.replace(cls(), **{**presets[name], **overrides})
+
+
 def field_help(cls: type) -> dict[str, str]:
     return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 

@@ -179,9 +179,9 @@ class System(abc.ABC):
     # ------------------------------------------------------------------ shared by every system
     def preset(self, name: str = "tutorial", **overrides: Any) -> Any:
         """A named configuration (`presets`), with field overrides."""
-        if name not in self.presets:
-            raise ValueError(f"unknown {self.name.capitalize()} preset {name!r}: choose one of {', '.join(self.presets)}")
-        return dataclasses.replace(self.Config(), **{**self.presets[name], **overrides})
+        from rlcore.config import apply_preset
+
+        return apply_preset(self.Config, dict(self.presets), name, self.name.capitalize(), **overrides)
 
     def config_of(self, checkpoint: str | os.PathLike) -> Any:
         """The Config saved in a checkpoint's config.json (a CheckpointError naming the file when it is bad)."""

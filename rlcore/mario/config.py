@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from rlcore.config import option
+from rlcore.config import apply_preset, option
 
 
 @dataclass
@@ -101,7 +101,5 @@ PRESETS = {"tutorial": {}, "fast": FAST_CHANGES}
 
 
 def preset(name: str = "tutorial", **overrides) -> MarioConfig:
-    """A named configuration ('tutorial' or 'fast'), with optional field overrides (rlcore.systems.System.preset)."""
-    from rlcore.mario.api import SYSTEM
-
-    return SYSTEM.preset(name, **overrides)
+    """A named configuration ('tutorial' or 'fast'), with optional field overrides."""
+    return apply_preset(MarioConfig, PRESETS, name, "Mario", **overrides)

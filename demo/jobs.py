@@ -132,11 +132,6 @@ class TrainingQueue:
                 self._scheduler.start()
         return run
 
-    def latest_run_of(self, owner: str) -> Run | None:
-        with self._lock:
-            runs = [r for r in self._runs.values() if r.owner == owner]
-        return max(runs, key=lambda r: r.id) if runs else None
-
     def unfinished_runs(self) -> list[Run]:
         with self._lock:
             return [r for r in self._runs.values() if not r.done]
@@ -148,10 +143,6 @@ class TrainingQueue:
         for run in runs:
             run.request_stop()
         return len(runs)
-
-    @property
-    def busy(self) -> bool:
-        return self._active is not None
 
     def shutdown(self) -> None:
         self._closed.set()

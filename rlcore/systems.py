@@ -195,10 +195,6 @@ class System(abc.ABC):
         except ValueError as err:
             raise CheckpointError(str(err)) from None
 
-    def env_id_of(self, config: Any) -> str:
-        """The env id of a run with this config (a system whose config picks the level overrides this)."""
-        return self.env_id
-
     def play_options(self, seed: int | None = None, **values: Any) -> Any:
         """PlayOptions from defaults and the given values (fields it lacks are left out)."""
         names = {f.name for f in dataclasses.fields(self.PlayOptions)}

@@ -55,14 +55,11 @@ class SuperMario(System):
     showcase = True
     slow_to_play = True
 
-    def env_id_of(self, config: MarioConfig) -> str:
-        return env_id(config.world, config.stage)
-
     def train(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
               device: str = "auto", stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
         from rlcore.mario.train import train as _train
 
-        yield from _train(config, out_dir, resume=resume, device=device, stop=stop, progress=False)
+        yield from _train(config, out_dir, resume=resume, device=device, stop=stop)
 
     def load(self, checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
         return Mario.load(checkpoint, device=device)

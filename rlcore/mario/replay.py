@@ -107,9 +107,6 @@ class ReplayMemory:
         self.transitions_added += 1
         return row
 
-    def end_episode(self, env_index: int = 0) -> None:
-        self._last_row[env_index] = None
-
     # ------------------------------------------------------------------------------- reading
     def _age(self, rows: np.ndarray) -> np.ndarray:
         """0 for the newest row, growing with age (ring order from the write cursor)."""

@@ -363,31 +363,13 @@ class TrainingRun:
 
 
 def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-          stop: threading.Event | None = None, progress: bool | None = None,
+          stop: threading.Event | None = None,
           env_fn: Callable[[], Any] | None = None) -> Iterator[dict[str, Any]]:
     """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes; the
     folder is checkpointed every `checkpoint_every` steps and when the run ends or is stopped."""
     run = TrainingRun(config, out_dir, resume=resume, device=device, env_fn=env_fn)
-    bar = _progress_bar(config, run.agent.curr_step, progress)
     try:
         while not run.finished and not (stop is not None and stop.is_set()):
-            for record in run.step():
-                if bar is not None:
-                    bar.set_postfix(reward=record["reward"], x_pos=record["x_pos"], eps=round(record["epsilon"], 3))
-                yield record
-            if bar is not None:
-                bar.update(config.num_envs)
+            yield from run.step()
     finally:
-        if bar is not None:
-            bar.close()
         run.close()
-
-
-def _progress_bar(config: MarioConfig, start: int, progress: bool | None):
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=config.max_steps or None, initial=start, unit="step", desc="mario", dynamic_ncols=True)

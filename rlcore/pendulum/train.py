@@ -24,7 +24,7 @@ from rlcore import checkpoint as ckpt
 from rlcore.config import to_dict
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
-from rlcore.pendulum.config import PRESETS, PendulumConfig  # noqa: F401 (re-exported)
+from rlcore.pendulum.config import PendulumConfig
 from rlcore.pendulum.env import gen_params, params_as_floats, random_initial_state
 from rlcore.pendulum.policy import make_policy, make_policy_net
 from rlcore.pendulum.rollout import fast_rollout

@@ -183,7 +183,7 @@ def _endpoint(endpoint: str | None) -> str:
 
 def require_resolvable(endpoint: str) -> None:
     """Fail at once when the endpoint's host name does not resolve (no network, no DNS): the client
-    would retry such a request with backoff for ~20 s, and no retry can help it."""
+    would retry such a request with backoff for many seconds, and no retry can help it."""
     import socket
     from urllib.parse import urlsplit
 

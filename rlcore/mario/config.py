@@ -54,19 +54,19 @@ class MarioConfig:
     num_envs: int = option(1, "emulators stepped in worker processes (gymnasium AsyncVectorEnv) while "
                               "the learner updates")
     torch_threads: int = option(1, "torch CPU threads of the learner (0 = torch's default). 1: the emulator "
-                                   "worker needs the other core; 2 OpenMP threads sharing a busy core "
-                                   "were up to 10x slower here")
+                                   "worker needs the other core, and OpenMP threads sharing a busy core "
+                                   "stall each other")
     pin_cpus: bool = option(True, "pin the learner to its own CPU(s) (torch_threads of them) and the emulator "
                                   "workers to the others, when there are enough: otherwise the scheduler "
-                                  "time-slices a worker with the learner (measured here: a ~14% faster loop)")
+                                  "time-slices a worker with the learner (a faster loop: bench/README.md)")
     target_thread: bool = option(True, "with pin_cpus (and a CPU learner): Q_target's forward of each update "
                                        "runs on a helper thread on the workers' CPU(s), the workers niced below it, "
-                                       "while the learner runs Q_online's (same values; measured: ~6% faster loop)")
+                                       "while the learner runs Q_online's (same values; a faster loop: bench/README.md)")
     channels_last: bool = option(True, "NHWC convolutions (faster oneDNN kernels on CPU, same maths)")
     precision: Literal["float32", "bfloat16"] = option(
         "float32", "learning updates' hidden layers in float32, or in bfloat16 autocast (weights, Adam, the "
-                   "output layer and so the Q values stay float32; ~1.5x faster updates on CPUs with AVX-512 "
-                   "BF16). Acting, evaluation and play-back always run in float32")
+                   "output layer and so the Q values stay float32; faster updates on CPUs with AVX-512 BF16, "
+                   "see bench/mario.py). Acting, evaluation and play-back always run in float32")
 
 
 # Why each change of the fast preset (a small step budget on a 2-core CPU):
@@ -88,8 +88,8 @@ FAST_CHANGES = {
     "sync_every": 5_000,
     # random no-op starts so the agent does not memorise one frame-exact run
     "noop_max": 30,
-    # speed, same algorithm: bfloat16 hidden layers make updates ~1.3-1.6x faster here, and Q values
-    # stay close (measured on 300 real states: mean |dQ| 0.09 for Q in [-2, 59], same argmax on all)
+    # speed, same algorithm: bfloat16 hidden layers make updates faster, and Q values stay close
+    # (same greedy actions; figures in bench/README.md)
     "precision": "bfloat16",
     # speed: 3 emulator workers step while the learner updates (one update per 3 agent steps)
     "num_envs": 3,

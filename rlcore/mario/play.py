@@ -16,9 +16,8 @@ from rlcore.runtime import torch_threads
 PLAYBACK_FPS = 15  # one frame per agent step = every 4th NES frame of 60 fps: real-time speed
 EVAL_NOOP_MAX = 30  # random no-op frames at each start, so greedy episodes differ
 MAX_EPISODE_STEPS = 3_000  # a safety cap; the game clock (400) ends a stuck episode before it
-# Greedy play is a batch-1 forward (~1 ms) per emulator step: a second OpenMP thread gains nothing, and
-# on busy cores (a training run beside it) 2 threads stalled a 10-episode evaluation for over 15 min
-# instead of ~1 min with one
+# Greedy play is a batch-1 forward per emulator step: a second OpenMP thread gains nothing, and on
+# busy cores (a training run beside it) 2 threads stalled evaluations many times over (bench/README.md)
 PLAY_THREADS = 1
 
 

@@ -8,11 +8,11 @@ renders the next 4 frames while the network learns. The learning schedule is the
 agent steps). The only ordering difference: the update of step t runs before step t's transition
 is cached (it sees the memory up to step t-1).
 
-Where the time goes (bench/mario.py; 2 cores): an update costs ~28 ms in float32 (~14.5 ms with
-`precision="bfloat16"`), 4 emulator frames ~3.3 ms. With `num_envs=3` one update and three env steps
+Where the time goes (bench/mario.py, figures in README.md): an update costs several emulator steps'
+time (less with `precision="bfloat16"`). With `num_envs=3` one update and three env steps
 run side by side per iteration. `pin_cpus` gives the learner its own core and the workers the other
 (unpinned, the scheduler time-slices a worker with the learner), and `target_thread` runs Q_target's
-forward on a helper thread beside the workers, so the ~30 ms of CPU work per iteration is split
+forward on a helper thread beside the workers, so the CPU work of an iteration is split
 about evenly over the two cores. When other processes already keep both cores busy there is no idle
 core to overlap on, and the gain over the tutorial's loop shrinks to the saving in CPU work per step.
 
@@ -250,8 +250,8 @@ WORKER_NICE = 10  # the emulator workers yield their CPU to the Q_target thread 
 def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
     """A one-thread executor on the (pinned) workers' CPUs for Q_target's forwards, with the workers
     niced below it: the learner waits for that forward, the workers have slack (their 3 emulator
-    steps take ~10 ms of the ~15 ms update). Interleaved A/B runs: median 192 vs 180 agent steps/s;
-    without the nice it was slower than no thread (155), as the scheduler time-sliced it with 3 workers."""
+    steps take less time than the update). Measured in interleaved A/B runs (README.md); without the
+    nice it was slower than no thread, as the scheduler time-sliced it with 3 workers."""
     for process in workers:
         os.setpriority(os.PRIO_PROCESS, process.pid, WORKER_NICE)
     cpus = os.sched_getaffinity(workers[0].pid)

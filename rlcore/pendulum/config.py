@@ -31,10 +31,10 @@ class PendulumConfig:
     grad_clip: float = option(1.0, "maximum gradient norm (clip_grad_norm_)")
     seed: int = option(0, "seed of the policy's initial weights and of the random starts")
     engine: Literal["fast", "env"] = option("fast", "fast: rollout on tensors with a hand-written backward "
-                                                    "(same trajectories, about 10.5x the tutorial's loop per "
-                                                    "iteration here); env: the tutorial's env.rollout")
+                                                    "(same trajectories, several times the tutorial's loop per "
+                                                    "iteration: bench/pendulum.py); env: the tutorial's env.rollout")
     compile: bool = option(False, "fast engine: compile its forward rollout with torch.compile (inductor, needs a "
-                                  "C++ compiler); a one-off compile of ~5 s (warm cache) to a minute, then faster")
+                                  "C++ compiler); a one-off compile at the start of the run, then faster iterations")
     g: float = option(10.0, "gravity of the training pendulums (m and l are 1, as in the tutorial)")
     hidden_size: int = option(64, "width of the policy's hidden layers")
     hidden_layers: int = option(3, "number of Tanh hidden layers of the policy")

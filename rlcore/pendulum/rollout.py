@@ -1,8 +1,8 @@
 """Differentiable rollouts of the policy written directly on tensors (the fast training path).
 
 The tutorial's training loop rolls the policy out through `env.rollout` (TensorDict and transform
-bookkeeping at every step, about 60% of an iteration) and lets autograd record ~40 tiny ops per
-step. The same rollout can be computed from the same physics functions (rlcore.pendulum.env) on
+bookkeeping at every step: most of an iteration, see bench/README.md) and lets autograd record
+tens of tiny ops per step. The same rollout can be computed from the same physics functions (rlcore.pendulum.env) on
 plain (batch,) tensors:
 
 - `tensor_rollout`: a plain loop under autograd; the readable reference.
@@ -122,7 +122,7 @@ def _policy_steps(th, thdot, params, steps, squash, weights):
     return th, thdot, torch.stack(ths), torch.stack(thdots), actions, inputs, *hiddens
 
 
-COMPILED_CHUNK = 10  # steps per compiled call: one compile (~5 s with a warm cache, up to a minute cold)
+COMPILED_CHUNK = 10  # steps per compiled call: one compile (seconds with a warm cache, longer cold)
 
 
 @functools.cache

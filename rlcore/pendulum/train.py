@@ -132,8 +132,8 @@ def _iteration(config: PendulumConfig, net: nn.Module, optimizer, scheduler, rol
 
 def keep_freed_memory() -> None:
     """Ask glibc to keep freed memory instead of returning it to the OS. Each iteration allocates and
-    frees ~10 MB of activations; by default glibc trims the freed top of its heap every time, and the
-    next iteration page-faults it all back in (about 15% of an iteration here). Linux/glibc only;
+    frees megabytes of activations; by default glibc trims the freed top of its heap every time, and the
+    next iteration page-faults it all back in (bench/README.md). Linux/glibc only;
     elsewhere nothing happens. Process-wide, as training runs in its own process."""
     try:
         libc = ctypes.CDLL("libc.so.6")

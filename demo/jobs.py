@@ -28,6 +28,7 @@ POLL_SECONDS = 0.2
 WAITING, RUNNING, STOPPING, FINISHED, STOPPED, FAILED, ABANDONED = (
     "waiting", "running", "stopping", "finished", "stopped", "failed", "abandoned")
 FINAL_STATES = (FINISHED, STOPPED, FAILED, ABANDONED)
+PAGE_WENT_AWAY = "stopped: the page that started it went away"
 
 
 def _one_line(err: BaseException) -> str:
@@ -78,6 +79,7 @@ class Run:
         self.ended_at: float | None = None
         self.last_seen = time.monotonic()
         self.stop_requested = False
+        self.stop_reason = "stopped on request"
         self._process = None
         self._stop_event = None
         self._messages = None
@@ -98,7 +100,8 @@ class Run:
         """The page is still watching (called by its polling generator)."""
         self.last_seen = time.monotonic()
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = "stopped on request") -> None:
+        self.stop_reason = reason
         self.stop_requested = True
 
 
@@ -240,9 +243,9 @@ class TrainingQueue:
         if process.is_alive():
             reason = None
             if run.stop_requested:
-                reason = "stopped on request"
+                reason = run.stop_reason
             elif now - run.last_seen > self.heartbeat_timeout:
-                reason = "stopped: the page that started it went away"
+                reason = PAGE_WENT_AWAY
             elif now - run.started_at > self.max_seconds:
                 reason = f"stopped at the {self.max_seconds:.0f} s time limit"
             if reason and run.state == RUNNING:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from demo.catalog import record_evaluation
 from demo.context import AppContext, prune_oldest
-from demo.jobs import FINISHED, STOPPED, WAITING, Run
+from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, WAITING, Run
 from demo.ui import EXPECTED_ERRORS, empty_frame, figures_line, labelled_choices, option_echoes, refusal
 from rlcore.checkpoint import CONFIG_FILE
 from rlcore.config import to_dict
@@ -234,7 +234,11 @@ def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_
         return
     out_dir = new_run_folder(ctx, chosen, request.session_hash)
     run = ctx.training.submit(request.session_hash, chosen, config, out_dir)
-    yield from follow(run, system)
+    try:
+        yield from follow(run, system)
+    finally:  # Gradio closed the stream (the tab went away): stop at once rather than at the heartbeat timeout
+        if not run.done and not run.stop_requested:
+            run.request_stop(PAGE_WENT_AWAY)
     plots_now = plot_updates(chosen, run.records)
     if run.state not in (FINISHED, STOPPED) or not (out_dir / CONFIG_FILE).is_file():
         reason = run.message or "it ended before saving a checkpoint"

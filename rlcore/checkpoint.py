@@ -170,6 +170,20 @@ def load_config(path: str | os.PathLike, system: str | None = None) -> dict[str,
     return document
 
 
+def load_typed_config(path: str | os.PathLike, cls: type, system: str,
+                      **overrides: Any) -> tuple[Any, dict[str, Any]]:
+    """(config.json's "config" as a `cls`, with `overrides`; the whole document): a bad field is a
+    CheckpointError naming the file."""
+    from rlcore.config import from_dict
+
+    document = load_config(path, system=system)
+    file = checkpoint_dir(path) / CONFIG_FILE
+    try:
+        return from_dict(cls, {**document["config"], **overrides}, source=str(file)), document
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+
+
 def load_tensors(file: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Read a safetensors file; anything else (a pickle, a truncated file) is a CheckpointError."""
     from safetensors import SafetensorError

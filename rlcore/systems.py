@@ -185,15 +185,9 @@ class System(abc.ABC):
 
     def config_of(self, checkpoint: str | os.PathLike) -> Any:
         """The Config saved in a checkpoint's config.json (a CheckpointError naming the file when it is bad)."""
-        from rlcore.checkpoint import CONFIG_FILE, CheckpointError, checkpoint_dir, load_config
-        from rlcore.config import from_dict
+        from rlcore.checkpoint import load_typed_config
 
-        folder = checkpoint_dir(checkpoint)
-        document = load_config(folder, system=self.name)
-        try:
-            return from_dict(self.Config, document["config"], source=str(folder / CONFIG_FILE))
-        except ValueError as err:
-            raise CheckpointError(str(err)) from None
+        return load_typed_config(checkpoint, self.Config, self.name)[0]
 
     def play_options(self, seed: int | None = None, **values: Any) -> Any:
         """PlayOptions from defaults and the given values (fields it lacks are left out)."""

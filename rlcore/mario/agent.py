@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import from_dict, to_dict
+from rlcore.config import to_dict
 from rlcore.mario.config import MarioConfig
 from rlcore.mario.env import env_id, resolve_actions
 from rlcore.mario.net import MarioNet
@@ -183,12 +183,7 @@ class Mario:
     def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", memory: bool = False,
              **config_overrides) -> "Mario":
         """Rebuild the agent a checkpoint describes; weights checked against its config."""
-        document = ckpt.load_config(directory, system=SYSTEM)
-        file = ckpt.checkpoint_dir(directory) / ckpt.CONFIG_FILE
-        try:
-            config = from_dict(MarioConfig, {**document["config"], **config_overrides}, source=str(file))
-        except ValueError as err:
-            raise ckpt.CheckpointError(str(err)) from None
+        config, document = ckpt.load_typed_config(directory, MarioConfig, SYSTEM, **config_overrides)
         agent = cls(config=config, device=device, memory=memory,
                     action_dim=document.get("action_dim") or len(resolve_actions(config.actions)))
         ckpt.load_weights_into(agent.net.online, directory)

@@ -6,15 +6,24 @@
 
 The command line builds its flags from these, checkpoints store `to_dict(config)` in config.json,
 and `from_dict` reads them back with a clear error for unknown or ill-typed fields.
+
+A dataclass may declare `BOUNDS: ClassVar[dict[str, tuple[low, high]]]`, the inclusive range of its
+numeric fields: `check_bounds` (which `from_dict` runs) refuses anything outside them, non-finite
+floats and over-long strings, so a config or a play option never sizes a network, a buffer or an
+episode beyond what the system supports.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+MAX_SEED = 2**32 - 1  # seeds every part accepts (NumPy's legacy seeding is 32-bit)
+MAX_STRING = 1000  # characters of a string field (a path, an action set's name)
 
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:
@@ -42,7 +51,26 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     values = {}
     for name, value in data.items():
         values[name] = _coerce(hints[name], value, f"{source}: field '{name}'")
-    return cls(**values)
+    instance = cls(**values)
+    check_bounds(instance, source)
+    return instance
+
+
+def check_bounds(instance: Any, source: str = "config") -> None:
+    """Every field inside its declared `BOUNDS` range, every float finite, every string short; a
+    ValueError naming the field otherwise."""
+    bounds = getattr(type(instance), "BOUNDS", {})
+    for field in dataclasses.fields(instance):
+        value = getattr(instance, field.name)
+        where = f"{source}: field '{field.name}'"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where} must be a finite number, got {value!r}")
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            raise ValueError(f"{where} is {len(value)} characters long, at most {MAX_STRING} are accepted")
+        if field.name in bounds and not isinstance(value, bool) and isinstance(value, (int, float)):
+            low, high = bounds[field.name]
+            if not low <= value <= high:
+                raise ValueError(f"{where} must be from {low} to {high}, got {value}")
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

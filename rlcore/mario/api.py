@@ -6,9 +6,9 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from rlcore.config import option
+from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM, Mario
 from rlcore.mario.config import PRESETS, MarioConfig, preset
@@ -30,6 +30,11 @@ class PlayOptions:
     stage: int = option(1, "stage 1-4 to play")
     max_steps: int = option(_play.MAX_EPISODE_STEPS, "stop the episode after this many agent steps")
     noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start")
+
+    # a frame is 184 KB: the step cap keeps a render under ~550 MB of frames
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "seed": (0, MAX_SEED), "world": (1, 8), "stage": (1, 4), "max_steps": (1, _play.MAX_EPISODE_STEPS),
+        "noop_max": (0, 1000)}
 
 
 def env_id_of(config: MarioConfig) -> str:
@@ -53,6 +58,7 @@ def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0) -
 
 def play(checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
     options = options or PlayOptions()
+    check_bounds(options, "play options")
     run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
                              noop_max=options.noop_max, max_steps=options.max_steps)
     summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],

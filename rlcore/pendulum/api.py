@@ -8,12 +8,13 @@ import statistics
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import option
+from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS, MAX_TORQUE, gen_params, initial_state_of_seed, params_as_floats
 from rlcore.pendulum.policy import make_policy
@@ -38,6 +39,10 @@ class PlayOptions:
     m: float = option(MASS, "mass of the bob (kg)")
     l: float = option(LENGTH, "length of the rod (m)")  # noqa: E741
     steps: int = option(EPISODE_STEPS, "steps to play (dt = 0.05 s each)")
+
+    # a frame is 300 KB: 1,000 steps are a 33 s video and at most ~300 MB of frames per render
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "seed": (0, MAX_SEED), "g": (0.1, 100.0), "m": (0.05, 20.0), "l": (0.05, 20.0), "steps": (1, 1000)}
 
 
 @dataclasses.dataclass
@@ -68,9 +73,11 @@ train.__doc__ = _train.__doc__
 
 
 def load(checkpoint, device: str = "cpu") -> PendulumAgent:
-    """Rebuild the policy described by config.json and load model.safetensors into it (checked)."""
+    """Rebuild the policy described by config.json and load model.safetensors into it. The config's
+    bounds and the weights' header are checked first, so a bad checkpoint costs no memory."""
     directory = ckpt.checkpoint_dir(checkpoint)
     config = config_from_checkpoint(directory)
+    ckpt.check_weights_file(directory, ckpt.meta_state_dict(lambda: build_net(config)))
     net = build_net(config)
     ckpt.load_weights_into(net, directory)
     net.to(resolve_device(device)).eval()
@@ -116,6 +123,7 @@ def evaluate(checkpoint, episodes: int = 10, seed: int = 0) -> dict:
 def play(checkpoint, options: PlayOptions | None = None) -> Episode:
     """One episode rendered as frames (rlcore.video.write_mp4(path, episode.frames, episode.fps))."""
     options = options or PlayOptions()
+    check_bounds(options, "play options")
     agent = load(checkpoint)
     episode = render_episode(agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps)
     return episode

@@ -17,13 +17,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import from_dict, option, to_dict
+from rlcore.config import MAX_SEED, check_bounds, from_dict, option, to_dict
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.env import gen_params, params_as_floats, random_initial_state
@@ -65,6 +65,14 @@ class PendulumConfig:
     checkpoint_every: int = option(100, "iterations between checkpoint saves (and one at the end)")
     threads: int = option(1, "torch CPU threads while training (tiny ops: one thread is fastest); 0 = leave as is")
 
+    # What a config (a checkpoint's, a visitor's) may ask for: the network and a rollout batch stay a
+    # few MB (checked before anything is built; rlcore.config.check_bounds)
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "lr": (0.0, 1.0), "batch_size": (1, 4096), "rollout_steps": (1, 10_000), "iterations": (0, 10**8),
+        "lr_t_max": (0, 10**9), "rollout_steps_final": (0, 10_000), "gradient_decay": (0.0, 1.0),
+        "grad_clip": (0.0, 1e6), "seed": (0, MAX_SEED), "g": (0.0, 100.0), "hidden_size": (1, 1024),
+        "hidden_layers": (1, 16), "checkpoint_every": (1, 10**8), "threads": (0, 1024)}
+
 
 # Named configs (overrides of the tutorial's defaults), for `rlcore train pendulum --preset NAME`.
 PRESETS: dict[str, dict] = {
@@ -96,14 +104,20 @@ def config_from_checkpoint(path) -> PendulumConfig:
         raise ckpt.CheckpointError(str(err)) from None
 
 
+TRAINING_STATE_KEYS = ("iteration", "optimizer", "scheduler")
+
+
 def save(out_dir: Path, config: PendulumConfig, net: nn.Module, iteration: int, optimizer, scheduler,
          generator: torch.Generator) -> None:
-    """Weights + config (the checkpoint), then what resuming needs, then the plot."""
+    """What resuming needs first, as ONE file (weights, optimizer, RNG and counters: a crash between
+    two writes can never pair one iteration's weights with another's state), then the playable
+    checkpoint (weights + config), then the plot."""
+    optim_tensors, optim_meta = ckpt.flatten_optimizer_state(optimizer.state_dict())
+    weights = {f"net.{name}": value for name, value in net.state_dict().items()}
+    ckpt.save_training_state(out_dir, {**optim_tensors, **weights, "rng.starts": generator.get_state()},
+                             {"iteration": iteration, "optimizer": optim_meta, "scheduler": scheduler.state_dict()})
     ckpt.save_checkpoint(out_dir, system=NAME, algorithm=ALGORITHM, env_id=ENV_ID, config=to_dict(config),
                          state_dict=net.state_dict(), extra={"iterations_done": iteration})
-    optim_tensors, optim_meta = ckpt.flatten_optimizer_state(optimizer.state_dict())
-    ckpt.save_training_state(out_dir, {**optim_tensors, "rng.starts": generator.get_state()},
-                             {"iteration": iteration, "optimizer": optim_meta, "scheduler": scheduler.state_dict()})
     records = read_metrics(out_dir / ckpt.METRICS_FILE)
     if records:
         plot_metrics(records, "step", ["return", "last_reward"], out_dir / PLOT_FILE,
@@ -111,10 +125,30 @@ def save(out_dir: Path, config: PendulumConfig, net: nn.Module, iteration: int, 
                            f"batch {config.batch_size} x {config.rollout_steps} steps")
 
 
+def restore(out_dir: Path, net: nn.Module, optimizer, scheduler, generator: torch.Generator) -> int:
+    """Load the saved training state into the run's objects; returns the iteration it was saved at."""
+    tensors, meta = ckpt.load_training_state(out_dir, required=TRAINING_STATE_KEYS)
+    file = out_dir / ckpt.TRAINING_STATE_FILE
+    with ckpt.reading(file):
+        weights = {name[len("net."):]: value for name, value in tensors.items() if name.startswith("net.")}
+        if weights:  # saved with the state (older saves: from model.safetensors)
+            ckpt.check_state_dict(file, weights, net.state_dict())
+            net.load_state_dict(weights)
+        else:
+            ckpt.load_weights_into(net, out_dir)
+        optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
+        scheduler.load_state_dict(meta["scheduler"])
+        generator.set_state(tensors["rng.starts"].cpu())
+        return int(meta["iteration"])
+
+
 def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str = "auto",
           stop: threading.Event | None = None, progress: bool = False) -> Iterator[dict]:
     """Train, yielding one record per iteration; `out_dir` stays a valid, resumable checkpoint."""
     out_dir = Path(out_dir)
+    check_bounds(config)
+    if resume:  # never start afresh over a folder the caller meant to continue (it would be overwritten)
+        ckpt.require_training_state(out_dir)
     device = resolve_device(device)
     if device.type == "cpu":
         if config.threads > 0:
@@ -133,17 +167,9 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     rollout_rewards = _make_engine(config, net, generator, device)  # checks the config before any file is touched
     if config.init_from:
         ckpt.load_weights_into(net, config.init_from)
-    start = 0
-    state = ckpt.load_training_state(out_dir) if resume else None
-    if state is not None:
-        tensors, meta = state
-        ckpt.load_weights_into(net, out_dir)
-        optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
-        scheduler.load_state_dict(meta["scheduler"])
-        generator.set_state(tensors["rng.starts"].cpu())
-        start = int(meta["iteration"])
-    metrics = MetricsFile(out_dir / ckpt.METRICS_FILE, resume=state is not None)
-    if state is not None:
+    start = restore(out_dir, net, optimizer, scheduler, generator) if resume else 0
+    metrics = MetricsFile(out_dir / ckpt.METRICS_FILE, resume=resume)
+    if resume:
         metrics.truncate_after("step", start)
 
     iterations = range(start, config.iterations)

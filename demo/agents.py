@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from statistics import fmean
 from typing import Any
 
@@ -34,13 +35,19 @@ def _mean_of(results: dict[str, Any], *keys: str) -> float | None:
     return None
 
 
+def _number(value: Any) -> float | None:
+    """A finite number of a results.json, else None (the table shows figures, nothing else)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return None
+
+
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
-    results = results or {}
-    episodes = results.get("n_eval_episodes")
+    results = results if isinstance(results, dict) else {}
     return {
         "agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
-        "mean return": results.get("mean_reward"), "std": results.get("std_reward"),
-        "episodes": episodes,
+        "mean return": _number(results.get("mean_reward")), "std": _number(results.get("std_reward")),
+        "episodes": _number(results.get("n_eval_episodes")),
         "flag rate": _mean_of(results, "flag_rate", "flag_get") if agent.system == "mario" else None,
         "mean x": _mean_of(results, "mean_x_pos", "x_pos") if agent.system == "mario" else None,
         "last reward": _mean_of(results, "mean_last_reward", "last_reward") if agent.system == "pendulum"
@@ -96,22 +103,25 @@ def build(ctx: AppContext) -> None:
 
         def add_agent(files, with_hub, progress=gr.Progress()):
             paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
-            try:
-                progress(0.1, desc="Checking the files...")
-                folder = receive_upload(paths, ctx.settings.uploads_dir, max_bytes)
-                prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
-                             ctx.settings.max_kept_uploads)
-                system = ctx.catalog.resolve(f"uploaded/{folder.name}").system
+
+            def evaluate_and_render(folder):  # on the staging folder: the upload is kept only if this succeeds
                 progress(0.3, desc="Evaluating on fixed seeds...")
                 results = record_evaluation(folder)
                 progress(0.8, desc="Rendering an episode...")
-                episode = ctx.renderer.episode(system, folder, {"seed": 0})
+                return results, ctx.renderer.episode(results["system"], folder, {"seed": 0})
+
+            try:
+                progress(0.1, desc="Checking the files...")
+                folder, (results, episode) = receive_upload(paths, ctx.settings.uploads_dir, max_bytes,
+                                                            evaluate_and_render)
+                prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
+                             ctx.settings.max_kept_uploads)
             except EXPECTED_ERRORS as err:
                 frame, note = agents_table(ctx, bool(with_hub))
                 return refusal(err), frame, note, None
             frame, note = agents_table(ctx, bool(with_hub))
             figures = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-            message = (f"Added **uploaded/{folder.name}** ({system}); pick it in Watch to compare it. "
+            message = (f"Added **uploaded/{folder.name}** ({results['system']}); pick it in Watch to compare it. "
                        f"Evaluated: {figures_line(figures)}.")
             return message, frame, note, str(episode.video)
 

@@ -18,7 +18,7 @@ from demo.context import AppContext, prune_oldest
 from demo.jobs import FINISHED, STOPPED, WAITING, Run
 from demo.ui import EXPECTED_ERRORS, OPTION_ECHOES, SYSTEM_LABELS, empty_frame, figures_line, refusal
 from rlcore.checkpoint import CONFIG_FILE
-from rlcore.config import to_dict
+from rlcore.config import MAX_SEED, check_bounds, to_dict
 from rlcore.systems import get_system
 
 POLL_SECONDS = 0.5
@@ -42,10 +42,13 @@ class TrainKnobs:
     short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs
 
 
+SHORT_RUN_MEMORY = 1000  # replay rows of the shortest Mario runs (~7 MB; the replay needs a few)
+
+
 def mario_short_run(config, steps: int) -> dict[str, Any]:
     """A bounded Mario run: a record every episode (live plots), a replay no larger than the run, and
     learning from a quarter of the run on (the tutorial's 10,000-step burn-in would outlast it)."""
-    return {"log_every": 1, "memory_size": min(config.memory_size, steps),
+    return {"log_every": 1, "memory_size": min(config.memory_size, max(steps, SHORT_RUN_MEMORY)),
             "burnin": min(config.burnin, steps // 4), "checkpoint_every": max(steps, 1)}
 
 
@@ -75,12 +78,13 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
         raise ValueError(f"{knobs.steps_label.lower()} must be a whole number from 1 to {knobs.max_steps}")
     if lr is None or not math.isfinite(lr) or not (0 < lr <= 1):
         raise ValueError("the learning rate must be a number in (0, 1]")
-    if seed is None or int(seed) != seed or seed < 0:
-        raise ValueError("the seed must be a whole number >= 0")
+    if seed is None or int(seed) != seed or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}")
     config = dataclasses.replace(choices[preset], **{knobs.steps_field: int(steps), knobs.lr_field: float(lr),
                                                      knobs.seed_field: int(seed)})
     if knobs.short_run is not None:
         config = dataclasses.replace(config, **knobs.short_run(config, int(steps)))
+    check_bounds(config)  # the system's own limits, before a process is started
     return to_dict(config)
 
 

@@ -84,9 +84,9 @@ def build(ctx: AppContext) -> None:
 
         def watch(chosen_system, agent_ref, compare_ref, seed_value, world_value, stage_value, g, m, l,
                   progress=gr.Progress()):
-            options = {"seed": int(seed_value or 0), "world": int(world_value), "stage": int(stage_value),
-                       "g": float(g), "m": float(m), "l": float(l)}
-            try:
+            try:  # every value is checked against the system's PlayOptions bounds before anything is rendered
+                options = {"seed": int(seed_value or 0), "world": int(world_value), "stage": int(stage_value),
+                           "g": float(g), "m": float(m), "l": float(l)}
                 first = ctx.catalog.resolve(agent_ref, chosen_system)
                 second = (ctx.catalog.resolve(compare_ref, chosen_system)
                           if compare_ref and compare_ref != NO_COMPARISON else None)

@@ -266,6 +266,17 @@ def _postfix(record: dict[str, Any]) -> dict[str, str]:
     return shown
 
 
+def _refuse_run_files(out: Path) -> None:
+    """A new run starts its metrics and training state afresh: never over files of the same names that
+    are not a checkpoint of ours (a user's own metrics.jsonl would be emptied)."""
+    from rlcore.checkpoint import METRICS_FILE, TRAINING_META_FILE, TRAINING_STATE_FILE
+
+    taken = [name for name in (METRICS_FILE, TRAINING_META_FILE, TRAINING_STATE_FILE) if (out / name).exists()]
+    if taken:
+        raise UsageError(f"{out / taken[0]} exists: a new run would overwrite it; choose another --out or move it "
+                         "away (nothing was touched)")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -293,6 +304,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if has_checkpoint:
             raise UsageError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another "
                              "--out (nothing was overwritten)")
+        _refuse_run_files(out)
         config = system.preset(args.preset, **overrides) if args.preset else system.Config(**overrides)
 
     stop = threading.Event()
@@ -465,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         if code is None:
             return EXIT_FAILURE
-        lines = [line for line in str(err).splitlines() if line.strip()]
-        _say(_scrub(f"{PROG}: error: {lines[0] if lines else type(err).__name__}"))
+        from rlcore.checkpoint import one_line
+
+        _say(_scrub(f"{PROG}: error: {one_line(err)}"))
         return code
 
 

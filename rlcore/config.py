@@ -56,6 +56,13 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     return instance
 
 
+def check_seeds(seed: int, count: int = 1) -> None:
+    """Seeds seed .. seed + count - 1 (evaluation episodes) must all lie in 0 .. MAX_SEED."""
+    if not (isinstance(seed, int) and 0 <= seed and seed + max(count, 1) - 1 <= MAX_SEED):
+        raise ValueError(f"seeds must be from 0 to {MAX_SEED}, got {seed}" + (f" .. {seed} + {count - 1}"
+                                                                             if count > 1 else ""))
+
+
 def check_bounds(instance: Any, source: str = "config") -> None:
     """Every field inside its declared `BOUNDS` range, every float finite, every string short; a
     ValueError naming the field otherwise."""

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import MAX_SEED, check_bounds, option
+from rlcore.config import MAX_SEED, check_bounds, check_seeds, option
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS, MAX_TORQUE, gen_params, initial_state_of_seed, params_as_floats
 from rlcore.pendulum.policy import make_policy
@@ -90,6 +90,7 @@ def evaluate_net(net: nn.Module, episodes: int = 10, seed: int = 0, steps: int =
     the random start of seed `seed + i` (play(seed=seed + i) replays it). Default physics (g 10, m 1, l 1)."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
+    check_seeds(seed, episodes)
     seeds = list(range(seed, seed + episodes))
     starts = [initial_state_of_seed(s) for s in seeds]
     device = next(net.parameters()).device

@@ -102,8 +102,16 @@ def parse_repo_ref(text: str) -> RepoRef:
 
 def is_hub_ref(text: str) -> bool:
     """Whether a CHECKPOINT argument names a Hub repo: hf://..., or OWNER/NAME that is not a local path."""
-    return text.startswith(HF_PREFIX) or (not Path(text).exists() and _REPO_ID.fullmatch(text.partition("@")[0])
-                                          is not None)
+    return text.startswith(HF_PREFIX) or (_REPO_ID.fullmatch(text.partition("@")[0]) is not None
+                                          and not _exists(text))
+
+
+def _exists(path: str) -> bool:
+    """Path.exists, False for names the OS refuses (too long, NUL bytes) rather than an OSError."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
 
 
 # ----------------------------------------------------------------------------- errors, retries

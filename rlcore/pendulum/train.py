@@ -142,6 +142,13 @@ def restore(out_dir: Path, net: nn.Module, optimizer, scheduler, generator: torc
         return int(meta["iteration"])
 
 
+def playable_iteration(out_dir: Path) -> int | None:
+    """The iteration of the folder's playable checkpoint (model.safetensors + config.json), if any."""
+    if not (out_dir / ckpt.CONFIG_FILE).is_file():
+        return None
+    return ckpt.load_config(out_dir).get("iterations_done")
+
+
 def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str = "auto",
           stop: threading.Event | None = None, progress: bool = False) -> Iterator[dict]:
     """Train, yielding one record per iteration; `out_dir` stays a valid, resumable checkpoint."""
@@ -177,7 +184,9 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
         import tqdm
 
         iterations = tqdm.tqdm(iterations, initial=start, total=config.iterations, unit="it")
-    step = saved_at = start
+    step = start
+    # a crash may have left the playable checkpoint behind the training state: then it is rewritten
+    saved_at = start if not resume or playable_iteration(out_dir) == start else None
     began = time.perf_counter()
     try:
         for iteration in iterations:

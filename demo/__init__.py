@@ -23,7 +23,9 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
 
     if context is None:
         context = AppContext(AppSettings.from_env(checkpoints_dir=checkpoints_dir, work_dir=work_dir, **limits))
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    # delete_cache: Gradio copies every served video, zip and upload into its cache; without it they stay forever
+    with gr.Blocks(title=TITLE, analytics_enabled=False,
+                   delete_cache=context.settings.gradio_cache_seconds) as app:
         gr.Markdown(f"# {TITLE}\nSuper Mario Bros played by a Double DQN, and TorchRL's differentiable "
                     "Pendulum. Watch the bundled agents, train a new one live, or bring your own checkpoint.")
         with gr.Tabs():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from demo.catalog import Agent, record_evaluation
-from demo.context import AppContext, prune_oldest
+from demo.context import AppContext
+from demo.housekeeping import prune_oldest
 from demo.ui import EXPECTED_ERRORS, figures_line, refusal
 from demo.uploads import receive_upload
 from rlcore.systems import all_systems, get_system
@@ -23,11 +25,18 @@ def figure_columns() -> list[str]:
     return list(dict.fromkeys(labels))
 
 
+def _number(value: Any) -> float | None:
+    """A finite number of a results.json, else None (the table shows figures, nothing else)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return None
+
+
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
-    results = results or {}
+    results = results if isinstance(results, dict) else {}
     row = {"agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
-           "mean return": results.get("mean_reward"), "std": results.get("std_reward"),
-           "episodes": results.get("n_eval_episodes")}
+           "mean return": _number(results.get("mean_reward")), "std": _number(results.get("std_reward")),
+           "episodes": _number(results.get("n_eval_episodes"))}
     for figure in get_system(agent.system).figures:
         row[figure.label] = figure.value(results)
     return row
@@ -89,21 +98,24 @@ def build(ctx: AppContext) -> None:
 
 
 def add_uploaded_agent(ctx: AppContext, files, with_hub, progress) -> tuple:
-    """Check an upload, store it, evaluate and render it: (status, table, note, video)."""
+    """Check an upload, evaluate and render it in staging, then keep it: (status, table, note, video)."""
     paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
-    try:
-        progress(0.1, desc="Checking the files...")
-        folder = receive_upload(paths, ctx.settings.uploads_dir, int(ctx.settings.max_upload_mb * 2**20))
-        prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
-                     ctx.settings.max_kept_uploads)
-        system = ctx.catalog.resolve(f"uploaded/{folder.name}").system
+
+    def evaluate_and_render(folder):  # on the staging folder: the upload is kept only if this succeeds
         progress(0.3, desc="Evaluating on fixed seeds...")
         results = record_evaluation(folder)
         progress(0.8, desc="Rendering an episode...")
-        episode = ctx.renderer.episode(system, folder, {"seed": 0})
+        return results, ctx.renderer.episode(results["system"], folder, {"seed": 0})
+
+    try:
+        progress(0.1, desc="Checking the files...")
+        folder, (results, episode) = receive_upload(paths, ctx.settings.uploads_dir,
+                                                    int(ctx.settings.max_upload_mb * 2**20), evaluate_and_render)
+        prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
+                     ctx.settings.max_kept_uploads)
     except EXPECTED_ERRORS as err:
         return refusal(err), *agents_table(ctx, bool(with_hub)), None
     figures = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    message = (f"Added **uploaded/{folder.name}** ({system}); pick it in Watch to compare it. "
+    message = (f"Added **uploaded/{folder.name}** ({results['system']}); pick it in Watch to compare it. "
                f"Evaluated: {figures_line(figures)}.")
     return message, *agents_table(ctx, bool(with_hub)), str(episode.video)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import time
@@ -13,11 +14,12 @@ import gradio as gr
 import pandas as pd
 
 from demo.catalog import record_evaluation
-from demo.context import AppContext, prune_oldest
+from demo.context import AppContext
+from demo.housekeeping import prune_oldest
 from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, WAITING, Run
 from demo.ui import EXPECTED_ERRORS, empty_frame, figures_line, labelled_choices, option_echoes, refusal
 from rlcore.checkpoint import CONFIG_FILE
-from rlcore.config import to_dict
+from rlcore.config import MAX_SEED, check_bounds, to_dict
 from rlcore.systems import System, all_systems, get_system
 
 POLL_SECONDS = 0.5
@@ -41,12 +43,13 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
         raise ValueError(f"{knobs.budget_label.lower()} must be a whole number from 1 to {knobs.max_budget}")
     if lr is None or not math.isfinite(lr) or not (0 < lr <= 1):
         raise ValueError("the learning rate must be a number in (0, 1]")
-    if seed is None or int(seed) != seed or seed < 0:
-        raise ValueError("the seed must be a whole number >= 0")
+    if seed is None or int(seed) != seed or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}")
     config = system.preset(preset, **{system.budget.field: int(steps), knobs.lr_field: float(lr),
                                       knobs.seed_field: int(seed)})
     if knobs.short_run is not None:
         config = dataclasses.replace(config, **knobs.short_run(config, int(steps)))
+    check_bounds(config)  # the system's own limits, before a process is started
     return to_dict(config)
 
 

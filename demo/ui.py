@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from rlcore.checkpoint import CheckpointError
+from rlcore.checkpoint import CheckpointError, one_line
 from rlcore.hub import HubError
 from rlcore.systems import System, all_systems
 
@@ -20,12 +20,12 @@ SUMMARY_FIRST, SUMMARY_LAST = "return", "steps"
 
 
 # What bad input or an unreachable Hub raise: shown as a readable refusal, never as a stack trace.
-EXPECTED_ERRORS = (CheckpointError, HubError, ValueError, TypeError, KeyError, OSError, ImportError)
+EXPECTED_ERRORS = (CheckpointError, HubError, ValueError, TypeError, KeyError, OSError, ImportError, OverflowError)
 
 
 def refusal(err: BaseException | str) -> str:
     """A readable one-line refusal: shown as a toast and returned for the status Markdown."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = one_line(err)  # first line, over-long names shortened
     gr.Warning(text)
     return f"**Refused:** {text}"
 

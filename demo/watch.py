@@ -15,6 +15,7 @@ from demo.context import AppContext
 from demo.ui import (EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices, option_echoes, refusal,
                      trace_frame, trace_placeholder, watch_order)
 from rlcore.checkpoint import REPLAY_FILE
+from rlcore.config import from_dict
 from rlcore.systems import PlayControl, System, get_system
 
 NO_COMPARISON = "(none)"
@@ -53,10 +54,12 @@ def play_controls(systems: list[System], shown: System) -> tuple[list[gr.Column]
 
 
 def option_values(systems: list[System], system: System, seed: Any, values: tuple[Any, ...]) -> dict[str, Any]:
-    """The chosen system's play options from the widget values of every system's controls (in order)."""
+    """The chosen system's play options from the widget values of every system's controls (in order),
+    converted and checked against its PlayOptions (types and bounds) before anything is rendered."""
     controls = [(owner, control) for owner in systems for control in owner.play_controls]
     chosen = {control.field: value for (owner, control), value in zip(controls, values) if owner is system}
-    return {"seed": int(seed or 0), **chosen}
+    checked = from_dict(system.PlayOptions, {"seed": 0 if seed is None else seed, **chosen}, source="play options")
+    return {name: getattr(checked, name) for name in ("seed", *chosen)}
 
 
 def render(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None, options: dict[str, Any]):

@@ -252,6 +252,17 @@ def _postfix(record: dict[str, Any]) -> dict[str, str]:
     return shown
 
 
+def _refuse_run_files(out: Path) -> None:
+    """A new run starts its metrics and training state afresh: never over files of the same names that
+    are not a checkpoint of ours (a user's own metrics.jsonl would be emptied)."""
+    from rlcore.checkpoint import METRICS_FILE, TRAINING_META_FILE, TRAINING_STATE_FILE
+
+    taken = [name for name in (METRICS_FILE, TRAINING_META_FILE, TRAINING_STATE_FILE) if (out / name).exists()]
+    if taken:
+        raise UsageError(f"{out / taken[0]} exists: a new run would overwrite it; choose another --out or move it "
+                         "away (nothing was touched)")
+
+
 def train_config(system: System, args: argparse.Namespace) -> Any:
     """The run's config: the saved one with the flags given (--resume), else the preset's or the defaults."""
     from rlcore.checkpoint import CONFIG_FILE
@@ -268,6 +279,7 @@ def train_config(system: System, args: argparse.Namespace) -> Any:
     if has_checkpoint:
         raise UsageError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another "
                          "--out (nothing was overwritten)")
+    _refuse_run_files(out)
     return system.preset(args.preset or next(iter(system.presets)), **overrides)
 
 
@@ -291,19 +303,26 @@ def stop_on_ctrl_c() -> Iterator[threading.Event]:
 
 
 def show_progress(system: System, config: Any, records: Iterable[dict[str, Any]], quiet: bool) -> None:
-    """A progress bar over the system's budget (or one log line per record with `quiet`)."""
+    """A progress bar over the system's budget, shown from the first record (an error before it prints
+    only its own line), or one log line per record with `quiet`."""
     from tqdm import tqdm
 
     key, total = system.budget.record_key, getattr(config, system.budget.field, None)
-    total = total if isinstance(total, int) and total > 0 else None
-    with tqdm(total=total, desc=f"train {system.name}", unit=key, dynamic_ncols=True, disable=quiet) as bar:
+    bar = None
+    try:
         for record in records:
             if quiet:
                 _say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
                 continue
+            if bar is None:
+                bar = tqdm(total=total if isinstance(total, int) and total > 0 else None, desc=f"train {system.name}",
+                           unit=key, dynamic_ncols=True)
             bar.n = int(record.get(key, bar.n))
             bar.set_postfix(_postfix(record), refresh=False)
             bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -452,8 +471,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         if code is None:
             return EXIT_FAILURE
-        lines = [line for line in str(err).splitlines() if line.strip()]
-        _say(_scrub(f"{PROG}: error: {lines[0] if lines else type(err).__name__}"))
+        from rlcore.checkpoint import one_line
+
+        _say(_scrub(f"{PROG}: error: {one_line(err)}"))
         return code
 
 

@@ -7,15 +7,24 @@
 The command line builds its flags from these (rlcore.cli), checkpoints store `to_dict(config)` in
 config.json, and `from_dict` reads them back. Types are checked and converted by pydantic (a
 `TypeAdapter` of the dataclass), the same validation for config.json and for command-line strings.
+
+A dataclass may declare `BOUNDS: ClassVar[dict[str, tuple[low, high]]]`, the inclusive range of its
+numeric fields: `check_bounds` (which `from_dict` runs) refuses anything outside them, non-finite
+floats and over-long strings, so a config or a play option never sizes a network, a buffer or an
+episode beyond what the system supports.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+MAX_SEED = 2**32 - 1  # seeds every part accepts (NumPy's legacy seeding is 32-bit)
+MAX_STRING = 1000  # characters of a string field (a path, an action set's name)
 
 # pydantic's error types -> the one-line wording of our messages (others keep pydantic's own message)
 _EXPECTED = {"int": "must be an integer", "float": "must be a number", "bool": "must be true or false",
@@ -59,7 +68,8 @@ def validation_message(err: Exception, where: str) -> str:
     expected = _EXPECTED.get(kind, first["msg"][0].lower() + first["msg"][1:])
     if kind == "literal":
         expected = first["msg"].replace("Input should be", "must be")
-    return f"{where}field '{field}' {expected}, got {first['input']!r}"
+    shown = repr(first['input'])
+    return f"{where}field '{field}' {expected}, got {shown if len(shown) <= 60 else shown[:57] + '...'}"
 
 
 def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
@@ -70,9 +80,35 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     if unknown:
         raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
     try:
-        return _adapter(cls).validate_python(dict(data))
+        instance = _adapter(cls).validate_python(dict(data))
     except pydantic.ValidationError as err:
         raise ValueError(validation_message(err, f"{source}: ")) from None
+    check_bounds(instance, source)
+    return instance
+
+
+def check_seeds(seed: int, count: int = 1) -> None:
+    """Seeds seed .. seed + count - 1 (evaluation episodes) must all lie in 0 .. MAX_SEED."""
+    if not (isinstance(seed, int) and 0 <= seed and seed + max(count, 1) - 1 <= MAX_SEED):
+        raise ValueError(f"seeds must be from 0 to {MAX_SEED}, got {seed}" + (f" .. {seed} + {count - 1}"
+                                                                             if count > 1 else ""))
+
+
+def check_bounds(instance: Any, source: str = "config") -> None:
+    """Every field inside its declared `BOUNDS` range, every float finite, every string short; a
+    ValueError naming the field otherwise."""
+    bounds = getattr(type(instance), "BOUNDS", {})
+    for field in dataclasses.fields(instance):
+        value = getattr(instance, field.name)
+        where = f"{source}: field '{field.name}'"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where} must be a finite number, got {value!r}")
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            raise ValueError(f"{where} is {len(value)} characters long, at most {MAX_STRING} are accepted")
+        if field.name in bounds and not isinstance(value, bool) and isinstance(value, (int, float)):
+            low, high = bounds[field.name]
+            if not low <= value <= high:
+                raise ValueError(f"{where} must be from {low} to {high}, got {value}")
 
 
 def parse_value(hint: Any, text: str) -> Any:

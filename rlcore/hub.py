@@ -105,7 +105,15 @@ def parse_repo_ref(text: str) -> RepoRef:
 
 def is_hub_ref(text: str) -> bool:
     """Whether a CHECKPOINT argument names a Hub repo: hf://..., or OWNER/NAME that is not a local path."""
-    return text.startswith(HF_PREFIX) or (not Path(text).exists() and repo_id_problem(text.partition("@")[0]) is None)
+    return text.startswith(HF_PREFIX) or (repo_id_problem(text.partition("@")[0]) is None and not _exists(text))
+
+
+def _exists(path: str) -> bool:
+    """Path.exists, False for names the OS refuses (too long, NUL bytes) rather than an OSError."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
 
 
 # ----------------------------------------------------------------------------- errors, retries
@@ -227,13 +235,19 @@ def ready_to_push(token: str | None = None) -> str:
 
 
 def files_to_push(checkpoint: str | os.PathLike) -> list[Path]:
-    """The files of a checkpoint folder that a push publishes (pushed_names() and the PNG plots)."""
-    from rlcore.checkpoint import checkpoint_dir
+    """The files of a checkpoint folder that a push publishes (pushed_names() and the PNG plots); a file
+    that resolves outside the folder (a symlink out of it) is refused."""
+    from rlcore.checkpoint import CheckpointError, checkpoint_dir
 
     folder = checkpoint_dir(checkpoint)
     files = [folder / name for name in pushed_names() if (folder / name).is_file()]
     for pattern in PUSHED_PATTERNS:
         files += sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    inside = folder.resolve()
+    for file in files:  # a link to ~/.cache/huggingface/token named notes.png would publish the token
+        if not file.resolve().is_relative_to(inside):
+            raise CheckpointError(f"{file}: a link to a file outside the checkpoint folder; refusing to publish "
+                                  "it (copy the file in, or remove the link)")
     return files
 
 
@@ -242,6 +256,7 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, checkpoint_dir, load_config, load_tensors
 
     folder = checkpoint_dir(checkpoint)
+    files_to_push(folder)  # a link out of the folder is refused before anything is computed
     document = load_config(folder)
     if not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: missing (nothing to publish)")
@@ -325,46 +340,103 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
 # ----------------------------------------------------------------------------- pull
 
 
-def _remote_files(ref: RepoRef, endpoint: str, token: str | bool | None) -> list[str]:
+MAX_PULL_BYTES = 256 << 20  # what one pull may download (our agents: ~1-20 MB with plots and video)
+
+
+def is_pulled(name: str) -> bool:
+    """Whether a repo file is one a pull fetches: our format's files at the top level, never a pickle."""
+    from fnmatch import fnmatchcase
+
+    return "/" not in name and (name in pulled_patterns() or any(fnmatchcase(name, p) for p in PUSHED_PATTERNS))
+
+
+def _listed_files(ref: RepoRef, endpoint: str, token: str | bool | None) -> dict[str, int] | None:
+    """{path: size} of the repo's files, from its metadata; None when the Hub cannot be asked (offline:
+    the cache answers instead)."""
+    import httpx2
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import OfflineModeIsEnabled
 
     try:
-        return HfApi(endpoint=endpoint, token=token).list_repo_files(ref.repo_id, revision=ref.revision)
-    except Exception:
-        return []
-
-
-def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None = None,
-                    endpoint: str | None = None, token: str | bool | None = None) -> Path:
-    """Download a published agent into the standard Hugging Face cache (or `cache_dir`) and return its folder.
-
-    Only the files of our format are fetched (never a pickle). With HF_HUB_OFFLINE=1 or without a
-    network, a cached revision is used. The folder is checked: an rlcore checkpoint with safetensors
-    weights, else a CheckpointError that names the repo.
-    """
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError
-
-    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
-    endpoint = _endpoint(endpoint)
-    try:
-        local = Path(snapshot_download(ref.repo_id, revision=ref.revision, allow_patterns=pulled_patterns(),
-                                       cache_dir=cache_dir, endpoint=endpoint, token=token))
-    except HFValidationError as err:
-        raise HubError(f"invalid Hub repo id {str(ref)!r}: {_one_line(err)}", user_error=True) from None
+        entries = HfApi(endpoint=endpoint, token=token).list_repo_tree(ref.repo_id, revision=ref.revision,
+                                                                       recursive=True)
+        return {entry.path: int(getattr(entry, "size", 0) or 0) for entry in entries}
+    except (OfflineModeIsEnabled, httpx2.TransportError):
+        return None
     except Exception as err:
         raise hub_error(err, ref, endpoint) from err
 
-    from rlcore.checkpoint import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, CheckpointError, load_config
+
+def _plan_pull(ref: RepoRef, listed: dict[str, int], max_bytes: int) -> list[str]:
+    """The files to fetch, refused before any download: no config.json or weights (a pickle named),
+    or more than `max_bytes` in all."""
+    from rlcore.checkpoint import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, CheckpointError
 
     where = f"{HF_PREFIX}{ref}"
+    escaping = next((name for name in listed if name.startswith("/") or ".." in name.split("/")), None)
+    if escaping is not None:  # a hostile listing: never fetch from it
+        raise HubError(f"{where}: the repo lists a file name that escapes its folder ({escaping!r})", user_error=True)
+    wanted = {name: size for name, size in listed.items() if is_pulled(name)}
     for required in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (local / required).is_file():
-            remote = _remote_files(ref, endpoint, token)
-            pickles = [name for name in remote if name.lower().endswith(PICKLE_SUFFIXES)]
-            if pickles and not (local / WEIGHTS_FILE).is_file():
+        if required not in wanted:
+            pickles = [name for name in listed if name.lower().endswith(PICKLE_SUFFIXES)]
+            if pickles and WEIGHTS_FILE not in wanted:
                 raise CheckpointError(f"{where}/{pickles[0]}: refusing to load a pickle file (rlcore loads only "
                                       f"{WEIGHTS_FILE}; pickles can run arbitrary code)")
+            raise CheckpointError(f"{where}: not an rlcore checkpoint, no {required} in the repo")
+    total = sum(wanted.values())
+    if total > max_bytes:
+        raise HubError(f"{where}: its files add up to {total / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB "
+                       "a pull may fetch", user_error=True)
+    return sorted(wanted)
+
+
+def _download(ref: RepoRef, files: list[str] | None, **hub: Any) -> Path:
+    """config.json first (checked: an rlcore checkpoint), then the other files; `files` None: offline,
+    from the cache. Returns the snapshot folder."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    from rlcore.checkpoint import CONFIG_FILE, CheckpointError, load_config
+
+    if files is not None:
+        config = Path(hf_hub_download(ref.repo_id, CONFIG_FILE, revision=ref.revision, **hub))
+        try:
+            load_config(config.parent)
+        except CheckpointError as err:
+            raise CheckpointError(str(err).replace(str(config.parent), f"{HF_PREFIX}{ref}")) from None
+    patterns = files if files is not None else pulled_patterns()
+    return Path(snapshot_download(ref.repo_id, revision=ref.revision, allow_patterns=patterns, **hub))
+
+
+def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None = None,
+                    endpoint: str | None = None, token: str | bool | None = None,
+                    max_bytes: int = MAX_PULL_BYTES) -> Path:
+    """Download a published agent into the standard Hugging Face cache (or `cache_dir`) and return its folder.
+
+    The repo's file listing is checked first (config.json and safetensors weights present, our files
+    within `max_bytes`); then config.json is fetched and checked; only then the rest: our format's
+    top-level files, never a pickle. With HF_HUB_OFFLINE=1 or without a network, a cached revision is
+    used. A CheckpointError or HubError names the repo.
+    """
+    from huggingface_hub.errors import HFValidationError
+
+    from rlcore.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_config
+
+    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
+    endpoint = _endpoint(endpoint)
+    where = f"{HF_PREFIX}{ref}"
+    listed = _listed_files(ref, endpoint, token)
+    files = None if listed is None else _plan_pull(ref, listed, max_bytes)
+    try:
+        local = _download(ref, files, cache_dir=cache_dir, endpoint=endpoint, token=token)
+    except HFValidationError as err:
+        raise HubError(f"invalid Hub repo id {str(ref)!r}: {_one_line(err)}", user_error=True) from None
+    except CheckpointError:
+        raise
+    except Exception as err:
+        raise hub_error(err, ref, endpoint) from err
+    for required in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (local / required).is_file():
             raise CheckpointError(f"{where}: not an rlcore checkpoint, no {required} in the repo")
     try:
         load_config(local)

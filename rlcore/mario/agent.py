@@ -182,13 +182,25 @@ class Mario:
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", memory: bool = False,
              **config_overrides) -> "Mario":
-        """Rebuild the agent a checkpoint describes; weights checked against its config."""
+        """Rebuild the agent a checkpoint describes. Its config's bounds, its action count and the
+        weights' header are checked before any network is built (a bad checkpoint costs no memory)."""
         config, document = ckpt.load_typed_config(directory, MarioConfig, SYSTEM, **config_overrides)
-        agent = cls(config=config, device=device, memory=memory,
-                    action_dim=document.get("action_dim") or len(resolve_actions(config.actions)))
+        file = ckpt.checkpoint_dir(directory) / ckpt.CONFIG_FILE
+        try:
+            actions = len(resolve_actions(config.actions))
+        except ValueError as err:
+            raise ckpt.CheckpointError(f"{file}: {err}") from None
+        action_dim = document.get("action_dim", actions)
+        if action_dim != actions:  # the head must match the joypad: one output per action of the set
+            raise ckpt.CheckpointError(f"{file}: action_dim {ckpt.one_line(repr(action_dim), 40)}, but the action "
+                                       f"set {config.actions!r} has {actions} actions")
+        ckpt.check_weights_file(directory, ckpt.meta_state_dict(
+            lambda: MarioNet(STATE_DIM, action_dim, dueling=config.dueling).online))
+        agent = cls(config=config, device=device, memory=memory, action_dim=action_dim)
         ckpt.load_weights_into(agent.net.online, directory)
         agent.sync_Q_target()
         state = document.get("state", {})
-        agent.exploration_rate = float(state.get("exploration_rate", agent.exploration_rate))
-        agent.curr_step = int(state.get("step", 0))
+        with ckpt.reading(file):
+            agent.exploration_rate = float(state.get("exploration_rate", agent.exploration_rate))
+            agent.curr_step = int(state.get("step", 0))
         return agent

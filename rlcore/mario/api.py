@@ -6,9 +6,9 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from rlcore.config import option
+from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
 from rlcore.mario.config import PRESETS, MarioConfig
@@ -29,11 +29,19 @@ class PlayOptions:
     max_steps: int = option(_play.MAX_EPISODE_STEPS, "stop the episode after this many agent steps")
     noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start")
 
+    # a frame is 184 KB: the step cap keeps a render under ~550 MB of frames
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "seed": (0, MAX_SEED), "world": (1, 8), "stage": (1, 4), "max_steps": (1, _play.MAX_EPISODE_STEPS),
+        "noop_max": (0, 1000)}
+
+
+SHORT_RUN_MEMORY = 1000  # replay rows of the shortest runs (~7 MB; the replay needs a few)
+
 
 def short_run(config: MarioConfig, steps: int) -> dict[str, Any]:
     """A bounded Mario run (the app's): a record every episode (live plots), a replay no larger than the
     run, and learning from a quarter of the run on (the tutorial's 10,000-step burn-in would outlast it)."""
-    return {"log_every": 1, "memory_size": min(config.memory_size, steps),
+    return {"log_every": 1, "memory_size": min(config.memory_size, max(steps, SHORT_RUN_MEMORY)),
             "burnin": min(config.burnin, steps // 4), "checkpoint_every": max(steps, 1)}
 
 
@@ -72,6 +80,7 @@ class SuperMario(System):
 
     def play(self, checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
         options = options or PlayOptions()
+        check_bounds(options, "play options")
         run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
                                  noop_max=options.noop_max, max_steps=options.max_steps)
         summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"],

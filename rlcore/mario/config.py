@@ -8,9 +8,9 @@ on a small step budget; each change says why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
-from rlcore.config import apply_preset, option
+from rlcore.config import MAX_SEED, apply_preset, option
 
 
 @dataclass
@@ -67,6 +67,15 @@ class MarioConfig:
         "float32", "learning updates' hidden layers in float32, or in bfloat16 autocast (weights, Adam, the "
                    "output layer and so the Q values stay float32; faster updates on CPUs with AVX-512 BF16, "
                    "see bench/mario.py). Acting, evaluation and play-back always run in float32")
+
+    # What a config (a checkpoint's, a visitor's) may ask for (rlcore.config.check_bounds)
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "world": (1, 8), "stage": (1, 4), "noop_max": (0, 1000), "sticky": (0.0, 1.0),
+        "exploration_rate": (0.0, 1.0), "exploration_rate_decay": (0.0, 1.0), "exploration_rate_min": (0.0, 1.0),
+        "memory_size": (8, 10**8), "batch_size": (1, 4096), "gamma": (0.0, 1.0), "lr": (0.0, 1.0),
+        "burnin": (0, 10**12), "learn_every": (1, 10**9), "sync_every": (1, 10**12), "n_step": (1, 100),
+        "reward_scale": (-1e6, 1e6), "episodes": (1, 10**12), "max_steps": (0, 10**12), "log_every": (1, 10**9),
+        "checkpoint_every": (1, 10**12), "seed": (0, MAX_SEED), "num_envs": (1, 64), "torch_threads": (0, 1024)}
 
 
 # Why each change of the fast preset (a small step budget on a 2-core CPU):

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rlcore.config import check_seeds
 from rlcore.mario.agent import Mario
 from rlcore.mario.env import MarioPreprocessing, make_env
 from rlcore.runtime import torch_threads
@@ -67,6 +68,7 @@ def evaluate(checkpoint: str | os.PathLike | Mario, episodes: int = 10, seed: in
     """Greedy episodes with seeds seed..seed+episodes-1 -> the results.json document."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    check_seeds(seed, episodes)
     agent = _agent(checkpoint, device)
     seeds = [seed + i for i in range(episodes)]
     env = make_env(agent.config.world, agent.config.stage, agent.config.actions, noop_max=noop_max)

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import to_dict
+from rlcore.config import check_bounds, to_dict
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.mario.agent import Mario
 from rlcore.mario.config import MarioConfig
@@ -182,24 +182,22 @@ def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
     """Load the training state into `agent` and `logger`; returns the episode counter."""
     if (out_dir / ckpt.TRAINING_META_FILE).is_file() and not (out_dir / ckpt.TRAINING_STATE_FILE).is_file():
         return warm_restart(agent, out_dir, logger)
-    loaded = ckpt.load_training_state(out_dir)
-    if loaded is None:
-        raise ckpt.CheckpointError(f"{out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
-                                   "(start without --resume)")
-    tensors, meta = loaded
+    ckpt.require_training_state(out_dir)
+    tensors, meta = ckpt.load_training_state(out_dir, required=("optimizer", "rng", "logger"))
     file = out_dir / ckpt.TRAINING_STATE_FILE
-    for prefix, module in (("online.", agent.net.online), ("target.", agent.net.target)):
-        part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        ckpt.check_state_dict(file, part, module.state_dict())
-        module.load_state_dict(part)
-    agent.optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
-    step, episode = (int(x) for x in tensors["counters"])
-    agent.curr_step = step
-    agent.exploration_rate = float(tensors["exploration_rate"])
-    agent.rng.bit_generator.state = meta["rng"]
-    # the replay memory is not saved: refill it for `burnin` steps before learning again
-    agent.burnin = step + agent.config.burnin
-    logger.load_state(meta["logger"], step)
+    with ckpt.reading(file):
+        for prefix, module in (("online.", agent.net.online), ("target.", agent.net.target)):
+            part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            ckpt.check_state_dict(file, part, module.state_dict())
+            module.load_state_dict(part)
+        agent.optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
+        step, episode = (int(x) for x in tensors["counters"])
+        agent.curr_step = step
+        agent.exploration_rate = float(tensors["exploration_rate"])
+        agent.rng.bit_generator.state = meta["rng"]
+        # the replay memory is not saved: refill it for `burnin` steps before learning again
+        agent.burnin = step + agent.config.burnin
+        logger.load_state(meta["logger"], step)
     return episode
 
 
@@ -214,10 +212,12 @@ def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
     step, episode = int(state.get("step", 0)), int(state.get("episode", 0))
     agent.curr_step = step
     agent.exploration_rate = float(state.get("exploration_rate", agent.exploration_rate))
-    meta = ckpt.read_json(out_dir / ckpt.TRAINING_META_FILE)
-    agent.rng.bit_generator.state = meta["rng"]
-    agent.burnin = step + agent.config.burnin  # the replay memory is refilled first, as on any resume
-    logger.load_state(meta["logger"], step)
+    meta_file = out_dir / ckpt.TRAINING_META_FILE
+    meta = ckpt.read_json(meta_file)
+    with ckpt.reading(meta_file):
+        agent.rng.bit_generator.state = meta["rng"]
+        agent.burnin = step + agent.config.burnin  # the replay memory is refilled first, as on any resume
+        logger.load_state(meta["logger"], step)
     print(f"resume: no {ckpt.TRAINING_STATE_FILE} in {out_dir}: continuing from the weights at step {step} "
           "(Q_target re-synced, Adam restarted)", file=sys.stderr)
     return episode
@@ -270,11 +270,11 @@ class TrainingRun:
         """`env_fn` replaces the emulator (tests use a fake image env with the same spaces)."""
         from gymnasium.vector import AsyncVectorEnv, AutoresetMode
 
+        check_bounds(config)
         self.config = config
         self.out_dir = Path(out_dir)
-        if resume and not (self.out_dir / ckpt.TRAINING_META_FILE).is_file():
-            raise ckpt.CheckpointError(f"{self.out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
-                                       "(start without --resume)")
+        if resume:
+            ckpt.require_training_state(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # the emulator workers are forked first, before torch starts its threads and the replay is
         # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import option
+from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.config import PRESETS, PendulumConfig
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS
@@ -27,6 +28,10 @@ class PlayOptions:
     m: float = option(MASS, "mass of the bob (kg)")
     l: float = option(LENGTH, "length of the rod (m)")  # noqa: E741
     steps: int = option(EPISODE_STEPS, "steps to play (dt = 0.05 s each)")
+
+    # a frame is 300 KB: 1,000 steps are a 33 s video and at most ~300 MB of frames per render
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "seed": (0, MAX_SEED), "g": (0.1, 100.0), "m": (0.05, 20.0), "l": (0.05, 20.0), "steps": (1, 1000)}
 
 
 class Pendulum(System):
@@ -72,6 +77,7 @@ class Pendulum(System):
         from rlcore.pendulum.render import render_episode
 
         options = options or PlayOptions()
+        check_bounds(options, "play options")
         agent = checkpoint if isinstance(checkpoint, PendulumAgent) else self.load(checkpoint)
         return render_episode(agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps)
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from rlcore import checkpoint as ckpt
+from rlcore.config import check_seeds
 from rlcore.pendulum.config import PendulumConfig
 from rlcore.pendulum.env import MAX_TORQUE, gen_params, initial_state_of_seed, params_as_floats
 from rlcore.pendulum.policy import make_policy
@@ -40,7 +41,9 @@ class PendulumAgent:
 
 
 def load_agent(directory: Path, config: PendulumConfig, device: str = "cpu") -> PendulumAgent:
-    """Rebuild the policy `config` describes and load the folder's model.safetensors into it (checked)."""
+    """Rebuild the policy `config` describes and load the folder's model.safetensors into it. The config's
+    bounds and the weights' header are checked first, so a bad checkpoint costs no memory."""
+    ckpt.check_weights_file(directory, ckpt.meta_state_dict(lambda: build_net(config)))  # before any memory
     net = build_net(config)
     ckpt.load_weights_into(net, directory)
     net.to(resolve_device(device)).eval()
@@ -53,6 +56,7 @@ def evaluate_net(net: nn.Module, episodes: int = 10, seed: int = 0, steps: int =
     the random start of seed `seed + i` (play(seed=seed + i) replays it). Default physics (g 10, m 1, l 1)."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
+    check_seeds(seed, episodes)
     seeds = list(range(seed, seed + episodes))
     starts = [initial_state_of_seed(s) for s in seeds]
     device = next(net.parameters()).device

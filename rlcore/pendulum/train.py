@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import to_dict
+from rlcore.config import check_bounds, to_dict
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.config import PendulumConfig
@@ -37,14 +37,20 @@ def build_net(config: PendulumConfig) -> nn.Sequential:
     return make_policy_net(config.hidden_size, config.hidden_layers, squash=config.squash)
 
 
+TRAINING_STATE_KEYS = ("iteration", "optimizer", "scheduler")
+
+
 def save(out_dir: Path, config: PendulumConfig, net: nn.Module, iteration: int, optimizer, scheduler,
          generator: torch.Generator) -> None:
-    """Weights + config (the checkpoint), then what resuming needs, then the plot."""
+    """What resuming needs first, as ONE file (weights, optimizer, RNG and counters: a crash between
+    two writes can never pair one iteration's weights with another's state), then the playable
+    checkpoint (weights + config), then the plot."""
+    optim_tensors, optim_meta = ckpt.flatten_optimizer_state(optimizer.state_dict())
+    weights = {f"net.{name}": value for name, value in net.state_dict().items()}
+    ckpt.save_training_state(out_dir, {**optim_tensors, **weights, "rng.starts": generator.get_state()},
+                             {"iteration": iteration, "optimizer": optim_meta, "scheduler": scheduler.state_dict()})
     ckpt.save_checkpoint(out_dir, system=NAME, algorithm=ALGORITHM, env_id=ENV_ID, config=to_dict(config),
                          state_dict=net.state_dict(), extra={"iterations_done": iteration})
-    optim_tensors, optim_meta = ckpt.flatten_optimizer_state(optimizer.state_dict())
-    ckpt.save_training_state(out_dir, {**optim_tensors, "rng.starts": generator.get_state()},
-                             {"iteration": iteration, "optimizer": optim_meta, "scheduler": scheduler.state_dict()})
     records = read_metrics(out_dir / ckpt.METRICS_FILE)
     if records:
         plot_metrics(records, "step", ["return", "last_reward"], out_dir / PLOT_FILE,
@@ -52,10 +58,37 @@ def save(out_dir: Path, config: PendulumConfig, net: nn.Module, iteration: int, 
                            f"batch {config.batch_size} x {config.rollout_steps} steps")
 
 
+def restore(out_dir: Path, net: nn.Module, optimizer, scheduler, generator: torch.Generator) -> int:
+    """Load the saved training state into the run's objects; returns the iteration it was saved at."""
+    tensors, meta = ckpt.load_training_state(out_dir, required=TRAINING_STATE_KEYS)
+    file = out_dir / ckpt.TRAINING_STATE_FILE
+    with ckpt.reading(file):
+        weights = {name[len("net."):]: value for name, value in tensors.items() if name.startswith("net.")}
+        if weights:  # saved with the state (older saves: from model.safetensors)
+            ckpt.check_state_dict(file, weights, net.state_dict())
+            net.load_state_dict(weights)
+        else:
+            ckpt.load_weights_into(net, out_dir)
+        optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
+        scheduler.load_state_dict(meta["scheduler"])
+        generator.set_state(tensors["rng.starts"].cpu())
+        return int(meta["iteration"])
+
+
+def playable_iteration(out_dir: Path) -> int | None:
+    """The iteration of the folder's playable checkpoint (model.safetensors + config.json), if any."""
+    if not (out_dir / ckpt.CONFIG_FILE).is_file():
+        return None
+    return ckpt.load_config(out_dir).get("iterations_done")
+
+
 def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str = "auto",
           stop: threading.Event | None = None) -> Iterator[dict]:
     """Train, yielding one record per iteration; `out_dir` stays a valid, resumable checkpoint."""
     out_dir = Path(out_dir)
+    check_bounds(config)
+    if resume:  # never start afresh over a folder the caller meant to continue (it would be overwritten)
+        ckpt.require_training_state(out_dir)
     device = _prepare_device(config, device)
     torch.manual_seed(config.seed)
     net = build_net(config).to(device)
@@ -69,11 +102,13 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     rollout_rewards = _make_engine(config, net, generator, device)  # checks the config before any file is touched
     if config.init_from:
         ckpt.load_weights_into(net, config.init_from)
-    start = _resume(out_dir, net, optimizer, scheduler, generator) if resume else 0
-    metrics = MetricsFile(out_dir / ckpt.METRICS_FILE, resume=resume and start > 0)
-    if resume and start > 0:
+    start = restore(out_dir, net, optimizer, scheduler, generator) if resume else 0
+    metrics = MetricsFile(out_dir / ckpt.METRICS_FILE, resume=resume)
+    if resume:
         metrics.truncate_after("step", start)
-    step = saved_at = start
+    step = start
+    # a crash may have left the playable checkpoint behind the training state: then it is rewritten
+    saved_at = start if not resume or playable_iteration(out_dir) == start else None
     began = time.perf_counter()
     try:
         for iteration in range(start, config.iterations):
@@ -99,19 +134,6 @@ def _prepare_device(config: PendulumConfig, device: str) -> torch.device:
             torch.set_num_threads(config.threads)
         keep_freed_memory()
     return device
-
-
-def _resume(out_dir: Path, net: nn.Module, optimizer, scheduler, generator: torch.Generator) -> int:
-    """Load the saved training state into the run's objects; the iteration to go on from (0: none saved)."""
-    state = ckpt.load_training_state(out_dir)
-    if state is None:
-        return 0
-    tensors, meta = state
-    ckpt.load_weights_into(net, out_dir)
-    optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
-    scheduler.load_state_dict(meta["scheduler"])
-    generator.set_state(tensors["rng.starts"].cpu())
-    return int(meta["iteration"])
 
 
 def _iteration(config: PendulumConfig, net: nn.Module, optimizer, scheduler, rollout_rewards,

@@ -229,7 +229,10 @@ def files_to_push(checkpoint: str | os.PathLike) -> list[Path]:
     from rlcore.checkpoint import checkpoint_dir
 
     folder = checkpoint_dir(checkpoint)
-    files = [folder / name for name in pushed_names() if (folder / name).is_file()]
+    from rlcore.checkpoint import EXPORT_FILE
+
+    # the export (agent.pt) is pushed but never pulled: rlcore does not load it (TorchScript holds pickled data)
+    files = [folder / name for name in (*pushed_names(), EXPORT_FILE) if (folder / name).is_file()]
     for pattern in PUSHED_PATTERNS:
         files += sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
     return files
@@ -262,10 +265,23 @@ def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, se
     if not (folder / RESULTS_FILE).is_file():
         log(f"evaluating {episodes} episodes (seed {seed}) for {RESULTS_FILE} ...")
         atomic_write_json(folder / RESULTS_FILE, system.evaluate(folder, episodes=episodes, seed=seed))
+    export_is_current(folder, system, log)
     if not (folder / REPLAY_FILE).is_file():
         log(f"rendering one episode to {REPLAY_FILE} ...")
         episode = system.play(folder, default_play_options(system, seed))
         write_mp4(folder / REPLAY_FILE, episode.frames, fps=episode.fps)
+
+
+def export_is_current(folder: Path, system: Any, log: Callable[[str], None]) -> None:
+    """(Re)write the system's export file (when it has one) if it is missing or older than the weights."""
+    from rlcore.checkpoint import EXPORT_FILE, WEIGHTS_FILE
+
+    if getattr(system, "export", None) is None:
+        return
+    exported = folder / EXPORT_FILE
+    if not exported.is_file() or exported.stat().st_mtime < (folder / WEIGHTS_FILE).stat().st_mtime:
+        log(f"exporting {EXPORT_FILE} ...")
+        system.export(folder, exported)
 
 
 def default_play_options(system: Any, seed: int | None = None) -> Any:

@@ -17,6 +17,7 @@ from rlcore.config import option
 from rlcore.evaluation import check_episodes, protocol_name
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS, MAX_TORQUE, gen_params, initial_state_of_seed, params_as_floats
+from rlcore.pendulum.export import EXPORT_FILE, export_torchscript
 from rlcore.pendulum.policy import make_policy
 from rlcore.pendulum.render import render_episode
 from rlcore.pendulum.rollout import tensor_rollout
@@ -26,7 +27,7 @@ from rlcore.runtime import resolve_device
 from rlcore.systems import Episode
 
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
-           "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS"]
+           "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS", "EXPORT_FILE", "export"]
 
 Config = PendulumConfig
 EPISODE_STEPS = 200  # Gymnasium Pendulum-v1's episode length (its TimeLimit)
@@ -121,6 +122,13 @@ def evaluate(checkpoint, episodes: int = 10, seed: int = 0, *,
     return {"system": NAME, "env_id": ENV_ID, "algorithm": ALGORITHM, **results, "protocol": protocol,
             "episodes": per_episode,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def export(checkpoint, path=None) -> Path:
+    """Write the policy as agent.pt (the Open RL Leaderboard's TorchScript format, see export.py) to
+    `path`, by default into the checkpoint folder."""
+    agent = load(checkpoint)
+    return export_torchscript(agent.net, path if path is not None else agent.checkpoint / EXPORT_FILE)
 
 
 def play(checkpoint, options: PlayOptions | None = None) -> Episode:

@@ -31,6 +31,7 @@ from rlcore.systems import SYSTEM_NAMES
 
 PROG = "rlcore"
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
+SNAPSHOT_STICKY = 0.25  # evaluate-snapshots' second curve: the robustness protocol of Machado et al. 2018
 
 COMMANDS = {
     "train": "train an agent (every config field is a flag; see `rlcore train SYSTEM --help`)",
@@ -199,7 +200,10 @@ def _add_evaluation_commands(command: Any, words: list[str]) -> None:
     snapshots = command("evaluate-snapshots")
     snapshots.add_argument("run_dir", metavar="RUN", type=Path,
                            help="a training run folder with snapshots/step-<N>/ (train with --keep-snapshots)")
-    _add_episode_flags(snapshots, protocol_flags, episodes=20, sticky=0.25)
+    snapshots.epilog = ("Each snapshot is evaluated greedily and under the given protocol (systems with sticky "
+                        f"actions: sticky {SNAPSHOT_STICKY} by default; --sticky 0 for greedy only). Snapshots "
+                        "already evaluated with the same protocol, episodes and seed are skipped.")
+    _add_episode_flags(snapshots, protocol_flags, episodes=20, sticky=SNAPSHOT_STICKY)
     snapshots.set_defaults(run=cmd_evaluate_snapshots)
 
     export = command("export")
@@ -212,7 +216,8 @@ def _add_evaluation_commands(command: Any, words: list[str]) -> None:
 
 def _add_episode_flags(parser: argparse.ArgumentParser, protocol_flags: bool, episodes: int = 10,
                        sticky: float | None = None) -> None:
-    """--episodes, --seed, --no-progress and every system's evaluation options (--sticky, --epsilon)."""
+    """--episodes, --seed, --no-progress and every system's evaluation options (--sticky, --epsilon);
+    `sticky`: the default probability of a second protocol (evaluate-snapshots)."""
     from rlcore.evaluation import MAX_EPISODES
 
     parser.add_argument("--episodes", type=int, default=episodes,
@@ -232,13 +237,9 @@ def _add_episode_flags(parser: argparse.ArgumentParser, protocol_flags: bool, ep
             owners.setdefault(option, []).append(name)
             helps[option] = text
     for option, systems in owners.items():
-        if sticky is not None and option == "sticky":
-            text = (f"[{', '.join(systems)}] {helps[option]}; the curve has a greedy line and one at this "
-                    f"probability (default: {sticky})")
-            parser.add_argument(_flag(option), type=float, default=sticky, metavar="P", help=text)
-        else:
-            parser.add_argument(_flag(option), type=float, default=argparse.SUPPRESS, metavar="P",
-                                help=f"[{', '.join(systems)}] {helps[option]} (default: 0)")
+        default = f"{sticky} where the system has it" if option == "sticky" and sticky is not None else "0"
+        parser.add_argument(_flag(option), type=float, default=argparse.SUPPRESS, metavar="P",
+                            help=f"[{', '.join(systems)}] {helps[option]} (default: {default})")
     parser.set_defaults(protocol_fields=owners)
 
 
@@ -485,6 +486,8 @@ def cmd_evaluate_snapshots(args: argparse.Namespace) -> int:
     snapshots = snapshot_folders(checkpoint_dir(args.run_dir))
     system = get_system(load_config(snapshots[0][1])["system"])
     options = _protocol_options(args, system.NAME)
+    if "sticky" in getattr(system, "EVALUATION_OPTIONS", {}):
+        options.setdefault("sticky", SNAPSHOT_STICKY)
     protocols = [{}] + ([options] if any(options.values()) else [])
     for done in evaluate_snapshots(args.run_dir, system, protocols, episodes=args.episodes, seed=args.seed,
                                    progress=not args.no_progress):

@@ -205,7 +205,8 @@ def comparison_table(comparison: Mapping[str, Any], max_rows: int = 30) -> str:
         lines.append(f"... {len(comparison['seeds']) - max_rows} more seeds in the JSON (--out)")
     ret = comparison["return"]
     low, high = ret["ci95"]
-    lines += ["", f"protocol: {describe_protocol(comparison.get('protocol'))}, {len(comparison['seeds'])} paired seeds",
+    lines += ["", f"A: {comparison.get('a', '?')}", f"B: {comparison.get('b', '?')}",
+              f"protocol: {describe_protocol(comparison.get('protocol'))}, {len(comparison['seeds'])} paired seeds",
               f"return: A {ret['mean_a']:.2f}, B {ret['mean_b']:.2f}, B - A {ret['mean_difference']:+.2f} "
               f"(95% CI {low:+.2f} to {high:+.2f}, {ret['interval']})"]
     for key in successes:

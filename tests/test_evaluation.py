@@ -156,3 +156,30 @@ def test_on_the_emulator_an_episode_depends_only_on_its_seed():
     greedy = evaluate(bundled, episodes=1, seed=1)
     assert greedy["episodes"][0]["length"] == 453  # its memorised route; the protocol changes the play
     assert alone["episodes"][0] != greedy["episodes"][0]
+
+
+def test_mario_snapshot_curve_has_greedy_and_sticky_points_and_skips_what_is_done(tmp_path, agent):
+    import types
+
+    from rlcore.snapshots import SNAPSHOT_PLOT_FILE, evaluate_snapshots, read_evaluations
+
+    calls = []
+
+    def evaluate_on_fake_env(folder, **kwargs):
+        calls.append((Path(folder).name, kwargs.get("sticky", 0.0)))
+        return evaluate(Mario.load(folder), env_factory=_fake_factory, **kwargs)
+
+    system = types.SimpleNamespace(evaluate=evaluate_on_fake_env)
+    for step in (100, 50):
+        agent.curr_step = step
+        agent.save(tmp_path / "snapshots" / f"step-{step:08d}")
+    lines = list(evaluate_snapshots(tmp_path, system, [{}, {"sticky": 0.25}], episodes=3, seed=0, progress=False))
+    assert len(lines) == 4 and lines[0].startswith("step-00000050 greedy: return ")
+    curve = read_evaluations(tmp_path)
+    assert [(e["step"], e["protocol"]["name"]) for e in curve] == [
+        (50, "greedy"), (50, "sticky_0.25"), (100, "greedy"), (100, "sticky_0.25")]
+    assert curve[1]["rates"]["flag_get"] == {"count": 0, "rate": 0.0, "ci95": [0.0, pytest.approx(0.5615, abs=1e-4)]}
+    assert (tmp_path / SNAPSHOT_PLOT_FILE).is_file()
+    calls.clear()
+    assert list(evaluate_snapshots(tmp_path, system, [{}, {"sticky": 0.25}], episodes=3, seed=0)) == []
+    assert calls == []  # resumed: nothing evaluated twice

@@ -36,7 +36,7 @@ SNAPSHOT_STICKY = 0.25  # evaluate-snapshots' second curve: the robustness proto
 COMMANDS = {
     "train": "train an agent (every config field is a flag; see `rlcore train SYSTEM --help`)",
     "evaluate": "evaluate a checkpoint over N seeded episodes under a protocol (greedy, sticky, epsilon)",
-    "compare": "compare two checkpoints on the same seeds (paired differences with 95% intervals)",
+    "compare": "compare two checkpoints on the same seeds (paired differences with confidence intervals)",
     "evaluate-snapshots": "evaluate every snapshot of a run (greedy and sticky): a learning curve JSON and plot",
     "export": "write a checkpoint in an outside format (Pendulum: agent.pt, the Open RL Leaderboard's TorchScript)",
     "play": "play one episode of a checkpoint and write it as a browser-playable mp4",

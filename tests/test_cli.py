@@ -198,7 +198,7 @@ def test_evaluate_play_and_resume_in_process(trained_with_the_cli, tmp_path, cap
 
     assert cli.main(["evaluate", str(local), "--episodes", "2", "--seed", "4", "--write"]) == 0
     results = json.loads((local / "results.json").read_text())
-    assert results["seeds"] == [4, 5] and f"{results['mean_reward']:.2f}" in capsys.readouterr().out
+    assert results["protocols"]["greedy"]["seeds"] == [4, 5] and f"{results['mean_reward']:.2f}" in capsys.readouterr().out
 
     assert cli.main(["play", str(local), "--out", str(tmp_path / "one.mp4"), "--seed", "3", "--steps", "10"]) == 0
     assert (tmp_path / "one.mp4").stat().st_size > 1000 and "one.mp4" in capsys.readouterr().out
@@ -236,7 +236,7 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
     pushed = cli_ok("push", run, "alice/pendulum-bptt", "--episodes", 3)
     assert pushed.stdout.strip().endswith(server.commits("alice/pendulum-bptt")[-1].oid)
     assert {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "replay.mp4", "README.md",
-            "training.png"} == set(server.files("alice/pendulum-bptt"))
+            "training.png", "agent.pt"} == set(server.files("alice/pendulum-bptt"))  # agent.pt: the leaderboard's
 
     listed = cli_ok("list", "--author", "alice")
     assert "alice/pendulum-bptt" in listed.stdout and "Pendulum-v1" in listed.stdout
@@ -246,6 +246,7 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
     assert folder.is_relative_to(fresh_home / "hub" / "models--alice--pendulum-bptt" / "snapshots")
     offline = cli_ok("pull", "alice/pendulum-bptt", home=fresh_home, endpoint=CLOSED_PORT_URL, HF_HUB_OFFLINE="1")
     assert Path(offline.stdout.strip().splitlines()[-1]) == folder
+    assert not (folder / "agent.pt").exists()  # pushed for the leaderboard, never pulled (rlcore does not load it)
 
     observations = torch.randn(32, 3)
     assert torch.equal(api.load(run).act(observations), api.load(folder).act(observations))

@@ -40,8 +40,10 @@ def pushed_names() -> tuple[str, ...]:
     state would double the download and only the machine that trains needs it (--resume from --out).
     """
     from rlcore import checkpoint as ckpt
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE
 
-    return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE)
+    return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE,
+            SNAPSHOT_EVALS_FILE)
 
 
 def pulled_patterns() -> list[str]:

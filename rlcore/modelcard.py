@@ -145,6 +145,29 @@ def results_table(document: dict[str, Any], results: dict[str, Any]) -> str:
     return _table(("metric", *protocols), rows) + "\n\n" + legend
 
 
+def snapshot_section(folder: Path) -> list[str]:
+    """The learning curve from snapshot evaluations (`rlcore evaluate-snapshots`): one row per snapshot,
+    one column per protocol (success count, or mean return for systems without successes)."""
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE, read_evaluations
+
+    try:
+        evaluations = read_evaluations(folder)
+    except ValueError:  # an unreadable file is left out of the card, not fatal to a push
+        return []
+    if not evaluations:
+        return []
+    protocols = list(dict.fromkeys(e["protocol"]["name"] for e in evaluations))
+    cells: dict[int, dict[str, str]] = {}
+    for e in evaluations:
+        rate = next(iter(e.get("rates", {}).values()), None)
+        cells.setdefault(e["step"], {})[e["protocol"]["name"]] = (
+            f"{rate['count']}/{e['n_eval_episodes']}" if rate else f"{e['mean_reward']:.1f}")
+    rows = [(str(step), *(row.get(name, "") for name in protocols)) for step, row in sorted(cells.items())]
+    return ["## Learning curve (snapshot evaluations)",
+            f"Every kept snapshot evaluated with `python -m rlcore evaluate-snapshots` (`{SNAPSHOT_EVALS_FILE}`).",
+            _table(("training steps", *protocols), rows)]
+
+
 def training_rows(document: dict[str, Any], records: list[dict[str, Any]],
                   results: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """Steps, throughput and time, from the last metrics record (and config.json's extras when present)."""
@@ -255,6 +278,7 @@ def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str =
     versions = package_versions()
     if versions:
         sections += [f"Published with {versions}."]
+    sections += snapshot_section(folder)
     if plots:
         sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]
 

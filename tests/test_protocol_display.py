@@ -39,3 +39,25 @@ def test_the_agents_table_shows_the_sticky_flag_rate_beside_the_greedy_one(tmp_p
     assert (both["flag rate"], both["sticky flag"], both["mean return"]) == (1.0, 0.4, 3083.5)
     greedy_only = agent_row(agent, {k: v for k, v in GREEDY.items() if k != "protocol"})  # an older results.json
     assert (greedy_only["flag rate"], greedy_only["sticky flag"]) == (1.0, None)
+
+
+def test_the_card_has_the_snapshot_learning_curve_and_push_carries_it(tmp_path):
+    from rlcore.checkpoint import atomic_write_json
+    from rlcore.hub import files_to_push
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE, curve_entry, plot_curve
+
+    folder = _mario(tmp_path / "mario", GREEDY)
+    episodes = [{"seed": s, "return": 1.0, "flag_get": False} for s in range(4)]
+    evaluations = []
+    for step, greedy_flags, sticky_flags in ((25_000, 1, 0), (50_000, 4, 3)):
+        for protocol, flags in (({"name": "greedy"}, greedy_flags), ({"name": "sticky_0.25"}, sticky_flags)):
+            results = {"mean_reward": 1.0, "n_eval_episodes": 4, "protocol": protocol,
+                       "episodes": [{**e, "flag_get": e["seed"] < flags} for e in episodes]}
+            evaluations.append(curve_entry(step, f"step-{step:08d}", results))
+    atomic_write_json(folder / SNAPSHOT_EVALS_FILE, {"evaluations": evaluations})
+    plot_curve(evaluations, folder / "snapshot_evals.png")
+    text = build_model_card(folder, "alice/mario")
+    assert "| training steps | greedy | sticky_0.25 |" in text
+    assert "| 25000 | 1/4 | 0/4 |" in text and "| 50000 | 4/4 | 3/4 |" in text
+    assert "![snapshot_evals](snapshot_evals.png)" in text
+    assert {folder / SNAPSHOT_EVALS_FILE, folder / "snapshot_evals.png"} <= set(files_to_push(folder))

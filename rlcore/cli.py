@@ -450,7 +450,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         existing = read_json(folder / RESULTS_FILE) if (folder / RESULTS_FILE).is_file() else None
         merged = merge_protocol(existing, results)
         path = atomic_write_json(folder / RESULTS_FILE, merged)
-        print(f"merged protocol {results['protocol']['name']} into {path} (protocols: {', '.join(merged['protocols'])})")
+        print(f"merged protocol {results['protocol']['name']} into {path} "
+              f"(protocols: {', '.join(merged['protocols'])})")
     if args.out is None and not args.write:
         _say(f"(not saved: pass --out FILE, or --write to merge into the checkpoint's {RESULTS_FILE})")
     return 0

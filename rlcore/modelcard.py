@@ -278,9 +278,7 @@ def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str =
     versions = package_versions()
     if versions:
         sections += [f"Published with {versions}."]
-    sections += snapshot_section(folder)
-    if plots:
-        sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]
+    sections += snapshot_section(folder) + ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)] * bool(plots)
 
     data = card_data(document, results, repo_id)
     text = f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"

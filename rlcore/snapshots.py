@@ -67,8 +67,7 @@ def evaluate_snapshots(run_dir: Path, system: ModuleType, protocols: list[dict[s
     evaluations = read_evaluations(run_dir)
     for step, folder in snapshot_folders(run_dir):
         for options in protocols:
-            done = [e for e in evaluations if e["snapshot"] == folder.name and _same_protocol(e, options, episodes, seed)]
-            if done:
+            if any(e["snapshot"] == folder.name and _same_protocol(e, options, episodes, seed) for e in evaluations):
                 continue
             with tqdm(total=episodes, desc=f"{folder.name} {options or 'greedy'}", unit="episode",
                       disable=None if progress else True, leave=False) as bar:

@@ -43,7 +43,8 @@ def test_mcnemar_exact_p_values():
 def _results(returns, flags, seeds=None):
     seeds = seeds or list(range(len(returns)))
     return {"protocol": {"name": "greedy"},
-            "episodes": [{"seed": s, "return": r, "flag_get": f, "length": 5} for s, r, f in zip(seeds, returns, flags)]}
+            "episodes": [{"seed": s, "return": r, "flag_get": f, "length": 5}
+                         for s, r, f in zip(seeds, returns, flags)]}
 
 
 def test_paired_comparison_pairs_by_seed():

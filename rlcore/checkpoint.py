@@ -9,7 +9,8 @@ A checkpoint is a folder (the same layout locally and in a Hub repo):
     *.png, replay.mp4     plots and a replay video (optional)
     README.md             model card (optional, written on push)
     agent.pt              Pendulum: the policy as TorchScript for the Open RL Leaderboard (optional,
-                          written by `rlcore export` and on push; pushed, never pulled or loaded)
+                          written by `rlcore export`; a push publishes one made fresh from the weights;
+                          never pulled or loaded)
     training_state.safetensors + training_state.json
                           what `--resume` needs beyond the weights (optimizer, counters); small
                           enough to commit, never the replay buffer.

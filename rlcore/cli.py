@@ -480,7 +480,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_snapshots(args: argparse.Namespace) -> int:
     from rlcore.checkpoint import checkpoint_dir, load_config
-    from rlcore.snapshots import evaluate_snapshots, snapshot_folders
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE, evaluate_snapshots, snapshot_folders
     from rlcore.systems import get_system
 
     _check_episodes(args)
@@ -490,9 +490,13 @@ def cmd_evaluate_snapshots(args: argparse.Namespace) -> int:
     if "sticky" in getattr(system, "EVALUATION_OPTIONS", {}):
         options.setdefault("sticky", SNAPSHOT_STICKY)
     protocols = [{}] + ([options] if any(options.values()) else [])
+    evaluated = 0
     for done in evaluate_snapshots(args.run_dir, system, protocols, episodes=args.episodes, seed=args.seed,
                                    progress=not args.no_progress):
         _say(done)
+        evaluated += 1
+    print(f"{args.run_dir / SNAPSHOT_EVALS_FILE}: {evaluated} new evaluation(s) of {len(snapshots)} snapshot(s)"
+          f"{'' if evaluated else ' (all done already for these protocols)'}")
     return 0
 
 

@@ -114,6 +114,8 @@ def plot_curve(evaluations: list[Mapping[str, Any]], path: Path) -> Path:
         ax.fill_between(steps, [r["ci95"][0] for r in rates], [r["ci95"][1] for r in rates], alpha=0.2)
     ax.set_xlabel("training steps")
     ax.set_ylabel(f"{rate_key} rate (95% Wilson band)" if rate_key else "mean return")
+    if rate_key:
+        ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"Snapshot evaluations ({evaluations[-1]['n_eval_episodes']} episodes each)")
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.grid(alpha=0.3)

@@ -111,7 +111,8 @@ def test_snapshot_curve_is_written_and_resumes(tmp_path, weak_pendulum, capsys):
     capsys.readouterr()
     before = (run / SNAPSHOT_EVALS_FILE).read_bytes()
     assert cli.main(["evaluate-snapshots", str(run), "--episodes", "3", "--no-progress"]) == 0
-    assert (run / SNAPSHOT_EVALS_FILE).read_bytes() == before and capsys.readouterr().err == ""  # all done already
+    assert (run / SNAPSHOT_EVALS_FILE).read_bytes() == before
+    assert "0 new evaluation(s) of 2 snapshot(s) (all done already" in capsys.readouterr().out
     assert cli.main(["evaluate-snapshots", str(run), "--episodes", "4", "--no-progress"]) == 0  # a new protocol
     curve = json.loads((run / SNAPSHOT_EVALS_FILE).read_text())["evaluations"]
     assert sorted((e["step"], e["n_eval_episodes"]) for e in curve) == [(50, 3), (50, 4), (100, 3), (100, 4)]

@@ -15,8 +15,9 @@ from demo.ui import EXPECTED_ERRORS, figures_line, refusal
 from demo.uploads import receive_upload
 
 # Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward.
-COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes", "flag rate", "mean x",
-           "last reward"]
+# "flag rate" is the headline (greedy) evaluation's; "sticky flag" the sticky-actions protocol's, when evaluated.
+COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes", "flag rate", "sticky flag",
+           "mean x", "last reward"]
 
 
 def _mean_of(results: dict[str, Any], *keys: str) -> float | None:
@@ -42,14 +43,23 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def sticky_results(results: dict[str, Any]) -> dict[str, Any]:
+    """The results of the sticky-actions protocol in a results document ({} when it has none)."""
+    from rlcore.evaluation import protocols_of
+
+    return next((doc for name, doc in protocols_of(results).items() if name.startswith("sticky_")), {})
+
+
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     results = results if isinstance(results, dict) else {}
+    mario = agent.system == "mario"
     return {
         "agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
         "mean return": _number(results.get("mean_reward")), "std": _number(results.get("std_reward")),
         "episodes": _number(results.get("n_eval_episodes")),
-        "flag rate": _mean_of(results, "flag_rate", "flag_get") if agent.system == "mario" else None,
-        "mean x": _mean_of(results, "mean_x_pos", "x_pos") if agent.system == "mario" else None,
+        "flag rate": _mean_of(results, "flag_rate", "flag_get") if mario else None,
+        "sticky flag": _mean_of(sticky_results(results), "flag_rate", "flag_get") if mario else None,
+        "mean x": _mean_of(results, "mean_x_pos", "x_pos") if mario else None,
         "last reward": _mean_of(results, "mean_last_reward", "last_reward") if agent.system == "pendulum"
         else None,
     }
@@ -80,7 +90,7 @@ def build(ctx: AppContext) -> None:
             include_hub = gr.Checkbox(False, label="Also look on the Hugging Face Hub (our tag)")
             refresh = gr.Button("Refresh", size="sm")
         table = gr.Dataframe(agents_table(ctx, False)[0], interactive=False, wrap=True, label="Known agents",
-                             column_widths=["24%", "8%", "9%", "17%", "9%", "7%", "7%", "6%", "6%", "7%"],
+                             column_widths=["22%", "7%", "9%", "15%", "9%", "6%", "7%", "6%", "6%", "6%", "7%"],
                              elem_id="agents-table")
         table_note = gr.Markdown()
         gr.Markdown(f"### Add your agent\nUpload `model.safetensors` + `config.json` (or one zip of them, up to "

@@ -15,9 +15,14 @@ Each system is a package `rlcore.<name>` whose module `rlcore.<name>.api` provid
         run saves and returns. With resume=True it continues from out_dir's training state.
     load(checkpoint, device="cpu") -> Agent
         Reads a checkpoint folder (rlcore.checkpoint rules: safetensors only, checked shapes).
-    evaluate(checkpoint, episodes=10, seed=0) -> dict
-        The results.json document: mean_reward, std_reward, n_eval_episodes, seeds, per-episode
-        figures (Mario: x_pos, flag_get; Pendulum: last_reward), date.
+    evaluate(checkpoint, episodes=10, seed=0, *, progress=None, **EVALUATION_OPTIONS) -> dict
+        The results.json document (rlcore/evaluation.py): mean_reward, std_reward, n_eval_episodes,
+        seeds, `episodes` (per-episode figures: seed, return, ...; Mario: x_pos, flag_get), the
+        `protocol` it ran under, date. `progress(n)` is called as episodes finish.
+    EVALUATION_OPTIONS: dict     optional: protocol options of evaluate with their help (Mario: sticky,
+                                 epsilon); `rlcore evaluate` makes them flags
+    export(checkpoint, path) -> Path, EXPORT_FILE
+                                 optional: the checkpoint in an outside format (Pendulum: agent.pt)
     play(checkpoint, options: PlayOptions) -> Episode
         One episode: RGB frames for rlcore.video.write_mp4, and its figures.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,7 +20,7 @@ ALGORITHM = ALGORITHM
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
 Config = MarioConfig
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "train", "load",
-           "evaluate", "play", "env_id_of"]
+           "evaluate", "EVALUATION_OPTIONS", "play", "env_id_of"]
 
 
 @dataclass
@@ -52,8 +52,18 @@ def load(checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
     return Mario.load(checkpoint, device=device)
 
 
-def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
-    return _play.evaluate(checkpoint, episodes=episodes, seed=seed)
+# evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
+EVALUATION_OPTIONS = {
+    "sticky": "sticky actions: at each agent step the previous action is repeated instead of the chosen one "
+              "with this probability (0.25: Machado et al. 2018)",
+    "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the greedy one",
+}
+
+
+def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0, *, sticky: float = 0.0,
+             epsilon: float = 0.0, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    return _play.evaluate(checkpoint, episodes=episodes, seed=seed, sticky=sticky, epsilon=epsilon,
+                          progress=progress)
 
 
 def play(checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:

@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import statistics
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,8 +15,10 @@ from torch import nn
 
 from rlcore import checkpoint as ckpt
 from rlcore.config import MAX_SEED, check_bounds, check_seeds, option
+from rlcore.evaluation import check_episodes, protocol_name
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS, MAX_TORQUE, gen_params, initial_state_of_seed, params_as_floats
+from rlcore.pendulum.export import EXPORT_FILE, export_torchscript
 from rlcore.pendulum.policy import make_policy
 from rlcore.pendulum.render import render_episode
 from rlcore.pendulum.rollout import tensor_rollout
@@ -26,7 +28,7 @@ from rlcore.runtime import resolve_device
 from rlcore.systems import Episode
 
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
-           "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS"]
+           "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS", "EXPORT_FILE", "export"]
 
 Config = PendulumConfig
 EPISODE_STEPS = 200  # Gymnasium Pendulum-v1's episode length (its TimeLimit)
@@ -113,12 +115,28 @@ def evaluate_net(net: nn.Module, episodes: int = 10, seed: int = 0, steps: int =
     }
 
 
-def evaluate(checkpoint, episodes: int = 10, seed: int = 0) -> dict:
+def evaluate(checkpoint, episodes: int = 10, seed: int = 0, *,
+             progress: Callable[[int], None] | None = None) -> dict:
     """Gymnasium Pendulum-v1's measure: the return of 200-step episodes from random starts
-    (see evaluate_net), with the mean last-step reward; the results.json document."""
+    (see evaluate_net), with the mean last-step reward; the results.json document. All episodes run
+    as one batch: `progress(episodes)` is called once at the end."""
+    check_episodes(episodes)
     results = evaluate_net(load(checkpoint).net, episodes, seed, EPISODE_STEPS)
-    return {"system": NAME, "env_id": ENV_ID, "algorithm": ALGORITHM, **results,
+    if progress is not None:
+        progress(episodes)
+    protocol = {"name": protocol_name({}), "episode_steps": EPISODE_STEPS, "first_seed": seed, "episodes": episodes}
+    per_episode = [{"seed": s, "return": r, "last_reward": last} for s, r, last in
+                   zip(results["seeds"], results["episode_rewards"], results["last_rewards"])]
+    return {"system": NAME, "env_id": ENV_ID, "algorithm": ALGORITHM, **results, "protocol": protocol,
+            "episodes": per_episode,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def export(checkpoint, path=None) -> Path:
+    """Write the policy as agent.pt (the Open RL Leaderboard's TorchScript format, see export.py) to
+    `path`, by default into the checkpoint folder."""
+    agent = load(checkpoint)
+    return export_torchscript(agent.net, path if path is not None else agent.checkpoint / EXPORT_FILE)
 
 
 def play(checkpoint, options: PlayOptions | None = None) -> Episode:

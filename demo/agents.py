@@ -20,8 +20,10 @@ BASE_COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", 
 
 
 def figure_columns() -> list[str]:
-    """One column per figure label of every system (System.figures), in the systems' order."""
-    labels = [figure.label for system in all_systems() for figure in system.figures]
+    """One column per figure label of every system (System.figures), and per other protocol it is shown
+    for ("sticky flag": the flag rate under sticky actions, when evaluated), in the systems' order."""
+    labels = [label for system in all_systems() for figure in system.figures
+              for label in (figure.label, *(label for _, label in figure.other_protocols))]
     return list(dict.fromkeys(labels))
 
 
@@ -32,6 +34,13 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def protocol_results(results: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The results of the protocol whose name starts with `prefix` (sticky_...) in a results document
+    ({} when it has none)."""
+    from rlcore.evaluation import protocols_of
+
+    return next((doc for name, doc in protocols_of(results).items() if name.startswith(prefix)), {})
+
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     results = results if isinstance(results, dict) else {}
     row = {"agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
@@ -39,6 +48,8 @@ def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
            "episodes": _number(results.get("n_eval_episodes"))}
     for figure in get_system(agent.system).figures:
         row[figure.label] = figure.value(results)
+        for prefix, label in figure.other_protocols:
+            row[label] = figure.value(protocol_results(results, prefix))
     return row
 
 

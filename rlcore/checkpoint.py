@@ -8,6 +8,9 @@ A checkpoint is a folder (the same layout locally and in a Hub repo):
     metrics.jsonl         one JSON object per logged training record (optional)
     *.png, replay.mp4     plots and a replay video (optional)
     README.md             model card (optional, written on push)
+    agent.pt              Pendulum: the policy as TorchScript for the Open RL Leaderboard (optional,
+                          written by `rlcore export`; a push publishes one made fresh from the weights;
+                          never pulled or loaded)
     training_state.safetensors + training_state.json
                           what `--resume` needs beyond the weights (optimizer, counters); small
                           enough to commit, never the replay buffer.
@@ -47,6 +50,7 @@ METRICS_FILE = "metrics.jsonl"
 REPLAY_FILE = "replay.mp4"
 TRAINING_STATE_FILE = "training_state.safetensors"
 TRAINING_META_FILE = "training_state.json"
+EXPORT_FILE = "agent.pt"  # a system's export for outside tools (the Open RL Leaderboard's TorchScript); never loaded
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".chkpt", ".ckpt", ".bin")
 TRAINING_META_KEY = "training_state"  # training_state.safetensors' metadata entry holding the JSON part
 
@@ -94,7 +98,7 @@ def reading(file: str | os.PathLike) -> Iterator[None]:
 # ----------------------------------------------------------------------------------- writing
 
 
-def new_temporary_file(path: Path, suffix: str) -> str:
+def new_temporary_file(path: Path, suffix: str = ".tmp") -> str:
     """An empty temporary file beside `path` (same filesystem, so the final rename is atomic)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
     os.close(fd)

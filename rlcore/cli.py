@@ -35,10 +35,14 @@ from rlcore.systems import System, all_systems, get_system, system_names, system
 
 PROG = "rlcore"
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
+SNAPSHOT_STICKY = 0.25  # evaluate-snapshots' second curve: the robustness protocol of Machado et al. 2018
 
 COMMANDS = {
     "train": "train an agent (every config field is a flag; see `rlcore train SYSTEM --help`)",
-    "evaluate": "evaluate a checkpoint over N seeded episodes and write results.json",
+    "evaluate": "evaluate a checkpoint over N seeded episodes under a protocol (greedy, sticky, epsilon)",
+    "compare": "compare two checkpoints on the same seeds (paired differences with confidence intervals)",
+    "evaluate-snapshots": "evaluate every snapshot of a run (greedy and sticky): a learning curve JSON and plot",
+    "export": "write a checkpoint in an outside format (Pendulum: agent.pt, the Open RL Leaderboard's TorchScript)",
     "play": "play one episode of a checkpoint and write it as a browser-playable mp4",
     "push": "publish a local checkpoint to the Hugging Face Hub as one commit, with a model card",
     "pull": "download a published agent into the Hugging Face cache and print its folder",
@@ -127,7 +131,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         return sub
 
     _add_train_command(command("train", cmd_train), common, words)
-    _add_evaluate_flags(command("evaluate", cmd_evaluate))
+    _add_evaluation_commands(command, words)
     play = command("play", cmd_play)
     play.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
     play.add_argument("--out", metavar="FILE", type=Path, default=Path("replay.mp4"),
@@ -161,13 +165,6 @@ def _add_train_command(train: argparse.ArgumentParser, common: argparse.Argument
         sub.set_defaults(run=cmd_train)
 
 
-def _add_evaluate_flags(evaluate: argparse.ArgumentParser) -> None:
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
-    evaluate.add_argument("--episodes", type=int, default=10, help="episodes to play (default: 10)")
-    evaluate.add_argument("--seed", type=int, default=0,
-                          help="seed of the first episode; episode i uses seed + i (default: 0)")
-    evaluate.add_argument("--out", metavar="DIR", type=Path,
-                          help="folder for results.json (default: the checkpoint folder when it is local)")
 
 
 def _add_push_flags(parser: argparse.ArgumentParser) -> None:
@@ -176,6 +173,69 @@ def _add_push_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="evaluation / replay seed (default: 0)")
     parser.add_argument("--message", help="commit message (default: 'Upload ALGORITHM agent for ENV')")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
+
+
+def _add_evaluation_commands(command: Any, words: list[str]) -> None:
+    """evaluate, compare, evaluate-snapshots and export (the protocol flags only when one of them runs)."""
+    protocol_flags = words[:1] in (["evaluate"], ["compare"], ["evaluate-snapshots"])
+    evaluate = command("evaluate", cmd_evaluate)
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
+    _add_episode_flags(evaluate, protocol_flags)
+    evaluate.add_argument("--out", metavar="FILE", type=Path,
+                          help="write the results document to this JSON file (replaced if it exists; an existing "
+                               "folder gets FILE/results.json). Without --out or --write nothing is written")
+    evaluate.add_argument("--write", action="store_true",
+                          help="merge the results into the checkpoint folder's results.json (local checkpoints): "
+                               "this protocol is added or replaced, the others are kept")
+
+    compare = command("compare", cmd_compare)
+    compare.add_argument("checkpoint_a", metavar="A", help=f"the first checkpoint: {CHECKPOINT_HELP}")
+    compare.add_argument("checkpoint_b", metavar="B", help="the second checkpoint (differences are B - A)")
+    _add_episode_flags(compare, protocol_flags)
+    compare.add_argument("--out", metavar="FILE", type=Path, help="also write the comparison to this JSON file")
+
+    snapshots = command("evaluate-snapshots", cmd_evaluate_snapshots)
+    snapshots.add_argument("run_dir", metavar="RUN", type=Path,
+                           help="a training run folder with snapshots/step-<N>/ (train with --keep-snapshots)")
+    snapshots.epilog = ("Each snapshot is evaluated greedily and under the given protocol (systems with sticky "
+                        f"actions: sticky {SNAPSHOT_STICKY} by default; --sticky 0 for greedy only). Snapshots "
+                        "already evaluated with the same protocol, episodes and seed are skipped.")
+    _add_episode_flags(snapshots, protocol_flags, episodes=20, sticky=SNAPSHOT_STICKY)
+
+    export = command("export", cmd_export)
+    export.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
+    export.add_argument("--out", metavar="FILE", type=Path,
+                        help="file to write (default: the format's file name in the checkpoint folder, e.g. "
+                             "agent.pt; a Hub checkpoint needs --out)")
+
+
+def _add_episode_flags(parser: argparse.ArgumentParser, protocol_flags: bool, episodes: int = 10,
+                       sticky: float | None = None) -> None:
+    """--episodes, --seed, --no-progress and every system's evaluation options (--sticky, --epsilon);
+    `sticky`: the default probability of a second protocol (evaluate-snapshots)."""
+    from rlcore.evaluation import MAX_EPISODES
+
+    parser.add_argument("--episodes", type=int, default=episodes,
+                        help=f"episodes to play, 1 to {MAX_EPISODES:,} (default: {episodes})")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the first episode; episode i uses seed + i (default: 0)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if not protocol_flags:
+        parser.set_defaults(protocol_fields={})
+        return
+    from rlcore.systems import get_system
+
+    owners: dict[str, list[str]] = {}
+    helps: dict[str, str] = {}
+    for system in all_systems():
+        for option, text in system.evaluation_options.items():
+            owners.setdefault(option, []).append(system.name)
+            helps[option] = text
+    for option, systems in owners.items():
+        default = f"{sticky} where the system has it" if option == "sticky" and sticky is not None else "0"
+        parser.add_argument(_flag(option), type=float, default=argparse.SUPPRESS, metavar="P",
+                            help=f"[{', '.join(systems)}] {helps[option]} (default: {default})")
+    parser.set_defaults(protocol_fields=owners)
 
 
 def _add_train_flags(parser: argparse.ArgumentParser, system_name: str) -> None:
@@ -345,34 +405,122 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _results_table(system: System, results: dict[str, Any]) -> str:
-    rows = [("episodes", str(results.get("n_eval_episodes", "?"))),
-            ("mean reward", f"{results['mean_reward']:.2f}"),
-            ("std reward", f"{results.get('std_reward', float('nan')):.2f}")]
-    for figure in system.figures:
-        value = figure.value(results)
-        if value is not None:
-            rows.append((figure.label, figure.text(value)))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+def _protocol_options(args: argparse.Namespace, system_name: str) -> dict[str, float]:
+    """The evaluation options given on the command line (--sticky, --epsilon), refusing another system's."""
+    given = {name: getattr(args, name) for name in args.protocol_fields if hasattr(args, name)}
+    for name, value in given.items():
+        if system_name not in args.protocol_fields[name]:
+            if value:
+                raise UsageError(f"{_flag(name)} is not an evaluation option of {system_name} checkpoints")
+            continue
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"{_flag(name)} must be a probability in [0, 1], got {value}")
+    return {name: value for name, value in given.items() if system_name in args.protocol_fields[name]}
+
+
+def _evaluate(system: System, folder: Path, args: argparse.Namespace, options: dict[str, float],
+              label: str) -> dict[str, Any]:
+    """system.evaluate with a progress bar over the episodes."""
+    from tqdm import tqdm
+
+    with tqdm(total=args.episodes, desc=label, unit="episode", dynamic_ncols=True,
+              disable=True if args.no_progress else None) as bar:
+        return system.evaluate(folder, episodes=args.episodes, seed=args.seed, progress=bar.update, **options)
+
+
+def _check_episodes(args: argparse.Namespace) -> None:
+    from rlcore.evaluation import check_episodes
+
+    try:
+        check_episodes(args.episodes)
+    except ValueError as err:
+        raise UsageError(f"--{err}") from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rlcore import hub
-    from rlcore.checkpoint import RESULTS_FILE, atomic_write_json
+    from rlcore.checkpoint import RESULTS_FILE, atomic_write_json, read_json
+    from rlcore.evaluation import merge_protocol, results_summary
 
-    if args.episodes < 1:
-        raise UsageError("--episodes must be at least 1")
+    _check_episodes(args)
     from_hub = hub.is_hub_ref(args.checkpoint)
+    if args.write and from_hub:
+        raise UsageError(f"--write merges into a local checkpoint's {RESULTS_FILE}: for a Hub checkpoint "
+                         "pass --out FILE")
     folder = _hub_checkpoint(args.checkpoint)
     system = system_of_checkpoint(folder)
-    results = system.evaluate(folder, episodes=args.episodes, seed=args.seed)
-    print(_results_table(system, results))
-    target = args.out if args.out is not None else (None if from_hub else folder)
-    if target is None:
-        _say(f"(a Hub checkpoint: pass --out DIR to save {RESULTS_FILE})")
-    else:
-        print(f"wrote {atomic_write_json(Path(target) / RESULTS_FILE, results)}")
+    options = _protocol_options(args, system.name)
+    results = _evaluate(system, folder, args, options, f"evaluate {Path(args.checkpoint).name}")
+    print(results_summary(results))
+    if args.out is not None:
+        out = args.out / RESULTS_FILE if args.out.is_dir() else args.out
+        print(f"wrote {atomic_write_json(out, results)}")
+    if args.write:
+        existing = read_json(folder / RESULTS_FILE) if (folder / RESULTS_FILE).is_file() else None
+        merged = merge_protocol(existing, results)
+        path = atomic_write_json(folder / RESULTS_FILE, merged)
+        print(f"merged protocol {results['protocol']['name']} into {path} "
+              f"(protocols: {', '.join(merged['protocols'])})")
+    if args.out is None and not args.write:
+        _say(f"(not saved: pass --out FILE, or --write to merge into the checkpoint's {RESULTS_FILE})")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rlcore.checkpoint import atomic_write_json, load_config
+    from rlcore.evaluation import compare_results, comparison_table
+    from rlcore.systems import get_system
+
+    _check_episodes(args)
+    folders = [_hub_checkpoint(args.checkpoint_a), _hub_checkpoint(args.checkpoint_b)]
+    systems = [load_config(folder)["system"] for folder in folders]
+    if systems[0] != systems[1]:
+        raise UsageError(f"compare needs two checkpoints of one system, got {systems[0]} and {systems[1]}")
+    system = get_system(systems[0])
+    options = _protocol_options(args, system.name)
+    runs = [_evaluate(system, folder, args, options, f"evaluate {label}")
+            for folder, label in zip(folders, "AB")]
+    comparison = {"a": args.checkpoint_a, "b": args.checkpoint_b, **compare_results(*runs)}
+    print(comparison_table(comparison))
+    if args.out is not None:
+        print(f"wrote {atomic_write_json(args.out, comparison)}")
+    return 0
+
+
+def cmd_evaluate_snapshots(args: argparse.Namespace) -> int:
+    from rlcore.checkpoint import checkpoint_dir, load_config
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE, evaluate_snapshots, snapshot_folders
+    from rlcore.systems import get_system
+
+    _check_episodes(args)
+    snapshots = snapshot_folders(checkpoint_dir(args.run_dir))
+    system = get_system(load_config(snapshots[0][1])["system"])
+    options = _protocol_options(args, system.name)
+    if "sticky" in system.evaluation_options:
+        options.setdefault("sticky", SNAPSHOT_STICKY)
+    protocols = [{}] + ([options] if any(options.values()) else [])
+    evaluated = 0
+    for done in evaluate_snapshots(args.run_dir, system, protocols, episodes=args.episodes, seed=args.seed,
+                                   progress=not args.no_progress):
+        _say(done)
+        evaluated += 1
+    print(f"{args.run_dir / SNAPSHOT_EVALS_FILE}: {evaluated} new evaluation(s) of {len(snapshots)} snapshot(s)"
+          f"{'' if evaluated else ' (all done already for these protocols)'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rlcore import hub
+    from rlcore.systems import system_of_checkpoint
+
+    folder = _hub_checkpoint(args.checkpoint)
+    system = system_of_checkpoint(folder)
+    if system.export_file is None:
+        raise UsageError(f"{system.name} checkpoints have no export format")
+    if args.out is None and hub.is_hub_ref(args.checkpoint):
+        raise UsageError("a Hub checkpoint is exported to --out FILE (the cache is not written to)")
+    out = args.out if args.out is not None else folder / system.export_file
+    print(f"wrote {system.export(folder, out)}")
     return 0
 
 

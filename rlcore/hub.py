@@ -38,8 +38,10 @@ def pushed_names() -> tuple[str, ...]:
     state would double the download and only the machine that trains needs it (--resume from --out).
     """
     from rlcore import checkpoint as ckpt
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE
 
-    return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE)
+    return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE,
+            SNAPSHOT_EVALS_FILE)
 
 
 def pulled_patterns() -> list[str]:
@@ -265,10 +267,10 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
 
 
 def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, seed: int = 0,
-                        log: Callable[[str], None] = lambda message: None) -> None:
+                        log: Callable[[str], None] = lambda message: None) -> dict[str, bytes]:
     """Before publishing: check the weights load into the model config.json describes, then write what a
     published agent shows and the folder lacks: results.json (evaluation) and replay.mp4 (one episode).
-    Files already there are kept as they are."""
+    Files already there are kept as they are. Returns the system's export files (exported_files)."""
     from rlcore.checkpoint import RESULTS_FILE, atomic_write_json, checkpoint_dir
     from rlcore.systems import system_of_checkpoint
     from rlcore.video import write_mp4
@@ -283,6 +285,22 @@ def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, se
         log(f"rendering one episode to {REPLAY_FILE} ...")
         episode = system.play(folder, system.play_options(seed=seed))
         write_mp4(folder / REPLAY_FILE, episode.frames, fps=episode.fps)
+    return exported_files(folder, log)
+
+
+def exported_files(folder: Path, log: Callable[[str], None]) -> dict[str, bytes]:
+    """The system's export (Pendulum's agent.pt), made fresh from the weights in a temporary folder: a push
+    publishes it, the checkpoint folder never holds it (app uploads refuse .pt files, and it cannot go stale)."""
+    import tempfile
+
+    from rlcore.systems import system_of_checkpoint
+
+    system = system_of_checkpoint(folder)
+    if system.export_file is None:
+        return {}
+    log(f"exporting {system.export_file} ...")
+    with tempfile.TemporaryDirectory(prefix="rlcore-export-") as tmp:
+        return {system.export_file: system.export(folder, Path(tmp) / system.export_file).read_bytes()}
 
 
 def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
@@ -293,9 +311,9 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
 
     Order: repo id and token are checked first (nothing is computed or uploaded without them); then
     the checkpoint (`complete`: weights checked against config.json, results.json and replay.mp4 made
-    when missing); then the card is generated in memory and files_to_push + README.md go up in one
-    commit. The folder is otherwise only read. Transient errors are retried (`attempts`, exponential
-    backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
+    when missing, the system's export such as agent.pt made in a temporary folder); then the card is
+    generated in memory and files_to_push, the export and README.md go up in one commit. The folder
+    is otherwise only read. Transient errors are retried (`attempts`, exponential backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
     on the Hub are skipped by the client).
     """
     from huggingface_hub import CommitOperationAdd, HfApi
@@ -312,8 +330,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     document = check_pushable(folder)
     endpoint = _endpoint(endpoint)
     require_resolvable(endpoint)  # before the evaluation and video that `complete` may compute
-    if complete:
-        complete_checkpoint(folder, episodes=episodes, seed=seed, log=log)
+    exported = complete_checkpoint(folder, episodes=episodes, seed=seed, log=log) if complete else {}
     card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
     files = files_to_push(folder)
     message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}"
@@ -323,6 +340,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
         api.create_repo(ref.repo_id, private=private, exist_ok=True)
         # Fresh operations each attempt: the client marks them as used once tried.
         operations = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in files]
+        operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in exported.items()]
         operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card))
         return api.create_commit(ref.repo_id, operations=operations, commit_message=message).commit_url
 
@@ -330,7 +348,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
         log(f"transient Hub error ({_one_line(hub_error(err, ref, endpoint))}); retry {attempt_number} "
             f"of {attempts - 1} ...")
 
-    log(f"uploading {len(files) + 1} files to {ref.repo_id} as one commit ...")
+    log(f"uploading {len(files) + len(exported) + 1} files to {ref.repo_id} as one commit ...")
     try:
         return with_retries(attempt, attempts=attempts, wait_s=wait_s, on_retry=on_retry)
     except Exception as err:

@@ -78,11 +78,18 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 90) -> Path:
+    """Write a matplotlib figure as a PNG atomically (the one atomic-write helper) and close it."""
+    from matplotlib import pyplot as plt
+
     from rlcore.checkpoint import atomic_path
 
     try:
         with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=90, format="png")
+            fig.savefig(tmp, dpi=dpi, format="png")
     finally:
         plt.close(fig)
     return Path(path)

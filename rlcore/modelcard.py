@@ -95,15 +95,15 @@ def _value(value: Any) -> str:
     return f"`{value}`" if isinstance(value, str) else str(value)
 
 
-def _table(header: tuple[str, str], rows: list[tuple[str, str]]) -> str:
-    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in rows]
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def results_rows(document: dict[str, Any], results: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [("mean reward (+/- std)", format_mean_std(results["mean_reward"], results.get("std_reward", 0.0)))]
-    rows += [(figure.label, figure.text(value)) for figure, value in system_figures(document, results)]
+    rows += [(figure.label, figure.text(value, results)) for figure, value in system_figures(document, results)]
     for key, label in (("n_eval_episodes", "episodes"), ("seeds", "seeds"), ("date", "evaluated")):
         if results.get(key) is not None:
             value = results[key]
@@ -111,6 +111,46 @@ def results_rows(document: dict[str, Any], results: dict[str, Any]) -> list[tupl
                 value = f"{value[0]} ... {value[-1]}"
             rows.append((label, str(value)))
     return rows
+
+
+def results_table(document: dict[str, Any], results: dict[str, Any]) -> str:
+    """The results as a table: one value column, or one column per protocol (greedy, sticky_0.25, ...)
+    side by side when results.json holds several."""
+    from rlcore.evaluation import protocols_of
+
+    protocols = protocols_of(results)
+    if len(protocols) < 2:
+        return _table(("metric", "value"), results_rows(document, results))
+    columns = {name: dict(results_rows(document, doc)) for name, doc in protocols.items()}
+    labels = list(dict.fromkeys(label for rows in columns.values() for label in rows))
+    rows = [(label, *(rows.get(label, "") for rows in columns.values())) for label in labels]
+    legend = ("Protocols: greedy is the policy's own action at every step; sticky_P repeats the previous action "
+              "instead with probability P (Machado et al. 2018); epsilon_E takes a uniform random action with "
+              "probability E; the same seeds give the same starts.")
+    return _table(("metric", *protocols), rows) + "\n\n" + legend
+
+
+def snapshot_section(folder: Path) -> list[str]:
+    """The learning curve from snapshot evaluations (`rlcore evaluate-snapshots`): one row per snapshot,
+    one column per protocol (success count, or mean return for systems without successes)."""
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE, read_evaluations
+
+    try:
+        evaluations = read_evaluations(folder)
+    except ValueError:  # an unreadable file is left out of the card, not fatal to a push
+        return []
+    if not evaluations:
+        return []
+    protocols = list(dict.fromkeys(e["protocol"]["name"] for e in evaluations))
+    cells: dict[int, dict[str, str]] = {}
+    for e in evaluations:
+        rate = next(iter(e.get("rates", {}).values()), None)
+        cells.setdefault(e["step"], {})[e["protocol"]["name"]] = (
+            f"{rate['count']}/{e['n_eval_episodes']}" if rate else f"{e['mean_reward']:.1f}")
+    rows = [(str(step), *(row.get(name, "") for name in protocols)) for step, row in sorted(cells.items())]
+    return ["## Learning curve (snapshot evaluations)",
+            f"Every kept snapshot evaluated with `python -m rlcore evaluate-snapshots` (`{SNAPSHOT_EVALS_FILE}`).",
+            _table(("training steps", *protocols), rows)]
 
 
 def training_rows(document: dict[str, Any], records: list[dict[str, Any]],
@@ -196,7 +236,7 @@ def results_sections(document: dict[str, Any], results: dict[str, Any] | None) -
 
     if not results or results.get("mean_reward") is None:
         return ["## Results", "Not evaluated yet (no results.json)."]
-    return ["## Results", _table(("metric", "value"), results_rows(document, results)),
+    return ["## Results", results_table(document, results),
             f"Evaluated with `python -m rlcore evaluate` (figures per episode in `{RESULTS_FILE}`)."]
 
 
@@ -243,6 +283,7 @@ def training_sections(folder: Path, document: dict[str, Any], results: dict[str,
     versions = package_versions()
     if versions:
         sections += [f"Published with {versions}."]
+    sections += snapshot_section(folder)
     plots = sorted(p.name for p in folder.glob("*.png"))
     if plots:
         sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]

@@ -19,9 +19,12 @@ use only what is declared here and never ask which system they hold.
         play_controls = (...)                 # the app's Watch tab widgets (PlayOptions fields)
         trace_figure = "reward"               # the per-step figure the Watch tab plots
 
+        evaluation_options = {}               # evaluate's protocol options with their help (Mario: sticky)
+        export_file = None                    # a file name when the system has an outside format (agent.pt)
+
         def train(self, config, out_dir, *, resume=False, device="auto", stop=None): ...
         def load(self, checkpoint, device="cpu"): ...
-        def evaluate(self, checkpoint, episodes=10, seed=0): ...
+        def evaluate(self, checkpoint, episodes=10, seed=0, *, progress=None, **options): ...
         def play(self, checkpoint, options=None): ...
 
 Systems are found by name: the built-in ones, `register_system(name, module)`, and the
@@ -75,6 +78,9 @@ class Figure:
     metric: str = ""
     per_episode: str = ""
     fmt: str = ".4g"       # how tables show it (".0%": a rate)
+    interval: str = ""     # results.json's [low, high] 95% interval of it, shown beside it in cards
+    other_protocols: tuple[tuple[str, str], ...] = ()  # (protocol name prefix, table label): also shown for
+                                                       # that protocol's results (results.json "protocols")
 
     def value(self, results: Mapping[str, Any]) -> float | None:
         scalar = results.get(self.key)
@@ -88,12 +94,16 @@ class Figure:
         numbers = [float(v) for v in values or [] if _is_number(v)]
         return _finite(statistics.fmean(numbers)) if numbers else None
 
-    def text(self, value: float) -> str:
+    def text(self, value: float, results: Mapping[str, Any] | None = None) -> str:
+        """The value as tables show it; with `results`, its 95% interval beside it when they hold one."""
+        bounds = (results or {}).get(self.interval) if self.interval else None
+        if isinstance(bounds, list) and len(bounds) == 2:
+            return f"{format(value, self.fmt)} (95% CI {format(bounds[0], self.fmt)}-{format(bounds[1], self.fmt)})"
         return format(value, self.fmt)
 
     def hub_value(self, value: float) -> float:
         """The model-index value: a rate to 3 decimals, others as shown."""
-        return round(value, 3) if self.fmt.endswith("%") else float(self.text(value))
+        return round(value, 3) if self.fmt.endswith("%") else float(format(value, self.fmt))
 
 
 def _is_number(value: Any) -> bool:
@@ -155,6 +165,8 @@ class System(abc.ABC):
     play_controls: ClassVar[tuple[PlayControl, ...]] = ()
     trace_figure: ClassVar[str] = "reward"
     eval_episodes: ClassVar[int] = 10       # the app's quick evaluation of a trained or uploaded agent
+    evaluation_options: ClassVar[Mapping[str, str]] = {}  # evaluate's protocol options -> help (CLI flags)
+    export_file: ClassVar[str | None] = None  # the file `export` writes (an outside format), None: no export
     showcase: ClassVar[bool] = False        # shown first in the Watch tab when it has an agent
     slow_to_play: ClassVar[bool] = False    # its episodes take seconds (an emulator): the app warms them up last
 
@@ -169,12 +181,19 @@ class System(abc.ABC):
         """The agent of a checkpoint folder (rlcore.checkpoint rules: safetensors only, checked shapes)."""
 
     @abc.abstractmethod
-    def evaluate(self, checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
-        """The results.json document: RESULTS_CORE (see `results_document`), then the system's figures."""
+    def evaluate(self, checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0, *,
+                 progress: Callable[[int], None] | None = None, **options: float) -> dict[str, Any]:
+        """The results.json document (rlcore/evaluation.py): RESULTS_CORE (see `results_document`), seeds,
+        per-episode figures, then the system's figures. `options`: its `evaluation_options` (the protocol);
+        `progress(n)` is called as episodes finish."""
 
     @abc.abstractmethod
     def play(self, checkpoint: Any, options: Any = None) -> Episode:
         """One episode: RGB frames for rlcore.video.write_mp4, its summary figures and per-step trace."""
+
+    def export(self, checkpoint: str | os.PathLike, path: str | os.PathLike) -> Any:
+        """Write the checkpoint in the system's outside format (`export_file`) to `path`; the path written."""
+        raise ValueError(f"{self.name} checkpoints have no export format")
 
     # ------------------------------------------------------------------ shared by every system
     def preset(self, name: str = "tutorial", **overrides: Any) -> Any:
@@ -200,11 +219,16 @@ class System(abc.ABC):
         return f"<rlcore system {self.name!r}>"
 
 
-def results_document(returns: Sequence[float], protocol: Mapping[str, Any], **figures: Any) -> dict[str, Any]:
-    """The common core of a results.json from per-episode returns, then the system's own figures."""
+def results_document(returns: Sequence[float], seeds: Sequence[int], protocol: Mapping[str, Any] | None = None,
+                     **figures: Any) -> dict[str, Any]:
+    """A results.json from per-episode returns (episode i on seeds[i]): the common core, the seeds and
+    per-episode returns, the protocol (named "greedy" unless given a name), then the system's own figures."""
+    from rlcore.evaluation import protocol_name
+
     return {"mean_reward": statistics.fmean(returns), "std_reward": statistics.pstdev(returns),
-            "n_eval_episodes": len(returns), "protocol": dict(protocol), **figures,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            "n_eval_episodes": len(returns), "protocol": {"name": protocol_name({}), **(protocol or {})},
+            "seeds": list(seeds), "episodes": [{"seed": s, "return": r} for s, r in zip(seeds, returns)],
+            **figures, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 # ----------------------------------------------------------------------------------- registry

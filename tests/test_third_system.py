@@ -47,10 +47,11 @@ def test_the_third_system_trains_evaluates_plays_and_goes_to_the_hub_and_back(tm
             "probabilities": [0.2, 0.8], "lr": 2.0, "episodes": 60, "seed": 0}
         resumed = rlcore("train", "bandit", "--out", run, "--resume", "--episodes", 80, "--no-progress", **hub)
         assert "step=80" in resumed.stderr  # the saved config, with the flag given overriding it
-        evaluated = rlcore("evaluate", run, "--episodes", 20, "--seed", 3, **hub)
-        assert "best arm rate  100%" in evaluated.stdout
+        evaluated = rlcore("evaluate", run, "--episodes", 20, "--seed", 3, "--write", **hub)
+        assert "TwoArmedBandit-v0, 20 episodes, seeds 3-22" in evaluated.stdout
         results = json.loads((run / "results.json").read_text())
-        assert results["n_eval_episodes"] == 20 and results["protocol"]["first_seed"] == 3
+        assert results["n_eval_episodes"] == 20 and results["protocols"]["greedy"]["protocol"]["first_seed"] == 3
+        assert results["best_arm_rate"] == 1.0
         played = rlcore("play", run, "--out", tmp_path / "bandit.mp4", "--pulls", 6, **hub)
         assert "(6 frames)" in played.stdout and (tmp_path / "bandit.mp4").stat().st_size > 500
         rlcore("push", run, "alice/bandit", **hub)

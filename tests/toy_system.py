@@ -80,12 +80,13 @@ class Bandit(System):
         ckpt.check_state_dict(folder / ckpt.WEIGHTS_FILE, tensors, {"logits": torch.zeros(len(config.probabilities))})
         return tensors["logits"]
 
-    def evaluate(self, checkpoint, episodes=10, seed=0) -> dict:
+    def evaluate(self, checkpoint, episodes=10, seed=0, *, progress=None, **options) -> dict:
         config, arm = self.config_of(checkpoint), int(self.load(checkpoint).argmax())
         rewards = np.random.default_rng(seed).random(episodes) < config.probabilities[arm]
-        return results_document([float(r) for r in rewards], {"first_seed": seed, "greedy": True},
-                                best_arm_rate=float(arm == int(np.argmax(config.probabilities))),
-                                seeds=list(range(seed, seed + episodes)))
+        if progress is not None:
+            progress(episodes)
+        return results_document([float(r) for r in rewards], range(seed, seed + episodes), {"first_seed": seed},
+                                env_id=self.env_id, best_arm_rate=float(arm == int(np.argmax(config.probabilities))))
 
     def play(self, checkpoint, options=None) -> Episode:
         options = options or BanditPlayOptions()

@@ -17,7 +17,7 @@ import torch
 
 from rlcore import checkpoint as ckpt
 from rlcore.config import to_dict
-from rlcore.mario.config import MarioConfig
+from rlcore.mario.config import MarioConfig, resolve_precision
 from rlcore.mario.env import env_id, resolve_actions
 from rlcore.mario.net import MarioNet
 from rlcore.mario.replay import ReplayMemory
@@ -31,18 +31,20 @@ class Mario:
     def __init__(self, state_dim: tuple[int, int, int] = STATE_DIM, action_dim: int | None = None,
                  save_dir: str | os.PathLike | None = None, config: MarioConfig | None = None,
                  device: str | torch.device = "cpu", memory: bool = True):
-        self.config = config = config or MarioConfig()
+        self.device = torch.device(device)
+        # precision "auto" is decided here, for this device, and saved resolved (with why) in config.json
+        config, self.precision_choice = resolve_precision(config or MarioConfig(), self.device)
+        self.config = config
         self.state_dim = tuple(state_dim)
         self.action_dim = action_dim or len(resolve_actions(config.actions))
         self.save_dir = Path(save_dir) if save_dir is not None else None
-        self.device = torch.device(device)
 
         # Mario's DNN to predict the most optimal action
         self.net = MarioNet(self.state_dim, self.action_dim, dueling=config.dueling).float().to(self.device)
         if config.channels_last:
             self.net.use_channels_last()
         if config.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be float32 or bfloat16, got {config.precision!r}")
+            raise ValueError(f"precision must be float32, bfloat16 or auto, got {config.precision!r}")
         self.net.use_bf16(config.precision == "bfloat16")
 
         self.exploration_rate = config.exploration_rate
@@ -175,9 +177,12 @@ class Mario:
         if directory is None:
             raise ValueError("Mario.save needs a directory (or a save_dir given to Mario)")
         state = {"exploration_rate": self.exploration_rate, "step": self.curr_step, **(extra or {})}
+        document = {"action_dim": self.action_dim, "state": state}
+        if self.precision_choice:
+            document["precision_choice"] = self.precision_choice
         return ckpt.save_checkpoint(directory, system=SYSTEM, algorithm=ALGORITHM, env_id=self.env_id,
                                     config=to_dict(self.config), state_dict=self.net.online.state_dict(),
-                                    extra={"action_dim": self.action_dim, "state": state})
+                                    extra=document)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", memory: bool = False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,12 +53,19 @@ class SuperMario(System):
     Config, PlayOptions, presets = MarioConfig, PlayOptions, PRESETS
     budget = Budget("max_steps", "step")
     figures = (Figure("mean_x_pos", "mean x position", metric="x_pos", per_episode="x_pos", fmt=".1f"),
-               Figure("flag_rate", "flag rate", metric="flag_rate", per_episode="flag_get", fmt=".0%"))
+               Figure("flag_rate", "flag rate", metric="flag_rate", per_episode="flag_get", fmt=".0%",
+                      interval="flag_rate_ci95", other_protocols=(("sticky_", "sticky flag"),)))
     knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
                        metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run)
     play_controls = (PlayControl("world", "World", choices=tuple(range(1, 9))),
                      PlayControl("stage", "Stage", choices=tuple(range(1, 5))))
     trace_figure = "x_pos"
+    # evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
+    evaluation_options = {
+        "sticky": "sticky actions: at each agent step the previous action is repeated instead of the chosen one "
+                  "with this probability (0.25: Machado et al. 2018)",
+        "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the greedy one",
+    }
     eval_episodes = 3  # an emulator episode takes far longer than a pendulum one
     showcase = True
     slow_to_play = True
@@ -72,11 +79,9 @@ class SuperMario(System):
     def load(self, checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
         return Mario.load(checkpoint, device=device)
 
-    def evaluate(self, checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
-        results = _play.evaluate(checkpoint, episodes=episodes, seed=seed)
-        results.setdefault("protocol", {"first_seed": seed, "noop_max": results.get("noop_max"),
-                                        "greedy": results.get("deterministic", True)})
-        return results
+    def evaluate(self, checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0, *,
+                 progress: Callable[[int], None] | None = None, **options: float) -> dict[str, Any]:
+        return _play.evaluate(checkpoint, episodes=episodes, seed=seed, progress=progress, **options)
 
     def play(self, checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
         options = options or PlayOptions()

@@ -7,6 +7,7 @@ on a small step budget; each change says why.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -63,10 +64,12 @@ class MarioConfig:
                                        "runs on a helper thread on the workers' CPU(s), the workers niced below it, "
                                        "while the learner runs Q_online's (same values; a faster loop: bench/README.md)")
     channels_last: bool = option(True, "NHWC convolutions (faster oneDNN kernels on CPU, same maths)")
-    precision: Literal["float32", "bfloat16"] = option(
+    precision: Literal["float32", "bfloat16", "auto"] = option(
         "float32", "learning updates' hidden layers in float32, or in bfloat16 autocast (weights, Adam, the "
-                   "output layer and so the Q values stay float32; faster updates on CPUs with AVX-512 BF16, "
-                   "see bench/mario.py). Acting, evaluation and play-back always run in float32")
+                   "output layer and so the Q values stay float32; faster updates on CPUs with AVX-512 BF16 or "
+                   "AMX, much slower on CPUs without), or auto: bfloat16 where the CPU (or GPU) computes it "
+                   "natively, else float32, chosen at train start and saved in config.json. Acting, evaluation "
+                   "and play-back always run in float32")
 
     # What a config (a checkpoint's, a visitor's) may ask for (rlcore.config.check_bounds)
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
@@ -97,9 +100,10 @@ FAST_CHANGES = {
     "sync_every": 5_000,
     # random no-op starts so the agent does not memorise one frame-exact run
     "noop_max": 30,
-    # speed, same algorithm: bfloat16 hidden layers make updates faster, and Q values stay close
-    # (same greedy actions; figures in bench/README.md)
-    "precision": "bfloat16",
+    # speed, same algorithm: on CPUs with native bfloat16 (AVX-512 BF16 / AMX) its hidden layers make
+    # updates faster and Q values stay close (the same greedy actions); without it bfloat16 is emulated
+    # and much slower: auto picks (figures in bench/README.md)
+    "precision": "auto",
     # speed: 3 emulator workers step while the learner updates (one update per 3 agent steps)
     "num_envs": 3,
     # keep every checkpoint's weights: the best one is picked by evaluation, not the last one
@@ -107,6 +111,18 @@ FAST_CHANGES = {
 }
 
 PRESETS = {"tutorial": {}, "fast": FAST_CHANGES}
+
+
+def resolve_precision(config: MarioConfig, device) -> tuple[MarioConfig, str | None]:
+    """precision 'auto' -> bfloat16 where `device` computes it natively, else float32; returns the config
+    with the choice and a sentence saying why (None when nothing was chosen)."""
+    if config.precision != "auto":
+        return config, None
+    from rlcore.runtime import fast_bfloat16
+
+    native, reason = fast_bfloat16(device)
+    chosen = "bfloat16" if native else "float32"
+    return dataclasses.replace(config, precision=chosen), f"precision auto -> {chosen}: {reason}"
 
 
 def preset(name: str = "tutorial", **overrides) -> MarioConfig:

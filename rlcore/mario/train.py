@@ -295,6 +295,9 @@ class TrainingRun:
                 self._unpin = pin_learner_and_workers(workers, torch.get_num_threads())
             seed_everything(config.seed)
             self.agent = Mario(config=config, device=resolve_device(device), save_dir=self.out_dir)
+            self.config = self.agent.config  # precision "auto" resolved for this machine
+            if self.agent.precision_choice:  # also saved in config.json
+                print(f"mario: {self.agent.precision_choice}", file=sys.stderr, flush=True)
             if config.target_thread and self._unpin is not None and self.agent.device.type == "cpu":
                 self.agent.target_thread = target_thread_beside(self.envs.processes)
             self.logger = MetricLogger(self.out_dir, config.num_envs, resume=resume)

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import ClassVar
 
 from rlcore import checkpoint as ckpt
 from rlcore.config import MAX_SEED, check_bounds, option
+from rlcore.evaluation import check_episodes, protocol_name
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.config import PRESETS, PendulumConfig
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS
+from rlcore.pendulum.export import EXPORT_FILE, export_torchscript
 from rlcore.pendulum.play import EPISODE_STEPS, PendulumAgent, evaluate_net, load_agent
-from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainKnobs, results_document
+from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainKnobs
 
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
-           "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS", "SYSTEM"]
+           "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS", "EXPORT_FILE", "export", "SYSTEM"]
 
 Config = PendulumConfig
 
@@ -50,6 +54,7 @@ class Pendulum(System):
                      PlayControl("l", "Length l", minimum=0.3, maximum=2.5, step=0.1))
     trace_figure = "reward"
     eval_episodes = 10
+    export_file = EXPORT_FILE
 
     def train(self, config, out_dir, *, resume=False, device="auto", stop: threading.Event | None = None
               ) -> Iterator[dict]:
@@ -61,16 +66,28 @@ class Pendulum(System):
         """Rebuild the policy described by config.json and load model.safetensors into it (checked)."""
         return load_agent(ckpt.checkpoint_dir(checkpoint), self.config_of(checkpoint), device)
 
-    def evaluate(self, checkpoint, episodes=10, seed=0) -> dict:
+    def evaluate(self, checkpoint, episodes=10, seed=0, *, progress: Callable[[int], None] | None = None,
+                 **options: float) -> dict:
         """Gymnasium Pendulum-v1's measure: the return of 200-step episodes from random starts
-        (see evaluate_net), with the mean last-step reward; the results.json document."""
+        (see evaluate_net), with the mean last-step reward; the results.json document. All episodes run
+        as one batch: `progress(episodes)` is called once at the end."""
+        check_episodes(episodes)
         results = evaluate_net(self.load(checkpoint).net, episodes, seed, EPISODE_STEPS)
-        protocol = {"episode_steps": EPISODE_STEPS, "first_seed": seed, "starts": "uniform random (Pendulum-v1)",
-                    "deterministic": True}
-        figures = {k: v for k, v in results.items() if k not in ("mean_reward", "std_reward", "n_eval_episodes")}
-        return {"system": NAME, "env_id": ENV_ID, "algorithm": ALGORITHM,
-                **results_document(results["episode_rewards"], protocol, **figures),
-                "mean_reward": results["mean_reward"], "std_reward": results["std_reward"]}
+        if progress is not None:
+            progress(episodes)
+        protocol = {"name": protocol_name({}), "episode_steps": EPISODE_STEPS, "first_seed": seed,
+                    "episodes": episodes}
+        per_episode = [{"seed": s, "return": r, "last_reward": last} for s, r, last in
+                       zip(results["seeds"], results["episode_rewards"], results["last_rewards"])]
+        return {"system": NAME, "env_id": ENV_ID, "algorithm": ALGORITHM, **results, "protocol": protocol,
+                "episodes": per_episode,
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+    def export(self, checkpoint, path=None) -> Path:
+        """Write the policy as agent.pt (the Open RL Leaderboard's TorchScript format, see export.py) to
+        `path`, by default into the checkpoint folder."""
+        agent = self.load(checkpoint)
+        return export_torchscript(agent.net, path if path is not None else agent.checkpoint / EXPORT_FILE)
 
     def play(self, checkpoint, options=None) -> Episode:
         """One episode rendered as frames (rlcore.video.write_mp4(path, episode.frames, episode.fps))."""
@@ -84,3 +101,4 @@ class Pendulum(System):
 
 SYSTEM = Pendulum()
 train, load, evaluate, play, preset = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM.play, SYSTEM.preset
+export = SYSTEM.export

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import typing
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -60,11 +61,11 @@ def _adapter(hint: Any):
     return pydantic.TypeAdapter(hint)
 
 
-def validation_message(err: Exception, where: str) -> str:
+def validation_message(err: Exception, where: str, field: str | None = None) -> str:
     """A pydantic ValidationError as one line: "<where> field 'steps' must be an integer, got 2.5"."""
     first = err.errors()[0]
     kind = first["type"].split("_")[0]
-    field = ".".join(map(str, first["loc"]))
+    field = field or ".".join(map(str, first["loc"]))
     expected = _EXPECTED.get(kind, first["msg"][0].lower() + first["msg"][1:])
     if kind == "literal":
         expected = first["msg"].replace("Input should be", "must be")
@@ -79,10 +80,18 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
-    try:
-        instance = _adapter(cls).validate_python(dict(data))
-    except pydantic.ValidationError as err:
-        raise ValueError(validation_message(err, f"{source}: ")) from None
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in data.items():
+        # strict: a value of the wrong JSON type is refused, not converted ("3" for an int, true for a
+        # float); JSON writers may print an integer as 3.0, which stays an integer
+        if hints[name] is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        try:
+            values[name] = _adapter(hints[name]).validate_python(value, strict=True)
+        except pydantic.ValidationError as err:
+            raise ValueError(validation_message(err, f"{source}: ", field=name)) from None
+    instance = cls(**values)
     check_bounds(instance, source)
     return instance
 

@@ -5,5 +5,4 @@ from demo.context import AppSettings
 
 if __name__ == "__main__":
     app = build_app(warm_up=True)
-    # Gradio refuses larger uploads before they reach the handler; the handler states the exact limit.
-    app.launch(max_file_size=f"{int(AppSettings.from_env().max_upload_mb) + 1}mb")
+    app.launch(**AppSettings.from_env().launch_options())

@@ -13,8 +13,8 @@ bench/reference/mario_tutorial.py; the tutorial's training loop also at --tutori
 - end-to-end training agent steps/s with the tutorial's schedule (one update per 3 agent steps,
   batch 32) and a small burn-in so learning runs in the whole timed window: the tutorial's loop vs
   our `TrainingRun` (vector-env workers stepping while the learner updates), for each --variants
-  setting (number of env workers / learner precision / whether learner and workers are pinned to
-  their own cores, MarioConfig.pin_cpus); the fastest gives `training ratio`, against the best run
+  setting (number of env workers / learner precision, `auto` resolved and printed for each / whether
+  learner and workers are pinned to their own cores, MarioConfig.pin_cpus); the fastest gives `training ratio`, against the best run
   of the tutorial's loop, which runs before ours and after it at each --tutorial-threads count (the
   tutorial as written uses torch's default, one thread per core: on a quiet machine its 2-thread
   update is faster than a 1-thread one, under load it stalls);
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.reference import mario_tutorial as tutorial  # noqa: E402
 from rlcore.mario.agent import Mario  # noqa: E402
-from rlcore.mario.config import MarioConfig  # noqa: E402
+from rlcore.mario.config import MarioConfig, resolve_precision  # noqa: E402
 from rlcore.mario.env import make_env  # noqa: E402
 from rlcore.mario.train import TrainingRun  # noqa: E402
 
@@ -112,7 +112,8 @@ def our_training(steps: int, burnin: int, num_envs: int, precision: str, threads
         finally:
             run.close(save=False)
     done_steps = run.agent.curr_step - first
-    return {"agent_steps_per_s": done_steps / seconds, "learn_steps_per_s": updates / seconds,
+    return {"precision": run.agent.config.precision,  # "auto" resolved for this machine
+            "agent_steps_per_s": done_steps / seconds, "learn_steps_per_s": updates / seconds,
             "cpu_ms_per_step": 1000 * cpu_seconds / done_steps,
             "bytes_per_transition": memory.bytes_per_row * rows / transitions, "rows": rows,
             "transitions": transitions}
@@ -137,8 +138,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=40, help="timed learner updates (both sides)")
     parser.add_argument("--variants", nargs="+",
                         default=["1/float32", "3/float32", "3/bfloat16/unpinned", "3/bfloat16"],
-                        help="our trainer's settings to time, as NUM_ENVS/PRECISION, with /unpinned for "
-                             "pin_cpus=False (learner and workers not pinned to their own cores)")
+                        help="our trainer's settings to time, as NUM_ENVS/PRECISION (float32, bfloat16, or auto: "
+                             "what the fast preset picks on this CPU), with /unpinned for pin_cpus=False (learner "
+                             "and workers not pinned to their own cores)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides of the env and "
                                                                "learner figures, and for our trainer's learner")
     parser.add_argument("--tutorial-threads", type=int, nargs="+", default=sorted({1, default_threads}),
@@ -152,6 +154,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average "
           f"{os.getloadavg()[0]:.1f} (2 cores: figures are noisy, ratios are what to compare)", flush=True)
+    auto_precision, why = resolve_precision(MarioConfig(precision="auto"), torch.device("cpu"))
+    print(f"cpu: {why}", flush=True)
 
     # the env and learner figures alternate sides for --rounds rounds and keep each side's best:
     # on shared cores the load changes within seconds, and the best round is the least disturbed
@@ -194,7 +198,8 @@ def main() -> None:
         ours_train = our_training(args.train_steps, args.burnin, int(num_envs), precision, args.threads,
                                   pin_cpus=not pinning)
         ratio = ours_train["agent_steps_per_s"] / tutorial_train["agent_steps_per_s"]
-        setting = f"{num_envs} env worker(s), {precision}{', unpinned' if pinning else ''}"
+        used = ours_train["precision"] + (" (auto)" if precision == "auto" else "")
+        setting = f"{num_envs} env worker(s), {used}{', unpinned' if pinning else ''}"
         print(f"training: ours, {setting}: {ours_train['agent_steps_per_s']:.1f} agent "
               f"steps/s ({ours_train['learn_steps_per_s']:.1f} updates/s), {ratio:.2f}x the tutorial; replay "
               f"{ours_train['bytes_per_transition']:.0f} bytes per transition ({ours_train['rows']} rows for "
@@ -226,9 +231,13 @@ def main() -> None:
     print(f"tutorial training threads: {tutorial_train['threads']}")
     print(f"training steps/s: {ours_train['agent_steps_per_s']:.1f}")
     print(f"training variant: {variant}")
+    print(f"training precision: {ours_train['precision']}")
     print(f"training ratio: {ratio:.2f}")
     print(f"training cpu ms per step: {ours_train['cpu_ms_per_step']:.2f}")
     print(f"cores: {cores}")
+    print(f"cpu capability: {torch.backends.cpu.get_cpu_capability()}")
+    print(f"cpu native bfloat16: {'yes' if auto_precision.precision == 'bfloat16' else 'no'}")
+    print(f"auto precision: {auto_precision.precision}")
     print(f"training ceiling steps/s: {ceiling:.1f}")
     print(f"training ceiling ratio: {ceiling / tutorial_train['agent_steps_per_s']:.2f}")
     print(f"work floor cpu ms per step: {floor_ms:.2f}")

@@ -23,7 +23,9 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
 
     if context is None:
         context = AppContext(AppSettings.from_env(checkpoints_dir=checkpoints_dir, work_dir=work_dir, **limits))
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    # delete_cache: Gradio copies every served video, zip and upload into its cache; without it they stay forever
+    with gr.Blocks(title=TITLE, analytics_enabled=False,
+                   delete_cache=context.settings.gradio_cache_seconds) as app:
         gr.Markdown(f"# {TITLE}\nSuper Mario Bros played by a Double DQN, and TorchRL's differentiable "
                     "Pendulum. Watch the bundled agents, train a new one live, or bring your own checkpoint.")
         with gr.Tabs():
@@ -39,11 +41,12 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
 def _warm_up(context) -> None:
     """Import the systems, then render the default episode (seed 0) of each bundled agent into the cache."""
     from demo.ui import EXPECTED_ERRORS
+    from rlcore.systems import get_system
 
     bundled = [agent for agent in context.catalog.local_agents() if agent.source == "bundled"]
-    # Pendulum episodes first: each renders in under a second, while a Mario episode can take many
-    # seconds and would otherwise keep the quick ones from being ready when the first visitors arrive.
-    for agent in sorted(bundled, key=lambda agent: agent.system != "pendulum"):
+    # Quick episodes first: a slow system's (an emulator's) would otherwise keep them from being ready
+    # when the first visitors arrive.
+    for agent in sorted(bundled, key=lambda agent: get_system(agent.system).slow_to_play):
         try:
             context.renderer.episode(agent.system, agent.path, {"seed": 0})
         except EXPECTED_ERRORS as err:  # reported again, readably, if a visitor asks for it

@@ -2,50 +2,55 @@
 
 from __future__ import annotations
 
-from statistics import fmean
+import math
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from demo.catalog import Agent, record_evaluation
-from demo.context import AppContext, prune_oldest
+from demo.context import AppContext
+from demo.housekeeping import prune_oldest
 from demo.ui import EXPECTED_ERRORS, figures_line, refusal
 from demo.uploads import receive_upload
+from rlcore.systems import all_systems, get_system
 
 # Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward.
-COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes", "flag rate", "mean x",
-           "last reward"]
+BASE_COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes"]
 
 
-def _mean_of(results: dict[str, Any], *keys: str) -> float | None:
-    for key in keys:
-        value = results.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-            return fmean(float(v) for v in value)
-    episodes = results.get("episodes")
-    if isinstance(episodes, list) and episodes and isinstance(episodes[0], dict):
-        for key in keys:
-            values = [e[key] for e in episodes if isinstance(e.get(key), (int, float))]
-            if values:
-                return fmean(float(v) for v in values)
+def figure_columns() -> list[str]:
+    """One column per figure label of every system (System.figures), and per other protocol it is shown
+    for ("sticky flag": the flag rate under sticky actions, when evaluated), in the systems' order."""
+    labels = [label for system in all_systems() for figure in system.figures
+              for label in (figure.label, *(label for _, label in figure.other_protocols))]
+    return list(dict.fromkeys(labels))
+
+
+def _number(value: Any) -> float | None:
+    """A finite number of a results.json, else None (the table shows figures, nothing else)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
     return None
 
 
+def protocol_results(results: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The results of the protocol whose name starts with `prefix` (sticky_...) in a results document
+    ({} when it has none)."""
+    from rlcore.evaluation import protocols_of
+
+    return next((doc for name, doc in protocols_of(results).items() if name.startswith(prefix)), {})
+
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
-    results = results or {}
-    episodes = results.get("n_eval_episodes")
-    return {
-        "agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
-        "mean return": results.get("mean_reward"), "std": results.get("std_reward"),
-        "episodes": episodes,
-        "flag rate": _mean_of(results, "flag_rate", "flag_get") if agent.system == "mario" else None,
-        "mean x": _mean_of(results, "mean_x_pos", "x_pos") if agent.system == "mario" else None,
-        "last reward": _mean_of(results, "mean_last_reward", "last_reward") if agent.system == "pendulum"
-        else None,
-    }
+    results = results if isinstance(results, dict) else {}
+    row = {"agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
+           "mean return": _number(results.get("mean_reward")), "std": _number(results.get("std_reward")),
+           "episodes": _number(results.get("n_eval_episodes"))}
+    for figure in get_system(agent.system).figures:
+        row[figure.label] = figure.value(results)
+        for prefix, label in figure.other_protocols:
+            row[label] = figure.value(protocol_results(results, prefix))
+    return row
 
 
 def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]:
@@ -60,21 +65,24 @@ def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]
             rows += [{"agent": a["repo_id"], "system": a["system"], "source": "hub", "algorithm": a["algorithm"],
                       "mean return": a["mean_reward"]} for a in hub_agents]
             note += f" {len(hub_agents)} found on the Hub (pick them in Watch by repo id)."
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=BASE_COLUMNS + figure_columns())
     return frame.round(3), note
 
 
-def build(ctx: AppContext) -> None:
-    max_bytes = int(ctx.settings.max_upload_mb * 2**20)
-    render_queue = dict(concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
+def column_widths(columns: int) -> list[str]:
+    """The base columns' widths, the rest of the row shared by the figure columns."""
+    figures = max(columns - len(BASE_COLUMNS), 1)
+    return ["24%", "8%", "9%", "17%", "9%", "7%", "7%"] + [f"{19 // figures}%"] * (columns - len(BASE_COLUMNS))
 
+
+def build(ctx: AppContext) -> None:
     with gr.Tab("Agents", id="agents") as tab:
         with gr.Row():
             include_hub = gr.Checkbox(False, label="Also look on the Hugging Face Hub (our tag)")
             refresh = gr.Button("Refresh", size="sm")
-        table = gr.Dataframe(agents_table(ctx, False)[0], interactive=False, wrap=True, label="Known agents",
-                             column_widths=["24%", "8%", "9%", "17%", "9%", "7%", "7%", "6%", "6%", "7%"],
-                             elem_id="agents-table")
+        first = agents_table(ctx, False)[0]
+        table = gr.Dataframe(first, interactive=False, wrap=True, label="Known agents",
+                             column_widths=column_widths(len(first.columns)), elem_id="agents-table")
         table_note = gr.Markdown()
         gr.Markdown(f"### Add your agent\nUpload `model.safetensors` + `config.json` (or one zip of them, up to "
                     f"{ctx.settings.max_upload_mb:.0f} MB). Pickle files are refused. The agent is checked against "
@@ -87,33 +95,38 @@ def build(ctx: AppContext) -> None:
             with gr.Column(scale=1):
                 upload_video = gr.Video(label="Its episode (seed 0)", autoplay=True, interactive=False)
 
-        def refresh_table(with_hub):
-            return agents_table(ctx, bool(with_hub))
+    def refresh_table(with_hub):  # adapters: Gradio reads gr.Progress from the handler's own signature
+        return agents_table(ctx, bool(with_hub))
 
-        refresh.click(refresh_table, include_hub, [table, table_note], api_name="agents")
-        include_hub.change(refresh_table, include_hub, [table, table_note], api_name="agents_include_hub")
-        tab.select(refresh_table, include_hub, [table, table_note], api_name="agents_tab")  # new runs, uploads
+    def add_agent(files, with_hub, progress=gr.Progress()):
+        return add_uploaded_agent(ctx, files, with_hub, progress)
 
-        def add_agent(files, with_hub, progress=gr.Progress()):
-            paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
-            try:
-                progress(0.1, desc="Checking the files...")
-                folder = receive_upload(paths, ctx.settings.uploads_dir, max_bytes)
-                prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
-                             ctx.settings.max_kept_uploads)
-                system = ctx.catalog.resolve(f"uploaded/{folder.name}").system
-                progress(0.3, desc="Evaluating on fixed seeds...")
-                results = record_evaluation(folder)
-                progress(0.8, desc="Rendering an episode...")
-                episode = ctx.renderer.episode(system, folder, {"seed": 0})
-            except EXPECTED_ERRORS as err:
-                frame, note = agents_table(ctx, bool(with_hub))
-                return refusal(err), frame, note, None
-            frame, note = agents_table(ctx, bool(with_hub))
-            figures = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-            message = (f"Added **uploaded/{folder.name}** ({system}); pick it in Watch to compare it. "
-                       f"Evaluated: {figures_line(figures)}.")
-            return message, frame, note, str(episode.video)
+    refresh.click(refresh_table, include_hub, [table, table_note], api_name="agents")
+    include_hub.change(refresh_table, include_hub, [table, table_note], api_name="agents_include_hub")
+    tab.select(refresh_table, include_hub, [table, table_note], api_name="agents_tab")  # new runs, uploads
+    add.click(add_agent, [upload, include_hub], [upload_status, table, table_note, upload_video],
+              api_name="upload_agent", concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
 
-        add.click(add_agent, [upload, include_hub], [upload_status, table, table_note, upload_video],
-                  api_name="upload_agent", **render_queue)
+
+def add_uploaded_agent(ctx: AppContext, files, with_hub, progress) -> tuple:
+    """Check an upload, evaluate and render it in staging, then keep it: (status, table, note, video)."""
+    paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+
+    def evaluate_and_render(folder):  # on the staging folder: the upload is kept only if this succeeds
+        progress(0.3, desc="Evaluating on fixed seeds...")
+        results = record_evaluation(folder)
+        progress(0.8, desc="Rendering an episode...")
+        return results, ctx.renderer.episode(results["system"], folder, {"seed": 0})
+
+    try:
+        progress(0.1, desc="Checking the files...")
+        folder, (results, episode) = receive_upload(paths, ctx.settings.uploads_dir,
+                                                    int(ctx.settings.max_upload_mb * 2**20), evaluate_and_render)
+        prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
+                     ctx.settings.max_kept_uploads)
+    except EXPECTED_ERRORS as err:
+        return refusal(err), *agents_table(ctx, bool(with_hub)), None
+    figures = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    message = (f"Added **uploaded/{folder.name}** ({results['system']}); pick it in Watch to compare it. "
+               f"Evaluated: {figures_line(figures)}.")
+    return message, *agents_table(ctx, bool(with_hub)), str(episode.video)

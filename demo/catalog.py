@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,12 @@ from rlcore.checkpoint import RESULTS_FILE, CheckpointError, atomic_write_json, 
 
 log = logging.getLogger(__name__)
 
-# Episodes an agent trained or uploaded here is evaluated on (fixed seeds from 0): Mario's take far longer.
-EVAL_EPISODES = {"pendulum": 10, "mario": 3}
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
     ref: str            # what the UI shows and passes back
     path: Path          # the checkpoint folder
-    system: str         # "pendulum" | "mario"
+    system: str         # the name of its rlcore.systems.System
     source: str         # "bundled" | "trained here" | "uploaded" | "local" | "hub"
     algorithm: str = ""
 
@@ -90,10 +90,23 @@ class Catalog:
             return self._check_system(agent, system)
         if hub.is_hub_ref(ref):
             # A HubError (one line) when unknown or unreachable; only our format's files are fetched.
-            folder = hub.pull_checkpoint(ref, endpoint=self.settings.hub_endpoint,
-                                         cache_dir=self.settings.hub_cache_dir)
+            folder = self._pull(ref)
             return self._check_system(self._agent_at(folder, ref, "hub", strict=True), system)
         raise CheckpointError(f"{ref}: not a known agent, a local checkpoint folder, or a Hub repo id (owner/name)")
+
+    def _pull(self, ref: str) -> Path:
+        """A Hub agent into the app's own cache (size-capped before download), then the cache pruned to
+        its most recently used repos."""
+        from rlcore import hub
+        from demo.housekeeping import prune_oldest
+
+        settings = self.settings
+        folder = hub.pull_checkpoint(ref, endpoint=settings.hub_endpoint, cache_dir=settings.hub_dir,
+                                     max_bytes=int(settings.max_hub_mb * 2**20))
+        repo_folder = folder.parent.parent  # <cache>/models--owner--name/snapshots/<sha>
+        os.utime(repo_folder)  # used now: pruned last
+        prune_oldest(list(settings.hub_dir.glob("models--*")), settings.max_kept_hub_repos)
+        return folder
 
     @staticmethod
     def _check_system(agent: Agent, system: str | None) -> Agent:
@@ -115,11 +128,14 @@ class Catalog:
 
 
 def record_evaluation(folder: Path) -> dict[str, Any]:
-    """Evaluate a checkpoint on fixed seeds with its system's `evaluate` and write its results.json
+    """Evaluate a checkpoint on its system's `eval_episodes` fixed seeds and write its results.json
     (what the agents table shows). Figures that came with an upload are never trusted: this replaces them."""
-    from rlcore.systems import get_system
+    from rlcore.systems import system_of_checkpoint
 
-    system_name = load_config(folder)["system"]
-    results = get_system(system_name).evaluate(folder, episodes=EVAL_EPISODES.get(system_name, 5), seed=0)
+    system = system_of_checkpoint(folder)
+    results = system.evaluate(folder, episodes=system.eval_episodes, seed=0)
+    if not math.isfinite(results.get("mean_reward", math.nan)):
+        raise CheckpointError(f"{Path(folder).name}: its evaluation gave a non-finite return")
+    results = {"system": system.name, **results}
     atomic_write_json(Path(folder) / RESULTS_FILE, results)
     return results

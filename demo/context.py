@@ -46,7 +46,14 @@ class AppSettings:
     hub_endpoint: str | None = None
     """The Hub to list and pull agents from (None: huggingface_hub's, i.e. HF_ENDPOINT or huggingface.co)."""
     hub_cache_dir: Path | None = None
-    """Where pulled agents are cached (None: the standard Hugging Face cache)."""
+    """Where pulled agents are cached (None: work_dir/hub, the app's own, pruned to max_kept_hub_repos)."""
+    max_hub_mb: float = 64.0
+    """A Hub agent whose files (weights, config, card, plots, video) add up to more is refused before download."""
+    max_kept_hub_repos: int = 20
+    """Hub repos kept in the app's cache (least recently used ones go first): at most 20 x max_hub_mb."""
+    gradio_cache_seconds: tuple[int, int] = (3600, 3600)
+    """Gradio's copies of served videos, zips and uploads: every first seconds, delete those older
+    than the second (gr.Blocks(delete_cache=...))."""
     allow_local_paths: bool = True
     """Whether a visitor may name any folder of the server as a checkpoint. Off on a Hugging Face Space
     (SPACE_ID is set there): a public visitor should not probe the server's files."""
@@ -69,6 +76,12 @@ class AppSettings:
             values[key] = Path(values.get(key, getattr(cls, key))).resolve()
         return cls(**values)
 
+    def launch_options(self) -> dict:
+        """What `Blocks.launch` needs for this app: files under work_dir served wherever it is
+        (RLCORE_APP_DIR may lie outside the temp dir and the working directory), and Gradio refusing
+        larger uploads before they reach the handler (which states the exact limit)."""
+        return {"allowed_paths": [str(self.work_dir)], "max_file_size": f"{int(self.max_upload_mb) + 1}mb"}
+
     @property
     def cache_dir(self) -> Path:
         return self.work_dir / "videos"
@@ -85,18 +98,9 @@ class AppSettings:
     def downloads_dir(self) -> Path:
         return self.work_dir / "downloads"
 
-
-def prune_oldest(entries: list[Path], keep: int) -> None:
-    """Delete all but the `keep` most recently modified files or folders of `entries`: a public app's
-    disk must not fill up with every visitor's runs and videos."""
-    import shutil
-
-    entries = sorted(entries, key=lambda p: p.stat().st_mtime if p.exists() else 0.0, reverse=True)
-    for old in entries[keep:]:
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
+    @property
+    def hub_dir(self) -> Path:
+        return self.hub_cache_dir or self.work_dir / "hub"
 
 
 class AppContext:
@@ -107,9 +111,13 @@ class AppContext:
         from demo.jobs import TrainingQueue
         from demo.rendering import Renderer
 
+        from demo.uploads import prune_stale_staging
+
         self.settings = settings
-        for folder in (settings.cache_dir, settings.runs_dir, settings.uploads_dir, settings.downloads_dir):
+        for folder in (settings.cache_dir, settings.runs_dir, settings.uploads_dir, settings.downloads_dir,
+                       settings.hub_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        prune_stale_staging(settings.uploads_dir)
         self.catalog = Catalog(settings)
         self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos)
         self.training = TrainingQueue(

@@ -28,6 +28,7 @@ POLL_SECONDS = 0.2
 WAITING, RUNNING, STOPPING, FINISHED, STOPPED, FAILED, ABANDONED = (
     "waiting", "running", "stopping", "finished", "stopped", "failed", "abandoned")
 FINAL_STATES = (FINISHED, STOPPED, FAILED, ABANDONED)
+PAGE_WENT_AWAY = "stopped: the page that started it went away"
 
 
 def _one_line(err: BaseException) -> str:
@@ -78,6 +79,7 @@ class Run:
         self.ended_at: float | None = None
         self.last_seen = time.monotonic()
         self.stop_requested = False
+        self.stop_reason = "stopped on request"
         self._process = None
         self._stop_event = None
         self._messages = None
@@ -98,7 +100,8 @@ class Run:
         """The page is still watching (called by its polling generator)."""
         self.last_seen = time.monotonic()
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = "stopped on request") -> None:
+        self.stop_reason = reason
         self.stop_requested = True
 
 
@@ -132,11 +135,6 @@ class TrainingQueue:
                 self._scheduler.start()
         return run
 
-    def latest_run_of(self, owner: str) -> Run | None:
-        with self._lock:
-            runs = [r for r in self._runs.values() if r.owner == owner]
-        return max(runs, key=lambda r: r.id) if runs else None
-
     def unfinished_runs(self) -> list[Run]:
         with self._lock:
             return [r for r in self._runs.values() if not r.done]
@@ -148,10 +146,6 @@ class TrainingQueue:
         for run in runs:
             run.request_stop()
         return len(runs)
-
-    @property
-    def busy(self) -> bool:
-        return self._active is not None
 
     def shutdown(self) -> None:
         self._closed.set()
@@ -249,9 +243,9 @@ class TrainingQueue:
         if process.is_alive():
             reason = None
             if run.stop_requested:
-                reason = "stopped on request"
+                reason = run.stop_reason
             elif now - run.last_seen > self.heartbeat_timeout:
-                reason = "stopped: the page that started it went away"
+                reason = PAGE_WENT_AWAY
             elif now - run.started_at > self.max_seconds:
                 reason = f"stopped at the {self.max_seconds:.0f} s time limit"
             if reason and run.state == RUNNING:

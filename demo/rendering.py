@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json
+from rlcore.config import check_bounds
 from rlcore.systems import Episode, get_system
 from rlcore.video import hstack_videos, write_mp4
 
@@ -45,6 +46,7 @@ def play_options(system_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
     play_options_class = get_system(system_name).PlayOptions
     names = {f.name for f in dataclasses.fields(play_options_class)}
     chosen = play_options_class(**{k: v for k, v in values.items() if k in names and v is not None})
+    check_bounds(chosen, "play options")  # before the cache key and any rendering
     return dataclasses.asdict(chosen)
 
 

@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from rlcore.checkpoint import CheckpointError
+from rlcore.checkpoint import CheckpointError, one_line
 from rlcore.hub import HubError
+from rlcore.systems import System, all_systems
 
-SYSTEM_LABELS = {"mario": "Super Mario Bros (Double DQN)", "pendulum": "Pendulum (differentiable rollouts)"}
-# The per-step figure plotted under a replay.
-TRACE_FIGURE = {"mario": "x_pos", "pendulum": "reward"}
 SIDES = ("left", "right")  # the two agents of a comparison, as placed in the video
 SIDE_COLOURS = {"left": "#f97316", "right": "#2563eb"}
-# Summary figures shown first, in this order; the rest follow.
-SUMMARY_ORDER = ("return", "x_pos", "flag_get", "last_reward", "steps")
-# Summary entries that only echo the play options (shown next to the video already).
-OPTION_ECHOES = ("seed", "g", "m", "l", "world", "stage")
+# Summary figures shown first and last; the others keep the order the system reports them in.
+SUMMARY_FIRST, SUMMARY_LAST = "return", "steps"
 
 
 # What bad input or an unreachable Hub raise: shown as a readable refusal, never as a stack trace.
-EXPECTED_ERRORS = (CheckpointError, HubError, ValueError, TypeError, KeyError, OSError, ImportError)
+EXPECTED_ERRORS = (CheckpointError, HubError, ValueError, TypeError, KeyError, OSError, ImportError, OverflowError)
 
 
 def refusal(err: BaseException | str) -> str:
     """A readable one-line refusal: shown as a toast and returned for the status Markdown."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = one_line(err)  # first line, over-long names shortened
     gr.Warning(text)
     return f"**Refused:** {text}"
 
@@ -43,10 +40,27 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def option_echoes(system: System) -> tuple[str, ...]:
+    """Summary entries that only echo the play options (shown next to the video already)."""
+    return tuple(f.name for f in dataclasses.fields(system.PlayOptions))
+
+
+def _summary_rank(key: str) -> int:
+    return 0 if key == SUMMARY_FIRST else 2 if key == SUMMARY_LAST else 1
+
+
+def watch_order() -> list[System]:
+    """Every system, the showcase ones first (the Watch tab opens on them)."""
+    return sorted(all_systems(), key=lambda system: not system.showcase)
+
+
+def labelled_choices(systems: Sequence[System]) -> list[tuple[str, str]]:
+    return [(system.label, system.name) for system in systems]
+
+
 def figures_line(summary: Mapping[str, Any], hide: Sequence[str] = ()) -> str:
     """The figures of one episode on one line: "return -152, last_reward -0.001, steps 200"."""
-    keys = sorted((k for k in summary if k not in hide),
-                  key=lambda k: (SUMMARY_ORDER.index(k) if k in SUMMARY_ORDER else len(SUMMARY_ORDER), k))
+    keys = sorted((k for k in summary if k not in hide), key=_summary_rank)
     return ", ".join(f"{k} **{_format(summary[k])}**" for k in keys)
 
 
@@ -57,7 +71,7 @@ def figures_table(columns: Mapping[str, Mapping[str, Any]], hide: Sequence[str] 
         for key in summary:
             if key not in keys and key not in hide:
                 keys.append(key)
-    keys.sort(key=lambda k: (SUMMARY_ORDER.index(k) if k in SUMMARY_ORDER else len(SUMMARY_ORDER), k))
+    keys.sort(key=_summary_rank)
     lines = ["| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for key in keys:
         cells = [_format(summary.get(key, "")) for summary in columns.values()]
@@ -65,10 +79,10 @@ def figures_table(columns: Mapping[str, Mapping[str, Any]], hide: Sequence[str] 
     return "\n".join(lines)
 
 
-def trace_frame(system: str, traces: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+def trace_frame(system: System, traces: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
     """Long-format (step, value, side) rows of the system's per-step figure for a gr.LinePlot: the first
     trace is the "left" agent, the second the "right" one (as in the side-by-side video)."""
-    figure = TRACE_FIGURE.get(system, "reward")
+    figure = system.trace_figure
     rows = []
     for side, trace in zip(SIDES, traces):
         for step, entry in enumerate(trace):

@@ -1,118 +1,154 @@
-"""Watch tab: one episode of an agent (or two side by side) as a video, with its figures."""
+"""Watch tab: one episode of an agent (or two side by side) as a video, with its figures.
+
+The system picker and each system's play controls (System.play_controls) come from the registered
+systems; the handlers are module-level functions taking the app context.
+"""
 
 from __future__ import annotations
+
+import functools
+from typing import Any
 
 import gradio as gr
 
 from demo.context import AppContext
-from rlcore.hub import REPLAY_FILE
-from demo.ui import (EXPECTED_ERRORS, OPTION_ECHOES, SIDE_COLOURS, SYSTEM_LABELS, TRACE_FIGURE, figures_table, refusal,
-                     trace_frame, trace_placeholder)
+from demo.ui import (EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices, option_echoes, refusal,
+                     trace_frame, trace_placeholder, watch_order)
+from rlcore.checkpoint import REPLAY_FILE
+from rlcore.config import from_dict
+from rlcore.systems import PlayControl, System, get_system
 
 NO_COMPARISON = "(none)"
 
 
-def default_system(ctx: AppContext) -> str:
-    """Mario when a Mario agent is bundled (the showcase), else Pendulum."""
-    return "mario" if ctx.catalog.refs("mario") else "pendulum"
+def default_system(ctx: AppContext, systems: list[System]) -> System:
+    """The first system (showcase ones first) with an agent to show, else the first system."""
+    return next((system for system in systems if ctx.catalog.refs(system.name)), systems[0])
 
 
-def agent_choices(ctx: AppContext, system: str, current: str | None = None):
-    """Dropdown updates for the two agent pickers and the option groups of `system`."""
+def agent_choices(ctx: AppContext, systems: list[System], system: str, current: str | None = None):
+    """Dropdown updates for the two agent pickers, and the option group of each system (shown for `system`)."""
     refs = ctx.catalog.refs(system)
     value = current if current in refs else (refs[0] if refs else None)
     return (gr.Dropdown(choices=refs, value=value),
             gr.Dropdown(choices=[NO_COMPARISON, *refs], value=NO_COMPARISON),
-            gr.Column(visible=system == "mario"),
-            gr.Column(visible=system == "pendulum"))
+            *(gr.Column(visible=other.name == system) for other in systems))
+
+
+def control_widget(control: PlayControl, default: Any) -> gr.components.Component:
+    if control.choices:
+        return gr.Dropdown(list(control.choices), value=default, label=control.label)
+    return gr.Slider(control.minimum, control.maximum, value=default, step=control.step, label=control.label)
+
+
+def play_controls(systems: list[System], shown: System) -> tuple[list[gr.Column], list[gr.components.Component]]:
+    """Each system's controls in a column of their own, visible for the shown system: (columns, widgets)."""
+    columns, widgets = [], []
+    for system in systems:
+        defaults = system.PlayOptions()
+        with gr.Column(visible=system is shown, elem_id=f"watch-options-{system.name}") as column:
+            with gr.Row():
+                widgets += [control_widget(c, getattr(defaults, c.field)) for c in system.play_controls]
+        columns.append(column)
+    return columns, widgets
+
+
+def option_values(systems: list[System], system: System, seed: Any, values: tuple[Any, ...]) -> dict[str, Any]:
+    """The chosen system's play options from the widget values of every system's controls (in order),
+    converted and checked against its PlayOptions (types and bounds) before anything is rendered."""
+    controls = [(owner, control) for owner in systems for control in owner.play_controls]
+    chosen = {control.field: value for (owner, control), value in zip(controls, values) if owner is system}
+    checked = from_dict(system.PlayOptions, {"seed": 0 if seed is None else seed, **chosen}, source="play options")
+    return {name: getattr(checked, name) for name in ("seed", *chosen)}
+
+
+def render(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None, options: dict[str, Any]):
+    """(episodes by name, video path, cached) for one agent or two side by side."""
+    first = ctx.catalog.resolve(agent_ref, system.name)
+    second = (ctx.catalog.resolve(compare_ref, system.name)
+              if compare_ref and compare_ref != NO_COMPARISON else None)
+    if second is None:
+        result = ctx.renderer.episode(system.name, first.path, options)
+        return {first.ref: result}, result.video, result.cached
+    comparison = ctx.renderer.comparison(system.name, first.path, second.path, options)
+    names = (first.ref, second.ref) if first.ref != second.ref else (f"{first.ref} (left)", f"{second.ref} (right)")
+    return dict(zip(names, (comparison.left, comparison.right))), comparison.video, comparison.cached
+
+
+def watch(ctx: AppContext, systems: list[System], system_name: str, agent_ref: str, compare_ref: str | None,
+          seed: Any, *values: Any):
+    """The Play button: the video, a status line with the figures table, the figures as JSON, the trace plot."""
+    try:
+        system = get_system(system_name)
+        options = option_values(systems, system, seed, values)
+        episodes, video_path, cached = render(ctx, system, agent_ref, compare_ref, options)
+    except EXPECTED_ERRORS as err:
+        return None, refusal(err), {}, trace_placeholder()
+    summaries = {name: {**e.summary, "steps": e.summary.get("steps", len(e.trace))} for name, e in episodes.items()}
+    note = "served from the cache" if cached else "rendered just now"
+    status_text = (f"{' vs '.join(episodes)} on seed {options['seed']} ({note}).\n\n"
+                   + figures_table(summaries, hide=option_echoes(system)))
+    document = {"cached": cached, "options": options,
+                "agents": {name: {"summary": e.summary, "frames": e.frames} for name, e in episodes.items()}}
+    return str(video_path), status_text, document, trace_frame(system, [e.trace for e in episodes.values()])
+
+
+def on_system(ctx: AppContext, systems: list[System], system_name: str, current: str | None):
+    return (*agent_choices(ctx, systems, system_name, current),
+            gr.LinePlot(value=trace_placeholder(), y_title=get_system(system_name).trace_figure))
+
+
+def arrival(ctx: AppContext, refs: list[str]) -> tuple[str | None, str]:
+    """On arrival: the default agent's published replay, if it has one (no wait for a first video)."""
+    replay = ctx.catalog.resolve(refs[0]).path / REPLAY_FILE if refs else None
+    if replay is None or not replay.is_file():
+        return None, "Pick an agent, a seed and press **Play**."
+    return str(replay), f"Showing **{refs[0]}**'s published replay. Pick an agent, a seed and press **Play**."
 
 
 def build(ctx: AppContext) -> None:
-    system0 = default_system(ctx)
-    refs0 = ctx.catalog.refs(system0)
-    render_queue = dict(concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
-
+    systems = watch_order()
+    shown = default_system(ctx, systems)
+    refs = ctx.catalog.refs(shown.name)
     with gr.Tab("Watch", id="watch") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                system = gr.Radio([(SYSTEM_LABELS[s], s) for s in ("mario", "pendulum")], value=system0,
-                                  label="System", elem_id="watch-system")
-                agent = gr.Dropdown(refs0, value=refs0[0] if refs0 else None, allow_custom_value=True,
-                                    label="Agent",
+                system = gr.Radio(labelled_choices(systems), value=shown.name, label="System",
+                                  elem_id="watch-system")
+                agent = gr.Dropdown(refs, value=refs[0] if refs else None, allow_custom_value=True, label="Agent",
                                     info="A bundled or trained agent, a local checkpoint folder, or a Hub "
                                          "repo id (owner/name)")
-                compare = gr.Dropdown([NO_COMPARISON, *refs0], value=NO_COMPARISON, allow_custom_value=True,
+                compare = gr.Dropdown([NO_COMPARISON, *refs], value=NO_COMPARISON, allow_custom_value=True,
                                       label="Compare with", info="A second agent on the same seed, side by side")
                 seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-                with gr.Column(visible=system0 == "mario") as mario_options:
-                    with gr.Row():
-                        world = gr.Dropdown(list(range(1, 9)), value=1, label="World")
-                        stage = gr.Dropdown(list(range(1, 5)), value=1, label="Stage")
-                with gr.Column(visible=system0 == "pendulum") as pendulum_options:
-                    gravity = gr.Slider(2.0, 20.0, value=10.0, step=0.5, label="Gravity g")
-                    mass = gr.Slider(0.2, 3.0, value=1.0, step=0.1, label="Mass m")
-                    length = gr.Slider(0.3, 2.5, value=1.0, step=0.1, label="Length l")
+                columns, controls = play_controls(systems, shown)
                 with gr.Row():
                     play = gr.Button("Play", variant="primary")
                     refresh = gr.Button("Refresh agents", size="sm")
             with gr.Column(scale=2):
-                # On arrival: the default agent's published replay, if it has one (no wait for a first video).
-                replay = ctx.catalog.resolve(refs0[0]).path / REPLAY_FILE if refs0 else None
-                has_replay = replay is not None and replay.is_file()
-                video = gr.Video(str(replay) if has_replay else None, label="Episode", autoplay=True, loop=True,
-                                 interactive=False, height=420, elem_id="watch-video")
-                status = gr.Markdown((f"Showing **{refs0[0]}**'s published replay. " if has_replay else "")
-                                     + "Pick an agent, a seed and press **Play**.", elem_id="watch-status")
+                replay, note = arrival(ctx, refs)
+                video = gr.Video(replay, label="Episode", autoplay=True, loop=True, interactive=False, height=420,
+                                 elem_id="watch-video")
+                status = gr.Markdown(note, elem_id="watch-status")
                 trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
                                          color_map=SIDE_COLOURS, colors_in_legend=[], height=240,
                                          label="Per step (orange: the agent, blue: the one compared with it)",
-                                         y_title=TRACE_FIGURE[system0], elem_id="watch-trace")
+                                         y_title=shown.trace_figure, elem_id="watch-trace")
                 with gr.Accordion("Figures (JSON)", open=False):
                     figures = gr.JSON(label="Figures")
+    inputs = [system, agent, compare, seed, *controls]
+    _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, [video, status, figures, trace_plot])
 
-        def on_system(chosen_system, current):
-            return (*agent_choices(ctx, chosen_system, current),
-                    gr.LinePlot(value=trace_placeholder(), y_title=TRACE_FIGURE[chosen_system]))
 
-        pickers = [agent, compare, mario_options, pendulum_options]
-        system.change(on_system, [system, agent], [*pickers, trace_plot], api_name="watch_system")
-        refresh.click(lambda s, current: agent_choices(ctx, s, current), [system, agent], pickers,
-                      api_name="watch_agents")
-        # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
-        tab.select(lambda s, current: agent_choices(ctx, s, current), [system, agent], pickers,
-                   api_name="watch_tab")
-
-        def watch(chosen_system, agent_ref, compare_ref, seed_value, world_value, stage_value, g, m, l,
-                  progress=gr.Progress()):
-            options = {"seed": int(seed_value or 0), "world": int(world_value), "stage": int(stage_value),
-                       "g": float(g), "m": float(m), "l": float(l)}
-            try:
-                first = ctx.catalog.resolve(agent_ref, chosen_system)
-                second = (ctx.catalog.resolve(compare_ref, chosen_system)
-                          if compare_ref and compare_ref != NO_COMPARISON else None)
-                progress(0.1, desc="Rendering the episode...")
-                if second is None:
-                    result = ctx.renderer.episode(chosen_system, first.path, options)
-                    episodes, video_path, cached = {first.ref: result}, result.video, result.cached
-                else:
-                    comparison = ctx.renderer.comparison(chosen_system, first.path, second.path, options)
-                    left, right = comparison.left, comparison.right
-                    names = (first.ref, second.ref) if first.ref != second.ref else (f"{first.ref} (left)",
-                                                                                      f"{second.ref} (right)")
-                    episodes = dict(zip(names, (left, right)))
-                    video_path, cached = comparison.video, comparison.cached
-            except EXPECTED_ERRORS as err:
-                return None, refusal(err), {}, trace_placeholder()
-            summaries = {name: {**e.summary, "steps": e.summary.get("steps", len(e.trace))}
-                         for name, e in episodes.items()}
-            note = "served from the cache" if cached else "rendered just now"
-            status_text = (f"{' vs '.join(episodes)} on seed {options['seed']} ({note}).\n\n"
-                           + figures_table(summaries, hide=OPTION_ECHOES))
-            document = {"cached": cached, "options": options,
-                        "agents": {name: {"summary": e.summary, "frames": e.frames} for name, e in episodes.items()}}
-            plot = trace_frame(chosen_system, [e.trace for e in episodes.values()])
-            return str(video_path), status_text, document, plot
-
-        play.click(watch, [system, agent, compare, seed, world, stage, gravity, mass, length],
-                   [video, status, figures, trace_plot], api_name="watch", show_progress_on=[video],
-                   **render_queue)
+def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,
+          outputs: list) -> None:
+    """The tab's events: system change, refresh and tab selection update the pickers; Play renders."""
+    system, agent, trace_plot = inputs[0], inputs[1], outputs[-1]
+    choices = functools.partial(agent_choices, ctx, systems)
+    system.change(functools.partial(on_system, ctx, systems), [system, agent], [*pickers, trace_plot],
+                  api_name="watch_system")
+    refresh.click(choices, [system, agent], pickers, api_name="watch_agents")
+    # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
+    tab.select(choices, [system, agent], pickers, api_name="watch_tab")
+    play.click(functools.partial(watch, ctx, systems), inputs, outputs, api_name="watch", show_progress_on=[outputs[0]],
+               concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)

@@ -8,21 +8,34 @@ A checkpoint is a folder (the same layout locally and in a Hub repo):
     metrics.jsonl         one JSON object per logged training record (optional)
     *.png, replay.mp4     plots and a replay video (optional)
     README.md             model card (optional, written on push)
+    agent.pt              Pendulum: the policy as TorchScript for the Open RL Leaderboard (optional,
+                          written by `rlcore export`; a push publishes one made fresh from the weights;
+                          never pulled or loaded)
     training_state.safetensors + training_state.json
                           what `--resume` needs beyond the weights (optimizer, counters); small
                           enough to commit, never the replay buffer.
 
 Every file is written atomically (temporary file in the same folder, then rename), so a run killed
-mid-write leaves the previous version intact. Every reading error is a `CheckpointError` whose
-message is one line naming the file and what was expected.
+mid-write leaves the previous version intact; training_state.safetensors carries the whole training
+state (its JSON part in the file's metadata too), so a save is atomic as a set. Every reading error is
+a `CheckpointError` whose message is one line naming the file and what was expected.
+
+Reading is bounded before anything is built: every JSON file goes through `read_json` (a size and a
+nesting cap), and `check_weights_file` compares the safetensors header (names, shapes, dtypes; the
+header alone is read) with the network a config describes, built on the meta device (no memory).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import os
+import re
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +47,52 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.jsonl"
+REPLAY_FILE = "replay.mp4"
 TRAINING_STATE_FILE = "training_state.safetensors"
 TRAINING_META_FILE = "training_state.json"
+EXPORT_FILE = "agent.pt"  # a system's export for outside tools (the Open RL Leaderboard's TorchScript); never loaded
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".chkpt", ".ckpt", ".bin")
+TRAINING_META_KEY = "training_state"  # training_state.safetensors' metadata entry holding the JSON part
+
+# Caps on what is read (ours are far below them: config.json ~1 KB, results.json and training_state.json
+# of 1,000 episodes or Mario's logger history < 1 MB, a weights header < 10 KB).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_JSON_BYTES = 16 << 20
+MAX_JSON_DEPTH = 32
+MAX_HEADER_BYTES = 1 << 20
+# safetensors dtype codes -> torch's names (what check_state_dict compares and prints)
+SAFETENSORS_DTYPES = {"F64": "torch.float64", "F32": "torch.float32", "F16": "torch.float16",
+                      "BF16": "torch.bfloat16", "I64": "torch.int64", "I32": "torch.int32", "I16": "torch.int16",
+                      "I8": "torch.int8", "U8": "torch.uint8", "BOOL": "torch.bool"}
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line, naming the file."""
+
+
+_LONG_WORD = re.compile(r"\S{121,}")
+
+
+def one_line(message: str | BaseException, limit: int = 500) -> str:
+    """The first line of an error message, every over-long word shortened: a refusal never echoes a
+    100k-character name back whole (the CLI and the app print errors through this)."""
+    text = str(message).strip()
+    line = text.splitlines()[0] if text else type(message).__name__
+    line = _LONG_WORD.sub(lambda m: f"{m.group()[:60]}...({len(m.group())} characters)...{m.group()[-20:]}", line)
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+@contextlib.contextmanager
+def reading(file: str | os.PathLike) -> Iterator[None]:
+    """Turn the errors a malformed document raises deep inside a reader (a missing key, a wrong type)
+    into one CheckpointError line naming `file`."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as err:
+        detail = f"no {err}" if isinstance(err, KeyError) else one_line(err, 200)
+        raise CheckpointError(f"{file}: malformed ({detail})") from None
 
 
 # ----------------------------------------------------------------------------------- writing
@@ -62,21 +114,28 @@ def publish_temporary_file(tmp: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file and a rename (never a half-written file)."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """The one atomic-write helper: a temporary file beside `path` for the block to write, renamed over
+    `path` when the block succeeds and removed when it fails (never a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temporary_file(path)
+    tmp = new_temporary_file(path, suffix)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
         publish_temporary_file(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file and a rename."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(path)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -88,18 +147,11 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Ten
     """safetensors.save_file through a temporary file and a rename."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temporary_file(path)
-    try:
-        # safetensors refuses shared or non-contiguous storage: give it plain copies.
-        plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-        save_file(plain, tmp, metadata=dict(metadata) if metadata else None)
-        publish_temporary_file(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # safetensors refuses shared or non-contiguous storage: give it plain copies.
+    plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(plain, str(tmp), metadata=dict(metadata) if metadata else None)
+    return Path(path)
 
 
 def save_checkpoint(directory: str | os.PathLike, *, system: str, algorithm: str, env_id: str,
@@ -149,13 +201,17 @@ def load_config(path: str | os.PathLike, system: str | None = None) -> dict[str,
     if not file.is_file():
         _refuse_pickles_in_place_of_weights(directory)
         raise CheckpointError(f"{file}: missing (an rlcore checkpoint has {WEIGHTS_FILE} and {CONFIG_FILE})")
-    try:
-        document = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{file}: not valid JSON ({err.__class__.__name__}: {err})") from None
+    document = _CONFIGS.read(file)
+    if system is not None and document["system"] != system:
+        raise CheckpointError(f"{file}: a {document['system']} checkpoint, expected a {system} checkpoint")
+    return document
+
+
+def _parse_config(file: Path) -> dict[str, Any]:
+    document = read_json(file, MAX_CONFIG_BYTES)
     if not isinstance(document, dict) or "rlcore_format" not in document:
         library = document.get("library_name") if isinstance(document, dict) else None
-        hint = f" (it looks like a {library} model)" if library else ""
+        hint = f" (it looks like a {library} model)" if isinstance(library, str) else ""
         raise CheckpointError(f"{file}: not an rlcore checkpoint, no 'rlcore_format' key{hint}")
     if document["rlcore_format"] != FORMAT_VERSION:
         raise CheckpointError(f"{file}: rlcore_format {document['rlcore_format']!r}, this rlcore reads "
@@ -163,9 +219,119 @@ def load_config(path: str | os.PathLike, system: str | None = None) -> dict[str,
     for key, kind in (("system", str), ("config", dict)):
         if not isinstance(document.get(key), kind):
             raise CheckpointError(f"{file}: '{key}' must be a {kind.__name__}")
-    if system is not None and document["system"] != system:
-        raise CheckpointError(f"{file}: a {document['system']} checkpoint, expected a {system} checkpoint")
     return document
+
+
+def load_typed_config(path: str | os.PathLike, cls: type, system: str,
+                      **overrides: Any) -> tuple[Any, dict[str, Any]]:
+    """(config.json's "config" as a `cls`, with `overrides`; the whole document): a bad field is a
+    CheckpointError naming the file."""
+    from rlcore.config import from_dict
+
+    document = load_config(path, system=system)
+    file = checkpoint_dir(path) / CONFIG_FILE
+    try:
+        return from_dict(cls, {**document["config"], **overrides}, source=str(file)), document
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+class ConfigCache:
+    """Parsed config.json documents (or their refusal) by file identity (path, inode, size, mtime_ns):
+    listing agents on every request costs a stat per folder, not a parse. Bounded; thread-safe."""
+
+    def __init__(self, parse: Callable[[Path], dict[str, Any]], max_entries: int = 1024):
+        self._parse, self._max = parse, max_entries
+        self._entries: OrderedDict[tuple, dict[str, Any] | CheckpointError] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, file: Path) -> dict[str, Any]:
+        stat = file.stat()
+        key = (os.path.abspath(file), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is None:
+            try:
+                entry = self._parse(file)
+            except CheckpointError as err:
+                entry = err
+            with self._lock:
+                self._entries[key] = entry
+                while len(self._entries) > self._max:
+                    self._entries.popitem(last=False)
+        if isinstance(entry, CheckpointError):
+            raise CheckpointError(str(entry))
+        return copy.deepcopy(entry)  # callers may change their copy
+
+
+_CONFIGS = ConfigCache(_parse_config)
+
+
+def _refuse_pickle_bytes(file: Path, head: bytes) -> None:
+    """A safetensors file starts with its u64 header length, then "{": that length's first byte may be
+    0x80 (one file in 256), so only a file without the "{" is taken for a pickle / zip."""
+    if (head[:1] == b"\x80" or head[:2] == b"PK") and head[8:9] != b"{":
+        raise CheckpointError(f"{file}: this is a pickle / torch.save file, not safetensors; refusing to "
+                              "unpickle it")
+
+
+def read_safetensors_header(file: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a safetensors file, read alone (8-byte length, then JSON; no tensor data),
+    checked: size-capped, every entry a dtype, a shape and offsets, the data exactly filling the file."""
+    file = Path(file)
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing")
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        head = f.read(9)
+        _refuse_pickle_bytes(file, head)
+        length = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+        if not 2 <= length <= min(MAX_HEADER_BYTES, size - 8):
+            raise CheckpointError(f"{file}: not a readable safetensors file (its header length {length} does not "
+                                  f"fit a {size}-byte file or the {MAX_HEADER_BYTES >> 20} MB header cap)")
+        f.seek(8)
+        header = parse_json(f.read(length), file)
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{file}: not a readable safetensors file (its header is not a JSON object)")
+    data_end = 0
+    with reading(file):
+        for name, entry in header.items():
+            if name != "__metadata__":
+                start, stop = entry["data_offsets"]
+                if entry["dtype"] not in SAFETENSORS_DTYPES or not all(int(d) >= 0 for d in entry["shape"]):
+                    raise ValueError(f"tensor '{name}': bad dtype or shape")
+                data_end = max(data_end, int(stop))
+    if 8 + length + data_end != size:
+        raise CheckpointError(f"{file}: truncated or padded (its header describes {data_end} bytes of tensors, the "
+                              f"file holds {size - 8 - length})")
+    return header
+
+
+def _specs_of_header(header: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {name: (tuple(int(d) for d in entry["shape"]), SAFETENSORS_DTYPES[entry["dtype"]])
+            for name, entry in header.items() if name != "__metadata__"}
+
+
+def _specs_of_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {name: (tuple(t.shape), str(t.dtype)) for name, t in tensors.items()}
+
+
+def meta_state_dict(build: Callable[[], torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """The state_dict of the module `build()` makes, built on the meta device: names, shapes and dtypes
+    without allocating a byte of weights (what a config describes, checked before building it)."""
+    import torch
+
+    with torch.device("meta"):
+        return build().state_dict()
+
+
+def check_weights_file(path: str | os.PathLike, expected: Mapping[str, torch.Tensor]) -> None:
+    """Before any network is built: the header of a checkpoint's model.safetensors must list exactly
+    the names, shapes and dtypes of `expected` (a `meta_state_dict`)."""
+    directory = checkpoint_dir(path)
+    _refuse_pickles_in_place_of_weights(directory)
+    file = directory / WEIGHTS_FILE
+    _check_specs(file, _specs_of_header(read_safetensors_header(file)), _specs_of_tensors(expected))
 
 
 def load_tensors(file: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -177,12 +343,7 @@ def load_tensors(file: str | os.PathLike, device: str | torch.device = "cpu") ->
     if not file.is_file():
         raise CheckpointError(f"{file}: missing")
     with open(file, "rb") as f:
-        head = f.read(9)
-    # a safetensors file starts with its u64 header length, then "{": that length's first byte may be
-    # 0x80 (one file in 256), so only a file without the "{" is taken for a pickle / zip
-    if (head[:1] == b"\x80" or head[:2] == b"PK") and head[8:9] != b"{":
-        raise CheckpointError(f"{file}: this is a pickle / torch.save file, not safetensors; refusing to "
-                              "unpickle it")
+        _refuse_pickle_bytes(file, f.read(9))
     try:
         return load_file(str(file), device=str(device))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
@@ -193,8 +354,13 @@ def load_tensors(file: str | os.PathLike, device: str | torch.device = "cpu") ->
 def check_state_dict(file: str | os.PathLike, loaded: Mapping[str, torch.Tensor],
                      expected: Mapping[str, torch.Tensor]) -> None:
     """Names, shapes and dtypes of `loaded` must equal those of `expected` (a module's state_dict)."""
-    missing = sorted(set(expected) - set(loaded))
-    unexpected = sorted(set(loaded) - set(expected))
+    _check_specs(file, _specs_of_tensors(loaded), _specs_of_tensors(expected))
+
+
+def _check_specs(file: str | os.PathLike, got: Mapping[str, tuple], expected: Mapping[str, tuple]) -> None:
+    """Compare {name: (shape, dtype)} of a file with those of the model config.json describes."""
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
@@ -203,22 +369,29 @@ def check_state_dict(file: str | os.PathLike, loaded: Mapping[str, torch.Tensor]
             parts.append(f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}")
         raise CheckpointError(f"{file}: weights do not match the model described by {CONFIG_FILE} "
                               f"({'; '.join(parts)})")
-    for name, ref in expected.items():
-        got = loaded[name]
-        if tuple(got.shape) != tuple(ref.shape):
-            raise CheckpointError(f"{file}: tensor '{name}' has shape {tuple(got.shape)}, the model described "
-                                  f"by {CONFIG_FILE} expects {tuple(ref.shape)}")
-        if got.dtype != ref.dtype:
-            raise CheckpointError(f"{file}: tensor '{name}' is {got.dtype}, expected {ref.dtype}")
+    for name, (shape, dtype) in expected.items():
+        got_shape, got_dtype = got[name]
+        if got_shape != shape:
+            raise CheckpointError(f"{file}: tensor '{name}' has shape {got_shape}, the model described "
+                                  f"by {CONFIG_FILE} expects {shape}")
+        if got_dtype != dtype:
+            raise CheckpointError(f"{file}: tensor '{name}' is {got_dtype}, expected {dtype}")
 
 
 def load_weights_into(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
-    """Load model.safetensors of a checkpoint into `module`, after checking names, shapes and dtypes."""
+    """Load model.safetensors of a checkpoint into `module`, after checking names, shapes, dtypes and
+    that every value is finite."""
+    import torch
+
     directory = checkpoint_dir(path)
     _refuse_pickles_in_place_of_weights(directory)
     file = directory / WEIGHTS_FILE
     tensors = load_tensors(file)  # a missing file is "model.safetensors: missing"
     check_state_dict(file, tensors, module.state_dict())
+    broken = next((name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()),
+                  None)
+    if broken is not None:
+        raise CheckpointError(f"{file}: tensor '{broken}' holds NaN or infinite values")
     module.load_state_dict(tensors)
     return module
 
@@ -259,31 +432,81 @@ def unflatten_optimizer_state(tensors: Mapping[str, torch.Tensor], meta: Mapping
 
 def save_training_state(directory: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
                         meta: Mapping[str, Any]) -> None:
-    """Write training_state.safetensors + training_state.json (the JSON last: it marks a complete save)."""
+    """Write training_state.safetensors, with `meta` in its metadata: the whole state in one atomic
+    rename, so a crash never pairs tensors of one save with counters of another. Then
+    training_state.json, a readable copy of `meta` whose presence marks a resumable folder."""
     directory = Path(directory)
-    atomic_save_tensors(directory / TRAINING_STATE_FILE, tensors)
+    atomic_save_tensors(directory / TRAINING_STATE_FILE, tensors, metadata={TRAINING_META_KEY: json.dumps(meta)})
     atomic_write_json(directory / TRAINING_META_FILE, dict(meta))
 
 
-def load_training_state(directory: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """The saved training state, or None when the folder has none (a fresh run)."""
+def require_training_state(directory: str | os.PathLike) -> None:
+    """`--resume` needs a saved training state: refuse (before any file is touched) when there is none."""
+    meta_file = Path(directory) / TRAINING_META_FILE
+    if not meta_file.is_file():
+        raise CheckpointError(f"{meta_file}: missing, nothing to resume (start without --resume)")
+
+
+def load_training_state(directory: str | os.PathLike, required: tuple[str, ...] = ()
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The saved training state, or None when the folder has none (a fresh run). The JSON part comes
+    from the tensor file's metadata (the same save as the tensors); older saves from training_state.json.
+    `required`: keys the JSON part must have (a corrupted state is one line naming the file)."""
     directory = Path(directory)
-    meta_file = directory / TRAINING_META_FILE
+    meta_file, tensor_file = directory / TRAINING_META_FILE, directory / TRAINING_STATE_FILE
     if not meta_file.is_file():
         return None
+    embedded = read_safetensors_header(tensor_file).get("__metadata__") or {}
+    if TRAINING_META_KEY in embedded:
+        meta, where = parse_json(embedded[TRAINING_META_KEY], tensor_file), tensor_file
+    else:
+        meta, where = read_json(meta_file), meta_file
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{where}: the training state must be a JSON object, got {type(meta).__name__}")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise CheckpointError(f"{where}: malformed training state (no {', '.join(map(repr, missing))})")
+    return load_tensors(tensor_file), meta
+
+
+def _nesting_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def parse_json(text: str | bytes, where: str | os.PathLike) -> Any:
+    """json.loads with a one-line CheckpointError naming `where`, and at most MAX_JSON_DEPTH levels of
+    nesting (100k nested lists would otherwise raise RecursionError here or in whatever walks them)."""
     try:
-        meta = json.loads(meta_file.read_text())
+        value = json.loads(text)
+    except RecursionError:
+        value = None
+        depth = MAX_JSON_DEPTH + 1
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{meta_file}: not valid JSON ({err})") from None
-    return load_tensors(directory / TRAINING_STATE_FILE), meta
+        raise CheckpointError(f"{where}: not valid JSON ({err.__class__.__name__}: {err})") from None
+    else:
+        depth = _nesting_depth(value)
+    if depth > MAX_JSON_DEPTH:
+        raise CheckpointError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file of a checkpoint (results.json, ...) with a one-line error."""
+def read_json(path: str | os.PathLike, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Read a JSON file of a checkpoint (config, results, training state): at most `max_bytes` and
+    MAX_JSON_DEPTH levels, every problem one line naming the file. Every such read goes through here."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise CheckpointError(f"{path}: {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB "
+                                  "this file may have")
+        return parse_json(path.read_bytes(), path)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from None

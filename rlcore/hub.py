@@ -22,14 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-# rlcore.checkpoint (hence torch, seconds to import) is imported inside the functions that read
-# checkpoints, so that `rlcore list`, `rlcore pull` errors and token checks answer at once.
+from rlcore.checkpoint import REPLAY_FILE
 
 T = TypeVar("T")
 
 HF_PREFIX = "hf://"
 CARD_FILE = "README.md"
-REPLAY_FILE = "replay.mp4"
 PUSHED_PATTERNS = ("*.png",)
 
 
@@ -40,8 +38,10 @@ def pushed_names() -> tuple[str, ...]:
     state would double the download and only the machine that trains needs it (--resume from --out).
     """
     from rlcore import checkpoint as ckpt
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE
 
-    return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE)
+    return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE,
+            SNAPSHOT_EVALS_FILE)
 
 
 def pulled_patterns() -> list[str]:
@@ -50,9 +50,6 @@ def pulled_patterns() -> list[str]:
 
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-# Hub names: letters, digits, '-', '_', '.'; not starting or ending with '-' or '.'; at most 96 chars.
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_REPO_ID = re.compile(rf"({_NAME})/({_NAME})")
 _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 
 
@@ -78,6 +75,19 @@ class RepoRef:
 # ----------------------------------------------------------------------------- repo ids
 
 
+def repo_id_problem(repo_id: str) -> str | None:
+    """Why `repo_id` is not OWNER/NAME as the Hub accepts it (huggingface_hub's validate_repo_id), or None."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if repo_id.count("/") != 1:
+        return "expected OWNER/NAME (letters, digits, '-', '_', '.'; two parts)"
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        return _one_line(err)
+    return None if repo_id.isascii() else "only ASCII letters and digits"
+
+
 def parse_repo_ref(text: str) -> RepoRef:
     """`OWNER/NAME`, `OWNER/NAME@REV` or `hf://OWNER/NAME[@REV]` -> RepoRef; anything else is a HubError.
 
@@ -87,13 +97,8 @@ def parse_repo_ref(text: str) -> RepoRef:
     raw = text[len(HF_PREFIX):] if text.startswith(HF_PREFIX) else text
     repo_id, at, revision = raw.partition("@")
     revision = revision if at else "main"
-    match = _REPO_ID.fullmatch(repo_id)
-    problem = None
-    if not match:
-        problem = "expected OWNER/NAME (letters, digits, '-', '_', '.'; two parts)"
-    elif ".." in repo_id or "--" in repo_id or repo_id.endswith(".git"):
-        problem = "'..', '--' and a '.git' ending are not allowed"
-    elif not _REVISION.fullmatch(revision) or ".." in revision or revision.endswith("/"):
+    problem = repo_id_problem(repo_id)
+    if problem is None and (not _REVISION.fullmatch(revision) or ".." in revision or revision.endswith("/")):
         problem = f"bad revision {revision!r}"
     if problem:
         raise HubError(f"invalid Hub repo id {text!r}: {problem}", user_error=True)
@@ -102,8 +107,15 @@ def parse_repo_ref(text: str) -> RepoRef:
 
 def is_hub_ref(text: str) -> bool:
     """Whether a CHECKPOINT argument names a Hub repo: hf://..., or OWNER/NAME that is not a local path."""
-    return text.startswith(HF_PREFIX) or (not Path(text).exists() and _REPO_ID.fullmatch(text.partition("@")[0])
-                                          is not None)
+    return text.startswith(HF_PREFIX) or (repo_id_problem(text.partition("@")[0]) is None and not _exists(text))
+
+
+def _exists(path: str) -> bool:
+    """Path.exists, False for names the OS refuses (too long, NUL bytes) rather than an OSError."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
 
 
 # ----------------------------------------------------------------------------- errors, retries
@@ -181,7 +193,7 @@ def _endpoint(endpoint: str | None) -> str:
 
 def require_resolvable(endpoint: str) -> None:
     """Fail at once when the endpoint's host name does not resolve (no network, no DNS): the client
-    would retry such a request with backoff for ~20 s, and no retry can help it."""
+    would retry such a request with backoff for many seconds, and no retry can help it."""
     import socket
     from urllib.parse import urlsplit
 
@@ -225,13 +237,19 @@ def ready_to_push(token: str | None = None) -> str:
 
 
 def files_to_push(checkpoint: str | os.PathLike) -> list[Path]:
-    """The files of a checkpoint folder that a push publishes (pushed_names() and the PNG plots)."""
-    from rlcore.checkpoint import checkpoint_dir
+    """The files of a checkpoint folder that a push publishes (pushed_names() and the PNG plots); a file
+    that resolves outside the folder (a symlink out of it) is refused."""
+    from rlcore.checkpoint import CheckpointError, checkpoint_dir
 
     folder = checkpoint_dir(checkpoint)
     files = [folder / name for name in pushed_names() if (folder / name).is_file()]
     for pattern in PUSHED_PATTERNS:
         files += sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    inside = folder.resolve()
+    for file in files:  # a link to ~/.cache/huggingface/token named notes.png would publish the token
+        if not file.resolve().is_relative_to(inside):
+            raise CheckpointError(f"{file}: a link to a file outside the checkpoint folder; refusing to publish "
+                                  "it (copy the file in, or remove the link)")
     return files
 
 
@@ -240,6 +258,7 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, checkpoint_dir, load_config, load_tensors
 
     folder = checkpoint_dir(checkpoint)
+    files_to_push(folder)  # a link out of the folder is refused before anything is computed
     document = load_config(folder)
     if not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: missing (nothing to publish)")
@@ -248,10 +267,10 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
 
 
 def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, seed: int = 0,
-                        log: Callable[[str], None] = lambda message: None) -> None:
+                        log: Callable[[str], None] = lambda message: None) -> dict[str, bytes]:
     """Before publishing: check the weights load into the model config.json describes, then write what a
     published agent shows and the folder lacks: results.json (evaluation) and replay.mp4 (one episode).
-    Files already there are kept as they are."""
+    Files already there are kept as they are. Returns the system's export files (exported_files)."""
     from rlcore.checkpoint import RESULTS_FILE, atomic_write_json, checkpoint_dir
     from rlcore.systems import system_of_checkpoint
     from rlcore.video import write_mp4
@@ -264,18 +283,24 @@ def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, se
         atomic_write_json(folder / RESULTS_FILE, system.evaluate(folder, episodes=episodes, seed=seed))
     if not (folder / REPLAY_FILE).is_file():
         log(f"rendering one episode to {REPLAY_FILE} ...")
-        episode = system.play(folder, default_play_options(system, seed))
+        episode = system.play(folder, system.play_options(seed=seed))
         write_mp4(folder / REPLAY_FILE, episode.frames, fps=episode.fps)
+    return exported_files(folder, log)
 
 
-def default_play_options(system: Any, seed: int | None = None) -> Any:
-    """The system's PlayOptions with its defaults (and `seed`, when it has one)."""
-    import dataclasses
+def exported_files(folder: Path, log: Callable[[str], None]) -> dict[str, bytes]:
+    """The system's export (Pendulum's agent.pt), made fresh from the weights in a temporary folder: a push
+    publishes it, the checkpoint folder never holds it (app uploads refuse .pt files, and it cannot go stale)."""
+    import tempfile
 
-    options = system.PlayOptions()
-    if seed is not None and "seed" in {f.name for f in dataclasses.fields(options)}:
-        options = dataclasses.replace(options, seed=seed)
-    return options
+    from rlcore.systems import system_of_checkpoint
+
+    system = system_of_checkpoint(folder)
+    if system.export_file is None:
+        return {}
+    log(f"exporting {system.export_file} ...")
+    with tempfile.TemporaryDirectory(prefix="rlcore-export-") as tmp:
+        return {system.export_file: system.export(folder, Path(tmp) / system.export_file).read_bytes()}
 
 
 def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
@@ -286,9 +311,9 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
 
     Order: repo id and token are checked first (nothing is computed or uploaded without them); then
     the checkpoint (`complete`: weights checked against config.json, results.json and replay.mp4 made
-    when missing); then the card is generated in memory and files_to_push + README.md go up in one
-    commit. The folder is otherwise only read. Transient errors are retried (`attempts`, exponential
-    backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
+    when missing, the system's export such as agent.pt made in a temporary folder); then the card is
+    generated in memory and files_to_push, the export and README.md go up in one commit. The folder
+    is otherwise only read. Transient errors are retried (`attempts`, exponential backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
     on the Hub are skipped by the client).
     """
     from huggingface_hub import CommitOperationAdd, HfApi
@@ -305,8 +330,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     document = check_pushable(folder)
     endpoint = _endpoint(endpoint)
     require_resolvable(endpoint)  # before the evaluation and video that `complete` may compute
-    if complete:
-        complete_checkpoint(folder, episodes=episodes, seed=seed, log=log)
+    exported = complete_checkpoint(folder, episodes=episodes, seed=seed, log=log) if complete else {}
     card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
     files = files_to_push(folder)
     message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}"
@@ -316,6 +340,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
         api.create_repo(ref.repo_id, private=private, exist_ok=True)
         # Fresh operations each attempt: the client marks them as used once tried.
         operations = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in files]
+        operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in exported.items()]
         operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card))
         return api.create_commit(ref.repo_id, operations=operations, commit_message=message).commit_url
 
@@ -323,7 +348,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
         log(f"transient Hub error ({_one_line(hub_error(err, ref, endpoint))}); retry {attempt_number} "
             f"of {attempts - 1} ...")
 
-    log(f"uploading {len(files) + 1} files to {ref.repo_id} as one commit ...")
+    log(f"uploading {len(files) + len(exported) + 1} files to {ref.repo_id} as one commit ...")
     try:
         return with_retries(attempt, attempts=attempts, wait_s=wait_s, on_retry=on_retry)
     except Exception as err:
@@ -333,46 +358,103 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
 # ----------------------------------------------------------------------------- pull
 
 
-def _remote_files(ref: RepoRef, endpoint: str, token: str | bool | None) -> list[str]:
+MAX_PULL_BYTES = 256 << 20  # what one pull may download (our agents: ~1-20 MB with plots and video)
+
+
+def is_pulled(name: str) -> bool:
+    """Whether a repo file is one a pull fetches: our format's files at the top level, never a pickle."""
+    from fnmatch import fnmatchcase
+
+    return "/" not in name and (name in pulled_patterns() or any(fnmatchcase(name, p) for p in PUSHED_PATTERNS))
+
+
+def _listed_files(ref: RepoRef, endpoint: str, token: str | bool | None) -> dict[str, int] | None:
+    """{path: size} of the repo's files, from its metadata; None when the Hub cannot be asked (offline:
+    the cache answers instead)."""
+    import httpx2
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import OfflineModeIsEnabled
 
     try:
-        return HfApi(endpoint=endpoint, token=token).list_repo_files(ref.repo_id, revision=ref.revision)
-    except Exception:
-        return []
-
-
-def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None = None,
-                    endpoint: str | None = None, token: str | bool | None = None) -> Path:
-    """Download a published agent into the standard Hugging Face cache (or `cache_dir`) and return its folder.
-
-    Only the files of our format are fetched (never a pickle). With HF_HUB_OFFLINE=1 or without a
-    network, a cached revision is used. The folder is checked: an rlcore checkpoint with safetensors
-    weights, else a CheckpointError that names the repo.
-    """
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError
-
-    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
-    endpoint = _endpoint(endpoint)
-    try:
-        local = Path(snapshot_download(ref.repo_id, revision=ref.revision, allow_patterns=pulled_patterns(),
-                                       cache_dir=cache_dir, endpoint=endpoint, token=token))
-    except HFValidationError as err:
-        raise HubError(f"invalid Hub repo id {str(ref)!r}: {_one_line(err)}", user_error=True) from None
+        entries = HfApi(endpoint=endpoint, token=token).list_repo_tree(ref.repo_id, revision=ref.revision,
+                                                                       recursive=True)
+        return {entry.path: int(getattr(entry, "size", 0) or 0) for entry in entries}
+    except (OfflineModeIsEnabled, httpx2.TransportError):
+        return None
     except Exception as err:
         raise hub_error(err, ref, endpoint) from err
 
-    from rlcore.checkpoint import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, CheckpointError, load_config
+
+def _plan_pull(ref: RepoRef, listed: dict[str, int], max_bytes: int) -> list[str]:
+    """The files to fetch, refused before any download: no config.json or weights (a pickle named),
+    or more than `max_bytes` in all."""
+    from rlcore.checkpoint import CONFIG_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, CheckpointError
 
     where = f"{HF_PREFIX}{ref}"
+    escaping = next((name for name in listed if name.startswith("/") or ".." in name.split("/")), None)
+    if escaping is not None:  # a hostile listing: never fetch from it
+        raise HubError(f"{where}: the repo lists a file name that escapes its folder ({escaping!r})", user_error=True)
+    wanted = {name: size for name, size in listed.items() if is_pulled(name)}
     for required in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (local / required).is_file():
-            remote = _remote_files(ref, endpoint, token)
-            pickles = [name for name in remote if name.lower().endswith(PICKLE_SUFFIXES)]
-            if pickles and not (local / WEIGHTS_FILE).is_file():
+        if required not in wanted:
+            pickles = [name for name in listed if name.lower().endswith(PICKLE_SUFFIXES)]
+            if pickles and WEIGHTS_FILE not in wanted:
                 raise CheckpointError(f"{where}/{pickles[0]}: refusing to load a pickle file (rlcore loads only "
                                       f"{WEIGHTS_FILE}; pickles can run arbitrary code)")
+            raise CheckpointError(f"{where}: not an rlcore checkpoint, no {required} in the repo")
+    total = sum(wanted.values())
+    if total > max_bytes:
+        raise HubError(f"{where}: its files add up to {total / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB "
+                       "a pull may fetch", user_error=True)
+    return sorted(wanted)
+
+
+def _download(ref: RepoRef, files: list[str] | None, **hub: Any) -> Path:
+    """config.json first (checked: an rlcore checkpoint), then the other files; `files` None: offline,
+    from the cache. Returns the snapshot folder."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    from rlcore.checkpoint import CONFIG_FILE, CheckpointError, load_config
+
+    if files is not None:
+        config = Path(hf_hub_download(ref.repo_id, CONFIG_FILE, revision=ref.revision, **hub))
+        try:
+            load_config(config.parent)
+        except CheckpointError as err:
+            raise CheckpointError(str(err).replace(str(config.parent), f"{HF_PREFIX}{ref}")) from None
+    patterns = files if files is not None else pulled_patterns()
+    return Path(snapshot_download(ref.repo_id, revision=ref.revision, allow_patterns=patterns, **hub))
+
+
+def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None = None,
+                    endpoint: str | None = None, token: str | bool | None = None,
+                    max_bytes: int = MAX_PULL_BYTES) -> Path:
+    """Download a published agent into the standard Hugging Face cache (or `cache_dir`) and return its folder.
+
+    The repo's file listing is checked first (config.json and safetensors weights present, our files
+    within `max_bytes`); then config.json is fetched and checked; only then the rest: our format's
+    top-level files, never a pickle. With HF_HUB_OFFLINE=1 or without a network, a cached revision is
+    used. A CheckpointError or HubError names the repo.
+    """
+    from huggingface_hub.errors import HFValidationError
+
+    from rlcore.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_config
+
+    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
+    endpoint = _endpoint(endpoint)
+    where = f"{HF_PREFIX}{ref}"
+    listed = _listed_files(ref, endpoint, token)
+    files = None if listed is None else _plan_pull(ref, listed, max_bytes)
+    try:
+        local = _download(ref, files, cache_dir=cache_dir, endpoint=endpoint, token=token)
+    except HFValidationError as err:
+        raise HubError(f"invalid Hub repo id {str(ref)!r}: {_one_line(err)}", user_error=True) from None
+    except CheckpointError:
+        raise
+    except Exception as err:
+        raise hub_error(err, ref, endpoint) from err
+    for required in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (local / required).is_file():
             raise CheckpointError(f"{where}: not an rlcore checkpoint, no {required} in the repo")
     try:
         load_config(local)
@@ -408,7 +490,7 @@ class AgentSummary:
 
 def _summary(info: Any) -> AgentSummary:
     from rlcore.modelcard import BASE_TAGS
-    from rlcore.systems import SYSTEM_NAMES
+    from rlcore.systems import system_names
 
     card = info.card_data
     results = list(getattr(card, "eval_results", None) or []) if card is not None else []
@@ -417,8 +499,9 @@ def _summary(info: Any) -> AgentSummary:
     # Our cards list BASE_TAGS, the env id, the algorithm, the system (modelcard.card_tags); the Hub
     # adds its own tags to info.tags (region, file formats), so read the card's list.
     card_tags = list(getattr(card, "tags", None) or [])
-    system = next((t for t in card_tags + list(info.tags or []) if t in SYSTEM_NAMES), "")
-    others = [t for t in card_tags if t not in BASE_TAGS and t not in SYSTEM_NAMES and t != env_id]
+    names = system_names()
+    system = next((t for t in card_tags + list(info.tags or []) if t in names), "")
+    others = [t for t in card_tags if t not in BASE_TAGS and t not in names and t != env_id]
     modified = info.last_modified.strftime("%Y-%m-%d %H:%M") if info.last_modified else ""
     return AgentSummary(info.id, system, env_id, others[0] if others else "", mean, modified)
 
@@ -431,7 +514,7 @@ def list_agents(*, author: str | None = None, search: str | None = None, limit: 
     from rlcore.modelcard import HUB_TAG
 
     endpoint = _endpoint(endpoint)
-    if author is not None and not re.fullmatch(_NAME, author):
+    if author is not None and (repo_id_problem(f"{author}/x") is not None or "/" in author):
         raise HubError(f"invalid author {author!r}", user_error=True)
     require_resolvable(endpoint)
     api = HfApi(endpoint=endpoint, token=token)

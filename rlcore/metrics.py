@@ -25,8 +25,10 @@ class MetricsFile:
 
     def truncate_after(self, key: str, value: float) -> None:
         """Drop records whose `key` exceeds `value` (a resumed run rewinds to its checkpoint)."""
+        from rlcore.checkpoint import atomic_write_bytes
+
         kept = [r for r in read_metrics(self.path) if r.get(key, -math.inf) <= value]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
 
 def _jsonable(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,10 +78,18 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 90) -> Path:
+    """Write a matplotlib figure as a PNG atomically (the one atomic-write helper) and close it."""
+    from matplotlib import pyplot as plt
+
+    from rlcore.checkpoint import atomic_path
+
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)

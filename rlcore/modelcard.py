@@ -3,8 +3,8 @@
 The YAML front matter is built with huggingface_hub's own `ModelCardData` / `EvalResult`, so it reads
 back through `ModelCard` and `HfApi.model_info(...).card_data` exactly as the RL Zoo's and CleanRL's
 cards do: `library_name`, `tags`, and a `model-index` whose `mean_reward` is "mean +/- std" on the
-environment (task reinforcement-learning, dataset = env id, `verified: false`), plus Mario's mean
-x position and flag rate. The body says what the agent is, its results, the replay video, the
+environment (task reinforcement-learning, dataset = env id, `verified: false`), plus the figures
+the system declares (rlcore.systems.System.figures: Mario's mean x position and flag rate, ...). The body says what the agent is, its results, the replay video, the
 hyperparameters from config.json, training figures, and how to load it with this project.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 import shlex
@@ -20,38 +19,32 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rlcore.systems import Figure, System, get_system
+
 LIBRARY_NAME = "rlcore"
 HUB_TAG = "rlcore"  # every card carries it: `list_models(filter="rlcore")` finds our agents
 BASE_TAGS = ("reinforcement-learning", "deep-reinforcement-learning", HUB_TAG)
 DEFAULT_HUB_URL = "https://huggingface.co"
 CHECKPOINT_KEYS = ("rlcore_format", "system", "algorithm", "env_id", "config")
 
-SYSTEM_BLURBS = {
-    "pendulum": ("a policy network that swings up and balances TorchRL's stateless, differentiable pendulum; "
-                 "it was trained by backpropagating the return through simulated rollouts (no value function, "
-                 "no sampling-based gradient), following the TorchRL pendulum tutorial"),
-    "mario": ("a Double DQN agent that plays Super Mario Bros. from pixels (4 stacked 84x84 grayscale frames) "
-              "on the nes-py emulator, following the PyTorch Mario tutorial"),
-}
-
-
 def format_mean_std(mean: float, std: float) -> str:
     """The RL Zoo / CleanRL convention for model-index values (the leaderboards parse it)."""
     return f"{mean:.2f} +/- {std:.2f}"
 
 
-def mario_extras(results: dict[str, Any]) -> dict[str, float]:
-    """Mario's mean x position and flag rate, from scalars or per-episode lists of results.json."""
-    extras: dict[str, float] = {}
-    for name, scalar_keys, list_key in (("x_pos", ("mean_x_pos", "x_pos_mean"), "x_pos"),
-                                        ("flag_rate", ("flag_rate",), "flag_get")):
-        value = next((results[k] for k in scalar_keys if isinstance(results.get(k), (int, float))), None)
-        if value is None and isinstance(results.get(list_key), list) and results[list_key]:
-            figures = [float(v) for v in results[list_key]]
-            value = sum(figures) / len(figures)
-        if value is not None and math.isfinite(float(value)):
-            extras[name] = float(value)
-    return extras
+def system_named(name: str) -> System | None:
+    """The system of a checkpoint, or None when this installation does not know it (the card still renders)."""
+    try:
+        return get_system(name)
+    except (ValueError, TypeError, ImportError):
+        return None
+
+
+def system_figures(document: dict[str, Any], results: dict[str, Any]) -> list[tuple[Figure, float]]:
+    """The checkpoint's system's own figures (System.figures) that results.json has."""
+    system = system_named(str(document.get("system")))
+    found = [(figure, figure.value(results)) for figure in (system.figures if system else ())]
+    return [(figure, value) for figure, value in found if value is not None]
 
 
 def tag_of(text: str) -> str:
@@ -84,11 +77,10 @@ def card_data(document: dict[str, Any], results: dict[str, Any] | None, repo_id:
 
         eval_results.append(metric("mean_reward", "mean_reward",
                                    format_mean_std(results["mean_reward"], results.get("std_reward", 0.0))))
-        extras = mario_extras(results) if document.get("system") == "mario" else {}
-        if "x_pos" in extras:
-            eval_results.append(metric("x_pos", "mean x position", round(extras["x_pos"], 1)))
-        if "flag_rate" in extras:
-            eval_results.append(metric("flag_rate", "flag rate", round(extras["flag_rate"], 3)))
+        for figure, value in system_figures(document, results):
+            if not figure.metric:
+                continue
+            eval_results.append(metric(figure.metric, figure.label, figure.hub_value(value)))
     if not eval_results:
         return ModelCardData(library_name=LIBRARY_NAME, tags=card_tags(document))
     return ModelCardData(library_name=LIBRARY_NAME, tags=card_tags(document), model_name=repo_id,
@@ -103,20 +95,15 @@ def _value(value: Any) -> str:
     return f"`{value}`" if isinstance(value, str) else str(value)
 
 
-def _table(header: tuple[str, str], rows: list[tuple[str, str]]) -> str:
-    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in rows]
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def results_rows(document: dict[str, Any], results: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [("mean reward (+/- std)", format_mean_std(results["mean_reward"], results.get("std_reward", 0.0)))]
-    if document.get("system") == "mario":
-        extras = mario_extras(results)
-        if "x_pos" in extras:
-            rows.append(("mean x position", f"{extras['x_pos']:.1f}"))
-        if "flag_rate" in extras:
-            rows.append(("flag rate", f"{extras['flag_rate']:.0%}"))
+    rows += [(figure.label, figure.text(value, results)) for figure, value in system_figures(document, results)]
     for key, label in (("n_eval_episodes", "episodes"), ("seeds", "seeds"), ("date", "evaluated")):
         if results.get(key) is not None:
             value = results[key]
@@ -124,6 +111,46 @@ def results_rows(document: dict[str, Any], results: dict[str, Any]) -> list[tupl
                 value = f"{value[0]} ... {value[-1]}"
             rows.append((label, str(value)))
     return rows
+
+
+def results_table(document: dict[str, Any], results: dict[str, Any]) -> str:
+    """The results as a table: one value column, or one column per protocol (greedy, sticky_0.25, ...)
+    side by side when results.json holds several."""
+    from rlcore.evaluation import protocols_of
+
+    protocols = protocols_of(results)
+    if len(protocols) < 2:
+        return _table(("metric", "value"), results_rows(document, results))
+    columns = {name: dict(results_rows(document, doc)) for name, doc in protocols.items()}
+    labels = list(dict.fromkeys(label for rows in columns.values() for label in rows))
+    rows = [(label, *(rows.get(label, "") for rows in columns.values())) for label in labels]
+    legend = ("Protocols: greedy is the policy's own action at every step; sticky_P repeats the previous action "
+              "instead with probability P (Machado et al. 2018); epsilon_E takes a uniform random action with "
+              "probability E; the same seeds give the same starts.")
+    return _table(("metric", *protocols), rows) + "\n\n" + legend
+
+
+def snapshot_section(folder: Path) -> list[str]:
+    """The learning curve from snapshot evaluations (`rlcore evaluate-snapshots`): one row per snapshot,
+    one column per protocol (success count, or mean return for systems without successes)."""
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE, read_evaluations
+
+    try:
+        evaluations = read_evaluations(folder)
+    except ValueError:  # an unreadable file is left out of the card, not fatal to a push
+        return []
+    if not evaluations:
+        return []
+    protocols = list(dict.fromkeys(e["protocol"]["name"] for e in evaluations))
+    cells: dict[int, dict[str, str]] = {}
+    for e in evaluations:
+        rate = next(iter(e.get("rates", {}).values()), None)
+        cells.setdefault(e["step"], {})[e["protocol"]["name"]] = (
+            f"{rate['count']}/{e['n_eval_episodes']}" if rate else f"{e['mean_reward']:.1f}")
+    rows = [(str(step), *(row.get(name, "") for name in protocols)) for step, row in sorted(cells.items())]
+    return ["## Learning curve (snapshot evaluations)",
+            f"Every kept snapshot evaluated with `python -m rlcore evaluate-snapshots` (`{SNAPSHOT_EVALS_FILE}`).",
+            _table(("training steps", *protocols), rows)]
 
 
 def training_rows(document: dict[str, Any], records: list[dict[str, Any]],
@@ -149,12 +176,8 @@ def train_command(document: dict[str, Any]) -> str:
     """The `rlcore train` command line that reproduces the checkpoint's config (only non-default flags)."""
     system = document["system"]
     config = document.get("config", {})
-    try:
-        from rlcore.systems import get_system
-
-        defaults = dataclasses.asdict(get_system(system).Config())
-    except Exception:  # the system cannot be imported here: spell out every field
-        defaults = {}
+    known = system_named(system)
+    defaults = dataclasses.asdict(known.Config()) if known else {}  # unknown here: spell out every field
     words = ["python", "-m", "rlcore", "train", system]
     for name, value in config.items():
         if name in defaults and defaults[name] == value:
@@ -184,61 +207,84 @@ def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str =
     """The README.md text for the checkpoint folder `checkpoint` published as `repo_id`."""
     from huggingface_hub import ModelCard
 
-    from rlcore.checkpoint import CONFIG_FILE, METRICS_FILE, RESULTS_FILE, load_config, read_json
-    from rlcore.hub import REPLAY_FILE
-    from rlcore.metrics import read_metrics
+    from rlcore.checkpoint import RESULTS_FILE, load_config, read_json
 
     folder = Path(checkpoint)
     document = load_config(folder)
     results = read_json(folder / RESULTS_FILE) if (folder / RESULTS_FILE).is_file() else None
-    records = read_metrics(folder / METRICS_FILE)
-    plots = sorted(p.name for p in folder.glob("*.png"))
-    system = document["system"]
-    env_id = document.get("env_id", "?")
-    algorithm = document.get("algorithm", "?")
-    file_url = f"{hub_url.rstrip('/')}/{repo_id}/resolve/main"
-
-    sections = [f"# {algorithm} agent for {env_id} ({system}, rlcore)",
-                f"This is {SYSTEM_BLURBS.get(system, f'an rlcore {system} agent')}. "
-                f"Weights are in `model.safetensors` (no pickle), the full configuration in `{CONFIG_FILE}`."]
-    if results and results.get("mean_reward") is not None:
-        sections += ["## Results",
-                     _table(("metric", "value"), results_rows(document, results)),
-                     f"Evaluated with `python -m rlcore evaluate` (figures per episode in `{RESULTS_FILE}`)."]
-    else:
-        sections += ["## Results", "Not evaluated yet (no results.json)."]
-    if (folder / REPLAY_FILE).is_file():
-        sections += ["## Replay",
-                     f'<video src="{file_url}/{REPLAY_FILE}" controls autoplay loop muted width="480"></video>']
-    sections += ["## Usage",
-                 "With this project (`rlcore`, Python 3.13) installed:",
-                 "```bash\n"
-                 f"python -m rlcore play hf://{repo_id} --out replay.mp4\n"
-                 f"python -m rlcore evaluate hf://{repo_id} --episodes 10\n"
-                 f"python -m rlcore pull {repo_id}   # prints the local folder in the Hugging Face cache\n"
-                 "```",
-                 "From Python:",
-                 "```python\n"
-                 "from rlcore.hub import pull_checkpoint\n"
-                 "from rlcore.systems import get_system\n\n"
-                 f'folder = pull_checkpoint("{repo_id}")  # cached; works offline with HF_HUB_OFFLINE=1\n'
-                 f'system = get_system("{system}")\n'
-                 "agent = system.load(folder)\n"
-                 "results = system.evaluate(folder, episodes=10, seed=0)\n"
-                 "episode = system.play(folder, system.PlayOptions())  # frames for rlcore.video.write_mp4\n"
-                 "```"]
-    hyper = sorted(document.get("config", {}).items())
-    if hyper:
-        sections += ["## Hyperparameters", _table(("name", "value"), [(k, _value(v)) for k, v in hyper])]
-    sections += ["## Training", _table(("figure", "value"), training_rows(document, records, results)),
-                 "To train it again with the same configuration:",
-                 f"```bash\n{train_command(document)} --out runs/{system}\n```"]
-    versions = package_versions()
-    if versions:
-        sections += [f"Published with {versions}."]
-    if plots:
-        sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]
-
+    sections = [*intro_sections(document), *results_sections(document, results),
+                *replay_sections(folder, f"{hub_url.rstrip('/')}/{repo_id}/resolve/main"),
+                *usage_sections(document["system"], repo_id), *training_sections(folder, document, results)]
     data = card_data(document, results, repo_id)
     text = f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
     return str(ModelCard(text))
+
+
+def intro_sections(document: dict[str, Any]) -> list[str]:
+    from rlcore.checkpoint import CONFIG_FILE
+
+    system = document["system"]
+    known = system_named(system)
+    blurb = known.blurb if known else f"an rlcore {system} agent"
+    return [f"# {document.get('algorithm', '?')} agent for {document.get('env_id', '?')} ({system}, rlcore)",
+            f"This is {blurb}. Weights are in `model.safetensors` (no pickle), the full configuration in "
+            f"`{CONFIG_FILE}`."]
+
+
+def results_sections(document: dict[str, Any], results: dict[str, Any] | None) -> list[str]:
+    from rlcore.checkpoint import RESULTS_FILE
+
+    if not results or results.get("mean_reward") is None:
+        return ["## Results", "Not evaluated yet (no results.json)."]
+    return ["## Results", results_table(document, results),
+            f"Evaluated with `python -m rlcore evaluate` (figures per episode in `{RESULTS_FILE}`)."]
+
+
+def replay_sections(folder: Path, file_url: str) -> list[str]:
+    from rlcore.checkpoint import REPLAY_FILE
+
+    if not (folder / REPLAY_FILE).is_file():
+        return []
+    return ["## Replay", f'<video src="{file_url}/{REPLAY_FILE}" controls autoplay loop muted width="480"></video>']
+
+
+def usage_sections(system: str, repo_id: str) -> list[str]:
+    return ["## Usage",
+            "With this project (`rlcore`, Python 3.13) installed:",
+            "```bash\n"
+            f"python -m rlcore play hf://{repo_id} --out replay.mp4\n"
+            f"python -m rlcore evaluate hf://{repo_id} --episodes 10\n"
+            f"python -m rlcore pull {repo_id}   # prints the local folder in the Hugging Face cache\n"
+            "```",
+            "From Python:",
+            "```python\n"
+            "from rlcore.hub import pull_checkpoint\n"
+            "from rlcore.systems import get_system\n\n"
+            f'folder = pull_checkpoint("{repo_id}")  # cached; works offline with HF_HUB_OFFLINE=1\n'
+            f'system = get_system("{system}")\n'
+            "agent = system.load(folder)\n"
+            "results = system.evaluate(folder, episodes=10, seed=0)\n"
+            "episode = system.play(folder, system.PlayOptions())  # frames for rlcore.video.write_mp4\n"
+            "```"]
+
+
+def training_sections(folder: Path, document: dict[str, Any], results: dict[str, Any] | None) -> list[str]:
+    from rlcore.checkpoint import METRICS_FILE
+    from rlcore.metrics import read_metrics
+
+    sections = []
+    hyper = sorted(document.get("config", {}).items())
+    if hyper:
+        sections += ["## Hyperparameters", _table(("name", "value"), [(k, _value(v)) for k, v in hyper])]
+    records = read_metrics(folder / METRICS_FILE)
+    sections += ["## Training", _table(("figure", "value"), training_rows(document, records, results)),
+                 "To train it again with the same configuration:",
+                 f"```bash\n{train_command(document)} --out runs/{document['system']}\n```"]
+    versions = package_versions()
+    if versions:
+        sections += [f"Published with {versions}."]
+    sections += snapshot_section(folder)
+    plots = sorted(p.name for p in folder.glob("*.png"))
+    if plots:
+        sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]
+    return sections

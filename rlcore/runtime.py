@@ -36,3 +36,37 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+# CPU features with native bfloat16 arithmetic (Linux /proc/cpuinfo names). Without them bfloat16 is
+# emulated through float32 conversions: slower than float32 itself (bench/mario.py prints both).
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo's first "flags" line (empty where there is none)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as file:
+                cpuinfo = file.read()
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86 / arm
+            return frozenset(value.split())
+    return frozenset()
+
+
+def fast_bfloat16(device: torch.device, flags: frozenset[str] | None = None) -> tuple[bool, str]:
+    """Whether `device` computes bfloat16 natively, with the reason in words. `flags`: the CPU's feature
+    flags (default: this machine's)."""
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+        return native, f"{torch.cuda.get_device_name(device)} {'has' if native else 'lacks'} native bfloat16"
+    flags = cpu_flags() if flags is None else flags
+    found = [flag for flag in BF16_CPU_FLAGS if flag in flags]
+    capability = torch.backends.cpu.get_cpu_capability()
+    if found:
+        return True, f"the CPU has {', '.join(found)} (torch CPU capability {capability})"
+    return False, f"the CPU has no {' / '.join(BF16_CPU_FLAGS)} (torch CPU capability {capability})"

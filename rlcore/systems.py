@@ -1,37 +1,58 @@
-"""The two systems behind one interface, for the command line, the Hub code and the app.
+"""The System contract: what the command line, the Hub code, the model card and the app know of a system.
 
-Each system is a package `rlcore.<name>` whose module `rlcore.<name>.api` provides:
+A system (Mario, Pendulum, or one a user adds) is a `System` subclass whose instance its module
+exposes as `SYSTEM`. The generic layers (rlcore/cli.py, hub.py, modelcard.py, checkpoint.py, demo/)
+use only what is declared here and never ask which system they hold.
 
-    NAME: str                    "pendulum" | "mario"
-    ALGORITHM: str               for config.json and the model card ("DDQN", ...)
-    ENV_ID: str                  the environment id shown on the Hub (model-index dataset)
-    Config                       dataclass; every field made with rlcore.config.option (default + help)
-    PlayOptions                  dataclass of what a viewer may change when playing (seed, physics, level)
+    class Bandit(System):
+        name = "bandit"                       # config.json's "system", the CLI's `rlcore train bandit`
+        algorithm = "REINFORCE"               # config.json, the model card
+        env_id = "TwoArmedBandit-v0"          # the Hub's model-index dataset
+        label = "Two-armed bandit"            # the app's radio buttons
+        blurb = "a policy that ..."           # the model card's first sentence
+        Config = BanditConfig                 # dataclass, every field made with rlcore.config.option
+        PlayOptions = BanditPlayOptions       # dataclass of what a viewer may change when playing
+        presets = {"tutorial": {}}            # named overrides of Config's defaults
+        budget = Budget("episodes", "episode")   # the Config field bounding a run, the record key counting it
+        figures = (Figure("best_arm_rate", "best arm rate", fmt=".0%"),)  # its own results.json figures
+        knobs = TrainKnobs(...)               # the app's Train tab
+        play_controls = (...)                 # the app's Watch tab widgets (PlayOptions fields)
+        trace_figure = "reward"               # the per-step figure the Watch tab plots
 
-    train(config, out_dir, *, resume=False, device="auto", stop=None) -> Iterator[dict]
-        Trains, yielding one metric record (a flat dict with a "step" key) per log interval, and
-        keeps `out_dir` a valid, resumable checkpoint (model.safetensors, config.json,
-        metrics.jsonl, PNG plots, training_state.*). `stop` is a threading.Event: when set, the
-        run saves and returns. With resume=True it continues from out_dir's training state.
-    load(checkpoint, device="cpu") -> Agent
-        Reads a checkpoint folder (rlcore.checkpoint rules: safetensors only, checked shapes).
-    evaluate(checkpoint, episodes=10, seed=0) -> dict
-        The results.json document: mean_reward, std_reward, n_eval_episodes, seeds, per-episode
-        figures (Mario: x_pos, flag_get; Pendulum: last_reward), date.
-    play(checkpoint, options: PlayOptions) -> Episode
-        One episode: RGB frames for rlcore.video.write_mp4, and its figures.
+        evaluation_options = {}               # evaluate's protocol options with their help (Mario: sticky)
+        export_file = None                    # a file name when the system has an outside format (agent.pt)
+
+        def train(self, config, out_dir, *, resume=False, device="auto", stop=None): ...
+        def load(self, checkpoint, device="cpu"): ...
+        def evaluate(self, checkpoint, episodes=10, seed=0, *, progress=None, **options): ...
+        def play(self, checkpoint, options=None): ...
+
+Systems are found by name: the built-in ones, `register_system(name, module)`, and the
+RLCORE_SYSTEMS environment variable ("name=module[,name=module]"), so a system can be added without
+editing rlcore. Modules are imported only when their system is used (Mario's imports the emulator).
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
+import datetime
 import importlib
-from types import ModuleType
-from typing import Any
+import math
+import os
+import statistics
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
-SYSTEM_NAMES = ("pendulum", "mario")
+BUILTIN_SYSTEMS = {"pendulum": "rlcore.pendulum.api", "mario": "rlcore.mario.api"}
+SYSTEMS_VARIABLE = "RLCORE_SYSTEMS"
+_registered: dict[str, str] = {}
+
+# The figures every results.json has (the results schema's common core), besides the system's own.
+RESULTS_CORE = ("mean_reward", "std_reward", "n_eval_episodes", "protocol", "date")
 
 
 @dataclasses.dataclass
@@ -44,15 +65,220 @@ class Episode:
     fps: int = 30
 
 
-def get_system(name: str) -> ModuleType:
-    """The api module of a system (imported lazily: Mario pulls in the emulator)."""
-    if name not in SYSTEM_NAMES:
-        raise ValueError(f"unknown system {name!r}: choose one of {', '.join(SYSTEM_NAMES)}")
-    return importlib.import_module(f"rlcore.{name}.api")
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """One evaluated figure of a results.json, with its label for model cards and tables.
+
+    `key` is the scalar in results.json; when absent, the figure is the mean of `per_episode` (a list
+    of numbers in results.json, or a key of each entry of its "episodes" list). `metric` is its
+    model-index metric type on the Hub ("": shown in the card's table and app tables only)."""
+
+    key: str
+    label: str
+    metric: str = ""
+    per_episode: str = ""
+    fmt: str = ".4g"       # how tables show it (".0%": a rate)
+    interval: str = ""     # results.json's [low, high] 95% interval of it, shown beside it in cards
+    other_protocols: tuple[tuple[str, str], ...] = ()  # (protocol name prefix, table label): also shown for
+                                                       # that protocol's results (results.json "protocols")
+
+    def value(self, results: Mapping[str, Any]) -> float | None:
+        scalar = results.get(self.key)
+        if _is_number(scalar):
+            return _finite(float(scalar))
+        values = results.get(self.per_episode) if self.per_episode else None
+        if not isinstance(values, list):
+            episodes = results.get("episodes")
+            values = ([e.get(self.per_episode) for e in episodes if isinstance(e, dict)]
+                      if self.per_episode and isinstance(episodes, list) else None)
+        numbers = [float(v) for v in values or [] if _is_number(v)]
+        return _finite(statistics.fmean(numbers)) if numbers else None
+
+    def text(self, value: float, results: Mapping[str, Any] | None = None) -> str:
+        """The value as tables show it; with `results`, its 95% interval beside it when they hold one."""
+        bounds = (results or {}).get(self.interval) if self.interval else None
+        if isinstance(bounds, list) and len(bounds) == 2:
+            return f"{format(value, self.fmt)} (95% CI {format(bounds[0], self.fmt)}-{format(bounds[1], self.fmt)})"
+        return format(value, self.fmt)
+
+    def hub_value(self, value: float) -> float:
+        """The model-index value: a rate to 3 decimals, others as shown."""
+        return round(value, 3) if self.fmt.endswith("%") else float(format(value, self.fmt))
 
 
-def system_of_checkpoint(path: Any) -> ModuleType:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What bounds a training run: a Config field, and the metric-record key that counts towards it."""
+
+    field: str
+    record_key: str = "step"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainKnobs:
+    """What the app's Train tab lets a visitor change for one system (the budget, lr, seed), and its caps."""
+
+    budget_label: str
+    budget_info: str
+    default_budget: int
+    max_budget: int
+    metrics: tuple[str, ...]                # the record keys plotted live
+    lr_field: str = "lr"
+    seed_field: str = "seed"
+    short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayControl:
+    """A Watch-tab widget for one PlayOptions field: a dropdown of `choices`, else a slider."""
+
+    field: str
+    label: str
+    choices: tuple[Any, ...] = ()
+    minimum: float = 0.0
+    maximum: float = 1.0
+    step: float = 0.1
+
+
+class System(abc.ABC):
+    """One reinforcement-learning system behind the generic layers (see the module docstring)."""
+
+    name: ClassVar[str]
+    algorithm: ClassVar[str]
+    env_id: ClassVar[str]
+    label: ClassVar[str]
+    blurb: ClassVar[str]
+    Config: ClassVar[type]
+    PlayOptions: ClassVar[type]
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"tutorial": {}}
+    budget: ClassVar[Budget]
+    figures: ClassVar[tuple[Figure, ...]] = ()
+    knobs: ClassVar[TrainKnobs]
+    play_controls: ClassVar[tuple[PlayControl, ...]] = ()
+    trace_figure: ClassVar[str] = "reward"
+    eval_episodes: ClassVar[int] = 10       # the app's quick evaluation of a trained or uploaded agent
+    evaluation_options: ClassVar[Mapping[str, str]] = {}  # evaluate's protocol options -> help (CLI flags)
+    export_file: ClassVar[str | None] = None  # the file `export` writes (an outside format), None: no export
+    showcase: ClassVar[bool] = False        # shown first in the Watch tab when it has an agent
+    slow_to_play: ClassVar[bool] = False    # its episodes take seconds (an emulator): the app warms them up last
+
+    @abc.abstractmethod
+    def train(self, config: Any, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
+              stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+        """Train, yielding one flat metric record per log interval, and keep `out_dir` a valid, resumable
+        checkpoint; `stop` set: save and return. resume=True continues from out_dir's training state."""
+
+    @abc.abstractmethod
+    def load(self, checkpoint: str | os.PathLike, device: str = "cpu") -> Any:
+        """The agent of a checkpoint folder (rlcore.checkpoint rules: safetensors only, checked shapes)."""
+
+    @abc.abstractmethod
+    def evaluate(self, checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0, *,
+                 progress: Callable[[int], None] | None = None, **options: float) -> dict[str, Any]:
+        """The results.json document (rlcore/evaluation.py): RESULTS_CORE (see `results_document`), seeds,
+        per-episode figures, then the system's figures. `options`: its `evaluation_options` (the protocol);
+        `progress(n)` is called as episodes finish."""
+
+    @abc.abstractmethod
+    def play(self, checkpoint: Any, options: Any = None) -> Episode:
+        """One episode: RGB frames for rlcore.video.write_mp4, its summary figures and per-step trace."""
+
+    def export(self, checkpoint: str | os.PathLike, path: str | os.PathLike) -> Any:
+        """Write the checkpoint in the system's outside format (`export_file`) to `path`; the path written."""
+        raise ValueError(f"{self.name} checkpoints have no export format")
+
+    # ------------------------------------------------------------------ shared by every system
+    def preset(self, name: str = "tutorial", **overrides: Any) -> Any:
+        """A named configuration (`presets`), with field overrides."""
+        from rlcore.config import apply_preset
+
+        return apply_preset(self.Config, dict(self.presets), name, self.name.capitalize(), **overrides)
+
+    def config_of(self, checkpoint: str | os.PathLike) -> Any:
+        """The Config saved in a checkpoint's config.json (a CheckpointError naming the file when it is bad)."""
+        from rlcore.checkpoint import load_typed_config
+
+        return load_typed_config(checkpoint, self.Config, self.name)[0]
+
+    def play_options(self, seed: int | None = None, **values: Any) -> Any:
+        """PlayOptions from defaults and the given values (fields it lacks are left out)."""
+        names = {f.name for f in dataclasses.fields(self.PlayOptions)}
+        if seed is not None:
+            values["seed"] = seed
+        return self.PlayOptions(**{k: v for k, v in values.items() if k in names and v is not None})
+
+    def __repr__(self) -> str:
+        return f"<rlcore system {self.name!r}>"
+
+
+def results_document(returns: Sequence[float], seeds: Sequence[int], protocol: Mapping[str, Any] | None = None,
+                     **figures: Any) -> dict[str, Any]:
+    """A results.json from per-episode returns (episode i on seeds[i]): the common core, the seeds and
+    per-episode returns, the protocol (named "greedy" unless given a name), then the system's own figures."""
+    from rlcore.evaluation import protocol_name
+
+    return {"mean_reward": statistics.fmean(returns), "std_reward": statistics.pstdev(returns),
+            "n_eval_episodes": len(returns), "protocol": {"name": protocol_name({}), **(protocol or {})},
+            "seeds": list(seeds), "episodes": [{"seed": s, "return": r} for s, r in zip(seeds, returns)],
+            **figures, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+# ----------------------------------------------------------------------------------- registry
+
+
+def register_system(name: str, module: str) -> None:
+    """Make `module` (which defines SYSTEM, a System named `name`) known to every layer of this process."""
+    _registered[name] = module
+
+
+def _from_environment() -> dict[str, str]:
+    found = {}
+    for entry in filter(None, (part.strip() for part in os.environ.get(SYSTEMS_VARIABLE, "").split(","))):
+        name, sep, module = entry.partition("=")
+        if not sep or not name.strip() or not module.strip():
+            raise ValueError(f"{SYSTEMS_VARIABLE}: expected name=module entries, got {entry!r}")
+        found[name.strip()] = module.strip()
+    return found
+
+
+def system_modules() -> dict[str, str]:
+    """Every known system's name -> module: built-in, then RLCORE_SYSTEMS, then register_system."""
+    return {**BUILTIN_SYSTEMS, **_from_environment(), **_registered}
+
+
+def system_names() -> tuple[str, ...]:
+    return tuple(system_modules())
+
+
+def get_system(name: str) -> System:
+    """The System called `name` (its module is imported now)."""
+    modules = system_modules()
+    if name not in modules:
+        raise ValueError(f"unknown system {name!r}: choose one of {', '.join(modules)}")
+    system = getattr(importlib.import_module(modules[name]), "SYSTEM", None)
+    if not isinstance(system, System) or system.name != name:
+        raise TypeError(f"{modules[name]}.SYSTEM must be a rlcore.systems.System named {name!r}")
+    return system
+
+
+def all_systems() -> list[System]:
+    return [get_system(name) for name in system_names()]
+
+
+def system_of_checkpoint(path: Any) -> System:
     """The system that wrote a checkpoint folder, from its config.json."""
-    from rlcore.checkpoint import load_config
+    from rlcore.checkpoint import CheckpointError, load_config
 
-    return get_system(load_config(path)["system"])
+    name = load_config(path)["system"]
+    try:
+        return get_system(name)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None

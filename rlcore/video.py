@@ -9,7 +9,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 
-from rlcore.checkpoint import new_temporary_file, publish_temporary_file
+from rlcore.checkpoint import atomic_path
 
 DEFAULT_FPS = 30
 
@@ -28,16 +28,13 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
     The file appears atomically (temporary file, then rename). Raises ValueError on no frames or on
     frames that are not (H, W, 3) uint8 of one size.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temporary_file(path, suffix=".mp4")
     count, size = 0, None
-    try:
+    with atomic_path(path, suffix=".mp4") as tmp:
         # macro_block_size=2: keep the true size (only evenness matters for yuv420p), no rescaling.
         with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
                                 pixelformat="yuv420p", macro_block_size=2,
-                                # veryfast: ~30% quicker than x264's default preset on our frames,
-                                # and no bigger (flat-coloured renders and NES screens)
+                                # veryfast: quicker than x264's default preset on our frames, and no bigger
+                                # (flat-coloured renders and NES screens)
                                 output_params=["-preset", "veryfast", "-movflags", "+faststart"]) as writer:
             for frame in frames:
                 frame = np.asarray(frame)
@@ -51,11 +48,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
                 count += 1
         if count == 0:
             raise ValueError("no frames to write")
-        publish_temporary_file(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def hstack_videos(left: list[np.ndarray], right: list[np.ndarray], gap: int = 8) -> list[np.ndarray]:

@@ -68,7 +68,8 @@ def running_app(checkpoints_dir: Path, work_dir: Path, **settings) -> Iterator[t
     context = AppContext(AppSettings.from_env(checkpoints_dir=checkpoints_dir, work_dir=work_dir, **settings))
     app = build_app(context=context)
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               **context.settings.launch_options())
     try:
         yield f"http://127.0.0.1:{port}/", context
     finally:

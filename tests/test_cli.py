@@ -109,7 +109,11 @@ def test_every_command_has_help_through_the_real_entry_point(tmp_path):
     for command, flags in (("push", ["--episodes", "--seed", "--message", "--private", "OWNER/NAME"]),
                            ("pull", ["--cache-dir", "OWNER/NAME[@REVISION]"]),
                            ("list", ["--author", "--search", "--limit"]),
-                           ("evaluate", ["--episodes", "--seed", "--out", "hf://OWNER/NAME[@REVISION]"])):
+                           ("evaluate", ["--episodes", "--seed", "--out", "--write", "--sticky", "--epsilon",
+                                         "hf://OWNER/NAME[@REVISION]"]),
+                           ("compare", ["--episodes", "--seed", "--out", "--sticky", "--epsilon"]),
+                           ("evaluate-snapshots", ["--episodes", "--seed", "--sticky", "--epsilon", "RUN"]),
+                           ("export", ["--out", "CHECKPOINT"])):
         text = cli.build_parser([command, "--help"])._subparsers._group_actions[0].choices[command].format_help()
         for flag in flags:
             assert flag in text, (command, flag)
@@ -192,9 +196,9 @@ def test_evaluate_play_and_resume_in_process(trained_with_the_cli, tmp_path, cap
     for name, data in folder_bytes(run).items():
         (local / name).write_bytes(data)
 
-    assert cli.main(["evaluate", str(local), "--episodes", "2", "--seed", "4"]) == 0
+    assert cli.main(["evaluate", str(local), "--episodes", "2", "--seed", "4", "--write"]) == 0
     results = json.loads((local / "results.json").read_text())
-    assert results["seeds"] == [4, 5] and f"{results['mean_reward']:.2f}" in capsys.readouterr().out
+    assert results["protocols"]["greedy"]["seeds"] == [4, 5] and f"{results['mean_reward']:.2f}" in capsys.readouterr().out
 
     assert cli.main(["play", str(local), "--out", str(tmp_path / "one.mp4"), "--seed", "3", "--steps", "10"]) == 0
     assert (tmp_path / "one.mp4").stat().st_size > 1000 and "one.mp4" in capsys.readouterr().out
@@ -232,7 +236,7 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
     pushed = cli_ok("push", run, "alice/pendulum-bptt", "--episodes", 3)
     assert pushed.stdout.strip().endswith(server.commits("alice/pendulum-bptt")[-1].oid)
     assert {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "replay.mp4", "README.md",
-            "training.png"} == set(server.files("alice/pendulum-bptt"))
+            "training.png", "agent.pt"} == set(server.files("alice/pendulum-bptt"))  # agent.pt: the leaderboard's
 
     listed = cli_ok("list", "--author", "alice")
     assert "alice/pendulum-bptt" in listed.stdout and "Pendulum-v1" in listed.stdout
@@ -242,6 +246,7 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
     assert folder.is_relative_to(fresh_home / "hub" / "models--alice--pendulum-bptt" / "snapshots")
     offline = cli_ok("pull", "alice/pendulum-bptt", home=fresh_home, endpoint=CLOSED_PORT_URL, HF_HUB_OFFLINE="1")
     assert Path(offline.stdout.strip().splitlines()[-1]) == folder
+    assert not (folder / "agent.pt").exists()  # pushed for the leaderboard, never pulled (rlcore does not load it)
 
     observations = torch.randn(32, 3)
     assert torch.equal(api.load(run).act(observations), api.load(folder).act(observations))
@@ -266,10 +271,10 @@ def test_push_renders_and_evaluates_and_hub_checkpoints_evaluate_and_play(server
     assert pushed.returncode == 0, pushed.stderr
     assert "replay.mp4" in server.files("alice/straight-from-training")
 
-    evaluated = run_cli("evaluate", "hf://alice/straight-from-training", "--episodes", 2, "--out", tmp_path / "ev",
-                        endpoint=server.url, home=home)
+    evaluated = run_cli("evaluate", "hf://alice/straight-from-training", "--episodes", 2, "--out",
+                        tmp_path / "ev.json", endpoint=server.url, home=home)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert json.loads((tmp_path / "ev" / "results.json").read_text())["n_eval_episodes"] == 2
+    assert json.loads((tmp_path / "ev.json").read_text())["n_eval_episodes"] == 2
     played = run_cli("play", "alice/straight-from-training", "--out", tmp_path / "hub.mp4", "--steps", 10,
                      endpoint=server.url, home=home)
     assert played.returncode == 0, played.stderr

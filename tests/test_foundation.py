@@ -201,6 +201,9 @@ def test_config_round_trip_and_clear_errors():
     with pytest.raises(ValueError, match="field 'steps' must be an integer"):
         from_dict(_Config, {"steps": 2.5})
     assert from_dict(_Config, {"steps": 3.0}).steps == 3
+    for wrong in ({"steps": "3"}, {"lr": True}):  # a config.json value of the wrong JSON type is not converted
+        with pytest.raises(ValueError, match=f"field '{next(iter(wrong))}' must be"):
+            from_dict(_Config, wrong)
 
 
 def test_written_files_follow_the_umask_not_mkstemp_0600(tmp_path):

@@ -301,7 +301,8 @@ def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(serve
     push(server, trained, repo="alice/pendulum-bptt", complete=True, episodes=3, seed=5, log=log.append)
     assert (trained / "results.json").is_file() and (trained / "replay.mp4").is_file()
     assert any("evaluating 3 episodes" in line for line in log)
-    assert set(server.files("alice/pendulum-bptt")) == PUBLISHED - {"reward.png"} | {"training.png"}
+    assert set(server.files("alice/pendulum-bptt")) == PUBLISHED - {"reward.png"} | {"training.png", "agent.pt"}
+    assert any("exporting agent.pt" in line for line in log) and not (trained / "agent.pt").exists()
 
     (found,) = hub.list_agents(author="alice", endpoint=server.url)
     assert found.repo_id == "alice/pendulum-bptt" and found.system == "pendulum"

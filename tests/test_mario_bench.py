@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_prints_its_figures():
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "mario.py"), "--train-steps", "30", "--burnin", "40",
-         "--env-steps", "30", "--updates", "3", "--variants", "1/float32", "2/bfloat16"],
+         "--env-steps", "30", "--updates", "3", "--variants", "1/float32", "2/auto"],
         capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
@@ -27,3 +27,5 @@ def test_bench_prints_its_figures():
     # the CPU accounting covers all the work: no run can beat every core busy with it
     assert float(figures["training ceiling steps/s"]) >= 0.98 * float(figures["training steps/s"])
     assert float(figures["work floor cpu ms per step"]) > 0
+    assert figures["cpu capability"] and figures["auto precision"] in ("float32", "bfloat16")
+    assert f"2 env worker(s), {figures['auto precision']} (auto)" in result.stdout  # each variant says what it used

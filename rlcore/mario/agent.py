@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import from_dict, to_dict
-from rlcore.mario.config import MarioConfig
+from rlcore.config import to_dict
+from rlcore.mario.config import MarioConfig, resolve_precision
 from rlcore.mario.env import env_id, resolve_actions
 from rlcore.mario.net import MarioNet
 from rlcore.mario.replay import ReplayMemory
@@ -31,18 +31,20 @@ class Mario:
     def __init__(self, state_dim: tuple[int, int, int] = STATE_DIM, action_dim: int | None = None,
                  save_dir: str | os.PathLike | None = None, config: MarioConfig | None = None,
                  device: str | torch.device = "cpu", memory: bool = True):
-        self.config = config = config or MarioConfig()
+        self.device = torch.device(device)
+        # precision "auto" is decided here, for this device, and saved resolved (with why) in config.json
+        config, self.precision_choice = resolve_precision(config or MarioConfig(), self.device)
+        self.config = config
         self.state_dim = tuple(state_dim)
         self.action_dim = action_dim or len(resolve_actions(config.actions))
         self.save_dir = Path(save_dir) if save_dir is not None else None
-        self.device = torch.device(device)
 
         # Mario's DNN to predict the most optimal action
         self.net = MarioNet(self.state_dim, self.action_dim, dueling=config.dueling).float().to(self.device)
         if config.channels_last:
             self.net.use_channels_last()
         if config.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be float32 or bfloat16, got {config.precision!r}")
+            raise ValueError(f"precision must be float32, bfloat16 or auto, got {config.precision!r}")
         self.net.use_bf16(config.precision == "bfloat16")
 
         self.exploration_rate = config.exploration_rate
@@ -57,7 +59,7 @@ class Mario:
         self.batch_size = config.batch_size
         self.gamma = config.gamma
 
-        # fused: the same Adam update in one kernel (3.6 ms instead of 11-25 ms per step on this CPU)
+        # fused: the same Adam update in one kernel (several times quicker on CPU: bench/README.md)
         self.optimizer = torch.optim.Adam(self.net.online.parameters(), lr=config.lr, fused=True)
         self.loss_fn = torch.nn.SmoothL1Loss()
 
@@ -179,25 +181,35 @@ class Mario:
         if directory is None:
             raise ValueError("Mario.save needs a directory (or a save_dir given to Mario)")
         state = {"exploration_rate": self.exploration_rate, "step": self.curr_step, **(extra or {})}
+        document = {"action_dim": self.action_dim, "state": state}
+        if self.precision_choice:
+            document["precision_choice"] = self.precision_choice
         return ckpt.save_checkpoint(directory, system=SYSTEM, algorithm=ALGORITHM, env_id=self.env_id,
                                     config=to_dict(self.config), state_dict=self.net.online.state_dict(),
-                                    extra={"action_dim": self.action_dim, "state": state})
+                                    extra=document)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", memory: bool = False,
              **config_overrides) -> "Mario":
-        """Rebuild the agent a checkpoint describes; weights checked against its config."""
-        document = ckpt.load_config(directory, system=SYSTEM)
+        """Rebuild the agent a checkpoint describes. Its config's bounds, its action count and the
+        weights' header are checked before any network is built (a bad checkpoint costs no memory)."""
+        config, document = ckpt.load_typed_config(directory, MarioConfig, SYSTEM, **config_overrides)
         file = ckpt.checkpoint_dir(directory) / ckpt.CONFIG_FILE
         try:
-            config = from_dict(MarioConfig, {**document["config"], **config_overrides}, source=str(file))
+            actions = len(resolve_actions(config.actions))
         except ValueError as err:
-            raise ckpt.CheckpointError(str(err)) from None
-        agent = cls(config=config, device=device, memory=memory,
-                    action_dim=document.get("action_dim") or len(resolve_actions(config.actions)))
+            raise ckpt.CheckpointError(f"{file}: {err}") from None
+        action_dim = document.get("action_dim", actions)
+        if action_dim != actions:  # the head must match the joypad: one output per action of the set
+            raise ckpt.CheckpointError(f"{file}: action_dim {ckpt.one_line(repr(action_dim), 40)}, but the action "
+                                       f"set {config.actions!r} has {actions} actions")
+        ckpt.check_weights_file(directory, ckpt.meta_state_dict(
+            lambda: MarioNet(STATE_DIM, action_dim, dueling=config.dueling).online))
+        agent = cls(config=config, device=device, memory=memory, action_dim=action_dim)
         ckpt.load_weights_into(agent.net.online, directory)
         agent.sync_Q_target()
         state = document.get("state", {})
-        agent.exploration_rate = float(state.get("exploration_rate", agent.exploration_rate))
-        agent.curr_step = int(state.get("step", 0))
+        with ckpt.reading(file):
+            agent.exploration_rate = float(state.get("exploration_rate", agent.exploration_rate))
+            agent.curr_step = int(state.get("step", 0))
         return agent

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from rlcore.config import option
+from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.mario import play as _play
-from rlcore.mario.agent import ALGORITHM, SYSTEM, Mario
-from rlcore.mario.config import PRESETS, MarioConfig, preset
+from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
+from rlcore.mario.config import PRESETS, MarioConfig
 from rlcore.mario.env import env_id
-from rlcore.systems import Episode
+from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainKnobs
 
-NAME = SYSTEM
-ALGORITHM = ALGORITHM
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
 Config = MarioConfig
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "train", "load",
-           "evaluate", "play", "env_id_of"]
+           "evaluate", "play", "SYSTEM"]
 
 
 @dataclass
@@ -31,30 +29,69 @@ class PlayOptions:
     max_steps: int = option(_play.MAX_EPISODE_STEPS, "stop the episode after this many agent steps")
     noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start")
 
-
-def env_id_of(config: MarioConfig) -> str:
-    return env_id(config.world, config.stage)
-
-
-def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-          stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
-    from rlcore.mario.train import train as _train
-
-    yield from _train(config, out_dir, resume=resume, device=device, stop=stop, progress=False)
+    # a frame is 184 KB: the step cap keeps a render under ~550 MB of frames
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "seed": (0, MAX_SEED), "world": (1, 8), "stage": (1, 4), "max_steps": (1, _play.MAX_EPISODE_STEPS),
+        "noop_max": (0, 1000)}
 
 
-def load(checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
-    return Mario.load(checkpoint, device=device)
+SHORT_RUN_MEMORY = 1000  # replay rows of the shortest runs (~7 MB; the replay needs a few)
 
 
-def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
-    return _play.evaluate(checkpoint, episodes=episodes, seed=seed)
+def short_run(config: MarioConfig, steps: int) -> dict[str, Any]:
+    """A bounded Mario run (the app's): a record every episode (live plots), a replay no larger than the
+    run, and learning from a quarter of the run on (the tutorial's 10,000-step burn-in would outlast it)."""
+    return {"log_every": 1, "memory_size": min(config.memory_size, max(steps, SHORT_RUN_MEMORY)),
+            "burnin": min(config.burnin, steps // 4), "checkpoint_every": max(steps, 1)}
 
 
-def play(checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
-    options = options or PlayOptions()
-    run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
-                             noop_max=options.noop_max, max_steps=options.max_steps)
-    summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],
-               "world": options.world, "stage": options.stage, "seed": options.seed}
-    return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS)
+class SuperMario(System):
+    name, algorithm, env_id = NAME, ALGORITHM, ENV_ID
+    label = "Super Mario Bros (Double DQN)"
+    blurb = ("a Double DQN agent that plays Super Mario Bros. from pixels (4 stacked 84x84 grayscale frames) "
+             "on the nes-py emulator, following the PyTorch Mario tutorial")
+    Config, PlayOptions, presets = MarioConfig, PlayOptions, PRESETS
+    budget = Budget("max_steps", "step")
+    figures = (Figure("mean_x_pos", "mean x position", metric="x_pos", per_episode="x_pos", fmt=".1f"),
+               Figure("flag_rate", "flag rate", metric="flag_rate", per_episode="flag_get", fmt=".0%",
+                      interval="flag_rate_ci95", other_protocols=(("sticky_", "sticky flag"),)))
+    knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
+                       metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run)
+    play_controls = (PlayControl("world", "World", choices=tuple(range(1, 9))),
+                     PlayControl("stage", "Stage", choices=tuple(range(1, 5))))
+    trace_figure = "x_pos"
+    # evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
+    evaluation_options = {
+        "sticky": "sticky actions: at each agent step the previous action is repeated instead of the chosen one "
+                  "with this probability (0.25: Machado et al. 2018)",
+        "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the greedy one",
+    }
+    eval_episodes = 3  # an emulator episode takes far longer than a pendulum one
+    showcase = True
+    slow_to_play = True
+
+    def train(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
+              device: str = "auto", stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+        from rlcore.mario.train import train as _train
+
+        yield from _train(config, out_dir, resume=resume, device=device, stop=stop)
+
+    def load(self, checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
+        return Mario.load(checkpoint, device=device)
+
+    def evaluate(self, checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0, *,
+                 progress: Callable[[int], None] | None = None, **options: float) -> dict[str, Any]:
+        return _play.evaluate(checkpoint, episodes=episodes, seed=seed, progress=progress, **options)
+
+    def play(self, checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
+        options = options or PlayOptions()
+        check_bounds(options, "play options")
+        run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
+                                 noop_max=options.noop_max, max_steps=options.max_steps)
+        summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"],
+                   "steps": run["length"], "world": options.world, "stage": options.stage, "seed": options.seed}
+        return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS)
+
+
+SYSTEM = SuperMario()
+train, load, evaluate, play, preset = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM.play, SYSTEM.preset

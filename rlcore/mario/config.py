@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
-from rlcore.config import option
+from rlcore.config import MAX_SEED, apply_preset, option
 
 
 @dataclass
@@ -62,19 +62,31 @@ class MarioConfig:
     worker_batch: int = option(32, "with --collector ray: agent steps a Ray worker collects per batch it sends; "
                                    "after each batch it gets the learner's weights and epsilon")
     torch_threads: int = option(1, "torch CPU threads of the learner (0 = torch's default). 1: the emulator "
-                                   "worker needs the other core; 2 OpenMP threads sharing a busy core "
-                                   "were up to 10x slower here")
+                                   "worker needs the other core, and OpenMP threads sharing a busy core "
+                                   "stall each other")
     pin_cpus: bool = option(True, "pin the learner to its own CPU(s) (torch_threads of them) and the emulator "
                                   "workers to the others, when there are enough: otherwise the scheduler "
-                                  "time-slices a worker with the learner (measured here: a ~14% faster loop)")
+                                  "time-slices a worker with the learner (a faster loop: bench/README.md)")
     target_thread: bool = option(True, "with pin_cpus (and a CPU learner): Q_target's forward of each update "
                                        "runs on a helper thread on the workers' CPU(s), the workers niced below it, "
-                                       "while the learner runs Q_online's (same values; measured: ~6% faster loop)")
+                                       "while the learner runs Q_online's (same values; a faster loop: bench/README.md)")
     channels_last: bool = option(True, "NHWC convolutions (faster oneDNN kernels on CPU, same maths)")
-    precision: Literal["float32", "bfloat16"] = option(
+    precision: Literal["float32", "bfloat16", "auto"] = option(
         "float32", "learning updates' hidden layers in float32, or in bfloat16 autocast (weights, Adam, the "
-                   "output layer and so the Q values stay float32; ~1.5x faster updates on CPUs with AVX-512 "
-                   "BF16). Acting, evaluation and play-back always run in float32")
+                   "output layer and so the Q values stay float32; faster updates on CPUs with AVX-512 BF16 or "
+                   "AMX, much slower on CPUs without), or auto: bfloat16 where the CPU (or GPU) computes it "
+                   "natively, else float32, chosen at train start and saved in config.json. Acting, evaluation "
+                   "and play-back always run in float32")
+
+    # What a config (a checkpoint's, a visitor's) may ask for (rlcore.config.check_bounds)
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "world": (1, 8), "stage": (1, 4), "noop_max": (0, 1000), "sticky": (0.0, 1.0),
+        "exploration_rate": (0.0, 1.0), "exploration_rate_decay": (0.0, 1.0), "exploration_rate_min": (0.0, 1.0),
+        "memory_size": (8, 10**8), "batch_size": (1, 4096), "gamma": (0.0, 1.0), "lr": (0.0, 1.0),
+        "burnin": (0, 10**12), "learn_every": (1, 10**9), "sync_every": (1, 10**12), "n_step": (1, 100),
+        "reward_scale": (-1e6, 1e6), "episodes": (1, 10**12), "max_steps": (0, 10**12), "log_every": (1, 10**9),
+        "checkpoint_every": (1, 10**12), "seed": (0, MAX_SEED), "num_envs": (1, 64), "torch_threads": (0, 1024),
+        "worker_batch": (1, 10**6)}
 
 
 # Why each change of the fast preset (a small step budget on a 2-core CPU):
@@ -96,9 +108,10 @@ FAST_CHANGES = {
     "sync_every": 5_000,
     # random no-op starts so the agent does not memorise one frame-exact run
     "noop_max": 30,
-    # speed, same algorithm: bfloat16 hidden layers make updates ~1.3-1.6x faster here, and Q values
-    # stay close (measured on 300 real states: mean |dQ| 0.09 for Q in [-2, 59], same argmax on all)
-    "precision": "bfloat16",
+    # speed, same algorithm: on CPUs with native bfloat16 (AVX-512 BF16 / AMX) its hidden layers make
+    # updates faster and Q values stay close (the same greedy actions); without it bfloat16 is emulated
+    # and much slower: auto picks (figures in bench/README.md)
+    "precision": "auto",
     # speed: 3 emulator workers step while the learner updates (one update per 3 agent steps)
     "num_envs": 3,
     # keep every checkpoint's weights: the best one is picked by evaluation, not the last one
@@ -108,8 +121,18 @@ FAST_CHANGES = {
 PRESETS = {"tutorial": {}, "fast": FAST_CHANGES}
 
 
+def resolve_precision(config: MarioConfig, device) -> tuple[MarioConfig, str | None]:
+    """precision 'auto' -> bfloat16 where `device` computes it natively, else float32; returns the config
+    with the choice and a sentence saying why (None when nothing was chosen)."""
+    if config.precision != "auto":
+        return config, None
+    from rlcore.runtime import fast_bfloat16
+
+    native, reason = fast_bfloat16(device)
+    chosen = "bfloat16" if native else "float32"
+    return dataclasses.replace(config, precision=chosen), f"precision auto -> {chosen}: {reason}"
+
+
 def preset(name: str = "tutorial", **overrides) -> MarioConfig:
     """A named configuration ('tutorial' or 'fast'), with optional field overrides."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown Mario preset {name!r}: choose one of {', '.join(PRESETS)}")
-    return dataclasses.replace(MarioConfig(), **{**PRESETS[name], **overrides})
+    return apply_preset(MarioConfig, PRESETS, name, "Mario", **overrides)

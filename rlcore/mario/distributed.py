@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlcore.config import check_bounds
 from rlcore.mario.config import MarioConfig
 from rlcore.mario.env import env_thunk
 from rlcore.mario.net import float_input
@@ -197,9 +198,7 @@ class RayTrainingRun(TrainingRun):
     def __init__(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
                  device: str = "auto", env_fn: Callable[[], Any] | None = None):
         """`env_fn` replaces the emulator (tests use a fake image env); it must be picklable for Ray."""
-        if config.num_envs < 1 or config.worker_batch < 1:
-            raise ValueError(f"--collector ray needs num_envs (workers) >= 1 and worker_batch >= 1, got "
-                             f"{config.num_envs} and {config.worker_batch}")
+        check_bounds(config)
         self.config = config
         self.out_dir = open_run_folder(out_dir, resume)
         self.collector = None

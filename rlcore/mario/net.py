@@ -82,7 +82,7 @@ class MarioNet(nn.Module):
         """bfloat16 runs only inside the learner's `autocast()` region (batch-32 updates, where the
         weights are cast once for several forwards). Everywhere else (acting, evaluation, play-back)
         the network runs in float32: a bfloat16 forward re-casts every weight, which costs more than
-        it saves on small batches (batch 1 here: 5 ms instead of 0.8 ms), and float32 gives the same
+        it saves on small batches (batch 1: bench/README.md), and float32 gives the same
         greedy actions on any CPU."""
         return self.bf16 and torch.is_autocast_enabled(input.device.type)
 
@@ -92,14 +92,14 @@ class MarioNet(nn.Module):
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
         if input.dtype != torch.uint8:
             return input.contiguous(memory_format=layout)
-        if self._in_bf16_region(input):  # uint8 -> bfloat16 first, then NHWC: ~1.7x faster than one pass
+        if self._in_bf16_region(input):  # uint8 -> bfloat16 first, then NHWC: quicker than one pass
             x = input.to(torch.bfloat16).contiguous(memory_format=layout)
             return x.mul_(1 / 255.0)
         return float_input(input, self.channels_last)
 
     def _target_in_bf16(self) -> nn.Module:
         """Q_target as autocast would run it. Autocast re-casts frozen (requires_grad=False) weights on
-        every call, ~1 ms per forward for the 3136x512 layer here; Q_target only changes when it is
+        every call (the 3136x512 layer's cast is a large part of a forward); Q_target only changes when it is
         synced or loaded, so its cast copy is kept until a weight's version changes. Same values as
         autocast's own cast (round to nearest), so the same Q values bit for bit."""
         versions = tuple((p.data_ptr(), p._version) for p in self.target.parameters())

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlcore.config import check_seeds
+from rlcore.evaluation import check_episodes, protocol_name, rate_summary
 from rlcore.mario.agent import Mario
 from rlcore.mario.env import MarioPreprocessing, make_env
 from rlcore.runtime import torch_threads
@@ -16,9 +19,8 @@ from rlcore.runtime import torch_threads
 PLAYBACK_FPS = 15  # one frame per agent step = every 4th NES frame of 60 fps: real-time speed
 EVAL_NOOP_MAX = 30  # random no-op frames at each start, so greedy episodes differ
 MAX_EPISODE_STEPS = 3_000  # a safety cap; the game clock (400) ends a stuck episode before it
-# Greedy play is a batch-1 forward (~1 ms) per emulator step: a second OpenMP thread gains nothing, and
-# on busy cores (a training run beside it) 2 threads stalled a 10-episode evaluation for over 15 min
-# instead of ~1 min with one
+# Greedy play is a batch-1 forward per emulator step: a second OpenMP thread gains nothing, and on
+# busy cores (a training run beside it) 2 threads stalled evaluations many times over (bench/README.md)
 PLAY_THREADS = 1
 
 
@@ -26,15 +28,37 @@ def _agent(checkpoint: str | os.PathLike | Mario, device: str = "cpu") -> Mario:
     return checkpoint if isinstance(checkpoint, Mario) else Mario.load(checkpoint, device=device)
 
 
+class EpsilonActions:
+    """Epsilon-random actions of an evaluation episode: with probability `epsilon` a uniform random
+    action replaces the greedy one. The draws come from a generator of their own seeded by the
+    episode's seed (a stream apart from the env's, which draws no-ops and sticky repeats), so every
+    episode is reproducible from its seed."""
+
+    STREAM = 1  # keeps these draws independent of the env's np_random, seeded by the same number
+
+    def __init__(self, epsilon: float, n_actions: int, seed: int):
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon}")
+        self.epsilon, self.n_actions = epsilon, n_actions
+        self.rng = np.random.default_rng([self.STREAM, seed])
+
+    def __call__(self, greedy: Callable[[], int]) -> int:
+        if self.epsilon and self.rng.random() < self.epsilon:
+            return int(self.rng.integers(self.n_actions))
+        return greedy()
+
+
 def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int | None = None,
-                noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS,
-                record: bool = False, env: MarioPreprocessing | None = None) -> dict[str, Any]:
-    """One greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace}.
-    `env` reuses an emulator (its level and no-op setting win over world/stage/noop_max)."""
+                noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS, epsilon: float = 0.0,
+                sticky: float = 0.0, record: bool = False, env: MarioPreprocessing | None = None) -> dict[str, Any]:
+    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace}.
+    `env` reuses an emulator (its level, no-op and sticky settings win over world/stage/noop_max/sticky)."""
     config = agent.config
     own_env = env is None
     if own_env:
-        env = make_env(world or config.world, stage or config.stage, config.actions, noop_max=noop_max)
+        env = make_env(world or config.world, stage or config.stage, config.actions, noop_max=noop_max,
+                       sticky=sticky)
+    choose = EpsilonActions(epsilon, agent.action_dim, seed)
     try:
         with torch_threads(PLAY_THREADS):
             state, info = env.reset(seed=seed)
@@ -42,7 +66,7 @@ def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int
             trace: list[dict[str, Any]] = []
             total, x_max, flag, steps = 0.0, int(info.get("x_pos", 0)), False, 0
             while steps < max_steps:
-                action = int(agent.greedy_actions(state)[0])
+                action = choose(lambda: int(agent.greedy_actions(state)[0]))
                 state, reward, terminated, truncated, info = env.step(action)
                 steps += 1
                 total += reward
@@ -62,32 +86,52 @@ def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int
             "frames": frames, "trace": trace}
 
 
-def evaluate(checkpoint: str | os.PathLike | Mario, episodes: int = 10, seed: int = 0, *,
-             noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS,
-             device: str = "cpu") -> dict[str, Any]:
-    """Greedy episodes with seeds seed..seed+episodes-1 -> the results.json document."""
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+def evaluate(checkpoint: str | os.PathLike | Mario, episodes: int = 10, seed: int = 0, *, sticky: float = 0.0,
+             epsilon: float = 0.0, noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS,
+             device: str = "cpu", progress: Callable[[int], None] | None = None,
+             env_factory: Callable[..., MarioPreprocessing] | None = None) -> dict[str, Any]:
+    """Episodes with seeds seed..seed+episodes-1 under a protocol (greedy, sticky actions, epsilon-random
+    actions) -> the results.json document. `progress(1)` is called after each episode; `env_factory`
+    (tests) replaces the emulator: it takes make_env's level arguments and noop_max / sticky."""
+    check_episodes(episodes)
+    check_seeds(seed, episodes)
     agent = _agent(checkpoint, device)
     seeds = [seed + i for i in range(episodes)]
-    env = make_env(agent.config.world, agent.config.stage, agent.config.actions, noop_max=noop_max)
-    try:  # one emulator for all episodes; each reset(seed=s) draws its own no-op start
-        runs = [run_episode(agent, seed=s, max_steps=max_steps, env=env) for s in seeds]
+    config = agent.config
+    env = (env_factory or make_env)(config.world, config.stage, config.actions, noop_max=noop_max, sticky=sticky)
+    try:  # one emulator for all episodes; each reset(seed=s) draws its own no-op start and sticky repeats
+        runs = []
+        for s in seeds:
+            runs.append(run_episode(agent, seed=s, max_steps=max_steps, epsilon=epsilon, env=env))
+            if progress is not None:
+                progress(1)
     finally:
         env.close()
+    protocol = {"name": protocol_name({"sticky": sticky, "epsilon": epsilon}), "sticky": sticky,
+                "epsilon": epsilon, "noop_max": noop_max, "max_steps": max_steps, "first_seed": seed,
+                "episodes": episodes}
+    return _results(agent, runs, seeds, protocol)
+
+
+def _results(agent: Mario, runs: list[dict[str, Any]], seeds: list[int], protocol: dict[str, Any]) -> dict[str, Any]:
     returns = np.array([r["return"] for r in runs], dtype=np.float64)
     x_pos = np.array([r["x_pos"] for r in runs])
+    flags = rate_summary([r["flag_get"] for r in runs])
     return {
         "env_id": agent.env_id,
         "mean_reward": round(float(returns.mean()), 3),
         "std_reward": round(float(returns.std()), 3),
         "mean_x_pos": round(float(x_pos.mean()), 1),
+        "std_x_pos": round(float(x_pos.std()), 1),
         "max_x_pos": int(x_pos.max()),
-        "flag_rate": round(float(np.mean([r["flag_get"] for r in runs])), 3),
-        "n_eval_episodes": episodes,
+        "flag_rate": flags["rate"],
+        "flags": flags["count"],
+        "flag_rate_ci95": flags["ci95"],
+        "n_eval_episodes": len(runs),
+        "protocol": protocol,
         "seeds": seeds,
-        "noop_max": noop_max,
-        "deterministic": True,
+        "noop_max": protocol["noop_max"],
+        "deterministic": protocol["epsilon"] == 0,  # the policy (sticky repeats are the env's)
         "training_steps": agent.curr_step,
         "episodes": [{k: r[k] for k in ("seed", "return", "x_pos", "flag_get", "length")} for r in runs],
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

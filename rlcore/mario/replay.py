@@ -24,8 +24,8 @@ Why not torchrl's own route (checked on torchrl 0.14.1): `CatFrames.make_rb_tran
 pairs CatFrames with `SliceSampler(slice_len=4, strict_length=True)`, so the first 3 transitions
 of every episode are never sampled, and its documented layout stores both `pixels` and
 `("next", "pixels")` per row (2 frames, ~14 KB per transition); on our layout its unfolding also
-failed (AttributeError in CatFrames.unfolding). Gathering frames with torch fancy indexing
-took 1.7 ms (1 thread) to 7 ms (2 threads on busy cores) per batch here, `np.take` 0.04 ms.
+failed (AttributeError in CatFrames.unfolding). Frames are gathered with `np.take`, far quicker
+than torch fancy indexing on busy cores (figures in bench/README.md).
 """
 
 from __future__ import annotations
@@ -106,9 +106,6 @@ class ReplayMemory:
         self._last_row[env_index] = None if (done if end is None else end) else row
         self.transitions_added += 1
         return row
-
-    def end_episode(self, env_index: int = 0) -> None:
-        self._last_row[env_index] = None
 
     # ------------------------------------------------------------------------------- reading
     def _age(self, rows: np.ndarray) -> np.ndarray:

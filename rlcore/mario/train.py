@@ -8,11 +8,11 @@ renders the next 4 frames while the network learns. The learning schedule is the
 agent steps). The only ordering difference: the update of step t runs before step t's transition
 is cached (it sees the memory up to step t-1).
 
-Where the time goes (bench/mario.py; 2 cores): an update costs ~28 ms in float32 (~14.5 ms with
-`precision="bfloat16"`), 4 emulator frames ~3.3 ms. With `num_envs=3` one update and three env steps
+Where the time goes (bench/mario.py, figures in README.md): an update costs several emulator steps'
+time (less with `precision="bfloat16"`). With `num_envs=3` one update and three env steps
 run side by side per iteration. `pin_cpus` gives the learner its own core and the workers the other
 (unpinned, the scheduler time-slices a worker with the learner), and `target_thread` runs Q_target's
-forward on a helper thread beside the workers, so the ~30 ms of CPU work per iteration is split
+forward on a helper thread beside the workers, so the CPU work of an iteration is split
 about evenly over the two cores. When other processes already keep both cores busy there is no idle
 core to overlap on, and the gain over the tutorial's loop shrinks to the saving in CPU work per step.
 
@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import to_dict
+from rlcore.config import check_bounds, to_dict
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.mario.agent import Mario
 from rlcore.mario.config import MarioConfig
@@ -185,24 +185,22 @@ def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
     """Load the training state into `agent` and `logger`; returns the episode counter."""
     if (out_dir / ckpt.TRAINING_META_FILE).is_file() and not (out_dir / ckpt.TRAINING_STATE_FILE).is_file():
         return warm_restart(agent, out_dir, logger)
-    loaded = ckpt.load_training_state(out_dir)
-    if loaded is None:
-        raise ckpt.CheckpointError(f"{out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
-                                   "(start without --resume)")
-    tensors, meta = loaded
+    ckpt.require_training_state(out_dir)
+    tensors, meta = ckpt.load_training_state(out_dir, required=("optimizer", "rng", "logger"))
     file = out_dir / ckpt.TRAINING_STATE_FILE
-    for prefix, module in (("online.", agent.net.online), ("target.", agent.net.target)):
-        part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        ckpt.check_state_dict(file, part, module.state_dict())
-        module.load_state_dict(part)
-    agent.optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
-    step, episode = (int(x) for x in tensors["counters"])
-    agent.curr_step = step
-    agent.exploration_rate = float(tensors["exploration_rate"])
-    agent.rng.bit_generator.state = meta["rng"]
-    # the replay memory is not saved: refill it for `burnin` steps before learning again
-    agent.burnin = step + agent.config.burnin
-    logger.load_state(meta["logger"], step)
+    with ckpt.reading(file):
+        for prefix, module in (("online.", agent.net.online), ("target.", agent.net.target)):
+            part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            ckpt.check_state_dict(file, part, module.state_dict())
+            module.load_state_dict(part)
+        agent.optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
+        step, episode = (int(x) for x in tensors["counters"])
+        agent.curr_step = step
+        agent.exploration_rate = float(tensors["exploration_rate"])
+        agent.rng.bit_generator.state = meta["rng"]
+        # the replay memory is not saved: refill it for `burnin` steps before learning again
+        agent.burnin = step + agent.config.burnin
+        logger.load_state(meta["logger"], step)
     return episode
 
 
@@ -217,10 +215,12 @@ def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
     step, episode = int(state.get("step", 0)), int(state.get("episode", 0))
     agent.curr_step = step
     agent.exploration_rate = float(state.get("exploration_rate", agent.exploration_rate))
-    meta = ckpt.read_json(out_dir / ckpt.TRAINING_META_FILE)
-    agent.rng.bit_generator.state = meta["rng"]
-    agent.burnin = step + agent.config.burnin  # the replay memory is refilled first, as on any resume
-    logger.load_state(meta["logger"], step)
+    meta_file = out_dir / ckpt.TRAINING_META_FILE
+    meta = ckpt.read_json(meta_file)
+    with ckpt.reading(meta_file):
+        agent.rng.bit_generator.state = meta["rng"]
+        agent.burnin = step + agent.config.burnin  # the replay memory is refilled first, as on any resume
+        logger.load_state(meta["logger"], step)
     print(f"resume: no {ckpt.TRAINING_STATE_FILE} in {out_dir}: continuing from the weights at step {step} "
           "(Q_target re-synced, Adam restarted)", file=sys.stderr)
     return episode
@@ -253,8 +253,8 @@ WORKER_NICE = 10  # the emulator workers yield their CPU to the Q_target thread 
 def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
     """A one-thread executor on the (pinned) workers' CPUs for Q_target's forwards, with the workers
     niced below it: the learner waits for that forward, the workers have slack (their 3 emulator
-    steps take ~10 ms of the ~15 ms update). Interleaved A/B runs: median 192 vs 180 agent steps/s;
-    without the nice it was slower than no thread (155), as the scheduler time-sliced it with 3 workers."""
+    steps take less time than the update). Measured in interleaved A/B runs (README.md); without the
+    nice it was slower than no thread, as the scheduler time-sliced it with 3 workers."""
     for process in workers:
         os.setpriority(os.PRIO_PROCESS, process.pid, WORKER_NICE)
     cpus = os.sched_getaffinity(workers[0].pid)
@@ -265,9 +265,8 @@ def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
 def open_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
     """The run folder, created; a clear error when asked to resume a run that is not there."""
     out_dir = Path(out_dir)
-    if resume and not (out_dir / ckpt.TRAINING_META_FILE).is_file():
-        raise ckpt.CheckpointError(f"{out_dir / ckpt.TRAINING_META_FILE}: missing, nothing to resume "
-                                   "(start without --resume)")
+    if resume:
+        ckpt.require_training_state(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir
 
@@ -283,6 +282,7 @@ class TrainingRun:
         """`env_fn` replaces the emulator (tests use a fake image env with the same spaces)."""
         from gymnasium.vector import AsyncVectorEnv, AutoresetMode
 
+        check_bounds(config)
         self.config = config
         self.out_dir = open_run_folder(out_dir, resume)
         # the emulator workers are forked first, before torch starts its threads and the replay is
@@ -316,6 +316,9 @@ class TrainingRun:
         """The agent, its logger and counters: new, or restored from the run folder."""
         seed_everything(self.config.seed)
         self.agent = Mario(config=self.config, device=resolve_device(device), save_dir=self.out_dir)
+        self.config = self.agent.config  # precision "auto" resolved for this machine
+        if self.agent.precision_choice:  # also saved in config.json
+            print(f"mario: {self.agent.precision_choice}", file=sys.stderr, flush=True)
         self.logger = MetricLogger(self.out_dir, self.config.num_envs, resume=resume)
         self.episode = restore_run(self.agent, self.out_dir, self.logger) if resume else 0
         self.last_checkpoint = self.agent.curr_step
@@ -389,24 +392,15 @@ class TrainingRun:
 
 
 def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-          stop: threading.Event | None = None, progress: bool | None = None,
+          stop: threading.Event | None = None,
           env_fn: Callable[[], Any] | None = None) -> Iterator[dict[str, Any]]:
     """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes; the
     folder is checkpointed every `checkpoint_every` steps and when the run ends or is stopped."""
     run = start_run(config, out_dir, resume=resume, device=device, env_fn=env_fn)
-    bar = _progress_bar(config, run.agent.curr_step, progress)
     try:
         while not run.finished and not (stop is not None and stop.is_set()):
-            steps_before = run.agent.curr_step
-            for record in run.step():
-                if bar is not None:
-                    bar.set_postfix(reward=record["reward"], x_pos=record["x_pos"], eps=round(record["epsilon"], 3))
-                yield record
-            if bar is not None:
-                bar.update(run.agent.curr_step - steps_before)
+            yield from run.step()
     finally:
-        if bar is not None:
-            bar.close()
         run.close()
 
 
@@ -420,12 +414,3 @@ def start_run(config: MarioConfig, out_dir: str | os.PathLike, **kwargs) -> Trai
         raise ValueError(f"collector must be 'local' or 'ray', got {config.collector!r}")
     return TrainingRun(config, out_dir, **kwargs)
 
-
-def _progress_bar(config: MarioConfig, start: int, progress: bool | None):
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=config.max_steps or None, initial=start, unit="step", desc="mario", dynamic_ncols=True)

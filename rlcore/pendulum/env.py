@@ -24,6 +24,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Composite, Unbounded
 from torchrl.envs import EnvBase
+from torchrl.envs.utils import make_composite_from_td
 
 # Random starts, as in the tutorial and Gymnasium: th uniform in [-DEFAULT_X, DEFAULT_X],
 # thdot uniform in [-DEFAULT_Y, DEFAULT_Y].
@@ -142,19 +143,6 @@ def gen_params(g: float = GRAVITY, batch_size=None, m: float = MASS, l: float = 
     return td
 
 
-def make_composite_from_td(td: TensorDictBase) -> Composite:
-    """A Composite spec of unbounded entries mirroring a tensordict's structure (for "params")."""
-    return Composite(
-        {
-            key: make_composite_from_td(tensor)
-            if isinstance(tensor, TensorDictBase)
-            else Unbounded(dtype=tensor.dtype, device=tensor.device, shape=tensor.shape)
-            for key, tensor in td.items()
-        },
-        shape=td.shape,
-    )
-
-
 class PendulumEnv(EnvBase):
     """The tutorial's stateless pendulum: state and physical params travel in the tensordict.
 
@@ -182,7 +170,7 @@ class PendulumEnv(EnvBase):
             thdot=Bounded(low=-td_params["params", "max_speed"], high=td_params["params", "max_speed"],
                           shape=(), dtype=torch.float32),
             # params are part of the observation so that they travel along a rollout
-            params=make_composite_from_td(td_params["params"]),
+            params=make_composite_from_td(td_params["params"], unsqueeze_null_shapes=False),
             shape=(),
         )
         # stateless: the previous output is the next input

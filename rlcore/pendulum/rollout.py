@@ -1,8 +1,8 @@
 """Differentiable rollouts of the policy written directly on tensors (the fast training path).
 
 The tutorial's training loop rolls the policy out through `env.rollout` (TensorDict and transform
-bookkeeping at every step, about 60% of an iteration) and lets autograd record ~40 tiny ops per
-step. The same rollout can be computed from the same physics functions (rlcore.pendulum.env) on
+bookkeeping at every step: most of an iteration, see bench/README.md) and lets autograd record
+tens of tiny ops per step. The same rollout can be computed from the same physics functions (rlcore.pendulum.env) on
 plain (batch,) tensors:
 
 - `tensor_rollout`: a plain loop under autograd; the readable reference.
@@ -122,7 +122,7 @@ def _policy_steps(th, thdot, params, steps, squash, weights):
     return th, thdot, torch.stack(ths), torch.stack(thdots), actions, inputs, *hiddens
 
 
-COMPILED_CHUNK = 10  # steps per compiled call: one compile (~5 s with a warm cache, up to a minute cold)
+COMPILED_CHUNK = 10  # steps per compiled call: one compile (seconds with a warm cache, longer cold)
 
 
 @functools.cache
@@ -203,74 +203,85 @@ class _BackpropThroughTime(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_th, grad_thdot, grad_action, grad_final_th, grad_final_thdot):
-        params = ctx.params
         ths, thdots, inputs, actions, *rest = ctx.saved_tensors
         hiddens, weights = rest[:ctx.n_hidden], rest[ctx.n_hidden:]
-        layer_weights = weights[0::2]
-        steps, batch = actions.shape
-        zeros = actions.new_zeros(steps, batch)
-        one = actions.new_ones(())
-
-        # 1. d action / d (every layer's pre-activation and the observation), all steps at once:
-        #    S_last = w_out * tanh'(z) [* d action/d out],  S_l = (S_{l+1} @ W_{l+1}) * tanh'(z_l),
-        #    tanh' = 1 - h^2; d action/d out (the last linear's output) is 1, or squash * tanh' with TorqueSquash
-        d_action_d_out = (ctx.squash - actions * actions / ctx.squash) if ctx.squash else None
-        sensitivities = []  # last hidden layer first, each (steps, batch, hidden)
-        s = torch.addcmul(one, hiddens[-1], hiddens[-1], value=-1).mul_(layer_weights[-1][0])
-        if d_action_d_out is not None:
-            s.mul_(d_action_d_out[..., None])
-        sensitivities.append(s)
-        for layer in range(len(hiddens) - 2, -1, -1):
-            s = (s @ layer_weights[layer + 1]).mul_(torch.addcmul(one, hiddens[layer], hiddens[layer], value=-1))
-            sensitivities.append(s)
-        d_action_d_obs = s @ layer_weights[0]  # (steps, batch, 3): observation = [cos th, sin th, thdot]
-        cos_th, sin_th = inputs[..., 0], inputs[..., 1]
-        d_action_d_th = d_action_d_obs[..., 1] * cos_th - d_action_d_obs[..., 0] * sin_th
-        d_action_d_thdot = d_action_d_obs[..., 2]
-
-        # 2. how each step's next state depends on its state and action (the physics' own derivatives)
-        (th_th, th_thdot, th_action), (thdot_th, thdot_thdot, thdot_action) = _step_jacobian(ths, thdots, actions,
-                                                                                          params)
-
-        # 3. backward through time. The action depends on the state through the policy, so the state's
-        #    total effect on the next state is d next/d state + d next/d action * d action/d state: M_t.
-        #    gradient_decay < 1 scales the gradient coming back from step t+1 (truncated credit assignment).
-        grad_th = grad_th if grad_th is not None else zeros
-        grad_thdot = grad_thdot if grad_thdot is not None else zeros
+        zeros = actions.new_zeros(actions.shape)
+        sensitivities, d_action_d_out, d_action_d_state = _policy_sensitivities(inputs, actions, hiddens,
+                                                                               weights[0::2], ctx.squash)
         grad_action = grad_action if grad_action is not None else zeros
-        decay = ctx.gradient_decay
-        per_step = [torch.addcmul(th_th, th_action, d_action_d_th),  # d th' / d th (total)
-                    torch.addcmul(thdot_th, thdot_action, d_action_d_th),  # d thdot' / d th
-                    torch.addcmul(th_thdot, th_action, d_action_d_thdot),  # d th' / d thdot
-                    torch.addcmul(thdot_thdot, thdot_action, d_action_d_thdot)]  # d thdot' / d thdot
-        if decay != 1:
-            per_step = [m.mul_(decay) for m in per_step]
-        per_step += [grad_th + grad_action * d_action_d_th,  # th_input
-                    grad_thdot + grad_action * d_action_d_thdot]  # thdot_input
-        g_th = grad_final_th if grad_final_th is not None else zeros[0]
-        g_thdot = grad_final_thdot if grad_final_thdot is not None else zeros[0]
-        if ctx.compiled:
-            chunks = []
-            for end in range(steps, 0, -COMPILED_CHUNK):
-                begin = max(end - COMPILED_CHUNK, 0)
-                through = _compiled_backward_steps() if end - begin == COMPILED_CHUNK else _backward_steps
-                g_th, g_thdot, chunk = through(g_th, g_thdot, *[x[begin:end] for x in per_step])
-                chunks.insert(0, chunk)
-            v_next = torch.cat(chunks)
-        else:
-            g_th, g_thdot, v_next = _backward_steps(g_th, g_thdot, *per_step)
-        # the gradient reaching each action: its own, plus through the next state
-        through_next_state = torch.addcmul(th_action * v_next[..., 0], thdot_action, v_next[..., 1])
-        g_actions = torch.add(grad_action, through_next_state, alpha=decay)
-
-        # 4. weight gradients of all steps at once: dL/dz_l = dL/daction * S_l
-        g_action = g_actions.reshape(steps * batch, 1)
-        layer_inputs = [inputs, *hiddens]
-        grads = []
-        for layer, s in zip(range(len(hiddens) - 1, -1, -1), sensitivities):
-            g_z = s.reshape(steps * batch, -1).mul_(g_action)  # S_l is not needed any more: in place
-            grads.append((g_z.t() @ layer_inputs[layer].reshape(steps * batch, -1), g_z.sum(0)))
-        grads.reverse()
-        g_out = g_action if d_action_d_out is None else g_action * d_action_d_out.reshape(steps * batch, 1)
-        grads.append((g_out.t() @ hiddens[-1].reshape(steps * batch, -1), g_out.sum(0)))
+        g_th, g_thdot, g_actions = _through_time(
+            ctx, ths, thdots, actions, d_action_d_state,
+            grad_th if grad_th is not None else zeros, grad_thdot if grad_thdot is not None else zeros, grad_action,
+            grad_final_th if grad_final_th is not None else zeros[0],
+            grad_final_thdot if grad_final_thdot is not None else zeros[0])
+        grads = _weight_gradients(g_actions, inputs, hiddens, sensitivities, d_action_d_out)
         return (g_th, g_thdot, None, None, None, None, None, *[g for pair in grads for g in pair])
+
+
+def _policy_sensitivities(inputs, actions, hiddens, layer_weights, squash):
+    """1. d action / d (every layer's pre-activation and the observation), all steps at once:
+    S_last = w_out * tanh'(z) [* d action/d out],  S_l = (S_{l+1} @ W_{l+1}) * tanh'(z_l),
+    tanh' = 1 - h^2; d action/d out (the last linear's output) is 1, or squash * tanh' with TorqueSquash.
+    Returns (S_l last layer first, d action/d out or None, (d action/d th, d action/d thdot))."""
+    one = actions.new_ones(())
+    d_action_d_out = (squash - actions * actions / squash) if squash else None
+    sensitivities = []  # last hidden layer first, each (steps, batch, hidden)
+    s = torch.addcmul(one, hiddens[-1], hiddens[-1], value=-1).mul_(layer_weights[-1][0])
+    if d_action_d_out is not None:
+        s.mul_(d_action_d_out[..., None])
+    sensitivities.append(s)
+    for layer in range(len(hiddens) - 2, -1, -1):
+        s = (s @ layer_weights[layer + 1]).mul_(torch.addcmul(one, hiddens[layer], hiddens[layer], value=-1))
+        sensitivities.append(s)
+    d_action_d_obs = s @ layer_weights[0]  # (steps, batch, 3): observation = [cos th, sin th, thdot]
+    cos_th, sin_th = inputs[..., 0], inputs[..., 1]
+    d_action_d_th = d_action_d_obs[..., 1] * cos_th - d_action_d_obs[..., 0] * sin_th
+    return sensitivities, d_action_d_out, (d_action_d_th, d_action_d_obs[..., 2])
+
+
+def _through_time(ctx, ths, thdots, actions, d_action_d_state, grad_th, grad_thdot, grad_action, g_th, g_thdot):
+    """2.-3. Backward through time. The action depends on the state through the policy, so the state's
+    total effect on the next state is d next/d state + d next/d action * d action/d state: M_t.
+    gradient_decay < 1 scales the gradient coming back from step t+1 (truncated credit assignment).
+    Returns the gradients of the initial state and of every action."""
+    d_action_d_th, d_action_d_thdot = d_action_d_state
+    # how each step's next state depends on its state and action (the physics' own derivatives)
+    (th_th, th_thdot, th_action), (thdot_th, thdot_thdot, thdot_action) = _step_jacobian(ths, thdots, actions,
+                                                                                      ctx.params)
+    decay = ctx.gradient_decay
+    per_step = [torch.addcmul(th_th, th_action, d_action_d_th),  # d th' / d th (total)
+                torch.addcmul(thdot_th, thdot_action, d_action_d_th),  # d thdot' / d th
+                torch.addcmul(th_thdot, th_action, d_action_d_thdot),  # d th' / d thdot
+                torch.addcmul(thdot_thdot, thdot_action, d_action_d_thdot)]  # d thdot' / d thdot
+    if decay != 1:
+        per_step = [m.mul_(decay) for m in per_step]
+    per_step += [grad_th + grad_action * d_action_d_th,  # th_input
+                 grad_thdot + grad_action * d_action_d_thdot]  # thdot_input
+    if ctx.compiled:
+        chunks = []
+        for end in range(actions.shape[0], 0, -COMPILED_CHUNK):
+            begin = max(end - COMPILED_CHUNK, 0)
+            through = _compiled_backward_steps() if end - begin == COMPILED_CHUNK else _backward_steps
+            g_th, g_thdot, chunk = through(g_th, g_thdot, *[x[begin:end] for x in per_step])
+            chunks.insert(0, chunk)
+        v_next = torch.cat(chunks)
+    else:
+        g_th, g_thdot, v_next = _backward_steps(g_th, g_thdot, *per_step)
+    # the gradient reaching each action: its own, plus through the next state
+    through_next_state = torch.addcmul(th_action * v_next[..., 0], thdot_action, v_next[..., 1])
+    return g_th, g_thdot, torch.add(grad_action, through_next_state, alpha=decay)
+
+
+def _weight_gradients(g_actions, inputs, hiddens, sensitivities, d_action_d_out):
+    """4. Weight gradients of all steps at once: dL/dz_l = dL/daction * S_l; (weight, bias) per layer."""
+    steps, batch = g_actions.shape
+    g_action = g_actions.reshape(steps * batch, 1)
+    layer_inputs = [inputs, *hiddens]
+    grads = []
+    for layer, s in zip(range(len(hiddens) - 1, -1, -1), sensitivities):
+        g_z = s.reshape(steps * batch, -1).mul_(g_action)  # S_l is not needed any more: in place
+        grads.append((g_z.t() @ layer_inputs[layer].reshape(steps * batch, -1), g_z.sum(0)))
+    grads.reverse()
+    g_out = g_action if d_action_d_out is None else g_action * d_action_d_out.reshape(steps * batch, 1)
+    grads.append((g_out.t() @ hiddens[-1].reshape(steps * batch, -1), g_out.sum(0)))
+    return grads

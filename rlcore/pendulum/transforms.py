@@ -61,12 +61,3 @@ def simple_rollout(env: EnvBase, steps: int = 100) -> TensorDictBase:
         data[i] = _data
         _data = step_mdp(_data, keep_other=True)
     return data
-
-
-def batched_rollout(env: EnvBase, policy, batch_size: int, steps: int,
-                    td_params: TensorDictBase | None = None) -> TensorDictBase:
-    """`batch_size` pendulums for `steps` steps: reset outside rollout() with batched params (not batch-locked)."""
-    if td_params is None:
-        td_params = env.gen_params(batch_size=[batch_size])
-    init_td = env.reset(td_params)
-    return env.rollout(steps, policy, tensordict=init_td, auto_reset=False)

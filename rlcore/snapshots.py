@@ -1,0 +1,126 @@
+"""Learning curves from a run's snapshots: each snapshots/step-<N>/ evaluated under a few protocols.
+
+`evaluate_snapshots` writes RUN/snapshot_evals.json after every evaluation (so an interrupted run
+resumes where it stopped: a snapshot already evaluated under the same protocol, episodes and seeds is
+skipped) and redraws RUN/snapshot_evals.png, the success rate (or the return, for a system without
+successes) against training steps with one line per protocol and its 95% Wilson band. The card
+shows that plot beside the training curves.
+
+    {"evaluations": [{"snapshot": "step-00025000", "step": 25000, "protocol": {...},
+                      "mean_reward": ..., "std_reward": ..., "rates": {"flag_get": {"count", "rate", "ci95"}},
+                      ...}, ...]}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlcore.checkpoint import CheckpointError, atomic_write_json, read_json
+from rlcore.evaluation import protocol_name, rate_summary
+
+if TYPE_CHECKING:
+    from rlcore.systems import System
+
+SNAPSHOTS_DIR = "snapshots"
+SNAPSHOT_EVALS_FILE = "snapshot_evals.json"
+SNAPSHOT_PLOT_FILE = "snapshot_evals.png"
+_STEP = re.compile(r"step-(\d+)")
+
+
+def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every snapshots/step-<N>/ of a run, by step."""
+    root = Path(run_dir) / SNAPSHOTS_DIR
+    found = sorted((int(m.group(1)), p) for p in root.glob("step-*")
+                   if p.is_dir() and (m := _STEP.fullmatch(p.name)))
+    if not found:
+        raise CheckpointError(f"{root}: no snapshots/step-<N>/ folders (train with --keep-snapshots)")
+    return found
+
+
+def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
+    file = Path(run_dir) / SNAPSHOT_EVALS_FILE
+    if not file.is_file():
+        return []
+    evaluations = read_json(file).get("evaluations")
+    if not isinstance(evaluations, list):
+        raise CheckpointError(f"{file}: no 'evaluations' list")
+    return evaluations
+
+
+def curve_entry(step: int, snapshot: str, results: Mapping[str, Any]) -> dict[str, Any]:
+    """One point of the curve: the results' scalars, the protocol, and a rate per success field."""
+    episodes = results.get("episodes") or []
+    successes = [k for k, v in (episodes[0].items() if episodes else ()) if isinstance(v, bool)]
+    scalars = {k: v for k, v in results.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    return {"snapshot": snapshot, "step": step, "protocol": results["protocol"], **scalars,
+            "rates": {key: rate_summary([e[key] for e in episodes]) for key in successes}}
+
+
+def evaluate_snapshots(run_dir: Path, system: System, protocols: list[dict[str, float]], *, episodes: int,
+                       seed: int, progress: bool = True) -> Iterator[str]:
+    """Evaluate every snapshot under every protocol (options for system.evaluate) not yet in the file;
+    yields one line per evaluation, writing the file and the plot after each."""
+    from tqdm import tqdm
+
+    run_dir = Path(run_dir)
+    evaluations = read_evaluations(run_dir)
+    for step, folder in snapshot_folders(run_dir):
+        for options in protocols:
+            if any(e["snapshot"] == folder.name and _same_protocol(e, options, episodes, seed) for e in evaluations):
+                continue
+            with tqdm(total=episodes, desc=f"{folder.name} {options or 'greedy'}", unit="episode",
+                      disable=None if progress else True, leave=False) as bar:
+                results = system.evaluate(folder, episodes=episodes, seed=seed, progress=bar.update, **options)
+            entry = curve_entry(step, folder.name, results)
+            evaluations = sorted([*evaluations, entry], key=lambda e: (e["step"], e["protocol"]["name"]))
+            atomic_write_json(run_dir / SNAPSHOT_EVALS_FILE, {"evaluations": evaluations})
+            plot_curve(evaluations, run_dir / SNAPSHOT_PLOT_FILE)
+            yield f"{folder.name} {entry['protocol']['name']}: {_headline(entry)}"
+
+
+def _same_protocol(entry: Mapping[str, Any], options: Mapping[str, float], episodes: int, seed: int) -> bool:
+    protocol = entry.get("protocol", {})
+    return (protocol.get("name") == protocol_name(options) and protocol.get("episodes") == episodes
+            and protocol.get("first_seed") == seed)
+
+
+def _headline(entry: Mapping[str, Any]) -> str:
+    parts = [f"return {entry['mean_reward']:.1f} +/- {entry.get('std_reward', 0):.1f}"]
+    parts += [f"{key} {rate['count']}/{entry['n_eval_episodes']}" for key, rate in entry["rates"].items()]
+    return ", ".join(parts)
+
+
+def plot_curve(evaluations: list[Mapping[str, Any]], path: Path) -> Path:
+    """Success rate (with its Wilson band) or return against steps, one line per protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
+
+    from rlcore.metrics import save_figure
+
+    rate_key = next((k for e in evaluations for k in e.get("rates", {})), None)
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for name in dict.fromkeys(e["protocol"]["name"] for e in evaluations):
+        points = [e for e in evaluations if e["protocol"]["name"] == name]
+        steps = [e["step"] for e in points]
+        if rate_key is None:
+            ax.plot(steps, [e["mean_reward"] for e in points], marker="o", label=name)
+            continue
+        rates = [e["rates"][rate_key] for e in points]
+        ax.plot(steps, [r["rate"] for r in rates], marker="o", label=name)
+        ax.fill_between(steps, [r["ci95"][0] for r in rates], [r["ci95"][1] for r in rates], alpha=0.2)
+    ax.set_xlabel("training steps")
+    ax.set_ylabel(f"{rate_key} rate (95% Wilson band)" if rate_key else "mean return")
+    if rate_key:
+        ax.set_ylim(-0.03, 1.03)
+    ax.set_title(f"Snapshot evaluations ({evaluations[-1]['n_eval_episodes']} episodes each)")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)

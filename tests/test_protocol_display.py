@@ -1,0 +1,63 @@
+"""Cards and the Agents table show greedy and sticky figures side by side when results.json has both."""
+
+from pathlib import Path
+
+from huggingface_hub import ModelCard
+from hub_server import make_checkpoint
+
+from rlcore.evaluation import merge_protocol
+from rlcore.modelcard import build_model_card
+
+GREEDY = {"mean_reward": 3083.5, "std_reward": 2.7, "mean_x_pos": 3161.0, "flag_rate": 1.0, "flags": 100,
+          "flag_rate_ci95": [0.963, 1.0], "n_eval_episodes": 100, "seeds": list(range(100)),
+          "protocol": {"name": "greedy", "sticky": 0.0, "epsilon": 0.0}}
+STICKY = {**GREEDY, "mean_reward": 1500.0, "std_reward": 900.0, "mean_x_pos": 2000.0, "flag_rate": 0.4, "flags": 40,
+          "flag_rate_ci95": [0.309, 0.498], "protocol": {"name": "sticky_0.25", "sticky": 0.25, "epsilon": 0.0}}
+
+
+def _mario(folder: Path, results: dict) -> Path:
+    return make_checkpoint(folder, system="mario", algorithm="Double DQN", env_id="SuperMarioBros-1-1-v0",
+                           results=results)
+
+
+def test_the_card_puts_protocols_side_by_side_and_keeps_greedy_in_the_model_index(tmp_path):
+    folder = _mario(tmp_path / "mario", merge_protocol(merge_protocol(None, GREEDY), STICKY))
+    card = ModelCard(build_model_card(folder, "alice/mario"))
+    assert "| metric | greedy | sticky_0.25 |" in card.text
+    assert "| flag rate | 100% (95% CI 96%-100%) | 40% (95% CI 31%-50%) |" in card.text
+    assert "| mean reward (+/- std) | 3083.50 +/- 2.70 | 1500.00 +/- 900.00 |" in card.text
+    metrics = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert metrics["mean_reward"] == "3083.50 +/- 2.70" and metrics["flag_rate"] == 1.0
+
+
+def test_the_agents_table_shows_the_sticky_flag_rate_beside_the_greedy_one(tmp_path):
+    from demo.agents import agent_row
+    from demo.catalog import Agent
+
+    agent = Agent(ref="mario", path=tmp_path, system="mario", source="bundled")
+    both = agent_row(agent, merge_protocol(merge_protocol(None, GREEDY), STICKY))
+    assert (both["flag rate"], both["sticky flag"], both["mean return"]) == (1.0, 0.4, 3083.5)
+    greedy_only = agent_row(agent, {k: v for k, v in GREEDY.items() if k != "protocol"})  # an older results.json
+    assert (greedy_only["flag rate"], greedy_only["sticky flag"]) == (1.0, None)
+
+
+def test_the_card_has_the_snapshot_learning_curve_and_push_carries_it(tmp_path):
+    from rlcore.checkpoint import atomic_write_json
+    from rlcore.hub import files_to_push
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE, curve_entry, plot_curve
+
+    folder = _mario(tmp_path / "mario", GREEDY)
+    episodes = [{"seed": s, "return": 1.0, "flag_get": False} for s in range(4)]
+    evaluations = []
+    for step, greedy_flags, sticky_flags in ((25_000, 1, 0), (50_000, 4, 3)):
+        for protocol, flags in (({"name": "greedy"}, greedy_flags), ({"name": "sticky_0.25"}, sticky_flags)):
+            results = {"mean_reward": 1.0, "n_eval_episodes": 4, "protocol": protocol,
+                       "episodes": [{**e, "flag_get": e["seed"] < flags} for e in episodes]}
+            evaluations.append(curve_entry(step, f"step-{step:08d}", results))
+    atomic_write_json(folder / SNAPSHOT_EVALS_FILE, {"evaluations": evaluations})
+    plot_curve(evaluations, folder / "snapshot_evals.png")
+    text = build_model_card(folder, "alice/mario")
+    assert "| training steps | greedy | sticky_0.25 |" in text
+    assert "| 25000 | 1/4 | 0/4 |" in text and "| 50000 | 4/4 | 3/4 |" in text
+    assert "![snapshot_evals](snapshot_evals.png)" in text
+    assert {folder / SNAPSHOT_EVALS_FILE, folder / "snapshot_evals.png"} <= set(files_to_push(folder))

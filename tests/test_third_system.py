@@ -1,0 +1,85 @@
+"""A third system, defined only in tests/toy_system.py, goes through every generic layer: `rlcore train`,
+`evaluate`, `play`, `push`, `pull` (the real entry point, against the local Hub server) and the app's
+Watch and Agents tabs. It is added with RLCORE_SYSTEMS; nothing in rlcore/ or demo/ was changed for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from app_support import running_app
+from gradio_client import Client
+from hub_server import TOKEN, HubServer
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = "bandit=toy_system"
+
+
+def rlcore(*args, endpoint: str, home: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), HF_HUB_DISABLE_XET="1", HF_TOKEN=TOKEN,
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), RLCORE_SYSTEMS=TOY)
+    result = subprocess.run([sys.executable, "-m", "rlcore", *map(str, args)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def bandit(monkeypatch):
+    monkeypatch.setenv("RLCORE_SYSTEMS", TOY)
+    from rlcore.systems import get_system
+
+    return get_system("bandit")
+
+
+def test_the_third_system_trains_evaluates_plays_and_goes_to_the_hub_and_back(tmp_path):
+    run, home = tmp_path / "run", tmp_path / "hf"
+    with HubServer(tokens={TOKEN: "alice"}) as server:
+        hub = {"endpoint": server.url, "home": home}
+        trained = rlcore("train", "bandit", "--out", run, "--episodes", 60, "--preset", "eager", **hub)
+        assert "train bandit" in trained.stderr and "60/60" in trained.stderr  # the bar counts its budget
+        assert json.loads((run / "config.json").read_text())["config"] == {
+            "probabilities": [0.2, 0.8], "lr": 2.0, "episodes": 60, "seed": 0}
+        resumed = rlcore("train", "bandit", "--out", run, "--resume", "--episodes", 80, "--no-progress", **hub)
+        assert "step=80" in resumed.stderr  # the saved config, with the flag given overriding it
+        evaluated = rlcore("evaluate", run, "--episodes", 20, "--seed", 3, "--write", **hub)
+        assert "TwoArmedBandit-v0, 20 episodes, seeds 3-22" in evaluated.stdout
+        results = json.loads((run / "results.json").read_text())
+        assert results["n_eval_episodes"] == 20 and results["protocols"]["greedy"]["protocol"]["first_seed"] == 3
+        assert results["best_arm_rate"] == 1.0
+        played = rlcore("play", run, "--out", tmp_path / "bandit.mp4", "--pulls", 6, **hub)
+        assert "(6 frames)" in played.stdout and (tmp_path / "bandit.mp4").stat().st_size > 500
+        rlcore("push", run, "alice/bandit", **hub)
+        card = server.files("alice/bandit")["README.md"].decode()
+        assert "| best arm rate | 100% |" in card and "- type: best_arm_rate" in card
+        assert "python -m rlcore train bandit --lr 2.0 --episodes 80" in card
+        pulled = Path(rlcore("pull", "alice/bandit", endpoint=server.url, home=tmp_path / "fresh")
+                      .stdout.strip().splitlines()[-1])
+    assert (pulled / "model.safetensors").read_bytes() == (run / "model.safetensors").read_bytes()
+
+
+def test_the_third_system_in_the_app_watch_and_agents_tabs(bandit, tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    for _ in bandit.train(bandit.preset("eager", episodes=50), checkpoints / "bandit-agent"):
+        pass
+    with running_app(checkpoints, tmp_path / "work") as (url, _):
+        client = Client(url, verbose=False)
+        choices = client.predict("bandit", None, api_name="/watch_system")[0]["choices"]
+        assert [c[0] for c in choices] == ["bandit-agent"]
+        # the inputs: system, agent, compare, seed, then every system's controls (Mario's level, the
+        # pendulum's physics, the bandit's pulls), as the Watch tab lays them out
+        video, status, figures, plot = client.predict("bandit", "bandit-agent", "(none)", 2, 1, 1, 10.0, 1.0, 1.0,
+                                                      5, api_name="/watch")
+        summary = figures["agents"]["bandit-agent"]["summary"]
+        assert summary["steps"] == 5 and figures["agents"]["bandit-agent"]["frames"] == 5
+        assert Path(video).stat().st_size > 500 and "| return |" in status
+        assert [row[0] for row in plot["data"]] == [0, 1, 2, 3, 4]  # the per-step trace_figure
+        table = client.predict(False, api_name="/agents")[0]
+        rows = [dict(zip(table["headers"], row)) for row in table["data"]]
+        (row,) = [r for r in rows if r["agent"] == "bandit-agent"]
+        assert row["system"] == "bandit" and "best arm rate" in table["headers"]

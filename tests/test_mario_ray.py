@@ -23,7 +23,7 @@ from bench.mario_scale import descendant_pids
 from rlcore.checkpoint import load_training_state
 from rlcore.mario.config import MarioConfig
 from rlcore.mario.distributed import ExplorationPolicy, RayTrainingRun, WorkerLost, prepare_ray_environment
-from rlcore.mario.train import train
+from rlcore.mario.train import train as train_run
 from rlcore.metrics import read_metrics
 
 ray = pytest.importorskip("ray")
@@ -161,10 +161,11 @@ sys.path.insert(0, {tests!r})
 import ray, mario_fake_env
 ray.cloudpickle.register_pickle_by_value(mario_fake_env)
 from rlcore.mario.config import MarioConfig
+from rlcore.mario.distributed import RayTrainingRun
 from rlcore.mario.train import train
 config = MarioConfig(**{config!r})
-for _ in train(config, {out!r}, device="cpu", env_fn=functools.partial(mario_fake_env.make_fake_env, min_frames=40,
-                                                                       max_frames=200)):
+fake_env = functools.partial(mario_fake_env.make_fake_env, min_frames=40, max_frames=200)
+for _ in train(config, {out!r}, device="cpu", run_type=RayTrainingRun, env_fn=fake_env):
     pass
 """
 
@@ -181,8 +182,8 @@ def test_a_killed_ray_run_resumes_from_its_last_checkpoint(cluster, tmp_path):
         driver.kill()  # kill -9: no final save
         driver.wait()
     saved = load_training_state(out)[1]["step"]
-    resumed = list(train(_config(ray_address=cluster, max_steps=saved + 64), out, resume=True, device="cpu",
-                         env_fn=FAKE_ENV))
+    resumed = list(train_run(_config(ray_address=cluster, max_steps=saved + 64), out, resume=True, device="cpu",
+                         env_fn=FAKE_ENV, run_type=RayTrainingRun))
     meta = load_training_state(out)[1]
     assert meta["step"] == saved + 64
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl")]
@@ -262,7 +263,8 @@ def test_a_remote_address_keeps_rays_cluster_networking(monkeypatch):
 @pytest.mark.slow
 def test_the_real_emulator_trains_on_ray_workers(tmp_path):
     out = tmp_path / "run"
-    records = list(train(_config(max_steps=320, burnin=100, sticky=0.25, noop_max=10), out, device="cpu"))
+    records = list(train_run(_config(max_steps=320, burnin=100, sticky=0.25, noop_max=10), out, device="cpu",
+                             run_type=RayTrainingRun))
     tensors, meta = load_training_state(out)
     assert meta["step"] == 320 and meta["config"]["sticky"] == 0.25
     assert records and all(r["x_pos"] > 0 for r in records)

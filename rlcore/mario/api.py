@@ -72,9 +72,11 @@ class SuperMario(System):
 
     def train(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
               device: str = "auto", stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
-        from rlcore.mario.train import train as _train
+        from rlcore.mario.train import TrainingRun, train as _train
 
-        yield from _train(config, out_dir, resume=resume, device=device, stop=stop)
+        if config.collector == "ray":  # Ray is imported only when asked for
+            from rlcore.mario.distributed import RayTrainingRun as TrainingRun
+        yield from _train(config, out_dir, resume=resume, device=device, stop=stop, run_type=TrainingRun)
 
     def load(self, checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
         return Mario.load(checkpoint, device=device)

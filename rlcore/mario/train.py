@@ -17,7 +17,7 @@ about evenly over the two cores. When other processes already keep both cores bu
 core to overlap on, and the gain over the tutorial's loop shrinks to the saving in CPU work per step.
 
 With `collector="ray"` the emulators run in Ray workers instead (rlcore/mario/distributed.py), feeding
-the same learner and bookkeeping (`start_run` picks the run).
+the same learner and bookkeeping (`train(..., run_type=RayTrainingRun)`; api.train picks it).
 
 `train(...)` is a generator of flat metric records (one per `log_every` episodes); the run folder is
 always a valid, resumable checkpoint:
@@ -283,6 +283,9 @@ class TrainingRun:
         from gymnasium.vector import AsyncVectorEnv, AutoresetMode
 
         check_bounds(config)
+        if config.collector != "local":
+            raise ValueError(f"collector {config.collector!r}: train with run_type=RayTrainingRun "
+                             "(rlcore.mario.distributed; rlcore.mario.api.train picks it)")
         self.config = config
         self.out_dir = open_run_folder(out_dir, resume)
         # the emulator workers are forked first, before torch starts its threads and the replay is
@@ -392,25 +395,14 @@ class TrainingRun:
 
 
 def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-          stop: threading.Event | None = None,
-          env_fn: Callable[[], Any] | None = None) -> Iterator[dict[str, Any]]:
+          stop: threading.Event | None = None, env_fn: Callable[[], Any] | None = None,
+          run_type: type[TrainingRun] | None = None) -> Iterator[dict[str, Any]]:
     """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes; the
-    folder is checkpointed every `checkpoint_every` steps and when the run ends or is stopped."""
-    run = start_run(config, out_dir, resume=resume, device=device, env_fn=env_fn)
+    folder is checkpointed every `checkpoint_every` steps and when the run ends or is stopped.
+    `run_type`: TrainingRun (local workers), or distributed.RayTrainingRun for `collector="ray"`."""
+    run = (run_type or TrainingRun)(config, out_dir, resume=resume, device=device, env_fn=env_fn)
     try:
         while not run.finished and not (stop is not None and stop.is_set()):
             yield from run.step()
     finally:
         run.close()
-
-
-def start_run(config: MarioConfig, out_dir: str | os.PathLike, **kwargs) -> TrainingRun:
-    """The run for `config.collector`: local emulator workers, or Ray workers (rlcore/mario/distributed.py)."""
-    if config.collector == "ray":
-        from rlcore.mario.distributed import RayTrainingRun  # Ray is imported only when asked for
-
-        return RayTrainingRun(config, out_dir, **kwargs)
-    if config.collector != "local":
-        raise ValueError(f"collector must be 'local' or 'ray', got {config.collector!r}")
-    return TrainingRun(config, out_dir, **kwargs)
-

@@ -174,10 +174,10 @@ def _wire(ctx: AppContext, can_push: bool, inputs: list, outputs: list, start, s
     def stop_run(request: gr.Request) -> str:
         return stop_training(ctx, request)
 
-    def cancel_if_not_running(request: gr.Request) -> None:
+    def leave_queue_if_waiting(left: int, request: gr.Request):
         # A run already going saves and delivers its agent after Stop; only a place in the queue is cancelled.
-        if any(run.owner == request.session_hash for run in ctx.training.unfinished_runs()):
-            raise gr.Error("a run is saving", visible=False, print_exception=False)
+        going = any(run.owner == request.session_hash for run in ctx.training.unfinished_runs())
+        return gr.skip() if going else left + 1
 
     checked = start.click(check_start, inputs, outputs[0], api_name="train_check", concurrency_limit=None,
                           show_progress="hidden")
@@ -185,8 +185,11 @@ def _wire(ctx: AppContext, can_push: bool, inputs: list, outputs: list, start, s
                                concurrency_limit=ctx.settings.max_concurrent_runs,
                                show_progress="minimal", show_progress_on=[outputs[0]])
     stopped = stop.click(stop_run, None, outputs[0], api_name="stop_training", concurrency_limit=None)
-    stopped.success(cancel_if_not_running, None, None, concurrency_limit=None, api_visibility="private").success(
-        None, None, None, cancels=[training], api_visibility="private")
+    # cancels= on a chained (.then/.success) event never fires in Gradio 6.31 (its cancel event gets no
+    # trigger), so a Stop that finds no run going bumps a State whose change event cancels the queued run.
+    left = gr.State(0)
+    stopped.success(leave_queue_if_waiting, left, left, concurrency_limit=None, api_visibility="private")
+    left.change(None, None, None, cancels=[training])
 
 
 def on_system(chosen: str):

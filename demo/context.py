@@ -31,8 +31,10 @@ class AppSettings:
     """Uploads larger than this in total are refused (the Mario network is about 7 MB)."""
     max_train_seconds: float = 600.0
     """Hard wall-clock cap of one training run; the run is asked to stop, then killed."""
+    max_concurrent_runs: int = 1
+    """Training runs at once (Gradio's queue holds the rest, first come first served); 1 suits a 2-core CPU."""
     heartbeat_timeout: float = 30.0
-    """A run (or a place in the queue) whose page stopped polling for this long is stopped (tab closed)."""
+    """A run whose page stopped polling for this long is stopped (the backstop when a tab closes)."""
     stop_grace_seconds: float = 30.0
     """After a stop request, how long a run may take to save before it is terminated."""
     render_concurrency: int = 2
@@ -68,6 +70,7 @@ class AppSettings:
             values["work_dir"] = Path(os.environ["RLCORE_APP_DIR"])
         values["max_upload_mb"] = _env_float("RLCORE_MAX_UPLOAD_MB", cls.max_upload_mb)
         values["max_train_seconds"] = _env_float("RLCORE_MAX_TRAIN_SECONDS", cls.max_train_seconds)
+        values["max_concurrent_runs"] = int(_env_float("RLCORE_MAX_CONCURRENT_RUNS", cls.max_concurrent_runs))
         allow = os.environ.get("RLCORE_ALLOW_LOCAL_PATHS")
         values["allow_local_paths"] = (allow.lower() not in ("0", "false", "no") if allow
                                        else not os.environ.get("SPACE_ID"))
@@ -104,11 +107,11 @@ class AppSettings:
 
 
 class AppContext:
-    """The settings plus the app's services: the agent catalog, the episode renderer, the training queue."""
+    """The settings plus the app's services: the agent catalog, the episode renderer, the training runs."""
 
     def __init__(self, settings: AppSettings):
         from demo.catalog import Catalog
-        from demo.jobs import TrainingQueue
+        from demo.jobs import RunLimits, TrainingRuns
         from demo.rendering import Renderer
 
         from demo.uploads import prune_stale_staging
@@ -120,12 +123,11 @@ class AppContext:
         prune_stale_staging(settings.uploads_dir)
         self.catalog = Catalog(settings)
         self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos)
-        self.training = TrainingQueue(
-            lock_file=settings.work_dir / "training.lock",
+        self.training = TrainingRuns(RunLimits(
             max_seconds=settings.max_train_seconds,
             heartbeat_timeout=settings.heartbeat_timeout,
             stop_grace_seconds=settings.stop_grace_seconds,
-        )
+        ))
 
     def close(self) -> None:
         self.training.shutdown()

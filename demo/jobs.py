@@ -1,19 +1,18 @@
-"""Training runs in a child process, one at a time on this machine, with hard caps.
+"""One training run in a child process, with hard caps; Gradio's queue decides when a run starts.
 
-A crash, an out-of-memory kill or a Stop ends only the child. The queue is first come, first served;
-each waiting run knows its position. A run is stopped (asked to save and exit, then terminated after a
-grace period) when the user presses Stop, when it reaches the wall-clock cap, or when its page stopped
-polling (heartbeat), so a closed browser tab does not leave a run going. The machine-wide slot is a
-file lock, so two app processes on one machine also take turns.
+Which runs go and which wait is Gradio's queue (the Train tab's event has concurrency_id="training"
+and concurrency_limit=AppSettings.max_concurrent_runs). This module owns what Gradio cannot: the child
+process, so a crash, an out-of-memory kill or a Stop ends only the child; and a supervisor thread per
+run that asks the child to save and exit (then terminates it after a grace period) on Stop, at the
+wall-clock cap, or when the page stopped polling (heartbeat: the backstop to the page's `finally`).
 """
 
 from __future__ import annotations
 
-import fcntl
+import dataclasses
 import itertools
 import logging
 import multiprocessing as mp
-import os
 import queue
 import threading
 import time
@@ -24,10 +23,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
-# Run states; the last four are final.
-WAITING, RUNNING, STOPPING, FINISHED, STOPPED, FAILED, ABANDONED = (
-    "waiting", "running", "stopping", "finished", "stopped", "failed", "abandoned")
-FINAL_STATES = (FINISHED, STOPPED, FAILED, ABANDONED)
+# Run states; the last three are final.
+RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "running", "stopping", "finished", "stopped", "failed"
+FINAL_STATES = (FINISHED, STOPPED, FAILED)
 PAGE_WENT_AWAY = "stopped: the page that started it went away"
 
 
@@ -64,20 +62,28 @@ def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, d
         messages.join_thread()
 
 
+@dataclasses.dataclass(frozen=True)
+class RunLimits:
+    max_seconds: float
+    """Wall-clock cap: the run is asked to stop after this long."""
+    heartbeat_timeout: float
+    """A run whose page stopped polling for this long is asked to stop."""
+    stop_grace_seconds: float = 30.0
+    """After a stop request, how long the child may take to save before it is terminated."""
+
+
 class Run:
-    """One training run's request, state and received metric records (read by the page's generator)."""
+    """One training run's child process, state and received metric records (read by the page's generator)."""
 
     def __init__(self, run_id: int, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
-                 device: str):
+                 device: str, limits: RunLimits):
         self.id, self.owner, self.system = run_id, owner, system
-        self.config, self.out_dir, self.device = dict(config), Path(out_dir), device
-        self.state = WAITING
+        self.config, self.out_dir, self.device, self.limits = dict(config), Path(out_dir), device, limits
+        self.state = RUNNING
         self.message = ""
         self.records: list[dict[str, Any]] = []
-        self.position = 0           # 1-based place among waiting runs; 0 once started
-        self.started_at: float | None = None
+        self.started_at = self.last_seen = time.monotonic()
         self.ended_at: float | None = None
-        self.last_seen = time.monotonic()
         self.stop_requested = False
         self.stop_reason = "stopped on request"
         self._process = None
@@ -92,8 +98,6 @@ class Run:
 
     @property
     def elapsed(self) -> float:
-        if self.started_at is None:
-            return 0.0
         return (self.ended_at or time.monotonic()) - self.started_at
 
     def heartbeat(self) -> None:
@@ -104,35 +108,104 @@ class Run:
         self.stop_reason = reason
         self.stop_requested = True
 
+    def start(self, mp_context) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_event = mp_context.Event()
+        self._messages = mp_context.Queue()
+        self._process = mp_context.Process(
+            target=_train_in_child, name=f"rlcore-train-{self.id}",
+            args=(self.system, self.config, str(self.out_dir), self.device, self._stop_event, self._messages),
+            # Not a daemon: trainers may start their own worker processes (Mario's emulators). The child
+            # stops itself when this process dies (see _train_in_child), and shutdown() stops it here.
+            daemon=False)
+        self.started_at = self.last_seen = time.monotonic()
+        self._process.start()
+        log.info("training run %d (%s) started in process %s", self.id, self.system, self._process.pid)
 
-class TrainingQueue:
-    def __init__(self, lock_file: Path, max_seconds: float, heartbeat_timeout: float,
-                 stop_grace_seconds: float = 30.0):
-        self.lock_file = Path(lock_file)
-        self.max_seconds = max_seconds
-        self.heartbeat_timeout = heartbeat_timeout
-        self.stop_grace_seconds = stop_grace_seconds
+    def supervise(self) -> None:
+        """Until the child ends: collect its records, and stop it on request, at the cap or when unwatched."""
+        while self._process.is_alive():
+            self._drain()
+            self._stop_if_due(time.monotonic())
+            time.sleep(POLL_SECONDS)
+        self._process.join(1)
+        self._drain()
+        self._record_the_end()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, payload = self._messages.get_nowait()
+            except (queue.Empty, EOFError, OSError):
+                return
+            if kind == "record":
+                self.records.append(payload)
+            elif kind == "done":
+                self.state = STOPPED if (payload == STOPPED or self.stop_requested) else FINISHED
+            elif kind == "error":
+                self.state, self.message = FAILED, payload
+
+    def _stop_if_due(self, now: float) -> None:
+        reason = None
+        if self.stop_requested:
+            reason = self.stop_reason
+        elif now - self.last_seen > self.limits.heartbeat_timeout:
+            reason = PAGE_WENT_AWAY
+        elif now - self.started_at > self.limits.max_seconds:
+            reason = f"stopped at the {self.limits.max_seconds:.0f} s time limit"
+        if reason and self.state == RUNNING:
+            self._stop_sent_at = now
+            self.state, self.message = STOPPING, reason
+            self._stop_event.set()
+        elif self._stop_sent_at is not None and now - self._stop_sent_at > self.limits.stop_grace_seconds:
+            log.warning("training run %d did not stop in %.0f s: terminating", self.id, self.limits.stop_grace_seconds)
+            self._terminated = True
+            self._process.terminate()
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+
+    def _record_the_end(self) -> None:
+        if self.state in (RUNNING, STOPPING):  # the child ended without reporting how
+            code = self._process.exitcode
+            if self._terminated:
+                self.state = STOPPED
+                self.message += f" (terminated: it did not save within {self.limits.stop_grace_seconds:.0f} s)"
+            elif code and code < 0:
+                self.state = FAILED
+                self.message = f"the training process was killed (signal {-code}; out of memory?)"
+            else:
+                self.state = FAILED
+                self.message = f"the training process exited with code {code} without finishing"
+        if self.state == STOPPED and not self.message:
+            self.message = "stopped on request"
+        self.ended_at = time.monotonic()
+        self._messages.close()
+        log.info("training run %d ended: %s %s", self.id, self.state, self.message)
+
+
+class TrainingRuns:
+    """The runs this app started: for Stop, the one-run-per-visitor rule and shutdown."""
+
+    def __init__(self, limits: RunLimits):
+        self.limits = limits
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._waiting: list[Run] = []
-        self._active: Run | None = None
         self._runs: dict[int, Run] = {}
-        self._machine_lock_fd: int | None = None
-        self._scheduler: threading.Thread | None = None
-        self._closed = threading.Event()
+        self._supervisors: list[threading.Thread] = []
         self._mp = mp.get_context("spawn")  # a fresh interpreter: no inherited threads, locks or CUDA state
 
-    # ------------------------------------------------------------------------------ API
-    def submit(self, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
-               device: str = "auto") -> Run:
+    def start(self, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
+              device: str = "auto") -> Run:
+        """Start the run's child process now (Gradio's queue already gave it its turn)."""
         with self._lock:
-            run = Run(next(self._ids), owner, system, config, out_dir, device)
+            run = Run(next(self._ids), owner, system, config, out_dir, device, self.limits)
             self._runs[run.id] = run
-            self._waiting.append(run)
-            self._renumber()
-            if self._scheduler is None:
-                self._scheduler = threading.Thread(target=self._schedule, name="training-queue", daemon=True)
-                self._scheduler.start()
+        run.start(self._mp)
+        supervisor = threading.Thread(target=run.supervise, name=f"training-run-{run.id}", daemon=True)
+        supervisor.start()
+        with self._lock:
+            self._supervisors = [t for t in self._supervisors if t.is_alive()] + [supervisor]
         return run
 
     def unfinished_runs(self) -> list[Run]:
@@ -141,143 +214,15 @@ class TrainingQueue:
 
     def stop_runs_of(self, owner: str) -> int:
         """Ask every unfinished run of this owner to stop; the number of runs asked."""
-        with self._lock:
-            runs = [r for r in self._runs.values() if r.owner == owner and not r.done]
+        runs = [r for r in self.unfinished_runs() if r.owner == owner]
         for run in runs:
             run.request_stop()
         return len(runs)
 
     def shutdown(self) -> None:
-        self._closed.set()
-        with self._lock:
-            runs = list(self._waiting) + ([self._active] if self._active else [])
-        for run in runs:
+        for run in self.unfinished_runs():
             run.request_stop()
-        if self._scheduler is not None:
-            self._scheduler.join(timeout=self.stop_grace_seconds + 10)
-
-    # ------------------------------------------------------------------------ scheduler
-    def _renumber(self) -> None:
-        for i, run in enumerate(self._waiting, start=1):
-            run.position = i
-
-    def _schedule(self) -> None:
-        while True:
-            try:
-                self._tick()
-            except Exception:  # never let the scheduler die: log and go on
-                log.exception("training queue")
-            with self._lock:
-                idle = self._active is None and not self._waiting
-            if self._closed.is_set() and idle:
-                return
-            time.sleep(POLL_SECONDS)
-
-    def _tick(self) -> None:
-        now = time.monotonic()
         with self._lock:
-            for run in list(self._waiting):
-                if run.stop_requested or now - run.last_seen > self.heartbeat_timeout:
-                    self._waiting.remove(run)
-                    run.state = STOPPED if run.stop_requested else ABANDONED
-                    run.message = ("stopped before it started" if run.stop_requested
-                                   else "the page stopped waiting for it")
-                    run.ended_at = time.monotonic()
-            self._renumber()
-            if self._active is None and self._waiting and self._take_machine_slot():
-                run = self._waiting.pop(0)
-                self._renumber()
-                self._active = run
-                self._start(run)
-            active = self._active
-        if active is not None:
-            self._watch(active, now)
-
-    def _take_machine_slot(self) -> bool:
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._machine_lock_fd = fd
-        return True
-
-    def _release_machine_slot(self) -> None:
-        if self._machine_lock_fd is not None:
-            fcntl.flock(self._machine_lock_fd, fcntl.LOCK_UN)
-            os.close(self._machine_lock_fd)
-            self._machine_lock_fd = None
-
-    def _start(self, run: Run) -> None:
-        run.out_dir.mkdir(parents=True, exist_ok=True)
-        run._stop_event = self._mp.Event()
-        run._messages = self._mp.Queue()
-        run._process = self._mp.Process(
-            target=_train_in_child, name=f"rlcore-train-{run.id}",
-            args=(run.system, run.config, str(run.out_dir), run.device, run._stop_event, run._messages),
-            # Not a daemon: trainers may start their own worker processes (Mario's emulators). The child
-            # stops itself when this process dies (see _train_in_child), and shutdown() stops it here.
-            daemon=False)
-        run.state, run.position, run.started_at = RUNNING, 0, time.monotonic()
-        run._process.start()
-        log.info("training run %d (%s) started in process %s", run.id, run.system, run._process.pid)
-
-    def _drain(self, run: Run) -> None:
-        while True:
-            try:
-                kind, payload = run._messages.get_nowait()
-            except (queue.Empty, EOFError, OSError):
-                return
-            if kind == "record":
-                run.records.append(payload)
-            elif kind == "done":
-                run.state = STOPPED if (payload == STOPPED or run.stop_requested) else FINISHED
-            elif kind == "error":
-                run.state, run.message = FAILED, payload
-
-    def _watch(self, run: Run, now: float) -> None:
-        self._drain(run)
-        process = run._process
-        if process.is_alive():
-            reason = None
-            if run.stop_requested:
-                reason = run.stop_reason
-            elif now - run.last_seen > self.heartbeat_timeout:
-                reason = PAGE_WENT_AWAY
-            elif now - run.started_at > self.max_seconds:
-                reason = f"stopped at the {self.max_seconds:.0f} s time limit"
-            if reason and run.state == RUNNING:
-                run._stop_sent_at = now
-                run.state, run.message = STOPPING, reason
-                run._stop_event.set()
-            elif run._stop_sent_at is not None and now - run._stop_sent_at > self.stop_grace_seconds:
-                log.warning("training run %d did not stop in %.0f s: terminating", run.id, self.stop_grace_seconds)
-                run._terminated = True
-                process.terminate()
-                process.join(5)
-                if process.is_alive():
-                    process.kill()
-            return
-        process.join(1)
-        self._drain(run)
-        if run.state in (RUNNING, STOPPING):  # the child ended without reporting how
-            code = process.exitcode
-            if run._terminated:
-                run.state = STOPPED
-                run.message += f" (terminated: it did not save within {self.stop_grace_seconds:.0f} s)"
-            elif code and code < 0:
-                run.state = FAILED
-                run.message = f"the training process was killed (signal {-code}; out of memory?)"
-            else:
-                run.state = FAILED
-                run.message = f"the training process exited with code {code} without finishing"
-        if run.state == STOPPED and not run.message:
-            run.message = "stopped on request"
-        run.ended_at = time.monotonic()
-        run._messages.close()
-        with self._lock:
-            self._active = None
-            self._release_machine_slot()
-        log.info("training run %d ended: %s %s", run.id, run.state, run.message)
+            supervisors = list(self._supervisors)
+        for supervisor in supervisors:
+            supervisor.join(timeout=self.limits.stop_grace_seconds + 10)

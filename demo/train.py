@@ -1,4 +1,8 @@
-"""Train tab: a short training run in a child process, live metric plots, Stop, then its video and files."""
+"""Train tab: a short training run in a child process, live metric plots, Stop, then its video and files.
+
+Start is two events: an unqueued check that refuses bad settings or a second run at once, then the
+training generator, which Gradio's queue runs `max_concurrent_runs` at a time (concurrency_id="training").
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,9 @@ import pandas as pd
 from demo.catalog import record_evaluation
 from demo.context import AppContext
 from demo.housekeeping import prune_oldest
-from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, WAITING, Run
+from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, Run
 from demo.ui import EXPECTED_ERRORS, empty_frame, figures_line, labelled_choices, option_echoes, refusal
-from rlcore.checkpoint import CONFIG_FILE
+from rlcore.checkpoint import CONFIG_FILE, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
 from rlcore.systems import System, all_systems, get_system
 
@@ -100,9 +104,6 @@ def hub_token_available() -> bool:
 
 
 def run_status(run: Run, system: System) -> str:
-    if run.state == WAITING:
-        return (f"Waiting for the training slot: you are number **{run.position}** in the queue "
-                "(one run at a time on this machine).")
     knobs = system.knobs
     done = run.records[-1].get(system.budget.record_key, 0) if run.records else 0
     when = "after" if run.done else "for"
@@ -165,12 +166,30 @@ def _wire(ctx: AppContext, can_push: bool, inputs: list, outputs: list, start, s
         yield from train(ctx, can_push, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
                          repo_value, request)
 
+    def check_start(chosen, preset_name, steps_value, lr_value, seed_value, push_value, repo_value,
+                    request: gr.Request) -> str:
+        return check_before_queueing(ctx, can_push, chosen, (preset_name, steps_value, lr_value, seed_value),
+                                     push_value, request)
+
     def stop_run(request: gr.Request) -> str:
         return stop_training(ctx, request)
 
-    start.click(start_run, inputs, outputs, api_name="train", concurrency_limit=8, concurrency_id="train",
-                show_progress="minimal", show_progress_on=[outputs[0]])
-    stop.click(stop_run, None, outputs[0], api_name="stop_training", concurrency_limit=None)
+    def leave_queue_if_waiting(left: int, request: gr.Request):
+        # A run already going saves and delivers its agent after Stop; only a place in the queue is cancelled.
+        going = any(run.owner == request.session_hash for run in ctx.training.unfinished_runs())
+        return gr.skip() if going else left + 1
+
+    checked = start.click(check_start, inputs, outputs[0], api_name="train_check", concurrency_limit=None,
+                          show_progress="hidden")
+    training = checked.success(start_run, inputs, outputs, api_name="train", concurrency_id="training",
+                               concurrency_limit=ctx.settings.max_concurrent_runs,
+                               show_progress="minimal", show_progress_on=[outputs[0]])
+    stopped = stop.click(stop_run, None, outputs[0], api_name="stop_training", concurrency_limit=None)
+    # cancels= on a chained (.then/.success) event never fires in Gradio 6.31 (its cancel event gets no
+    # trigger), so a Stop that finds no run going bumps a State whose change event cancels the queued run.
+    left = gr.State(0)
+    stopped.success(leave_queue_if_waiting, left, left, concurrency_limit=None, api_visibility="private")
+    left.change(None, None, None, cancels=[training])
 
 
 def on_system(chosen: str):
@@ -191,6 +210,16 @@ def preset_choices(chosen: str, current: str):
 def stop_training(ctx: AppContext, request: gr.Request) -> str:
     asked = ctx.training.stop_runs_of(request.session_hash)
     return "Stopping: the run saves its checkpoint and ends." if asked else "You have no run going."
+
+
+def check_before_queueing(ctx: AppContext, can_push: bool, chosen: str, values: tuple, push_value: bool,
+                          request: gr.Request) -> str:
+    """The unqueued first half of Start: a refusal stops the chain (a toast), so nobody queues for it."""
+    try:
+        refuse_to_start(ctx, can_push, chosen, values, push_value, request.session_hash)
+    except EXPECTED_ERRORS as err:
+        raise gr.Error(one_line(err), print_exception=False) from None
+    return "Waiting for a training slot (Gradio's queue shows your place)..."
 
 
 def refuse_to_start(ctx: AppContext, can_push: bool, chosen: str, values: tuple, push_value: bool,
@@ -214,7 +243,7 @@ def new_run_folder(ctx: AppContext, chosen: str, owner: str) -> Path:
 
 
 def follow(run: Run, system: System) -> Iterator[tuple]:
-    """Status and plot updates while the run waits and trains (each poll is the page's heartbeat)."""
+    """Status and plot updates while the run trains (each poll is the page's heartbeat)."""
     shown = 0
     while not run.done:
         run.heartbeat()
@@ -227,7 +256,7 @@ def follow(run: Run, system: System) -> Iterator[tuple]:
 
 def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
           repo_value, request: gr.Request):
-    """The Start button: queue the run in a child process, stream its metrics, then show the new agent."""
+    """The queued half of Start: train in a child process, stream its metrics, then show the new agent."""
     system = get_system(chosen)
     try:
         config = refuse_to_start(ctx, can_push, chosen, (preset_name, steps_value, lr_value, seed_value),
@@ -236,7 +265,7 @@ def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_
         yield refusal(err), *plot_updates(chosen, []), None, None
         return
     out_dir = new_run_folder(ctx, chosen, request.session_hash)
-    run = ctx.training.submit(request.session_hash, chosen, config, out_dir)
+    run = ctx.training.start(request.session_hash, chosen, config, out_dir)
     try:
         yield from follow(run, system)
     finally:  # Gradio closed the stream (the tab went away): stop at once rather than at the heartbeat timeout

@@ -40,7 +40,8 @@ def app(tmp_path_factory):
     os.environ["HF_TOKEN"] = TOKEN
     with HubServer(tokens={TOKEN: "alice"}) as server:
         hub.push_checkpoint(checkpoints / AGENT, "alice/pendulum-from-hub", token=TOKEN, endpoint=server.url)
-        with running_app(checkpoints, root / "work", max_upload_mb=1, heartbeat_timeout=20,
+        # Two runs at once: the one-run-per-visitor refusal needs a free slot to answer at once.
+        with running_app(checkpoints, root / "work", max_upload_mb=1, heartbeat_timeout=20, max_concurrent_runs=2,
                          hub_endpoint=server.url, hub_cache_dir=root / "hub-cache") as (url, context):
             yield SimpleNamespace(client=Client(url, verbose=False), context=context, checkpoints=checkpoints,
                                   server=server, url=url)
@@ -257,26 +258,44 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.slow  # the same stop by heartbeat runs by default in test_browser.py (a real closed page)
-def test_a_run_whose_page_went_away_is_stopped_and_others_wait_their_turn(tmp_path):
-    from demo.jobs import STOPPED, TrainingQueue
+def training_runs(max_seconds: float = 300, heartbeat_timeout: float = 60):
+    from demo.jobs import RunLimits, TrainingRuns
 
-    queue = TrainingQueue(tmp_path / "lock", max_seconds=300, heartbeat_timeout=3, stop_grace_seconds=30)
+    return TrainingRuns(RunLimits(max_seconds, heartbeat_timeout, stop_grace_seconds=30))
+
+
+@pytest.mark.slow  # the same stop by heartbeat runs by default in test_browser.py (a real closed page)
+def test_a_run_whose_page_went_away_is_stopped(tmp_path):
+    from demo.jobs import STOPPED
+
+    runs = training_runs(heartbeat_timeout=3)
     try:
-        abandoned = queue.submit("tab-closed", "pendulum", pendulum_run_config(2000), tmp_path / "a")
-        waiting = queue.submit("other", "pendulum", pendulum_run_config(10), tmp_path / "b")
-        wait_until(lambda: abandoned.state != "waiting", 10, "the first run to start")
-        waiting.heartbeat()
-        assert waiting.position == 1 and waiting.state == "waiting"
-        waiting.request_stop()  # the second visitor gives up before its turn
-        # Nobody polls the first run: after the heartbeat timeout it is asked to stop, saves and ends.
+        abandoned = runs.start("tab-closed", "pendulum", pendulum_run_config(2000), tmp_path / "a")
+        # Nobody polls the run: after the heartbeat timeout it is asked to stop, saves and ends.
         wait_until(lambda: abandoned.done, 60, "the abandoned run to end")
         assert abandoned.state == STOPPED and "went away" in abandoned.message
         assert (tmp_path / "a" / "model.safetensors").is_file() and (tmp_path / "a" / "config.json").is_file()
-        assert waiting.state == STOPPED and waiting.message == "stopped before it started"
-        assert not (tmp_path / "b").exists()
     finally:
-        queue.shutdown()
+        runs.shutdown()
+
+
+@pytest.mark.slow
+def test_others_wait_their_turn_in_gradios_queue_and_leaving_it_starts_nothing(app):
+    from gradio_client.utils import Status
+
+    busy = [Client(app.url, verbose=False).submit("pendulum", "tutorial", 2000, 0.002, 0, False, "",
+                                                  api_name="/train") for _ in range(2)]  # both slots
+    wait_until(lambda: len(app.context.training.unfinished_runs()) == 2, 60, "two runs to start")
+    folders = set(app.context.settings.runs_dir.iterdir())
+    waiting = Client(app.url, verbose=False).submit("pendulum", "tutorial", 10, 0.002, 0, False, "",
+                                                    api_name="/train")
+    wait_until(lambda: waiting.status().code == Status.IN_QUEUE, 30, "the third run to be queued")
+    assert waiting.status().rank == 0 and len(app.context.training.unfinished_runs()) == 2
+    assert waiting.cancel()  # the third visitor gives up before its turn
+    for run in app.context.training.unfinished_runs():
+        run.request_stop()
+    wait_until(lambda: all(job.done() for job in busy), 120, "the two runs to end")
+    assert set(app.context.settings.runs_dir.iterdir()) == folders  # the cancelled run never started
 
 
 @pytest.mark.slow
@@ -284,22 +303,22 @@ def test_a_killed_training_process_and_the_wall_clock_cap_end_only_their_run(tmp
     import os
     import signal
 
-    from demo.jobs import FAILED, STOPPED, TrainingQueue
+    from demo.jobs import FAILED, STOPPED
 
-    queue = TrainingQueue(tmp_path / "lock", max_seconds=300, heartbeat_timeout=60, stop_grace_seconds=30)
+    runs = training_runs()
     try:
-        killed = queue.submit("a", "pendulum", pendulum_run_config(2000), tmp_path / "killed")
+        killed = runs.start("a", "pendulum", pendulum_run_config(2000), tmp_path / "killed")
         wait_until(lambda: len(killed.records) > 0 or killed.done, 60, "the first records")
         killed.heartbeat()
         os.kill(killed._process.pid, signal.SIGKILL)  # what the kernel's OOM killer does
         wait_until(lambda: killed.done, 30, "the killed run to be noticed")
         assert killed.state == FAILED and "killed (signal 9" in killed.message
     finally:
-        queue.shutdown()
+        runs.shutdown()
 
-    queue = TrainingQueue(tmp_path / "lock", max_seconds=10, heartbeat_timeout=60, stop_grace_seconds=30)
+    runs = training_runs(max_seconds=10)
     try:
-        capped = queue.submit("b", "pendulum", pendulum_run_config(2000), tmp_path / "capped")
+        capped = runs.start("b", "pendulum", pendulum_run_config(2000), tmp_path / "capped")
         while not capped.done:
             capped.heartbeat()
             time.sleep(0.2)
@@ -307,7 +326,7 @@ def test_a_killed_training_process_and_the_wall_clock_cap_end_only_their_run(tmp
         assert capped.elapsed < 10 + 30
         assert (tmp_path / "capped" / "model.safetensors").is_file()
     finally:
-        queue.shutdown()
+        runs.shutdown()
 
 
 @pytest.mark.slow

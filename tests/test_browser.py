@@ -75,6 +75,38 @@ def test_a_bundled_replay_plays_in_the_video_element(page):
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-agents.png"), full_page=True)
 
 
+def open_train_tab(page, url: str, steps: int):
+    page.goto(url)
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-system").get_by_label(re.compile("Pendulum")).check()
+    page.locator("#train-steps input").fill(str(steps))
+
+
+def test_a_second_visitor_waits_in_gradios_queue_and_stop_there_cancels_its_place(page, app_url):
+    url, context = app_url
+    browser = page.context.browser
+    first, second = browser.new_page(), browser.new_page()  # two visitors (two sessions)
+    try:
+        started_before = len(context.training._runs)
+        open_train_tab(first, url, 2000)
+        open_train_tab(second, url, 10)
+        first.get_by_role("button", name="Start training").click()
+        first.wait_for_function("/, [1-9]\\d* \\/ 2000 iterations/.test(document.querySelector('#train-status').innerText)")
+        second.get_by_role("button", name="Start training").click()
+        second.wait_for_function("/Waiting for a training slot/.test(document.querySelector('#train-status').innerText)")
+        time.sleep(2)
+        assert len(context.training._runs) == started_before + 1  # one run at a time: the second waits
+        second.get_by_role("button", name="Stop").click()  # leaves the queue (cancels=)
+        second.wait_for_function("/You have no run going/.test(document.querySelector('#train-status').innerText)")
+        first.get_by_role("button", name="Stop").click()  # the first run saves and delivers its agent
+        first.wait_for_function("/Saved as/.test(document.querySelector('#train-status').innerText)", timeout=90_000)
+        time.sleep(3)  # the slot is free: a second run still queued would start now
+        assert len(context.training._runs) == started_before + 1 and not context.training.unfinished_runs()
+    finally:
+        first.close()
+        second.close()
+
+
 def test_training_draws_its_live_plot_and_closing_the_page_stops_it(page, app_url):
     _, context = app_url
     page.get_by_role("tab", name="Train").click()

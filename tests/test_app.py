@@ -89,6 +89,39 @@ def test_physics_and_comparison_side_by_side(app):
     assert default_physics["return"] != pytest.approx(left["summary"]["return"])  # the physics changed the episode
 
 
+def test_the_status_says_when_the_physics_differ_from_training(app):
+    same = watch(app.client, seed=1)[1]
+    assert f"**{AGENT}**: Physics g 10, m 1, l 1, as in training." in same
+    other = watch(app.client, seed=1, g=4.0)[1]
+    assert "Physics g 4, m 1, l 1: not what it trained on (g 10, m 1, l 1)" in other
+
+
+def test_a_comparison_reuses_the_cached_episodes_instead_of_replaying_them(app):
+    single = watch(app.client, seed=11)[2]["agents"][AGENT]
+    played = app.context.renderer.episodes_played
+    video, status, figures, _ = watch(app.client, compare=AGENT, seed=11)
+    assert figures["cached"] is False  # a new side-by-side video...
+    assert app.context.renderer.episodes_played == played  # ...made from the cached episode, not a replay
+    frames = decoded_frames(video)
+    assert len(frames) == single["frames"] == 201 and frames[0].shape == (320, 2 * 320 + 8, 3)
+    left, right = frames[100][:, :320].astype(int), frames[100][:, 328:].astype(int)
+    assert abs(left - right).mean() < 2  # the same episode on both sides (up to H.264 noise)
+
+
+def test_the_default_pendulum_episode_starts_hanging_down_and_switching_system_clears_the_episode(app):
+    from rlcore.pendulum.env import initial_state_of_seed
+    from rlcore.systems import get_system
+
+    seed = get_system("pendulum").PlayOptions().seed
+    theta, _ = initial_state_of_seed(seed, "cpu")
+    assert abs(float(theta)) > 2.5  # starts near the bottom: the swing-up is in the video
+    agent, compare, *rest = app.client.predict("pendulum", AGENT, api_name="/watch_system")
+    *columns, seed_shown, video, status, figures, plot = rest
+    assert seed_shown["value"] == seed and video is None and figures == {} and "press **Play**" in status
+    trace = watch(app.client, seed=seed)[3]["data"]
+    assert trace[0][1] < -5 and trace[-1][1] > -0.1  # the reward: from hanging down to upright
+
+
 def test_eight_concurrent_requests_all_get_their_video(app):
     played = app.context.renderer.episodes_played
     jobs = [app.client.submit("pendulum", AGENT, "(none)", 20 + i % 2, 1, 1, 10.0, 1.0, 1.0, api_name="/watch")

@@ -96,3 +96,19 @@ def test_training_draws_its_live_plot_and_closing_the_page_stops_it(page, app_ur
         time.sleep(0.2)
     assert run.state == "stopped" and "went away" in run.message
     assert 0 < len(run.records) < 2000 and (run.out_dir / "model.safetensors").is_file()
+
+
+@pytest.mark.skipif(BUNDLED_MARIO is None, reason="needs the bundled Mario agent (trained on 1-1)")
+def test_a_level_the_agent_never_saw_is_named_in_the_status(page):
+    page.get_by_role("tab", name="Watch").click()
+    page.locator("#watch-system").get_by_label(re.compile("Super Mario Bros")).check()
+    stage = page.locator("#watch-options-mario").get_by_label("Stage")
+    stage.click()
+    page.get_by_role("option", name="2", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.wait_for_function("/World 1-2/.test(document.querySelector('#watch-status').innerText)", timeout=120_000)
+    status = page.inner_text("#watch-status")
+    assert "a level it never saw (it was trained on 1-1 only)" in status, status
+    page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch-unseen-level.png"), full_page=True)
+    stage.click()
+    page.get_by_role("option", name="1", exact=True).click()  # back to the trained level for the next tests

@@ -215,7 +215,7 @@ def upload(app, *paths):
 
 
 @pytest.mark.parametrize("case", ["pickle file", "pickle named safetensors", "mismatched config", "oversize",
-                                  "config missing"])
+                                  "config missing", "text file named .zip"])
 def test_bad_uploads_are_refused_with_a_readable_message(app, tmp_path, case):
     agent = app.checkpoints / AGENT
     config = agent / "config.json"
@@ -231,6 +231,9 @@ def test_bad_uploads_are_refused_with_a_readable_message(app, tmp_path, case):
     elif case == "oversize":
         (tmp_path / "model.safetensors").write_bytes(b"\0" * (3 * 2**19))
         files, expected = [tmp_path / "model.safetensors", config], "more than the 1 MB limit"
+    elif case == "text file named .zip":
+        (tmp_path / "mine.zip").write_text("model.safetensors and config.json, honest\n")
+        files, expected = [tmp_path / "mine.zip"], "mine.zip: not a zip file"
     else:
         files, expected = [agent / "model.safetensors"], "no config.json in the upload"
     before = sorted(p.name for p in app.context.settings.uploads_dir.iterdir())
@@ -249,6 +252,23 @@ def test_a_good_upload_is_evaluated_and_joins_the_table_with_a_video(app, tmp_pa
     assert rows[ref]["source"] == "uploaded" and isinstance(rows[ref]["mean return"], float)
     assert rows[ref]["episodes"] == 10
     assert len(decoded_frames(video)) == 201
+
+
+def test_the_agents_figures_read_as_in_the_model_cards_and_as_cards_on_phones(tmp_path):
+    from demo.agents import agent_cards, agent_row, formatted_table
+    from demo.catalog import Agent
+
+    mario = Agent(ref="mario-1-1", path=tmp_path, system="mario", source="bundled")
+    results = {"mean_reward": 3083.5, "n_eval_episodes": 10, "flag_rate": 1.0, "mean_x_pos": 3161.0}
+    frame = formatted_table([agent_row(mario, results)])
+    (row,) = frame.to_dict("records")
+    assert row["flag rate"] == "100%" and row["mean x position"] == "3161.0" and row["last reward"] is None
+    cards = agent_cards(frame)
+    assert "<h4>mario-1-1</h4>" in cards and "<dt>flag rate</dt><dd>100%</dd>" in cards
+    assert "last reward" not in cards  # a figure the agent does not have is left out, not shown empty
+    hostile = formatted_table([agent_row(Agent(ref="<img src=x onerror=alert(1)>", path=tmp_path, system="mario",
+                                               source="uploaded"), {})])
+    assert "<img" not in agent_cards(hostile)  # names are escaped
 
 
 def test_agents_table_lists_hub_agents_and_survives_an_unreachable_hub(app):

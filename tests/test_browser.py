@@ -112,3 +112,38 @@ def test_a_level_the_agent_never_saw_is_named_in_the_status(page):
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch-unseen-level.png"), full_page=True)
     stage.click()
     page.get_by_role("option", name="1", exact=True).click()  # back to the trained level for the next tests
+
+
+# [text, content width, widest word] of the visible elements matching a selector, in their own font
+WORD_FIT = """(selector) => {
+  const context = document.createElement('canvas').getContext('2d');
+  return [...document.querySelectorAll(selector)].filter(e => e.offsetParent !== null).map(e => {
+    const style = getComputedStyle(e);
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    const words = e.innerText.split(/\\s+/).filter(Boolean).map(w => context.measureText(w).width);
+    const width = e.getBoundingClientRect().width - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return [e.innerText, width, Math.max(0, ...words)];
+  });
+}"""
+
+
+def test_the_agents_table_is_readable_on_a_laptop_and_on_a_phone(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        for width, height, cells in ((1280, 900, "#agents-table thead span.header"),
+                                     (390, 844, "#agents-cards h4, #agents-cards dt, #agents-cards dd")):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(app_url[0])
+            page.get_by_role("tab", name="Agents").click()
+            page.wait_for_function("document.querySelector('#agents-table').innerText.includes('bundled')")
+            page.wait_for_selector("#agents-cards article" if width < 640 else "#agents-table table")
+            measured = page.evaluate(WORD_FIT, cells)
+            assert len(measured) > 5 and all(text for text, _, _ in measured)
+            squeezed = [text for text, room, word in measured if room + 1 < word]
+            assert not squeezed, f"{width} px: cells narrower than one of their words: {squeezed}"
+            assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+            page.screenshot(path=str(SCREENSHOTS / f"rlcore-browser-agents-{width}.png"), full_page=True)
+            page.close()
+        browser.close()

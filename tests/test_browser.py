@@ -137,7 +137,7 @@ def test_the_agents_table_is_readable_on_a_laptop_and_on_a_phone(app_url):
             page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(app_url[0])
             page.get_by_role("tab", name="Agents").click()
-            page.wait_for_function("document.querySelector('#agents-table').innerText.includes('bundled')")
+            page.wait_for_function("document.querySelector('#agents-table')?.innerText.includes('bundled')")
             page.wait_for_selector("#agents-cards article" if width < 640 else "#agents-table table")
             measured = page.evaluate(WORD_FIT, cells)
             assert len(measured) > 5 and all(text for text, _, _ in measured)
@@ -146,4 +146,39 @@ def test_the_agents_table_is_readable_on_a_laptop_and_on_a_phone(app_url):
             assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
             page.screenshot(path=str(SCREENSHOTS / f"rlcore-browser-agents-{width}.png"), full_page=True)
             page.close()
+        browser.close()
+
+
+# WCAG contrast ratio of an element's text colour against the first opaque background behind it
+CONTRAST = """(element) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => [r, g, b].map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let behind = element;
+  while (behind && (getComputedStyle(behind).backgroundColor.match(/[\\d.]+/g) || [0, 0, 0, 0]).length === 4
+         && rgb(getComputedStyle(behind).backgroundColor)[3] === 0) behind = behind.parentElement;
+  const back = behind ? rgb(getComputedStyle(behind).backgroundColor) : [255, 255, 255];
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(back)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_on_a_phone_the_video_is_right_under_play_and_info_text_and_favicon_are_ours(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(app_url[0])
+        for system in ("Pendulum", "Super Mario Bros"):  # the Pendulum has the taller form (three sliders)
+            page.locator("#watch-system").get_by_label(re.compile(system)).check()
+            play = page.get_by_role("button", name="Play", exact=True).bounding_box()
+            video = page.locator("#watch-video").bounding_box()
+            assert 0 < video["y"] - (play["y"] + play["height"]) < 120, (system, play, video)
+        page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch-390.png"), full_page=True)
+        info = page.get_by_text("A second agent on the same seed, side by side")
+        assert info.evaluate(CONTRAST) >= 4.5
+        served = page.request.get(app_url[0] + "favicon.ico")  # where browsers look (the page names no other)
+        assert served.ok and served.body() == (Path(__file__).parent.parent / "demo" / "favicon.png").read_bytes()
         browser.close()

@@ -104,10 +104,12 @@ def watch(ctx: AppContext, systems: list[System], system_name: str, agent_ref: s
 
 
 def on_system(ctx: AppContext, systems: list[System], system_name: str, current: str | None):
-    """Another system: its agents, controls and default seed; the previous system's episode is cleared."""
+    """Another system: its agents, controls and default seed; its first agent's published replay in place of
+    the previous system's episode."""
     system = get_system(system_name)
+    replay, note = arrival(ctx, ctx.catalog.refs(system_name))
     return (*agent_choices(ctx, systems, system_name, current), gr.Number(value=system.PlayOptions().seed),
-            None, PICK_PROMPT, {}, gr.LinePlot(value=trace_placeholder(), y_title=system.trace_figure))
+            replay, note, {}, gr.LinePlot(value=trace_placeholder(), y_title=system.trace_figure))
 
 
 def arrival(ctx: AppContext, refs: list[str]) -> tuple[str | None, str]:

@@ -115,9 +115,13 @@ def test_the_default_pendulum_episode_starts_hanging_down_and_switching_system_c
     seed = get_system("pendulum").PlayOptions().seed
     theta, _ = initial_state_of_seed(seed, "cpu")
     assert abs(float(theta)) > 2.5  # starts near the bottom: the swing-up is in the video
+    assert "on seed 5" in watch(app.client, seed=5)[1]
     agent, compare, *rest = app.client.predict("pendulum", AGENT, api_name="/watch_system")
     *columns, seed_shown, video, status, figures, plot = rest
-    assert seed_shown["value"] == seed and video is None and figures == {} and "press **Play**" in status
+    assert seed_shown["value"] == seed and figures == {} and "on seed 5" not in status  # the last episode is gone
+    replay = app.checkpoints / AGENT / "replay.mp4"  # the agent's published replay instead, when it has one
+    assert (Path(video).read_bytes() == replay.read_bytes()) if replay.is_file() else video is None
+    assert "press **Play**" in status
     trace = watch(app.client, seed=seed)[3]["data"]
     assert trace[0][1] < -5 and trace[-1][1] > -0.1  # the reward: from hanging down to upright
 

@@ -39,7 +39,8 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
 
 
 def _warm_up(context) -> None:
-    """Import the systems, then render the default episode (seed 0) of each bundled agent into the cache."""
+    """Import the systems, then render the default episode (the Watch tab's first) of each bundled agent into
+    the cache."""
     from demo.ui import EXPECTED_ERRORS
     from rlcore.systems import get_system
 
@@ -48,6 +49,6 @@ def _warm_up(context) -> None:
     # when the first visitors arrive.
     for agent in sorted(bundled, key=lambda agent: get_system(agent.system).slow_to_play):
         try:
-            context.renderer.episode(agent.system, agent.path, {"seed": 0})
+            context.renderer.episode(agent.system, agent.path, {})  # its PlayOptions' defaults (the seed too)
         except EXPECTED_ERRORS as err:  # reported again, readably, if a visitor asks for it
             log.warning("warm-up of %s: %s", agent.ref, err)

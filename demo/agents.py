@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -11,9 +12,9 @@ import pandas as pd
 from demo.catalog import Agent, record_evaluation
 from demo.context import AppContext
 from demo.housekeeping import prune_oldest
-from demo.ui import EXPECTED_ERRORS, figures_line, refusal
+from demo.ui import EXPECTED_ERRORS, figures_line, format_value, refusal
 from demo.uploads import receive_upload
-from rlcore.systems import all_systems, get_system
+from rlcore.systems import Figure, all_systems, get_system
 
 # Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward.
 BASE_COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes"]
@@ -22,9 +23,7 @@ BASE_COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", 
 def figure_columns() -> list[str]:
     """One column per figure label of every system (System.figures), and per other protocol it is shown
     for ("sticky flag": the flag rate under sticky actions, when evaluated), in the systems' order."""
-    labels = [label for system in all_systems() for figure in system.figures
-              for label in (figure.label, *(label for _, label in figure.other_protocols))]
-    return list(dict.fromkeys(labels))
+    return list(figure_formats())
 
 
 def _number(value: Any) -> float | None:
@@ -65,14 +64,47 @@ def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]
             rows += [{"agent": a["repo_id"], "system": a["system"], "source": "hub", "algorithm": a["algorithm"],
                       "mean return": a["mean_reward"]} for a in hub_agents]
             note += f" {len(hub_agents)} found on the Hub (pick them in Watch by repo id)."
+    return formatted_table(rows), note
+
+
+def formatted_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The table of agent rows: numbers to 3 decimals, figures as the model cards show them (a flag rate
+    of 1 reads 100%, not 1)."""
     frame = pd.DataFrame(rows, columns=BASE_COLUMNS + figure_columns())
-    return frame.round(3), note
+    for label, figure in figure_formats().items():
+        frame[label] = [None if _number(v) is None else figure.text(v) for v in frame[label]]
+    return frame.round(3)
+
+
+def figure_formats() -> dict[str, Figure]:
+    """Each figure column's label -> the Figure whose format it is shown in (the first system's)."""
+    formats: dict[str, Figure] = {}
+    for figure in (figure for system in all_systems() for figure in system.figures):
+        for label in (figure.label, *(label for _, label in figure.other_protocols)):
+            formats.setdefault(label, figure)
+    return formats
+
+
+def agent_cards(frame: pd.DataFrame) -> str:
+    """The table as one card per agent (what phones show: the table's columns do not fit 390 px)."""
+    cards = []
+    for row in frame.to_dict("records"):
+        shown = [(key, value) for key, value in row.items() if key != "agent" and _shown(value)]
+        fields = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(format_value(v))}</dd>"
+                         for k, v in shown)
+        title = html.escape(str(row["agent"]))
+        cards.append(f'<article class="agent-card"><h4>{title}</h4><dl>{fields}</dl></article>')
+    return f'<div class="agent-cards">{"".join(cards)}</div>'
+
+
+def _shown(value: Any) -> bool:
+    return value is not None and value != "" and not (isinstance(value, float) and math.isnan(value))
 
 
 def column_widths(columns: int) -> list[str]:
     """The base columns' widths, the rest of the row shared by the figure columns."""
     figures = max(columns - len(BASE_COLUMNS), 1)
-    return ["24%", "8%", "9%", "17%", "9%", "7%", "7%"] + [f"{19 // figures}%"] * (columns - len(BASE_COLUMNS))
+    return ["16%", "8%", "8%", "14%", "8%", "6%", "8%"] + [f"{32 / figures:.1f}%"] * (columns - len(BASE_COLUMNS))
 
 
 def build(ctx: AppContext) -> None:
@@ -83,6 +115,7 @@ def build(ctx: AppContext) -> None:
         first = agents_table(ctx, False)[0]
         table = gr.Dataframe(first, interactive=False, wrap=True, label="Known agents",
                              column_widths=column_widths(len(first.columns)), elem_id="agents-table")
+        cards = gr.HTML(agent_cards(first), elem_id="agents-cards")
         table_note = gr.Markdown()
         gr.Markdown(f"### Add your agent\nUpload `model.safetensors` + `config.json` (or one zip of them, up to "
                     f"{ctx.settings.max_upload_mb:.0f} MB). Pickle files are refused. The agent is checked against "
@@ -101,6 +134,7 @@ def build(ctx: AppContext) -> None:
     def add_agent(files, with_hub, progress=gr.Progress()):
         return add_uploaded_agent(ctx, files, with_hub, progress)
 
+    table.change(agent_cards, table, cards, api_name=False)  # the cards follow the table, whatever changed it
     refresh.click(refresh_table, include_hub, [table, table_note], api_name="agents")
     include_hub.change(refresh_table, include_hub, [table, table_note], api_name="agents_include_hub")
     tab.select(refresh_table, include_hub, [table, table_note], api_name="agents_tab")  # new runs, uploads

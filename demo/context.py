@@ -11,7 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = Path(__file__).resolve().parent
+REPO_ROOT = DEMO_DIR.parent
 
 
 def _env_float(name: str, default: float) -> float:
@@ -82,8 +83,10 @@ class AppSettings:
     def launch_options(self) -> dict:
         """What `Blocks.launch` needs for this app: files under work_dir served wherever it is
         (RLCORE_APP_DIR may lie outside the temp dir and the working directory), and Gradio refusing
-        larger uploads before they reach the handler (which states the exact limit)."""
-        return {"allowed_paths": [str(self.work_dir)], "max_file_size": f"{int(self.max_upload_mb) + 1}mb"}
+        larger uploads before they reach the handler (which states the exact limit); the app's styles
+        and favicon."""
+        return {"allowed_paths": [str(self.work_dir)], "max_file_size": f"{int(self.max_upload_mb) + 1}mb",
+                "css_paths": [str(DEMO_DIR / "app.css")], "favicon_path": str(DEMO_DIR / "favicon.png")}
 
     @property
     def cache_dir(self) -> Path:

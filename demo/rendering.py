@@ -18,7 +18,7 @@ from typing import Any
 from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json
 from rlcore.config import check_bounds
 from rlcore.systems import Episode, get_system
-from rlcore.video import hstack_videos, write_mp4
+from rlcore.video import hstack_videos, read_mp4, write_mp4
 
 CACHE_VERSION = 1  # bump when the rendering itself changes, so old videos are not served
 
@@ -186,21 +186,28 @@ class Renderer:
             if self._read(key) is not None:
                 return RenderedComparison(video, self.episode(system, left, options),
                                           self.episode(system, right, options), cached=True)
-            episodes, played = [], {}
+            frames: dict[str, tuple[list, int]] = {}  # the same weights twice: one episode (play is deterministic)
             for checkpoint in (left, right):
                 weights = self.weights_hash(checkpoint)
-                if weights not in played:  # the same weights twice: one episode (play is deterministic)
-                    single_key = self._key(system, [weights], options)
-                    with self._key_lock(single_key):
-                        played[weights] = self._play(system, checkpoint, options)
-                        if self._read(single_key) is None:
-                            self._store_episode(single_key, played[weights])
-                episodes.append(played[weights])
-            write_mp4(video, hstack_videos(episodes[0].frames, episodes[1].frames), fps=episodes[0].fps)
-            atomic_write_json(meta, {"frames": max(len(e.frames) for e in episodes)})
+                if weights not in frames:
+                    frames[weights] = self._episode_frames(system, checkpoint, weights, options)
+            (left_frames, fps), (right_frames, _) = (frames[self.weights_hash(c)] for c in (left, right))
+            write_mp4(video, hstack_videos(left_frames, right_frames), fps=fps)
+            atomic_write_json(meta, {"frames": max(len(left_frames), len(right_frames))})
             self._prune()
         return RenderedComparison(video, self.episode(system, left, options), self.episode(system, right, options),
                                   cached=False)
+
+    def _episode_frames(self, system: str, checkpoint: Path, weights: str, options: Mapping[str, Any]):
+        """(frames, fps) of one agent's episode: decoded from the cache when it was rendered before (a
+        Mario episode takes seconds to replay, its mp4 a fraction of that to decode), else played and stored."""
+        single_key = self._key(system, [weights], options)
+        with self._key_lock(single_key):
+            if self._read(single_key) is not None:
+                return read_mp4(self._paths(single_key)[0])
+            episode = self._play(system, checkpoint, options)
+            self._store_episode(single_key, episode)
+            return episode.frames, episode.fps
 
     def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
         with self._lock:

@@ -30,13 +30,14 @@ def refusal(err: BaseException | str) -> str:
     return f"**Refused:** {text}"
 
 
-def _format(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A figure as tables show it: 4 significant digits, thousands separated, yes/no."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(_format(v) for v in value[:8]) + (" ..." if len(value) > 8 else "")
+        return ", ".join(format_value(v) for v in value[:8]) + (" ..." if len(value) > 8 else "")
     return str(value)
 
 
@@ -61,7 +62,7 @@ def labelled_choices(systems: Sequence[System]) -> list[tuple[str, str]]:
 def figures_line(summary: Mapping[str, Any], hide: Sequence[str] = ()) -> str:
     """The figures of one episode on one line: "return -152, last_reward -0.001, steps 200"."""
     keys = sorted((k for k in summary if k not in hide), key=_summary_rank)
-    return ", ".join(f"{k} **{_format(summary[k])}**" for k in keys)
+    return ", ".join(f"{k} **{format_value(summary[k])}**" for k in keys)
 
 
 def figures_table(columns: Mapping[str, Mapping[str, Any]], hide: Sequence[str] = ()) -> str:
@@ -74,7 +75,7 @@ def figures_table(columns: Mapping[str, Mapping[str, Any]], hide: Sequence[str] 
     keys.sort(key=_summary_rank)
     lines = ["| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for key in keys:
-        cells = [_format(summary.get(key, "")) for summary in columns.values()]
+        cells = [format_value(summary.get(key, "")) for summary in columns.values()]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

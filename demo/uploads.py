@@ -95,7 +95,10 @@ def _collect(paths: list[Path], staging: Path, max_bytes: int) -> None:
     found: dict[str, str] = {}
     budget = max_bytes
     for path in paths:
-        if zipfile.is_zipfile(path) and path.suffix.lower() == ".zip":
+        if path.suffix.lower() == ".zip":
+            if not zipfile.is_zipfile(path):  # e.g. a text file renamed: say so, not "no model.safetensors"
+                raise UploadRefused(f"{path.name}: not a zip file (upload a zip of {WEIGHTS_FILE} + {CONFIG_FILE}, "
+                                    "or the two files)")
             budget = _unpack(path, staging, found, budget, max_bytes)
         elif _accept(path.name, path.name, found):
             shutil.copyfile(path, staging / path.name)

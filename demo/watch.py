@@ -19,6 +19,7 @@ from rlcore.config import from_dict
 from rlcore.systems import PlayControl, System, get_system
 
 NO_COMPARISON = "(none)"
+PICK_PROMPT = "Pick an agent, a seed and press **Play**."
 
 
 def default_system(ctx: AppContext, systems: list[System]) -> System:
@@ -63,16 +64,25 @@ def option_values(systems: list[System], system: System, seed: Any, values: tupl
 
 
 def render(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None, options: dict[str, Any]):
-    """(episodes by name, video path, cached) for one agent or two side by side."""
+    """(episodes by name, video path, cached, the agents' play notes) for one agent or two side by side."""
     first = ctx.catalog.resolve(agent_ref, system.name)
     second = (ctx.catalog.resolve(compare_ref, system.name)
               if compare_ref and compare_ref != NO_COMPARISON else None)
+    notes = play_notes(system, [agent for agent in (first, second) if agent is not None], options)
     if second is None:
         result = ctx.renderer.episode(system.name, first.path, options)
-        return {first.ref: result}, result.video, result.cached
+        return {first.ref: result}, result.video, result.cached, notes
     comparison = ctx.renderer.comparison(system.name, first.path, second.path, options)
     names = (first.ref, second.ref) if first.ref != second.ref else (f"{first.ref} (left)", f"{second.ref} (right)")
-    return dict(zip(names, (comparison.left, comparison.right))), comparison.video, comparison.cached
+    return dict(zip(names, (comparison.left, comparison.right))), comparison.video, comparison.cached, notes
+
+
+def play_notes(system: System, agents: list, options: dict[str, Any]) -> str:
+    """What the episode plays against what each agent was trained on (System.play_note), one line per agent."""
+    played = system.play_options(**options)
+    lines = dict.fromkeys(f"**{agent.ref}**: {system.play_note(system.config_of(agent.path), played)}"
+                          for agent in agents)  # the same agent twice: one line
+    return "  \n".join(line for line in lines if not line.endswith(": "))
 
 
 def watch(ctx: AppContext, systems: list[System], system_name: str, agent_ref: str, compare_ref: str | None,
@@ -81,29 +91,33 @@ def watch(ctx: AppContext, systems: list[System], system_name: str, agent_ref: s
     try:
         system = get_system(system_name)
         options = option_values(systems, system, seed, values)
-        episodes, video_path, cached = render(ctx, system, agent_ref, compare_ref, options)
+        episodes, video_path, cached, notes = render(ctx, system, agent_ref, compare_ref, options)
     except EXPECTED_ERRORS as err:
         return None, refusal(err), {}, trace_placeholder()
     summaries = {name: {**e.summary, "steps": e.summary.get("steps", len(e.trace))} for name, e in episodes.items()}
     note = "served from the cache" if cached else "rendered just now"
     status_text = (f"{' vs '.join(episodes)} on seed {options['seed']} ({note}).\n\n"
-                   + figures_table(summaries, hide=option_echoes(system)))
+                   + (f"{notes}\n\n" if notes else "") + figures_table(summaries, hide=option_echoes(system)))
     document = {"cached": cached, "options": options,
                 "agents": {name: {"summary": e.summary, "frames": e.frames} for name, e in episodes.items()}}
     return str(video_path), status_text, document, trace_frame(system, [e.trace for e in episodes.values()])
 
 
 def on_system(ctx: AppContext, systems: list[System], system_name: str, current: str | None):
-    return (*agent_choices(ctx, systems, system_name, current),
-            gr.LinePlot(value=trace_placeholder(), y_title=get_system(system_name).trace_figure))
+    """Another system: its agents, controls and default seed; its first agent's published replay in place of
+    the previous system's episode."""
+    system = get_system(system_name)
+    replay, note = arrival(ctx, ctx.catalog.refs(system_name))
+    return (*agent_choices(ctx, systems, system_name, current), gr.Number(value=system.PlayOptions().seed),
+            replay, note, {}, gr.LinePlot(value=trace_placeholder(), y_title=system.trace_figure))
 
 
 def arrival(ctx: AppContext, refs: list[str]) -> tuple[str | None, str]:
     """On arrival: the default agent's published replay, if it has one (no wait for a first video)."""
     replay = ctx.catalog.resolve(refs[0]).path / REPLAY_FILE if refs else None
     if replay is None or not replay.is_file():
-        return None, "Pick an agent, a seed and press **Play**."
-    return str(replay), f"Showing **{refs[0]}**'s published replay. Pick an agent, a seed and press **Play**."
+        return None, PICK_PROMPT
+    return str(replay), f"Showing **{refs[0]}**'s published replay. {PICK_PROMPT}"
 
 
 def build(ctx: AppContext) -> None:
@@ -120,7 +134,7 @@ def build(ctx: AppContext) -> None:
                                          "repo id (owner/name)")
                 compare = gr.Dropdown([NO_COMPARISON, *refs], value=NO_COMPARISON, allow_custom_value=True,
                                       label="Compare with", info="A second agent on the same seed, side by side")
-                seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                seed = gr.Number(shown.PlayOptions().seed, precision=0, minimum=0, label="Seed")
                 columns, controls = play_controls(systems, shown)
                 with gr.Row():
                     play = gr.Button("Play", variant="primary")
@@ -143,9 +157,9 @@ def build(ctx: AppContext) -> None:
 def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,
           outputs: list) -> None:
     """The tab's events: system change, refresh and tab selection update the pickers; Play renders."""
-    system, agent, trace_plot = inputs[0], inputs[1], outputs[-1]
+    system, agent = inputs[0], inputs[1]
     choices = functools.partial(agent_choices, ctx, systems)
-    system.change(functools.partial(on_system, ctx, systems), [system, agent], [*pickers, trace_plot],
+    system.change(functools.partial(on_system, ctx, systems), [system, agent], [*pickers, inputs[3], *outputs],
                   api_name="watch_system")
     refresh.click(choices, [system, agent], pickers, api_name="watch_agents")
     # Runs trained and agents uploaded since the page was built appear when the tab is shown again.

@@ -26,6 +26,7 @@ use only what is declared here and never ask which system they hold.
         def load(self, checkpoint, device="cpu"): ...
         def evaluate(self, checkpoint, episodes=10, seed=0, *, progress=None, **options): ...
         def play(self, checkpoint, options=None): ...
+        def play_note(self, config, options): ...   # optional: "level 1-2, never seen (trained on 1-1)"
 
 Systems are found by name: the built-in ones, `register_system(name, module)`, and the
 RLCORE_SYSTEMS environment variable ("name=module[,name=module]"), so a system can be added without
@@ -190,6 +191,11 @@ class System(abc.ABC):
     @abc.abstractmethod
     def play(self, checkpoint: Any, options: Any = None) -> Episode:
         """One episode: RGB frames for rlcore.video.write_mp4, its summary figures and per-step trace."""
+
+    def play_note(self, config: Any, options: Any) -> str:
+        """One sentence for the Watch status: what an episode with `options` (PlayOptions) plays against what
+        the agent (its `config`) was trained on, saying plainly when it never saw it ("": nothing to say)."""
+        return ""
 
     def export(self, checkpoint: str | os.PathLike, path: str | os.PathLike) -> Any:
         """Write the checkpoint in the system's outside format (`export_file`) to `path`; the path written."""

@@ -51,6 +51,13 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
     return Path(path)
 
 
+def read_mp4(path: str | os.PathLike) -> tuple[list[np.ndarray], int]:
+    """(RGB uint8 frames, fps) of an mp4 that write_mp4 wrote: a cached episode's frames without replaying it."""
+    with imageio.get_reader(path, format="FFMPEG") as reader:
+        fps = round(reader.get_meta_data().get("fps", DEFAULT_FPS))
+        return [np.asarray(frame) for frame in reader], fps
+
+
 def hstack_videos(left: list[np.ndarray], right: list[np.ndarray], gap: int = 8) -> list[np.ndarray]:
     """Two frame sequences side by side (for comparisons); the shorter one holds its last frame."""
     n = max(len(left), len(right))

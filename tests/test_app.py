@@ -90,6 +90,43 @@ def test_physics_and_comparison_side_by_side(app):
     assert default_physics["return"] != pytest.approx(left["summary"]["return"])  # the physics changed the episode
 
 
+def test_the_status_says_when_the_physics_differ_from_training(app):
+    same = watch(app.client, seed=1)[1]
+    assert f"**{AGENT}**: Physics g 10, m 1, l 1, as in training." in same
+    other = watch(app.client, seed=1, g=4.0)[1]
+    assert "Physics g 4, m 1, l 1: not what it trained on (g 10, m 1, l 1)" in other
+
+
+def test_a_comparison_reuses_the_cached_episodes_instead_of_replaying_them(app):
+    single = watch(app.client, seed=11)[2]["agents"][AGENT]
+    played = app.context.renderer.episodes_played
+    video, status, figures, _ = watch(app.client, compare=AGENT, seed=11)
+    assert figures["cached"] is False  # a new side-by-side video...
+    assert app.context.renderer.episodes_played == played  # ...made from the cached episode, not a replay
+    frames = decoded_frames(video)
+    assert len(frames) == single["frames"] == 201 and frames[0].shape == (320, 2 * 320 + 8, 3)
+    left, right = frames[100][:, :320].astype(int), frames[100][:, 328:].astype(int)
+    assert abs(left - right).mean() < 2  # the same episode on both sides (up to H.264 noise)
+
+
+def test_the_default_pendulum_episode_starts_hanging_down_and_switching_system_clears_the_episode(app):
+    from rlcore.pendulum.env import initial_state_of_seed
+    from rlcore.systems import get_system
+
+    seed = get_system("pendulum").PlayOptions().seed
+    theta, _ = initial_state_of_seed(seed, "cpu")
+    assert abs(float(theta)) > 2.5  # starts near the bottom: the swing-up is in the video
+    assert "on seed 5" in watch(app.client, seed=5)[1]
+    agent, compare, *rest = app.client.predict("pendulum", AGENT, api_name="/watch_system")
+    *columns, seed_shown, video, status, figures, plot = rest
+    assert seed_shown["value"] == seed and figures == {} and "on seed 5" not in status  # the last episode is gone
+    replay = app.checkpoints / AGENT / "replay.mp4"  # the agent's published replay instead, when it has one
+    assert (Path(video).read_bytes() == replay.read_bytes()) if replay.is_file() else video is None
+    assert "press **Play**" in status
+    trace = watch(app.client, seed=seed)[3]["data"]
+    assert trace[0][1] < -5 and trace[-1][1] > -0.1  # the reward: from hanging down to upright
+
+
 def test_eight_concurrent_requests_all_get_their_video(app):
     played = app.context.renderer.episodes_played
     jobs = [app.client.submit("pendulum", AGENT, "(none)", 20 + i % 2, 1, 1, 10.0, 1.0, 1.0, api_name="/watch")
@@ -183,7 +220,7 @@ def upload(app, *paths):
 
 
 @pytest.mark.parametrize("case", ["pickle file", "pickle named safetensors", "mismatched config", "oversize",
-                                  "config missing"])
+                                  "config missing", "text file named .zip"])
 def test_bad_uploads_are_refused_with_a_readable_message(app, tmp_path, case):
     agent = app.checkpoints / AGENT
     config = agent / "config.json"
@@ -199,6 +236,9 @@ def test_bad_uploads_are_refused_with_a_readable_message(app, tmp_path, case):
     elif case == "oversize":
         (tmp_path / "model.safetensors").write_bytes(b"\0" * (3 * 2**19))
         files, expected = [tmp_path / "model.safetensors", config], "more than the 1 MB limit"
+    elif case == "text file named .zip":
+        (tmp_path / "mine.zip").write_text("model.safetensors and config.json, honest\n")
+        files, expected = [tmp_path / "mine.zip"], "mine.zip: not a zip file"
     else:
         files, expected = [agent / "model.safetensors"], "no config.json in the upload"
     before = sorted(p.name for p in app.context.settings.uploads_dir.iterdir())
@@ -217,6 +257,23 @@ def test_a_good_upload_is_evaluated_and_joins_the_table_with_a_video(app, tmp_pa
     assert rows[ref]["source"] == "uploaded" and isinstance(rows[ref]["mean return"], float)
     assert rows[ref]["episodes"] == 10
     assert len(decoded_frames(video)) == 201
+
+
+def test_the_agents_figures_read_as_in_the_model_cards_and_as_cards_on_phones(tmp_path):
+    from demo.agents import agent_cards, agent_row, formatted_table
+    from demo.catalog import Agent
+
+    mario = Agent(ref="mario-1-1", path=tmp_path, system="mario", source="bundled")
+    results = {"mean_reward": 3083.5, "n_eval_episodes": 10, "flag_rate": 1.0, "mean_x_pos": 3161.0}
+    frame = formatted_table([agent_row(mario, results)])
+    (row,) = frame.to_dict("records")
+    assert row["flag rate"] == "100%" and row["mean x position"] == "3161.0" and row["last reward"] is None
+    cards = agent_cards(frame)
+    assert "<h4>mario-1-1</h4>" in cards and "<dt>flag rate</dt><dd>100%</dd>" in cards
+    assert "last reward" not in cards  # a figure the agent does not have is left out, not shown empty
+    hostile = formatted_table([agent_row(Agent(ref="<img src=x onerror=alert(1)>", path=tmp_path, system="mario",
+                                               source="uploaded"), {})])
+    assert "<img" not in agent_cards(hostile)  # names are escaped
 
 
 def test_agents_table_lists_hub_agents_and_survives_an_unreachable_hub(app):

@@ -40,17 +40,25 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    url, _ = app_url
+def browser():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with sync_playwright() as playwright:  # one per module: Playwright's sync API does not nest
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str, width: int = 1280, height: int = 900):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(app_url, browser):
+    return open_page(browser, app_url[0])  # the training test closes it (the visitor goes away)
 
 
 def test_a_bundled_replay_plays_in_the_video_element(page):
@@ -128,3 +136,80 @@ def test_training_draws_its_live_plot_and_closing_the_page_stops_it(page, app_ur
         time.sleep(0.2)
     assert run.state == "stopped" and "went away" in run.message
     assert 0 < len(run.records) < 2000 and (run.out_dir / "model.safetensors").is_file()
+
+
+@pytest.mark.skipif(BUNDLED_MARIO is None, reason="needs the bundled Mario agent (trained on 1-1)")
+def test_a_level_the_agent_never_saw_is_named_in_the_status(app_url, browser):
+    page = open_page(browser, app_url[0])
+    page.locator("#watch-system").get_by_label(re.compile("Super Mario Bros")).check()
+    stage = page.locator("#watch-options-mario").get_by_label("Stage")
+    stage.click()
+    page.get_by_role("option", name="2", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.wait_for_function("/World 1-2/.test(document.querySelector('#watch-status').innerText)", timeout=120_000)
+    status = page.inner_text("#watch-status")
+    assert "a level it never saw (it was trained on 1-1 only)" in status, status
+    page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch-unseen-level.png"), full_page=True)
+    page.close()
+
+
+# [text, content width, widest word] of the visible elements matching a selector, in their own font
+WORD_FIT = """(selector) => {
+  const context = document.createElement('canvas').getContext('2d');
+  return [...document.querySelectorAll(selector)].filter(e => e.offsetParent !== null).map(e => {
+    const style = getComputedStyle(e);
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    const words = e.innerText.split(/\\s+/).filter(Boolean).map(w => context.measureText(w).width);
+    const width = e.getBoundingClientRect().width - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return [e.innerText, width, Math.max(0, ...words)];
+  });
+}"""
+
+
+def test_the_agents_table_is_readable_on_a_laptop_and_on_a_phone(app_url, browser):
+    for width, height, cells in ((1280, 900, "#agents-table thead span.header"),
+                                 (390, 844, "#agents-cards dt, #agents-cards dd")):
+        page = open_page(browser, app_url[0], width, height)
+        page.get_by_role("tab", name="Agents").click()
+        shown = "#agents-cards" if width < 640 else "#agents-table"  # the (virtual) table draws no rows when hidden
+        page.wait_for_function(f"document.querySelector('{shown}')?.innerText.includes('bundled')")
+        measured = page.evaluate(WORD_FIT, cells)
+        assert len(measured) > 5 and all(text for text, _, _ in measured)
+        squeezed = [text for text, room, word in measured if room + 1 < word]
+        assert not squeezed, f"{width} px: cells narrower than one of their words: {squeezed}"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        # agent names are one long token (trained/20261202-...): they wrap inside their card, never out of it
+        assert page.evaluate("[...document.querySelectorAll('#agents-cards h4')]"
+                             ".every(h => h.scrollWidth <= h.clientWidth)")
+        page.screenshot(path=str(SCREENSHOTS / f"rlcore-browser-agents-{width}.png"), full_page=True)
+        page.close()
+
+
+# WCAG contrast ratio of an element's text colour against the first opaque background behind it
+CONTRAST = """(element) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => [r, g, b].map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let behind = element;
+  while (behind && (getComputedStyle(behind).backgroundColor.match(/[\\d.]+/g) || [0, 0, 0, 0]).length === 4
+         && rgb(getComputedStyle(behind).backgroundColor)[3] === 0) behind = behind.parentElement;
+  const back = behind ? rgb(getComputedStyle(behind).backgroundColor) : [255, 255, 255];
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(back)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_on_a_phone_the_video_is_right_under_play_and_info_text_and_favicon_are_ours(app_url, browser):
+    page = open_page(browser, app_url[0], 390, 844)
+    for system in ("Pendulum", "Super Mario Bros"):  # the Pendulum has the taller form (three sliders)
+        page.locator("#watch-system").get_by_label(re.compile(system)).check()
+        play = page.get_by_role("button", name="Play", exact=True).bounding_box()
+        video = page.locator("#watch-video").bounding_box()
+        assert 0 < video["y"] - (play["y"] + play["height"]) < 120, (system, play, video)
+    page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch-390.png"), full_page=True)
+    info = page.get_by_text("A second agent on the same seed, side by side")
+    assert info.evaluate(CONTRAST) >= 4.5
+    served = page.request.get(app_url[0] + "favicon.ico")  # where browsers look (the page names no other)
+    assert served.ok and served.body() == (Path(__file__).parent.parent / "demo" / "favicon.png").read_bytes()
+    page.close()

@@ -85,6 +85,13 @@ class SuperMario(System):
                  progress: Callable[[int], None] | None = None, **options: float) -> dict[str, Any]:
         return _play.evaluate(checkpoint, episodes=episodes, seed=seed, progress=progress, **options)
 
+    def play_note(self, config: MarioConfig, options: PlayOptions) -> str:
+        """The level played and the one the agent learnt: an agent trained on one level only knows that one."""
+        played, trained = f"{options.world}-{options.stage}", f"{config.world}-{config.stage}"
+        if played == trained:
+            return f"World {played}, the level it was trained on."
+        return f"World {played}: a level it never saw (it was trained on {trained} only), so expect it to fail early."
+
     def play(self, checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
         options = options or PlayOptions()
         check_bounds(options, "play options")

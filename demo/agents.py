@@ -14,7 +14,7 @@ from demo.context import AppContext
 from demo.housekeeping import prune_oldest
 from demo.ui import EXPECTED_ERRORS, figures_line, format_value, refusal
 from demo.uploads import receive_upload
-from rlcore.systems import Figure, all_systems, get_system
+from rlcore.systems import Figure, all_systems, finite_number, get_system
 
 # Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward.
 BASE_COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes"]
@@ -26,13 +26,6 @@ def figure_columns() -> list[str]:
     return list(figure_formats())
 
 
-def _number(value: Any) -> float | None:
-    """A finite number of a results.json, else None (the table shows figures, nothing else)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return value
-    return None
-
-
 def protocol_results(results: dict[str, Any], prefix: str) -> dict[str, Any]:
     """The results of the protocol whose name starts with `prefix` (sticky_...) in a results document
     ({} when it has none)."""
@@ -40,11 +33,12 @@ def protocol_results(results: dict[str, Any], prefix: str) -> dict[str, Any]:
 
     return next((doc for name, doc in protocols_of(results).items() if name.startswith(prefix)), {})
 
+
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     results = results if isinstance(results, dict) else {}
     row = {"agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
-           "mean return": _number(results.get("mean_reward")), "std": _number(results.get("std_reward")),
-           "episodes": _number(results.get("n_eval_episodes"))}
+           "mean return": finite_number(results.get("mean_reward")), "std": finite_number(results.get("std_reward")),
+           "episodes": finite_number(results.get("n_eval_episodes"))}
     for figure in get_system(agent.system).figures:
         row[figure.label] = figure.value(results)
         for prefix, label in figure.other_protocols:
@@ -72,7 +66,7 @@ def formatted_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     of 1 reads 100%, not 1)."""
     frame = pd.DataFrame(rows, columns=BASE_COLUMNS + figure_columns())
     for label, figure in figure_formats().items():
-        frame[label] = [None if _number(v) is None else figure.text(v) for v in frame[label]]
+        frame[label] = [None if finite_number(v) is None else figure.text(v) for v in frame[label]]
     return frame.round(3)
 
 

@@ -5,8 +5,9 @@
         lr: float = option(2e-3, "Adam learning rate")
 
 The command line builds its flags from these (rlcore.cli), checkpoints store `to_dict(config)` in
-config.json, and `from_dict` reads them back. Types are checked and converted by pydantic (a
-`TypeAdapter` of the dataclass), the same validation for config.json and for command-line strings.
+config.json, and `from_dict` reads them back. Types are checked by pydantic, field by field: strictly
+for config.json (a value of the wrong JSON type is refused, not converted), leniently for
+command-line strings (`parse_value`: "0.5", "true").
 
 A dataclass may declare `BOUNDS: ClassVar[dict[str, tuple[low, high]]]`, the inclusive range of its
 numeric fields: `check_bounds` (which `from_dict` runs) refuses anything outside them, non-finite

@@ -115,6 +115,11 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def finite_number(value: Any) -> Any:
+    """`value` when it is a finite number (not a bool), else None: what tables take from a results.json."""
+    return value if _is_number(value) and math.isfinite(value) else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Budget:
     """What bounds a training run: a Config field, and the metric-record key that counts towards it."""

@@ -204,8 +204,13 @@ def test_on_a_phone_the_video_is_right_under_play_and_info_text_and_favicon_are_
     page = open_page(browser, app_url[0], 390, 844)
     for system in ("Pendulum", "Super Mario Bros"):  # the Pendulum has the taller form (three sliders)
         page.locator("#watch-system").get_by_label(re.compile(system)).check()
-        play = page.get_by_role("button", name="Play", exact=True).bounding_box()
-        video = page.locator("#watch-video").bounding_box()
+        # the form re-lays itself out after the switch (sliders hide or show): wait for it to settle
+        for _ in range(40):
+            page.wait_for_timeout(250)
+            play = page.get_by_role("button", name="Play", exact=True).bounding_box()
+            video = page.locator("#watch-video").bounding_box()
+            if 0 < video["y"] - (play["y"] + play["height"]) < 120:
+                break
         assert 0 < video["y"] - (play["y"] + play["height"]) < 120, (system, play, video)
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch-390.png"), full_page=True)
     info = page.get_by_text("A second agent on the same seed, side by side")

@@ -21,7 +21,8 @@ from demo.catalog import record_evaluation
 from demo.context import AppContext
 from demo.housekeeping import prune_oldest
 from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, Run
-from demo.ui import EXPECTED_ERRORS, empty_frame, figures_line, labelled_choices, option_echoes, refusal
+from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, figures_line, labelled_choices, numeric_frame, option_echoes,
+                     refusal)
 from rlcore.checkpoint import CONFIG_FILE, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
 from rlcore.systems import System, all_systems, get_system
@@ -58,26 +59,33 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
 
 
 def metric_frames(system_name: str, records: list[dict[str, Any]]) -> list[pd.DataFrame]:
+    """(step, value) frames of each live metric, typed as numbers even while empty (see numeric_frame)."""
     system = get_system(system_name)
     x = system.budget.record_key
-    frames = []
-    for metric in system.knobs.metrics:
-        rows = [(r[x], r[metric]) for r in records if r.get(metric) is not None and r.get(x) is not None]
-        frames.append(pd.DataFrame(rows, columns=["step", "value"]))
-    return frames
+    return [numeric_frame(((r[x], r[metric]) for r in records if _number(r.get(metric)) and _number(r.get(x))),
+                          ("step", "value"))
+            for metric in system.knobs.metrics]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def metric_plot(system: System, index: int, **update: Any) -> dict[str, Any]:
+    """The title, axis titles and visibility of live plot `index` for `system` (hidden past its metrics)."""
+    knobs = system.knobs
+    if index >= len(knobs.metrics):
+        return {"visible": False, **update}
+    metric = knobs.metrics[index]
+    return {"visible": True, "title": knobs.metric_titles.get(metric, metric), "y_title": metric,
+            "x_title": system.budget.unit, **update}
 
 
 def plot_updates(system_name: str, records: list[dict[str, Any]]) -> list[Any]:
-    knobs = get_system(system_name).knobs
+    system = get_system(system_name)
     frames = metric_frames(system_name, records)
-    updates = []
-    for i in range(MAX_PLOTS):
-        if i < len(frames):
-            updates.append(gr.LinePlot(value=frames[i], visible=True, title=knobs.metrics[i],
-                                       y_title=knobs.metrics[i]))
-        else:
-            updates.append(gr.LinePlot(value=empty_frame("step", "value"), visible=False))
-    return updates
+    frames += [numeric_frame((), ("step", "value"))] * (MAX_PLOTS - len(frames))
+    return [gr.LinePlot(**metric_plot(system, i, value=frame)) for i, frame in enumerate(frames)]
 
 
 def zip_checkpoint(folder: Path, downloads_dir: Path) -> Path:
@@ -109,10 +117,10 @@ def run_status(run: Run, system: System) -> str:
     when = "after" if run.done else "for"
     text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / {run.config[system.budget.field]} "
             f"{knobs.budget_label.lower()}")
-    if run.records:
-        last = run.records[-1]
-        figures = ", ".join(f"{m} {last[m]:.4g}" for m in knobs.metrics if isinstance(last.get(m), (int, float)))
-        text += f"; last record: {figures}" if figures else ""
+    # each metric's latest value: some (the Pendulum's return) are not in every record
+    latest = {m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None) for m in knobs.metrics}
+    figures = ", ".join(f"{m} {value:.4g}" for m, value in latest.items() if value is not None)
+    text += f"; latest: {figures}" if figures else ""
     if run.message:
         text += f" ({run.message})"
     return text
@@ -145,10 +153,10 @@ def build(ctx: AppContext) -> None:
             with gr.Column(scale=2):
                 status = gr.Markdown("No run yet.", elem_id="train-status")
                 with gr.Row():
-                    plots = [gr.LinePlot(empty_frame("step", "value"), x="step", y="value", height=220,
-                                         title=m, y_title=m, visible=i < len(first.knobs.metrics),
-                                         elem_id=f"train-plot-{i}", min_width=260)
-                             for i, m in enumerate([*first.knobs.metrics, *[""] * MAX_PLOTS][:MAX_PLOTS])]
+                    plots = [gr.LinePlot(numeric_frame((), ("step", "value")), x="step", y="value", height=220,
+                                         elem_id=f"train-plot-{i}", min_width=260, **AXIS_FORMATS,
+                                         **metric_plot(first, i))
+                             for i in range(MAX_PLOTS)]
                 with gr.Row():
                     video = gr.Video(label="The new agent", autoplay=True, loop=True, interactive=False,
                                      elem_id="train-video", height=300, scale=2)

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,12 @@ from demo.housekeeping import prune_oldest
 from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, Run
 from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, figures_line, labelled_choices, numeric_frame, option_echoes,
                      refusal)
-from rlcore.checkpoint import CONFIG_FILE, one_line
+from rlcore.checkpoint import CONFIG_FILE, REPLAY_FILE, atomic_path, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
 from rlcore.systems import System, all_systems, get_system
 
 POLL_SECONDS = 0.5
 MAX_PLOTS = 5
-DOWNLOAD_SUFFIXES = (".safetensors", ".json", ".jsonl", ".png", ".md", ".mp4")
 
 
 def presets(system_name: str) -> dict[str, Any]:
@@ -89,16 +89,23 @@ def plot_updates(system_name: str, records: list[dict[str, Any]]) -> list[Any]:
 
 
 def zip_checkpoint(folder: Path, downloads_dir: Path) -> Path:
-    """The checkpoint's files (weights, config, metrics, plots) as one zip; never anything else in the folder."""
-    staging = downloads_dir / f".{folder.name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / folder.name).mkdir(parents=True)
-    for file in folder.iterdir():
-        if file.is_file() and file.suffix in DOWNLOAD_SUFFIXES and not file.name.startswith("."):
-            shutil.copy2(file, staging / folder.name / file.name)
-    archive = shutil.make_archive(str(downloads_dir / folder.name), "zip", root_dir=staging)
-    shutil.rmtree(staging, ignore_errors=True)
-    return Path(archive)
+    """The run as one zip of what an upload or a Hub push needs: the files a push publishes (weights,
+    config, results, metrics, replay video, plots), never the resume state (training_state.*: tens of MB
+    for Mario, of use only to --resume on the machine that trained)."""
+    from rlcore.hub import files_to_push
+
+    archive = downloads_dir / f"{folder.name}.zip"
+    # ".part" while written: the pruning of old zips (glob "*.zip") never sees a zip being written
+    with atomic_path(archive, suffix=".part") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for file in files_to_push(folder):
+            zipped.write(file, f"{folder.name}/{file.name}")
+    return archive
+
+
+def keep_replay(video: Path, folder: Path) -> None:
+    """The episode just rendered, as the run's replay.mp4 (its zip, Watch and a Hub push take it from there)."""
+    with atomic_path(folder / REPLAY_FILE, suffix=".part") as tmp:
+        shutil.copyfile(video, tmp)
 
 
 def hub_token_available() -> bool:
@@ -160,7 +167,7 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     video = gr.Video(label="The new agent", autoplay=True, loop=True, interactive=False,
                                      elem_id="train-video", height=300, scale=2)
-                    download = gr.File(label="Checkpoint (zip)", interactive=False, height=120, scale=1)
+                    download = gr.File(label="The agent (zip, without resume state)", interactive=False, height=120, scale=1)
     system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
     tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
     _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id], [status, *plots, video, download],
@@ -295,6 +302,7 @@ def finish(ctx: AppContext, system: System, out_dir: Path, final: str, seed: int
     try:
         record_evaluation(out_dir)  # results.json: for the agents table, the zip and the Hub card
         episode = ctx.renderer.episode(system.name, out_dir, {"seed": seed})
+        keep_replay(episode.video, out_dir)
         archive = zip_checkpoint(out_dir, ctx.settings.downloads_dir)
     except EXPECTED_ERRORS as err:
         return final + "\n\n" + refusal(err), None, None

@@ -167,7 +167,8 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     video = gr.Video(label="The new agent", autoplay=True, loop=True, interactive=False,
                                      elem_id="train-video", height=300, scale=2)
-                    download = gr.File(label="The agent (zip, without resume state)", interactive=False, height=120, scale=1)
+                    download = gr.File(label="The agent (zip, without resume state)", interactive=False, height=120,
+                                       scale=1)
     system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
     tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
     _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id], [status, *plots, video, download],

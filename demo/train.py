@@ -22,8 +22,8 @@ from demo.catalog import record_evaluation
 from demo.context import AppContext
 from demo.housekeeping import prune_oldest
 from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, Run
-from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, figures_line, labelled_choices, numeric_frame, option_echoes,
-                     refusal)
+from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, figures_line, fitted_plot, labelled_choices, numeric_frame,
+                     option_echoes, refusal)
 from rlcore.checkpoint import CONFIG_FILE, REPLAY_FILE, atomic_path, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
 from rlcore.systems import System, all_systems, get_system
@@ -85,7 +85,7 @@ def plot_updates(system_name: str, records: list[dict[str, Any]]) -> list[Any]:
     system = get_system(system_name)
     frames = metric_frames(system_name, records)
     frames += [numeric_frame((), ("step", "value"))] * (MAX_PLOTS - len(frames))
-    return [gr.LinePlot(**metric_plot(system, i, value=frame)) for i, frame in enumerate(frames)]
+    return [fitted_plot(frame, **metric_plot(system, i)) for i, frame in enumerate(frames)]
 
 
 def zip_checkpoint(folder: Path, downloads_dir: Path) -> Path:

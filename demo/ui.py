@@ -108,3 +108,17 @@ def numeric_frame(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> pd.D
     with the data and the browser fixes a plot's axis types when it first draws it: an untyped (object)
     column, as an empty frame has, would make a category axis that later numbers never undo."""
     return pd.DataFrame(list(rows), columns=list(columns), dtype="float64")
+
+
+def fitted_plot(frame: pd.DataFrame, x: str = "step", y: str = "value", **props: Any) -> gr.LinePlot:
+    """A plot update with `frame` and axis limits fitted to it. Vega lays a chart out (room for tick labels
+    and axis titles) when Gradio embeds it, and Gradio embeds it again when a setting such as the limits
+    changes, not for new data alone: without new limits, labels that outgrow the first layout are clipped."""
+    xs, ys = frame[x].dropna(), frame[y].dropna()
+    x_lim = [float(xs.min()), float(xs.max())] if xs.nunique() > 1 else None  # one x: Vega centres it
+    y_lim = None
+    if not ys.empty:
+        low, high = float(ys.min()), float(ys.max())
+        margin = (high - low) * 0.05 or abs(high) * 0.01 or 1.0  # a flat line: a band around its value
+        y_lim = [low - margin, high + margin]
+    return gr.LinePlot(value=frame, x_lim=x_lim, y_lim=y_lim, **props)

@@ -12,8 +12,8 @@ from typing import Any
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices, option_echoes,
-                     refusal, trace_frame, trace_placeholder, watch_order)
+from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices,
+                     option_echoes, refusal, trace_frame, trace_placeholder, watch_order)
 from rlcore.checkpoint import REPLAY_FILE
 from rlcore.config import from_dict
 from rlcore.systems import PlayControl, System, get_system

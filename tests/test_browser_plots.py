@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_support import agent_checkpoints, bundled_agent, running_app
+from app_support import agent_checkpoints, running_app
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, open_page
 
 SCREENSHOTS = Path("/tmp/shots-plots")
@@ -72,10 +72,37 @@ def assert_numeric_axes(page, plot: str, x_title: str, y_title: str) -> None:
     assert y_axis.startswith(f"Y-axis titled '{y_title}' for a linear scale"), y_axis
 
 
+def at_both_sizes(page, shot: str):
+    """Each viewport size in turn (laptop, phone), the page resized to it; its screenshot saved after."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        time.sleep(1)  # Vega redraws on resize
+        yield width, height
+        page.screenshot(path=str(SCREENSHOTS / f"{shot}-{width}x{height}.png"), full_page=True)
+
+
 def select_train_system(page, label: str, plots: int) -> None:
     page.get_by_role("tab", name="Train").click()
     page.locator("#train-system").get_by_label(re.compile(label)).check()
     page.wait_for_selector(f"#train-plot-{plots - 1} svg.marks", state="visible")
+
+
+def train_to_the_end(page, label: str, plots: int, steps: int, timeout_ms: int) -> None:
+    select_train_system(page, label, plots)
+    page.locator("#train-steps input").fill(str(steps))
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function("/Saved as/.test(document.querySelector('#train-status').innerText)", timeout=timeout_ms)
+
+
+def each_trained_plot(page, label: str, metrics: tuple[str, ...], steps: int, timeout_ms: int, shot: str):
+    """Train to the end, then each (viewport size, plot selector, metric) at both sizes."""
+    train_to_the_end(page, label, len(metrics), steps, timeout_ms)
+    for size in at_both_sizes(page, shot):
+        for i, metric in enumerate(metrics):
+            page.wait_for_function(f"""!document.querySelector("#train-plot-{i} [aria-roledescription=axis]")
+                                      .getAttribute('aria-label').includes('NaN')""")  # drawn with its data
+            yield size, f"#train-plot-{i}", metric
 
 
 def test_marios_training_plots_are_numeric_from_the_first_frame(app_url, browser):
@@ -96,28 +123,17 @@ def test_marios_training_plots_are_numeric_from_the_first_frame(app_url, browser
 
 def test_a_one_iteration_run_plots_short_labels_and_titles_that_fit(app_url, browser):
     """One point per plot: the axis domain is a single value, where default formats print "1.000000"."""
-    SCREENSHOTS.mkdir(exist_ok=True)
     page = open_page(browser, app_url)
     try:
-        select_train_system(page, "Pendulum", len(PENDULUM_METRICS))
-        page.locator("#train-steps input").fill("1")
-        page.get_by_role("button", name="Start training").click()
-        page.wait_for_function("/Saved as/.test(document.querySelector('#train-status').innerText)", timeout=120_000)
-        for size in ((1280, 900), (390, 844)):
-            page.set_viewport_size({"width": size[0], "height": size[1]})
-            time.sleep(1)  # Vega redraws on resize
-            for i, metric in enumerate(PENDULUM_METRICS):
-                plot = f"#train-plot-{i}"
-                page.wait_for_selector(f"{plot} path[aria-roledescription='line mark'], {plot} g.mark-symbol",
-                                       state="attached")
-                assert_numeric_axes(page, plot, "iteration", metric)
-                assert tick_labels(page, plot, "X") == ["1"]
-                values = tick_labels(page, plot, "Y")  # a band around the one value
-                assert values and len(set(values)) == len(values), values
-                assert all(re.fullmatch(r"[−-]?\d+(\.\d+)?", v) and len(v.replace(".", "").lstrip("−-")) <= 6
-                           for v in values), values
-                assert texts_outside_the_chart(page, plot) == [], size
-            page.screenshot(path=str(SCREENSHOTS / f"train-pendulum-one-point-{size[0]}x{size[1]}.png"), full_page=True)
+        for size, plot, metric in each_trained_plot(page, "Pendulum", PENDULUM_METRICS, 1, 120_000,
+                                                    "train-pendulum-one-point"):
+            assert_numeric_axes(page, plot, "iteration", metric)
+            assert tick_labels(page, plot, "X") == ["1"]
+            values = tick_labels(page, plot, "Y")  # a band around the one value
+            assert values and len(set(values)) == len(values), values
+            assert all(re.fullmatch(r"[−-]?\d+(\.\d+)?", v) and len(v.replace(".", "").lstrip("−-")) <= 6
+                       for v in values), values
+            assert texts_outside_the_chart(page, plot) == [], size
     finally:
         page.close()
 
@@ -139,24 +155,14 @@ def test_the_watch_tabs_per_step_plot_has_numeric_axes(app_url, browser):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(bundled_agent("mario") is None, reason="Mario's emulator runs; the bundled agent is not needed")
 def test_a_mario_run_draws_every_plot_on_numeric_axes(app_url, browser):
     """The real emulator for 600 agent steps (minutes on a loaded CPU): every metric gets points."""
-    SCREENSHOTS.mkdir(exist_ok=True)
     page = open_page(browser, app_url)
     try:
-        select_train_system(page, "Mario", len(MARIO_METRICS))
-        page.locator("#train-steps input").fill("600")
-        page.get_by_role("button", name="Start training").click()
-        page.wait_for_function("/Saved as/.test(document.querySelector('#train-status').innerText)", timeout=900_000)
-        for size in ((1280, 900), (390, 844)):
-            page.set_viewport_size({"width": size[0], "height": size[1]})
-            time.sleep(1)
-            for i, metric in enumerate(MARIO_METRICS):
-                assert_numeric_axes(page, f"#train-plot-{i}", "agent step", metric)
-                assert texts_outside_the_chart(page, f"#train-plot-{i}") == [], (metric, size)
-                labels = tick_labels(page, f"#train-plot-{i}", "Y")
-                assert labels and all(len(label) <= 8 for label in labels), (metric, labels)
-            page.screenshot(path=str(SCREENSHOTS / f"train-mario-{size[0]}x{size[1]}.png"), full_page=True)
+        for size, plot, metric in each_trained_plot(page, "Mario", MARIO_METRICS, 600, 900_000, "train-mario"):
+            assert_numeric_axes(page, plot, "agent step", metric)
+            assert texts_outside_the_chart(page, plot) == [], (metric, size)
+            labels = tick_labels(page, plot, "Y")
+            assert labels and all(len(label) <= 8 for label in labels), (metric, labels)
     finally:
         page.close()

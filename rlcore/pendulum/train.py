@@ -56,8 +56,9 @@ def save(out_dir: Path, config: PendulumConfig, net: nn.Module, iteration: int, 
     ckpt.save_checkpoint(out_dir, system=NAME, algorithm=ALGORITHM, env_id=ENV_ID, config=to_dict(config),
                          state_dict=net.state_dict(), extra={"iterations_done": iteration})
     records = read_records(out_dir)
-    if records:
-        plot_metrics(records, "step", PLOTTED, out_dir / PLOT_FILE, x_label="iteration",
+    plotted = [metric for metric in PLOTTED if any(metric in record for record in records)]  # older runs: no return
+    if plotted:
+        plot_metrics(records, "step", plotted, out_dir / PLOT_FILE, x_label="iteration",
                      title=f"Pendulum, {config.engine} engine, "
                            f"batch {config.batch_size} x {config.rollout_steps} steps")
 

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,14 @@ from demo.catalog import record_evaluation
 from demo.context import AppContext
 from demo.housekeeping import prune_oldest
 from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, Run
-from demo.ui import EXPECTED_ERRORS, empty_frame, figures_line, labelled_choices, option_echoes, refusal
-from rlcore.checkpoint import CONFIG_FILE, one_line
+from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, figures_line, fitted_plot, labelled_choices, numeric_frame,
+                     option_echoes, refusal)
+from rlcore.checkpoint import CONFIG_FILE, REPLAY_FILE, atomic_path, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
 from rlcore.systems import System, all_systems, get_system
 
 POLL_SECONDS = 0.5
 MAX_PLOTS = 5
-DOWNLOAD_SUFFIXES = (".safetensors", ".json", ".jsonl", ".png", ".md", ".mp4")
 
 
 def presets(system_name: str) -> dict[str, Any]:
@@ -58,39 +59,53 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
 
 
 def metric_frames(system_name: str, records: list[dict[str, Any]]) -> list[pd.DataFrame]:
+    """(step, value) frames of each live metric, typed as numbers even while empty (see numeric_frame)."""
     system = get_system(system_name)
     x = system.budget.record_key
-    frames = []
-    for metric in system.knobs.metrics:
-        rows = [(r[x], r[metric]) for r in records if r.get(metric) is not None and r.get(x) is not None]
-        frames.append(pd.DataFrame(rows, columns=["step", "value"]))
-    return frames
+    return [numeric_frame(((r[x], r[metric]) for r in records if _number(r.get(metric)) and _number(r.get(x))),
+                          ("step", "value"))
+            for metric in system.knobs.metrics]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def metric_plot(system: System, index: int, **update: Any) -> dict[str, Any]:
+    """The title, axis titles and visibility of live plot `index` for `system` (hidden past its metrics)."""
+    knobs = system.knobs
+    if index >= len(knobs.metrics):
+        return {"visible": False, **update}
+    metric = knobs.metrics[index]
+    return {"visible": True, "title": knobs.metric_titles.get(metric, metric), "y_title": metric,
+            "x_title": system.budget.unit, **update}
 
 
 def plot_updates(system_name: str, records: list[dict[str, Any]]) -> list[Any]:
-    knobs = get_system(system_name).knobs
+    system = get_system(system_name)
     frames = metric_frames(system_name, records)
-    updates = []
-    for i in range(MAX_PLOTS):
-        if i < len(frames):
-            updates.append(gr.LinePlot(value=frames[i], visible=True, title=knobs.metrics[i],
-                                       y_title=knobs.metrics[i]))
-        else:
-            updates.append(gr.LinePlot(value=empty_frame("step", "value"), visible=False))
-    return updates
+    frames += [numeric_frame((), ("step", "value"))] * (MAX_PLOTS - len(frames))
+    return [fitted_plot(frame, **metric_plot(system, i)) for i, frame in enumerate(frames)]
 
 
 def zip_checkpoint(folder: Path, downloads_dir: Path) -> Path:
-    """The checkpoint's files (weights, config, metrics, plots) as one zip; never anything else in the folder."""
-    staging = downloads_dir / f".{folder.name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / folder.name).mkdir(parents=True)
-    for file in folder.iterdir():
-        if file.is_file() and file.suffix in DOWNLOAD_SUFFIXES and not file.name.startswith("."):
-            shutil.copy2(file, staging / folder.name / file.name)
-    archive = shutil.make_archive(str(downloads_dir / folder.name), "zip", root_dir=staging)
-    shutil.rmtree(staging, ignore_errors=True)
-    return Path(archive)
+    """The run as one zip of what an upload or a Hub push needs: the files a push publishes (weights,
+    config, results, metrics, replay video, plots), never the resume state (training_state.*: tens of MB
+    for Mario, of use only to --resume on the machine that trained)."""
+    from rlcore.hub import files_to_push
+
+    archive = downloads_dir / f"{folder.name}.zip"
+    # ".part" while written: the pruning of old zips (glob "*.zip") never sees a zip being written
+    with atomic_path(archive, suffix=".part") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for file in files_to_push(folder):
+            zipped.write(file, f"{folder.name}/{file.name}")
+    return archive
+
+
+def keep_replay(video: Path, folder: Path) -> None:
+    """The episode just rendered, as the run's replay.mp4 (its zip, Watch and a Hub push take it from there)."""
+    with atomic_path(folder / REPLAY_FILE, suffix=".part") as tmp:
+        shutil.copyfile(video, tmp)
 
 
 def hub_token_available() -> bool:
@@ -109,10 +124,10 @@ def run_status(run: Run, system: System) -> str:
     when = "after" if run.done else "for"
     text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / {run.config[system.budget.field]} "
             f"{knobs.budget_label.lower()}")
-    if run.records:
-        last = run.records[-1]
-        figures = ", ".join(f"{m} {last[m]:.4g}" for m in knobs.metrics if isinstance(last.get(m), (int, float)))
-        text += f"; last record: {figures}" if figures else ""
+    # each metric's latest value: some (the Pendulum's return) are not in every record
+    latest = {m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None) for m in knobs.metrics}
+    figures = ", ".join(f"{m} {value:.4g}" for m, value in latest.items() if value is not None)
+    text += f"; latest: {figures}" if figures else ""
     if run.message:
         text += f" ({run.message})"
     return text
@@ -145,14 +160,15 @@ def build(ctx: AppContext) -> None:
             with gr.Column(scale=2):
                 status = gr.Markdown("No run yet.", elem_id="train-status")
                 with gr.Row():
-                    plots = [gr.LinePlot(empty_frame("step", "value"), x="step", y="value", height=220,
-                                         title=m, y_title=m, visible=i < len(first.knobs.metrics),
-                                         elem_id=f"train-plot-{i}", min_width=260)
-                             for i, m in enumerate([*first.knobs.metrics, *[""] * MAX_PLOTS][:MAX_PLOTS])]
+                    plots = [gr.LinePlot(numeric_frame((), ("step", "value")), x="step", y="value", height=220,
+                                         elem_id=f"train-plot-{i}", min_width=260, **AXIS_FORMATS,
+                                         **metric_plot(first, i))
+                             for i in range(MAX_PLOTS)]
                 with gr.Row():
                     video = gr.Video(label="The new agent", autoplay=True, loop=True, interactive=False,
                                      elem_id="train-video", height=300, scale=2)
-                    download = gr.File(label="Checkpoint (zip)", interactive=False, height=120, scale=1)
+                    download = gr.File(label="The agent (zip, without resume state)", interactive=False, height=120,
+                                       scale=1)
     system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
     tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
     _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id], [status, *plots, video, download],
@@ -287,6 +303,7 @@ def finish(ctx: AppContext, system: System, out_dir: Path, final: str, seed: int
     try:
         record_evaluation(out_dir)  # results.json: for the agents table, the zip and the Hub card
         episode = ctx.renderer.episode(system.name, out_dir, {"seed": seed})
+        keep_replay(episode.video, out_dir)
         archive = zip_checkpoint(out_dir, ctx.settings.downloads_dir)
     except EXPECTED_ERRORS as err:
         return final + "\n\n" + refusal(err), None, None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import gradio as gr
@@ -15,6 +15,9 @@ from rlcore.systems import System, all_systems
 
 SIDES = ("left", "right")  # the two agents of a comparison, as placed in the video
 SIDE_COLOURS = {"left": "#f97316", "right": "#2563eb"}
+# Every plot's axis labels (d3 formats): counts of steps as 500, 1.5k, 700k (as the PNG plots); values with
+# at most 6 significant digits, trailing zeros dropped ("501", not the "501.000000" of a one-point axis)
+AXIS_FORMATS = {"x_axis_format": "~s", "y_axis_format": "~r"}
 # Summary figures shown first and last; the others keep the order the system reports them in.
 SUMMARY_FIRST, SUMMARY_LAST = "return", "steps"
 
@@ -100,6 +103,22 @@ def trace_placeholder() -> pd.DataFrame:
     return pd.DataFrame({"step": [nothing, nothing], "value": [nothing, nothing], "side": list(SIDES)})
 
 
-def empty_frame(*columns: str) -> pd.DataFrame:
-    """No rows yet, but typed as numbers (an untyped column would not be read as a numeric axis)."""
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+def numeric_frame(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Rows as a frame of float64 columns, also when there are none. Gradio sends each column's type
+    with the data and the browser fixes a plot's axis types when it first draws it: an untyped (object)
+    column, as an empty frame has, would make a category axis that later numbers never undo."""
+    return pd.DataFrame(list(rows), columns=list(columns), dtype="float64")
+
+
+def fitted_plot(frame: pd.DataFrame, x: str = "step", y: str = "value", **props: Any) -> gr.LinePlot:
+    """A plot update with `frame` and axis limits fitted to it. Vega lays a chart out (room for tick labels
+    and axis titles) when Gradio embeds it, and Gradio embeds it again when a setting such as the limits
+    changes, not for new data alone: without new limits, labels that outgrow the first layout are clipped."""
+    xs, ys = frame[x].dropna(), frame[y].dropna()
+    x_lim = [float(xs.min()), float(xs.max())] if xs.nunique() > 1 else None  # one x: Vega centres it
+    y_lim = None
+    if not ys.empty:
+        low, high = float(ys.min()), float(ys.max())
+        margin = (high - low) * 0.05 or abs(high) * 0.01 or 1.0  # a flat line: a band around its value
+        y_lim = [low - margin, high + margin]
+    return gr.LinePlot(value=frame, x_lim=x_lim, y_lim=y_lim, **props)

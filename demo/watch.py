@@ -12,8 +12,8 @@ from typing import Any
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import (EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices, option_echoes, refusal,
-                     trace_frame, trace_placeholder, watch_order)
+from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices,
+                     option_echoes, refusal, trace_frame, trace_placeholder, watch_order)
 from rlcore.checkpoint import REPLAY_FILE
 from rlcore.config import from_dict
 from rlcore.systems import PlayControl, System, get_system
@@ -147,7 +147,8 @@ def build(ctx: AppContext) -> None:
                 trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
                                          color_map=SIDE_COLOURS, colors_in_legend=[], height=240,
                                          label="Per step (orange: the agent, blue: the one compared with it)",
-                                         y_title=shown.trace_figure, elem_id="watch-trace")
+                                         x_title="step of the episode", y_title=shown.trace_figure,
+                                         elem_id="watch-trace", **AXIS_FORMATS)
                 with gr.Accordion("Figures (JSON)", open=False):
                     figures = gr.JSON(label="Figures")
     inputs = [system, agent, compare, seed, *controls]

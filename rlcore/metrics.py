@@ -57,8 +57,9 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str],
-                 path: str | os.PathLike, title: str = "") -> Path:
-    """One PNG with a panel per metric in `ys` against `x` (matplotlib, headless)."""
+                 path: str | os.PathLike, title: str = "", x_label: str = "") -> Path:
+    """One PNG with a panel per metric in `ys` against `x` (matplotlib, headless); the x axis is titled
+    `x_label` (what `x` counts, "iteration"), else `x`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,7 +73,7 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
         if pts:
             ax.plot(*zip(*pts), linewidth=1.2)
         ax.set_title(y)
-        ax.set_xlabel(x)
+        ax.set_xlabel(x_label or x)
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 700k, not 700000 (steps overlap otherwise)
         ax.grid(alpha=0.3)
     if title:

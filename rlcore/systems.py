@@ -13,7 +13,8 @@ use only what is declared here and never ask which system they hold.
         Config = BanditConfig                 # dataclass, every field made with rlcore.config.option
         PlayOptions = BanditPlayOptions       # dataclass of what a viewer may change when playing
         presets = {"tutorial": {}}            # named overrides of Config's defaults
-        budget = Budget("episodes", "episode")   # the Config field bounding a run, the record key counting it
+        budget = Budget("episodes", "episode", "episode")  # the Config field bounding a run, the record key
+                                                           # counting it, and that count's name on plot axes
         figures = (Figure("best_arm_rate", "best arm rate", fmt=".0%"),)  # its own results.json figures
         knobs = TrainKnobs(...)               # the app's Train tab
         play_controls = (...)                 # the app's Watch tab widgets (PlayOptions fields)
@@ -122,10 +123,12 @@ def finite_number(value: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """What bounds a training run: a Config field, and the metric-record key that counts towards it."""
+    """What bounds a training run: a Config field, the metric-record key that counts towards it, and what
+    one count of it is called on plot axes ("iteration", "agent step")."""
 
     field: str
     record_key: str = "step"
+    unit: str = "step"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +140,7 @@ class TrainKnobs:
     default_budget: int
     max_budget: int
     metrics: tuple[str, ...]                # the record keys plotted live
+    metric_titles: Mapping[str, str] = dataclasses.field(default_factory=dict)  # plot titles (default: the key)
     lr_field: str = "lr"
     seed_field: str = "seed"
     short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -14,8 +15,9 @@ from rlcore.metrics import read_metrics
 from rlcore.pendulum import api
 from rlcore.pendulum.env import gen_params, initial_state_of_seed, params_as_floats, random_initial_state
 from rlcore.pendulum.rollout import tensor_rollout
-from rlcore.pendulum.train import PLOT_FILE, PendulumConfig, train
+from rlcore.pendulum.train import PLOT_FILE, PendulumConfig, read_records, train
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN = dict(iterations=60, lr=5e-3, checkpoint_every=20)
 
 
@@ -45,8 +47,9 @@ def test_training_lowers_the_cost(trained):
 def test_training_writes_a_checkpoint_with_metrics_and_plot(trained):
     checkpoint, _, records = trained
     assert [r["step"] for r in records] == list(range(1, 61))
-    assert {"step", "return", "last_reward", "grad_norm", "lr"} <= set(records[0])
-    assert all(r["grad_norm"] > 0 and np.isfinite(r["return"]) for r in records)
+    assert {"step", "reward_per_step", "return", "last_reward", "grad_norm", "lr"} <= set(records[0])
+    assert all(r["grad_norm"] > 0 and np.isfinite(r["reward_per_step"]) for r in records)
+    assert [r["step"] for r in records if "return" in r] == [1, 20, 40, 60]  # eval_every 20, first and last
     assert read_metrics(checkpoint / ckpt.METRICS_FILE) == records
     assert (checkpoint / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     document = ckpt.load_config(checkpoint, system="pendulum")
@@ -54,8 +57,26 @@ def test_training_writes_a_checkpoint_with_metrics_and_plot(trained):
     assert document["config"]["iterations"] == 60 and document["iterations_done"] == 60
 
 
+def test_the_live_return_is_the_200_step_return_that_evaluate_reports(trained):
+    """One meaning of "return": the last record's is results.json's mean_reward for the same weights
+    (evaluate's default episodes), a 200-step sum, not the per-step mean the loss uses."""
+    checkpoint, _, records = trained
+    results = api.evaluate(checkpoint, episodes=10, seed=0)
+    assert records[-1]["return"] == pytest.approx(results["mean_reward"], rel=1e-5)
+    assert records[-1]["return"] < 40 * records[-1]["reward_per_step"]  # about 200x a per-step figure, both < 0
+
+
+def test_records_of_older_runs_read_their_per_step_return_as_reward_per_step(tmp_path):
+    old = {"step": 1, "return": -6.4, "last_reward": -6.7}  # checkpoints/pendulum-swingup's metrics.jsonl
+    new = {"step": 2, "reward_per_step": -6.2, "last_reward": -6.4, "return": -1150.0}
+    (tmp_path / ckpt.METRICS_FILE).write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    assert read_records(tmp_path) == [{"step": 1, "reward_per_step": -6.4, "last_reward": -6.7}, new]
+    bundled = read_records(REPO_ROOT / "checkpoints" / "pendulum-swingup")
+    assert bundled and all("return" not in r and r["reward_per_step"] < 0 for r in bundled)
+
+
 def test_resume_continues_exactly(tmp_path):
-    config = PendulumConfig(iterations=12, batch_size=8, rollout_steps=20, checkpoint_every=4)
+    config = PendulumConfig(iterations=12, batch_size=8, rollout_steps=20, checkpoint_every=4, eval_every=5)
     whole = list(train(config, tmp_path / "whole"))
     stop = threading.Event()
     first = []
@@ -67,7 +88,9 @@ def test_resume_continues_exactly(tmp_path):
     rest = list(train(config, tmp_path / "split", resume=True))
     assert [r["step"] for r in rest] == list(range(7, 13))
     for a, b in zip(whole, first + rest):
-        assert a["return"] == pytest.approx(b["return"], rel=1e-6, abs=1e-7)
+        assert a.keys() == b.keys()
+        for key in {"reward_per_step", "return"} & a.keys():
+            assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-7)
     w1 = ckpt.load_tensors(tmp_path / "whole" / ckpt.WEIGHTS_FILE)
     w2 = ckpt.load_tensors(tmp_path / "split" / ckpt.WEIGHTS_FILE)
     for name in w1:
@@ -81,7 +104,7 @@ def test_env_engine_and_fast_engine_train_the_same(tmp_path):
     fast = list(train(PendulumConfig(**base, engine="fast"), tmp_path / "fast"))
     env = list(train(PendulumConfig(**base, engine="env"), tmp_path / "env"))
     for a, b in zip(fast, env):
-        assert a["return"] == pytest.approx(b["return"], rel=1e-4)
+        assert a["reward_per_step"] == pytest.approx(b["reward_per_step"], rel=1e-4)
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3)
 
 
@@ -213,7 +236,7 @@ def test_presets(tmp_path):
 @pytest.mark.gpu
 def test_training_on_cuda_gives_a_checkpoint_that_loads_on_cpu(tmp_path):
     records = list(train(PendulumConfig(iterations=5, batch_size=16, rollout_steps=30), tmp_path, device="cuda"))
-    assert len(records) == 5 and all(np.isfinite(r["return"]) for r in records)
+    assert len(records) == 5 and all(np.isfinite(r["reward_per_step"]) for r in records)
     agent = api.load(tmp_path)  # weights saved from the GPU, loaded on the CPU
     assert next(agent.net.parameters()).device.type == "cpu"
     assert api.evaluate(tmp_path, episodes=3)["n_eval_episodes"] == 3

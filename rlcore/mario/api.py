@@ -51,7 +51,7 @@ class SuperMario(System):
     blurb = ("a Double DQN agent that plays Super Mario Bros. from pixels (4 stacked 84x84 grayscale frames) "
              "on the nes-py emulator, following the PyTorch Mario tutorial")
     Config, PlayOptions, presets = MarioConfig, PlayOptions, PRESETS
-    budget = Budget("max_steps", "step")
+    budget = Budget("max_steps", "step", "agent step")
     figures = (Figure("mean_x_pos", "mean x position", metric="x_pos", per_episode="x_pos", fmt=".1f"),
                Figure("flag_rate", "flag rate", metric="flag_rate", per_episode="flag_get", fmt=".0%",
                       interval="flag_rate_ci95", other_protocols=(("sticky_", "sticky flag"),)))

@@ -138,7 +138,7 @@ class MetricLogger:
         records = read_metrics(self.metrics.path)
         if records:
             for metric, file in PLOTS.items():
-                plot_metrics(records, "step", [metric], self.save_dir / file,
+                plot_metrics(records, "step", [metric], self.save_dir / file, x_label="agent step",
                              title=f"moving average of the last {WINDOW} episodes")
 
     def state(self) -> dict[str, Any]:

@@ -47,10 +47,13 @@ class Pendulum(System):
              "it was trained by backpropagating the return through simulated rollouts (no value function, "
              "no sampling-based gradient), following the TorchRL pendulum tutorial")
     Config, PlayOptions, presets = PendulumConfig, PlayOptions, PRESETS
-    budget = Budget("iterations", "step")
+    budget = Budget("iterations", "step", "iteration")
     figures = (Figure("mean_last_reward", "last reward", per_episode="last_rewards", fmt=".3g"),)
     knobs = TrainKnobs("Iterations", "batches of 32 rollouts of 100 steps; at most 2000", 200, 2000,
-                       metrics=("return", "last_reward"))
+                       metrics=("return", "reward_per_step", "last_reward"),
+                       metric_titles={"return": "return (200-step episodes, seeds 0-9)",
+                                      "reward_per_step": "reward per step (training rollouts)",
+                                      "last_reward": "last-step reward (training rollouts)"})
     play_controls = (PlayControl("g", "Gravity g", minimum=2.0, maximum=20.0, step=0.5),
                      PlayControl("m", "Mass m", minimum=0.2, maximum=3.0, step=0.1),
                      PlayControl("l", "Length l", minimum=0.3, maximum=2.5, step=0.1))

@@ -41,6 +41,8 @@ class PendulumConfig:
     squash: bool = option(False, "policy output max_torque * tanh(.) (not the tutorial's): unlike the env's clip, "
                                  "its gradient does not vanish at the torque limit")
     checkpoint_every: int = option(100, "iterations between checkpoint saves (and one at the end)")
+    eval_every: int = option(20, "iterations between records of the 200-step evaluation return (seeds 0-9, as "
+                                 "`rlcore evaluate`; also at the first and last iteration); 0 = never")
     threads: int = option(1, "torch CPU threads while training (tiny ops: one thread is fastest); 0 = leave as is")
 
     # What a config (a checkpoint's, a visitor's) may ask for: the network and a rollout batch stay a
@@ -49,7 +51,8 @@ class PendulumConfig:
         "lr": (0.0, 1.0), "batch_size": (1, 4096), "rollout_steps": (1, 10_000), "iterations": (0, 10**8),
         "lr_t_max": (0, 10**9), "rollout_steps_final": (0, 10_000), "gradient_decay": (0.0, 1.0),
         "grad_clip": (0.0, 1e6), "seed": (0, MAX_SEED), "g": (0.0, 100.0), "hidden_size": (1, 1024),
-        "hidden_layers": (1, 16), "checkpoint_every": (1, 10**8), "threads": (0, 1024)}
+        "hidden_layers": (1, 16), "checkpoint_every": (1, 10**8), "eval_every": (0, 10**8),
+        "threads": (0, 1024)}
 
 
 # Named configs (overrides of the tutorial's defaults), for `rlcore train pendulum --preset NAME`.

@@ -6,6 +6,8 @@ import torch
 from tensordict.nn import TensorDictModule
 from torch import nn
 
+from rlcore.pendulum.config import PendulumConfig
+
 OBSERVATION_SIZE = 3  # [cos th, sin th, thdot]
 
 
@@ -34,6 +36,11 @@ def make_policy_net(hidden: int = 64, depth: int = 3, squash: bool = False) -> n
     if squash:
         layers.append(TorqueSquash())
     return nn.Sequential(*layers)
+
+
+def build_net(config: PendulumConfig) -> nn.Sequential:
+    """The policy network a config describes (training and loading build the same one)."""
+    return make_policy_net(config.hidden_size, config.hidden_layers, squash=config.squash)
 
 
 def make_policy(net: nn.Module | None = None) -> TensorDictModule:

@@ -1,5 +1,9 @@
 """Training the pendulum policy by backpropagating minus the mean reward through its rollouts.
 
+Each iteration records `reward_per_step` (the rollouts' mean reward per step, what the loss minimises)
+and `last_reward`; every `eval_every` iterations it also records `return`, the mean 200-step return of
+`rlcore evaluate`'s default episodes: the same meaning as results.json's `mean_reward`.
+
 The tutorial's loop, one iteration:
     reset `batch_size` pendulums at random starts -> roll the policy out for `rollout_steps` steps
     -> loss = -mean(reward) -> backward through the whole rollout -> clip grad norm -> Adam step
@@ -26,15 +30,15 @@ from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.config import PendulumConfig
 from rlcore.pendulum.env import gen_params, params_as_floats, random_initial_state
-from rlcore.pendulum.policy import make_policy, make_policy_net
+from rlcore.pendulum.play import EPISODE_STEPS, evaluate_net
+from rlcore.pendulum.policy import build_net, make_policy
 from rlcore.pendulum.rollout import fast_rollout
 from rlcore.runtime import resolve_device
 
 PLOT_FILE = "training.png"
-
-
-def build_net(config: PendulumConfig) -> nn.Sequential:
-    return make_policy_net(config.hidden_size, config.hidden_layers, squash=config.squash)
+PLOTTED = ("return", "reward_per_step", "last_reward")
+# Seeds 0-9, `rlcore evaluate`'s and the app's default evaluation: the last live return is the result's figure
+TRAINING_EVAL_EPISODES = 10
 
 
 TRAINING_STATE_KEYS = ("iteration", "optimizer", "scheduler")
@@ -51,11 +55,25 @@ def save(out_dir: Path, config: PendulumConfig, net: nn.Module, iteration: int, 
                              {"iteration": iteration, "optimizer": optim_meta, "scheduler": scheduler.state_dict()})
     ckpt.save_checkpoint(out_dir, system=NAME, algorithm=ALGORITHM, env_id=ENV_ID, config=to_dict(config),
                          state_dict=net.state_dict(), extra={"iterations_done": iteration})
-    records = read_metrics(out_dir / ckpt.METRICS_FILE)
-    if records:
-        plot_metrics(records, "step", ["return", "last_reward"], out_dir / PLOT_FILE,
+    records = read_records(out_dir)
+    plotted = [metric for metric in PLOTTED if any(metric in record for record in records)]  # older runs: no return
+    if plotted:
+        plot_metrics(records, "step", plotted, out_dir / PLOT_FILE, x_label="iteration",
                      title=f"Pendulum, {config.engine} engine, "
                            f"batch {config.batch_size} x {config.rollout_steps} steps")
+
+
+def read_records(out_dir: Path) -> list[dict]:
+    """The run's metrics.jsonl, records of older runs read in today's terms (see upgrade_record)."""
+    return [upgrade_record(record) for record in read_metrics(out_dir / ckpt.METRICS_FILE)]
+
+
+def upgrade_record(record: dict) -> dict:
+    """Runs before the 200-step evaluation return wrote the rollouts' mean reward per step as "return":
+    such a record (a "return" without "reward_per_step") is read with that figure as reward_per_step."""
+    if "return" not in record or "reward_per_step" in record:
+        return record
+    return {("reward_per_step" if key == "return" else key): value for key, value in record.items()}
 
 
 def restore(out_dir: Path, net: nn.Module, optimizer, scheduler, generator: torch.Generator) -> int:
@@ -148,8 +166,16 @@ def _iteration(config: PendulumConfig, net: nn.Module, optimizer, scheduler, rol
     optimizer.zero_grad()
     lr = scheduler.get_last_lr()[0]
     scheduler.step()
-    return {"step": iteration + 1, "return": traj_return.item(), "last_reward": rewards[-1].mean().item(),
-            "grad_norm": grad_norm.item(), "lr": lr, "rollout_steps": steps}
+    record = {"step": iteration + 1, "reward_per_step": traj_return.item(), "last_reward": rewards[-1].mean().item(),
+              "grad_norm": grad_norm.item(), "lr": lr, "rollout_steps": steps}
+    if evaluates_at(config, iteration + 1):
+        record["return"] = evaluate_net(net, TRAINING_EVAL_EPISODES, 0, EPISODE_STEPS)["mean_reward"]
+    return record
+
+
+def evaluates_at(config: PendulumConfig, step: int) -> bool:
+    """Whether iteration `step` (1-based) is followed by an evaluation: the first, every eval_every-th, the last."""
+    return config.eval_every > 0 and (step == 1 or step % config.eval_every == 0 or step == config.iterations)
 
 
 def keep_freed_memory() -> None:

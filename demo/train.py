@@ -105,10 +105,13 @@ def hub_token_available() -> bool:
 
 def run_status(run: Run, system: System) -> str:
     knobs = system.knobs
-    done = run.records[-1].get(system.budget.record_key, 0) if run.records else 0
+    recorded = run.records[-1].get(system.budget.record_key, 0) if run.records else 0
+    done = max(recorded, run.progress or 0)  # the trainer's progress comes between its records
     when = "after" if run.done else "for"
-    text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / {run.config[system.budget.field]} "
-            f"{knobs.budget_label.lower()}")
+    text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / "
+            f"{run.config[system.budget.field]} {knobs.budget_label.lower()}")
+    if run.doing and not run.done:
+        text += f": {run.doing}..."
     if run.records:
         last = run.records[-1]
         figures = ", ".join(f"{m} {last[m]:.4g}" for m in knobs.metrics if isinstance(last.get(m), (int, float)))

@@ -25,6 +25,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+WAITING_FORGOTTEN_SECONDS = 24 * 3600
 PROGRESS_SECONDS = 0.5  # the child sends the trainer's progress at most this often
 TRAINING_NICE = 10  # the training process and its workers run this much below the app (CPU priority)
 # What a run is doing before its trainer says (the Train tab shows it beside "0 / N")
@@ -230,6 +231,7 @@ class TrainingRuns:
         self._ids = itertools.count(1)
         self._runs: dict[int, Run] = {}
         self._supervisors: list[threading.Thread] = []
+        self._waiting: dict[str, float] = {}  # owner -> when its Start was queued (Gradio holds the place)
         self._mp = mp.get_context("spawn")  # a fresh interpreter: no inherited threads, locks or CUDA state
 
     def start(self, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
@@ -244,6 +246,23 @@ class TrainingRuns:
         with self._lock:
             self._supervisors = [t for t in self._supervisors if t.is_alive()] + [supervisor]
         return run
+
+    def mark_waiting(self, owner: str) -> None:
+        """The owner's Start passed its checks and waits in Gradio's queue (a page may close while waiting,
+        so marks older than WAITING_FORGOTTEN_SECONDS are dropped)."""
+        now = time.monotonic()
+        with self._lock:
+            self._waiting = {o: t for o, t in self._waiting.items() if now - t < WAITING_FORGOTTEN_SECONDS}
+            self._waiting[owner] = now
+
+    def is_waiting(self, owner: str) -> bool:
+        with self._lock:
+            return owner in self._waiting
+
+    def stop_waiting(self, owner: str) -> bool:
+        """The owner's turn came or it left the queue; whether it was waiting."""
+        with self._lock:
+            return self._waiting.pop(owner, None) is not None
 
     def unfinished_runs(self) -> list[Run]:
         with self._lock:

@@ -212,7 +212,11 @@ def preset_choices(chosen: str, current: str):
 
 def stop_training(ctx: AppContext, request: gr.Request) -> str:
     asked = ctx.training.stop_runs_of(request.session_hash)
-    return "Stopping: the run saves its checkpoint and ends." if asked else "You have no run going."
+    if asked:
+        return "Stopping: the run saves its checkpoint and ends."
+    if ctx.training.stop_waiting(request.session_hash):
+        return "You have no run going: you left the queue, no run was started."
+    return "You have no run going."
 
 
 def check_before_queueing(ctx: AppContext, can_push: bool, chosen: str, values: tuple, push_value: bool,
@@ -222,6 +226,7 @@ def check_before_queueing(ctx: AppContext, can_push: bool, chosen: str, values: 
         refuse_to_start(ctx, can_push, chosen, values, push_value, request.session_hash)
     except EXPECTED_ERRORS as err:
         raise gr.Error(one_line(err), print_exception=False) from None
+    ctx.training.mark_waiting(request.session_hash)  # a second Start meanwhile is told so (see refuse_to_start)
     return "Waiting for a training slot (Gradio's queue shows your place)..."
 
 
@@ -232,7 +237,10 @@ def refuse_to_start(ctx: AppContext, can_push: bool, chosen: str, values: tuple,
     if push_value and not can_push:
         raise ValueError("this app has no Hub token, so it cannot push")
     if any(run.owner == owner for run in ctx.training.unfinished_runs()):
-        raise ValueError("you already have a run going or waiting: stop it first (one per visitor)")
+        raise ValueError("you already have a run going: Stop it first (one run per visitor)")
+    if ctx.training.is_waiting(owner):
+        raise ValueError("your run is already waiting in the queue for a training slot: it starts when one is "
+                         "free (Stop gives up your place)")
     return config
 
 
@@ -261,6 +269,7 @@ def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_
           repo_value, request: gr.Request):
     """The queued half of Start: train in a child process, stream its metrics, then show the new agent."""
     system = get_system(chosen)
+    ctx.training.stop_waiting(request.session_hash)  # its turn came
     try:
         config = refuse_to_start(ctx, can_push, chosen, (preset_name, steps_value, lr_value, seed_value),
                                  push_value, request.session_hash)

@@ -99,9 +99,17 @@ def test_a_second_visitor_waits_in_gradios_queue_and_stop_there_cancels_its_plac
         open_train_tab(first, url, 2000)
         open_train_tab(second, url, 10)
         first.get_by_role("button", name="Start training").click()
+        # the start-up is said in words while the child process loads (not a bare "0 / 2000" for seconds)
+        first.wait_for_function("/0 \\/ 2000 iterations: (starting the training process|loading the trainer)/"
+                                ".test(document.querySelector('#train-status').innerText)")
         first.wait_for_function("/, [1-9]\\d* \\/ 2000 iterations/.test(document.querySelector('#train-status').innerText)")
         second.get_by_role("button", name="Start training").click()
         second.wait_for_function("/Waiting for a training slot/.test(document.querySelector('#train-status').innerText)")
+        # a second Start is answered with why, whether the run is going or waiting
+        first.get_by_role("button", name="Start training").click()
+        first.get_by_text(re.compile("you already have a run going: Stop it first")).wait_for()
+        second.get_by_role("button", name="Start training").click()
+        second.get_by_text(re.compile("your run is already waiting in the queue")).wait_for()
         time.sleep(2)
         assert len(context.training._runs) == started_before + 1  # one run at a time: the second waits
         second.get_by_role("button", name="Stop").click()  # leaves the queue (cancels=)

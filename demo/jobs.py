@@ -54,13 +54,18 @@ class ProgressSender:
     PROGRESS_SECONDS, at once when what it is doing changes."""
 
     def __init__(self, messages):
-        self.messages, self.sent_at, self.doing = messages, -math.inf, None
+        self.messages, self.sent_at, self.sent, self.latest = messages, -math.inf, None, None
 
     def __call__(self, done: int | None, doing: str = "") -> None:
-        now = time.monotonic()
-        if doing != self.doing or now - self.sent_at >= PROGRESS_SECONDS:
-            self.messages.put(("progress", (done, doing)))
-            self.sent_at, self.doing = now, doing
+        self.latest = (done, doing)
+        if self.sent is None or doing != self.sent[1] or time.monotonic() - self.sent_at >= PROGRESS_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the latest progress now (at the end: the final count, not the last one sent)."""
+        if self.latest is not None and self.latest != self.sent:
+            self.messages.put(("progress", self.latest))
+            self.sent_at, self.sent = time.monotonic(), self.latest
 
 
 def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, device: str,
@@ -86,6 +91,7 @@ def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, d
         train_config = from_dict(system.Config, dict(config), source="training settings")
         for record in system.train(train_config, out_dir, device=device, stop=stop, progress=progress):
             messages.put(("record", dict(record)))
+        progress.flush()
         messages.put(("done", STOPPED if stop.is_set() else FINISHED))
     except BaseException as err:  # reported to the page as one line, never a stack trace
         messages.put(("error", _one_line(err)))

@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from demo import learning
 from demo.context import AppContext
 from demo.ui import (EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices, option_echoes, refusal,
                      trace_frame, trace_placeholder, watch_order)
@@ -139,6 +140,7 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     play = gr.Button("Play", variant="primary")
                     refresh = gr.Button("Refresh agents", size="sm")
+                snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)
             with gr.Column(scale=2):
                 replay, note = arrival(ctx, refs)
                 video = gr.Video(replay, label="Episode", autoplay=True, loop=True, interactive=False, height=420,
@@ -152,6 +154,8 @@ def build(ctx: AppContext) -> None:
                     figures = gr.JSON(label="Figures")
     inputs = [system, agent, compare, seed, *controls]
     _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, [video, status, figures, trace_plot])
+    learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note, snapshots_button,
+                  [video, status, figures, trace_plot])
 
 
 def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,

@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import EXPECTED_ERRORS, figures_table, option_echoes, refusal, trace_placeholder
+from demo.ui import EXPECTED_ERRORS, figures_line, option_echoes, refusal, trace_placeholder
 from rlcore.checkpoint import CheckpointError
 from rlcore.snapshots import snapshot_folders, snapshot_rates
 from rlcore.systems import System, get_system
@@ -89,12 +89,12 @@ def play_snapshots(ctx: AppContext, option_values, system_name: str, agent_ref: 
     except EXPECTED_ERRORS as err:
         return None, refusal(err), {}, trace_placeholder()
     names = [f"{step:,} steps" for step, _ in snapshots]
-    columns = {name: {"evaluated": rates[f.name] or "not evaluated", **episode.summary}
-               for name, (_, f), episode in zip(names, snapshots, lineup.episodes)}
+    lines = [f"- **{short_steps(step)} steps**: evaluated {rates[f.name] or '(not evaluated)'}. This episode: "
+             f"{figures_line(episode.summary, hide=option_echoes(system))}"
+             for (step, f), episode in zip(snapshots, lineup.episodes)]
     note = "served from the cache" if lineup.cached else "rendered just now"
-    status = (f"{HEADING}: **{agent.ref}**'s snapshots on seed {options['seed']}, left to right ({note}). "
-              "\"evaluated\" is each snapshot's rate over its evaluation episodes; the rows below are this episode's "
-              "figures.\n\n" + figures_table(columns, hide=option_echoes(system)))
+    status = (f"{HEADING}: **{agent.ref}**'s snapshots on seed {options['seed']}, left to right ({note}); "
+              "\"evaluated\" is each snapshot's rate over its evaluation episodes.\n\n" + "\n".join(lines))
     document = {"cached": lineup.cached, "options": options,
                 "snapshots": {name: {"evaluated": rates[f.name], "summary": episode.summary}
                               for name, (_, f), episode in zip(names, snapshots, lineup.episodes)}}

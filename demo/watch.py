@@ -140,11 +140,11 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     play = gr.Button("Play", variant="primary")
                     refresh = gr.Button("Refresh agents", size="sm")
-                snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)
             with gr.Column(scale=2):
                 replay, note = arrival(ctx, refs)
                 video = gr.Video(replay, label="Episode", autoplay=True, loop=True, interactive=False, height=420,
                                  elem_id="watch-video")
+                snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)  # under the video (phones too)
                 status = gr.Markdown(note, elem_id="watch-status")
                 trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
                                          color_map=SIDE_COLOURS, colors_in_legend=[], height=240,

@@ -32,7 +32,7 @@ def test_bundled_snapshots_are_half_the_size_and_load_back_to_float32(run_and_ag
     shipped = sorted(p.name for p in (agent / "snapshots").iterdir())
     assert shipped == ["step-00100000", "step-00700000"] and "MB" in capsys.readouterr().out
     for name in shipped:
-        source, bundled = run / "snapshots" / name / "model.safetensors", agent / "snapshots" / name / "model.safetensors"
+        source, bundled = (folder / "snapshots" / name / "model.safetensors" for folder in (run, agent))
         assert {entry["dtype"] for key, entry in read_safetensors_header(bundled).items() if key != "__metadata__"} \
             == {"F16"}
         assert bundled.stat().st_size < 0.51 * source.stat().st_size

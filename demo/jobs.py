@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import math
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
@@ -23,6 +25,12 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+WAITING_FORGOTTEN_SECONDS = 24 * 3600
+PROGRESS_SECONDS = 0.5  # the child sends the trainer's progress at most this often
+TRAINING_NICE = 10  # the training process and its workers run this much below the app (CPU priority)
+# What a run is doing before its trainer says (the Train tab shows it beside "0 / N")
+STARTING = "starting the training process"
+LOADING = "loading the trainer (importing PyTorch and the system's code)"
 # Run states; the last three are final.
 RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "running", "stopping", "finished", "stopped", "failed"
 FINAL_STATES = (FINISHED, STOPPED, FAILED)
@@ -34,10 +42,39 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
+def lower_priority(increment: int) -> None:
+    """Nice this process (and so the worker processes it starts, which inherit it) below the app's own,
+    so the app's replays keep their CPU while a run trains on the same cores."""
+    if hasattr(os, "nice"):
+        os.nice(increment)
+
+
+class ProgressSender:
+    """The trainer's progress(done, doing) callback in the child: sent to the parent at most every
+    PROGRESS_SECONDS, at once when what it is doing changes."""
+
+    def __init__(self, messages):
+        self.messages, self.sent_at, self.sent, self.latest = messages, -math.inf, None, None
+
+    def __call__(self, done: int | None, doing: str = "") -> None:
+        self.latest = (done, doing)
+        if self.sent is None or doing != self.sent[1] or time.monotonic() - self.sent_at >= PROGRESS_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the latest progress now (at the end: the final count, not the last one sent)."""
+        if self.latest is not None and self.latest != self.sent:
+            self.messages.put(("progress", self.latest))
+            self.sent_at, self.sent = time.monotonic(), self.latest
+
+
 def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, device: str,
                     stop_request, messages) -> None:
     """The child process: run the system's trainer, send each metric record to the parent."""
     try:
+        lower_priority(TRAINING_NICE)
+        progress = ProgressSender(messages)
+        progress(None, LOADING)
         from rlcore.config import from_dict
         from rlcore.systems import get_system
 
@@ -52,8 +89,9 @@ def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, d
 
         threading.Thread(target=watch_parent_and_stop_request, daemon=True).start()
         train_config = from_dict(system.Config, dict(config), source="training settings")
-        for record in system.train(train_config, out_dir, device=device, stop=stop):
+        for record in system.train(train_config, out_dir, device=device, stop=stop, progress=progress):
             messages.put(("record", dict(record)))
+        progress.flush()
         messages.put(("done", STOPPED if stop.is_set() else FINISHED))
     except BaseException as err:  # reported to the page as one line, never a stack trace
         messages.put(("error", _one_line(err)))
@@ -82,6 +120,8 @@ class Run:
         self.state = RUNNING
         self.message = ""
         self.records: list[dict[str, Any]] = []
+        self.progress: int | None = None  # budget units done, from the trainer between records
+        self.doing = STARTING  # what the trainer says it is doing ("" once it simply trains)
         self.started_at = self.last_seen = time.monotonic()
         self.ended_at: float | None = None
         self.stop_requested = False
@@ -140,6 +180,10 @@ class Run:
                 return
             if kind == "record":
                 self.records.append(payload)
+                self.doing = "" if self.doing in (STARTING, LOADING) else self.doing  # it trains
+            elif kind == "progress":
+                done, self.doing = payload
+                self.progress = done if done is not None else self.progress
             elif kind == "done":
                 self.state = STOPPED if (payload == STOPPED or self.stop_requested) else FINISHED
             elif kind == "error":
@@ -193,6 +237,7 @@ class TrainingRuns:
         self._ids = itertools.count(1)
         self._runs: dict[int, Run] = {}
         self._supervisors: list[threading.Thread] = []
+        self._waiting: dict[str, float] = {}  # owner -> when its Start was queued (Gradio holds the place)
         self._mp = mp.get_context("spawn")  # a fresh interpreter: no inherited threads, locks or CUDA state
 
     def start(self, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
@@ -207,6 +252,23 @@ class TrainingRuns:
         with self._lock:
             self._supervisors = [t for t in self._supervisors if t.is_alive()] + [supervisor]
         return run
+
+    def mark_waiting(self, owner: str) -> None:
+        """The owner's Start passed its checks and waits in Gradio's queue (a page may close while waiting,
+        so marks older than WAITING_FORGOTTEN_SECONDS are dropped)."""
+        now = time.monotonic()
+        with self._lock:
+            self._waiting = {o: t for o, t in self._waiting.items() if now - t < WAITING_FORGOTTEN_SECONDS}
+            self._waiting[owner] = now
+
+    def is_waiting(self, owner: str) -> bool:
+        with self._lock:
+            return owner in self._waiting
+
+    def stop_waiting(self, owner: str) -> bool:
+        """The owner's turn came or it left the queue; whether it was waiting."""
+        with self._lock:
+            return self._waiting.pop(owner, None) is not None
 
     def unfinished_runs(self) -> list[Run]:
         with self._lock:

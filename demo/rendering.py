@@ -11,14 +11,16 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json
 from rlcore.config import check_bounds
 from rlcore.systems import Episode, get_system
-from rlcore.video import hstack_videos, read_mp4, write_mp4
+from rlcore.video import hstack_videos, read_mp4, side_by_side, write_mp4
 
 CACHE_VERSION = 1  # bump when the rendering itself changes, so old videos are not served
 
@@ -65,6 +67,32 @@ class RenderedComparison:
     left: RenderedEpisode
     right: RenderedEpisode
     cached: bool
+
+
+@dataclasses.dataclass
+class RenderedLineup:
+    video: Path
+    episodes: list[RenderedEpisode]  # in the order of the panels, left to right
+    cached: bool
+
+
+CAPTION_HEIGHT = 22
+
+
+def caption_strip(width: int, text: str) -> np.ndarray:
+    """A white strip with one line of black text, to put above a panel of a lineup."""
+    import cv2
+
+    strip = np.full((CAPTION_HEIGHT, width, 3), 255, np.uint8)
+    cv2.putText(strip, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return strip
+
+
+def captioned_side_by_side(videos: Sequence[Sequence[np.ndarray]], captions: Sequence[str]) -> Iterator[np.ndarray]:
+    """The videos side by side with each one's caption above it."""
+    header = next(side_by_side([[caption_strip(video[0].shape[1], text)] for video, text in zip(videos, captions)]))
+    for frame in side_by_side(videos):
+        yield np.concatenate([header, frame], axis=0)
 
 
 def _jsonable_trace(trace: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -197,6 +225,22 @@ class Renderer:
             self._prune()
         return RenderedComparison(video, self.episode(system, left, options), self.episode(system, right, options),
                                   cached=False)
+
+    def lineup(self, system: str, checkpoints: Sequence[Path], captions: Sequence[str],
+               options: Mapping[str, Any]) -> RenderedLineup:
+        """Several agents (an agent's snapshots) on the same options, side by side in one video with a caption
+        above each; each agent's own episode is cached as usual (the same weights twice play once)."""
+        hashes = [self.weights_hash(checkpoint) for checkpoint in checkpoints]
+        key = self._key(system, [*hashes, *captions], options)
+        with self._key_lock(key):
+            video, meta = self._paths(key)
+            cached = self._read(key) is not None
+            if not cached:
+                panels = [self._episode_frames(system, c, h, options) for c, h in zip(checkpoints, hashes)]
+                write_mp4(video, captioned_side_by_side([frames for frames, _ in panels], captions), fps=panels[0][1])
+                atomic_write_json(meta, {"frames": max(len(frames) for frames, _ in panels)})
+                self._prune()
+        return RenderedLineup(video, [self.episode(system, c, options) for c in checkpoints], cached)
 
     def _episode_frames(self, system: str, checkpoint: Path, weights: str, options: Mapping[str, Any]):
         """(frames, fps) of one agent's episode: decoded from the cache when it was rendered before (a

@@ -120,10 +120,13 @@ def hub_token_available() -> bool:
 
 def run_status(run: Run, system: System) -> str:
     knobs = system.knobs
-    done = run.records[-1].get(system.budget.record_key, 0) if run.records else 0
+    recorded = run.records[-1].get(system.budget.record_key, 0) if run.records else 0
+    done = max(recorded, run.progress or 0)  # the trainer's progress comes between its records
     when = "after" if run.done else "for"
-    text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / {run.config[system.budget.field]} "
-            f"{knobs.budget_label.lower()}")
+    text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / "
+            f"{run.config[system.budget.field]} {knobs.budget_label.lower()}")
+    if run.doing and not run.done:
+        text += f": {run.doing}..."
     # each metric's latest value: some (the Pendulum's return) are not in every record
     latest = {m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None) for m in knobs.metrics}
     figures = ", ".join(f"{m} {value:.4g}" for m, value in latest.items() if value is not None)
@@ -225,7 +228,11 @@ def preset_choices(chosen: str, current: str):
 
 def stop_training(ctx: AppContext, request: gr.Request) -> str:
     asked = ctx.training.stop_runs_of(request.session_hash)
-    return "Stopping: the run saves its checkpoint and ends." if asked else "You have no run going."
+    if asked:
+        return "Stopping: the run saves its checkpoint and ends."
+    if ctx.training.stop_waiting(request.session_hash):
+        return "You have no run going: you left the queue, no run was started."
+    return "You have no run going."
 
 
 def check_before_queueing(ctx: AppContext, can_push: bool, chosen: str, values: tuple, push_value: bool,
@@ -235,6 +242,7 @@ def check_before_queueing(ctx: AppContext, can_push: bool, chosen: str, values: 
         refuse_to_start(ctx, can_push, chosen, values, push_value, request.session_hash)
     except EXPECTED_ERRORS as err:
         raise gr.Error(one_line(err), print_exception=False) from None
+    ctx.training.mark_waiting(request.session_hash)  # a second Start meanwhile is told so (see refuse_to_start)
     return "Waiting for a training slot (Gradio's queue shows your place)..."
 
 
@@ -245,7 +253,10 @@ def refuse_to_start(ctx: AppContext, can_push: bool, chosen: str, values: tuple,
     if push_value and not can_push:
         raise ValueError("this app has no Hub token, so it cannot push")
     if any(run.owner == owner for run in ctx.training.unfinished_runs()):
-        raise ValueError("you already have a run going or waiting: stop it first (one per visitor)")
+        raise ValueError("you already have a run going: Stop it first (one run per visitor)")
+    if ctx.training.is_waiting(owner):
+        raise ValueError("your run is already waiting in the queue for a training slot: it starts when one is "
+                         "free (Stop gives up your place)")
     return config
 
 
@@ -274,6 +285,7 @@ def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_
           repo_value, request: gr.Request):
     """The queued half of Start: train in a child process, stream its metrics, then show the new agent."""
     system = get_system(chosen)
+    ctx.training.stop_waiting(request.session_hash)  # its turn came
     try:
         config = refuse_to_start(ctx, can_push, chosen, (preset_name, steps_value, lr_value, seed_value),
                                  push_value, request.session_hash)

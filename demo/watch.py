@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from demo import learning
 from demo.context import AppContext
 from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices,
                      option_echoes, refusal, trace_frame, trace_placeholder, watch_order)
@@ -143,6 +144,7 @@ def build(ctx: AppContext) -> None:
                 replay, note = arrival(ctx, refs)
                 video = gr.Video(replay, label="Episode", autoplay=True, loop=True, interactive=False, height=420,
                                  elem_id="watch-video")
+                snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)  # under the video (phones too)
                 status = gr.Markdown(note, elem_id="watch-status")
                 trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
                                          color_map=SIDE_COLOURS, colors_in_legend=[], height=240,
@@ -153,6 +155,8 @@ def build(ctx: AppContext) -> None:
                     figures = gr.JSON(label="Figures")
     inputs = [system, agent, compare, seed, *controls]
     _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, [video, status, figures, trace_plot])
+    learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note, snapshots_button,
+                  [video, status, figures, trace_plot])
 
 
 def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,

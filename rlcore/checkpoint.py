@@ -357,6 +357,21 @@ def check_state_dict(file: str | os.PathLike, loaded: Mapping[str, torch.Tensor]
     _check_specs(file, _specs_of_tensors(loaded), _specs_of_tensors(expected))
 
 
+# A float32 tensor may be stored as float16 (bundled snapshots: half the size); it is loaded back to float32.
+STORED_NARROWER = {"torch.float32": "torch.float16"}
+
+
+def widen_stored(tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`tensors` with those stored narrower than `expected` (STORED_NARROWER) cast back to its dtype."""
+    def widened(name: str, tensor: torch.Tensor) -> torch.Tensor:
+        want = expected.get(name)
+        if want is not None and STORED_NARROWER.get(str(want.dtype)) == str(tensor.dtype):
+            return tensor.to(want.dtype)
+        return tensor
+
+    return {name: widened(name, tensor) for name, tensor in tensors.items()}
+
+
 def _check_specs(file: str | os.PathLike, got: Mapping[str, tuple], expected: Mapping[str, tuple]) -> None:
     """Compare {name: (shape, dtype)} of a file with those of the model config.json describes."""
     missing = sorted(set(expected) - set(got))
@@ -374,7 +389,7 @@ def _check_specs(file: str | os.PathLike, got: Mapping[str, tuple], expected: Ma
         if got_shape != shape:
             raise CheckpointError(f"{file}: tensor '{name}' has shape {got_shape}, the model described "
                                   f"by {CONFIG_FILE} expects {shape}")
-        if got_dtype != dtype:
+        if got_dtype != dtype and STORED_NARROWER.get(dtype) != got_dtype:
             raise CheckpointError(f"{file}: tensor '{name}' is {got_dtype}, expected {dtype}")
 
 
@@ -386,8 +401,9 @@ def load_weights_into(module: torch.nn.Module, path: str | os.PathLike) -> torch
     directory = checkpoint_dir(path)
     _refuse_pickles_in_place_of_weights(directory)
     file = directory / WEIGHTS_FILE
-    tensors = load_tensors(file)  # a missing file is "model.safetensors: missing"
-    check_state_dict(file, tensors, module.state_dict())
+    expected = module.state_dict()
+    tensors = widen_stored(load_tensors(file), expected)  # a missing file is "model.safetensors: missing"
+    check_state_dict(file, tensors, expected)
     broken = next((name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()),
                   None)
     if broken is not None:

@@ -42,6 +42,8 @@ COMMANDS = {
     "evaluate": "evaluate a checkpoint over N seeded episodes under a protocol (greedy, sticky, epsilon)",
     "compare": "compare two checkpoints on the same seeds (paired differences with confidence intervals)",
     "evaluate-snapshots": "evaluate every snapshot of a run (greedy and sticky): a learning curve JSON and plot",
+    "bundle-snapshots": "ship a few of a run's snapshots with an agent (float16 weights; the app plays them side "
+                        "by side)",
     "export": "write a checkpoint in an outside format (Pendulum: agent.pt, the Open RL Leaderboard's TorchScript)",
     "play": "play one episode of a checkpoint and write it as a browser-playable mp4",
     "playthrough": "play several agents' levels in a row as one mp4 (Mario: the stage agents through a world)",
@@ -205,6 +207,14 @@ def _add_evaluation_commands(command: Any, words: list[str]) -> None:
                         f"actions: sticky {SNAPSHOT_STICKY} by default; --sticky 0 for greedy only). Snapshots "
                         "already evaluated with the same protocol, episodes and seed are skipped.")
     _add_episode_flags(snapshots, protocol_flags, episodes=20, sticky=SNAPSHOT_STICKY)
+
+    bundle = command("bundle-snapshots", cmd_bundle_snapshots)
+    bundle.add_argument("run_dir", metavar="RUN", type=Path, help="a training run folder with snapshots/step-<N>/")
+    bundle.add_argument("agent_dir", metavar="AGENT", type=Path,
+                        help="the agent's checkpoint folder (e.g. checkpoints/mario-1-1): its snapshots/step-<N>/ "
+                             "are written or replaced, with the run's snapshot_evals.json and .png")
+    bundle.add_argument("--steps", type=int, nargs="+", required=True, metavar="N",
+                        help="the snapshots to ship, by training step (each must exist in RUN/snapshots/)")
 
     export = command("export", cmd_export)
     export.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
@@ -510,6 +520,15 @@ def cmd_evaluate_snapshots(args: argparse.Namespace) -> int:
         evaluated += 1
     print(f"{args.run_dir / SNAPSHOT_EVALS_FILE}: {evaluated} new evaluation(s) of {len(snapshots)} snapshot(s)"
           f"{'' if evaluated else ' (all done already for these protocols)'}")
+    return 0
+
+
+def cmd_bundle_snapshots(args: argparse.Namespace) -> int:
+    from rlcore.snapshots import bundle_snapshots
+
+    for folder in bundle_snapshots(args.run_dir, args.agent_dir, args.steps):
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        print(f"{folder}: {size / 1e6:.1f} MB")
     return 0
 
 

@@ -14,11 +14,12 @@ shows that plot beside the training curves.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rlcore.checkpoint import CheckpointError, atomic_write_json, read_json
+from rlcore.checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, atomic_save_tensors, atomic_write_bytes,
+                               atomic_write_json, load_config, load_tensors, read_json)
 from rlcore.evaluation import protocol_name, rate_summary
 
 if TYPE_CHECKING:
@@ -38,6 +39,54 @@ def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:
     if not found:
         raise CheckpointError(f"{root}: no snapshots/step-<N>/ folders (train with --keep-snapshots)")
     return found
+
+
+def bundle_snapshots(run_dir: Path, agent_dir: Path, steps: Sequence[int]) -> list[Path]:
+    """Copy a run's snapshots at `steps` into an agent's snapshots/step-<N>/ to ship with it: float32
+    weights stored as float16 (half the size; loaded back to float32, see checkpoint.STORED_NARROWER), the
+    config as it is, and the run's snapshot_evals.json and .png (the learning curve, each snapshot's rates)."""
+    run_dir, agent_dir = Path(run_dir), Path(agent_dir)
+    available = dict(snapshot_folders(run_dir))
+    missing = [step for step in steps if step not in available]
+    if missing:
+        raise CheckpointError(f"{run_dir / SNAPSHOTS_DIR}: no snapshot at step {', '.join(map(str, missing))} "
+                              f"(it has {', '.join(map(str, available))})")
+    system = load_config(agent_dir)["system"]
+    written = []
+    for step in sorted(set(steps)):
+        source = available[step]
+        if (theirs := load_config(source)["system"]) != system:
+            raise CheckpointError(f"{source}: a {theirs} snapshot, not one of this {system} agent")
+        target = agent_dir / SNAPSHOTS_DIR / source.name
+        atomic_save_tensors(target / WEIGHTS_FILE, half_precision(source / WEIGHTS_FILE))
+        atomic_write_bytes(target / CONFIG_FILE, (source / CONFIG_FILE).read_bytes())  # last: marks it complete
+        written.append(target)
+    for name in (SNAPSHOT_EVALS_FILE, SNAPSHOT_PLOT_FILE):
+        if (run_dir / name).is_file():
+            atomic_write_bytes(agent_dir / name, (run_dir / name).read_bytes())
+    return written
+
+
+def half_precision(file: Path) -> dict[str, Any]:
+    """A weights file's tensors with float32 ones as float16; a value float16 cannot hold is refused."""
+    import torch
+
+    tensors = load_tensors(file)
+    half = {name: t.half() if t.dtype == torch.float32 else t for name, t in tensors.items()}
+    overflow = next((name for name, t in half.items() if t.is_floating_point() and not torch.isfinite(t).all()), None)
+    if overflow is not None:
+        raise CheckpointError(f"{file}: tensor '{overflow}' does not fit in float16 (or holds NaN/infinity)")
+    return half
+
+
+def snapshot_rates(agent_dir: Path, protocol: str = "greedy") -> dict[str, dict[str, Any]]:
+    """snapshot name -> its evaluation under `protocol` (snapshot_evals.json; {} when it has none)."""
+    try:
+        evaluations = read_evaluations(agent_dir)
+    except CheckpointError:
+        return {}
+    return {e["snapshot"]: e for e in evaluations if isinstance(e, dict) and "snapshot" in e
+            and e.get("protocol", {}).get("name") == protocol}
 
 
 def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ use only what is declared here and never ask which system they hold.
         evaluation_options = {}               # evaluate's protocol options with their help (Mario: sticky)
         export_file = None                    # a file name when the system has an outside format (agent.pt)
 
-        def train(self, config, out_dir, *, resume=False, device="auto", stop=None): ...
+        def train(self, config, out_dir, *, resume=False, device="auto", stop=None, progress=None): ...
         def load(self, checkpoint, device="cpu"): ...
         def evaluate(self, checkpoint, episodes=10, seed=0, *, progress=None, **options): ...
         def play(self, checkpoint, options=None): ...
@@ -121,6 +121,12 @@ def finite_number(value: Any) -> Any:
     return value if _is_number(value) and math.isfinite(value) else None
 
 
+TrainingProgress = Callable[[int | None, str], None]
+"""train's `progress(done, doing)`: the budget units done so far (what `Budget.record_key` counts; None
+while not known yet) and a few words on what the trainer is doing ("" once it is simply training). Called
+between metric records, as often as is cheap (callers throttle it), so a slow-to-log run shows it moves."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Budget:
     """What bounds a training run: a Config field, the metric-record key that counts towards it, and what
@@ -182,9 +188,11 @@ class System(abc.ABC):
 
     @abc.abstractmethod
     def train(self, config: Any, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-              stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+              stop: threading.Event | None = None, progress: TrainingProgress | None = None
+              ) -> Iterator[dict[str, Any]]:
         """Train, yielding one flat metric record per log interval, and keep `out_dir` a valid, resumable
-        checkpoint; `stop` set: save and return. resume=True continues from out_dir's training state."""
+        checkpoint; `stop` set: save and return. resume=True continues from out_dir's training state.
+        `progress` (TrainingProgress): a system whose records come seconds apart calls it in between."""
 
     @abc.abstractmethod
     def load(self, checkpoint: str | os.PathLike, device: str = "cpu") -> Any:

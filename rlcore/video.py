@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -58,14 +58,20 @@ def read_mp4(path: str | os.PathLike) -> tuple[list[np.ndarray], int]:
         return [np.asarray(frame) for frame in reader], fps
 
 
+def side_by_side(videos: Sequence[Sequence[np.ndarray]], gap: int = 8) -> Iterator[np.ndarray]:
+    """Frame sequences side by side, one frame at a time (a shorter one holds its last frame), with white
+    gaps between them; a generator, so N episodes never hold a second copy of their frames."""
+    n = max(len(video) for video in videos)
+    h = max(video[0].shape[0] for video in videos)
+    spacer = np.full((h, gap, 3), 255, np.uint8)
+    for i in range(n):
+        parts = []
+        for j, video in enumerate(videos):
+            frame = video[min(i, len(video) - 1)]
+            parts += [spacer] * (j > 0) + [np.pad(frame, ((0, h - frame.shape[0]), (0, 0), (0, 0)))]
+        yield np.concatenate(parts, axis=1)
+
+
 def hstack_videos(left: list[np.ndarray], right: list[np.ndarray], gap: int = 8) -> list[np.ndarray]:
     """Two frame sequences side by side (for comparisons); the shorter one holds its last frame."""
-    n = max(len(left), len(right))
-    h = max(left[0].shape[0], right[0].shape[0])
-    out = []
-    for i in range(n):
-        a, b = left[min(i, len(left) - 1)], right[min(i, len(right) - 1)]
-        a = np.pad(a, ((0, h - a.shape[0]), (0, 0), (0, 0)))
-        b = np.pad(b, ((0, h - b.shape[0]), (0, 0), (0, 0)))
-        out.append(np.concatenate([a, np.full((h, gap, 3), 255, np.uint8), b], axis=1))
-    return out
+    return list(side_by_side([left, right], gap))

@@ -75,3 +75,44 @@ def running_app(checkpoints_dir: Path, work_dir: Path, **settings) -> Iterator[t
     finally:
         app.close()
         context.close()
+
+
+SNAPSHOT_STEPS = (100_000, 300_000, 700_000)
+SNAPSHOT_FLAGS = (0, 10, 20)  # made-up evaluations: flags out of 20 greedy episodes at each step
+
+
+def fake_run_with_snapshots(run: Path, agent: Path, steps=SNAPSHOT_STEPS, flags=SNAPSHOT_FLAGS) -> Path:
+    """A training run folder as `--keep-snapshots` leaves it, made from an agent: its weights at each of
+    `steps` (the first slightly perturbed, so it plays as an episode of its own), and a snapshot_evals.json
+    with `flags` successes out of 20 greedy episodes (no episode is played here)."""
+    import torch
+
+    from rlcore.checkpoint import CONFIG_FILE, WEIGHTS_FILE, atomic_save_tensors, atomic_write_json, load_tensors
+    from rlcore.evaluation import rate_summary
+
+    weights = load_tensors(agent / WEIGHTS_FILE)
+    generator = torch.Generator().manual_seed(0)
+    evaluations = []
+    for i, (step, count) in enumerate(zip(steps, flags)):
+        folder = run / "snapshots" / f"step-{step:08d}"
+        noisy = {k: v + 1e-3 * v.std() * torch.randn(v.shape, generator=generator) if i == 0 and v.numel() > 1 else v
+                 for k, v in weights.items()}
+        atomic_save_tensors(folder / WEIGHTS_FILE, noisy)
+        shutil.copy(agent / CONFIG_FILE, folder / CONFIG_FILE)
+        evaluations.append({"snapshot": folder.name, "step": step, "protocol": {"name": "greedy", "episodes": 20},
+                            "mean_reward": 100.0 * count, "n_eval_episodes": 20,
+                            "rates": {"flag_get": rate_summary([True] * count + [False] * (20 - count))}})
+    atomic_write_json(run / "snapshot_evals.json", {"evaluations": evaluations})
+    return run
+
+
+def agent_with_snapshots(root: Path) -> tuple[Path, str]:
+    """(a checkpoints folder, the name of its Mario agent): a copy of the bundled Mario agent shipping three
+    snapshots, bundled from a fake run by the project's own `bundle_snapshots`. Built once per `root`."""
+    from rlcore.snapshots import bundle_snapshots
+
+    checkpoints, name = agent_checkpoints(root, "mario")
+    if not (checkpoints / name / "snapshots").is_dir():
+        run = fake_run_with_snapshots(root / "run-with-snapshots", checkpoints / name)
+        bundle_snapshots(run, checkpoints / name, SNAPSHOT_STEPS)
+    return checkpoints, name

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_support import agent_checkpoints, bundled_agent, running_app
+from app_support import agent_checkpoints, agent_with_snapshots, bundled_agent, running_app
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -33,7 +33,7 @@ def app_url(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_app.py (its agent and video cache)
     checkpoints, _ = agent_checkpoints(root, "pendulum")
     if BUNDLED_MARIO is not None:
-        agent_checkpoints(root, "mario")
+        agent_with_snapshots(root)  # the bundled Mario agent, shipping three snapshots made from it
     # A short heartbeat timeout: the last test closes the page and its training run must stop soon after.
     with running_app(checkpoints, root / "work", heartbeat_timeout=8) as (url, context):
         yield url, context
@@ -99,9 +99,17 @@ def test_a_second_visitor_waits_in_gradios_queue_and_stop_there_cancels_its_plac
         open_train_tab(first, url, 2000)
         open_train_tab(second, url, 10)
         first.get_by_role("button", name="Start training").click()
+        # the start-up is said in words while the child process loads (not a bare "0 / 2000" for seconds)
+        first.wait_for_function("/0 \\/ 2000 iterations: (starting the training process|loading the trainer)/"
+                                ".test(document.querySelector('#train-status').innerText)")
         first.wait_for_function("/, [1-9]\\d* \\/ 2000 iterations/.test(document.querySelector('#train-status').innerText)")
         second.get_by_role("button", name="Start training").click()
         second.wait_for_function("/Waiting for a training slot/.test(document.querySelector('#train-status').innerText)")
+        # a second Start is answered with why, whether the run is going or waiting
+        first.get_by_role("button", name="Start training").click()
+        first.get_by_text(re.compile("you already have a run going: Stop it first")).wait_for()
+        second.get_by_role("button", name="Start training").click()
+        second.get_by_text(re.compile("your run is already waiting in the queue")).wait_for()
         time.sleep(2)
         assert len(context.training._runs) == started_before + 1  # one run at a time: the second waits
         second.get_by_role("button", name="Stop").click()  # leaves the queue (cancels=)
@@ -151,6 +159,33 @@ def test_a_level_the_agent_never_saw_is_named_in_the_status(app_url, browser):
     assert "a level it never saw (it was trained on 1-1 only)" in status, status
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch-unseen-level.png"), full_page=True)
     page.close()
+
+
+@pytest.mark.skipif(BUNDLED_MARIO is None, reason="needs the bundled Mario agent")
+def test_how_it_learned_plays_the_snapshots_side_by_side_with_their_flag_rates(app_url, browser):
+    for width, height in ((1280, 900), (390, 844)):
+        page = open_page(browser, app_url[0], width, height)
+        page.locator("#watch-system").get_by_label(re.compile("Super Mario Bros")).check()
+        page.get_by_text(re.compile("ships 3 snapshots of its training \\(100k, 300k, 700k steps\\)")).wait_for()
+        shown_on_arrival = page.evaluate("document.querySelector('#watch-video video')?.src ?? null")
+        page.get_by_role("button", name="Play its snapshots side by side").click()
+        page.wait_for_function("/snapshots on seed 0/.test(document.querySelector('#watch-status').innerText)",
+                               timeout=180_000)
+        page.wait_for_function(f"document.querySelector('#watch-video video')?.src !== {json.dumps(shown_on_arrival)}")
+        page.wait_for_function("document.querySelector('#watch-video video').videoWidth > 0")
+        # three 256-pixel panels with 8-pixel gaps, a caption strip above the 240-pixel screens
+        assert page.evaluate("[document.querySelector('#watch-video video').videoWidth, "
+                             "document.querySelector('#watch-video video').videoHeight]") == [3 * 256 + 2 * 8, 262]
+        status = page.inner_text("#watch-status")
+        for line in ("100k steps: evaluated flag rate 0% (0/20). This episode: return",
+                     "300k steps: evaluated flag rate 50% (10/20). This episode: return",
+                     "700k steps: evaluated flag rate 100% (20/20). This episode: return"):
+            assert line in status, status
+        page.screenshot(path=str(SCREENSHOTS / f"rlcore-browser-watch-snapshots-{width}.png"), full_page=True)
+        page.locator("#watch-system").get_by_label(re.compile("Pendulum")).check()  # an agent without snapshots
+        page.get_by_text(re.compile("has no bundled snapshots")).wait_for()
+        assert not page.get_by_role("button", name="Play its snapshots side by side").is_visible()
+        page.close()
 
 
 # [text, content width, widest word] of the visible elements matching a selector, in their own font

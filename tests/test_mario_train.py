@@ -254,3 +254,19 @@ def test_pin_cpus_off_leaves_the_scheduler_alone(tmp_path):
         assert all(os.sched_getaffinity(p.pid) == allowed for p in run.envs.processes)
     finally:
         run.close(save=False)
+
+
+def test_progress_comes_by_agent_steps_between_the_episode_records(tmp_path):
+    """The app's Train tab shows Mario's progress by agent steps: records come an episode apart."""
+    events = []  # ("progress", done, doing) and ("record", step) in the order they came
+    progress = lambda done, doing: events.append(("progress", done, doing))  # noqa: E731
+    for record in train(_config(num_envs=2), tmp_path / "run", device="cpu", env_fn=FAKE_ENV,
+                        progress=progress):
+        events.append(("record", record["step"]))
+    steps = [e[1] for e in events if e[0] == "progress"]
+    assert events[0] == ("progress", 0, "starting 2 emulator worker(s) and the learner")
+    assert steps[1:] == list(range(2, 151, 2))  # every vector step: 2 agent steps, not once per episode
+    records = [i for i, e in enumerate(events) if e[0] == "record"]  # one per episode (log_every 1)
+    assert 2 <= len(records) and 3 * len(records) < len(steps)
+    notes = {e[1]: e[2] for e in events if e[0] == "progress"}
+    assert notes[44] == "filling the replay memory: learning starts at step 45" and notes[46] == ""

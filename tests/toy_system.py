@@ -54,7 +54,8 @@ class Bandit(System):
     trace_figure = "reward"
     eval_episodes = 5
 
-    def train(self, config, out_dir, *, resume=False, device="auto", stop: threading.Event | None = None):
+    def train(self, config, out_dir, *, resume=False, device="auto", stop: threading.Event | None = None,
+              progress=None):
         out_dir = Path(out_dir)
         logits = self.load(out_dir).clone() if resume else torch.zeros(len(config.probabilities))
         generator = torch.Generator().manual_seed(config.seed)

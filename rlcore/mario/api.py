@@ -13,7 +13,7 @@ from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
 from rlcore.mario.config import PRESETS, MarioConfig
 from rlcore.mario.env import env_id
-from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainKnobs
+from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainingProgress, TrainKnobs
 
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
 Config = MarioConfig
@@ -71,12 +71,14 @@ class SuperMario(System):
     slow_to_play = True
 
     def train(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
-              device: str = "auto", stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+              device: str = "auto", stop: threading.Event | None = None,
+              progress: TrainingProgress | None = None) -> Iterator[dict[str, Any]]:
         from rlcore.mario.train import TrainingRun, train as _train
 
         if config.collector == "ray":  # Ray is imported only when asked for
             from rlcore.mario.distributed import RayTrainingRun as TrainingRun
-        yield from _train(config, out_dir, resume=resume, device=device, stop=stop, run_type=TrainingRun)
+        yield from _train(config, out_dir, resume=resume, device=device, stop=stop, run_type=TrainingRun,
+                          progress=progress)
 
     def load(self, checkpoint: str | os.PathLike, device: str = "cpu") -> Mario:
         return Mario.load(checkpoint, device=device)

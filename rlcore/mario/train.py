@@ -248,6 +248,7 @@ def pin_learner_and_workers(worker_pids: list[int], learner_cpus: int) -> Callab
 
 
 WORKER_NICE = 10  # the emulator workers yield their CPU to the Q_target thread when it has work
+MAX_NICE = 19
 
 
 def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
@@ -255,8 +256,10 @@ def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
     niced below it: the learner waits for that forward, the workers have slack (their 3 emulator
     steps take less time than the update). Measured in interleaved A/B runs (README.md); without the
     nice it was slower than no thread, as the scheduler time-sliced it with 3 workers."""
+    # relative to the learner's own niceness: a run started at a low priority (the app's) stays below it
+    niceness = min(MAX_NICE, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE)
     for process in workers:
-        os.setpriority(os.PRIO_PROCESS, process.pid, WORKER_NICE)
+        os.setpriority(os.PRIO_PROCESS, process.pid, niceness)
     cpus = os.sched_getaffinity(workers[0].pid)
     return ThreadPoolExecutor(1, thread_name_prefix="q-target", initializer=os.sched_setaffinity,
                               initargs=(0, cpus))
@@ -400,13 +403,25 @@ class TrainingRun:
 
 def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
           stop: threading.Event | None = None, env_fn: Callable[[], Any] | None = None,
-          run_type: type[TrainingRun] | None = None) -> Iterator[dict[str, Any]]:
+          run_type: type[TrainingRun] | None = None,
+          progress: Callable[[int | None, str], None] | None = None) -> Iterator[dict[str, Any]]:
     """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes; the
     folder is checkpointed every `checkpoint_every` steps and when the run ends or is stopped.
-    `run_type`: TrainingRun (local workers), or distributed.RayTrainingRun for `collector="ray"`."""
+    `run_type`: TrainingRun (local workers), or distributed.RayTrainingRun for `collector="ray"`.
+    `progress(agent steps, doing)` is called after every step: records come an episode or more apart."""
+    report = progress or (lambda done, doing: None)
+    report(None if resume else 0, f"starting {config.num_envs} emulator worker(s) and the learner")
     run = (run_type or TrainingRun)(config, out_dir, resume=resume, device=device, env_fn=env_fn)
     try:
         while not run.finished and not (stop is not None and stop.is_set()):
             yield from run.step()
+            report(run.agent.curr_step, burn_in_note(run.agent))
     finally:
         run.close()
+
+
+def burn_in_note(agent: Mario) -> str:
+    """What the run is doing while its replay memory fills ("" once it learns)."""
+    if agent.curr_step >= agent.burnin:
+        return ""
+    return f"filling the replay memory: learning starts at step {agent.burnin:,}"

@@ -61,9 +61,11 @@ class Pendulum(System):
     eval_episodes = 10
     export_file = EXPORT_FILE
 
-    def train(self, config, out_dir, *, resume=False, device="auto", stop: threading.Event | None = None
-              ) -> Iterator[dict]:
+    def train(self, config, out_dir, *, resume=False, device="auto", stop: threading.Event | None = None,
+              progress=None) -> Iterator[dict]:
         from rlcore.pendulum.train import train as _train
+
+        # `progress` is not needed: a record comes every iteration (a few milliseconds)
 
         return _train(config, out_dir, resume=resume, device=device, stop=stop)
 

@@ -1,0 +1,111 @@
+"""What a visitor sees while a run trains (issue 12, items 7 and 8): the start-up said in words, progress at
+least every ~2 s between slow records, and the training processes niced below the app. Uses the paced toy
+system (tests/paced_system.py: one record at the end only, a worker process of its own) through RLCORE_SYSTEMS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+PACED = "paced=paced_system"
+
+
+def nice_of(pid: int) -> int:
+    return int(subprocess.run(["ps", "-o", "ni=", "-p", str(pid)], capture_output=True, text=True,
+                              check=True).stdout)
+
+
+def children_of(pid: int) -> list[int]:
+    found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
+
+
+@pytest.fixture
+def paced(monkeypatch):
+    from rlcore.config import to_dict
+    from rlcore.systems import get_system
+
+    monkeypatch.setenv("RLCORE_SYSTEMS", PACED)  # the spawned training process inherits it
+    return lambda **fields: to_dict(get_system("paced").Config(**fields))
+
+
+def follow_run(run, on_poll=None) -> list[tuple[float, int | None, str]]:
+    """Poll a run as the Train tab does: each change of (progress, doing) with its time."""
+    seen = [(time.monotonic(), run.progress, run.doing)]
+    while not run.done:
+        run.heartbeat()
+        if seen[-1][1:] != (run.progress, run.doing):
+            seen.append((time.monotonic(), run.progress, run.doing))
+        if on_poll is not None:
+            on_poll(run)
+        time.sleep(0.05)
+    return seen
+
+
+def test_start_up_is_said_then_progress_moves_every_second_and_the_run_is_niced_below_the_app(paced, tmp_path):
+    from demo.jobs import FINISHED, LOADING, STARTING, TRAINING_NICE, RunLimits, TrainingRuns
+    from paced_system import WORKER_STARTED
+
+    niceness = {}
+
+    def look_while_the_worker_runs(run):  # with ps, as an operator would
+        if run.doing == WORKER_STARTED and not niceness:
+            child = run._process.pid
+            niceness["child"] = nice_of(child)
+            niceness["workers"] = [nice_of(pid) for pid in children_of(child)]
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    runs = TrainingRuns(RunLimits(max_seconds=120, heartbeat_timeout=60))
+    try:
+        run = runs.start("visitor", "paced", paced(episodes=60, pull_seconds=0.05), tmp_path / "run")
+        seen = follow_run(run, look_while_the_worker_runs)
+    finally:
+        runs.shutdown()
+    assert run.state == FINISHED and len(run.records) == 1  # its only record came at the very end
+    phases = [doing for _, _, doing in seen]
+    assert phases[0] == STARTING
+    assert phases.index(LOADING) < phases.index(WORKER_STARTED) < phases.index("")  # in the order they happen
+    training = [(t, done) for t, done, doing in seen if doing == ""]
+    counts = [done for _, done in training]
+    assert counts == sorted(counts) and len(set(counts)) >= 4 and counts[-1] >= 50
+    gaps = [later - earlier for (earlier, _), (later, _) in zip(training, training[1:])]
+    assert max(gaps) < 2.0, gaps
+    # training yields the CPU to the app's replays: the process and the workers it started are niced
+    assert niceness["child"] == min(19, ours + TRAINING_NICE)
+    assert niceness["workers"] and all(n == niceness["child"] for n in niceness["workers"])  # inherited
+    assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # the app itself keeps its priority
+
+
+@pytest.mark.slow
+def test_a_real_mario_run_shows_its_steps_and_its_emulators_run_niced(tmp_path):
+    from demo.jobs import TRAINING_NICE, RunLimits, TrainingRuns
+    from demo.train import run_config
+    from rlcore.mario.train import WORKER_NICE
+
+    seen, niceness = [], {}
+
+    def look(run):
+        if run.progress and not niceness:  # the emulators are up: they step
+            child = run._process.pid
+            niceness["learner"] = nice_of(child)
+            niceness["workers"] = [nice_of(pid) for pid in children_of(child)]
+        if run.progress and run.progress > 200:
+            run.request_stop()
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    runs = TrainingRuns(RunLimits(max_seconds=300, heartbeat_timeout=60))
+    try:
+        run = runs.start("visitor", "mario", run_config("mario", "tutorial", 3000, 0.00025, 0), tmp_path / "run")
+        seen = follow_run(run, look)
+    finally:
+        runs.shutdown()
+    stepping = [(t, done) for t, done, doing in seen if done]
+    assert "filling the replay memory: learning starts at step 750" in {doing for _, _, doing in seen}
+    gaps = [later - earlier for (earlier, _), (later, _) in zip(stepping, stepping[1:])]
+    assert len(stepping) >= 5 and max(gaps) < 2.0, gaps
+    assert niceness["learner"] == min(19, ours + TRAINING_NICE)
+    workers = niceness["workers"]  # forked from the learner (inherited), then niced below it (train.py)
+    assert len(workers) >= 1 and all(n >= min(19, niceness["learner"] + WORKER_NICE) for n in workers), niceness

@@ -210,11 +210,18 @@ def inside_widgets() -> tuple:
 
 
 def series_view(series: list[dict[str, list[float]]], name: str | None = None) -> tuple:
-    """(picker, plot, series) showing `name` (default: the first series any agent has) for each agent."""
+    """(picker, plot, series) for `name` (default: the first series any agent has): the plot gets its axis
+    title and no points yet; series_plot draws them next (a LinePlot given a new y_title and new points in
+    one update draws none of them in the browser)."""
     names = list(dict.fromkeys(label for each in series for label in each))
     name = name if name in names else (names[0] if names else None)
-    plot = series_frame(name, series) if name else trace_placeholder()
-    return gr.Radio(choices=names, value=name, visible=bool(names)), gr.LinePlot(plot, y_title=name or "value"), series
+    return (gr.Radio(choices=names, value=name, visible=bool(names)),
+            gr.LinePlot(trace_placeholder(), y_title=name or "value"), series)
+
+
+def series_plot(name: str | None, series: list[dict[str, list[float]]]):
+    """The points of series `name` for each agent (left, right)."""
+    return series_frame(name, series) if name else trace_placeholder()
 
 
 def inside(ctx: AppContext, systems: list[System], system_name: str, agent_ref: str, compare_ref: str | None,
@@ -234,6 +241,8 @@ def inside(ctx: AppContext, systems: list[System], system_name: str, agent_ref: 
 def _wire_inside(ctx: AppContext, systems: list[System], played, switched, inputs: list, outputs: tuple) -> None:
     """After Play, the series of its episode(s); a system change clears them; the picker switches series."""
     picker, plot, series = outputs
-    played.then(functools.partial(inside, ctx, systems), inputs, list(outputs), api_name="watch_inside")
+    shown = played.then(functools.partial(inside, ctx, systems), inputs, list(outputs), api_name="watch_inside")
+    shown.then(series_plot, [picker, series], plot, api_name="watch_inside_plot")
     switched.then(lambda: series_view([]), None, list(outputs), api_name="watch_inside_clear")
-    picker.input(lambda name, kept: series_view(kept, name)[1], [picker, series], plot, api_name="watch_series")
+    picker.input(lambda name, kept: series_view(kept, name)[1], [picker, series], plot, api_name="watch_series_title"
+                 ).then(series_plot, [picker, series], plot, api_name="watch_series")

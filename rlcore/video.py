@@ -91,7 +91,7 @@ class ValueBars:
         self.labels, self.low, self.span = list(labels), float(low), max(float(high) - float(low), 1e-6)
         self._masks: dict[str, np.ndarray] = {}
         self.label_width = max(self._text(label).shape[1] for label in self.labels)
-        self.value_width = sum(self._text(c).shape[1] for c in "-0000.0")
+        self.value_width = sum(self._text(c).shape[1] for c in "-000.00")
         self.size = (self.PAD * 5 + self.label_width + self.BAR + self.value_width,
                      self.PAD * 2 + self.ROW * (len(self.labels) + note_row))
 
@@ -124,7 +124,7 @@ class ValueBars:
             length = max(round(self.BAR * min(max((value - self.low) / self.span, 0.0), 1.0)), 1)
             box[y + 2:y + self.ROW - 2, bar_left:bar_left + length] = self.HIGHLIGHT if chosen else self.DIM
             self._stamp(box, self.PAD, y, [label], self.TEXT if chosen else self.DIM)
-            self._stamp(box, bar_left + self.BAR + self.PAD, y, f"{value:.1f}", self.TEXT)  # char by char
+            self._stamp(box, bar_left + self.BAR + self.PAD, y, f"{value:.2f}", self.TEXT)  # char by char
         if note:
             self._stamp(box, self.PAD, self.PAD + len(self.labels) * self.ROW, [note], self.NOTE)
         return out

@@ -13,10 +13,12 @@ PENDULUM = bundled_agent("pendulum")
 
 
 def _watch_and_inside(client, *args):
-    """/watch, then /watch_inside with the same inputs (what the page chains after Play)."""
+    """/watch, then /watch_inside with the same inputs and /watch_inside_plot (what the page chains after Play):
+    (the watch outputs, the series picker, the plot: its title from the second call, its points from the third)."""
     shown = client.predict(*args, api_name="/watch")
-    picker, plot = client.predict(*args, api_name="/watch_inside")
-    return shown, picker, plot
+    picker, titled = client.predict(*args, api_name="/watch_inside")
+    points = client.predict(picker["value"], api_name="/watch_inside_plot")
+    return shown, picker, {**titled, "value": points}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,7 @@ def test_mario_q_values_are_plotted_and_the_checkbox_draws_them_into_the_video(t
         episode = context.renderer.cached_episode("mario", path, {"seed": 1})
         assert [row[1] for row in plot["value"]["data"]] == pytest.approx(episode.series["max Q"])
         chosen = client.predict("Q of the chosen action", api_name="/watch_series")
-        assert [row[1] for row in chosen["value"]["data"]] == pytest.approx(episode.series["Q of the chosen action"])
+        assert [row[1] for row in chosen["data"]] == pytest.approx(episode.series["Q of the chosen action"])
         with_q = client.predict(*plain[:-1], True, api_name="/watch")[0]
         before, after = decoded_frames(video), decoded_frames(with_q)
         assert len(before) == len(after) == episode.summary["steps"] + 1

@@ -117,3 +117,23 @@ def test_the_pendulum_offers_its_torque_as_a_series():
         pytest.skip("needs a bundled Pendulum agent")
     episode = pendulum.play(agent, pendulum.PlayOptions(seed=3, steps=40))
     assert episode.series["torque"] == [s["torque"] for s in episode.trace] and len(episode.series["torque"]) == 40
+
+
+@pytest.mark.skipif(MARIO is None, reason="needs a bundled Mario agent")
+def test_rlcore_play_show_q_writes_the_overlay_into_the_mp4(tmp_path, capsys):
+    from rlcore import cli
+    from rlcore.video import read_mp4
+
+    for name, flags in (("plain", []), ("q", ["--show-q"])):
+        assert cli.main(["play", str(MARIO), "--max-steps", "8", "--seed", "1", "--out", str(tmp_path / f"{name}.mp4"),
+                         *flags]) == 0
+    (plain, _), (shown, _) = read_mp4(tmp_path / "plain.mp4"), read_mp4(tmp_path / "q.mp4")
+    assert len(plain) == len(shown) == 9
+    top, height = ValueBars.TOP, ValueBars(action_labels("right_jump"), 0, 1).size[1]
+    panel = np.abs(shown[3][top:top + height].astype(int) - plain[3][top:top + height]).mean()
+    ground = np.abs(shown[3][200:].astype(int) - plain[3][200:]).mean()  # H.264 both times: compared loosely
+    assert panel > 20 and ground < 3
+    capsys.readouterr()
+    assert cli.main(["play", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--show-q, --no-show-q [mario] draw the agent's Q-value of each action into the video" in help_text

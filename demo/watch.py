@@ -185,8 +185,8 @@ def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: li
     Returns the Play and the system-change events (for what follows them)."""
     system, agent = inputs[0], inputs[1]
     choices = functools.partial(agent_choices, ctx, systems)
-    switched = system.change(functools.partial(on_system, ctx, systems), [system, agent], [*pickers, inputs[3], *outputs],
-                  api_name="watch_system")
+    switched = system.change(functools.partial(on_system, ctx, systems), [system, agent],
+                             [*pickers, inputs[3], *outputs], api_name="watch_system")
     refresh.click(choices, [system, agent], pickers, api_name="watch_agents")
     # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
     tab.select(choices, [system, agent], pickers, api_name="watch_tab")

@@ -59,7 +59,8 @@ def decision(q: np.ndarray, action: int, performed: int, explored: bool) -> dict
 def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int | None = None,
                 noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS, epsilon: float = 0.0,
                 sticky: float = 0.0, record: bool = False, env: MarioPreprocessing | None = None) -> dict[str, Any]:
-    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace}.
+    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace (per step: its
+    `decision`, reward, position, clock and score)}.
     `env` reuses an emulator (its level, no-op and sticky settings win over world/stage/noop_max/sticky)."""
     config = agent.config
     own_env = env is None
@@ -112,7 +113,8 @@ def evaluate(checkpoint: str | os.PathLike | Mario, episodes: int = 10, seed: in
     try:  # one emulator for all episodes; each reset(seed=s) draws its own no-op start and sticky repeats
         runs = []
         for s in seeds:
-            runs.append(run_episode(agent, seed=s, max_steps=max_steps, epsilon=epsilon, env=env))
+            run = run_episode(agent, seed=s, max_steps=max_steps, epsilon=epsilon, env=env)
+            runs.append({k: v for k, v in run.items() if k != "trace"})  # traces of 1,000 episodes: hundreds of MB
             if progress is not None:
                 progress(1)
     finally:

@@ -27,7 +27,9 @@ def play_and_wait_for_the_inside_plot(page, system: str, name: str) -> None:
     page.wait_for_selector(f"#watch-options-{name}", state="visible")  # its agents are in the picker now
     page.get_by_role("button", name="Play", exact=True).click()
     page.wait_for_selector("#watch-series input[type=radio]", timeout=180_000)
-    page.wait_for_selector("#watch-inside svg path[aria-roledescription='line mark']", timeout=60_000)
+    # a line with points (the empty plot has line marks too, of null points)
+    page.wait_for_function("[...document.querySelectorAll('#watch-inside svg path[aria-roledescription=\"line mark\"]')]"
+                           ".some(line => !/null/.test(line.getAttribute('aria-label')))", timeout=120_000)
 
 
 def test_after_play_the_inside_plot_draws_the_torque_on_numeric_axes(app_url, browser):  # noqa: F811
@@ -51,7 +53,7 @@ def test_mario_q_values_in_the_video_and_the_inside_plot(app_url, browser, width
         page.locator("#watch-system").get_by_label(re.compile("Super Mario Bros")).check()
         page.locator("#watch-options-mario").get_by_label("Show Q-values in the video").check()
         play_and_wait_for_the_inside_plot(page, "Super Mario Bros", "mario")
-        page.wait_for_function("document.querySelector('#watch-video video')?.currentTime > 1.0", timeout=60_000)
+        page.wait_for_function("document.querySelector('#watch-video video')?.currentTime > 1.0", timeout=120_000)
         assert page.locator("#watch-series").get_by_label("max Q").is_checked()
         axes = axis_labels(page, "#watch-inside")
         assert any(re.match(r"Y-axis titled 'max Q' for a linear scale", label or "") for label in axes), axes

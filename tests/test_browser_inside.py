@@ -28,7 +28,8 @@ def play_and_wait_for_the_inside_plot(page, system: str, name: str) -> None:
     page.get_by_role("button", name="Play", exact=True).click()
     page.wait_for_selector("#watch-series input[type=radio]", timeout=180_000)
     # a line with points (the empty plot has line marks too, of null points)
-    page.wait_for_function("[...document.querySelectorAll('#watch-inside svg path[aria-roledescription=\"line mark\"]')]"
+    page.wait_for_function("[...document.querySelectorAll("
+                           "'#watch-inside svg path[aria-roledescription=\"line mark\"]')]"
                            ".some(line => !/null/.test(line.getAttribute('aria-label')))", timeout=120_000)
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_browser import BUNDLED_MARIO, CHROMIUM, app_url, browser, open_page  # noqa: F401 (fixtures)
 
 SHOTS = Path("/tmp/shots-q")
@@ -22,9 +23,22 @@ def axis_labels(page, plot: str) -> list[str]:
                                      "axes => axes.map(a => a.getAttribute('aria-label'))")
 
 
+def choose_system(page, system: str, name: str) -> None:
+    """Pick a system and wait for its controls (its agents are in the picker then). A radio checked while the
+    page's Gradio client is still connecting sends no change event (seen once in ten runs): pick again."""
+    radios = page.locator("#watch-system")
+    for _ in range(3):
+        radios.get_by_label(re.compile(system)).check()
+        try:
+            page.wait_for_selector(f"#watch-options-{name}", state="visible", timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            radios.locator("input[type=radio]:not(:checked)").first.check()  # away, then back next round
+    raise AssertionError(f"the Watch tab never showed {system}'s controls")
+
+
 def play_and_wait_for_the_inside_plot(page, system: str, name: str) -> None:
-    page.locator("#watch-system").get_by_label(re.compile(system)).check()
-    page.wait_for_selector(f"#watch-options-{name}", state="visible")  # its agents are in the picker now
+    choose_system(page, system, name)
     page.get_by_role("button", name="Play", exact=True).click()
     page.wait_for_selector("#watch-series input[type=radio]", timeout=180_000)
     # a line with points (the empty plot has line marks too, of null points)

@@ -22,7 +22,7 @@ from rlcore.config import check_bounds
 from rlcore.systems import Episode, get_system
 from rlcore.video import hstack_videos, read_mp4, side_by_side, write_mp4
 
-CACHE_VERSION = 1  # bump when the rendering itself changes, so old videos are not served
+CACHE_VERSION = 2  # bump when the rendering itself changes, so old videos are not served
 
 try:  # On a ZeroGPU Space, playing an episode borrows the GPU; elsewhere this is a plain call.
     import spaces  # type: ignore[import-not-found]
@@ -59,6 +59,7 @@ class RenderedEpisode:
     trace: list[dict[str, Any]]
     frames: int
     cached: bool
+    series: dict[str, list[float]] = dataclasses.field(default_factory=dict)  # Episode.series
 
 
 @dataclasses.dataclass
@@ -107,6 +108,10 @@ def _jsonable_trace(trace: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 row[key] = value
         rows.append(row)
     return rows
+
+
+def _jsonable_series(series: Mapping[str, Any]) -> dict[str, list[float]]:
+    return {str(name): [float(v) for v in values] for name, values in series.items()}
 
 
 def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,10 +187,11 @@ class Renderer:
         video, meta = self._paths(key)
         write_mp4(video, episode.frames, fps=episode.fps)
         document = {"summary": _jsonable(episode.summary), "trace": _jsonable_trace(episode.trace),
-                    "frames": len(episode.frames)}
+                    "frames": len(episode.frames), "series": _jsonable_series(episode.series)}
         atomic_write_json(meta, document)
         self._prune()
-        return RenderedEpisode(video, document["summary"], document["trace"], document["frames"], cached=False)
+        return RenderedEpisode(video, document["summary"], document["trace"], document["frames"], cached=False,
+                               series=document["series"])
 
     # ---------------------------------------------------------------------------- public
     def cached_episode(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode | None:
@@ -194,7 +200,7 @@ class Renderer:
         if document is None:
             return None
         return RenderedEpisode(self._paths(key)[0], document["summary"], document["trace"], document["frames"],
-                               cached=True)
+                               cached=True, series=document.get("series", {}))
 
     def episode(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode:
         """The episode's mp4 and figures: from the cache when this (weights, options) was rendered before."""

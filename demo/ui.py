@@ -87,11 +87,20 @@ def trace_frame(system: System, traces: Sequence[Sequence[Mapping[str, Any]]]) -
     """Long-format (step, value, side) rows of the system's per-step figure for a gr.LinePlot: the first
     trace is the "left" agent, the second the "right" one (as in the side-by-side video)."""
     figure = system.trace_figure
-    rows = []
-    for side, trace in zip(SIDES, traces):
-        for step, entry in enumerate(trace):
-            if figure in entry:
-                rows.append({"step": step, "value": float(entry[figure]), "side": side})
+    return per_step_frame([[(step, float(entry[figure])) for step, entry in enumerate(trace) if figure in entry]
+                           for trace in traces])
+
+
+def series_frame(name: str, series: Sequence[Mapping[str, Sequence[float]]]) -> pd.DataFrame:
+    """The same rows for one named series of Episode.series, the first agent's "left", the second's "right"."""
+    return per_step_frame([[(step, float(value)) for step, value in enumerate(each.get(name, ()))]
+                           for each in series])
+
+
+def per_step_frame(sides: Sequence[Sequence[tuple[int, float]]]) -> pd.DataFrame:
+    """(step, value) points of each side -> (step, value, side) rows; the placeholder when there are none."""
+    rows = [{"step": step, "value": value, "side": side} for side, points in zip(SIDES, sides)
+            for step, value in points]
     return pd.DataFrame(rows, columns=["step", "value", "side"]) if rows else trace_placeholder()
 
 

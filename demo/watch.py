@@ -14,7 +14,7 @@ import gradio as gr
 from demo import learning
 from demo.context import AppContext
 from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices,
-                     option_echoes, refusal, trace_frame, trace_placeholder, watch_order)
+                     option_echoes, refusal, series_frame, trace_frame, trace_placeholder, watch_order)
 from rlcore.checkpoint import REPLAY_FILE
 from rlcore.config import from_dict
 from rlcore.systems import PlayControl, System, get_system
@@ -38,37 +38,59 @@ def agent_choices(ctx: AppContext, systems: list[System], system: str, current: 
 
 
 def control_widget(control: PlayControl, default: Any) -> gr.components.Component:
+    if isinstance(default, bool):
+        return gr.Checkbox(value=default, label=control.label)
     if control.choices:
         return gr.Dropdown(list(control.choices), value=default, label=control.label)
     return gr.Slider(control.minimum, control.maximum, value=default, step=control.step, label=control.label)
 
 
+def is_toggle(system: System, control: PlayControl) -> bool:
+    return isinstance(getattr(system.PlayOptions(), control.field), bool)
+
+
+def ordered_controls(systems: list[System]) -> list[tuple[System, PlayControl]]:
+    """Every system's controls in the order of the Watch API's arguments: toggles (checkboxes) after all the
+    others, so a system that adds one does not shift the positional arguments existing callers pass."""
+    controls = [(system, control) for system in systems for control in system.play_controls]
+    return sorted(controls, key=lambda pair: is_toggle(*pair))  # stable: declaration order otherwise
+
+
 def play_controls(systems: list[System], shown: System) -> tuple[list[gr.Column], list[gr.components.Component]]:
-    """Each system's controls in a column of their own, visible for the shown system: (columns, widgets)."""
-    columns, widgets = [], []
+    """Each system's controls in a column of their own, visible for the shown system, toggles on a row below
+    the rest: (columns, widgets in `ordered_controls` order)."""
+    columns, widgets = [], {}
     for system in systems:
         defaults = system.PlayOptions()
         with gr.Column(visible=system is shown, elem_id=f"watch-options-{system.name}") as column:
-            with gr.Row():
-                widgets += [control_widget(c, getattr(defaults, c.field)) for c in system.play_controls]
+            for toggles in (False, True):
+                with gr.Row():
+                    widgets.update({(system.name, c.field): control_widget(c, getattr(defaults, c.field))
+                                    for c in system.play_controls if is_toggle(system, c) is toggles})
         columns.append(column)
-    return columns, widgets
+    return columns, [widgets[(system.name, control.field)] for system, control in ordered_controls(systems)]
 
 
 def option_values(systems: list[System], system: System, seed: Any, values: tuple[Any, ...]) -> dict[str, Any]:
     """The chosen system's play options from the widget values of every system's controls (in order),
     converted and checked against its PlayOptions (types and bounds) before anything is rendered."""
-    controls = [(owner, control) for owner in systems for control in owner.play_controls]
+    controls = ordered_controls(systems)
     chosen = {control.field: value for (owner, control), value in zip(controls, values) if owner is system}
     checked = from_dict(system.PlayOptions, {"seed": 0 if seed is None else seed, **chosen}, source="play options")
     return {name: getattr(checked, name) for name in ("seed", *chosen)}
 
 
-def render(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None, options: dict[str, Any]):
-    """(episodes by name, video path, cached, the agents' play notes) for one agent or two side by side."""
+def chosen_agents(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None) -> tuple[Any, Any]:
+    """The agent picked and the one to compare with it (None: no comparison), resolved in the catalog."""
     first = ctx.catalog.resolve(agent_ref, system.name)
     second = (ctx.catalog.resolve(compare_ref, system.name)
               if compare_ref and compare_ref != NO_COMPARISON else None)
+    return first, second
+
+
+def render(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None, options: dict[str, Any]):
+    """(episodes by name, video path, cached, the agents' play notes) for one agent or two side by side."""
+    first, second = chosen_agents(ctx, system, agent_ref, compare_ref)
     notes = play_notes(system, [agent for agent in (first, second) if agent is not None], options)
     if second is None:
         result = ctx.renderer.episode(system.name, first.path, options)
@@ -151,23 +173,82 @@ def build(ctx: AppContext) -> None:
                                          label="Per step (orange: the agent, blue: the one compared with it)",
                                          x_title="step of the episode", y_title=shown.trace_figure,
                                          elem_id="watch-trace", **AXIS_FORMATS)
+                inside_outputs = inside_widgets()
                 with gr.Accordion("Figures (JSON)", open=False):
                     figures = gr.JSON(label="Figures")
     inputs = [system, agent, compare, seed, *controls]
-    _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, [video, status, figures, trace_plot])
+    played, switched = _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh,
+                             [video, status, figures, trace_plot])
+    _wire_inside(ctx, systems, played, switched, inputs, inside_outputs)
     learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note, snapshots_button,
                   [video, status, figures, trace_plot])
 
 
 def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,
-          outputs: list) -> None:
-    """The tab's events: system change, refresh and tab selection update the pickers; Play renders."""
+          outputs: list):
+    """The tab's events: system change, refresh and tab selection update the pickers; Play renders.
+    Returns the Play and the system-change events (for what follows them)."""
     system, agent = inputs[0], inputs[1]
     choices = functools.partial(agent_choices, ctx, systems)
-    system.change(functools.partial(on_system, ctx, systems), [system, agent], [*pickers, inputs[3], *outputs],
-                  api_name="watch_system")
+    switched = system.change(functools.partial(on_system, ctx, systems), [system, agent],
+                             [*pickers, inputs[3], *outputs], api_name="watch_system")
     refresh.click(choices, [system, agent], pickers, api_name="watch_agents")
     # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
     tab.select(choices, [system, agent], pickers, api_name="watch_tab")
-    play.click(functools.partial(watch, ctx, systems), inputs, outputs, api_name="watch", show_progress_on=[outputs[0]],
-               concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
+    played = play.click(functools.partial(watch, ctx, systems), inputs, outputs, api_name="watch",
+                        show_progress_on=[outputs[0]], concurrency_id="render",
+                        concurrency_limit=ctx.settings.render_concurrency)
+    return played, switched
+
+
+# ------------------------------------------------------------------ inside the agent (Episode.series)
+INSIDE_LABEL = "Inside the agent, per step (orange: the agent, blue: the one compared with it)"
+
+
+def inside_widgets() -> tuple:
+    """The series picker, its per-step plot (numeric axes from the start) and the shown episodes' series."""
+    picker = gr.Radio([], label="Inside the agent", visible=False, elem_id="watch-series",
+                      info="What the agent computed at each step of the episode above")
+    plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side", color_map=SIDE_COLOURS,
+                       colors_in_legend=[], height=240, label=INSIDE_LABEL, x_title="step of the episode",
+                       y_title="value", elem_id="watch-inside", **AXIS_FORMATS)
+    return picker, plot, gr.State([])
+
+
+def series_view(series: list[dict[str, list[float]]], name: str | None = None) -> tuple:
+    """(picker, plot, series) for `name` (default: the first series any agent has): the plot gets its axis
+    title and no points yet; series_plot draws them next (a LinePlot given a new y_title and new points in
+    one update draws none of them in the browser)."""
+    names = list(dict.fromkeys(label for each in series for label in each))
+    name = name if name in names else (names[0] if names else None)
+    return (gr.Radio(choices=names, value=name, visible=bool(names)),
+            gr.LinePlot(trace_placeholder(), y_title=name or "value"), series)
+
+
+def series_plot(name: str | None, series: list[dict[str, list[float]]]):
+    """The points of series `name` for each agent (left, right)."""
+    return series_frame(name, series) if name else trace_placeholder()
+
+
+def inside(ctx: AppContext, systems: list[System], system_name: str, agent_ref: str, compare_ref: str | None,
+           seed: Any, *values: Any) -> tuple:
+    """After Play: the per-step series (Episode.series) of the episode(s) just shown, read back from the
+    render cache, so the video is not waited on and nothing is played twice."""
+    try:
+        system = get_system(system_name)
+        options = option_values(systems, system, seed, values)
+        agents = [agent for agent in chosen_agents(ctx, system, agent_ref, compare_ref) if agent is not None]
+        rendered = [ctx.renderer.cached_episode(system.name, agent.path, options) for agent in agents]
+    except EXPECTED_ERRORS:  # Play has said why already
+        return series_view([])
+    return series_view([episode.series if episode is not None else {} for episode in rendered])
+
+
+def _wire_inside(ctx: AppContext, systems: list[System], played, switched, inputs: list, outputs: tuple) -> None:
+    """After Play, the series of its episode(s); a system change clears them; the picker switches series."""
+    picker, plot, series = outputs
+    shown = played.then(functools.partial(inside, ctx, systems), inputs, list(outputs), api_name="watch_inside")
+    shown.then(series_plot, [picker, series], plot, api_name="watch_inside_plot")
+    switched.then(lambda: series_view([]), None, list(outputs), api_name="watch_inside_clear")
+    picker.input(lambda name, kept: series_view(kept, name)[1], [picker, series], plot, api_name="watch_series_title"
+                 ).then(series_plot, [picker, series], plot, api_name="watch_series")

@@ -59,12 +59,15 @@ RESULTS_CORE = ("mean_reward", "std_reward", "n_eval_episodes", "protocol", "dat
 
 @dataclasses.dataclass
 class Episode:
-    """One played episode: frames (H, W, 3) uint8, summary figures, and a per-step trace."""
+    """One played episode: frames (H, W, 3) uint8, summary figures, a per-step trace, and `series`: named
+    per-step figures of what the agent computed, for plots beside the trace (label -> one number per step:
+    Mario's "max Q", the Pendulum's "torque"); the app draws them without knowing the system."""
 
     frames: list[np.ndarray]
     summary: dict[str, Any]
     trace: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     fps: int = 30
+    series: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

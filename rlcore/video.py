@@ -8,6 +8,7 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from rlcore.checkpoint import atomic_path
 
@@ -75,3 +76,61 @@ def side_by_side(videos: Sequence[Sequence[np.ndarray]], gap: int = 8) -> Iterat
 def hstack_videos(left: list[np.ndarray], right: list[np.ndarray], gap: int = 8) -> list[np.ndarray]:
     """Two frame sequences side by side (for comparisons); the shorter one holds its last frame."""
     return list(side_by_side([left, right], gap))
+
+
+class ValueBars:
+    """A frame transform: a small translucent panel in a frame's top-right corner with one labelled bar per
+    value (an agent's Q-value of each action), the highlighted one in colour, and an optional note row.
+
+    Bars share one scale, `low`..`high` (an episode's range), so they move as the values change over an
+    episode; the numbers are printed beside them. Text is rasterised once per string or character and then
+    blended in with numpy: FreeType per frame cost ten times more (bench/overlay.py)."""
+
+    ROW, PAD, BAR, TOP = 11, 3, 40, 34   # TOP: below the NES status bar (score, coins, world, time)
+    SHADE = 90                             # /256: the panel keeps this much of the picture under it
+    TEXT, DIM, HIGHLIGHT, NOTE = (255, 255, 255), (160, 160, 160), (249, 115, 22), (253, 224, 71)
+
+    def __init__(self, labels: Sequence[str], low: float, high: float, *, note_row: bool = False):
+        if not labels:
+            raise ValueError("ValueBars needs at least one label")
+        self.font = ImageFont.load_default(size=9)
+        self.labels, self.low, self.span = list(labels), float(low), max(float(high) - float(low), 1e-6)
+        self._masks: dict[str, np.ndarray] = {}
+        self.label_width = max(self._text(label).shape[1] for label in self.labels)
+        self.value_width = sum(self._text(c).shape[1] for c in "-000.00")
+        self.size = (self.PAD * 5 + self.label_width + self.BAR + self.value_width,
+                     self.PAD * 2 + self.ROW * (len(self.labels) + note_row))
+
+    def _text(self, text: str) -> np.ndarray:
+        """The alpha mask (ROW, width, 1) of a string, rasterised once."""
+        if text not in self._masks:
+            image = Image.new("L", (max(int(np.ceil(self.font.getlength(text))), 1), self.ROW))
+            ImageDraw.Draw(image).text((0, 0), text, fill=255, font=self.font)
+            self._masks[text] = np.asarray(image, dtype=np.float32)[:, :, None] / 255
+        return self._masks[text]
+
+    def _stamp(self, box: np.ndarray, x: int, y: int, pieces: Iterable[str], colour: tuple[int, int, int]) -> None:
+        for piece in pieces:
+            mask = self._text(piece)
+            region = box[y:y + mask.shape[0], x:x + mask.shape[1]]
+            mask = mask[:region.shape[0], :region.shape[1]]
+            region[:] = region * (1 - mask) + np.asarray(colour, np.float32) * mask
+            x += mask.shape[1]
+
+    def __call__(self, frame: np.ndarray, values: Sequence[float], highlight: int, note: str = "") -> np.ndarray:
+        width, height = self.size
+        out = np.array(frame, copy=True)
+        left = max(out.shape[1] - width - self.PAD, 0)
+        box = out[self.TOP:self.TOP + height, left:left + width]
+        box[:] = (box.astype(np.uint16) * self.SHADE >> 8).astype(np.uint8)
+        bar_left = self.PAD * 3 + self.label_width
+        for row, (label, value) in enumerate(zip(self.labels, values)):
+            y = self.PAD + row * self.ROW
+            chosen = row == highlight
+            length = max(round(self.BAR * min(max((value - self.low) / self.span, 0.0), 1.0)), 1)
+            box[y + 2:y + self.ROW - 2, bar_left:bar_left + length] = self.HIGHLIGHT if chosen else self.DIM
+            self._stamp(box, self.PAD, y, [label], self.TEXT if chosen else self.DIM)
+            self._stamp(box, bar_left + self.BAR + self.PAD, y, f"{value:.2f}", self.TEXT)  # char by char
+        if note:
+            self._stamp(box, self.PAD, self.PAD + len(self.labels) * self.ROW, [note], self.NOTE)
+        return out

@@ -172,8 +172,8 @@ def test_greedy_play_runs_on_one_torch_thread_and_restores_the_callers(trained):
 
     agent = api.load(trained[0])
     seen = []
-    greedy = agent.greedy_actions
-    agent.greedy_actions = lambda state: (seen.append(torch.get_num_threads()), greedy(state))[1]
+    q_values = agent.q_values
+    agent.q_values = lambda state: (seen.append(torch.get_num_threads()), q_values(state))[1]
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

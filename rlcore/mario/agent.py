@@ -79,9 +79,13 @@ class Mario:
         return state.to(self.device)
 
     @torch.no_grad()
+    def q_values(self, states: Any) -> np.ndarray:
+        """Q_online(s, a) of every action, (batch, actions) float32, for a batch (or a single state) of uint8 stacks."""
+        return self.net(self._as_batch(states), model="online").float().cpu().numpy()
+
     def greedy_actions(self, states: Any) -> np.ndarray:
         """argmax_a Q_online(s, a) for a batch (or a single state) of uint8 stacks."""
-        return self.net(self._as_batch(states), model="online").argmax(dim=1).cpu().numpy()
+        return self.q_values(states).argmax(axis=1)
 
     def act(self, state: Any) -> int | np.ndarray:
         """Given a state (or a batch of states from vector envs), choose epsilon-greedy action(s)

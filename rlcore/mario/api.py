@@ -28,12 +28,20 @@ class PlayOptions:
     stage: int = option(1, "stage 1-4 to play")
     max_steps: int = option(_play.MAX_EPISODE_STEPS, "stop the episode after this many agent steps")
     noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start")
+    show_q: bool = option(False, "draw the agent's Q-value of each action into the video (bars; the chosen "
+                                 "action highlighted, marked when random or a sticky repeat)")
+    sticky: float = option(0.0, "sticky actions: repeat the previous action instead of the chosen one with "
+                                "this probability")
+    epsilon: float = option(0.0, "epsilon-random actions: a uniform random action with this probability")
 
     # a frame is 184 KB: the step cap keeps a render under ~550 MB of frames
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "seed": (0, MAX_SEED), "world": (1, 8), "stage": (1, 4), "max_steps": (1, _play.MAX_EPISODE_STEPS),
-        "noop_max": (0, 1000)}
+        "noop_max": (0, 1000), "sticky": (0.0, 0.95), "epsilon": (0.0, 1.0)}
 
+
+# the per-step Q figures an Episode offers to plots (trace key -> label)
+Q_SERIES = {"q_max": "max Q", "q_chosen": "Q of the chosen action"}
 
 SHORT_RUN_MEMORY = 1000  # replay rows of the shortest runs (~7 MB; the replay needs a few)
 
@@ -58,7 +66,8 @@ class SuperMario(System):
     knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
                        metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run)
     play_controls = (PlayControl("world", "World", choices=tuple(range(1, 9))),
-                     PlayControl("stage", "Stage", choices=tuple(range(1, 5))))
+                     PlayControl("stage", "Stage", choices=tuple(range(1, 5))),
+                     PlayControl("show_q", "Show Q-values in the video"))
     trace_figure = "x_pos"
     # evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
     evaluation_options = {
@@ -98,10 +107,13 @@ class SuperMario(System):
         options = options or PlayOptions()
         check_bounds(options, "play options")
         run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
-                                 noop_max=options.noop_max, max_steps=options.max_steps)
+                                 noop_max=options.noop_max, max_steps=options.max_steps, sticky=options.sticky,
+                                 epsilon=options.epsilon, show_q=options.show_q)
         summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"],
                    "steps": run["length"], "world": options.world, "stage": options.stage, "seed": options.seed}
-        return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS)
+        series = {label: [step[key] for step in run["trace"]] for key, label in Q_SERIES.items()}
+        return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS,
+                       series=series)
 
     def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
         from rlcore.mario.playthrough import playthrough

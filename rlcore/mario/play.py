@@ -13,7 +13,7 @@ import numpy as np
 from rlcore.config import check_seeds
 from rlcore.evaluation import check_episodes, protocol_name, rate_summary
 from rlcore.mario.agent import Mario
-from rlcore.mario.env import MarioPreprocessing, make_env
+from rlcore.mario.env import MarioPreprocessing, make_env, resolve_actions
 from rlcore.runtime import torch_threads
 
 PLAYBACK_FPS = 15  # one frame per agent step = every 4th NES frame of 60 fps: real-time speed
@@ -41,17 +41,26 @@ class EpsilonActions:
             raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon}")
         self.epsilon, self.n_actions = epsilon, n_actions
         self.rng = np.random.default_rng([self.STREAM, seed])
+        self.explored = False  # whether the last action returned was a random one
 
     def __call__(self, greedy: Callable[[], int]) -> int:
-        if self.epsilon and self.rng.random() < self.epsilon:
-            return int(self.rng.integers(self.n_actions))
-        return greedy()
+        self.explored = bool(self.epsilon and self.rng.random() < self.epsilon)
+        return int(self.rng.integers(self.n_actions)) if self.explored else greedy()
+
+
+def decision(q: np.ndarray, action: int, performed: int, explored: bool) -> dict[str, Any]:
+    """What the agent did at one step: Q_online(s, a) of every action ("q"), its choice ("action": greedy, or
+    "random" under epsilon), and the action the emulator performed ("performed": the previous one on a
+    "sticky" repeat)."""
+    return {"action": action, "performed": int(performed), "random": explored, "sticky": int(performed) != action,
+            "q": [float(v) for v in q], "q_max": float(q.max()), "q_chosen": float(q[action])}
 
 
 def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int | None = None,
                 noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS, epsilon: float = 0.0,
                 sticky: float = 0.0, record: bool = False, env: MarioPreprocessing | None = None) -> dict[str, Any]:
-    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace}.
+    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace (per step: its
+    `decision`, reward, position, clock and score)}.
     `env` reuses an emulator (its level, no-op and sticky settings win over world/stage/noop_max/sticky)."""
     config = agent.config
     own_env = env is None
@@ -66,7 +75,8 @@ def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int
             trace: list[dict[str, Any]] = []
             total, x_max, flag, steps = 0.0, int(info.get("x_pos", 0)), False, 0
             while steps < max_steps:
-                action = choose(lambda: int(agent.greedy_actions(state)[0]))
+                q = agent.q_values(state)[0]  # Q_online of the observation acted on
+                action = choose(lambda: int(q.argmax()))
                 state, reward, terminated, truncated, info = env.step(action)
                 steps += 1
                 total += reward
@@ -74,7 +84,8 @@ def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int
                 flag = flag or bool(info["flag_get"])
                 if record:
                     frames.append(env.rgb_frame())
-                trace.append({"step": steps, "action": action, "reward": float(reward), "x_pos": int(info["x_pos"]),
+                trace.append({"step": steps, **decision(q, action, env.last_action, choose.explored),
+                              "reward": float(reward), "x_pos": int(info["x_pos"]),
                               "y_pos": int(info["y_pos"]), "flag_get": bool(info["flag_get"]),
                               "time": int(info["time"]), "score": int(info["score"])})
                 if terminated or truncated or info["flag_get"]:
@@ -102,7 +113,8 @@ def evaluate(checkpoint: str | os.PathLike | Mario, episodes: int = 10, seed: in
     try:  # one emulator for all episodes; each reset(seed=s) draws its own no-op start and sticky repeats
         runs = []
         for s in seeds:
-            runs.append(run_episode(agent, seed=s, max_steps=max_steps, epsilon=epsilon, env=env))
+            run = run_episode(agent, seed=s, max_steps=max_steps, epsilon=epsilon, env=env)
+            runs.append({k: v for k, v in run.items() if k != "trace"})  # traces of 1,000 episodes: hundreds of MB
             if progress is not None:
                 progress(1)
     finally:
@@ -140,13 +152,45 @@ def _results(agent: Mario, runs: list[dict[str, Any]], seeds: list[int], protoco
 
 def play_episode(checkpoint: str | os.PathLike | Mario, *, seed: int = 0, world: int | None = None,
                  stage: int | None = None, noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS,
+                 sticky: float = 0.0, epsilon: float = 0.0, show_q: bool = False,
                  video: str | os.PathLike | None = None, device: str = "cpu") -> dict[str, Any]:
-    """One greedy episode with its full-colour (240, 256, 3) frames and per-step info; written as
-    an H.264 mp4 when `video` is a path."""
-    run = run_episode(_agent(checkpoint, device), seed=seed, world=world, stage=stage, noop_max=noop_max,
-                      max_steps=max_steps, record=True)
+    """One (epsilon-)greedy episode with its full-colour (240, 256, 3) frames and per-step info (with the
+    Q-values acted on); `show_q` draws them into the frames (q_overlay); written as an H.264 mp4 when
+    `video` is a path."""
+    agent = _agent(checkpoint, device)
+    run = run_episode(agent, seed=seed, world=world, stage=stage, noop_max=noop_max, max_steps=max_steps,
+                      sticky=sticky, epsilon=epsilon, record=True)
+    if show_q:
+        run["frames"] = q_overlay(run["frames"], run["trace"], action_labels(agent.config.actions),
+                                  note_row=bool(sticky or epsilon))
     if video is not None:
         from rlcore.video import write_mp4
 
         run["video"] = str(write_mp4(Path(video), run["frames"], fps=PLAYBACK_FPS))
     return run
+
+
+def action_labels(actions: str | list[list[str]]) -> list[str]:
+    """Each action's buttons as a short label ("right A"), for overlays."""
+    return [" ".join(buttons) for buttons in resolve_actions(actions)]
+
+
+def q_overlay(frames: list[np.ndarray], trace: list[dict[str, Any]], labels: list[str], *,
+              note_row: bool = False) -> list[np.ndarray]:
+    """The frames with each step's Q-values drawn in as bars (rlcore.video.ValueBars): frame i is the screen
+    the agent acted on at step i, its chosen action highlighted and marked when it was random or a sticky
+    repeat. The last frame (after the last step, no decision) is left as is."""
+    from rlcore.video import ValueBars
+
+    if not trace:
+        return frames
+    values = [v for step in trace for v in step["q"]]
+    bars = ValueBars(labels, min(values), max(values), note_row=note_row)
+    drawn = [bars(frame, step["q"], step["performed"], _mark(step, labels)) for frame, step in zip(frames, trace)]
+    return drawn + frames[len(drawn):]
+
+
+def _mark(step: dict[str, Any], labels: list[str]) -> str:
+    if step["sticky"]:
+        return f"sticky: kept {labels[step['performed']]}"
+    return "random (epsilon)" if step["random"] else ""

@@ -103,4 +103,4 @@ def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: floa
         frames.append(draw_pendulum(ths[t], torque, length=l, mass=m, max_torque=params["max_torque"],
                                     caption=caption, size=size))
     summary = {"return": total, "last_reward": rewards[-1], "seed": seed, "steps": steps, "g": g, "m": m, "l": l}
-    return Episode(frames=frames, summary=summary, trace=trace, fps=round(1 / DT))
+    return Episode(frames=frames, summary=summary, trace=trace, fps=round(1 / DT), series={"torque": torques})

@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from demo import generalisation
 from demo.context import AppContext
 from demo.ui import (EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices, option_echoes, refusal,
                      trace_frame, trace_placeholder, watch_order)
@@ -91,6 +92,14 @@ def watch(ctx: AppContext, systems: list[System], system_name: str, agent_ref: s
     try:
         system = get_system(system_name)
         options = option_values(systems, system, seed, values)
+    except EXPECTED_ERRORS as err:
+        return None, refusal(err), {}, trace_placeholder()
+    return show(ctx, system, agent_ref, compare_ref, options)
+
+
+def show(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None, options: dict[str, Any]):
+    """The episode(s) of checked play options: the video, the status with the figures, the JSON, the trace."""
+    try:
         episodes, video_path, cached, notes = render(ctx, system, agent_ref, compare_ref, options)
     except EXPECTED_ERRORS as err:
         return None, refusal(err), {}, trace_placeholder()
@@ -150,8 +159,11 @@ def build(ctx: AppContext) -> None:
                                          y_title=shown.trace_figure, elem_id="watch-trace")
                 with gr.Accordion("Figures (JSON)", open=False):
                     figures = gr.JSON(label="Figures")
+                map_note, map_table = generalisation.build(ctx, shown, refs[0] if refs else None)
     inputs = [system, agent, compare, seed, *controls]
-    _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, [video, status, figures, trace_plot])
+    outputs = [video, status, figures, trace_plot]
+    _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, outputs)
+    generalisation.wire(ctx, systems, show, map_note, map_table, system, agent, [seed, *controls], outputs)
 
 
 def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,

@@ -13,7 +13,7 @@ from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
 from rlcore.mario.config import PRESETS, MarioConfig
 from rlcore.mario.env import env_id
-from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainKnobs
+from rlcore.systems import Budget, Episode, Figure, GeneralisationMap, MapAxis, PlayControl, System, TrainKnobs
 
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
 Config = MarioConfig
@@ -67,6 +67,11 @@ class SuperMario(System):
         "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the greedy one",
     }
     eval_episodes = 3  # an emulator episode takes far longer than a pendulum one
+    # every level of the game; the colour scale ends near 1-1's flag pole (x ~3,160)
+    generalisation = GeneralisationMap(
+        rows=MapAxis("world", "World", tuple(range(1, 9))), columns=MapAxis("stage", "Stage", tuple(range(1, 5))),
+        colour="x_pos", colour_label="x position reached", colour_range=(0, 3200), mark="flag_get",
+        mark_label="flag reached", step_field="max_steps")
     showcase = True
     slow_to_play = True
 
@@ -85,10 +90,13 @@ class SuperMario(System):
                  progress: Callable[[int], None] | None = None, **options: float) -> dict[str, Any]:
         return _play.evaluate(checkpoint, episodes=episodes, seed=seed, progress=progress, **options)
 
+    def trained_on(self, config: MarioConfig, options: PlayOptions) -> bool:
+        return (options.world, options.stage) == (config.world, config.stage)
+
     def play_note(self, config: MarioConfig, options: PlayOptions) -> str:
         """The level played and the one the agent learnt: an agent trained on one level only knows that one."""
         played, trained = f"{options.world}-{options.stage}", f"{config.world}-{config.stage}"
-        if played == trained:
+        if self.trained_on(config, options):
             return f"World {played}, the level it was trained on."
         return f"World {played}: a level it never saw (it was trained on {trained} only), so expect it to fail early."
 
@@ -97,9 +105,20 @@ class SuperMario(System):
         check_bounds(options, "play options")
         run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
                                  noop_max=options.noop_max, max_steps=options.max_steps)
-        summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"],
-                   "steps": run["length"], "world": options.world, "stage": options.stage, "seed": options.seed}
-        return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS)
+        return Episode(frames=run["frames"], summary=_summary(run, options), trace=run["trace"],
+                       fps=_play.PLAYBACK_FPS)
+
+    def map_episode(self, agent: Mario, options: PlayOptions) -> dict[str, Any]:
+        """play()'s episode (the same actions and figures) without recording its frames."""
+        check_bounds(options, "play options")
+        run = _play.run_episode(agent, seed=options.seed, world=options.world, stage=options.stage,
+                                noop_max=options.noop_max, max_steps=options.max_steps)
+        return _summary(run, options)
+
+
+def _summary(run: dict[str, Any], options: PlayOptions) -> dict[str, Any]:
+    return {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],
+            "world": options.world, "stage": options.stage, "seed": options.seed}
 
 
 SYSTEM = SuperMario()

@@ -44,17 +44,22 @@ def _cell_style(document: dict[str, Any], cell: dict[str, Any]) -> str:
 def map_frame(document: dict[str, Any]):
     """The grid as a styled table: the row value first, then one cell text per column value."""
     rows, columns = document["rows"], document["columns"]
-    headers = [rows["label"], *(f"{columns['label']} {v}" for v in columns["values"])]
-    data = [[str(value), *(cell_text(document, cell) for cell in row)]
+    # short headers (field names, plain values): five columns must fit a 390 px phone
+    headers = [rows["field"], *map(_label, columns["values"])]
+    data = [[_label(value), *(cell_text(document, cell) for cell in row)]
             for value, row in zip(rows["values"], document["cells"])]
     styles = [["font-weight: 700", *(_cell_style(document, cell) for cell in row)] for row in document["cells"]]
     frame = pd.DataFrame(data, columns=headers)
     return frame.style.apply(lambda _: pd.DataFrame(styles, columns=headers), axis=None).hide(axis="index")
 
 
+def _label(value: Any) -> str:
+    return format(value, "g") if isinstance(value, (int, float)) else str(value)
+
+
 def legend(document: dict[str, Any], agent_ref: str) -> str:
     low, high = document["colour"]["range"]
-    return (f"**Generalisation map of {agent_ref}** ({document['rows']['label'].lower()} x "
+    return (f"**Generalisation map of {agent_ref}** (rows: {document['rows']['label'].lower()}, columns: "
             f"{document['columns']['label'].lower()}). {map_legend(document)} Colour: red {low:g} -> "
             f"yellow -> green {high:g}; outlined: what it was trained on. **Click a cell** to play that episode.")
 

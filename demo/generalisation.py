@@ -16,7 +16,7 @@ import pandas as pd
 from demo.context import AppContext
 from demo.ui import EXPECTED_ERRORS, refusal
 from rlcore.config import from_dict
-from rlcore.genmap import cell_text, map_legend, read_map
+from rlcore.genmap import cell_text, map_legend, read_map, value_label
 from rlcore.systems import System, get_system
 
 # light backgrounds (dark text stays readable) from the scale's low end to its high end
@@ -45,16 +45,12 @@ def map_frame(document: dict[str, Any]):
     """The grid as a styled table: the row value first, then one cell text per column value."""
     rows, columns = document["rows"], document["columns"]
     # short headers (field names, plain values): five columns must fit a 390 px phone
-    headers = [rows["field"], *map(_label, columns["values"])]
-    data = [[_label(value), *(cell_text(document, cell) for cell in row)]
+    headers = [rows["field"], *map(value_label, columns["values"])]
+    data = [[value_label(value), *(cell_text(document, cell) for cell in row)]
             for value, row in zip(rows["values"], document["cells"])]
     styles = [["font-weight: 700", *(_cell_style(document, cell) for cell in row)] for row in document["cells"]]
     frame = pd.DataFrame(data, columns=headers)
     return frame.style.apply(lambda _: pd.DataFrame(styles, columns=headers), axis=None).hide(axis="index")
-
-
-def _label(value: Any) -> str:
-    return format(value, "g") if isinstance(value, (int, float)) else str(value)
 
 
 def legend(document: dict[str, Any], agent_ref: str) -> str:

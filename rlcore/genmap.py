@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcore.checkpoint import CheckpointError, checkpoint_dir, read_json, reading
+from rlcore.checkpoint import checkpoint_dir, read_json, reading
 from rlcore.config import check_bounds
 from rlcore.systems import GeneralisationMap, MapAxis, System
 
@@ -130,24 +130,25 @@ def cell_text(document: dict[str, Any], cell: dict[str, Any]) -> str:
     return f"{text} ✓" if mark and cell["summary"].get(mark) else text
 
 
+def value_label(value: Any) -> str:
+    """An axis value as tables show it: 10.0 as 10, 0.75 as 0.75."""
+    return format(value, "g") if isinstance(value, (int, float)) else str(value)
+
+
 def map_table(document: dict[str, Any]) -> str:
-    """The map as a Markdown table (the CLI's summary and the model card): rows x columns of cell texts."""
+    """The map as a Markdown table (the CLI's summary and the model card): rows x columns of cell texts, the
+    cell of what the agent trained on in bold."""
     rows, columns = document["rows"], document["columns"]
-    header = f"| {rows['label']} \\ {columns['label']} | " + " | ".join(map(str, columns["values"])) + " |"
+    header = f"| {rows['label']} \\ {columns['label']} | " + " | ".join(map(value_label, columns["values"])) + " |"
     lines = [header, "|---|" + "---:|" * len(columns["values"])]
     for value, row in zip(rows["values"], document["cells"]):
-        lines.append(f"| {value} | " + " | ".join(cell_text(document, cell) for cell in row) + " |")
+        texts = (f"**{cell_text(document, cell)}**" if cell.get("trained_on") else cell_text(document, cell)
+                 for cell in row)
+        lines.append(f"| {value_label(value)} | " + " | ".join(texts) + " |")
     return "\n".join(lines)
 
 
 def map_legend(document: dict[str, Any]) -> str:
     """One line saying what a cell shows."""
     mark = f"; ✓: {document['mark']['label']}" if document["mark"]["figure"] else ""
-    return (f"Each cell: {document['colour']['label']} of one greedy episode on seed {document['seed']}{mark}.")
-
-
-def require_map(folder: str | Path) -> dict[str, Any]:
-    document = read_map(folder)
-    if document is None:
-        raise CheckpointError(f"{Path(folder) / MAP_FILE}: missing (make it with `rlcore map {folder}`)")
-    return document
+    return f"Each cell: {document['colour']['label']} of one greedy episode on seed {document['seed']}{mark}."

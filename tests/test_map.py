@@ -12,7 +12,7 @@ from app_support import bundled_agent, small_agent
 
 from rlcore import cli
 from rlcore.checkpoint import CheckpointError
-from rlcore.genmap import MAP_FILE, generalisation_grid, map_table, read_map
+from rlcore.genmap import MAP_FILE, cell_text, generalisation_grid, map_table, read_map
 from rlcore.systems import get_system
 
 BUNDLED_PENDULUM = bundled_agent("pendulum")
@@ -114,3 +114,52 @@ def test_the_shipped_maps_cover_the_whole_grid(name):
     assert document["columns"]["values"] == list(grid.columns.values)
     trained = [cell for row in document["cells"] for cell in row if cell["trained_on"]]
     assert len(trained) == 1  # exactly the level / physics it trained on is marked
+
+
+@pytest.fixture
+def app_context(tmp_path, pendulum_agent):
+    from demo.context import AppContext, AppSettings
+
+    checkpoints = tmp_path / "checkpoints"
+    shutil.copytree(pendulum_agent, checkpoints / "mapped", ignore=shutil.ignore_patterns(MAP_FILE))
+    generalisation_grid_to(checkpoints / "mapped", rows=["10", "20"], columns=["1", "2"])
+    shutil.copytree(pendulum_agent, checkpoints / "unmapped", ignore=shutil.ignore_patterns(MAP_FILE))
+    context = AppContext(AppSettings(checkpoints_dir=checkpoints, work_dir=tmp_path / "work"))
+    yield context
+    context.close()
+
+
+def generalisation_grid_to(folder: Path, **cells) -> None:
+    assert cli.main(["map", str(folder), "--steps", "20", "--no-progress",
+                     *(f"--{k}={','.join(v)}" for k, v in cells.items())]) == 0
+
+
+def test_the_app_shows_the_map_of_an_agent_and_says_when_there_is_none(app_context, monkeypatch, tmp_path):
+    from demo.generalisation import clicked_cell, map_view
+
+    legend, table = map_view(app_context, "pendulum", "mapped")
+    assert legend.startswith("**Generalisation map of mapped** (rows: gravity g, columns: mass m)")
+    document = read_map(app_context.settings.checkpoints_dir / "mapped")
+    assert list(table.data.columns) == ["g", "1", "2"]
+    assert table.data.values.tolist() == [["10", *(cell_text(document, c) for c in document["cells"][0])],
+                                          ["20", *(cell_text(document, c) for c in document["cells"][1])]]
+    assert table.to_html().count("outline: 3px solid") == 1  # the trained-on cell (g 10, m 1) alone
+    options = clicked_cell(app_context, get_system("pendulum"), "mapped", (1, 2))
+    assert options == {"seed": 3, "g": 20.0, "m": 2.0, "l": 1.0, "steps": 20}
+    with pytest.raises(ValueError, match="click a cell, not the gravity g column"):
+        clicked_cell(app_context, get_system("pendulum"), "mapped", (0, 0))
+    assert "has no generalisation map yet (make one with `rlcore map CHECKPOINT`" in map_view(
+        app_context, "pendulum", "unmapped")[0]
+    monkeypatch.setenv("RLCORE_SYSTEMS", "bandit=toy_system")
+    assert map_view(app_context, "bandit", None)[0] == "Two-armed bandit (REINFORCE) has no generalisation map."
+
+
+def test_the_model_card_shows_the_map_when_the_agent_has_one(pendulum_agent, tmp_path):
+    from rlcore.modelcard import build_model_card
+
+    folder = tmp_path / "agent"
+    shutil.copytree(pendulum_agent, folder, ignore=shutil.ignore_patterns(MAP_FILE))
+    assert "## Generalisation map" not in build_model_card(folder, "alice/pendulum")
+    generalisation_grid_to(folder, rows=["10"], columns=["1", "2"])
+    card = build_model_card(folder, "alice/pendulum")
+    assert map_table(read_map(folder)) in card and "| 10 | **-" in card  # the trained-on cell in bold

@@ -16,6 +16,7 @@ from rlcore.genmap import MAP_FILE
 
 SHOTS = Path("/tmp/shots-map")
 BUNDLED = {name: bundled_agent(name) for name in ("mario", "pendulum")}
+LABELS = {"mario": "Super Mario Bros", "pendulum": "Pendulum"}
 MAPPED = {name: folder for name, folder in BUNDLED.items() if folder is not None and (folder / MAP_FILE).is_file()}
 
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
@@ -42,13 +43,15 @@ def browser():
         browser.close()
 
 
-def watch_page(browser, url: str, system_label: str, width: int = 1280, height: int = 900):
+def watch_page(browser, url: str, system: str, width: int = 1280, height: int = 900):
+    """The Watch tab on `system`, once the map of its bundled agent is shown."""
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(90_000)
     page.goto(url)
     page.get_by_role("tab", name="Watch").click()
-    page.locator("#watch-system").get_by_label(re.compile(system_label)).check()
-    page.wait_for_function("/Generalisation map of/.test(document.querySelector('#watch-map-legend').innerText)")
+    page.locator("#watch-system").get_by_label(re.compile(LABELS[system])).check()
+    legend = f"Generalisation map of {MAPPED[system].name}"
+    page.wait_for_function(f"document.querySelector('#watch-map-legend').innerText.includes({json.dumps(legend)})")
     page.wait_for_selector("#watch-map [data-testid='cell-0-1']")
     return page
 
@@ -71,7 +74,7 @@ def shoot(page, name: str) -> None:
 
 @pytest.mark.skipif("mario" not in MAPPED, reason="no bundled Mario map")
 def test_clicking_a_mario_level_plays_it_with_the_note_that_it_was_never_seen(app_url, browser):
-    page = watch_page(browser, app_url, "Super Mario Bros")
+    page = watch_page(browser, app_url, "mario")
     rows = page.locator("#watch-map [role=row].virtual-row")
     assert rows.count() == 8 and rows.first.locator("[role=gridcell]").count() == 5  # worlds x (world, 4 stages)
     outline = page.evaluate("[...document.querySelectorAll('#watch-map [role=gridcell]')]"
@@ -88,17 +91,21 @@ def test_clicking_a_mario_level_plays_it_with_the_note_that_it_was_never_seen(ap
 
 @pytest.mark.skipif("pendulum" not in MAPPED, reason="no bundled Pendulum map")
 def test_clicking_a_pendulum_cell_plays_that_gravity_and_mass(app_url, browser):
-    page = watch_page(browser, app_url, "Pendulum")
-    click_cell_and_wait(page, 4, 5, "Physics g 15, m 2, l 1: not what it trained on|on seed 3")
+    page = watch_page(browser, app_url, "pendulum")
+    click_cell_and_wait(page, 4, 4, "Physics g 15, m 2, l 1: not what it trained on|on seed 3")
     shoot(page, "watch-map-pendulum-1280x900")
     page.close()
 
 
-def test_the_map_reads_at_phone_width(app_url, browser):
-    name = next(iter(MAPPED))
-    page = watch_page(browser, app_url, "Super Mario Bros" if name == "mario" else "Pendulum", 390, 844)
+@pytest.mark.parametrize("name", ["mario", "pendulum"])
+def test_the_map_reads_at_phone_width(app_url, browser, name):
+    if name not in MAPPED:
+        pytest.skip(f"no bundled {name} map")
+    page = watch_page(browser, app_url, name, 390, 844)
+    shoot(page, f"watch-map-{name}-390x844")
     box = page.locator("#watch-map [role=grid]").bounding_box()
     page_width = page.evaluate("document.documentElement.clientWidth")
-    assert box["x"] >= 0 and box["x"] + box["width"] <= page_width  # the whole grid is on screen, no scrolling
-    shoot(page, f"watch-map-{name}-390x844")
+    assert box["x"] >= 0 and box["x"] + box["width"] <= page_width  # the whole grid is on screen
+    last = page.locator("#watch-map [role=gridcell]").last.bounding_box()
+    assert last["x"] + last["width"] <= box["x"] + box["width"] + 1  # the last column too: no sideways scroll
     page.close()

@@ -86,6 +86,8 @@ def clicked_cell(ctx: AppContext, system: System, agent_ref: str, index: Any) ->
     row, column = (int(i) for i in index)
     if column < 1:
         raise ValueError(f"click a cell, not the {document['rows']['label'].lower()} column")
+    if not (0 <= row < len(document["cells"]) and column <= len(document["cells"][row])):
+        raise ValueError("that cell is not on this agent's map (refresh the page)")
     options = document["cells"][row][column - 1]["options"]
     checked = from_dict(system.PlayOptions, options, source="map options")
     return {name: getattr(checked, name) for name in options}

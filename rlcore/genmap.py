@@ -118,7 +118,9 @@ def read_map(folder: str | Path) -> dict[str, Any] | None:
         low, high = (float(v) for v in document["colour"]["range"])
         if not low < high:
             raise ValueError("colour range must be [low, high] with low < high")
-        document["colour"]["figure"], document["mark"]["figure"]  # noqa: B018  (present)
+        if not all(isinstance(v, str) for v in (document["colour"]["figure"], document["mark"]["figure"])):
+            raise TypeError("colour and mark figures must be names")
+        int(document["seed"])
     return document
 
 

@@ -324,6 +324,10 @@ class TrainingRun:
             print(f"mario: {self.agent.precision_choice}", file=sys.stderr, flush=True)
         self.logger = MetricLogger(self.out_dir, self.config.num_envs, resume=resume)
         self.episode = restore_run(self.agent, self.out_dir, self.logger) if resume else 0
+        if resume and not self.agent.precision_choice:  # keep why "auto" chose the saved precision
+            saved = ckpt.load_config(self.out_dir, system="mario")
+            if saved.get("config", {}).get("precision") == self.config.precision:
+                self.agent.precision_choice = saved.get("precision_choice")
         self.last_checkpoint = self.agent.curr_step
 
     @property

@@ -596,7 +596,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     print(map_table(document))
     print(map_legend(document))
     out = args.out if args.out is not None else folder / MAP_FILE
-    print(f"wrote {atomic_write_json(out, document)} ({cells} episode{'s' if cells != 1 else ''} in {document['wall_s']:.1f} s)")
+    episodes = f"{cells} episode{'s' if cells != 1 else ''}"
+    print(f"wrote {atomic_write_json(out, document)} ({episodes} in {document['wall_s']:.1f} s)")
     return 0
 
 

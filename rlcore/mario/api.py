@@ -115,11 +115,6 @@ class SuperMario(System):
                                 noop_max=options.noop_max, max_steps=options.max_steps)
         return _summary(run, options)
 
-
-def _summary(run: dict[str, Any], options: PlayOptions) -> dict[str, Any]:
-    return {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],
-            "world": options.world, "stage": options.stage, "seed": options.seed}
-
     def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
         from rlcore.mario.playthrough import playthrough
 
@@ -127,6 +122,11 @@ def _summary(run: dict[str, Any], options: PlayOptions) -> dict[str, Any]:
         summary = {"levels": len(run["stages"]), "flags": run["flags"], "total_score": run["total_score"],
                    "seed": seed, **{s["level"]: "flag" if s["flag_get"] else f"x {s['x_pos']}" for s in run["stages"]}}
         return Episode(frames=run["frames"], summary=summary, trace=run["stages"], fps=_play.PLAYBACK_FPS)
+
+
+def _summary(run: dict[str, Any], options: PlayOptions) -> dict[str, Any]:
+    return {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],
+            "world": options.world, "stage": options.stage, "seed": options.seed}
 
 
 SYSTEM = SuperMario()

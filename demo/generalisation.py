@@ -135,8 +135,8 @@ def wire(ctx: AppContext, systems: list[System], show: Callable, note, table, sy
     def clicked(system_name: str, agent_ref: str, evt: gr.SelectData):  # Gradio fills `evt` from the hint
         return play_cell(ctx, systems, show, system_name, agent_ref, evt)
 
+    # a system change sets the agent picker too, so agent.change covers both
     agent.change(view, [system, agent], [note, table], api_name="watch_map")
-    system.change(view, [system, agent], [note, table], api_name=False)
     table.select(clicked, [system, agent], [*outputs, *form], api_name="watch_map_cell",
                  show_progress_on=[outputs[0]], concurrency_id="render",
                  concurrency_limit=ctx.settings.render_concurrency)

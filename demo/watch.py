@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from demo import learning
+from demo import generalisation, learning
 from demo.context import AppContext
 from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices,
                      option_echoes, refusal, series_frame, trace_frame, trace_placeholder, watch_order)
@@ -114,6 +114,14 @@ def watch(ctx: AppContext, systems: list[System], system_name: str, agent_ref: s
     try:
         system = get_system(system_name)
         options = option_values(systems, system, seed, values)
+    except EXPECTED_ERRORS as err:
+        return None, refusal(err), {}, trace_placeholder()
+    return show(ctx, system, agent_ref, compare_ref, options)
+
+
+def show(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None, options: dict[str, Any]):
+    """The episode(s) of checked play options: the video, the status with the figures, the JSON, the trace."""
+    try:
         episodes, video_path, cached, notes = render(ctx, system, agent_ref, compare_ref, options)
     except EXPECTED_ERRORS as err:
         return None, refusal(err), {}, trace_placeholder()
@@ -176,12 +184,13 @@ def build(ctx: AppContext) -> None:
                 inside_outputs = inside_widgets()
                 with gr.Accordion("Figures (JSON)", open=False):
                     figures = gr.JSON(label="Figures")
+                map_note, map_table = generalisation.build(ctx, shown, refs[0] if refs else None)
     inputs = [system, agent, compare, seed, *controls]
-    played, switched = _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh,
-                             [video, status, figures, trace_plot])
+    outputs = [video, status, figures, trace_plot]
+    played, switched = _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, outputs)
     _wire_inside(ctx, systems, played, switched, inputs, inside_outputs)
-    learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note, snapshots_button,
-                  [video, status, figures, trace_plot])
+    learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note, snapshots_button, outputs)
+    generalisation.wire(ctx, systems, show, map_note, map_table, system, agent, [seed, *controls], outputs)
 
 
 def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,

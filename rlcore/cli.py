@@ -46,6 +46,8 @@ COMMANDS = {
                         "by side)",
     "export": "write a checkpoint in an outside format (Pendulum: agent.pt, the Open RL Leaderboard's TorchScript)",
     "play": "play one episode of a checkpoint and write it as a browser-playable mp4",
+    "map": "a generalisation map: one greedy episode on every cell of the system's grid (Mario: the 32 levels; "
+           "Pendulum: gravity x mass), written as map.json beside the agent",
     "playthrough": "play several agents' levels in a row as one mp4 (Mario: the stage agents through a world)",
     "push": "publish a local checkpoint to the Hugging Face Hub as one commit, with a model card",
     "pull": "download a published agent into the Hugging Face cache and print its folder",
@@ -143,6 +145,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                       help="mp4 file to write (H.264, plays in browsers; default: replay.mp4)")
     if words[:1] == ["play"]:
         _add_play_flags(play)
+    _add_map_flags(command("map", cmd_map))
     _add_playthrough_command(command("playthrough", cmd_playthrough))
     push = command("push", cmd_push)
     push.add_argument("checkpoint", metavar="CHECKPOINT", help="a local checkpoint folder")
@@ -298,6 +301,29 @@ def _play_help(field: str, systems: list[str], options: dict[str, type]) -> str:
     if len(systems) > 1 and len(set(texts.values())) == 1:
         return texts[systems[0]]
     return "; ".join(f"[{system}] {text}" for system, text in texts.items())
+
+
+def _add_map_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
+    parser.add_argument("--out", metavar="FILE", type=Path,
+                        help="JSON file to write (default: map.json in the checkpoint folder, where the app and the "
+                             "model card find it; a Hub checkpoint needs --out)")
+    parser.add_argument("--seed", type=int, help="seed of every episode, the same for all cells (default: the "
+                                                 "system's default play seed)")
+    parser.add_argument("--steps", type=int, help="cap each episode at this many steps (default: the system's "
+                                                  "play default; the game's clock ends a stuck Mario before it)")
+    parser.add_argument("--rows", metavar="V,V", type=_values, help="only these row values (Mario: worlds, "
+                                                                     "Pendulum: gravities; default: all)")
+    parser.add_argument("--columns", metavar="V,V", type=_values, help="only these column values (Mario: stages, "
+                                                                        "Pendulum: masses; default: all)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _values(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated values, got {text!r}")
+    return values
 
 
 # --------------------------------------------------------------------------- commands
@@ -560,6 +586,37 @@ def cmd_play(args: argparse.Namespace) -> int:
     path = write_mp4(args.out, episode.frames, fps=episode.fps)
     summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in episode.summary.items())
     print(f"wrote {path} ({len(episode.frames)} frames){': ' + summary if summary else ''}")
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rlcore import hub
+    from rlcore.checkpoint import atomic_write_json
+    from rlcore.genmap import MAP_FILE, generalisation_grid, grid_of, map_legend, map_table
+
+    if args.out is None and hub.is_hub_ref(args.checkpoint):
+        raise UsageError("a Hub checkpoint's map is written to --out FILE (the cache is not written to)")
+    folder = _hub_checkpoint(args.checkpoint)
+    system = system_of_checkpoint(folder)
+    grid = grid_of(system)
+    cells = len(args.rows or grid.rows.values) * len(args.columns or grid.columns.values)
+    with tqdm(total=cells, desc=f"map {folder.name}", unit="episode", dynamic_ncols=True,
+              disable=True if args.no_progress else None) as bar:
+        def advance(cell: dict[str, Any]) -> None:
+            options = cell["options"]
+            bar.set_postfix_str(f"{grid.rows.field} {options[grid.rows.field]}, "
+                                f"{grid.columns.field} {options[grid.columns.field]}")
+            bar.update(1)
+
+        document = generalisation_grid(system, folder, args.seed, rows=args.rows, columns=args.columns,
+                                       steps=args.steps, progress=advance)
+    print(map_table(document))
+    print(map_legend(document))
+    out = args.out if args.out is not None else folder / MAP_FILE
+    episodes = f"{cells} episode{'s' if cells != 1 else ''}"
+    print(f"wrote {atomic_write_json(out, document)} ({episodes} in {document['wall_s']:.1f} s)")
     return 0
 
 

@@ -38,10 +38,11 @@ def pushed_names() -> tuple[str, ...]:
     state would double the download and only the machine that trains needs it (--resume from --out).
     """
     from rlcore import checkpoint as ckpt
+    from rlcore.genmap import MAP_FILE
     from rlcore.snapshots import SNAPSHOT_EVALS_FILE
 
     return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE,
-            SNAPSHOT_EVALS_FILE)
+            SNAPSHOT_EVALS_FILE, MAP_FILE)
 
 
 def pulled_patterns() -> list[str]:

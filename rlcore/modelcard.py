@@ -213,7 +213,7 @@ def build_model_card(checkpoint: str | os.PathLike, repo_id: str, hub_url: str =
     document = load_config(folder)
     results = read_json(folder / RESULTS_FILE) if (folder / RESULTS_FILE).is_file() else None
     sections = [*intro_sections(document), *results_sections(document, results),
-                *replay_sections(folder, f"{hub_url.rstrip('/')}/{repo_id}/resolve/main"),
+                *replay_sections(folder, f"{hub_url.rstrip('/')}/{repo_id}/resolve/main"), *map_sections(folder),
                 *usage_sections(document["system"], repo_id), *training_sections(folder, document, results)]
     data = card_data(document, results, repo_id)
     text = f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
@@ -238,6 +238,18 @@ def results_sections(document: dict[str, Any], results: dict[str, Any] | None) -
         return ["## Results", "Not evaluated yet (no results.json)."]
     return ["## Results", results_table(document, results),
             f"Evaluated with `python -m rlcore evaluate` (figures per episode in `{RESULTS_FILE}`)."]
+
+
+def map_sections(folder: Path) -> list[str]:
+    """The generalisation map (map.json, from `rlcore map`) as a table, when the agent has one."""
+    from rlcore.genmap import MAP_FILE, map_legend, map_table, read_map
+
+    document = read_map(folder)
+    if document is None:
+        return []
+    return ["## Generalisation map", map_table(document),
+            f"{map_legend(document)} In bold: what it was trained on. Made by `python -m rlcore map` "
+            f"(`{MAP_FILE}`; the app's Watch tab plays any cell)."]
 
 
 def replay_sections(folder: Path, file_url: str) -> list[str]:

@@ -29,6 +29,10 @@ use only what is declared here and never ask which system they hold.
         def play(self, checkpoint, options=None): ...
         def play_note(self, config, options): ...   # optional: "level 1-2, never seen (trained on 1-1)"
 
+        generalisation = GeneralisationMap(...)   # optional: the grid of play options `rlcore map` plays
+        def trained_on(self, config, options): ...  # optional: whether options play what the agent trained on
+        def map_episode(self, agent, options): ...  # optional: one episode's summary without frames (fast)
+
 Systems are found by name: the built-in ones, `register_system(name, module)`, and the
 RLCORE_SYSTEMS environment variable ("name=module[,name=module]"), so a system can be added without
 editing rlcore. Modules are imported only when their system is used (Mario's imports the emulator).
@@ -167,6 +171,30 @@ class PlayControl:
     step: float = 0.1
 
 
+@dataclasses.dataclass(frozen=True)
+class MapAxis:
+    """One axis of a generalisation map: a PlayOptions field and the values it takes."""
+
+    field: str
+    label: str
+    values: tuple[Any, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneralisationMap:
+    """What a system's generalisation map spans (rows x columns of play options, one greedy episode per cell,
+    all on one seed) and how the app colours a cell (rlcore/genmap.py plays it)."""
+
+    rows: MapAxis
+    columns: MapAxis
+    colour: str                         # the episode-summary figure that colours a cell
+    colour_label: str
+    colour_range: tuple[float, float]   # figure values at the two ends of the colour scale
+    mark: str = ""                      # a yes/no summary figure marked in the cell (flag reached, swung up)
+    mark_label: str = ""
+    step_field: str = ""                # the PlayOptions field that caps an episode's steps
+
+
 class System(abc.ABC):
     """One reinforcement-learning system behind the generic layers (see the module docstring)."""
 
@@ -188,6 +216,7 @@ class System(abc.ABC):
     export_file: ClassVar[str | None] = None  # the file `export` writes (an outside format), None: no export
     showcase: ClassVar[bool] = False        # shown first in the Watch tab when it has an agent
     slow_to_play: ClassVar[bool] = False    # its episodes take seconds (an emulator): the app warms them up last
+    generalisation: ClassVar[GeneralisationMap | None] = None  # the grid `rlcore map` plays; None: no map
 
     @abc.abstractmethod
     def train(self, config: Any, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
@@ -216,6 +245,15 @@ class System(abc.ABC):
         """One sentence for the Watch status: what an episode with `options` (PlayOptions) plays against what
         the agent (its `config`) was trained on, saying plainly when it never saw it ("": nothing to say)."""
         return ""
+
+    def trained_on(self, config: Any, options: Any) -> bool | None:
+        """Whether an episode with `options` plays what the agent (its `config`) was trained on (None: unknown)."""
+        return None
+
+    def map_episode(self, agent: Any, options: Any) -> dict[str, Any]:
+        """The summary figures of one episode of a loaded agent (`load`) for the generalisation map. By default
+        play()'s summary; a system whose frames are costly plays the same episode without them."""
+        return self.play(agent, options).summary
 
     def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
         """Several agents' episodes in a row as one video (Mario: stage agents through a world, in level

@@ -13,7 +13,8 @@ from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
 from rlcore.mario.config import PRESETS, MarioConfig
 from rlcore.mario.env import env_id
-from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainingProgress, TrainKnobs
+from rlcore.systems import (Budget, Episode, Figure, GeneralisationMap, MapAxis, PlayControl, System,
+                            TrainingProgress, TrainKnobs)
 
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
 Config = MarioConfig
@@ -76,6 +77,11 @@ class SuperMario(System):
         "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the greedy one",
     }
     eval_episodes = 3  # an emulator episode takes far longer than a pendulum one
+    # every level of the game; the colour scale ends near 1-1's flag pole (x ~3,160)
+    generalisation = GeneralisationMap(
+        rows=MapAxis("world", "World", tuple(range(1, 9))), columns=MapAxis("stage", "Stage", tuple(range(1, 5))),
+        colour="x_pos", colour_label="x position reached", colour_range=(0, 3200), mark="flag_get",
+        mark_label="flag reached", step_field="max_steps")
     showcase = True
     slow_to_play = True
 
@@ -96,10 +102,13 @@ class SuperMario(System):
                  progress: Callable[[int], None] | None = None, **options: float) -> dict[str, Any]:
         return _play.evaluate(checkpoint, episodes=episodes, seed=seed, progress=progress, **options)
 
+    def trained_on(self, config: MarioConfig, options: PlayOptions) -> bool:
+        return (options.world, options.stage) == (config.world, config.stage)
+
     def play_note(self, config: MarioConfig, options: PlayOptions) -> str:
         """The level played and the one the agent learnt: an agent trained on one level only knows that one."""
         played, trained = f"{options.world}-{options.stage}", f"{config.world}-{config.stage}"
-        if played == trained:
+        if self.trained_on(config, options):
             return f"World {played}, the level it was trained on."
         return f"World {played}: a level it never saw (it was trained on {trained} only), so expect it to fail early."
 
@@ -109,11 +118,17 @@ class SuperMario(System):
         run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
                                  noop_max=options.noop_max, max_steps=options.max_steps, sticky=options.sticky,
                                  epsilon=options.epsilon, show_q=options.show_q)
-        summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"],
-                   "steps": run["length"], "world": options.world, "stage": options.stage, "seed": options.seed}
         series = {label: [step[key] for step in run["trace"]] for key, label in Q_SERIES.items()}
-        return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS,
-                       series=series)
+        return Episode(frames=run["frames"], summary=_summary(run, options), trace=run["trace"],
+                       fps=_play.PLAYBACK_FPS, series=series)
+
+    def map_episode(self, agent: Mario, options: PlayOptions) -> dict[str, Any]:
+        """play()'s episode (the same actions and figures) without recording its frames."""
+        check_bounds(options, "play options")
+        run = _play.run_episode(agent, seed=options.seed, world=options.world, stage=options.stage,
+                                noop_max=options.noop_max, max_steps=options.max_steps, sticky=options.sticky,
+                                epsilon=options.epsilon)
+        return _summary(run, options)
 
     def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
         from rlcore.mario.playthrough import playthrough
@@ -122,6 +137,11 @@ class SuperMario(System):
         summary = {"levels": len(run["stages"]), "flags": run["flags"], "total_score": run["total_score"],
                    "seed": seed, **{s["level"]: "flag" if s["flag_get"] else f"x {s['x_pos']}" for s in run["stages"]}}
         return Episode(frames=run["frames"], summary=summary, trace=run["stages"], fps=_play.PLAYBACK_FPS)
+
+
+def _summary(run: dict[str, Any], options: PlayOptions) -> dict[str, Any]:
+    return {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],
+            "world": options.world, "stage": options.stage, "seed": options.seed}
 
 
 SYSTEM = SuperMario()

@@ -13,8 +13,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
-from rlcore.pendulum.env import DT, GRAVITY, LENGTH, MASS, gen_params, initial_state_of_seed, params_as_floats
-from rlcore.pendulum.rollout import tensor_rollout
+from rlcore.pendulum.env import DT, GRAVITY, LENGTH, MASS
+from rlcore.pendulum.rollout import episode_rollout, swung_up
 from rlcore.systems import Episode
 
 FRAME_SIZE = 320  # pixels, square (even, and a multiple of 16 for H.264)
@@ -81,12 +81,7 @@ def _draw_torque_arrow(draw: ImageDraw.ImageDraw, cx: float, cy: float, fraction
 def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: float = MASS, l: float = LENGTH,  # noqa: E741
                    steps: int = 200, size: int = FRAME_SIZE) -> Episode:
     """Play `net` for `steps` steps from the random start of `seed` under physics gen_params(g, m, l)."""
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    params = params_as_floats(gen_params(g=g, m=m, l=l))
-    device = next(net.parameters()).device
-    th, thdot = initial_state_of_seed(seed, device)
-    traj = tensor_rollout(net, th, thdot, params, steps)
+    traj, params = episode_rollout(net, seed, g=g, m=m, l=l, steps=steps)
     ths = torch.cat([traj.th, traj.final_th[None]]).tolist()
     torques = traj.action.clamp(-params["max_torque"], params["max_torque"]).tolist()
     rewards = traj.reward.tolist()
@@ -102,5 +97,6 @@ def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: floa
                    f"return {total:8.2f}   g {g:g}  m {m:g}  l {l:g}")
         frames.append(draw_pendulum(ths[t], torque, length=l, mass=m, max_torque=params["max_torque"],
                                     caption=caption, size=size))
-    summary = {"return": total, "last_reward": rewards[-1], "seed": seed, "steps": steps, "g": g, "m": m, "l": l}
+    summary = {"return": total, "last_reward": rewards[-1], "swung_up": swung_up(traj), "seed": seed, "steps": steps,
+               "g": g, "m": m, "l": l}
     return Episode(frames=frames, summary=summary, trace=trace, fps=round(1 / DT), series={"torque": torques})

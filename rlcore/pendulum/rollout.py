@@ -26,7 +26,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from rlcore.pendulum.env import clip_torque, pendulum_dynamics, pendulum_reward
+from rlcore.pendulum.env import (GRAVITY, LENGTH, MASS, angle_normalize, clip_torque, gen_params,
+                                 initial_state_of_seed, params_as_floats, pendulum_dynamics, pendulum_reward)
 from rlcore.pendulum.policy import OBSERVATION_SIZE, TorqueSquash, observation
 
 
@@ -60,6 +61,28 @@ def tensor_rollout(net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params
         rewards.append(pendulum_reward(th, thdot, u))
         th, thdot = pendulum_dynamics(th, thdot, u, params)
     return Trajectory(torch.stack(ths), torch.stack(thdots), torch.stack(actions), torch.stack(rewards), th, thdot)
+
+
+UPRIGHT_RAD = 0.3   # "upright": within about 17 degrees of the top
+SETTLED_STEPS = 20  # the episode's last second (dt 0.05 s)
+
+
+@torch.no_grad()
+def episode_rollout(net: nn.Module, seed: int, *, g: float = GRAVITY, m: float = MASS, l: float = LENGTH,  # noqa: E741
+                    steps: int = 200) -> tuple[Trajectory, dict[str, float]]:
+    """One episode of `net` from the random start of `seed` under physics gen_params(g, m, l): (trajectory,
+    the physical constants). What play() renders and the generalisation map scores."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    params = params_as_floats(gen_params(g=g, m=m, l=l))
+    th, thdot = initial_state_of_seed(seed, next(net.parameters()).device)
+    return tensor_rollout(net, th, thdot, params, steps), params
+
+
+def swung_up(traj: Trajectory) -> bool:
+    """Whether an (unbatched) episode ends balanced: upright through its last SETTLED_STEPS states."""
+    ths = torch.cat([traj.th, traj.final_th[None]])[-SETTLED_STEPS:]
+    return bool((angle_normalize(ths).abs() < UPRIGHT_RAD).all())
 
 
 def mlp_layers(net: nn.Module) -> tuple[list[nn.Linear], float]:

@@ -77,6 +77,10 @@ def _draw_torque_arrow(draw: ImageDraw.ImageDraw, cx: float, cy: float, fraction
                   (base[0] - normal[0] * head * 0.7, base[1] - normal[1] * head * 0.7)], fill=TORQUE)
 
 
+# "swung up": the last step's reward -(th^2 + 0.1 thdot^2 + 0.001 u^2) says upright and nearly still (|th| < 0.1 rad)
+UPRIGHT_REWARD = -0.01
+
+
 @torch.no_grad()
 def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: float = MASS, l: float = LENGTH,  # noqa: E741
                    steps: int = 200, size: int = FRAME_SIZE) -> Episode:
@@ -102,5 +106,6 @@ def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: floa
                    f"return {total:8.2f}   g {g:g}  m {m:g}  l {l:g}")
         frames.append(draw_pendulum(ths[t], torque, length=l, mass=m, max_torque=params["max_torque"],
                                     caption=caption, size=size))
-    summary = {"return": total, "last_reward": rewards[-1], "seed": seed, "steps": steps, "g": g, "m": m, "l": l}
+    summary = {"return": total, "last_reward": rewards[-1], "swung_up": rewards[-1] > UPRIGHT_REWARD, "seed": seed,
+               "steps": steps, "g": g, "m": m, "l": l}
     return Episode(frames=frames, summary=summary, trace=trace, fps=round(1 / DT))

@@ -101,9 +101,9 @@ def task_widget(control: PlayControl, visible: bool, value: Any) -> gr.component
     elem_id = f"train-task-{control.field}"
     if control.choices:
         return gr.Dropdown(list(control.choices), value=value, label=control.label, visible=visible,
-                           elem_id=elem_id, min_width=90)
+                           elem_id=elem_id, min_width=120)
     return gr.Slider(control.minimum, control.maximum, value=value, step=control.step, label=control.label,
-                     visible=visible, elem_id=elem_id, min_width=90)
+                     visible=visible, elem_id=elem_id, min_width=120)
 
 
 def _any_value(control: PlayControl) -> Any:
@@ -153,8 +153,10 @@ def start_widgets(ctx: AppContext, system: System, start_ref: str) -> tuple[gr.D
     return start_from, task
 
 
-def wire_start_widgets(ctx: AppContext, system_changed, system_radio, start_from, task: list, steps, note) -> None:
-    """A new system proposes its recommended start; a new start proposes its task and budget; both redo the note."""
+def wire_start_widgets(ctx: AppContext, system_changed, system_radio, start_from, task: list, steps, note,
+                       preset) -> None:
+    """A new system proposes its recommended start; a new start proposes its task and budget (the preset is
+    used only by a new agent); both redo the note."""
     def for_system(chosen: str):
         system = get_system(chosen)
         ref = recommended_start(ctx, system)
@@ -163,7 +165,7 @@ def wire_start_widgets(ctx: AppContext, system_changed, system_radio, start_from
     def for_start(chosen: str, ref: str):
         return start_updates(ctx, get_system(chosen), ref)
 
-    outputs = [*task, steps, note]
+    outputs = [*task, steps, note, preset]
     system_changed.then(for_system, system_radio, [start_from, *outputs], api_name="train_start_choices")
     start_from.input(for_start, [system_radio, start_from], outputs, api_name="train_start")
 
@@ -174,7 +176,8 @@ def start_updates(ctx: AppContext, system: System, ref: str | None) -> list[Any]
         start = start_path(ctx, system, ref)
     except ValueError:
         start, ref = None, NEW_AGENT
-    return [*task_updates(system, start), gr.update(value=budget_for(system, ref)), cap_note(ctx, system, ref)]
+    return [*task_updates(system, start), gr.update(value=budget_for(system, ref)), cap_note(ctx, system, ref),
+            gr.update(interactive=start is None)]
 
 
 # ------------------------------------------------------------------------------------ the cap

@@ -132,7 +132,8 @@ def build(ctx: AppContext) -> None:
                 system = gr.Radio(labelled_choices(systems), value=first.name, label="System", elem_id="train-system")
                 # allow_custom_value: API callers may name any preset of the system; run_config checks it.
                 preset = gr.Dropdown(["tutorial"], value="tutorial", label="Preset", allow_custom_value=True,
-                                     info="A named set of hyperparameters of the system")
+                                     info="A named set of hyperparameters of the system",
+                                     interactive=not first_start)  # a run from an agent takes the agent's
                 start_from, task = finetune.start_widgets(ctx, first, first_start)
                 # No minimum/maximum here: run_config checks the caps and says so in a readable line.
                 steps = gr.Number(finetune.budget_for(first, first_start), precision=0, label=first.knobs.budget_label,
@@ -161,7 +162,7 @@ def build(ctx: AppContext) -> None:
                     download = gr.File(label="Checkpoint (zip)", interactive=False, height=120, scale=1)
     system_changed = system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
     tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
-    finetune.wire_start_widgets(ctx, system_changed, system, start_from, task, steps, cap_note)
+    finetune.wire_start_widgets(ctx, system_changed, system, start_from, task, steps, cap_note, preset)
     _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id, start_from, *task],
           [status, *plots, video, download], start, stop)
 

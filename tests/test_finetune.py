@@ -46,17 +46,12 @@ def test_cli_init_starts_the_pendulum_from_a_bundled_agent_on_new_physics(tmp_pa
 
 def test_a_pendulum_start_from_learns_the_new_gravity(tmp_path):
     """The Train tab's default Pendulum run: the swing-up agent fails at g 15; a short fine-tune fixes it."""
-    from rlcore.pendulum.env import gen_params, params_as_floats
-    from rlcore.pendulum.play import initial_state_of_seed
-    from rlcore.pendulum.rollout import tensor_rollout
+    from rlcore.pendulum.play import evaluate_net
 
     pendulum = get_system("pendulum")
 
-    def mean_return(folder, g=15.0, starts=range(1000, 1032)):
-        th, thdot = (torch.stack(parts) for parts in zip(*(initial_state_of_seed(s) for s in starts)))
-        with torch.no_grad():
-            rollout = tensor_rollout(pendulum.load(folder).net, th, thdot, params_as_floats(gen_params(g=g)), 200)
-        return rollout.reward.sum(0).mean().item()
+    def mean_return(folder):
+        return evaluate_net(pendulum.load(folder).net, 32, seed=1000, physics={"g": 15.0})["mean_reward"]
 
     start = BUNDLED / "pendulum-swingup"
     config = pendulum.start_config(start, g=15.0, iterations=60)

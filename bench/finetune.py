@@ -3,10 +3,13 @@ adapted to other physics, as the tab's default run does (System.start_config, th
 
     .venv/bin/python bench/finetune.py                       # g 15, 200 iterations, training seeds 0-2
     .venv/bin/python bench/finetune.py --physics m=1.5 --iterations 100 --seeds 1
+    .venv/bin/python bench/finetune.py --mario runs/mario-1-2 --episodes 10   # a Mario run from mario-1-1
 
 For each physics: the bundled agent's return over 100 episodes from random starts (evaluate's 200-step
 measure, starts of seeds 1000-1099, under that physics) and its swung-up rate (upright and still at the
 last step: reward above -0.01), then the same after each fine-tune, with its wall-clock time.
+With --mario RUN: the bundled mario-1-1 and the run (trained from it, `--init`) on the run's level, each
+greedy on the same episodes (seeds 0..N-1, 0-30 random no-op frames at the start): x reached, flags, return.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rlcore.pendulum.render import UPRIGHT_REWARD
 from rlcore.systems import get_system
 
 BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "pendulum-swingup"
+BUNDLED_MARIO = BUNDLED.parent / "mario-1-1"
 EPISODES, FIRST_SEED = 100, 1000
 
 
@@ -44,12 +48,31 @@ def fine_tune(physics: dict[str, float], iterations: int, seed: int, out: Path) 
     return time.perf_counter() - began
 
 
+def mario_before_after(run: Path, episodes: int) -> None:
+    """The starting agent and the run on the run's level, on the same seeds."""
+    mario = get_system("mario")
+    config = mario.config_of(run)
+    print(f"level {config.world}-{config.stage}, {episodes} greedy episodes (seeds 0-{episodes - 1})")
+    for name, folder in (("bundled mario-1-1", BUNDLED_MARIO), (str(run), run)):
+        plays = [mario.play(folder, mario.play_options(seed, world=config.world, stage=config.stage)).summary
+                 for seed in range(episodes)]
+        xs = [p["x_pos"] for p in plays]
+        print(f"{name}: x reached {statistics.fmean(xs):.0f} (min {min(xs)}, max {max(xs)}), flags "
+              f"{sum(bool(p['flag_get']) for p in plays)}/{episodes}, return "
+              f"{statistics.fmean(p['return'] for p in plays):.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--physics", nargs="+", default=["g=15"], help="NAME=VALUE of g, m, l (default: g=15)")
     parser.add_argument("--iterations", type=int, default=get_system("pendulum").knobs.start_budget)
     parser.add_argument("--seeds", type=int, default=3, help="fine-tunes with training seeds 0..N-1")
+    parser.add_argument("--mario", type=Path, metavar="RUN", help="instead: a Mario run trained from mario-1-1 "
+                        "against mario-1-1, on the run's level")
+    parser.add_argument("--episodes", type=int, default=10, help="with --mario: episodes of each (default: 10)")
     args = parser.parse_args()
+    if args.mario:
+        return mario_before_after(args.mario, args.episodes)
     physics = {name: float(value) for name, value in (item.split("=") for item in args.physics)}
     torch.set_num_threads(1)
     print(f"physics {physics}, {args.iterations} iterations, {EPISODES} episodes (seeds {FIRST_SEED}-"

@@ -44,6 +44,7 @@ COMMANDS = {
     "evaluate-snapshots": "evaluate every snapshot of a run (greedy and sticky): a learning curve JSON and plot",
     "export": "write a checkpoint in an outside format (Pendulum: agent.pt, the Open RL Leaderboard's TorchScript)",
     "play": "play one episode of a checkpoint and write it as a browser-playable mp4",
+    "playthrough": "play several agents' levels in a row as one mp4 (Mario: the stage agents through a world)",
     "push": "publish a local checkpoint to the Hugging Face Hub as one commit, with a model card",
     "pull": "download a published agent into the Hugging Face cache and print its folder",
     "list": "list agents published with rlcore on the Hub",
@@ -140,6 +141,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                       help="mp4 file to write (H.264, plays in browsers; default: replay.mp4)")
     if words[:1] == ["play"]:
         _add_play_flags(play)
+    _add_playthrough_command(command("playthrough", cmd_playthrough))
     push = command("push", cmd_push)
     push.add_argument("checkpoint", metavar="CHECKPOINT", help="a local checkpoint folder")
     push.add_argument("repo", metavar="OWNER/NAME", help="the model repo to publish to (created if needed)")
@@ -562,6 +564,35 @@ def cmd_play(args: argparse.Namespace) -> int:
     path = write_mp4(args.out, episode.frames, fps=episode.fps)
     summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in episode.summary.items())
     print(f"wrote {path} ({len(episode.frames)} frames){': ' + summary if summary else ''}")
+    return 0
+
+
+def _add_playthrough_command(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoints", metavar="CHECKPOINT", nargs="+",
+                        help=f"the agents, one per level, all of one system: {CHECKPOINT_HELP}")
+    parser.add_argument("--out", metavar="FILE", type=Path, default=Path("playthrough.mp4"),
+                        help="mp4 file to write (default: playthrough.mp4)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every level's episode (default: 0)")
+    parser.add_argument("--sticky", type=float, default=0.0,
+                        help="sticky-action probability of the episodes (default: 0, greedy)")
+    parser.add_argument("--max-steps", type=int, default=0,
+                        help="end each level's episode after this many agent steps (default: 0, the system's cap)")
+
+
+def cmd_playthrough(args: argparse.Namespace) -> int:
+    from rlcore.video import write_mp4
+
+    folders = [_hub_checkpoint(c) for c in args.checkpoints]
+    systems = {system_of_checkpoint(f).name: system_of_checkpoint(f) for f in folders}
+    if len(systems) > 1:
+        raise UsageError(f"the checkpoints are of different systems: {', '.join(sorted(systems))}")
+    system = next(iter(systems.values()))
+    options = {"sticky": args.sticky} if args.sticky else {}
+    if args.max_steps:
+        options["max_steps"] = args.max_steps
+    episode = system.playthrough(folders, seed=args.seed, **options)
+    path = write_mp4(args.out, episode.frames, fps=episode.fps)
+    print(f"wrote {path} ({len(episode.frames)} frames): " + ", ".join(f"{k}={v}" for k, v in episode.summary.items()))
     return 0
 
 

@@ -220,6 +220,11 @@ class System(abc.ABC):
         """How much training (in `budget` units: agent steps, iterations) the checkpoint had; None: unknown."""
         return None
 
+    def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
+        """Several agents' episodes in a row as one video (Mario: stage agents through a world, in level
+        order); `options`: its `evaluation_options` (e.g. sticky actions)."""
+        raise ValueError(f"{self.name} checkpoints have no playthrough")
+
     def export(self, checkpoint: str | os.PathLike, path: str | os.PathLike) -> Any:
         """Write the checkpoint in the system's outside format (`export_file`) to `path`; the path written."""
         raise ValueError(f"{self.name} checkpoints have no export format")

@@ -1,6 +1,7 @@
 """The learner's precision fits the CPU: `auto` (the fast preset's) picks bfloat16 only where the CPU
 computes it natively (AVX-512 BF16 or AMX), and the choice is printed and saved in config.json."""
 
+import dataclasses
 import functools
 import json
 
@@ -53,3 +54,8 @@ def test_training_with_auto_prints_and_saves_the_resolved_precision(tmp_path, ca
     assert document["precision_choice"] in capsys.readouterr().err
     resumed = Mario.load(tmp_path)  # the saved, resolved value is what a reload uses
     assert resumed.config.precision == document["config"]["precision"] and resumed.precision_choice is None
+    resumed_config = dataclasses.replace(resumed.config, max_steps=80)
+    fake_env = functools.partial(make_fake_env, max_frames=60)
+    list(train(resumed_config, tmp_path, resume=True, device="cpu", env_fn=fake_env))
+    again = json.loads((tmp_path / "config.json").read_text())
+    assert again["state"]["step"] >= 80 and again["precision_choice"] == document["precision_choice"]

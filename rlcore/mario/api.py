@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -111,6 +111,14 @@ class SuperMario(System):
         summary = {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"],
                    "steps": run["length"], "world": options.world, "stage": options.stage, "seed": options.seed}
         return Episode(frames=run["frames"], summary=summary, trace=run["trace"], fps=_play.PLAYBACK_FPS)
+
+    def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
+        from rlcore.mario.playthrough import playthrough
+
+        run = playthrough(checkpoints, seed=seed, **options)
+        summary = {"levels": len(run["stages"]), "flags": run["flags"], "total_score": run["total_score"],
+                   "seed": seed, **{s["level"]: "flag" if s["flag_get"] else f"x {s['x_pos']}" for s in run["stages"]}}
+        return Episode(frames=run["frames"], summary=summary, trace=run["stages"], fps=_play.PLAYBACK_FPS)
 
 
 SYSTEM = SuperMario()

@@ -71,7 +71,8 @@ class MarioConfig:
                                   "time-slices a worker with the learner (a faster loop: bench/README.md)")
     target_thread: bool = option(True, "with pin_cpus (and a CPU learner): Q_target's forward of each update "
                                        "runs on a helper thread on the workers' CPU(s), the workers niced below it, "
-                                       "while the learner runs Q_online's (same values; a faster loop: bench/README.md)")
+                                       "while the learner runs Q_online's (same values; a faster loop: "
+                                       "bench/README.md)")
     channels_last: bool = option(True, "NHWC convolutions (faster oneDNN kernels on CPU, same maths)")
     precision: Literal["float32", "bfloat16", "auto"] = option(
         "float32", "learning updates' hidden layers in float32, or in bfloat16 autocast (weights, Adam, the "

@@ -334,6 +334,10 @@ class TrainingRun:
         self.episode = restore_run(self.agent, self.out_dir, self.logger) if resume else 0
         if self.config.init_from and not resume:
             start_from_weights(self.agent, self.config.init_from)
+        if resume and not self.agent.precision_choice:  # keep why "auto" chose the saved precision
+            saved = ckpt.load_config(self.out_dir, system="mario")
+            if saved.get("config", {}).get("precision") == self.config.precision:
+                self.agent.precision_choice = saved.get("precision_choice")
         self.last_checkpoint = self.agent.curr_step
 
     @property

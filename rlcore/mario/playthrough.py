@@ -1,0 +1,89 @@
+"""A World playthrough: stage agents play their levels in a row (1-1, 1-2, ...), as one video with the
+stage and the running score above the game, a title card before each level and the results at the end."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from rlcore.mario import play as _play
+from rlcore.mario.agent import Mario
+
+BANNER_HEIGHT = 24  # pixels above the NES screen: the playthrough's own line, the game's HUD stays visible
+TITLE_FRAMES = 2 * _play.PLAYBACK_FPS  # 2 s of title card before each level
+RESULTS_FRAMES = 4 * _play.PLAYBACK_FPS  # and 4 s of results at the end
+INK, PAPER = (255, 255, 255), (0, 0, 0)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def banner(frame: np.ndarray, text: str) -> np.ndarray:
+    """`frame` with a black strip on top carrying `text`."""
+    image = Image.new("RGB", (frame.shape[1], frame.shape[0] + BANNER_HEIGHT), PAPER)
+    image.paste(Image.fromarray(frame), (0, BANNER_HEIGHT))
+    draw, size = ImageDraw.Draw(image), 14
+    while size > 8 and draw.textlength(text, font=_font(size)) > frame.shape[1] - 8:
+        size -= 1  # fit the line to the frame's width
+    draw.text((4, 4), text, fill=INK, font=_font(size))
+    return np.asarray(image)
+
+
+def card(lines: Sequence[str], size: tuple[int, int]) -> np.ndarray:
+    """A black (height, width) card with centred lines of text, the first one larger."""
+    image = Image.new("RGB", (size[1], size[0]), PAPER)
+    draw = ImageDraw.Draw(image)
+    y = size[0] // 2 - 12 * len(lines)
+    for i, line in enumerate(lines):
+        font = _font(20 if i == 0 else 13)
+        width = draw.textlength(line, font=font)
+        draw.text(((size[1] - width) / 2, y), line, fill=INK, font=font)
+        y += 30 if i == 0 else 20
+    return np.asarray(image)
+
+
+def stage_order(agents: Sequence[Mario]) -> list[Mario]:
+    """The agents sorted by the level they were trained on; one agent per level."""
+    levels = [(a.config.world, a.config.stage) for a in agents]
+    duplicates = sorted({lv for lv in levels if levels.count(lv) > 1})
+    if duplicates:
+        raise ValueError(f"two agents were trained on level {duplicates[0][0]}-{duplicates[0][1]}: give one per level")
+    return sorted(agents, key=lambda a: (a.config.world, a.config.stage))
+
+
+def playthrough(checkpoints: Sequence[str | os.PathLike | Mario], *, seed: int = 0, sticky: float = 0.0,
+                noop_max: int = _play.EVAL_NOOP_MAX, max_steps: int = _play.MAX_EPISODE_STEPS) -> dict[str, Any]:
+    """Each agent plays the level it was trained on, in level order, one episode each on `seed`
+    (greedy, or under sticky actions). Returns {frames, stages: [per-level figures], total_score,
+    flags} (rlcore.video.write_mp4 writes the frames). The run goes on after a level is lost, as a
+    showcase of every stage agent (the results card says which levels were cleared)."""
+    if not checkpoints:
+        raise ValueError("give at least one Mario checkpoint")
+    agents = stage_order([c if isinstance(c, Mario) else Mario.load(c) for c in checkpoints])
+    frames: list[np.ndarray] = []
+    stages: list[dict[str, Any]] = []
+    total = 0
+    for agent in agents:
+        level = f"{agent.config.world}-{agent.config.stage}"
+        run = _play.run_episode(agent, seed=seed, sticky=sticky, noop_max=noop_max, max_steps=max_steps,
+                                record=True)
+        scores = [0] + [step["score"] for step in run["trace"]]
+        flags = sum(s["flag_get"] for s in stages)
+        size = (run["frames"][0].shape[0] + BANNER_HEIGHT, run["frames"][0].shape[1])
+        title = card([f"WORLD {level}", f"agent trained {agent.curr_step:,} steps on {level}"], size)
+        frames += [title] * TITLE_FRAMES
+        frames += [banner(f, f"WORLD {level}  SCORE {total + s:06d}  CLEARED {flags}/{len(agents)}")
+                   for f, s in zip(run["frames"], scores)]
+        total += scores[-1]
+        stages.append({"level": level, "flag_get": run["flag_get"], "x_pos": run["x_pos"], "return": run["return"],
+                       "score": scores[-1], "length": run["length"], "training_steps": agent.curr_step})
+    flags = sum(s["flag_get"] for s in stages)
+    lines = [f"{flags} of {len(stages)} levels cleared", f"score {total:,}"]
+    lines += [f"{s['level']}: {'flag' if s['flag_get'] else 'lost at x ' + str(s['x_pos'])}" for s in stages]
+    frames += [card(lines, frames[0].shape[:2])] * RESULTS_FRAMES
+    return {"frames": frames, "stages": stages, "total_score": total, "flags": flags, "seed": seed, "sticky": sticky}

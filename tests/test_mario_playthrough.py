@@ -1,0 +1,65 @@
+"""The World playthrough: stage agents play their levels in a row on the real emulator, as one video."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rlcore.mario.playthrough import BANNER_HEIGHT, RESULTS_FRAMES, TITLE_FRAMES, playthrough
+from rlcore.mario.play import PLAYBACK_FPS
+from rlcore.video import read_mp4
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "checkpoints" / "mario-1-1"
+
+
+def agent_for_stage(tmp_path: Path, stage: int) -> Path:
+    """The bundled agent's files relabelled as trained on 1-`stage` (the playthrough goes by the config)."""
+    folder = tmp_path / f"mario-1-{stage}"
+    shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("*.mp4", "*.png"))
+    config = json.loads((folder / "config.json").read_text())
+    config["config"]["stage"] = stage
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_levels_play_in_order_with_banner_and_cards(tmp_path):
+    second, first = agent_for_stage(tmp_path, 2), agent_for_stage(tmp_path, 1)
+    run = playthrough([second, first], seed=0, max_steps=12)  # given out of order
+    assert [s["level"] for s in run["stages"]] == ["1-1", "1-2"]
+    card = TITLE_FRAMES
+    played = sum(s["length"] + 1 for s in run["stages"])  # the reset frame and one per agent step
+    assert len(run["frames"]) == 2 * card + played + RESULTS_FRAMES  # a title per level, the results at the end
+    assert {f.shape for f in run["frames"]} == {(240 + BANNER_HEIGHT, 256, 3)}
+    assert run["total_score"] == sum(s["score"] for s in run["stages"])
+    game = run["frames"][card + 3]
+    assert not game[:BANNER_HEIGHT].any(axis=-1).all()  # black strip with text above the NES screen
+    assert game[:BANNER_HEIGHT].any()
+    assert np.array_equal(run["frames"][0], run["frames"][card - 1])  # the title card holds
+
+
+def test_two_agents_for_one_level_are_refused(tmp_path):
+    one = agent_for_stage(tmp_path, 1)
+    with pytest.raises(ValueError, match="two agents were trained on level 1-1"):
+        playthrough([one, one], max_steps=5)
+
+
+def test_cli_writes_the_video_and_refuses_systems_without_one(tmp_path):
+    out = tmp_path / "world.mp4"
+    cmd = [sys.executable, "-m", "rlcore", "playthrough", str(BUNDLED), "--max-steps", "20", "--out", str(out)]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "levels=1" in result.stdout and "1-1=x " in result.stdout  # 20 steps do not reach the flag
+    frames, fps = read_mp4(out)
+    assert fps == PLAYBACK_FPS and len(frames) == TITLE_FRAMES + 21 + RESULTS_FRAMES
+    pendulum = ROOT / "checkpoints" / "pendulum-swingup"
+    result = subprocess.run([*cmd[:4], str(pendulum), "--out", str(tmp_path / "p.mp4")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "rlcore: error: pendulum checkpoints have no playthrough"

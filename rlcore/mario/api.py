@@ -60,9 +60,9 @@ class SuperMario(System):
                      PlayControl("stage", "Stage", choices=tuple(range(1, 5))))
     knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
                        metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run,
-                       task=play_controls, start_task={"stage": 2}, start_budget=20_000, cpu_rate=30.0)
+                       task=play_controls, start_task={"stage": 2}, start_budget=15_000, cpu_rate=25.0)
     # A run from a trained agent: explore a little around what it knows (epsilon 0.2 decaying to 0.05, not
-    # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~20k), in float32 unless this CPU
+    # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~15k), in float32 unless this CPU
     # has native bfloat16 (the bundled agent was trained on one that had)
     fine_tune = {"exploration_rate": 0.2, "exploration_rate_decay": 0.99998, "exploration_rate_min": 0.05,
                  "burnin": 5_000, "precision": "auto", "keep_snapshots": False}

@@ -49,17 +49,18 @@ def fine_tune(physics: dict[str, float], iterations: int, seed: int, out: Path) 
 
 
 def mario_before_after(run: Path, episodes: int) -> None:
-    """The starting agent and the run on the run's level, on the same seeds."""
-    mario = get_system("mario")
-    config = mario.config_of(run)
+    """The starting agent and the run on the run's level, on the same seeds (evaluate's greedy protocol)."""
+    from rlcore.mario.agent import Mario
+    from rlcore.mario.play import evaluate
+
+    config = get_system("mario").config_of(run)
+    level = {"world": config.world, "stage": config.stage}
     print(f"level {config.world}-{config.stage}, {episodes} greedy episodes (seeds 0-{episodes - 1})")
     for name, folder in (("bundled mario-1-1", BUNDLED_MARIO), (str(run), run)):
-        plays = [mario.play(folder, mario.play_options(seed, world=config.world, stage=config.stage)).summary
-                 for seed in range(episodes)]
-        xs = [p["x_pos"] for p in plays]
-        print(f"{name}: x reached {statistics.fmean(xs):.0f} (min {min(xs)}, max {max(xs)}), flags "
-              f"{sum(bool(p['flag_get']) for p in plays)}/{episodes}, return "
-              f"{statistics.fmean(p['return'] for p in plays):.0f}")
+        results = evaluate(Mario.load(folder, **level), episodes, seed=0)
+        xs = [e["x_pos"] for e in results["episodes"]]
+        print(f"{name}: x reached {results['mean_x_pos']:.0f} (min {min(xs)}, max {max(xs)}), flags "
+              f"{results['flags']}/{episodes}, return {results['mean_reward']:.0f}")
 
 
 def main() -> None:

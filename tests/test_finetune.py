@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import shutil
 
 import pytest
@@ -13,6 +14,7 @@ from mario_fake_env import make_fake_env
 
 from rlcore import cli
 from rlcore.checkpoint import TRAINING_STATE_FILE, load_tensors
+from rlcore.modelcard import train_command
 from rlcore.systems import get_system
 
 from test_cli import ROOT
@@ -42,6 +44,10 @@ def test_cli_init_starts_the_pendulum_from_a_bundled_agent_on_new_physics(tmp_pa
     trained, original = weights_of(out), weights_of(start)
     assert trained.keys() == original.keys()
     assert all(torch.equal(trained[k], original[k]) for k in original)  # lr 0: still the bundled weights
+    # the model card's command starts the run the same way, and the command line takes it
+    words = shlex.split(train_command(document))[3:]
+    assert words[words.index("--init") + 1] == str(start)
+    assert cli.build_parser(words).parse_args(words).init == str(start)
 
 
 def test_a_pendulum_start_from_learns_the_new_gravity(tmp_path):

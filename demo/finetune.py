@@ -184,28 +184,30 @@ def start_updates(ctx: AppContext, system: System, ref: str | None) -> list[Any]
 
 
 def cap_note(ctx: AppContext, system: System, start_ref: str | None) -> str:
-    """What the time cap allows on this CPU against what a good agent needed, said before Start."""
+    """What the time cap allows on this CPU against what learning needs (a good agent's training, a visible
+    change from an agent), said before Start."""
     knobs, cap = system.knobs, ctx.settings.max_train_seconds
-    unit = knobs.budget_label.lower()
     if not knobs.cpu_rate:
         return ""
-    allows = f"{cap:.0f} s here is about **{cap * knobs.cpu_rate:,.0f} {unit}** (~{knobs.cpu_rate:g} a second on " \
-             "a 2-core CPU)"
+    unit, allows = knobs.budget_label.lower(), cap * knobs.cpu_rate
+    text = f"{cap:.0f} s here is about **{allows:,.0f} {unit}** (~{knobs.cpu_rate:g} a second on a 2-core CPU)"
     try:
         start = start_path(ctx, system, start_ref)
     except ValueError:
         start = None
+    fits = allows >= knobs.start_needs
+    needs = (f"a run from a trained agent needs about **{knobs.start_needs:,}** before the agent changes visibly"
+             + ("." if fits else ", so expect little change within the cap."))
     if start is not None:
         trained = system.trained_budget(start)
-        had = f"it had {trained:,}" if trained else "it was trained before"
-        return (f"{allows}, on top of what **{start_ref}** learnt ({had}). The run ends with a before/after: "
-                "the starting agent and the trained one on the same episode.")
+        return (f"{text}, on top of the {f'{trained:,} ' if trained else ''}{unit} of **{start_ref}**; {needs} "
+                "The run ends with a before/after: the starting agent and the trained one on the same episode.")
     good = next(((p.ref, system.trained_budget(p.path)) for p in start_points(ctx, system)
                  if system.trained_budget(p.path)), None)
-    if good is None or good[1] <= cap * knobs.cpu_rate:
-        return f"{allows}."
-    return (f"{allows}; the bundled agent **{good[0]}** needed **{good[1]:,}**. A new agent cannot learn much "
-            "within the cap: start from a bundled agent to see it learn.")
+    if good is None or good[1] <= allows:
+        return f"{text}."
+    return (f"{text}; the bundled agent **{good[0]}** needed **{good[1]:,}**: a new agent cannot learn much "
+            f"within the cap, and {needs}")
 
 
 def start_and_task(ctx: AppContext, system_name: str, start: Sequence[Any]) -> tuple[Path | None, dict[str, Any]]:

@@ -147,12 +147,14 @@ class TrainKnobs:
     short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs
     # Starting from a trained agent (System.start_config): the Config fields that set the task (the level, the
     # physics), each also a PlayOptions field, so the before/after plays the task trained on; the task and the
-    # budget the tab proposes for such a run; and the budget a second of training buys on a 2-core CPU
-    # (measured: README), to say before Start what the time cap allows
+    # budget the tab proposes for such a run; the budget a second of training buys on a 2-core CPU, and the
+    # budget such a run needs before its agent changes visibly (both measured: README), to say before Start
+    # what the time cap allows against what learning needs
     task: tuple[PlayControl, ...] = ()
     start_task: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     start_budget: int = 0
     cpu_rate: float = 0.0
+    start_needs: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,7 +60,8 @@ class SuperMario(System):
                      PlayControl("stage", "Stage", choices=tuple(range(1, 5))))
     knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
                        metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run,
-                       task=play_controls, start_task={"stage": 2}, start_budget=15_000, cpu_rate=25.0)
+                       task=play_controls, start_task={"stage": 2}, start_budget=15_000, cpu_rate=25.0,
+                       start_needs=25_000)
     # A run from a trained agent: explore a little around what it knows (epsilon 0.2 decaying to 0.05, not
     # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~15k), in float32 unless this CPU
     # has native bfloat16 (the bundled agent was trained on one that had)

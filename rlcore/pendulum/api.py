@@ -55,7 +55,7 @@ class Pendulum(System):
     # The bundled swing-up agent fails at g 15 (return about -1,000); 200 iterations there fix it (README)
     knobs = TrainKnobs("Iterations", "batches of 32 rollouts of 100 steps; at most 2000", 200, 2000,
                        metrics=("return", "last_reward"), task=play_controls, start_task={"g": 15.0},
-                       start_budget=200, cpu_rate=30.0)
+                       start_budget=200, cpu_rate=30.0, start_needs=30)
     trace_figure = "reward"
     eval_episodes = 10
     export_file = EXPORT_FILE

@@ -166,8 +166,10 @@ def wire_start_widgets(ctx: AppContext, system_changed, system_radio, start_from
         return start_updates(ctx, get_system(chosen), ref)
 
     outputs = [*task, steps, note, preset]
-    system_changed.then(for_system, system_radio, [start_from, *outputs], api_name="train_start_choices")
-    start_from.input(for_start, [system_radio, start_from], outputs, api_name="train_start")
+    # quick updates of the form: no loading overlay over the widgets they fill
+    system_changed.then(for_system, system_radio, [start_from, *outputs], api_name="train_start_choices",
+                        show_progress="hidden")
+    start_from.input(for_start, [system_radio, start_from], outputs, api_name="train_start", show_progress="hidden")
 
 
 def start_updates(ctx: AppContext, system: System, ref: str | None) -> list[Any]:

@@ -223,6 +223,7 @@ def open_pendulum_training(browser, url: str, width: int, height: int):
     page.get_by_role("tab", name="Train").click()
     page.locator("#train-system").get_by_label(re.compile("Pendulum")).check()
     page.wait_for_function("/here is about [\\d,]+ iterations/.test(document.querySelector('#train-cap-note').innerText)")
+    time.sleep(1.5)  # the tab's own updates (its preset list) settle before the screenshots
     return page
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from demo import finetune
 from demo.catalog import record_evaluation
 from demo.context import AppContext
 from demo.housekeeping import prune_oldest
@@ -38,8 +39,10 @@ def presets(system_name: str) -> dict[str, Any]:
     return {name: system.preset(name) for name in system.presets}
 
 
-def run_config(system_name: str, preset: str, steps: float, lr: float, seed: float) -> dict[str, Any]:
-    """The training config the run gets: the preset with the visitor's knobs, checked against the caps."""
+def run_config(system_name: str, preset: str, steps: float, lr: float, seed: float, start: Path | None = None,
+               task: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The training config the run gets: the preset (or, with `start`, that agent's config: System.start_config)
+    with the visitor's knobs and task (a level, the physics), checked against the caps."""
     system = get_system(system_name)
     knobs = system.knobs
     if preset not in system.presets:
@@ -50,8 +53,8 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
         raise ValueError("the learning rate must be a number in (0, 1]")
     if seed is None or int(seed) != seed or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}")
-    config = system.preset(preset, **{system.budget.field: int(steps), knobs.lr_field: float(lr),
-                                      knobs.seed_field: int(seed)})
+    changes = {system.budget.field: int(steps), knobs.lr_field: float(lr), knobs.seed_field: int(seed), **(task or {})}
+    config = system.start_config(start, **changes) if start is not None else system.preset(preset, **changes)
     if knobs.short_run is not None:
         config = dataclasses.replace(config, **knobs.short_run(config, int(steps)))
     check_bounds(config)  # the system's own limits, before a process is started
@@ -140,21 +143,25 @@ def build(ctx: AppContext) -> None:
     systems = all_systems()
     first = systems[0]
     can_push = hub_token_available()
+    first_start = finetune.recommended_start(ctx, first)
     with gr.Tab("Train", id="train") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 system = gr.Radio(labelled_choices(systems), value=first.name, label="System", elem_id="train-system")
                 # allow_custom_value: API callers may name any preset of the system; run_config checks it.
                 preset = gr.Dropdown(["tutorial"], value="tutorial", label="Preset", allow_custom_value=True,
-                                     info="A named set of hyperparameters of the system")
+                                     info="A named set of hyperparameters of the system",
+                                     interactive=not first_start)  # a run from an agent takes the agent's
+                start_from, task = finetune.start_widgets(ctx, first, first_start)
                 # No minimum/maximum here: run_config checks the caps and says so in a readable line.
-                steps = gr.Number(first.knobs.default_budget, precision=0, label=first.knobs.budget_label,
+                steps = gr.Number(finetune.budget_for(first, first_start), precision=0, label=first.knobs.budget_label,
                                   info=first.knobs.budget_info, elem_id="train-steps")
                 lr = gr.Number(getattr(first.Config(), first.knobs.lr_field), label="Learning rate")
                 seed = gr.Number(0, precision=0, label="Seed")
                 with gr.Row(visible=can_push):
                     push = gr.Checkbox(False, label="Push to the Hub when done")
                     repo_id = gr.Textbox("", label="Hub repo (owner/name)", placeholder="your-name/agent-demo")
+                cap_note = gr.Markdown(finetune.cap_note(ctx, first, first_start), elem_id="train-cap-note")
                 gr.Markdown(f"Runs are capped at {ctx.settings.max_train_seconds:.0f} s and stop when this page is "
                             "closed. The GPU is used when there is one.")
                 with gr.Row():
@@ -172,23 +179,26 @@ def build(ctx: AppContext) -> None:
                                      elem_id="train-video", height=300, scale=2)
                     download = gr.File(label="The agent (zip, without resume state)", interactive=False, height=120,
                                        scale=1)
-    system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
+    system_changed = system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
     tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
-    _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id], [status, *plots, video, download],
-          start, stop)
+    finetune.wire_start_widgets(ctx, system_changed, system, start_from, task, steps, cap_note, preset)
+    _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id, start_from, *task],
+          [status, *plots, video, download], start, stop)
 
 
 def _wire(ctx: AppContext, can_push: bool, inputs: list, outputs: list, start, stop) -> None:
     # Adapters, not functools.partial: Gradio finds gr.Request and generators from the handler's own signature.
-    def start_run(chosen, preset_name, steps_value, lr_value, seed_value, push_value, repo_value,
-                  request: gr.Request):
+    # The request comes first: the "Start from" and task knobs follow the form's fields as *start (Gradio
+    # finds gr.Request only among the positional parameters before them).
+    def start_run(request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
+                  repo_value, *start):
         yield from train(ctx, can_push, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-                         repo_value, request)
+                         repo_value, request, start)
 
-    def check_start(chosen, preset_name, steps_value, lr_value, seed_value, push_value, repo_value,
-                    request: gr.Request) -> str:
+    def check_start(request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
+                    repo_value, *start) -> str:
         return check_before_queueing(ctx, can_push, chosen, (preset_name, steps_value, lr_value, seed_value),
-                                     push_value, request)
+                                     push_value, request, start)
 
     def stop_run(request: gr.Request) -> str:
         return stop_training(ctx, request)
@@ -236,10 +246,10 @@ def stop_training(ctx: AppContext, request: gr.Request) -> str:
 
 
 def check_before_queueing(ctx: AppContext, can_push: bool, chosen: str, values: tuple, push_value: bool,
-                          request: gr.Request) -> str:
+                          request: gr.Request, start: tuple = ()) -> str:
     """The unqueued first half of Start: a refusal stops the chain (a toast), so nobody queues for it."""
     try:
-        refuse_to_start(ctx, can_push, chosen, values, push_value, request.session_hash)
+        refuse_to_start(ctx, can_push, chosen, values, push_value, request.session_hash, start)
     except EXPECTED_ERRORS as err:
         raise gr.Error(one_line(err), print_exception=False) from None
     ctx.training.mark_waiting(request.session_hash)  # a second Start meanwhile is told so (see refuse_to_start)
@@ -247,9 +257,10 @@ def check_before_queueing(ctx: AppContext, can_push: bool, chosen: str, values: 
 
 
 def refuse_to_start(ctx: AppContext, can_push: bool, chosen: str, values: tuple, push_value: bool,
-                    owner: str) -> dict[str, Any]:
-    """The run's config, after the checks that refuse a run before it is queued (ValueError: why)."""
-    config = run_config(chosen, *values)
+                    owner: str, start: tuple = ()) -> dict[str, Any]:
+    """The run's config, after the checks that refuse a run before it is queued (ValueError: why).
+    `start`: the "Start from" choice, then the task knobs' values (demo/finetune.py)."""
+    config = run_config(chosen, *values, *finetune.start_and_task(ctx, chosen, start))
     if push_value and not can_push:
         raise ValueError("this app has no Hub token, so it cannot push")
     if any(run.owner == owner for run in ctx.training.unfinished_runs()):
@@ -282,13 +293,13 @@ def follow(run: Run, system: System) -> Iterator[tuple]:
 
 
 def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-          repo_value, request: gr.Request):
+          repo_value, request: gr.Request, start: tuple = ()):
     """The queued half of Start: train in a child process, stream its metrics, then show the new agent."""
     system = get_system(chosen)
     ctx.training.stop_waiting(request.session_hash)  # its turn came
     try:
         config = refuse_to_start(ctx, can_push, chosen, (preset_name, steps_value, lr_value, seed_value),
-                                 push_value, request.session_hash)
+                                 push_value, request.session_hash, start)
     except EXPECTED_ERRORS as err:
         yield refusal(err), *plot_updates(chosen, []), None, None
         return
@@ -306,15 +317,24 @@ def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_
         return
     final = run_status(run, system)
     yield final + "\n\nEvaluating and rendering the new agent...", *plots_now, None, None
-    status, video, archive = finish(ctx, system, out_dir, final, int(seed_value), repo_value if push_value else None)
+    start_folder, task = finetune.start_and_task(ctx, chosen, start)
+    episode_seed = finetune.episode_seed(system, start_folder, int(seed_value))
+    status, video, archive = finish(ctx, system, out_dir, final, episode_seed, repo_value if push_value else None,
+                                    task)
+    if start_folder is not None and video is not None:
+        yield status + "\n\nPlaying the agent it started from and the trained one...", *plots_now, video, archive
+        status, video = finetune.add_before_after(ctx, system, (start[0], start_folder), out_dir,
+                                                  {"seed": episode_seed, **task}, status, video)
     yield status, *plots_now, video, archive
 
 
-def finish(ctx: AppContext, system: System, out_dir: Path, final: str, seed: int, push_to: str | None) -> tuple:
-    """Evaluate, render and zip the new agent (and push it when asked): (status, video, zip)."""
+def finish(ctx: AppContext, system: System, out_dir: Path, final: str, seed: int, push_to: str | None,
+           task: dict[str, Any] | None = None) -> tuple:
+    """Evaluate, render and zip the new agent (and push it when asked): (status, video, zip). Its episode
+    plays the task it trained on (`task`: the level, the physics)."""
     try:
         record_evaluation(out_dir)  # results.json: for the agents table, the zip and the Hub card
-        episode = ctx.renderer.episode(system.name, out_dir, {"seed": seed})
+        episode = ctx.renderer.episode(system.name, out_dir, {"seed": seed, **(task or {})})
         keep_replay(episode.video, out_dir)
         archive = zip_checkpoint(out_dir, ctx.settings.downloads_dir)
     except EXPECTED_ERRORS as err:

@@ -270,8 +270,15 @@ def _add_train_flags(parser: argparse.ArgumentParser, system_name: str) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
     run.add_argument("--preset", choices=list(system.presets), help="start from a named configuration of the "
                      f"{system_name} system (flags still override its fields; default: the tutorial's)")
+    skip = ()
+    if system.can_start_from:  # --init is the one way to set the config's init_from
+        run.add_argument("--init", metavar="CHECKPOINT", help="start from the weights and config of this checkpoint "
+                         "(a local folder such as a bundled agent or one of its snapshots/step-<N>/, or a Hub repo) "
+                         "to fine-tune it; config flags change the rest, e.g. another level or physics. It needs no "
+                         "training state: counters, optimizer and replay start afresh")
+        skip = ("init_from",)
     config = parser.add_argument_group(f"{system_name} config ({system.Config.__name__})")
-    parser.set_defaults(config_fields=add_dataclass_flags(config, system.Config), preset=None)
+    parser.set_defaults(config_fields=add_dataclass_flags(config, system.Config, skip=skip), preset=None, init=None)
 
 
 def _add_play_flags(parser: argparse.ArgumentParser) -> None:
@@ -371,8 +378,9 @@ def train_config(system: System, args: argparse.Namespace) -> Any:
     overrides = given_fields(args, args.config_fields)
     has_checkpoint = (out / CONFIG_FILE).is_file()
     if args.resume:
-        if args.preset:
-            raise UsageError("--preset starts a new run; a resumed run keeps its saved config")
+        if args.preset or args.init:
+            raise UsageError(f"--{'preset' if args.preset else 'init'} starts a new run; a resumed run keeps its "
+                             "saved config")
         if not has_checkpoint:
             raise UsageError(f"--resume: {out} holds no checkpoint to resume (no {CONFIG_FILE})")
         return dataclasses.replace(system.config_of(out), **overrides)
@@ -380,7 +388,22 @@ def train_config(system: System, args: argparse.Namespace) -> Any:
         raise UsageError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another "
                          "--out (nothing was overwritten)")
     _refuse_run_files(out)
+    if args.init:
+        return start_config(system, args.init, args.preset, overrides)
     return system.preset(args.preset or next(iter(system.presets)), **overrides)
+
+
+def start_config(system: System, init: str, preset: str | None, overrides: dict[str, Any]) -> Any:
+    """--init: the config of a run from a checkpoint's weights (System.start_config), said on stderr."""
+    if preset:
+        raise UsageError("--init takes the checkpoint's config (its network must match the weights); --preset "
+                         "names a config for a new agent: give one of them")
+    folder = _hub_checkpoint(init)
+    config = system.start_config(folder, **overrides)
+    trained = system.trained_budget(folder)
+    _say(f"starting from {init}" + (f" (trained for {trained:,} {system.knobs.budget_label.lower()})"
+                                   if trained else ""))
+    return config
 
 
 @contextlib.contextmanager

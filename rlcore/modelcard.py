@@ -182,7 +182,8 @@ def train_command(document: dict[str, Any]) -> str:
     for name, value in config.items():
         if name in defaults and defaults[name] == value:
             continue
-        flag = "--" + name.replace("_", "-")
+        # a run from a trained agent (the contract's init_from field) is started with `--init CHECKPOINT`
+        flag = "--init" if name == "init_from" else "--" + name.replace("_", "-")
         if isinstance(value, bool):
             words.append(flag if value else "--no-" + name.replace("_", "-"))
         elif isinstance(value, list):

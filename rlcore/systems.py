@@ -28,10 +28,15 @@ use only what is declared here and never ask which system they hold.
         def evaluate(self, checkpoint, episodes=10, seed=0, *, progress=None, **options): ...
         def play(self, checkpoint, options=None): ...
         def play_note(self, config, options): ...   # optional: "level 1-2, never seen (trained on 1-1)"
+        def trained_budget(self, checkpoint): ...   # optional: the budget a checkpoint was trained for
 
         generalisation = GeneralisationMap(...)   # optional: the grid of play options `rlcore map` plays
         def trained_on(self, config, options): ...  # optional: whether options play what the agent trained on
         def map_episode(self, agent, options): ...  # optional: one episode's summary without frames (fast)
+
+A system whose Config has an `init_from` field (a checkpoint folder whose weights a run starts from)
+can fine-tune: `start_config(checkpoint, stage=2)` is that run's config (`rlcore train --init`, the
+Train tab's "Start from").
 
 Systems are found by name: the built-in ones, `register_system(name, module)`, and the
 RLCORE_SYSTEMS environment variable ("name=module[,name=module]"), so a system can be added without
@@ -157,6 +162,16 @@ class TrainKnobs:
     lr_field: str = "lr"
     seed_field: str = "seed"
     short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs
+    # Starting from a trained agent (System.start_config): the Config fields that set the task (the level, the
+    # physics), each also a PlayOptions field, so the before/after plays the task trained on; the task and the
+    # budget the tab proposes for such a run; the budget a second of training buys on a 2-core CPU, and the
+    # budget such a run needs before its agent changes visibly (both measured: README), to say before Start
+    # what the time cap allows against what learning needs
+    task: tuple[PlayControl, ...] = ()
+    start_task: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    start_budget: int = 0
+    cpu_rate: float = 0.0
+    start_needs: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +233,8 @@ class System(abc.ABC):
     slow_to_play: ClassVar[bool] = False    # its episodes take seconds (an emulator): the app warms them up last
     generalisation: ClassVar[GeneralisationMap | None] = None  # the grid `rlcore map` plays; None: no map
 
+    fine_tune: ClassVar[Mapping[str, Any]] = {}  # Config changes of every run that starts from trained weights
+
     @abc.abstractmethod
     def train(self, config: Any, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
               stop: threading.Event | None = None, progress: TrainingProgress | None = None
@@ -255,6 +272,10 @@ class System(abc.ABC):
         play()'s summary; a system whose frames are costly plays the same episode without them."""
         return self.play(agent, options).summary
 
+    def trained_budget(self, checkpoint: str | os.PathLike) -> int | None:
+        """How much training (in `budget` units: agent steps, iterations) the checkpoint had; None: unknown."""
+        return None
+
     def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
         """Several agents' episodes in a row as one video (Mario: stage agents through a world, in level
         order); `options`: its `evaluation_options` (e.g. sticky actions)."""
@@ -276,6 +297,24 @@ class System(abc.ABC):
         from rlcore.checkpoint import load_typed_config
 
         return load_typed_config(checkpoint, self.Config, self.name)[0]
+
+    @property
+    def can_start_from(self) -> bool:
+        """Whether a run can start from a checkpoint's weights (its Config has an `init_from` field)."""
+        return any(field.name == "init_from" for field in dataclasses.fields(self.Config))
+
+    def start_config(self, checkpoint: str | os.PathLike, **overrides: Any) -> Any:
+        """The config of a run that starts from `checkpoint`'s weights: the checkpoint's own config (its
+        network matches the weights), with `init_from` set, the system's `fine_tune` changes, then
+        `overrides` (another level or physics, the budget); a CheckpointError when it is another system's."""
+        from rlcore.config import check_bounds
+
+        if not self.can_start_from:
+            raise ValueError(f"{self.name} runs cannot start from a checkpoint (its Config has no init_from)")
+        config = dataclasses.replace(self.config_of(checkpoint), init_from=str(checkpoint),
+                                     **{**self.fine_tune, **overrides})
+        check_bounds(config)
+        return config
 
     def play_options(self, seed: int | None = None, **values: Any) -> Any:
         """PlayOptions from defaults and the given values (fields it lacks are left out)."""

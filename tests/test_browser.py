@@ -253,3 +253,44 @@ def test_on_a_phone_the_video_is_right_under_play_and_info_text_and_favicon_are_
     served = page.request.get(app_url[0] + "favicon.ico")  # where browsers look (the page names no other)
     assert served.ok and served.body() == (Path(__file__).parent.parent / "demo" / "favicon.png").read_bytes()
     page.close()
+
+
+FINETUNE_SHOTS = Path("/tmp/shots-finetune")
+
+
+def open_pendulum_training(browser, url: str, width: int, height: int):
+    page = open_page(browser, url, width, height)
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-system").get_by_label(re.compile("Pendulum")).check()
+    page.wait_for_function("/here is about [\\d,]+ iterations/.test(document.querySelector('#train-cap-note').innerText)")
+    time.sleep(1.5)  # the tab's own updates (its preset list) settle before the screenshots
+    return page
+
+
+def test_a_run_from_the_bundled_pendulum_ends_with_its_before_after(app_url, browser):
+    """The Train tab proposes the bundled agent on a new gravity and says what the cap allows; a short run
+    from it ends with both agents on the same episode, side by side, and both agents' figures."""
+    FINETUNE_SHOTS.mkdir(exist_ok=True)
+    phone = open_pendulum_training(browser, app_url[0], 390, 844)
+    phone.screenshot(path=str(FINETUNE_SHOTS / "train-before-start-390x844.png"), full_page=True)
+    phone.close()
+    page = open_pendulum_training(browser, app_url[0], 1280, 900)
+    assert "pendulum-swingup" in page.input_value("#train-start input")
+    assert page.input_value("#train-task-g input[type=number]") == "15"  # a gravity the bundled agent fails at
+    page.screenshot(path=str(FINETUNE_SHOTS / "train-before-start-1280x900.png"), full_page=True)
+    page.locator("#train-steps input").fill("30")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function("/Before \\/ after/.test(document.querySelector('#train-status').innerText)",
+                           timeout=150_000)
+    status = page.inner_text("#train-status")
+    assert "before (pendulum-swingup)" in status and "after (this run)" in status, status
+    assert re.search(r"swung_up\s+no\s+yes", status), status  # it fails at g 15 before, and not after
+    page.wait_for_function("document.querySelector('#train-video video')?.videoWidth > 0")
+    page.wait_for_function("document.querySelector('#train-video video').currentTime > 0.2")
+    size = page.evaluate("[document.querySelector('#train-video video').videoWidth, "
+                         "document.querySelector('#train-video video').videoHeight]")
+    assert size[0] >= 2 * size[1], size  # two square pendulum frames side by side
+    page.screenshot(path=str(FINETUNE_SHOTS / "train-after-finetune-1280x900.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(FINETUNE_SHOTS / "train-after-finetune-390x844.png"), full_page=True)
+    page.close()

@@ -94,6 +94,9 @@ def test_train_help_explains_every_config_field(system_name):
     for flag in ("--out DIR", "--resume", "--device {auto,cpu,cuda}", "--push-to-hub OWNER/NAME"):
         assert flag in text
     for field in dataclasses.fields(system.Config):
+        if field.name == "init_from":  # a run from a trained agent: --init, which also takes the agent's config
+            assert "--init CHECKPOINT start from the weights and config of this checkpoint" in text
+            continue
         flag = "--" + field.name.replace("_", "-")
         assert flag in text, flag
         if field.type in (bool, "bool"):

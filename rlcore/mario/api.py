@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rlcore.checkpoint import load_config
 from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
@@ -64,11 +65,18 @@ class SuperMario(System):
     figures = (Figure("mean_x_pos", "mean x position", metric="x_pos", per_episode="x_pos", fmt=".1f"),
                Figure("flag_rate", "flag rate", metric="flag_rate", per_episode="flag_get", fmt=".0%",
                       interval="flag_rate_ci95", other_protocols=(("sticky_", "sticky flag"),)))
-    knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
-                       metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run)
     play_controls = (PlayControl("world", "World", choices=tuple(range(1, 9))),
                      PlayControl("stage", "Stage", choices=tuple(range(1, 5))),
                      PlayControl("show_q", "Show Q-values in the video"))
+    knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
+                       metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run,
+                       task=play_controls[:2], start_task={"stage": 2}, start_budget=15_000, cpu_rate=25.0,
+                       start_needs=25_000)
+    # A run from a trained agent: explore a little around what it knows (epsilon 0.2 decaying to 0.05, not
+    # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~15k), in float32 unless this CPU
+    # has native bfloat16 (the bundled agent was trained on one that had)
+    fine_tune = {"exploration_rate": 0.2, "exploration_rate_decay": 0.99998, "exploration_rate_min": 0.05,
+                 "burnin": 5_000, "precision": "auto", "keep_snapshots": False}
     trace_figure = "x_pos"
     # evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
     evaluation_options = {
@@ -111,6 +119,10 @@ class SuperMario(System):
         if self.trained_on(config, options):
             return f"World {played}, the level it was trained on."
         return f"World {played}: a level it never saw (it was trained on {trained} only), so expect it to fail early."
+
+    def trained_budget(self, checkpoint: str | os.PathLike) -> int | None:
+        step = load_config(checkpoint, system=NAME).get("state", {}).get("step")
+        return step if isinstance(step, int) else None
 
     def play(self, checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
         options = options or PlayOptions()

@@ -51,6 +51,8 @@ class MarioConfig:
                                          "(7 MB each, 13 MB with the dueling head), to evaluate and pick the "
                                          "best one later")
     seed: int = option(0, "seed of the envs, exploration, replay sampling and network initialisation")
+    init_from: str = option("", "start from the weights of this checkpoint folder (Q_online, and Q_target synced "
+                                "to it; a fresh Adam, replay and step count): fine-tune an agent on another level")
     # --- speed (same algorithm, different engineering)
     num_envs: int = option(1, "emulators stepped in worker processes (gymnasium AsyncVectorEnv, or Ray workers "
                               "with --collector ray) while the learner updates", aliases=("--workers",))

@@ -226,6 +226,14 @@ def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
     return episode
 
 
+def start_from_weights(agent: Mario, checkpoint: str | os.PathLike) -> None:
+    """A new run from a trained agent (config.init_from): Q_online from its model.safetensors (shapes
+    checked), Q_target synced to it; Adam, the replay and the counters start afresh."""
+    ckpt.load_weights_into(agent.net.online, checkpoint)
+    agent.sync_Q_target()
+    print(f"mario: starting from the weights of {checkpoint}", file=sys.stderr, flush=True)
+
+
 # ------------------------------------------------------------------------------ the loop
 
 
@@ -327,6 +335,8 @@ class TrainingRun:
             print(f"mario: {self.agent.precision_choice}", file=sys.stderr, flush=True)
         self.logger = MetricLogger(self.out_dir, self.config.num_envs, resume=resume)
         self.episode = restore_run(self.agent, self.out_dir, self.logger) if resume else 0
+        if self.config.init_from and not resume:
+            start_from_weights(self.agent, self.config.init_from)
         if resume and not self.agent.precision_choice:  # keep why "auto" chose the saved precision
             saved = ckpt.load_config(self.out_dir, system="mario")
             if saved.get("config", {}).get("precision") == self.config.precision:

@@ -35,7 +35,9 @@ class PendulumConfig:
                                                     "iteration: bench/pendulum.py); env: the tutorial's env.rollout")
     compile: bool = option(False, "fast engine: compile its forward rollout with torch.compile (inductor, needs a "
                                   "C++ compiler); a one-off compile at the start of the run, then faster iterations")
-    g: float = option(10.0, "gravity of the training pendulums (m and l are 1, as in the tutorial)")
+    g: float = option(10.0, "gravity of the training pendulums (m/s^2)")
+    m: float = option(1.0, "mass of the training pendulums' bob (kg; the tutorial's 1)")
+    l: float = option(1.0, "length of the training pendulums' rod (m; the tutorial's 1)")  # noqa: E741
     hidden_size: int = option(64, "width of the policy's hidden layers")
     hidden_layers: int = option(3, "number of Tanh hidden layers of the policy")
     squash: bool = option(False, "policy output max_torque * tanh(.) (not the tutorial's): unlike the env's clip, "
@@ -50,8 +52,8 @@ class PendulumConfig:
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "lr": (0.0, 1.0), "batch_size": (1, 4096), "rollout_steps": (1, 10_000), "iterations": (0, 10**8),
         "lr_t_max": (0, 10**9), "rollout_steps_final": (0, 10_000), "gradient_decay": (0.0, 1.0),
-        "grad_clip": (0.0, 1e6), "seed": (0, MAX_SEED), "g": (0.0, 100.0), "hidden_size": (1, 1024),
-        "hidden_layers": (1, 16), "checkpoint_every": (1, 10**8), "eval_every": (0, 10**8),
+        "grad_clip": (0.0, 1e6), "seed": (0, MAX_SEED), "g": (0.0, 100.0), "m": (0.05, 20.0), "l": (0.05, 20.0),
+        "hidden_size": (1, 1024), "hidden_layers": (1, 16), "checkpoint_every": (1, 10**8), "eval_every": (0, 10**8),
         "threads": (0, 1024)}
 
 

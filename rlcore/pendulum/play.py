@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -51,9 +52,11 @@ def load_agent(directory: Path, config: PendulumConfig, device: str = "cpu") -> 
 
 
 @torch.no_grad()
-def evaluate_net(net: nn.Module, episodes: int = 10, seed: int = 0, steps: int = EPISODE_STEPS) -> dict:
+def evaluate_net(net: nn.Module, episodes: int = 10, seed: int = 0, steps: int = EPISODE_STEPS,
+                 physics: Mapping[str, float] | None = None) -> dict:
     """Returns and last-step rewards of `episodes` rollouts of `steps` steps; episode i starts from
-    the random start of seed `seed + i` (play(seed=seed + i) replays it). Default physics (g 10, m 1, l 1)."""
+    the random start of seed `seed + i` (play(seed=seed + i) replays it). Default physics (g 10, m 1, l 1)
+    unless `physics` gives gen_params' g, m or l."""
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     check_seeds(seed, episodes)
@@ -62,7 +65,7 @@ def evaluate_net(net: nn.Module, episodes: int = 10, seed: int = 0, steps: int =
     device = next(net.parameters()).device
     th = torch.stack([s[0] for s in starts]).to(device)
     thdot = torch.stack([s[1] for s in starts]).to(device)
-    traj = tensor_rollout(net, th, thdot, params_as_floats(gen_params()), steps)
+    traj = tensor_rollout(net, th, thdot, params_as_floats(gen_params(**(physics or {}))), steps)
     returns = traj.reward.sum(0).tolist()
     last_rewards = traj.reward[-1].tolist()
     return {

@@ -118,7 +118,7 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     rollout_rewards = _make_engine(config, net, generator, device)  # checks the config before any file is touched
-    if config.init_from:
+    if config.init_from and not resume:  # a resumed run has its own weights (the start may be gone)
         ckpt.load_weights_into(net, config.init_from)
     start = restore(out_dir, net, optimizer, scheduler, generator) if resume else 0
     metrics = MetricsFile(out_dir / ckpt.METRICS_FILE, resume=resume)
@@ -202,7 +202,7 @@ def rollout_steps(config: PendulumConfig, iteration: int) -> int:
 def _make_engine(config: PendulumConfig, net: nn.Module, generator: torch.Generator, device: torch.device):
     """A function running one batch of training rollouts of n steps -> rewards (n, batch), differentiable."""
     if config.engine == "fast":
-        params = params_as_floats(gen_params(g=config.g))
+        params = params_as_floats(gen_params(g=config.g, m=config.m, l=config.l))
 
         def fast(steps: int) -> torch.Tensor:
             th, thdot = random_initial_state((config.batch_size,), generator, device)
@@ -217,7 +217,8 @@ def _make_engine(config: PendulumConfig, net: nn.Module, generator: torch.Genera
         env = make_env(seed=config.seed, device=device)
         env.base_env.rng = generator  # the env draws its starts from the training generator (resumable)
         policy = make_policy(net)
-        td_params = env.gen_params(g=config.g, batch_size=[config.batch_size], device=device)
+        td_params = env.gen_params(g=config.g, batch_size=[config.batch_size], m=config.m, l=config.l,
+                                   device=device)
 
         def through_env(steps: int) -> torch.Tensor:
             init_td = env.reset(td_params.clone())

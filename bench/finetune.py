@@ -1,0 +1,95 @@
+"""What a run from a trained agent achieves within the Train tab's cap: the bundled swing-up Pendulum
+adapted to other physics, as the tab's default run does (System.start_config, the tab's iterations).
+
+    .venv/bin/python bench/finetune.py                       # g 15, 200 iterations, training seeds 0-2
+    .venv/bin/python bench/finetune.py --physics m=1.5 --iterations 100 --seeds 1
+    .venv/bin/python bench/finetune.py --mario runs/mario-1-2 --episodes 10   # a Mario run from mario-1-1
+
+For each physics: the bundled agent's return over 100 episodes from random starts (evaluate's 200-step
+measure, starts of seeds 1000-1099, under that physics) and its swung-up rate (upright and still at the
+last step: reward above -0.01), then the same after each fine-tune, with its wall-clock time.
+With --mario RUN: the bundled mario-1-1 and the run (trained from it, `--init`) on the run's level, each
+greedy on the same episodes (seeds 0..N-1, 0-30 random no-op frames at the start): x reached, flags, return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from rlcore.pendulum.play import evaluate_net
+from rlcore.pendulum.rollout import UPRIGHT_REWARD
+from rlcore.systems import get_system
+
+BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "pendulum-swingup"
+BUNDLED_MARIO = BUNDLED.parent / "mario-1-1"
+EPISODES, FIRST_SEED = 100, 1000
+
+
+def figures(folder: Path, physics: dict[str, float]) -> tuple[float, float]:
+    """(mean return, swung-up rate) of a checkpoint under `physics`."""
+    results = evaluate_net(get_system("pendulum").load(folder).net, EPISODES, FIRST_SEED, physics=physics)
+    upright = sum(r > UPRIGHT_REWARD for r in results["last_rewards"]) / EPISODES
+    return results["mean_reward"], upright
+
+
+def fine_tune(physics: dict[str, float], iterations: int, seed: int, out: Path) -> float:
+    """Train from the bundled agent as the Train tab does; the wall-clock seconds it took."""
+    pendulum = get_system("pendulum")
+    config = pendulum.start_config(BUNDLED, iterations=iterations, seed=seed, **physics)
+    began = time.perf_counter()
+    for _ in pendulum.train(config, out, device="cpu"):
+        pass
+    return time.perf_counter() - began
+
+
+def mario_before_after(run: Path, episodes: int) -> None:
+    """The starting agent and the run on the run's level, on the same seeds (evaluate's greedy protocol)."""
+    from rlcore.mario.agent import Mario
+    from rlcore.mario.play import evaluate
+
+    config = get_system("mario").config_of(run)
+    level = {"world": config.world, "stage": config.stage}
+    print(f"level {config.world}-{config.stage}, {episodes} greedy episodes (seeds 0-{episodes - 1})")
+    for name, folder in (("bundled mario-1-1", BUNDLED_MARIO), (str(run), run)):
+        results = evaluate(Mario.load(folder, **level), episodes, seed=0)
+        xs = [e["x_pos"] for e in results["episodes"]]
+        print(f"{name}: x reached {results['mean_x_pos']:.0f} (min {min(xs)}, max {max(xs)}), flags "
+              f"{results['flags']}/{episodes}, return {results['mean_reward']:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--physics", nargs="+", default=["g=15"], help="NAME=VALUE of g, m, l (default: g=15)")
+    parser.add_argument("--iterations", type=int, default=get_system("pendulum").knobs.start_budget)
+    parser.add_argument("--seeds", type=int, default=3, help="fine-tunes with training seeds 0..N-1")
+    parser.add_argument("--mario", type=Path, metavar="RUN", help="instead: a Mario run trained from mario-1-1 "
+                        "against mario-1-1, on the run's level")
+    parser.add_argument("--episodes", type=int, default=10, help="with --mario: episodes of each (default: 10)")
+    args = parser.parse_args()
+    if args.mario:
+        return mario_before_after(args.mario, args.episodes)
+    physics = {name: float(value) for name, value in (item.split("=") for item in args.physics)}
+    torch.set_num_threads(1)
+    print(f"physics {physics}, {args.iterations} iterations, {EPISODES} episodes (seeds {FIRST_SEED}-"
+          f"{FIRST_SEED + EPISODES - 1})")
+    before = figures(BUNDLED, physics)
+    print(f"bundled agent: return {before[0]:.1f}, swung up {before[1]:.0%}")
+    returns = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            seconds = fine_tune(physics, args.iterations, seed, Path(tmp) / str(seed))
+            after = figures(Path(tmp) / str(seed), physics)
+            returns.append(after[0])
+            print(f"fine-tuned, training seed {seed}: return {after[0]:.1f}, swung up {after[1]:.0%} "
+                  f"({seconds:.1f} s, {args.iterations / seconds:.1f} iterations/s)")
+    print(f"fine-tuned mean over {args.seeds} runs: return {statistics.fmean(returns):.1f}")
+
+
+if __name__ == "__main__":
+    main()

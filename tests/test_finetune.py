@@ -1,0 +1,110 @@
+"""Runs that start from a trained agent (`rlcore train SYSTEM --init CHECKPOINT`, System.start_config): the
+weights are loaded, the config is the checkpoint's with the new level or physics, and no resume state is needed."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shlex
+import shutil
+
+import pytest
+import torch
+from mario_fake_env import make_fake_env
+
+from rlcore import cli
+from rlcore.checkpoint import TRAINING_STATE_FILE, load_tensors
+from rlcore.modelcard import train_command
+from rlcore.systems import get_system
+
+from test_cli import ROOT
+
+BUNDLED = ROOT / "checkpoints"
+FAKE_ENV = functools.partial(make_fake_env, min_frames=40, max_frames=200)
+
+
+def weights_of(folder):
+    return load_tensors(folder / "model.safetensors")
+
+
+def test_cli_init_starts_the_pendulum_from_a_bundled_agent_on_new_physics(tmp_path, capsys):
+    start = BUNDLED / "pendulum-swingup"
+    assert not (start / TRAINING_STATE_FILE).exists()  # a bundled agent has no resume state
+    out = tmp_path / "heavier"
+    code = cli.main(["train", "pendulum", "--init", str(start), "--g", "15", "--m", "1.5", "--iterations", "3",
+                     "--lr", "0", "--out", str(out), "--no-progress"])
+    assert code == 0
+    assert f"starting from {start} (trained for 1,500 iterations)" in capsys.readouterr().err
+    document = json.loads((out / "config.json").read_text())
+    config, bundled = document["config"], json.loads((start / "config.json").read_text())["config"]
+    assert (config["g"], config["m"], config["l"], config["init_from"]) == (15.0, 1.5, 1.0, str(start))
+    # the rest is the bundled agent's recipe (its network and gradient decay), not the tutorial's defaults
+    assert all(config[k] == bundled[k] for k in ("hidden_size", "hidden_layers", "gradient_decay", "squash"))
+    assert document["iterations_done"] == 3
+    trained, original = weights_of(out), weights_of(start)
+    assert trained.keys() == original.keys()
+    assert all(torch.equal(trained[k], original[k]) for k in original)  # lr 0: still the bundled weights
+    # the model card's command starts the run the same way, and the command line takes it
+    words = shlex.split(train_command(document))[3:]
+    assert words[words.index("--init") + 1] == str(start)
+    assert cli.build_parser(words).parse_args(words).init == str(start)
+
+
+def test_a_pendulum_start_from_learns_the_new_gravity(tmp_path):
+    """The Train tab's default Pendulum run: the swing-up agent fails at g 15; a short fine-tune fixes it."""
+    from rlcore.pendulum.play import evaluate_net
+
+    pendulum = get_system("pendulum")
+
+    def mean_return(folder):
+        return evaluate_net(pendulum.load(folder).net, 32, seed=1000, physics={"g": 15.0})["mean_reward"]
+
+    start = BUNDLED / "pendulum-swingup"
+    config = pendulum.start_config(start, g=15.0, iterations=60)
+    list(pendulum.train(config, tmp_path / "g15", device="cpu"))
+    before, after = mean_return(start), mean_return(tmp_path / "g15")
+    assert before < -700 and after > before + 300, (before, after)
+
+
+def test_mario_start_from_loads_the_weights_and_starts_counters_afresh(tmp_path):
+    from rlcore.mario.train import TrainingRun
+
+    mario = get_system("mario")
+    start = BUNDLED / "mario-1-1"
+    config = mario.start_config(start, stage=2, max_steps=60, burnin=30, batch_size=8, memory_size=500, lr=0.0,
+                                num_envs=1, log_every=1, checkpoint_every=10_000)
+    assert (config.world, config.stage, config.init_from) == (1, 2, str(start))
+    assert config.dueling and config.n_step == 3  # the bundled agent's recipe and network
+    run = TrainingRun(config, tmp_path / "run", device="cpu", env_fn=FAKE_ENV)
+    try:
+        original = weights_of(start)
+        for name, tensor in run.agent.net.online.state_dict().items():
+            assert torch.equal(tensor, original[name])
+            assert torch.equal(run.agent.net.target.state_dict()[name], tensor)
+        assert run.agent.curr_step == 0 and run.episode == 0  # not the bundled agent's 705,741 steps
+        assert run.agent.exploration_rate == pytest.approx(0.2)
+        assert run.config.precision in ("float32", "bfloat16")  # "auto" resolved for this CPU
+        while not run.finished:
+            run.step()
+    finally:
+        run.close()
+    document = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert document["config"]["stage"] == 2 and document["config"]["init_from"] == str(start)
+    assert document["state"]["step"] >= 60
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--init", "checkpoints/pendulum-swingup"], "a pendulum checkpoint, expected a mario checkpoint"),
+    (["--init", "checkpoints/mario-1-1", "--preset", "fast"], "--init takes the checkpoint's config"),
+    (["--init", "checkpoints/mario-1-1", "--resume"], "--init starts a new run"),
+    (["--init", "/nonexistent/agent"], "/nonexistent/agent"),
+])
+def test_cli_init_refusals_are_one_line(tmp_path, capsys, monkeypatch, args, fragment):
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "run").mkdir()
+    if "--resume" in args:
+        shutil.copytree(BUNDLED / "mario-1-1", tmp_path / "run", dirs_exist_ok=True)
+    assert cli.main(["train", "mario", *args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0], err
+    assert "--resume" in args or not (tmp_path / "run" / "metrics.jsonl").exists()  # nothing was started

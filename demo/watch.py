@@ -37,6 +37,20 @@ def agent_choices(ctx: AppContext, systems: list[System], system: str, current: 
             *(gr.Column(visible=other.name == system) for other in systems))
 
 
+def agent_for_options(ctx: AppContext, systems: list[System], system_name: str, current: str | None, seed: Any,
+                      *values: Any):
+    """The agent picker after a play control changed (Mario's level, the Pendulum's physics): the first local
+    agent trained on what will be played (System.trained_on), unless the current one is; otherwise unchanged."""
+    try:
+        system = get_system(system_name)
+        played = system.play_options(**option_values(systems, system, seed, values))
+        agents = ctx.catalog.local_agents(system_name)
+        trained = [agent.ref for agent in agents if system.trained_on(system.config_of(agent.path), played)]
+    except EXPECTED_ERRORS:
+        return gr.Dropdown()  # a bad value is refused by Play; the picker stays as it is
+    return gr.Dropdown(value=trained[0]) if trained and current not in trained else gr.Dropdown()
+
+
 def control_widget(control: PlayControl, default: Any) -> gr.components.Component:
     if isinstance(default, bool):
         return gr.Checkbox(value=default, label=control.label)
@@ -202,6 +216,12 @@ def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: li
     switched = system.change(functools.partial(on_system, ctx, systems), [system, agent],
                              [*pickers, inputs[3], *outputs], api_name="watch_system")
     refresh.click(choices, [system, agent], pickers, api_name="watch_agents")
+    # a visitor who picks another level (or physics) gets the agent trained for it, when there is one;
+    # .input: not when the app sets the controls itself (a map cell plays the agent it belongs to)
+    follow = functools.partial(agent_for_options, ctx, systems)
+    for i, widget in enumerate(inputs[4:]):
+        widget.input(follow, [system, agent, inputs[3], *inputs[4:]], agent,
+                     api_name="watch_agent_for_options" if i == 0 else False)  # one endpoint for clients
     # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
     tab.select(choices, [system, agent], pickers, api_name="watch_tab")
     played = play.click(functools.partial(watch, ctx, systems), inputs, outputs, api_name="watch",

@@ -421,3 +421,24 @@ def test_the_video_cache_keeps_the_most_recently_served_episodes(tmp_path):
             assert renderer._read("key1")["summary"]["return"] == 1  # served again: now the most recent
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key1.json", "key1.mp4", "key3.json", "key3.mp4",
                                                           "key4.json", "key4.mp4"]
+
+
+def test_picking_other_physics_picks_the_agent_trained_for_them(tmp_path):
+    """Watch defaults to the agent trained for what is played (Mario: the level; here: the Pendulum's gravity)."""
+    checkpoints, agent = agent_checkpoints(tmp_path, "pendulum")
+    heavy = checkpoints / "pendulum-g15"
+    shutil.copytree(checkpoints / agent, heavy)
+    document = json.loads((heavy / "config.json").read_text())
+    document["config"]["g"] = 15.0
+    (heavy / "config.json").write_text(json.dumps(document))
+    with running_app(checkpoints, tmp_path / "work") as (url, _):
+        client = Client(url, verbose=False)
+
+        def picked(current, g):
+            return client.predict("pendulum", current, 3, 1, 1, g, 1.0, 1.0, False,
+                                  api_name="/watch_agent_for_options")
+
+        assert picked(agent, 15.0) == "pendulum-g15"
+        assert picked("pendulum-g15", 10.0) == agent
+        assert picked(agent, 10.0) == agent          # already trained on it: kept
+        assert picked("pendulum-g15", 4.0) == "pendulum-g15"  # nobody trained on g 4: the choice stays

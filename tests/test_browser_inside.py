@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 
 def axis_labels(page, plot: str) -> list[str]:
-    """Vega's own descriptions of the plot's axes, e.g. "X-axis titled 'step' for a linear scale ..."."""
+    """Vega's own descriptions of the plot's axes, e.g. "X-axis titled 'step of the episode' for a linear scale ..."."""
     return page.eval_on_selector_all(f"{plot} svg [aria-roledescription='axis']",
                                      "axes => axes.map(a => a.getAttribute('aria-label'))")
 
@@ -53,7 +53,7 @@ def test_after_play_the_inside_plot_draws_the_torque_on_numeric_axes(app_url, br
         play_and_wait_for_the_inside_plot(page, "Pendulum", "pendulum")
         assert page.locator("#watch-series").get_by_label("torque").is_checked()
         axes = axis_labels(page, "#watch-inside")
-        assert any(re.match(r"X-axis titled 'step' for a linear scale", label or "") for label in axes), axes
+        assert any(re.match(r"X-axis titled 'step of the episode' for a linear scale", label or "") for label in axes), axes
         assert any(re.match(r"Y-axis titled 'torque' for a linear scale", label or "") for label in axes), axes
     finally:
         page.close()

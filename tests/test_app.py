@@ -434,11 +434,12 @@ def test_picking_other_physics_picks_the_agent_trained_for_them(tmp_path):
     with running_app(checkpoints, tmp_path / "work") as (url, _):
         client = Client(url, verbose=False)
 
-        def picked(current, g):
-            return client.predict("pendulum", current, 3, 1, 1, g, 1.0, 1.0, False,
-                                  api_name="/watch_agent_for_options")
+        def picked(current, g):  # the agent the picker switches to; None: it stays as it is
+            update = client.predict("pendulum", current, 3, 1, 1, g, 1.0, 1.0, False,
+                                    api_name="/watch_agent_for_options")
+            return update.get("value")
 
         assert picked(agent, 15.0) == "pendulum-g15"
         assert picked("pendulum-g15", 10.0) == agent
-        assert picked(agent, 10.0) == agent          # already trained on it: kept
-        assert picked("pendulum-g15", 4.0) == "pendulum-g15"  # nobody trained on g 4: the choice stays
+        assert picked(agent, 10.0) is None          # already trained on it: kept
+        assert picked("pendulum-g15", 4.0) is None  # nobody trained on g 4: the choice stays

@@ -55,12 +55,20 @@ def test_evaluate_touches_the_checkpoint_only_when_asked(tmp_path, capsys):
 
 def test_evaluate_write_merges_a_sticky_protocol_beside_the_greedy_one(tmp_path, capsys):
     folder = _copy(BUNDLED_MARIO, tmp_path / "mario")
-    greedy = json.loads((folder / RESULTS_FILE).read_text())  # bundled: written before protocols existed
+    before = json.loads((folder / RESULTS_FILE).read_text())
+    before.pop("protocols", None)  # written before protocols existed: a greedy document
+    (folder / RESULTS_FILE).write_text(json.dumps(before))
     assert cli.main(["evaluate", str(folder), "--episodes", "1", "--seed", "7", "--sticky", "0.25", "--write",
                      "--no-progress"]) == 0
     merged = json.loads((folder / RESULTS_FILE).read_text())
     assert list(merged["protocols"]) == ["greedy", "sticky_0.25"]
-    assert merged["mean_reward"] == greedy["mean_reward"]  # the headline stays the greedy evaluation
+    assert merged["mean_reward"] == before["mean_reward"]  # the headline stays the greedy evaluation
+    assert cli.main(["evaluate", str(folder), "--episodes", "1", "--seed", "8", "--epsilon", "0.05", "--write",
+                     "--no-progress"]) == 0
+    again = json.loads((folder / RESULTS_FILE).read_text())
+    assert list(again["protocols"]) == ["greedy", "sticky_0.25", "epsilon_0.05"]  # added, the others kept
+    assert again["protocols"]["sticky_0.25"] == merged["protocols"]["sticky_0.25"]
+    assert again["protocols"]["epsilon_0.05"]["seeds"] == [8]
     sticky = merged["protocols"]["sticky_0.25"]
     assert sticky["protocol"]["sticky"] == 0.25 and sticky["seeds"] == [7]
     assert sticky["protocol"]["noop_max"] == 30 and sticky["protocol"]["max_steps"] == 3000

@@ -53,7 +53,8 @@ def test_after_play_the_inside_plot_draws_the_torque_on_numeric_axes(app_url, br
         play_and_wait_for_the_inside_plot(page, "Pendulum", "pendulum")
         assert page.locator("#watch-series").get_by_label("torque").is_checked()
         axes = axis_labels(page, "#watch-inside")
-        assert any(re.match(r"X-axis titled 'step of the episode' for a linear scale", label or "") for label in axes), axes
+        x_axis = r"X-axis titled 'step of the episode' for a linear scale"
+        assert any(re.match(x_axis, label or "") for label in axes), axes
         assert any(re.match(r"Y-axis titled 'torque' for a linear scale", label or "") for label in axes), axes
     finally:
         page.close()

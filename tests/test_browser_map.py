@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from app_support import agent_checkpoints, bundled_agent, running_app
-from test_browser import CHROMIUM, CHROMIUM_FLAGS
+from test_browser import CHROMIUM, browser  # noqa: F401 (browser: the fixture)
 
 from rlcore.genmap import MAP_FILE
 
@@ -31,16 +31,6 @@ def app_url(tmp_path_factory):
         checkpoints, _ = agent_checkpoints(root, name)
     with running_app(checkpoints, root / "work") as (url, _):
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def watch_page(browser, url: str, system: str, width: int = 1280, height: int = 900):

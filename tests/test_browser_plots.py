@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from app_support import agent_checkpoints, running_app
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, open_page
+from test_browser import CHROMIUM, browser, open_page  # noqa: F401 (browser: the fixture)
 
 SCREENSHOTS = Path("/tmp/shots-plots")
 MARIO_METRICS = ("reward", "length", "loss", "q", "epsilon")
@@ -31,16 +31,6 @@ def app_url(tmp_path_factory):
     checkpoints, _ = agent_checkpoints(root, "pendulum")
     with running_app(checkpoints, root / "work") as (url, _context):
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def axes(page, plot: str) -> list[str]:

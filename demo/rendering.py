@@ -22,7 +22,7 @@ from rlcore.config import check_bounds
 from rlcore.systems import Episode, get_system
 from rlcore.video import hstack_videos, read_mp4, side_by_side, write_mp4
 
-CACHE_VERSION = 2  # bump when the rendering itself changes, so old videos are not served
+CACHE_VERSION = 3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
 
 try:  # On a ZeroGPU Space, playing an episode borrows the GPU; elsewhere this is a plain call.
     import spaces  # type: ignore[import-not-found]

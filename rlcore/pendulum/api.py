@@ -76,7 +76,6 @@ class Pendulum(System):
         from rlcore.pendulum.train import train as _train
 
         # `progress` is not needed: a record comes every iteration (a few milliseconds)
-
         return _train(config, out_dir, resume=resume, device=device, stop=stop)
 
     def load(self, checkpoint, device="cpu") -> PendulumAgent:

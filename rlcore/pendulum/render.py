@@ -77,8 +77,6 @@ def _draw_torque_arrow(draw: ImageDraw.ImageDraw, cx: float, cy: float, fraction
                   (base[0] - normal[0] * head * 0.7, base[1] - normal[1] * head * 0.7)], fill=TORQUE)
 
 
-
-
 @torch.no_grad()
 def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: float = MASS, l: float = LENGTH,  # noqa: E741
                    steps: int = 200, size: int = FRAME_SIZE) -> Episode:

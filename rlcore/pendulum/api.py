@@ -17,7 +17,7 @@ from rlcore.pendulum.config import PRESETS, PendulumConfig
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS
 from rlcore.pendulum.export import EXPORT_FILE, export_torchscript
 from rlcore.pendulum.play import EPISODE_STEPS, PendulumAgent, evaluate_net, load_agent
-from rlcore.pendulum.rollout import episode_rollout, swung_up
+from rlcore.pendulum.rollout import episode_rollout, episode_summary
 from rlcore.systems import Budget, Episode, Figure, GeneralisationMap, MapAxis, PlayControl, System, TrainKnobs
 
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
@@ -117,9 +117,7 @@ class Pendulum(System):
         """play()'s episode figures without drawing its frames."""
         check_bounds(options, "play options")
         traj, _ = episode_rollout(agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps)
-        return {"return": traj.reward.sum().item(), "last_reward": traj.reward[-1].item(),
-                "swung_up": swung_up(traj), "seed": options.seed, "steps": options.steps,
-                "g": options.g, "m": options.m, "l": options.l}
+        return episode_summary(traj, options.seed, g=options.g, m=options.m, l=options.l)
 
     def play_note(self, config: PendulumConfig, options: PlayOptions) -> str:
         """The physics played against the physics trained on (config.g, m and l)."""

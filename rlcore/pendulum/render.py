@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from rlcore.pendulum.env import DT, GRAVITY, LENGTH, MASS
-from rlcore.pendulum.rollout import episode_rollout, swung_up
+from rlcore.pendulum.rollout import episode_rollout, episode_summary
 from rlcore.systems import Episode
 
 FRAME_SIZE = 320  # pixels, square (even, and a multiple of 16 for H.264)
@@ -97,6 +97,4 @@ def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: floa
                    f"return {total:8.2f}   g {g:g}  m {m:g}  l {l:g}")
         frames.append(draw_pendulum(ths[t], torque, length=l, mass=m, max_torque=params["max_torque"],
                                     caption=caption, size=size))
-    summary = {"return": total, "last_reward": rewards[-1], "swung_up": swung_up(traj), "seed": seed, "steps": steps,
-               "g": g, "m": m, "l": l}
-    return Episode(frames=frames, summary=summary, trace=trace, fps=round(1 / DT), series={"torque": torques})
+    return Episode(frames=frames, summary=episode_summary(traj, seed, g=g, m=m, l=l), trace=trace, fps=round(1 / DT), series={"torque": torques})

@@ -88,6 +88,12 @@ def swung_up(traj: Trajectory) -> bool:
     return bool((angle_normalize(ths).abs() < UPRIGHT_RAD).all())
 
 
+def episode_summary(traj: Trajectory, seed: int, *, g: float, m: float, l: float) -> dict:  # noqa: E741
+    """An episode's figures, as Watch shows them and the generalisation map scores them."""
+    return {"return": traj.reward.sum().item(), "last_reward": traj.reward[-1].item(), "swung_up": swung_up(traj),
+            "seed": seed, "steps": len(traj.reward), "g": g, "m": m, "l": l}
+
+
 def mlp_layers(net: nn.Module) -> tuple[list[nn.Linear], float]:
     """The Linear layers of a Tanh MLP built by make_policy_net, and its TorqueSquash scale (0: none)."""
     modules = list(net)

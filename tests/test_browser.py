@@ -56,6 +56,12 @@ def open_page(browser, url: str, width: int = 1280, height: int = 900):
     return page
 
 
+def wait_for_a_drawn_line(page, plot: str, timeout: float = 60_000) -> None:
+    """Until `plot` draws a line through points (an empty per-step plot has line marks too: one point a side)."""
+    page.wait_for_function(f"""[...document.querySelectorAll("{plot} svg path[aria-roledescription='line mark']")]
+        .some(line => /L/.test(line.getAttribute('d') || ''))""", timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def page(app_url, browser):
     return open_page(browser, app_url[0])  # the training test closes it (the visitor goes away)
@@ -76,7 +82,17 @@ def test_a_bundled_replay_plays_in_the_video_element(page):
     assert later > first  # it is playing, not just loaded
     assert page.evaluate("document.querySelector('#watch-video video').videoWidth") > 0
     page.wait_for_selector("#watch-status table")  # the episode's figures
-    page.wait_for_selector("#watch-trace svg path[aria-roledescription='line mark']")  # its per-step plot
+    wait_for_a_drawn_line(page, "#watch-trace")  # its per-step plot
+    # both axis titles drawn inside the plot's frame (Vega lays the chart out for its first, empty value)
+    frame = page.locator("#watch-trace").bounding_box()
+    titles = page.eval_on_selector_all("#watch-trace svg text", """texts => texts
+        .filter(t => ['step of the episode', 'x_pos', 'reward'].includes(t.textContent))
+        .map(t => { const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.top, r.right, r.bottom]; })""")
+    slack = 2  # px: a text's box includes the font's line spacing around the glyphs
+    inside = [frame["x"] - slack <= left and right <= frame["x"] + frame["width"] + slack
+              and frame["y"] - slack <= top and bottom <= frame["y"] + frame["height"] + slack
+              for _, left, top, right, bottom in titles]
+    assert len(titles) == 2 and all(inside), (frame, titles)
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch.png"), full_page=True)
     page.get_by_role("tab", name="Agents").click()
     page.wait_for_function("document.querySelector('#agents-table').innerText.includes('bundled')")

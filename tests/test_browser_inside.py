@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from test_browser import BUNDLED_MARIO, CHROMIUM, app_url, browser, open_page  # noqa: F401 (fixtures)
+from test_browser import (BUNDLED_MARIO, CHROMIUM, app_url, browser, open_page,  # noqa: F401 (fixtures)
+                          wait_for_a_drawn_line)
 
 SHOTS = Path("/tmp/shots-q")
 
@@ -41,10 +42,7 @@ def play_and_wait_for_the_inside_plot(page, system: str, name: str) -> None:
     choose_system(page, system, name)
     page.get_by_role("button", name="Play", exact=True).click()
     page.wait_for_selector("#watch-series input[type=radio]", timeout=180_000)
-    # a line with points (the empty plot has line marks too, of null points)
-    page.wait_for_function("[...document.querySelectorAll("
-                           "'#watch-inside svg path[aria-roledescription=\"line mark\"]')]"
-                           ".some(line => !/null/.test(line.getAttribute('aria-label')))", timeout=120_000)
+    wait_for_a_drawn_line(page, "#watch-inside", timeout=120_000)
 
 
 def test_after_play_the_inside_plot_draws_the_torque_on_numeric_axes(app_url, browser):  # noqa: F811

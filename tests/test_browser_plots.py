@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from app_support import agent_checkpoints, running_app
-from test_browser import CHROMIUM, browser, open_page  # noqa: F401 (browser: the fixture)
+from test_browser import CHROMIUM, browser, open_page, wait_for_a_drawn_line  # noqa: F401 (browser: the fixture)
 
 SCREENSHOTS = Path("/tmp/shots-plots")
 MARIO_METRICS = ("reward", "length", "loss", "q", "epsilon")
@@ -136,7 +136,7 @@ def test_the_watch_tabs_per_step_plot_has_numeric_axes(app_url, browser):
         page.wait_for_function("/Pick an agent/.test(document.querySelector('#watch-status').innerText)")
         page.get_by_role("button", name="Play", exact=True).click()
         page.wait_for_function("/on seed 3/.test(document.querySelector('#watch-status').innerText)")
-        page.wait_for_selector("#watch-trace svg path[aria-roledescription='line mark']")
+        wait_for_a_drawn_line(page, "#watch-trace")
         assert_numeric_axes(page, "#watch-trace", "step of the episode", "reward")
         labels = tick_labels(page, "#watch-trace", "X") + tick_labels(page, "#watch-trace", "Y")
         assert labels and all(len(label) <= 6 for label in labels), labels

@@ -4,12 +4,15 @@ adapted to other physics, as the tab's default run does (System.start_config, th
     .venv/bin/python bench/finetune.py                       # g 15, 200 iterations, training seeds 0-2
     .venv/bin/python bench/finetune.py --physics m=1.5 --iterations 100 --seeds 1
     .venv/bin/python bench/finetune.py --mario runs/mario-1-2 --episodes 10   # a Mario run from mario-1-1
+    .venv/bin/python bench/finetune.py --mario-tab --episodes 10   # the Train tab's default Mario run, capped
 
 For each physics: the bundled agent's return over 100 episodes from random starts (evaluate's 200-step
 measure, starts of seeds 1000-1099, under that physics) and its swung-up rate (upright and still at the
 last step: reward above -0.01), then the same after each fine-tune, with its wall-clock time.
 With --mario RUN: the bundled mario-1-1 and the run (trained from it, `--init`) on the run's level, each
 greedy on the same episodes (seeds 0..N-1, 0-30 random no-op frames at the start): x reached, flags, return.
+With --mario-tab: first trains the Train tab's default Mario run (the config the tab builds, demo.train.run_config,
+stopped at the app's time cap as the tab stops it), then the same comparison.
 """
 
 from __future__ import annotations
@@ -63,6 +66,36 @@ def mario_before_after(run: Path, episodes: int) -> None:
               f"{results['flags']}/{episodes}, return {results['mean_reward']:.0f}")
 
 
+def mario_tab_run(out: Path, seconds: float, steps: int | None = None) -> Path:
+    """Train the Train tab's default Mario run (from mario-1-1, its default task and budget), stopped after
+    `seconds` as the app stops a run at its cap (`steps`: another budget); the checkpoint folder."""
+    import threading
+
+    from demo.train import run_config
+    from rlcore.config import from_dict
+
+    mario = get_system("mario")
+    knobs = mario.knobs
+    start = mario.start_config(BUNDLED_MARIO)
+    config = run_config("mario", next(iter(mario.presets)), steps or knobs.start_budget, getattr(start, knobs.lr_field), 0,
+                        start=BUNDLED_MARIO, task=dict(knobs.start_task))
+    stop = threading.Timer(seconds, lambda: stopped.set())
+    stopped = threading.Event()
+    began = time.perf_counter()
+    stop.start()
+    last: dict = {}
+    try:
+        for record in mario.train(from_dict(mario.Config, config, source="the tab's run"), out, device="cpu",
+                                  stop=stopped):
+            last = record or last
+    finally:
+        stop.cancel()
+    steps = last.get("step")
+    print(f"tab run: {time.perf_counter() - began:.0f} s (cap {seconds:.0f} s), {config['max_steps']} steps proposed, "
+          f"reached {steps}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--physics", nargs="+", default=["g=15"], help="NAME=VALUE of g, m, l (default: g=15)")
@@ -70,10 +103,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="fine-tunes with training seeds 0..N-1")
     parser.add_argument("--mario", type=Path, metavar="RUN", help="instead: a Mario run trained from mario-1-1 "
                         "against mario-1-1, on the run's level")
+    parser.add_argument("--mario-tab", action="store_true", help="instead: train the Train tab's default Mario "
+                        "run (stopped at --cap seconds), then compare it with mario-1-1 as --mario does")
+    parser.add_argument("--cap", type=float, default=600.0, help="with --mario-tab: the time cap (default: the "
+                        "app's 600 s)")
+    parser.add_argument("--steps", type=int, help="with --mario-tab: the agent steps proposed (default: the tab's)")
     parser.add_argument("--episodes", type=int, default=10, help="with --mario: episodes of each (default: 10)")
     args = parser.parse_args()
     if args.mario:
         return mario_before_after(args.mario, args.episodes)
+    if args.mario_tab:
+        with tempfile.TemporaryDirectory() as tmp:
+            return mario_before_after(mario_tab_run(Path(tmp) / "run", args.cap, args.steps), args.episodes)
     physics = {name: float(value) for name, value in (item.split("=") for item in args.physics)}
     torch.set_num_threads(1)
     print(f"physics {physics}, {args.iterations} iterations, {EPISODES} episodes (seeds {FIRST_SEED}-"

@@ -192,7 +192,8 @@ def cap_note(ctx: AppContext, system: System, start_ref: str | None) -> str:
     if not knobs.cpu_rate:
         return ""
     unit, allows = knobs.budget_label.lower(), cap * knobs.cpu_rate
-    text = f"{cap:.0f} s here is about **{allows:,.0f} {unit}** (~{knobs.cpu_rate:g} a second on a 2-core CPU)"
+    text = (f"{cap:.0f} s here is about **{allows:,.0f} {unit}** (~{knobs.cpu_rate:g} a second on an idle 2-core "
+            "CPU, fewer while it is busy)")
     try:
         start = start_path(ctx, system, start_ref)
     except ValueError:

@@ -68,12 +68,12 @@ class SuperMario(System):
     play_controls = (PlayControl("world", "World", choices=tuple(range(1, 9))),
                      PlayControl("stage", "Stage", choices=tuple(range(1, 5))),
                      PlayControl("show_q", "Show Q-values in the video"))
-    knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after a quarter of them)", 3000, 50_000,
+    knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after at most a quarter of them)", 3000, 50_000,
                        metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run,
-                       task=play_controls[:2], start_task={"stage": 2}, start_budget=15_000, cpu_rate=25.0,
-                       start_needs=25_000)
+                       task=play_controls[:2], start_task={"stage": 2}, start_budget=30_000, cpu_rate=55.0,
+                       start_needs=30_000)
     # A run from a trained agent: explore a little around what it knows (epsilon 0.2 decaying to 0.05, not
-    # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~15k), in float32 unless this CPU
+    # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~30k), in float32 unless this CPU
     # has native bfloat16 (the bundled agent was trained on one that had)
     fine_tune = {"exploration_rate": 0.2, "exploration_rate_decay": 0.99998, "exploration_rate_min": 0.05,
                  "burnin": 5_000, "precision": "auto", "keep_snapshots": False}

@@ -80,19 +80,29 @@ def undo_training_nice(server_pid: int) -> list[tuple[int, int]]:
     return changed
 
 
-def mario_video_while_training(url: str, watcher, agent: str, steps: int, server_pid: int | None = None,
-                               timeout: float = 600) -> dict[str, Any]:
+def mario_video_while_training(url: str, watcher, agent: str, agent_path: Path, steps: int,
+                               server_pid: int | None = None, timeout: float = 600) -> dict[str, Any]:
     """A visitor's Mario training run through the Train tab, then, once it learns (after its burn-in: the
     learner and the emulators all busy), another visitor's first (uncached) Mario video. With `server_pid`
     (an A/B), the training processes are reniced to what they were before the app niced them."""
     from gradio_client import Client
 
+    from demo.finetune import task_controls, task_defaults
+    from rlcore.systems import get_system
+
+    # the tab's default Mario run: from the bundled agent, on its proposed level (the other systems' task
+    # knobs are hidden there; the API still takes a value for each)
+    task = task_defaults(get_system("mario"), agent_path)
+    task_values = [task.get(c.field, c.choices[0] if c.choices else c.minimum) for c in task_controls()]
     trainer = Client(url, verbose=False)  # its own session, as a second visitor
-    job = trainer.submit("mario", "tutorial", steps, 0.00025, 0, False, "", api_name="/train")
+    trainer.predict("mario", api_name="/train_start_choices")  # picks Mario: its agents become the choices
+    job = trainer.submit("mario", "tutorial", steps, 0.00025, 0, False, "", agent, *task_values, api_name="/train")
     deadline = time.monotonic() + timeout
     while not re.search(r"\*\*running\*\* for .*?, [1-9]\d* / \d+ agent steps(?!: filling)", training_status(job)):
         if job.done() or time.monotonic() > deadline:
-            raise RuntimeError(f"the training run did not start learning: {training_status(job)!r}")
+            failure = job.exception() if job.done() else None
+            raise RuntimeError(f"the training run did not start learning: {training_status(job)!r}"
+                               + (f" ({failure})" if failure else ""))
         time.sleep(0.5)
     reniced = undo_training_nice(server_pid) if server_pid is not None else []
     before = training_status(job)
@@ -129,8 +139,9 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=10.0,
                         help="seconds between the first page and the first replay request")
     parser.add_argument("--train-steps", type=int, default=8000,
-                        help="agent steps of the Mario run started in the Train tab before the while-training "
-                             "video (learning starts after a quarter of them); 0 skips that figure")
+                        help="agent steps of the Mario run started in the Train tab (its default run: from the "
+                             "bundled agent, on the level it proposes) before the while-training video (learning "
+                             "starts after a quarter of them); 0 skips that figure")
     parser.add_argument("--without-training-nice", action="store_true",
                         help="an A/B: renice the training processes to the priority they had before the app niced "
                              "them, before the while-training video (root, or CAP_SYS_NICE, can lower a niceness)")
@@ -184,7 +195,8 @@ def main() -> None:
                                                                                         agents[system], seed=0)
             results[f"{system}_default_episode_was_prerendered"] = figures["cached"]
         if args.train_steps:
-            results.update(mario_video_while_training(url, client, agents["mario"], args.train_steps,
+            results.update(mario_video_while_training(url, client, agents["mario"], checkpoints / agents["mario"],
+                                                      args.train_steps,
                                                       server.pid if args.without_training_nice else None))
     finally:
         server.terminate()
@@ -193,6 +205,11 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     results.update(pendulum_breakdown(checkpoints / agents["pendulum"]))
+    # the emulator bounds a Mario replay (~2,000 frames for 1-1): its speed here says how fast this host
+    # was during the run (shared hosts vary ~2x), so figures from different days compare
+    from bench.reference.mario_tutorial import measure_raw_env
+
+    results["emulator_raw_frames_per_s"] = max(measure_raw_env(steps=2000) for _ in range(2))
     shutil.rmtree(work, ignore_errors=True)
 
     targets = {"cold_start_to_first_page_s": 10, "mario_first_video_s": 5, "pendulum_first_video_s": 1,

@@ -132,7 +132,8 @@ def results_table(document: dict[str, Any], results: dict[str, Any]) -> str:
 
 def snapshot_section(folder: Path) -> list[str]:
     """The learning curve from snapshot evaluations (`rlcore evaluate-snapshots`): one row per snapshot,
-    one column per protocol (success count, or mean return for systems without successes)."""
+    one column per protocol (success count and mean return, or the return alone for systems without
+    successes)."""
     from rlcore.snapshots import SNAPSHOT_EVALS_FILE, read_evaluations
 
     try:
@@ -146,7 +147,8 @@ def snapshot_section(folder: Path) -> list[str]:
     for e in evaluations:
         rate = next(iter(e.get("rates", {}).values()), None)
         cells.setdefault(e["step"], {})[e["protocol"]["name"]] = (
-            f"{rate['count']}/{e['n_eval_episodes']}" if rate else f"{e['mean_reward']:.1f}")
+            f"{rate['count']}/{e['n_eval_episodes']} (return {e['mean_reward']:,.1f})" if rate
+            else f"{e['mean_reward']:.1f}")
     rows = [(str(step), *(row.get(name, "") for name in protocols)) for step, row in sorted(cells.items())]
     return ["## Learning curve (snapshot evaluations)",
             f"Every kept snapshot evaluated with `python -m rlcore evaluate-snapshots` (`{SNAPSHOT_EVALS_FILE}`).",

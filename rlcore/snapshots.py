@@ -143,7 +143,9 @@ def _headline(entry: Mapping[str, Any]) -> str:
 
 
 def plot_curve(evaluations: list[Mapping[str, Any]], path: Path) -> Path:
-    """Success rate (with its Wilson band) or return against steps, one line per protocol."""
+    """One line per protocol against steps: the success rate with its Wilson band and, beside it, the mean
+    return (+/- std), which still tells the learning story while the rate stays at 0 (a level not yet
+    cleared); systems without a success field get the return alone."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,23 +155,29 @@ def plot_curve(evaluations: list[Mapping[str, Any]], path: Path) -> Path:
     from rlcore.metrics import save_figure
 
     rate_key = next((k for e in evaluations for k in e.get("rates", {})), None)
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    fig, axes = plt.subplots(1, 2 if rate_key else 1, figsize=(10 if rate_key else 6, 3.5), dpi=100, squeeze=False)
+    rate_ax, return_ax = (axes[0][0], axes[0][1]) if rate_key else (None, axes[0][0])
     for name in dict.fromkeys(e["protocol"]["name"] for e in evaluations):
         points = [e for e in evaluations if e["protocol"]["name"] == name]
         steps = [e["step"] for e in points]
-        if rate_key is None:
-            ax.plot(steps, [e["mean_reward"] for e in points], marker="o", label=name)
-            continue
-        rates = [e["rates"][rate_key] for e in points]
-        ax.plot(steps, [r["rate"] for r in rates], marker="o", label=name)
-        ax.fill_between(steps, [r["ci95"][0] for r in rates], [r["ci95"][1] for r in rates], alpha=0.2)
-    ax.set_xlabel("training steps")
-    ax.set_ylabel(f"{rate_key} rate (95% Wilson band)" if rate_key else "mean return")
-    if rate_key:
-        ax.set_ylim(-0.03, 1.03)
-    ax.set_title(f"Snapshot evaluations ({evaluations[-1]['n_eval_episodes']} episodes each)")
-    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
-    ax.grid(alpha=0.3)
-    ax.legend()
+        means = [e["mean_reward"] for e in points]
+        stds = [e.get("std_reward", 0.0) for e in points]
+        return_ax.plot(steps, means, marker="o", label=name)
+        return_ax.fill_between(steps, [m - d for m, d in zip(means, stds)], [m + d for m, d in zip(means, stds)],
+                               alpha=0.15)
+        if rate_ax is not None:
+            rates = [e["rates"][rate_key] for e in points]
+            rate_ax.plot(steps, [r["rate"] for r in rates], marker="o", label=name)
+            rate_ax.fill_between(steps, [r["ci95"][0] for r in rates], [r["ci95"][1] for r in rates], alpha=0.2)
+    return_ax.set_ylabel("mean return (+/- std)")
+    if rate_ax is not None:
+        rate_ax.set_ylabel(f"{rate_key} rate (95% Wilson band)")
+        rate_ax.set_ylim(-0.03, 1.03)
+    for ax in axes[0]:
+        ax.set_xlabel("training steps")
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"Snapshot evaluations ({evaluations[-1]['n_eval_episodes']} episodes each)")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -58,6 +58,7 @@ def test_the_card_has_the_snapshot_learning_curve_and_push_carries_it(tmp_path):
     plot_curve(evaluations, folder / "snapshot_evals.png")
     text = build_model_card(folder, "alice/mario")
     assert "| training steps | greedy | sticky_0.25 |" in text
-    assert "| 25000 | 1/4 | 0/4 |" in text and "| 50000 | 4/4 | 3/4 |" in text
+    assert "| 25000 | 1/4 (return 1.0) | 0/4 (return 1.0) |" in text
+    assert "| 50000 | 4/4 (return 1.0) | 3/4 (return 1.0) |" in text
     assert "![snapshot_evals](snapshot_evals.png)" in text
     assert {folder / SNAPSHOT_EVALS_FILE, folder / "snapshot_evals.png"} <= set(files_to_push(folder))

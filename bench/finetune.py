@@ -77,22 +77,21 @@ def mario_tab_run(out: Path, seconds: float, steps: int | None = None) -> Path:
     mario = get_system("mario")
     knobs = mario.knobs
     start = mario.start_config(BUNDLED_MARIO)
-    config = run_config("mario", next(iter(mario.presets)), steps or knobs.start_budget, getattr(start, knobs.lr_field), 0,
-                        start=BUNDLED_MARIO, task=dict(knobs.start_task))
-    stop = threading.Timer(seconds, lambda: stopped.set())
+    config = run_config("mario", next(iter(mario.presets)), steps or knobs.start_budget,
+                        getattr(start, knobs.lr_field), 0, start=BUNDLED_MARIO, task=dict(knobs.start_task))
     stopped = threading.Event()
+    cap = threading.Timer(seconds, stopped.set)
     began = time.perf_counter()
-    stop.start()
+    cap.start()
     last: dict = {}
     try:
         for record in mario.train(from_dict(mario.Config, config, source="the tab's run"), out, device="cpu",
                                   stop=stopped):
             last = record or last
     finally:
-        stop.cancel()
-    steps = last.get("step")
-    print(f"tab run: {time.perf_counter() - began:.0f} s (cap {seconds:.0f} s), {config['max_steps']} steps proposed, "
-          f"reached {steps}")
+        cap.cancel()
+    print(f"tab run: {time.perf_counter() - began:.0f} s (cap {seconds:.0f} s), {config['max_steps']} steps "
+          f"proposed, reached {last.get('step')}")
     return out
 
 

@@ -105,8 +105,8 @@ def per_step_frame(sides: Sequence[Sequence[tuple[int, float]]]) -> pd.DataFrame
 
 
 def trace_placeholder() -> pd.DataFrame:
-    """What a per-step plot starts with: one point per side (steps 0 and 10, value 0), which draws no line. The browser
-    fixes the plot's colour scale from its first value and does not redo it for later data, so both sides
+    """What a per-step plot starts with: one point per side (steps 0 and 10, value 0), which draws no line.
+    The browser fixes the plot's colour scale from its first value and does not redo it for later data, so both sides
     must be named from the start, or later lines are drawn without a colour; and Vega lays the chart out
     once, for its first value: with a point there are tick labels to make room for, so the x-axis title
     stays inside the chart once the episode's points come (with none it falls below the chart, clipped)."""

@@ -7,7 +7,8 @@ checkpoints when checkpoints/ has them; a system without a bundled agent gets a 
 first (said in the output: its episodes are not the bundled agent's). Targets on a 2-core CPU: first
 page under 10 s, a Mario replay under 5 s, a Pendulum replay under 1 s, cached repeats under 0.2 s.
 Then a second visitor starts a Mario run in the Train tab and, once it learns, the first Mario replay
-of another seed is timed again (the training process runs niced below the app: target under 5 s too).
+of another seed is timed again (the app pauses training while it plays a replay: target under 5 s too;
+RLCORE_PAUSE_TRAINING_FOR_REPLAYS=0 in the environment measures it without the pause).
 Ends with `name: value` lines.
 """
 

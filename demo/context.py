@@ -57,6 +57,9 @@ class AppSettings:
     gradio_cache_seconds: tuple[int, int] = (3600, 3600)
     """Gradio's copies of served videos, zips and uploads: every first seconds, delete those older
     than the second (gr.Blocks(delete_cache=...))."""
+    pause_training_for_replays: bool = True
+    """Pause training runs while an episode is played for a visitor (demo/jobs.py: replays first); set
+    RLCORE_PAUSE_TRAINING_FOR_REPLAYS=0 to let them train through replays."""
     allow_local_paths: bool = True
     """Whether a visitor may name any folder of the server as a checkpoint. Off on a Hugging Face Space
     (SPACE_ID is set there): a public visitor should not probe the server's files."""
@@ -72,6 +75,9 @@ class AppSettings:
         values["max_upload_mb"] = _env_float("RLCORE_MAX_UPLOAD_MB", cls.max_upload_mb)
         values["max_train_seconds"] = _env_float("RLCORE_MAX_TRAIN_SECONDS", cls.max_train_seconds)
         values["max_concurrent_runs"] = int(_env_float("RLCORE_MAX_CONCURRENT_RUNS", cls.max_concurrent_runs))
+        pause = os.environ.get("RLCORE_PAUSE_TRAINING_FOR_REPLAYS")
+        if pause:
+            values["pause_training_for_replays"] = pause.lower() not in ("0", "false", "no")
         allow = os.environ.get("RLCORE_ALLOW_LOCAL_PATHS")
         values["allow_local_paths"] = (allow.lower() not in ("0", "false", "no") if allow
                                        else not os.environ.get("SPACE_ID"))
@@ -125,12 +131,14 @@ class AppContext:
             folder.mkdir(parents=True, exist_ok=True)
         prune_stale_staging(settings.uploads_dir)
         self.catalog = Catalog(settings)
-        self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos)
         self.training = TrainingRuns(RunLimits(
             max_seconds=settings.max_train_seconds,
             heartbeat_timeout=settings.heartbeat_timeout,
             stop_grace_seconds=settings.stop_grace_seconds,
         ))
+        self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos,
+                                 while_playing=self.training.replays_first if settings.pause_training_for_replays
+                                 else None)
 
     def close(self) -> None:
         self.training.shutdown()

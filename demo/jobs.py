@@ -9,6 +9,7 @@ wall-clock cap, or when the page stopped polling (heartbeat: the backstop to the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -16,6 +17,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -28,6 +30,10 @@ POLL_SECONDS = 0.2
 WAITING_FORGOTTEN_SECONDS = 24 * 3600
 PROGRESS_SECONDS = 0.5  # the child sends the trainer's progress at most this often
 TRAINING_NICE = 10  # the training process and its workers run this much below the app (CPU priority)
+# Replays first: while the app plays an episode for a visitor, training runs are paused (SIGSTOP to their
+# process group): a niced run still shares the two cores' caches and memory with the replay (measured: a
+# first Mario video 4.6 s alone, 5.5 s beside a niced run). Never longer than this at a time.
+MAX_PAUSE_SECONDS = 60.0
 # What a run is doing before its trainer says (the Train tab shows it beside "0 / N")
 STARTING = "starting the training process"
 LOADING = "loading the trainer (importing PyTorch and the system's code)"
@@ -72,6 +78,8 @@ def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, d
                     stop_request, messages) -> None:
     """The child process: run the system's trainer, send each metric record to the parent."""
     try:
+        if hasattr(os, "setpgid"):
+            os.setpgid(0, 0)  # a process group of its own (its workers join it): the app pauses it as one
         lower_priority(TRAINING_NICE)
         progress = ProgressSender(messages)
         progress(None, LOADING)
@@ -131,6 +139,9 @@ class Run:
         self._messages = None
         self._stop_sent_at: float | None = None
         self._terminated = False
+        self.paused_seconds = 0.0  # paused for replays (not counted by the time cap)
+        self._paused_at: float | None = None
+        self._pause_lock = threading.Lock()  # render threads pause and resume; the supervisor resumes
 
     @property
     def done(self) -> bool:
@@ -143,6 +154,38 @@ class Run:
     def heartbeat(self) -> None:
         """The page is still watching (called by its polling generator)."""
         self.last_seen = time.monotonic()
+
+    @property
+    def training_seconds(self) -> float:
+        """Wall-clock time it has run, less the time it was paused for replays (what the time cap counts)."""
+        paused = self.paused_seconds + (time.monotonic() - self._paused_at if self._paused_at is not None else 0.0)
+        return self.elapsed - paused
+
+    def pause(self) -> bool:
+        """Stop the child and its workers (SIGSTOP to its process group) while a replay plays; whether it did.
+        Only a group the child leads: never the app's own."""
+        with self._pause_lock:
+            if self._paused_at is not None or self.state != RUNNING or not self._signal_group(signal.SIGSTOP):
+                return False
+            self._paused_at = time.monotonic()
+            return True
+
+    def resume(self) -> None:
+        with self._pause_lock:
+            if self._paused_at is not None:
+                self._signal_group(signal.SIGCONT)
+                self.paused_seconds += time.monotonic() - self._paused_at
+                self._paused_at = None
+
+    def _signal_group(self, sig: int) -> bool:
+        pid = self._process.pid if self._process is not None else None
+        try:
+            if pid is None or not hasattr(os, "killpg") or os.getpgid(pid) != pid:
+                return False  # not started yet, or not yet in its own group
+            os.killpg(pid, sig)
+            return True
+        except ProcessLookupError:  # it ended
+            return False
 
     def request_stop(self, reason: str = "stopped on request") -> None:
         self.stop_reason = reason
@@ -195,13 +238,14 @@ class Run:
             reason = self.stop_reason
         elif now - self.last_seen > self.limits.heartbeat_timeout:
             reason = PAGE_WENT_AWAY
-        elif now - self.started_at > self.limits.max_seconds:
+        elif self.training_seconds > self.limits.max_seconds:
             reason = f"stopped at the {self.limits.max_seconds:.0f} s time limit"
         if reason and self.state == RUNNING:
             self._stop_sent_at = now
             self.state, self.message = STOPPING, reason
             self._stop_event.set()
         elif self._stop_sent_at is not None and now - self._stop_sent_at > self.limits.stop_grace_seconds:
+            self.resume()  # a stopped process would not act on SIGTERM
             log.warning("training run %d did not stop in %.0f s: terminating", self.id, self.limits.stop_grace_seconds)
             self._terminated = True
             self._process.terminate()
@@ -239,6 +283,8 @@ class TrainingRuns:
         self._supervisors: list[threading.Thread] = []
         self._waiting: dict[str, float] = {}  # owner -> when its Start was queued (Gradio holds the place)
         self._mp = mp.get_context("spawn")  # a fresh interpreter: no inherited threads, locks or CUDA state
+        self._replays = 0  # replays playing now (replays_first)
+        self._pause_timer: threading.Timer | None = None
 
     def start(self, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
               device: str = "auto") -> Run:
@@ -274,6 +320,35 @@ class TrainingRuns:
         with self._lock:
             return [r for r in self._runs.values() if not r.done]
 
+    @contextlib.contextmanager
+    def replays_first(self):
+        """While inside (a replay being played), every running training run is paused; the last replay to
+        finish resumes them. A pause never lasts longer than MAX_PAUSE_SECONDS (a timer resumes them)."""
+        with self._lock:
+            self._replays += 1
+            if self._replays == 1:
+                paused = [run for run in self._runs.values() if not run.done and run.pause()]
+                if paused:
+                    self._pause_timer = threading.Timer(MAX_PAUSE_SECONDS, self._resume_all)
+                    self._pause_timer.daemon = True
+                    self._pause_timer.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._replays -= 1
+                last = self._replays == 0
+            if last:
+                self._resume_all()
+
+    def _resume_all(self) -> None:
+        with self._lock:
+            runs, timer, self._pause_timer = list(self._runs.values()), self._pause_timer, None
+        if timer is not None:
+            timer.cancel()
+        for run in runs:
+            run.resume()
+
     def stop_runs_of(self, owner: str) -> int:
         """Ask every unfinished run of this owner to stop; the number of runs asked."""
         runs = [r for r in self.unfinished_runs() if r.owner == owner]
@@ -282,6 +357,7 @@ class TrainingRuns:
         return len(runs)
 
     def shutdown(self) -> None:
+        self._resume_all()
         for run in self.unfinished_runs():
             run.request_stop()
         with self._lock:

@@ -6,6 +6,7 @@ same uncached episode at once share one rendering (a lock per key).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -120,8 +121,11 @@ def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Renderer:
-    def __init__(self, cache_dir: Path, max_entries: int = 500):
+    def __init__(self, cache_dir: Path, max_entries: int = 500,
+                 while_playing: Callable[[], contextlib.AbstractContextManager] | None = None):
+        """`while_playing`: entered around each play of an episode (the app pauses training runs in it)."""
         self.cache_dir = Path(cache_dir)
+        self.while_playing = while_playing or contextlib.nullcontext
         self.max_entries = max_entries
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.episodes_played = 0  # counts real plays (not cache hits): the tests read it
@@ -262,4 +266,5 @@ class Renderer:
     def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
         with self._lock:
             self.episodes_played += 1
-        return play_episode(system, Path(checkpoint), play_options(system, options))
+        with self.while_playing():
+            return play_episode(system, Path(checkpoint), play_options(system, options))

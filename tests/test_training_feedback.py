@@ -4,9 +4,11 @@ system (tests/paced_system.py: one record at the end only, a worker process of i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,6 +79,68 @@ def test_start_up_is_said_then_progress_moves_every_second_and_the_run_is_niced_
     assert niceness["child"] == min(19, ours + TRAINING_NICE)
     assert niceness["workers"] and all(n == niceness["child"] for n in niceness["workers"])  # inherited
     assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # the app itself keeps its priority
+
+
+def process_state(pid: int) -> str:
+    """R, S, T (stopped), ... as /proc/<pid>/stat has it."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_replay_pauses_the_run_and_its_workers_and_the_pause_is_not_counted_by_the_cap(paced, tmp_path):
+    from demo.jobs import RUNNING, RunLimits, TrainingRuns
+    from paced_system import WORKER_STARTED
+
+    runs = TrainingRuns(RunLimits(max_seconds=120, heartbeat_timeout=60))
+    try:
+        run = runs.start("visitor", "paced", paced(episodes=400, pull_seconds=0.05), tmp_path / "run")
+        deadline = time.monotonic() + 60
+        while run.progress is None or run.doing != "" or run.progress < 5:  # training, its worker started
+            assert time.monotonic() < deadline and not run.done, (run.state, run.doing, run.message)
+            run.heartbeat()
+            time.sleep(0.05)
+        processes = [run._process.pid, *children_of(run._process.pid)]
+        assert len(processes) >= 2 and os.getpgid(processes[0]) == processes[0] != os.getpgid(0)  # its own group
+        with runs.replays_first():
+            time.sleep(0.5)  # a signal is delivered at once; the queue may still hold a message sent before
+            states = [process_state(pid) for pid in processes]
+            before = run.progress
+            time.sleep(1.0)  # ~20 pulls' worth
+            assert run.progress == before  # no progress while paused
+            with runs.replays_first():  # a second replay at once: still paused when it ends
+                pass
+            assert all(process_state(pid) == "T" for pid in processes)
+        assert states == ["T"] * len(processes)
+        time.sleep(0.5)
+        assert all(process_state(pid) != "T" for pid in processes) and run.state == RUNNING
+        assert 1.4 < run.paused_seconds < 5 and run.training_seconds < run.elapsed - 1.4  # the cap's clock
+        deadline = time.monotonic() + 30
+        while run.progress == before:  # it trains again
+            assert time.monotonic() < deadline
+            run.heartbeat()
+            time.sleep(0.05)
+    finally:
+        runs.shutdown()
+    assert run.done
+
+
+def test_the_renderer_pauses_training_only_while_it_plays(tmp_path):
+    from app_support import agent_checkpoints
+    from demo.rendering import Renderer
+
+    checkpoints, agent = agent_checkpoints(tmp_path / "agents", "pendulum")
+    entered = []
+
+    @contextlib.contextmanager
+    def while_playing():
+        entered.append(time.monotonic())
+        yield
+
+    renderer = Renderer(tmp_path / "cache", while_playing=while_playing)
+    checkpoint = checkpoints / agent
+    renderer.episode("pendulum", checkpoint, {"seed": 1})
+    assert len(entered) == 1  # played
+    renderer.episode("pendulum", checkpoint, {"seed": 1})
+    assert len(entered) == 1  # from the cache: nothing played, nothing paused
 
 
 @pytest.mark.slow

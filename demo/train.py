@@ -182,8 +182,10 @@ def build(ctx: AppContext) -> None:
     system_changed = system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
     tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
     finetune.wire_start_widgets(ctx, system_changed, system, start_from, task, steps, cap_note, preset)
-    _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id, start_from, *task],
-          [status, *plots, video, download], start, stop)
+    with tab:  # _wire makes a gr.State: inside the tab, not loose among the Tabs (the browser drew the
+        # Agents tab's header twice when a component sat between tabs)
+        _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id, start_from, *task],
+              [status, *plots, video, download], start, stop)
 
 
 def _wire(ctx: AppContext, can_push: bool, inputs: list, outputs: list, start, stop) -> None:

@@ -96,6 +96,9 @@ def test_a_bundled_replay_plays_in_the_video_element(page):
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-watch.png"), full_page=True)
     page.get_by_role("tab", name="Agents").click()
     page.wait_for_function("document.querySelector('#agents-table').innerText.includes('bundled')")
+    # each tab's header once (a component loose between the tabs made the browser draw Agents twice)
+    assert page.eval_on_selector_all("[role=tab]", "tabs => tabs.map(t => t.textContent)") == ["Watch", "Train",
+                                                                                                "Agents"]
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-agents.png"), full_page=True)
 
 

@@ -20,6 +20,12 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    """An on/off variable: 0, false or no (any case) turn it off, anything else on; unset: `default`."""
+    value = os.environ.get(name)
+    return value.lower() not in ("0", "false", "no") if value else default
+
+
 @dataclasses.dataclass(frozen=True)
 class AppSettings:
     """Folders and the limits that keep a public Space up (each overridable by an RLCORE_* variable)."""
@@ -75,12 +81,9 @@ class AppSettings:
         values["max_upload_mb"] = _env_float("RLCORE_MAX_UPLOAD_MB", cls.max_upload_mb)
         values["max_train_seconds"] = _env_float("RLCORE_MAX_TRAIN_SECONDS", cls.max_train_seconds)
         values["max_concurrent_runs"] = int(_env_float("RLCORE_MAX_CONCURRENT_RUNS", cls.max_concurrent_runs))
-        pause = os.environ.get("RLCORE_PAUSE_TRAINING_FOR_REPLAYS")
-        if pause:
-            values["pause_training_for_replays"] = pause.lower() not in ("0", "false", "no")
-        allow = os.environ.get("RLCORE_ALLOW_LOCAL_PATHS")
-        values["allow_local_paths"] = (allow.lower() not in ("0", "false", "no") if allow
-                                       else not os.environ.get("SPACE_ID"))
+        values["pause_training_for_replays"] = _env_flag("RLCORE_PAUSE_TRAINING_FOR_REPLAYS",
+                                                         cls.pause_training_for_replays)
+        values["allow_local_paths"] = _env_flag("RLCORE_ALLOW_LOCAL_PATHS", not os.environ.get("SPACE_ID"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("checkpoints_dir", "work_dir"):
             values[key] = Path(values.get(key, getattr(cls, key))).resolve()

@@ -87,7 +87,8 @@ def test_a_bundled_replay_plays_in_the_video_element(page):
     frame = page.locator("#watch-trace").bounding_box()
     titles = page.eval_on_selector_all("#watch-trace svg text", """texts => texts
         .filter(t => ['step of the episode', 'x_pos', 'reward'].includes(t.textContent))
-        .map(t => { const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.top, r.right, r.bottom]; })""")
+        .map(t => { const r = t.getBoundingClientRect();
+                    return [t.textContent, r.left, r.top, r.right, r.bottom]; })""")
     slack = 2  # px: a text's box includes the font's line spacing around the glyphs
     inside = [frame["x"] - slack <= left and right <= frame["x"] + frame["width"] + slack
               and frame["y"] - slack <= top and bottom <= frame["y"] + frame["height"] + slack

@@ -173,3 +173,11 @@ def test_a_real_mario_run_shows_its_steps_and_its_emulators_run_niced(tmp_path):
     assert niceness["learner"] == min(19, ours + TRAINING_NICE)
     workers = niceness["workers"]  # forked from the learner (inherited), then niced below it (train.py)
     assert len(workers) >= 1 and all(n >= min(19, niceness["learner"] + WORKER_NICE) for n in workers), niceness
+
+
+def test_replays_first_can_be_turned_off_by_the_environment(monkeypatch):
+    from demo.context import AppSettings
+
+    assert AppSettings.from_env().pause_training_for_replays
+    monkeypatch.setenv("RLCORE_PAUSE_TRAINING_FOR_REPLAYS", "0")
+    assert not AppSettings.from_env().pause_training_for_replays

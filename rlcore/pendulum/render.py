@@ -97,4 +97,5 @@ def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: floa
                    f"return {total:8.2f}   g {g:g}  m {m:g}  l {l:g}")
         frames.append(draw_pendulum(ths[t], torque, length=l, mass=m, max_torque=params["max_torque"],
                                     caption=caption, size=size))
-    return Episode(frames=frames, summary=episode_summary(traj, seed, g=g, m=m, l=l), trace=trace, fps=round(1 / DT), series={"torque": torques})
+    return Episode(frames=frames, summary=episode_summary(traj, seed, g=g, m=m, l=l), trace=trace, fps=round(1 / DT),
+                   series={"torque": torques})

@@ -62,12 +62,12 @@ def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]
 
 
 def formatted_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The table of agent rows: numbers to 3 decimals, figures as the model cards show them (a flag rate
-    of 1 reads 100%, not 1)."""
+    """The table of agent rows: returns to 1 decimal as the model cards write them (3 decimals made a
+    std such as 615.648 wrap its column), figures as the cards show them (a flag rate of 1 reads 100%)."""
     frame = pd.DataFrame(rows, columns=BASE_COLUMNS + figure_columns())
     for label, figure in figure_formats().items():
         frame[label] = [None if finite_number(v) is None else figure.text(v) for v in frame[label]]
-    return frame.round(3)
+    return frame.round(1)
 
 
 def figure_formats() -> dict[str, Figure]:

@@ -54,6 +54,7 @@ import os
 import statistics
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -311,7 +312,7 @@ class System(abc.ABC):
 
         if not self.can_start_from:
             raise ValueError(f"{self.name} runs cannot start from a checkpoint (its Config has no init_from)")
-        config = dataclasses.replace(self.config_of(checkpoint), init_from=str(checkpoint),
+        config = dataclasses.replace(self.config_of(checkpoint), init_from=_path_to_record(checkpoint),
                                      **{**self.fine_tune, **overrides})
         check_bounds(config)
         return config
@@ -325,6 +326,16 @@ class System(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<rlcore system {self.name!r}>"
+
+
+def _path_to_record(folder: str | os.PathLike) -> str:
+    """How a run records the folder it starts from: relative to the working directory when inside it
+    (`checkpoints/mario-1-1`: reusable by a reader of the card, and no server's layout in it), else as
+    given. Runs load it from that same directory (the app's training processes inherit it)."""
+    try:
+        return Path(folder).absolute().relative_to(Path.cwd()).as_posix()
+    except ValueError:  # outside the working directory
+        return os.fspath(folder)
 
 
 def results_document(returns: Sequence[float], seeds: Sequence[int], protocol: Mapping[str, Any] | None = None,

@@ -264,10 +264,12 @@ def test_the_agents_figures_read_as_in_the_model_cards_and_as_cards_on_phones(tm
     from demo.catalog import Agent
 
     mario = Agent(ref="mario-1-1", path=tmp_path, system="mario", source="bundled")
-    results = {"mean_reward": 3083.5, "n_eval_episodes": 10, "flag_rate": 1.0, "mean_x_pos": 3161.0}
+    results = {"mean_reward": 3083.54, "std_reward": 615.648, "n_eval_episodes": 10, "flag_rate": 1.0,
+               "mean_x_pos": 3161.0}
     frame = formatted_table([agent_row(mario, results)])
     (row,) = frame.to_dict("records")
     assert row["flag rate"] == "100%" and row["mean x position"] == "3161.0" and row["last reward"] is None
+    assert (row["mean return"], row["std"]) == (3083.5, 615.6)  # as the card writes them
     cards = agent_cards(frame)
     assert "<h4>mario-1-1</h4>" in cards and "<dt>flag rate</dt><dd>100%</dd>" in cards
     assert "last reward" not in cards  # a figure the agent does not have is left out, not shown empty

@@ -27,7 +27,8 @@ def weights_of(folder):
     return load_tensors(folder / "model.safetensors")
 
 
-def test_cli_init_starts_the_pendulum_from_a_bundled_agent_on_new_physics(tmp_path, capsys):
+def test_cli_init_starts_the_pendulum_from_a_bundled_agent_on_new_physics(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
     start = BUNDLED / "pendulum-swingup"
     assert not (start / TRAINING_STATE_FILE).exists()  # a bundled agent has no resume state
     out = tmp_path / "heavier"
@@ -37,17 +38,19 @@ def test_cli_init_starts_the_pendulum_from_a_bundled_agent_on_new_physics(tmp_pa
     assert f"starting from {start} (trained for 1,500 iterations)" in capsys.readouterr().err
     document = json.loads((out / "config.json").read_text())
     config, bundled = document["config"], json.loads((start / "config.json").read_text())["config"]
-    assert (config["g"], config["m"], config["l"], config["init_from"]) == (15.0, 1.5, 1.0, str(start))
+    assert (config["g"], config["m"], config["l"], config["init_from"]) == (15.0, 1.5, 1.0,
+                                                                          "checkpoints/pendulum-swingup")
     # the rest is the bundled agent's recipe (its network and gradient decay), not the tutorial's defaults
     assert all(config[k] == bundled[k] for k in ("hidden_size", "hidden_layers", "gradient_decay", "squash"))
     assert document["iterations_done"] == 3
     trained, original = weights_of(out), weights_of(start)
     assert trained.keys() == original.keys()
     assert all(torch.equal(trained[k], original[k]) for k in original)  # lr 0: still the bundled weights
-    # the model card's command starts the run the same way, and the command line takes it
+    # the model card's command starts the run the same way (from the repository root), and the command line
+    # takes it
     words = shlex.split(train_command(document))[3:]
-    assert words[words.index("--init") + 1] == str(start)
-    assert cli.build_parser(words).parse_args(words).init == str(start)
+    assert words[words.index("--init") + 1] == "checkpoints/pendulum-swingup"
+    assert cli.build_parser(words).parse_args(words).init == "checkpoints/pendulum-swingup"
 
 
 def test_a_pendulum_start_from_learns_the_new_gravity(tmp_path):
@@ -66,14 +69,18 @@ def test_a_pendulum_start_from_learns_the_new_gravity(tmp_path):
     assert before < -700 and after > before + 300, (before, after)
 
 
-def test_mario_start_from_loads_the_weights_and_starts_counters_afresh(tmp_path):
+def test_mario_start_from_loads_the_weights_and_starts_counters_afresh(tmp_path, monkeypatch):
     from rlcore.mario.train import TrainingRun
 
     mario = get_system("mario")
     start = BUNDLED / "mario-1-1"
+    monkeypatch.chdir(tmp_path)  # a start outside the working directory is recorded as given
+    assert mario.start_config(start).init_from == str(start)
+    # inside it, relative: the card's `--init checkpoints/mario-1-1` names no server's folders
+    monkeypatch.chdir(ROOT)
     config = mario.start_config(start, stage=2, max_steps=60, burnin=30, batch_size=8, memory_size=500, lr=0.0,
                                 num_envs=1, log_every=1, checkpoint_every=10_000)
-    assert (config.world, config.stage, config.init_from) == (1, 2, str(start))
+    assert (config.world, config.stage, config.init_from) == (1, 2, "checkpoints/mario-1-1")
     assert config.dueling and config.n_step == 3  # the bundled agent's recipe and network
     run = TrainingRun(config, tmp_path / "run", device="cpu", env_fn=FAKE_ENV)
     try:
@@ -89,7 +96,7 @@ def test_mario_start_from_loads_the_weights_and_starts_counters_afresh(tmp_path)
     finally:
         run.close()
     document = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert document["config"]["stage"] == 2 and document["config"]["init_from"] == str(start)
+    assert document["config"]["stage"] == 2 and document["config"]["init_from"] == "checkpoints/mario-1-1"
     assert document["state"]["step"] >= 60
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from demo import generalisation, learning
+from demo import generalisation, learning, playthrough
 from demo.context import AppContext
 from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices,
                      option_echoes, refusal, series_frame, trace_frame, trace_placeholder, watch_order)
@@ -189,6 +189,7 @@ def build(ctx: AppContext) -> None:
                 video = gr.Video(replay, label="Episode", autoplay=True, loop=True, interactive=False, height=420,
                                  elem_id="watch-video")
                 snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)  # under the video (phones too)
+                world_button = playthrough.controls(ctx, shown.name)
                 status = gr.Markdown(note, elem_id="watch-status")
                 trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
                                          color_map=SIDE_COLOURS, colors_in_legend=[], height=240,
@@ -204,6 +205,7 @@ def build(ctx: AppContext) -> None:
     played, switched = _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, outputs)
     _wire_inside(ctx, systems, played, switched, inputs, inside_outputs)
     learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note, snapshots_button, outputs)
+    playthrough.wire(ctx, system, world_button, outputs)
     generalisation.wire(ctx, systems, show, map_note, map_table, system, agent, [seed, *controls], outputs)
 
 

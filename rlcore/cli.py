@@ -647,7 +647,8 @@ def _add_playthrough_command(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", metavar="CHECKPOINT", nargs="+",
                         help=f"the agents, one per level, all of one system: {CHECKPOINT_HELP}")
     parser.add_argument("--out", metavar="FILE", type=Path, default=Path("playthrough.mp4"),
-                        help="mp4 file to write (default: playthrough.mp4)")
+                        help="mp4 file to write, with its figures beside it in FILE's name with .json (default: "
+                             "playthrough.mp4; the app's Watch tab shows one found in an agent's folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every level's episode (default: 0)")
     parser.add_argument("--sticky", type=float, default=0.0,
                         help="sticky-action probability of the episodes (default: 0, greedy)")
@@ -656,6 +657,7 @@ def _add_playthrough_command(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_playthrough(args: argparse.Namespace) -> int:
+    from rlcore.checkpoint import atomic_write_json
     from rlcore.video import write_mp4
 
     folders = [_hub_checkpoint(c) for c in args.checkpoints]
@@ -668,6 +670,9 @@ def cmd_playthrough(args: argparse.Namespace) -> int:
         options["max_steps"] = args.max_steps
     episode = system.playthrough(folders, seed=args.seed, **options)
     path = write_mp4(args.out, episode.frames, fps=episode.fps)
+    figures = {"summary": episode.summary, "stages": episode.trace, "agents": args.checkpoints,
+               "options": {"seed": args.seed, **options}}
+    atomic_write_json(Path(path).with_suffix(".json"), figures)
     print(f"wrote {path} ({len(episode.frames)} frames): " + ", ".join(f"{k}={v}" for k, v in episode.summary.items()))
     return 0
 

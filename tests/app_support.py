@@ -116,3 +116,15 @@ def agent_with_snapshots(root: Path) -> tuple[Path, str]:
         run = fake_run_with_snapshots(root / "run-with-snapshots", checkpoints / name)
         bundle_snapshots(run, checkpoints / name, SNAPSHOT_STEPS)
     return checkpoints, name
+
+
+def agent_with_playthrough(root: Path) -> tuple[Path, str]:
+    """agent_with_snapshots's checkpoints, its Mario agent's folder also holding a recorded World playthrough
+    (`rlcore playthrough` of that agent alone, 20 steps on the real emulator). Built once per `root`."""
+    from rlcore import cli
+
+    checkpoints, name = agent_with_snapshots(root)
+    video = checkpoints / name / "playthrough.mp4"
+    if not video.with_suffix(".json").is_file():
+        assert cli.main(["playthrough", str(checkpoints / name), "--max-steps", "20", "--out", str(video)]) == 0
+    return checkpoints, name

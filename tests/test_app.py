@@ -167,6 +167,34 @@ def test_a_public_space_opens_listed_agents_but_no_arbitrary_server_folder(tmp_p
         str(outside), "pendulum").path == outside.resolve()
 
 
+def test_the_world_playthrough_is_shown_from_a_bundled_folder_with_its_figures_only(tmp_path):
+    from demo.catalog import Catalog
+    from demo.context import AppSettings
+    from demo.playthrough import description, recorded_playthrough
+    from rlcore.checkpoint import atomic_write_json
+
+    settings = AppSettings.from_env(checkpoints_dir=tmp_path / "checkpoints", work_dir=tmp_path / "work")
+    ctx = SimpleNamespace(catalog=Catalog(settings))
+    folder = settings.checkpoints_dir / "mario-1-2"
+    folder.mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "checkpoints" / "mario-1-1" / "config.json", folder)
+    (folder / "playthrough.mp4").write_bytes(b"not looked into")
+    assert recorded_playthrough(ctx, "mario") is None  # a video without its figures is not shown
+    figures = {"summary": {"levels": 2, "flags": 1, "total_score": 3500}, "agents": ["checkpoints/mario-1-1",
+               "checkpoints/mario-1-2"], "options": {"seed": 0},
+               "stages": [{"level": "1-1", "flag_get": True, "x_pos": 3161},
+                          {"level": "1-2", "flag_get": False, "x_pos": 2345}]}
+    atomic_write_json(folder / "playthrough.json", figures)
+    video, found = recorded_playthrough(ctx, "mario")
+    assert video == (folder / "playthrough.mp4").resolve() and found == figures
+    assert description(found).startswith("**World 1 in a row** (recorded, seed 0): mario-1-1, mario-1-2 each play")
+    assert "1 of 2 levels cleared, score 3,500: 1-1 flag, 1-2 lost at x 2345." in description(found)
+    assert recorded_playthrough(ctx, "pendulum") is None
+    settings.uploads_dir.mkdir(parents=True)
+    folder.rename(settings.uploads_dir / "mario-1-2")  # a visitor's upload may not bring a video of its own
+    assert recorded_playthrough(ctx, "mario") is None
+
+
 def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(app):
     client = app.client
     job = client.submit("pendulum", "tutorial", 2000, 0.002, 0, True, "alice/trained-in-the-app", api_name="/train")

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_support import agent_checkpoints, agent_with_snapshots, bundled_agent, running_app
+from app_support import agent_checkpoints, agent_with_playthrough, bundled_agent, running_app
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -33,7 +33,7 @@ def app_url(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_app.py (its agent and video cache)
     checkpoints, _ = agent_checkpoints(root, "pendulum")
     if BUNDLED_MARIO is not None:
-        agent_with_snapshots(root)  # the bundled Mario agent, shipping three snapshots made from it
+        agent_with_playthrough(root)  # the bundled Mario agent, shipping three snapshots and a playthrough
     # A short heartbeat timeout: the last test closes the page and its training run must stop soon after.
     with running_app(checkpoints, root / "work", heartbeat_timeout=8) as (url, context):
         yield url, context
@@ -202,9 +202,19 @@ def test_how_it_learned_plays_the_snapshots_side_by_side_with_their_flag_rates(a
                      "700k steps: evaluated flag rate 100% (20/20). This episode: return"):
             assert line in status, status
         page.screenshot(path=str(SCREENSHOTS / f"rlcore-browser-watch-snapshots-{width}.png"), full_page=True)
+        # the recorded World playthrough shipped in the agent's folder, played as it is
+        shown = page.evaluate("document.querySelector('#watch-video video').src")
+        page.get_by_role("button", name="Watch World 1 played in a row by its stage agents").click()
+        page.wait_for_function("/World 1 in a row \\(recorded, seed 0\\)/"
+                               ".test(document.querySelector('#watch-status').innerText)")
+        page.wait_for_function(f"document.querySelector('#watch-video video')?.src !== {json.dumps(shown)}")
+        page.wait_for_function("document.querySelector('#watch-video video').videoWidth > 0")
+        assert "0 of 1 levels cleared" in page.inner_text("#watch-status")
+        assert page.evaluate("document.querySelector('#watch-video video').src").endswith("playthrough.mp4")
         page.locator("#watch-system").get_by_label(re.compile("Pendulum")).check()  # an agent without snapshots
         page.get_by_text(re.compile("has no bundled snapshots")).wait_for()
         assert not page.get_by_role("button", name="Play its snapshots side by side").is_visible()
+        assert not page.locator("#watch-playthrough").is_visible()  # no Pendulum playthrough
         page.close()
 
 

@@ -58,6 +58,10 @@ def test_cli_writes_the_video_and_refuses_systems_without_one(tmp_path):
     assert "levels=1" in result.stdout and "1-1=x " in result.stdout  # 20 steps do not reach the flag
     frames, fps = read_mp4(out)
     assert fps == PLAYBACK_FPS and len(frames) == TITLE_FRAMES + 21 + RESULTS_FRAMES
+    figures = json.loads(out.with_suffix(".json").read_text())  # beside it, for cards and the app
+    assert figures["summary"]["levels"] == 1 and figures["agents"] == [str(BUNDLED)]
+    assert figures["stages"][0]["level"] == "1-1" and figures["stages"][0]["length"] == 20
+    assert figures["options"] == {"seed": 0, "max_steps": 20}
     pendulum = ROOT / "checkpoints" / "pendulum-swingup"
     result = subprocess.run([*cmd[:4], str(pendulum), "--out", str(tmp_path / "p.mp4")], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)

@@ -15,9 +15,7 @@ import gradio as gr
 
 from demo.context import AppContext
 from demo.ui import refusal, trace_placeholder
-from rlcore.checkpoint import CheckpointError, read_json
-
-PLAYTHROUGH_FILE = "playthrough.mp4"  # the CLI's default --out name; its figures: playthrough.json
+from rlcore.checkpoint import PLAYTHROUGH_FILE, CheckpointError, read_json
 
 
 def recorded_playthrough(ctx: AppContext, system_name: str) -> tuple[Path, dict[str, Any]] | None:
@@ -45,12 +43,13 @@ def description(figures: dict[str, Any]) -> str:
     stages = [s for s in figures["stages"] if isinstance(s, dict)]
     outcome = ", ".join(f"{s.get('level')} {'flag' if s.get('flag_get') else 'lost at x ' + str(s.get('x_pos'))}"
                         for s in stages)
-    summary = figures.get("summary", {})
-    agents = ", ".join(Path(str(a)).name for a in figures.get("agents", []))
+    summary = figures.get("summary") if isinstance(figures.get("summary"), dict) else {}
+    score = summary.get("total_score")
+    agents = ", ".join(Path(str(a)).name for a in figures.get("agents") or [])
     return (f"**{world_of(figures)} in a row** (recorded, seed {figures.get('options', {}).get('seed', 0)}): "
             f"{agents} each play the level they were trained on. {summary.get('flags', '?')} of "
-            f"{summary.get('levels', len(stages))} levels cleared, score {summary.get('total_score', '?'):,}: "
-            f"{outcome}. Recorded with `rlcore playthrough`.")
+            f"{summary.get('levels', len(stages))} levels cleared, score "
+            f"{format(score, ',') if isinstance(score, int) else '?'}: {outcome}. Recorded with `rlcore playthrough`.")
 
 
 def show(ctx: AppContext, system_name: str):

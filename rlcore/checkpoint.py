@@ -50,6 +50,7 @@ METRICS_FILE = "metrics.jsonl"
 REPLAY_FILE = "replay.mp4"
 TRAINING_STATE_FILE = "training_state.safetensors"
 TRAINING_META_FILE = "training_state.json"
+PLAYTHROUGH_FILE = "playthrough.mp4"  # a recorded World playthrough (`rlcore playthrough`), figures in .json
 EXPORT_FILE = "agent.pt"  # a system's export for outside tools (the Open RL Leaderboard's TorchScript); never loaded
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".chkpt", ".ckpt", ".bin")
 TRAINING_META_KEY = "training_state"  # training_state.safetensors' metadata entry holding the JSON part

@@ -646,9 +646,11 @@ def cmd_map(args: argparse.Namespace) -> int:
 def _add_playthrough_command(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", metavar="CHECKPOINT", nargs="+",
                         help=f"the agents, one per level, all of one system: {CHECKPOINT_HELP}")
-    parser.add_argument("--out", metavar="FILE", type=Path, default=Path("playthrough.mp4"),
-                        help="mp4 file to write, with its figures beside it in FILE's name with .json (default: "
-                             "playthrough.mp4; the app's Watch tab shows one found in an agent's folder)")
+    from rlcore.checkpoint import PLAYTHROUGH_FILE
+
+    parser.add_argument("--out", metavar="FILE", type=Path, default=Path(PLAYTHROUGH_FILE),
+                        help=f"mp4 file to write, with its figures beside it in FILE's name with .json (default: "
+                             f"{PLAYTHROUGH_FILE}; the app's Watch tab plays one found in a bundled agent's folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every level's episode (default: 0)")
     parser.add_argument("--sticky", type=float, default=0.0,
                         help="sticky-action probability of the episodes (default: 0, greedy)")

@@ -28,7 +28,8 @@ def recorded_playthrough(ctx: AppContext, system_name: str) -> tuple[Path, dict[
             figures = read_json(video.with_suffix(".json"))
         except CheckpointError:
             continue  # a video without its figures is not shown: the status could not say what it is
-        if isinstance(figures, dict) and isinstance(figures.get("stages"), list) and figures["stages"]:
+        stages = figures.get("stages") if isinstance(figures, dict) else None
+        if isinstance(stages, list) and stages and all(isinstance(stage, dict) for stage in stages):
             return video, figures
     return None
 
@@ -40,7 +41,7 @@ def world_of(figures: dict[str, Any]) -> str:
 
 def description(figures: dict[str, Any]) -> str:
     """The status under the video: who played, what they cleared, and how to record it again."""
-    stages = [s for s in figures["stages"] if isinstance(s, dict)]
+    stages = figures["stages"]  # dicts (recorded_playthrough checked)
     outcome = ", ".join(f"{s.get('level')} {'flag' if s.get('flag_get') else 'lost at x ' + str(s.get('x_pos'))}"
                         for s in stages)
     summary = figures.get("summary") if isinstance(figures.get("summary"), dict) else {}
@@ -61,24 +62,16 @@ def show(ctx: AppContext, system_name: str):
     return str(video), description(figures), figures, trace_placeholder()
 
 
-def button_label(found: tuple[Path, dict[str, Any]] | None) -> str:
-    return f"Watch {world_of(found[1])} played in a row by its stage agents" if found else "Watch a world in a row"
-
-
-def button_update(ctx: AppContext, system_name: str) -> gr.Button:
-    """The button for the shown system: labelled with its world, hidden when it has no playthrough."""
+def button(ctx: AppContext, system_name: str, **style: Any) -> gr.Button:
+    """The button for the shown system, labelled with its world and hidden when it has no playthrough: made
+    under the video at build time (with `style`), and returned as the update when the system changes."""
     found = recorded_playthrough(ctx, system_name)
-    return gr.Button(button_label(found), visible=found is not None)
+    label = f"Watch {world_of(found[1])} played in a row by its stage agents" if found else "Watch a world in a row"
+    return gr.Button(label, visible=found is not None, **style)
 
 
-def controls(ctx: AppContext, system_name: str) -> gr.Button:
-    """The button under the video."""
-    found = recorded_playthrough(ctx, system_name)
-    return gr.Button(button_label(found), visible=found is not None, size="sm", elem_id="watch-playthrough")
-
-
-def wire(ctx: AppContext, system_radio, button: gr.Button, outputs: list) -> None:
+def wire(ctx: AppContext, system_radio, world_button: gr.Button, outputs: list) -> None:
     """`outputs`: the Watch tab's [video, status, figures, trace]."""
-    system_radio.change(lambda name: button_update(ctx, name), system_radio, button, show_progress="hidden")
-    button.click(lambda name: show(ctx, name), system_radio, outputs, api_name="watch_playthrough",
-                 show_progress_on=[outputs[0]])
+    system_radio.change(lambda name: button(ctx, name), system_radio, world_button, show_progress="hidden")
+    world_button.click(lambda name: show(ctx, name), system_radio, outputs, api_name="watch_playthrough",
+                       show_progress_on=[outputs[0]])

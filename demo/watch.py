@@ -189,7 +189,7 @@ def build(ctx: AppContext) -> None:
                 video = gr.Video(replay, label="Episode", autoplay=True, loop=True, interactive=False, height=420,
                                  elem_id="watch-video")
                 snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)  # under the video (phones too)
-                world_button = playthrough.controls(ctx, shown.name)
+                world_button = playthrough.button(ctx, shown.name, size="sm", elem_id="watch-playthrough")
                 status = gr.Markdown(note, elem_id="watch-status")
                 trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
                                          color_map=SIDE_COLOURS, colors_in_legend=[], height=240,

@@ -122,9 +122,10 @@ def agent_with_playthrough(root: Path) -> tuple[Path, str]:
     """agent_with_snapshots's checkpoints, its Mario agent's folder also holding a recorded World playthrough
     (`rlcore playthrough` of that agent alone, 20 steps on the real emulator). Built once per `root`."""
     from rlcore import cli
+    from rlcore.checkpoint import PLAYTHROUGH_FILE
 
     checkpoints, name = agent_with_snapshots(root)
-    video = checkpoints / name / "playthrough.mp4"
+    video = checkpoints / name / PLAYTHROUGH_FILE
     if not video.with_suffix(".json").is_file():
         assert cli.main(["playthrough", str(checkpoints / name), "--max-steps", "20", "--out", str(video)]) == 0
     return checkpoints, name

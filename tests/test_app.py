@@ -184,6 +184,8 @@ def test_the_world_playthrough_is_shown_from_a_bundled_folder_with_its_figures_o
                "checkpoints/mario-1-2"], "options": {"seed": 0},
                "stages": [{"level": "1-1", "flag_get": True, "x_pos": 3161},
                           {"level": "1-2", "flag_get": False, "x_pos": 2345}]}
+    atomic_write_json(folder / "playthrough.json", {**figures, "stages": [*figures["stages"], "1-3"]})
+    assert recorded_playthrough(ctx, "mario") is None  # figures it could not read out are not shown
     atomic_write_json(folder / "playthrough.json", figures)
     video, found = recorded_playthrough(ctx, "mario")
     assert video == (folder / "playthrough.mp4").resolve() and found == figures

@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rlcore.mario.agent import Mario  # noqa: E402
-from rlcore.mario.play import action_labels, q_overlay, run_episode  # noqa: E402
+from rlcore.mario.env import action_labels  # noqa: E402
+from rlcore.mario.play import q_overlay, run_episode  # noqa: E402
 from rlcore.video import write_mp4  # noqa: E402
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "mario-1-1"

@@ -394,9 +394,12 @@ def _check_specs(file: str | os.PathLike, got: Mapping[str, tuple], expected: Ma
             raise CheckpointError(f"{file}: tensor '{name}' is {got_dtype}, expected {dtype}")
 
 
-def load_weights_into(module: torch.nn.Module, path: str | os.PathLike) -> torch.nn.Module:
+def load_weights_into(module: torch.nn.Module, path: str | os.PathLike,
+                      adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+                      ) -> torch.nn.Module:
     """Load model.safetensors of a checkpoint into `module`, after checking names, shapes, dtypes and
-    that every value is finite."""
+    that every value is finite. `adapt` turns the stored tensors into `module`'s first (a run that
+    changes the network's outputs: mario's action set); what it returns is checked the same way."""
     import torch
 
     directory = checkpoint_dir(path)
@@ -404,6 +407,8 @@ def load_weights_into(module: torch.nn.Module, path: str | os.PathLike) -> torch
     file = directory / WEIGHTS_FILE
     expected = module.state_dict()
     tensors = widen_stored(load_tensors(file), expected)  # a missing file is "model.safetensors: missing"
+    if adapt is not None:
+        tensors = adapt(tensors)
     check_state_dict(file, tensors, expected)
     broken = next((name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()),
                   None)

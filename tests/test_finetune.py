@@ -115,3 +115,70 @@ def test_cli_init_refusals_are_one_line(tmp_path, capsys, monkeypatch, args, fra
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and fragment in err[0], err
     assert "--resume" in args or not (tmp_path / "run" / "metrics.jsonl").exists()  # nothing was started
+
+
+@pytest.mark.parametrize("dueling", [True, False])
+@pytest.mark.parametrize("source, target", [
+    ("right_jump", "right_only"),                               # the tutorial's two -> five (NOOP, running)
+    ("right_jump", [["right", "A"], ["left"], ["right"]]),      # reordered, plus one new
+    ("right_only", "right_jump"),                               # fewer: the greedy choice among those kept
+])
+def test_another_action_set_keeps_the_agents_choices_and_values_new_actions_below_them(dueling, source, target):
+    from rlcore.mario.env import resolve_actions
+    from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows
+
+    torch.manual_seed(0)
+    old_actions, new_actions = resolve_actions(source), resolve_actions(target)
+    trained = MarioNet((4, 84, 84), len(old_actions), dueling=dueling).online
+    with torch.no_grad():  # trained-looking outputs: biases far from the initialisation's
+        for name, p in trained.named_parameters():
+            if name.endswith("bias"):
+                p.add_(torch.randn_like(p))
+    fresh = MarioNet((4, 84, 84), len(new_actions), dueling=dueling).online
+    fresh.load_state_dict(expand_action_rows(trained.state_dict(), fresh, old_actions, new_actions))
+    states = torch.rand(64, 4, 84, 84)
+    with torch.no_grad():
+        before, after = trained(states), fresh(states)
+    where = {frozenset(a): i for i, a in enumerate(old_actions)}
+    kept = [(i, where[frozenset(a)]) for i, a in enumerate(new_actions) if frozenset(a) in where]
+    added = [i for i, a in enumerate(new_actions) if frozenset(a) not in where]
+    kept_after, kept_before = after[:, [i for i, _ in kept]], before[:, [j for _, j in kept]]
+    # the greedy action among the kept ones is unchanged, and none of the new actions beats it
+    assert torch.equal(kept_after.argmax(1), kept_before.argmax(1))
+    assert torch.equal(after.argmax(1), torch.tensor([kept[k][0] for k in kept_before.argmax(1)]))
+    if added:  # a new action starts NEW_ACTION_MARGIN below the mean of the kept ones, in every state
+        expected = kept_after.mean(1, keepdim=True) - NEW_ACTION_MARGIN
+        torch.testing.assert_close(after[:, added], expected.expand(-1, len(added)), atol=1e-4, rtol=0)
+    if len(kept) == len(old_actions):  # nothing dropped: the kept actions' values are the trained ones
+        torch.testing.assert_close(kept_after, kept_before, atol=1e-4, rtol=0)
+    else:  # a dropped action moves a dueling head's mean: every kept value moves by the same amount
+        shift = kept_after - kept_before
+        torch.testing.assert_close(shift, shift[:, :1].expand_as(shift), atol=1e-4, rtol=0)
+
+
+def test_a_run_with_more_actions_starts_from_the_agents_weights(tmp_path, monkeypatch, capsys):
+    """`rlcore train mario --init checkpoints/mario-1-1 --actions right_only`: the trunk and the two trained
+    actions' outputs are the bundled agent's; NOOP and the running actions are new."""
+    from rlcore.mario.train import TrainingRun
+
+    monkeypatch.chdir(ROOT)
+    mario = get_system("mario")
+    config = mario.start_config(BUNDLED / "mario-1-1", actions="right_only", max_steps=40, burnin=20, batch_size=8,
+                                memory_size=200, num_envs=1, log_every=1, checkpoint_every=10_000)
+    run = TrainingRun(config, tmp_path / "run", device="cpu",
+                      env_fn=functools.partial(make_fake_env, n_actions=5, min_frames=40, max_frames=200))
+    try:
+        original, loaded = weights_of(BUNDLED / "mario-1-1"), run.agent.net.online.state_dict()
+        head = "7.advantage.2"  # the action outputs: right and right A are rows 1 and 2 of right_only
+        assert all(torch.equal(loaded[k], original[k].float()) for k in original if not k.startswith(head)
+                   and k != "7.value.2.bias")
+        assert torch.equal(loaded[f"{head}.weight"][1:3], original[f"{head}.weight"].float())
+        assert loaded[f"{head}.weight"].shape == (5, 512)
+        assert "2 actions -> 5: right, right A keep their Q outputs, NOOP, right B, right A B start" in \
+            capsys.readouterr().err
+        while not run.finished:
+            run.step()
+    finally:
+        run.close()
+    document = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert document["config"]["actions"] == "right_only" and document["action_dim"] == 5

@@ -11,7 +11,8 @@ from mario_fake_env import FakeNES
 from rlcore.mario import api
 from rlcore.mario.agent import Mario
 from rlcore.mario.env import SKIP, MarioPreprocessing
-from rlcore.mario.play import action_labels, run_episode
+from rlcore.mario.env import action_labels
+from rlcore.mario.play import run_episode
 from rlcore.video import ValueBars
 
 MARIO = bundled_agent("mario")

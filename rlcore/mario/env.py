@@ -68,6 +68,11 @@ def resolve_actions(actions: str | list[list[str]]) -> list[list[str]]:
     return [list(a) for a in actions]
 
 
+def action_labels(actions: str | list[list[str]]) -> list[str]:
+    """Each action's buttons as a short label ("right A"), for overlays and logs."""
+    return [" ".join(buttons) for buttons in resolve_actions(actions)]
+
+
 def preprocess_frame(gray: np.ndarray, size: int = FRAME_SIZE) -> np.ndarray:
     """(240, 256) uint8 grayscale -> (size, size) uint8 (area interpolation: an antialiased downscale)."""
     return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)

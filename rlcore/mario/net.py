@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from copy import deepcopy as copy_module
 
 import torch
 from torch import nn
+
+# How far below the mean of the actions both sets share a new action's Q value starts (Q units: the
+# trained reward scale's), when a run changes the action set of the agent it starts from
+NEW_ACTION_MARGIN = 0.1
 
 
 def float_input(states: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -142,3 +147,45 @@ class MarioNet(nn.Module):
         if dueling:
             return nn.Sequential(*features, DuelingHead(3136, output_dim))
         return nn.Sequential(*features, nn.Linear(3136, 512), nn.ReLU(), OutputLinear(512, output_dim))
+
+
+def expand_action_rows(tensors: Mapping[str, torch.Tensor], module: nn.Module, source: Sequence[Sequence[str]],
+                       target: Sequence[Sequence[str]], margin: float = NEW_ACTION_MARGIN) -> dict[str, torch.Tensor]:
+    """The weights of a Q network (`tensors`, a state_dict) for the action set `source` -> weights for
+    `module`, the same network for the action set `target` (both lists of button lists).
+
+    Every layer but the action output is kept. An action both sets have (the same buttons) keeps its
+    trained output row; a new action gets the mean of those rows, its bias `margin` lower, so its Q value
+    is `margin` below the shared actions' mean in every state. So the greedy action is the one the agent
+    started from picks (among the actions kept), and when `target` keeps all of `source`'s actions their Q
+    values are unchanged too (a dueling head's value bias absorbs the lower mean advantage); the new
+    actions are learnt by exploring. Without a shared action the output layer keeps `module`'s own
+    initialisation."""
+    keys = [frozenset(buttons) for buttons in source]
+    shared = [(row, keys.index(frozenset(buttons))) for row, buttons in enumerate(target)
+              if frozenset(buttons) in keys]
+    outputs = [name for name, layer in module.named_modules()
+               if isinstance(layer, OutputLinear) and layer.out_features == len(target)]
+    values = [name for name, layer in module.named_modules()
+              if isinstance(layer, OutputLinear) and layer.out_features == 1 and name not in outputs]
+    if len(outputs) != 1:
+        raise ValueError(f"no single action output layer with {len(target)} outputs in the network")
+    fresh = module.state_dict()
+    adapted = dict(tensors)
+    for suffix in ("weight", "bias"):
+        name = f"{outputs[0]}.{suffix}"
+        rows = fresh[name].detach().clone()
+        if shared:
+            old = tensors[name].to(rows.dtype)
+            new_rows = old[[src for _, src in shared]].mean(dim=0)
+            if suffix == "bias":
+                new_rows = new_rows - margin
+            rows[:] = new_rows
+            for row, src in shared:
+                rows[row] = old[src]
+        adapted[name] = rows
+    if shared and values:  # dueling: Q = V + A - mean(A); the new rows lower mean(A), lower V as much
+        n_new = len(target) - len(shared)
+        bias = f"{values[0]}.bias"
+        adapted[bias] = tensors[bias] - margin * n_new / len(target)
+    return adapted

@@ -13,7 +13,7 @@ import numpy as np
 from rlcore.config import check_seeds
 from rlcore.evaluation import check_episodes, protocol_name, rate_summary
 from rlcore.mario.agent import Mario
-from rlcore.mario.env import MarioPreprocessing, make_env, resolve_actions
+from rlcore.mario.env import MarioPreprocessing, action_labels, make_env
 from rlcore.runtime import torch_threads
 
 PLAYBACK_FPS = 15  # one frame per agent step = every 4th NES frame of 60 fps: real-time speed
@@ -168,11 +168,6 @@ def play_episode(checkpoint: str | os.PathLike | Mario, *, seed: int = 0, world:
 
         run["video"] = str(write_mp4(Path(video), run["frames"], fps=PLAYBACK_FPS))
     return run
-
-
-def action_labels(actions: str | list[list[str]]) -> list[str]:
-    """Each action's buttons as a short label ("right A"), for overlays."""
-    return [" ".join(buttons) for buttons in resolve_actions(actions)]
 
 
 def q_overlay(frames: list[np.ndarray], trace: list[dict[str, Any]], labels: list[str], *,

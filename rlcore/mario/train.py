@@ -33,6 +33,7 @@ always a valid, resumable checkpoint:
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import sys
 import threading
@@ -49,9 +50,10 @@ import torch
 from rlcore import checkpoint as ckpt
 from rlcore.config import check_bounds, to_dict
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
-from rlcore.mario.agent import Mario
+from rlcore.mario.agent import STATE_DIM, Mario
 from rlcore.mario.config import MarioConfig
-from rlcore.mario.env import env_thunk
+from rlcore.mario.env import action_labels, env_thunk, resolve_actions
+from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows
 from rlcore.runtime import resolve_device, seed_everything
 
 WINDOW = 100  # moving averages over the last 100 episodes, as the tutorial's MetricLogger
@@ -228,10 +230,25 @@ def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
 
 def start_from_weights(agent: Mario, checkpoint: str | os.PathLike) -> None:
     """A new run from a trained agent (config.init_from): Q_online from its model.safetensors (shapes
-    checked), Q_target synced to it; Adam, the replay and the counters start afresh."""
-    ckpt.load_weights_into(agent.net.online, checkpoint)
+    checked), Q_target synced to it; Adam, the replay and the counters start afresh. A run with another
+    action set (`--actions`) keeps every layer but the action outputs, which `expand_action_rows` maps
+    by buttons: the agent first plays as the one it starts from, and explores the new actions."""
+    source = resolve_actions(ckpt.load_typed_config(checkpoint, MarioConfig, "mario")[0].actions)
+    target = resolve_actions(agent.config.actions)
+    adapt, note = None, ""
+    if source != target:
+        ckpt.check_weights_file(checkpoint, ckpt.meta_state_dict(  # the stored network, before adapting it
+            lambda: MarioNet(STATE_DIM, len(source), dueling=agent.config.dueling).online))
+        adapt = functools.partial(expand_action_rows, module=agent.net.online, source=source, target=target)
+        known = {frozenset(buttons) for buttons in source}
+        labels = dict(zip(map(frozenset, target), action_labels(target)))
+        kept = [label for buttons, label in labels.items() if buttons in known]
+        new = [label for buttons, label in labels.items() if buttons not in known]
+        note = (f"; its {len(source)} actions -> {len(target)}: {', '.join(kept) or 'none'} keep their Q outputs, "
+                f"{', '.join(new) or 'none'} start {NEW_ACTION_MARGIN} below their mean")
+    ckpt.load_weights_into(agent.net.online, checkpoint, adapt=adapt)
     agent.sync_Q_target()
-    print(f"mario: starting from the weights of {checkpoint}", file=sys.stderr, flush=True)
+    print(f"mario: starting from the weights of {checkpoint}{note}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------ the loop

@@ -113,8 +113,7 @@ def _any_value(control: PlayControl) -> Any:
 
 def task_defaults(system: System, start: Path | None) -> dict[str, Any]:
     """The task a run proposes: from an agent, the system's `start_task` over the agent's own; else the Config's."""
-    config = system.config_of(start) if start is not None else system.Config()
-    values = {c.field: getattr(config, c.field) for c in system.knobs.task}
+    values = system.task_of(system.config_of(start) if start is not None else system.Config())
     return {**values, **system.knobs.start_task} if start is not None else values
 
 

@@ -88,8 +88,9 @@ def _flag_kwargs(hint: Any, name: str) -> dict[str, Any]:
 
 def add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
                         prefix_help: str = "", skip: tuple[str, ...] = (),
-                        helps: dict[str, str] | None = None) -> list[str]:
-    """One flag per field of `cls` with the field's help (or `helps`' text) and default; the field names.
+                        helps: dict[str, str] | None = None, default_texts: dict[str, str] | None = None) -> list[str]:
+    """One flag per field of `cls` with the field's help (or `helps`' text) and default (or `default_texts`'
+    words for it); the field names.
 
     Defaults are SUPPRESSed so that only flags given on the command line reach the parsed namespace
     (a resumed run keeps its saved config except what is overridden).
@@ -103,7 +104,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     # extra flag names: option(..., aliases=("--other",))
     aliases = {field.name: field.metadata.get("aliases", ()) for field in dataclasses.fields(cls)}
     for name in names:
-        text = f"{prefix_help}{texts.get(name, '')} (default: {getattr(defaults, name)!r})".replace("%", "%%")
+        default = (default_texts or {}).get(name, repr(getattr(defaults, name)))
+        text = f"{prefix_help}{texts.get(name, '')} (default: {default})".replace("%", "%%")
         parser.add_argument(_flag(name), *aliases[name], dest=name, default=argparse.SUPPRESS, help=text,
                             **_flag_kwargs(hints[name], name))
     return names
@@ -295,7 +297,8 @@ def _add_play_flags(parser: argparse.ArgumentParser) -> None:
     for name, cls in options.items():
         group = parser.add_argument_group(f"{name} play options")
         texts = {field: _play_help(field, owners[field], options) for field in field_help(cls) if field not in added}
-        add_dataclass_flags(group, cls, skip=tuple(added), helps=texts)
+        trained = {control.field: "what the agent was trained on" for control in get_system(name).knobs.task}
+        add_dataclass_flags(group, cls, skip=tuple(added), helps=texts, default_texts=trained)
         added.update(texts)
     parser.set_defaults(play_fields=owners)
 
@@ -605,7 +608,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     foreign = [name for name in given if system.name not in args.play_fields[name]]
     if foreign:
         raise UsageError(f"{_flag(foreign[0])} is not a play option of {system.name} checkpoints")
-    episode = system.play(folder, system.play_options(**given))
+    # unless told otherwise, an agent plays what it was trained on (its level, its physics), as evaluate does
+    trained = system.task_of(system.config_of(folder))
+    episode = system.play(folder, system.play_options(**{**trained, **given}))
     path = write_mp4(args.out, episode.frames, fps=episode.fps)
     summary = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in episode.summary.items())
     print(f"wrote {path} ({len(episode.frames)} frames){': ' + summary if summary else ''}")

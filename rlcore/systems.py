@@ -317,6 +317,10 @@ class System(abc.ABC):
         check_bounds(config)
         return config
 
+    def task_of(self, config: Any) -> dict[str, Any]:
+        """The task a Config trains on: its `knobs.task` fields (Mario's level, the Pendulum's physics)."""
+        return {control.field: getattr(config, control.field) for control in self.knobs.task}
+
     def play_options(self, seed: int | None = None, **values: Any) -> Any:
         """PlayOptions from defaults and the given values (fields it lacks are left out)."""
         names = {f.name for f in dataclasses.fields(self.PlayOptions)}

@@ -309,3 +309,25 @@ def test_a_mario_agent_trained_pushed_and_pulled_through_the_entry_point(server,
     card = ModelCard.load(folder / "README.md")
     assert {r.metric_type for r in card.data.eval_results} == {"mean_reward", "x_pos", "flag_rate"}
     assert api.evaluate(folder, episodes=1)["mean_reward"] == json.loads(files["results.json"])["mean_reward"]
+
+
+def test_play_defaults_to_what_the_agent_was_trained_on(tmp_path, capsys):
+    """`rlcore play checkpoints/mario-1-3` plays 1-3 (evaluate's level), a Pendulum trained at g 15 swings at g 15;
+    a flag still chooses another level or physics."""
+    import shutil
+
+    heavier = tmp_path / "g15"
+    shutil.copytree(ROOT / "checkpoints" / "pendulum-swingup", heavier)
+    document = json.loads((heavier / "config.json").read_text())
+    document["config"]["g"] = 15.0
+    (heavier / "config.json").write_text(json.dumps(document))
+    cases = [([str(heavier), "--steps", "5"], "g=15,"), ([str(heavier), "--steps", "5", "--g", "9.8"], "g=9.8,"),
+             ([str(ROOT / "checkpoints" / "mario-1-3"), "--max-steps", "3"], "world=1, stage=3,"),
+             ([str(ROOT / "checkpoints" / "mario-1-3"), "--max-steps", "3", "--stage", "1"], "world=1, stage=1,")]
+    for args, played in cases:
+        capsys.readouterr()
+        assert cli.main(["play", *args, "--out", str(tmp_path / "episode.mp4")]) == 0
+        assert played in capsys.readouterr().out, args
+    assert cli.main(["play", "--help"]) == 0
+    assert "--stage STAGE [mario] stage 1-4 to play (default: what the agent was trained on)" in " ".join(
+        capsys.readouterr().out.split())

@@ -20,7 +20,9 @@ class MarioConfig:
     world: int = option(1, "world 1-8 of SuperMarioBros-<world>-<stage>-v0")
     stage: int = option(1, "stage 1-4 of SuperMarioBros-<world>-<stage>-v0")
     actions: str = option("right_jump", "action set: right_jump (the tutorial's [right], [right, A]), "
-                                        "right_only, simple, complex")
+                                        "right_only (+ NOOP, right B, right A B: wait and run), simple (+ A, "
+                                        "left), complex (12). With --init, a new set keeps the trained "
+                                        "actions' outputs and learns the others")
     noop_max: int = option(0, "random no-op frames (0..noop_max) after each reset; the tutorial uses none")
     sticky: float = option(0.0, "sticky actions: at each agent step the previous action is repeated instead of "
                                 "the chosen one with this probability (0.25 is the robustness protocol of "

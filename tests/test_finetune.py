@@ -124,7 +124,7 @@ def test_cli_init_refusals_are_one_line(tmp_path, capsys, monkeypatch, args, fra
     ("right_only", "right_jump"),                               # fewer: the greedy choice among those kept
 ])
 def test_another_action_set_keeps_the_agents_choices_and_values_new_actions_below_them(dueling, source, target):
-    from rlcore.mario.env import resolve_actions
+    from rlcore.mario.env import resolve_actions, source_rows
     from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows
 
     torch.manual_seed(0)
@@ -135,7 +135,7 @@ def test_another_action_set_keeps_the_agents_choices_and_values_new_actions_belo
             if name.endswith("bias"):
                 p.add_(torch.randn_like(p))
     fresh = MarioNet((4, 84, 84), len(new_actions), dueling=dueling).online
-    fresh.load_state_dict(expand_action_rows(trained.state_dict(), fresh, old_actions, new_actions))
+    fresh.load_state_dict(expand_action_rows(trained.state_dict(), fresh, source_rows(old_actions, new_actions)))
     states = torch.rand(64, 4, 84, 84)
     with torch.no_grad():
         before, after = trained(states), fresh(states)

@@ -73,6 +73,13 @@ def action_labels(actions: str | list[list[str]]) -> list[str]:
     return [" ".join(buttons) for buttons in resolve_actions(actions)]
 
 
+def source_rows(source: list[list[str]], target: list[list[str]]) -> list[int | None]:
+    """For each action of `target`, the index of the same action (the same buttons, in any order) in
+    `source`, or None for a new one: how an agent's outputs carry over to another action set."""
+    index = {frozenset(buttons): row for row, buttons in enumerate(source)}
+    return [index.get(frozenset(buttons)) for buttons in target]
+
+
 def preprocess_frame(gray: np.ndarray, size: int = FRAME_SIZE) -> np.ndarray:
     """(240, 256) uint8 grayscale -> (size, size) uint8 (area interpolation: an antialiased downscale)."""
     return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)

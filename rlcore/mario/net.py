@@ -149,43 +149,40 @@ class MarioNet(nn.Module):
         return nn.Sequential(*features, nn.Linear(3136, 512), nn.ReLU(), OutputLinear(512, output_dim))
 
 
-def expand_action_rows(tensors: Mapping[str, torch.Tensor], module: nn.Module, source: Sequence[Sequence[str]],
-                       target: Sequence[Sequence[str]], margin: float = NEW_ACTION_MARGIN) -> dict[str, torch.Tensor]:
-    """The weights of a Q network (`tensors`, a state_dict) for the action set `source` -> weights for
-    `module`, the same network for the action set `target` (both lists of button lists).
+def expand_action_rows(tensors: Mapping[str, torch.Tensor], module: nn.Module, rows: Sequence[int | None],
+                       margin: float = NEW_ACTION_MARGIN) -> dict[str, torch.Tensor]:
+    """The weights of a Q network (`tensors`, a state_dict) -> weights for `module`, the same network for
+    another action set: `rows[i]` is the index in the old set of new action i, or None for an action the
+    old set lacks (`rlcore.mario.env.source_rows`).
 
-    Every layer but the action output is kept. An action both sets have (the same buttons) keeps its
-    trained output row; a new action gets the mean of those rows, its bias `margin` lower, so its Q value
-    is `margin` below the shared actions' mean in every state. So the greedy action is the one the agent
-    started from picks (among the actions kept), and when `target` keeps all of `source`'s actions their Q
-    values are unchanged too (a dueling head's value bias absorbs the lower mean advantage); the new
-    actions are learnt by exploring. Without a shared action the output layer keeps `module`'s own
-    initialisation."""
-    keys = [frozenset(buttons) for buttons in source]
-    shared = [(row, keys.index(frozenset(buttons))) for row, buttons in enumerate(target)
-              if frozenset(buttons) in keys]
+    Every layer but the action output is kept. An action both sets have keeps its trained output row; a
+    new action gets the mean of those rows, its bias `margin` lower, so its Q value is `margin` below the
+    shared actions' mean in every state. So the greedy action is the one the agent started from picks
+    (among the actions kept), and when no old action is dropped their Q values are unchanged too (a
+    dueling head's value bias absorbs the lower mean advantage); the new actions are learnt by exploring.
+    Without a shared action the output layer keeps `module`'s own initialisation."""
+    shared = [(row, src) for row, src in enumerate(rows) if src is not None]
     outputs = [name for name, layer in module.named_modules()
-               if isinstance(layer, OutputLinear) and layer.out_features == len(target)]
+               if isinstance(layer, OutputLinear) and layer.out_features == len(rows)]
     values = [name for name, layer in module.named_modules()
               if isinstance(layer, OutputLinear) and layer.out_features == 1 and name not in outputs]
     if len(outputs) != 1:
-        raise ValueError(f"no single action output layer with {len(target)} outputs in the network")
+        raise ValueError(f"no single action output layer with {len(rows)} outputs in the network")
     fresh = module.state_dict()
     adapted = dict(tensors)
     for suffix in ("weight", "bias"):
         name = f"{outputs[0]}.{suffix}"
-        rows = fresh[name].detach().clone()
+        weights = fresh[name].detach().clone()
         if shared:
-            old = tensors[name].to(rows.dtype)
+            old = tensors[name].to(weights.dtype)
             new_rows = old[[src for _, src in shared]].mean(dim=0)
             if suffix == "bias":
                 new_rows = new_rows - margin
-            rows[:] = new_rows
+            weights[:] = new_rows
             for row, src in shared:
-                rows[row] = old[src]
-        adapted[name] = rows
+                weights[row] = old[src]
+        adapted[name] = weights
     if shared and values:  # dueling: Q = V + A - mean(A); the new rows lower mean(A), lower V as much
-        n_new = len(target) - len(shared)
         bias = f"{values[0]}.bias"
-        adapted[bias] = tensors[bias] - margin * n_new / len(target)
+        adapted[bias] = tensors[bias] - margin * (len(rows) - len(shared)) / len(rows)
     return adapted

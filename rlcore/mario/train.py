@@ -52,7 +52,7 @@ from rlcore.config import check_bounds, to_dict
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.mario.agent import STATE_DIM, Mario
 from rlcore.mario.config import MarioConfig
-from rlcore.mario.env import action_labels, env_thunk, resolve_actions
+from rlcore.mario.env import action_labels, env_thunk, resolve_actions, source_rows
 from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows
 from rlcore.runtime import resolve_device, seed_everything
 
@@ -239,11 +239,11 @@ def start_from_weights(agent: Mario, checkpoint: str | os.PathLike) -> None:
     if source != target:
         ckpt.check_weights_file(checkpoint, ckpt.meta_state_dict(  # the stored network, before adapting it
             lambda: MarioNet(STATE_DIM, len(source), dueling=agent.config.dueling).online))
-        adapt = functools.partial(expand_action_rows, module=agent.net.online, source=source, target=target)
-        known = {frozenset(buttons) for buttons in source}
-        labels = dict(zip(map(frozenset, target), action_labels(target)))
-        kept = [label for buttons, label in labels.items() if buttons in known]
-        new = [label for buttons, label in labels.items() if buttons not in known]
+        rows = source_rows(source, target)
+        adapt = functools.partial(expand_action_rows, module=agent.net.online, rows=rows)
+        labelled = list(zip(action_labels(target), rows))
+        kept = [label for label, src in labelled if src is not None]
+        new = [label for label, src in labelled if src is None]
         note = (f"; its {len(source)} actions -> {len(target)}: {', '.join(kept) or 'none'} keep their Q outputs, "
                 f"{', '.join(new) or 'none'} start {NEW_ACTION_MARGIN} below their mean")
     ckpt.load_weights_into(agent.net.online, checkpoint, adapt=adapt)

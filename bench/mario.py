@@ -9,7 +9,8 @@ bench/reference/mario_tutorial.py; the tutorial's training loop also at --tutori
   agent step), the tutorial's wrapper stack, ours (`rlcore.mario.env.make_env`);
 - bytes per stored transition: the tutorial's LazyMemmapStorage row vs our replay row, and ours per
   transition once the reset rows of real episodes are counted;
-- learner updates/s: the tutorial's `Mario.learn()` vs our `Mario.learn_step()` (batch 32);
+- learner updates/s: the tutorial's `Mario.learn()` vs our `Mario.learn_step()` (batch 32), ours also
+  with prioritized replay (`--prioritized`: TorchRL's PrioritizedSampler, importance weights, priority updates);
 - end-to-end training agent steps/s with the tutorial's schedule (one update per 3 agent steps,
   batch 32) and a small burn-in so learning runs in the whole timed window: the tutorial's loop vs
   our `TrainingRun` (vector-env workers stepping while the learner updates), for each --variants
@@ -51,9 +52,9 @@ def our_env_steps_per_s(steps: int) -> float:
     return tutorial._random_steps_per_s(make_env(), steps, seed=0)  # the same timing loop for every env
 
 
-def filled_agent(precision: str = "float32", fill: int = 1000) -> Mario:
+def filled_agent(precision: str = "float32", fill: int = 1000, prioritized: bool = False) -> Mario:
     """An agent whose replay holds `fill` transitions of random frames (content does not change the cost)."""
-    agent = Mario(config=MarioConfig(memory_size=max(fill * 2, 64), precision=precision))
+    agent = Mario(config=MarioConfig(memory_size=max(fill * 2, 64), precision=precision, prioritized=prioritized))
     rng = np.random.default_rng(0)
     state = rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
     for i in range(fill):
@@ -63,8 +64,9 @@ def filled_agent(precision: str = "float32", fill: int = 1000) -> Mario:
     return agent
 
 
-def our_learner_updates_per_s(updates: int, precision: str = "float32", fill: int = 1000) -> float:
-    agent = filled_agent(precision, fill)
+def our_learner_updates_per_s(updates: int, precision: str = "float32", fill: int = 1000,
+                              prioritized: bool = False) -> float:
+    agent = filled_agent(precision, fill, prioritized)
     for _ in range(3):
         agent.learn_step()
     began = time.perf_counter()
@@ -170,14 +172,18 @@ def main() -> None:
     tutorial_bytes = tutorial.bytes_per_transition()
     print(f"replay: tutorial {tutorial_bytes} bytes per transition", flush=True)
 
-    tutorial_updates = ours_updates = ours_updates_bf16 = 0.0
+    tutorial_updates = ours_updates = ours_updates_bf16 = ours_updates_prioritized = 0.0
     for _ in range(args.rounds):
         tutorial_updates = max(tutorial_updates, tutorial.measure_learner(updates=args.updates))
         ours_updates = max(ours_updates, our_learner_updates_per_s(args.updates))
         ours_updates_bf16 = max(ours_updates_bf16, our_learner_updates_per_s(args.updates, "bfloat16"))
+        ours_updates_prioritized = max(ours_updates_prioritized,
+                                       our_learner_updates_per_s(args.updates, prioritized=True))
     print(f"learner: tutorial {tutorial_updates:.2f} updates/s, ours {ours_updates:.2f} updates/s "
           f"({ours_updates / tutorial_updates:.2f}x), ours in bfloat16 {ours_updates_bf16:.2f} updates/s "
-          f"({ours_updates_bf16 / tutorial_updates:.2f}x)", flush=True)
+          f"({ours_updates_bf16 / tutorial_updates:.2f}x), ours with prioritized replay "
+          f"{ours_updates_prioritized:.2f} updates/s ({ours_updates_prioritized / ours_updates:.2f}x uniform)",
+          flush=True)
 
     def time_tutorial(when: str) -> dict:
         """Every --tutorial-threads setting once -> the fastest run (the ratio errs on its side)."""
@@ -227,6 +233,7 @@ def main() -> None:
     print(f"tutorial learner updates/s: {tutorial_updates:.2f}")
     print(f"learner updates/s: {ours_updates:.2f}")
     print(f"learner updates/s bfloat16: {ours_updates_bf16:.2f}")
+    print(f"learner updates/s prioritized: {ours_updates_prioritized:.2f}")
     print(f"tutorial training steps/s: {tutorial_train['agent_steps_per_s']:.1f}")
     print(f"tutorial training threads: {tutorial_train['threads']}")
     print(f"training steps/s: {ours_train['agent_steps_per_s']:.1f}")

@@ -276,3 +276,33 @@ def test_sticky_actions_repeat_the_previous_action_reproducibly_per_seed():
     assert _performed_actions(0.25, 1, chosen) != sticky
     with pytest.raises(ValueError, match="sticky"):
         make_fake_env(sticky=1.0)
+
+
+def test_prioritized_replay_weights_the_loss_and_stores_td_errors_as_priorities():
+    torch.manual_seed(0)
+    agent = _agent(batch_size=16, prioritized=True, priority_alpha=1.0, priority_beta=0.4, max_steps=1000)
+    _fill(agent, 500)
+    assert agent.curr_step == 500
+    seen = {}
+    sample, update = agent.memory.sample, agent.update_Q_online
+
+    def spy_sample(*args):
+        seen["batch"] = sample(*args)
+        return seen["batch"]
+
+    def spy_update(td_est, td_tgt, weight=None):
+        seen.update(td_est=td_est.detach().clone(), td_tgt=td_tgt.clone(), weight=weight)
+        return update(td_est, td_tgt, weight)
+
+    agent.memory.sample, agent.update_Q_online = spy_sample, spy_update
+    _, loss = agent.learn_step()
+    rows, weight = seen["batch"]["rows"], seen["batch"]["weight"]
+    assert agent.memory.sampler.beta == pytest.approx(0.4 + 0.6 * 500 / 1000)  # annealed towards 1
+    assert seen["weight"] is weight and weight.max() == 1 and weight.min() > 0
+    td_error = seen["td_tgt"] - seen["td_est"]
+    per_sample = torch.nn.functional.smooth_l1_loss(seen["td_est"], seen["td_tgt"], reduction="none")
+    assert loss == pytest.approx(float((weight * per_sample).mean()), rel=1e-5)
+    # alpha 1: the sum tree holds |TD error| + eps for each row just learned from (the last write wins)
+    last = {int(r): float(abs(e)) for r, e in zip(rows, td_error)}
+    stored = agent.memory.sampler._sum_tree[torch.tensor(list(last))]
+    np.testing.assert_allclose(np.asarray(stored), list(last.values()), rtol=1e-4, atol=1e-6)

@@ -125,3 +125,53 @@ def test_stacks_equal_the_real_emulator_stacks():
     stored = _play(memory, [env], 150)  # real frames; the fake-env tests above cover many boundaries
     env.close()
     assert _check(memory, stored).all()
+
+
+def _filled_prioritized(seed=0, **kwargs):
+    memory = ReplayMemory(2000, seed=seed, alpha=1.0, beta=0.5, **kwargs)
+    stored = _play(memory, [make_fake_env(min_frames=6, max_frames=60)], 400, seed=0)
+    rows = np.array(sorted(stored))
+    return memory, rows[memory.valid(rows)]
+
+
+def test_prioritized_sampling_follows_the_priorities_and_weights_undo_them():
+    memory, rows = _filled_prioritized()
+    hot, cold = rows[:10], rows[10:]
+    memory.update_priorities(cold, torch.full((len(cold),), 0.01))
+    memory.update_priorities(hot, torch.full((len(hot),), 1.0))
+    # alpha 1: each hot row is 100x as likely as a cold one -> hot share 10*100 / (10*100 + n_cold)
+    expected = 1000 / (1000 + len(cold))
+    samples, weights = zip(*(memory.sample_weighted_rows(64) for _ in range(100)))
+    samples, weights = np.concatenate(samples), torch.cat(weights).numpy()
+    is_hot = np.isin(samples, hot)
+    assert is_hot.mean() == pytest.approx(expected, abs=0.05)
+    assert memory.valid(samples).all()  # never a reset row or an unwritten slot
+    # importance weights (p / p_min)^-beta, normalised per batch: hot rows 100^-0.5 of cold ones
+    assert weights.max() == pytest.approx(1.0) and weights.min() > 0
+    assert np.median(weights[is_hot]) / np.median(weights[~is_hot]) == pytest.approx(0.1, rel=0.01)
+
+
+def test_prioritized_new_rows_come_first_and_sampling_is_reproducible_per_seed():
+    memory, rows = _filled_prioritized()
+    memory.update_priorities(rows, torch.full((len(rows),), 0.001))  # all learned from, low error
+    fresh = _play(memory, [make_fake_env(min_frames=200, max_frames=300)], 20, seed=1)
+    new_rows = np.array(sorted(fresh))[memory.valid(np.array(sorted(fresh)))]
+    assert len(new_rows) > 5
+    assert np.isin(memory.sample_rows(64), new_rows).mean() > 0.9  # the highest priority seen so far
+
+    def draws(seed):
+        memory, _ = _filled_prioritized(seed=seed)
+        return np.concatenate([memory.sample_rows(32) for _ in range(5)])
+
+    np.testing.assert_array_equal(draws(3), draws(3))
+    assert not np.array_equal(draws(3), draws(4))
+
+
+def test_uniform_sampling_has_no_weights_and_ignores_priority_updates():
+    memory = ReplayMemory(2000, seed=0)
+    _play(memory, [make_fake_env()], 300)
+    rows, weight = memory.sample_weighted_rows(32)
+    assert weight is None and "weight" not in memory.sample(8)
+    memory.update_priorities(rows, torch.ones(32))  # a no-op, not an error
+    with pytest.raises(ValueError, match="alpha and beta"):
+        ReplayMemory(100, alpha=1.5)

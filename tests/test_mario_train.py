@@ -270,3 +270,14 @@ def test_progress_comes_by_agent_steps_between_the_episode_records(tmp_path):
     assert 2 <= len(records) and 3 * len(records) < len(steps)
     notes = {e[1]: e[2] for e in events if e[0] == "progress"}
     assert notes[44] == "filling the replay memory: learning starts at step 45" and notes[46] == ""
+
+
+def test_a_prioritized_run_learns_and_records_its_replay_settings(tmp_path):
+    out = tmp_path / "run"
+    records = list(train(_config(prioritized=True, priority_beta=0.5), out, device="cpu", env_fn=FAKE_ENV))
+    losses = [r["loss"] for r in records if r.get("loss") is not None]
+    assert losses and np.isfinite(losses).all()  # updates ran, with importance-weighted losses
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["prioritized"] is True and saved["priority_beta"] == 0.5
+    agent = Mario.load(out, memory=True)
+    assert agent.memory.sampler is not None and agent.memory.sampler.alpha == pytest.approx(0.6)

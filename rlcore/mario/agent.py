@@ -54,7 +54,9 @@ class Mario:
         self.rng = np.random.default_rng(config.seed)
 
         self.memory = (ReplayMemory(config.memory_size, frame_shape=self.state_dim[1:], stack=self.state_dim[0],
-                                    n_step=config.n_step, num_envs=config.num_envs, seed=config.seed)
+                                    n_step=config.n_step, num_envs=config.num_envs, seed=config.seed,
+                                    alpha=config.priority_alpha if config.prioritized else 0.0,
+                                    beta=config.priority_beta)
                        if memory else None)
         self.batch_size = config.batch_size
         self.gamma = config.gamma
@@ -116,10 +118,16 @@ class Mario:
 
     def recall(self):
         """Retrieve a batch of experiences from memory."""
+        batch = self._recall_batch()
+        return tuple(batch[k] for k in ("state", "next_state", "action", "reward", "done"))
+
+    def _recall_batch(self) -> dict[str, torch.Tensor]:
+        """recall's batch as a dict, with its replay "rows" and, with prioritized replay, the "weight"s."""
+        if self.config.prioritized and self.config.max_steps:
+            progress = min(1.0, self.curr_step / self.config.max_steps)
+            self.memory.set_beta(self.config.priority_beta + (1.0 - self.config.priority_beta) * progress)
         batch = self.memory.sample(self.batch_size, self.gamma)
-        state, next_state, action, reward, done = (batch[k].to(self.device) for k in
-                                                   ("state", "next_state", "action", "reward", "done"))
-        return state, next_state, action, reward, done
+        return {k: v if k == "rows" else v.to(self.device) for k, v in batch.items()}
 
     # ---------------------------------------------------------------------------- learn
     def td_estimate(self, state, action):
@@ -138,8 +146,12 @@ class Mario:
         discount = self.gamma ** self.config.n_step
         return (reward + (1 - done.float()) * discount * next_Q).float()
 
-    def update_Q_online(self, td_estimate, td_target):
-        loss = self.loss_fn(td_estimate, td_target)
+    def update_Q_online(self, td_estimate, td_target, weight: torch.Tensor | None = None):
+        """One Adam step on the SmoothL1 TD loss; `weight`: prioritized replay's importance weights."""
+        if weight is None:
+            loss = self.loss_fn(td_estimate, td_target)
+        else:
+            loss = (weight * torch.nn.functional.smooth_l1_loss(td_estimate, td_target, reduction="none")).mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -150,14 +162,16 @@ class Mario:
 
     def learn_step(self):
         """One Double DQN update from a sampled batch -> (mean Q estimate, loss)."""
-        state, next_state, action, reward, done = self.recall()
+        batch = self._recall_batch()
+        state, next_state, action, reward, done = (batch[k] for k in ("state", "next_state", "action", "reward", "done"))
         with self.net.autocast(self.device.type):  # bfloat16 option: one region, weights cast once
             pending = (None if self.target_thread is None  # s' prepared and Q_target(s') on the helper meanwhile
                        else self.target_thread.submit(self.net.prepare_and_target_values, next_state, self.device.type))
             td_est = self.td_estimate(state, action)  # Get TD Estimate
             next_state, next_target_Q = (next_state, None) if pending is None else pending.result()
             td_tgt = self.td_target(reward, next_state, done, next_target_Q)  # Get TD Target
-        loss = self.update_Q_online(td_est, td_tgt)  # Backpropagate loss through Q_online
+        loss = self.update_Q_online(td_est, td_tgt, batch.get("weight"))  # Backpropagate loss through Q_online
+        self.memory.update_priorities(batch["rows"].numpy(), td_tgt - td_est.detach())
         return td_est.mean().item(), loss
 
     def learn(self, new_steps: int = 1):

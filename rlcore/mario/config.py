@@ -34,6 +34,12 @@ class MarioConfig:
     # --- memory (Mario.cache / recall)
     memory_size: int = option(100_000, "replay capacity in transitions (about 7 KB each: 100k is ~0.7 GB)")
     batch_size: int = option(32, "transitions per learning update")
+    prioritized: bool = option(False, "prioritized replay (Schaul et al. 2016, TorchRL's PrioritizedSampler): "
+                                      "transitions are replayed in proportion to |TD error|^alpha, new ones first, "
+                                      "and the loss is importance-weighted; the tutorial samples uniformly")
+    priority_alpha: float = option(0.6, "with --prioritized: how strongly priorities skew sampling (0 = uniform)")
+    priority_beta: float = option(0.4, "with --prioritized: the importance-sampling exponent at the start, "
+                                       "raised linearly to 1 at max_steps (kept as is without a step limit)")
     # --- learning (Mario.learn)
     gamma: float = option(0.9, "discount factor of the TD target")
     lr: float = option(0.00025, "Adam learning rate of Q_online")
@@ -87,7 +93,8 @@ class MarioConfig:
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "world": (1, 8), "stage": (1, 4), "noop_max": (0, 1000), "sticky": (0.0, 1.0),
         "exploration_rate": (0.0, 1.0), "exploration_rate_decay": (0.0, 1.0), "exploration_rate_min": (0.0, 1.0),
-        "memory_size": (8, 10**8), "batch_size": (1, 4096), "gamma": (0.0, 1.0), "lr": (0.0, 1.0),
+        "memory_size": (8, 10**8), "batch_size": (1, 4096),
+        "priority_alpha": (0.0, 1.0), "priority_beta": (0.0, 1.0), "gamma": (0.0, 1.0), "lr": (0.0, 1.0),
         "burnin": (0, 10**12), "learn_every": (1, 10**9), "sync_every": (1, 10**12), "n_step": (1, 100),
         "reward_scale": (-1e6, 1e6), "episodes": (1, 10**12), "max_steps": (0, 10**12), "log_every": (1, 10**9),
         "checkpoint_every": (1, 10**12), "seed": (0, MAX_SEED), "num_envs": (1, 64), "torch_threads": (0, 1024),

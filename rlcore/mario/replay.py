@@ -26,6 +26,12 @@ of every episode are never sampled, and its documented layout stores both `pixel
 `("next", "pixels")` per row (2 frames, ~14 KB per transition); on our layout its unfolding also
 failed (AttributeError in CatFrames.unfolding). Frames are gathered with `np.take`, far quicker
 than torch fancy indexing on busy cores (figures in bench/README.md).
+
+Prioritized replay (Schaul et al. 2016), optional: torchrl's `PrioritizedSampler` (C++ sum and min
+trees) picks rows with probability ~ priority^alpha; a new row gets the highest priority seen so far
+(it is replayed soon at least once), reset rows and unwritten slots get priority 0 (never a
+transition), and `update_priorities` sets |TD error| after each update. The importance weights
+(p / p_min)^-beta are normalised by the batch's largest, as in the paper.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from tensordict import TensorDict
-from torchrl.data import TensorDictReplayBuffer, TensorStorage
+from torchrl.data import PrioritizedSampler, TensorDictReplayBuffer, TensorStorage
 
 NO_LINK = -1
 
@@ -42,11 +48,16 @@ class ReplayMemory:
     """Ring of single frames with episode links; `cache` a step, `sample` a batch of stacks."""
 
     def __init__(self, capacity: int, *, frame_shape: tuple[int, int] = (84, 84), stack: int = 4,
-                 n_step: int = 1, num_envs: int = 1, seed: int | None = None):
+                 n_step: int = 1, num_envs: int = 1, seed: int | None = None,
+                 alpha: float = 0.0, beta: float = 0.4):
+        """alpha > 0: prioritized replay with priority exponent alpha and importance-sampling exponent
+        beta (settable later: `set_beta`); alpha 0: uniform sampling (the tutorial's)."""
         if capacity < 8:
             raise ValueError(f"replay capacity must be at least 8, got {capacity}")
         if n_step < 1 or stack < 1:
             raise ValueError(f"n_step and stack must be >= 1, got {n_step}, {stack}")
+        if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0):
+            raise ValueError(f"prioritized replay needs alpha and beta in [0, 1], got {alpha}, {beta}")
         self.capacity, self.stack, self.n_step = int(capacity), stack, n_step
         fields = {
             "frame": torch.zeros((capacity, *frame_shape), dtype=torch.uint8),
@@ -58,7 +69,14 @@ class ReplayMemory:
         if n_step > 1:
             fields["next"] = torch.full((capacity,), NO_LINK, dtype=torch.int32)
         self._rows = TensorDict(fields, batch_size=[capacity])
-        self.buffer = TensorDictReplayBuffer(storage=TensorStorage(self._rows, max_size=capacity))
+        self._storage = TensorStorage(self._rows, max_size=capacity)
+        self.sampler = PrioritizedSampler(capacity, alpha=alpha, beta=beta) if alpha > 0 else None
+        self.buffer = TensorDictReplayBuffer(storage=self._storage,
+                                             **({} if self.sampler is None else {"sampler": self.sampler}))
+        if self.sampler is not None:
+            self.buffer.set_rng(torch.Generator().manual_seed(0 if seed is None else seed))
+            # the preallocated storage counts every slot as written: none is a transition yet
+            self.sampler.update_priority(torch.arange(capacity), 0.0)
         # NumPy views of the same memory, for fast gathers
         self._np = {k: v.numpy() for k, v in self._rows.items()}
         self._last_row: list[int | None] = [None] * num_envs  # each env's latest row in its episode
@@ -91,6 +109,8 @@ class ReplayMemory:
             raise RuntimeError(f"replay writer wrote row {index}, expected {self._writes % self.capacity}")
         self._writes += 1
         self._np["prev"][index] = index if prev is None else prev  # a reset row links to itself
+        if prev is None and self.sampler is not None:
+            self.sampler.update_priority(index, 0.0)  # a reset row holds a first frame, not a transition
         if self.n_step > 1 and prev is not None:
             self._np["next"][prev] = index
         return index
@@ -188,19 +208,52 @@ class ReplayMemory:
         return ok
 
     def sample_rows(self, batch_size: int) -> np.ndarray:
+        """Rows of `batch_size` complete transitions: uniformly, or by priority."""
+        return self.sample_weighted_rows(batch_size)[0]
+
+    def sample_weighted_rows(self, batch_size: int) -> tuple[np.ndarray, torch.Tensor | None]:
+        """(rows, importance weights): weights are None for uniform sampling, else (p / p_min)^-beta
+        divided by the batch's largest."""
         size = len(self)
         if size == 0:
             raise ValueError("cannot sample from an empty replay memory")
         picked: list[np.ndarray] = []
+        weights: list[torch.Tensor] = []
         count = 0
         for _ in range(100):
-            candidates = self._rng.integers(0, size, 2 * batch_size)
-            good = candidates[self.valid(candidates)]
-            picked.append(good)
-            count += len(good)
+            if self.sampler is None:
+                candidates = self._rng.integers(0, size, 2 * batch_size)
+            else:
+                index, info = self.sampler.sample(self._storage, 2 * batch_size)
+                candidates = index.numpy()
+            good = self.valid(candidates)
+            picked.append(candidates[good])
+            if self.sampler is not None:
+                weights.append(info["priority_weight"][torch.from_numpy(good)])
+            count += int(good.sum())
             if count >= batch_size:
-                return np.concatenate(picked)[:batch_size]
+                rows = np.concatenate(picked)[:batch_size]
+                if self.sampler is None:
+                    return rows, None
+                weight = torch.cat(weights)[:batch_size].float()
+                return rows, weight / weight.max()
         raise ValueError("the replay memory holds too few complete transitions to sample a batch")
 
+    def set_beta(self, beta: float) -> None:
+        """Prioritized replay: the importance-sampling exponent (annealed towards 1 during training)."""
+        if self.sampler is not None:
+            self.sampler.beta = min(1.0, max(0.0, float(beta)))
+
+    def update_priorities(self, rows: np.ndarray, td_errors: torch.Tensor) -> None:
+        """Prioritized replay: the rows just learned from get priority |TD error|."""
+        if self.sampler is not None:
+            self.sampler.update_priority(torch.as_tensor(rows, dtype=torch.long), td_errors.detach().abs().float().cpu())
+
     def sample(self, batch_size: int, gamma: float = 0.9) -> dict[str, torch.Tensor]:
-        return self.transitions(self.sample_rows(batch_size), gamma)
+        """A batch of transitions (see `transitions`) plus "rows" and, with priorities, "weight"."""
+        rows, weight = self.sample_weighted_rows(batch_size)
+        batch = self.transitions(rows, gamma)
+        batch["rows"] = torch.from_numpy(rows)
+        if weight is not None:
+            batch["weight"] = weight
+        return batch

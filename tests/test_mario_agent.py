@@ -11,6 +11,7 @@ from mario_fake_env import make_fake_env
 from rlcore.checkpoint import CheckpointError
 from rlcore.mario.agent import Mario
 from rlcore.mario.config import MarioConfig, preset
+from rlcore.mario.replay import random_shift
 
 
 @pytest.fixture(autouse=True)
@@ -306,3 +307,15 @@ def test_prioritized_replay_weights_the_loss_and_stores_td_errors_as_priorities(
     last = {int(r): float(abs(e)) for r, e in zip(rows, td_error)}
     stored = agent.memory.sampler._sum_tree[torch.tensor(list(last))]
     np.testing.assert_allclose(np.asarray(stored), list(last.values()), rtol=1e-4, atol=1e-6)
+
+
+def test_random_shift_augments_the_learners_states_only():
+    plain, shifted = _agent(batch_size=8), _agent(batch_size=8, random_shift=4)
+    for agent in (plain, shifted):
+        _fill(agent, 200)
+    original, augmented = plain._recall_batch(), shifted._recall_batch()
+    assert torch.equal(original["rows"], augmented["rows"]) and torch.equal(original["action"], augmented["action"])
+    assert not torch.equal(original["state"], augmented["state"])
+    rng = np.random.default_rng([0, 1])  # the agent's augmentation stream
+    assert torch.equal(augmented["state"], random_shift(original["state"], 4, rng))
+    assert torch.equal(augmented["next_state"], random_shift(original["next_state"], 4, rng))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mario_fake_env import make_fake_env
 
-from rlcore.mario.replay import ReplayMemory
+from rlcore.mario.replay import ReplayMemory, random_shift
 
 
 def _play(memory, envs, steps, seed=0):
@@ -175,3 +175,18 @@ def test_uniform_sampling_has_no_weights_and_ignores_priority_updates():
     memory.update_priorities(rows, torch.ones(32))  # a no-op, not an error
     with pytest.raises(ValueError, match="alpha and beta"):
         ReplayMemory(100, alpha=1.5)
+
+
+def test_random_shift_moves_each_stack_as_edge_padding_and_cropping_would():
+    rng = np.random.default_rng(0)
+    stacks = torch.from_numpy(rng.integers(0, 256, (64, 4, 84, 84), dtype=np.uint8))
+    shifted = random_shift(stacks, 4, np.random.default_rng(1))
+    padded = np.pad(stacks.numpy(), ((0, 0), (0, 0), (4, 4), (4, 4)), mode="edge")
+    offsets = set()
+    for i in range(64):  # each result is one of the 81 crops of its padded stack, all 4 frames alike
+        crops = [(dy, dx) for dy in range(9) for dx in range(9)
+                 if np.array_equal(padded[i, :, dy:dy + 84, dx:dx + 84], shifted[i].numpy())]
+        assert len(crops) == 1
+        offsets.add(crops[0])
+    assert len(offsets) > 30  # offsets spread over the window
+    assert random_shift(stacks, 0, rng) is stacks and shifted.dtype == torch.uint8

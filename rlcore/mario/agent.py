@@ -25,6 +25,7 @@ from rlcore.mario.replay import ReplayMemory, random_shift
 SYSTEM = "mario"
 ALGORITHM = "Double DQN"
 STATE_DIM = (4, 84, 84)
+TRANSITION = ("state", "next_state", "action", "reward", "done")  # recall's order
 
 
 class Mario:
@@ -120,7 +121,7 @@ class Mario:
     def recall(self):
         """Retrieve a batch of experiences from memory."""
         batch = self._recall_batch()
-        return tuple(batch[k] for k in ("state", "next_state", "action", "reward", "done"))
+        return tuple(batch[k] for k in TRANSITION)
 
     def _recall_batch(self) -> dict[str, torch.Tensor]:
         """recall's batch as a dict, with its replay "rows" and, with prioritized replay, the "weight"s;
@@ -167,7 +168,7 @@ class Mario:
     def learn_step(self):
         """One Double DQN update from a sampled batch -> (mean Q estimate, loss)."""
         batch = self._recall_batch()
-        state, next_state, action, reward, done = (batch[k] for k in ("state", "next_state", "action", "reward", "done"))
+        state, next_state, action, reward, done = (batch[k] for k in TRANSITION)
         with self.net.autocast(self.device.type):  # bfloat16 option: one region, weights cast once
             pending = (None if self.target_thread is None  # s' prepared and Q_target(s') on the helper meanwhile
                        else self.target_thread.submit(self.net.prepare_and_target_values, next_state, self.device.type))

@@ -126,8 +126,8 @@ class Mario:
     def _recall_batch(self) -> dict[str, torch.Tensor]:
         """recall's batch as a dict, with its replay "rows" and, with prioritized replay, the "weight"s;
         states shifted at random with `random_shift`."""
-        if self.config.prioritized and self.config.max_steps:
-            progress = min(1.0, self.curr_step / self.config.max_steps)
+        if self.config.prioritized and self.config.max_steps:  # set_beta keeps it at 1 past max_steps
+            progress = self.curr_step / self.config.max_steps
             self.memory.set_beta(self.config.priority_beta + (1.0 - self.config.priority_beta) * progress)
         batch = self.memory.sample(self.batch_size, self.gamma)
         for key in ("state", "next_state"):  # DrQ shifts each independently

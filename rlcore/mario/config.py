@@ -96,8 +96,8 @@ class MarioConfig:
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "world": (1, 8), "stage": (1, 4), "noop_max": (0, 1000), "sticky": (0.0, 1.0),
         "exploration_rate": (0.0, 1.0), "exploration_rate_decay": (0.0, 1.0), "exploration_rate_min": (0.0, 1.0),
-        "memory_size": (8, 10**8), "batch_size": (1, 4096),
-        "priority_alpha": (0.0, 1.0), "priority_beta": (0.0, 1.0), "random_shift": (0, 16), "gamma": (0.0, 1.0), "lr": (0.0, 1.0),
+        "memory_size": (8, 10**8), "batch_size": (1, 4096), "priority_alpha": (0.0, 1.0), "priority_beta": (0.0, 1.0),
+        "random_shift": (0, 16), "gamma": (0.0, 1.0), "lr": (0.0, 1.0),
         "burnin": (0, 10**12), "learn_every": (1, 10**9), "sync_every": (1, 10**12), "n_step": (1, 100),
         "reward_scale": (-1e6, 1e6), "episodes": (1, 10**12), "max_steps": (0, 10**12), "log_every": (1, 10**9),
         "checkpoint_every": (1, 10**12), "seed": (0, MAX_SEED), "num_envs": (1, 64), "torch_threads": (0, 1024),

@@ -271,7 +271,8 @@ class ReplayMemory:
     def update_priorities(self, rows: np.ndarray, td_errors: torch.Tensor) -> None:
         """Prioritized replay: the rows just learned from get priority |TD error|."""
         if self.sampler is not None:
-            self.sampler.update_priority(torch.as_tensor(rows, dtype=torch.long), td_errors.detach().abs().float().cpu())
+            priorities = td_errors.detach().abs().float().cpu()
+            self.sampler.update_priority(torch.as_tensor(rows, dtype=torch.long), priorities)
 
     def sample(self, batch_size: int, gamma: float = 0.9) -> dict[str, torch.Tensor]:
         """A batch of transitions (see `transitions`) plus "rows" and, with priorities, "weight"."""

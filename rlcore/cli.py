@@ -44,6 +44,8 @@ COMMANDS = {
     "evaluate-snapshots": "evaluate every snapshot of a run (greedy and sticky): a learning curve JSON and plot",
     "bundle-snapshots": "ship a few of a run's snapshots with an agent (float16 weights; the app plays them side "
                         "by side)",
+    "curves": "overlay the training curves of several runs (one PNG, a panel per metric) and print their means "
+              "per window of steps",
     "export": "write a checkpoint in an outside format (Pendulum: agent.pt, the Open RL Leaderboard's TorchScript)",
     "play": "play one episode of a checkpoint and write it as a browser-playable mp4",
     "map": "a generalisation map: one greedy episode on every cell of the system's grid (Mario: the 32 levels; "
@@ -220,6 +222,19 @@ def _add_evaluation_commands(command: Any, words: list[str]) -> None:
                              "are written or replaced, with the run's snapshot_evals.json and .png")
     bundle.add_argument("--steps", type=int, nargs="+", required=True, metavar="N",
                         help="the snapshots to ship, by training step (each must exist in RUN/snapshots/)")
+
+    curves = command("curves", cmd_curves)
+    curves.add_argument("runs", metavar="RUN", type=Path, nargs="+",
+                        help="training run or checkpoint folders of one system, each with its metrics.jsonl")
+    curves.add_argument("--labels", nargs="+", metavar="NAME", help="a name per run (default: the folder names)")
+    curves.add_argument("--metrics", nargs="+", metavar="KEY",
+                        help="metric-record keys to plot and tabulate (default: the system's training metrics "
+                             "and figures the runs record, e.g. Mario's reward, loss, x_pos, flag_rate)")
+    curves.add_argument("--window", type=float, metavar="STEPS",
+                        help="width of the table's windows in the system's budget unit (default: a tenth of the "
+                             "longest run, rounded)")
+    curves.add_argument("--out", metavar="FILE", type=Path, default=Path("curves.png"),
+                        help="PNG to write (default: curves.png)")
 
     export = command("export", cmd_export)
     export.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
@@ -581,6 +596,55 @@ def cmd_bundle_snapshots(args: argparse.Namespace) -> int:
     for folder in bundle_snapshots(args.run_dir, args.agent_dir, args.steps):
         size = sum(f.stat().st_size for f in folder.iterdir())
         print(f"{folder}: {size / 1e6:.1f} MB")
+    return 0
+
+
+def _round_width(span: float) -> float:
+    """A tenth of `span`, rounded down to 1, 2 or 5 times a power of ten (20k, not 27,351)."""
+    raw = max(span / 10, 1.0)
+    power = 10 ** math.floor(math.log10(raw))
+    return max(m * power for m in (1, 2, 5) if m * power <= raw)
+
+
+def cmd_curves(args: argparse.Namespace) -> int:
+    from rlcore.checkpoint import METRICS_FILE, load_config
+    from rlcore.metrics import plot_runs, read_metrics, window_means
+    from rlcore.systems import get_system
+
+    labels = args.labels or [folder.name for folder in args.runs]
+    if len(labels) != len(args.runs) or len(set(labels)) != len(labels):
+        raise UsageError(f"--labels needs {len(args.runs)} different names, one per run, got {len(labels)}")
+    names = {load_config(folder)["system"] for folder in args.runs}
+    if len(names) != 1:
+        raise UsageError(f"curves needs runs of one system, got {', '.join(sorted(names))}")
+    system = get_system(names.pop())
+    runs = {label: read_metrics(folder / METRICS_FILE) for label, folder in zip(labels, args.runs)}
+    for label, folder in zip(labels, args.runs):
+        if not runs[label]:
+            raise UsageError(f"{folder} has no training records ({METRICS_FILE} missing or empty)")
+    x = system.budget.record_key
+    recorded = {key for records in runs.values() for record in records for key in record}
+    metrics = args.metrics or [key for key in (*system.knobs.metrics, *(f.metric for f in system.figures))
+                               if key and key in recorded]
+    missing = [key for key in metrics if key not in recorded]
+    if missing:
+        raise UsageError(f"no run records {', '.join(missing)}; they record {', '.join(sorted(recorded))}")
+    span = max(record.get(x) or 0 for records in runs.values() for record in records)
+    width = args.window or _round_width(span)
+    if not width > 0:
+        raise UsageError(f"--window must be positive, got {width:g}")
+    plot_runs(runs, x, metrics, args.out, x_label=system.budget.unit)
+    means = {label: window_means(records, x, metrics, width) for label, records in runs.items()}
+    windows = sorted({k for table in means.values() for k in table})
+    column = max(12, *(len(label) + 2 for label in labels))
+    for metric in metrics:
+        print(f"\n{metric} (mean per window of {width:,g} {system.budget.unit}s)")
+        print(f"{'window':<22}" + "".join(f"{label:>{column}}" for label in labels))
+        for k in windows:
+            cells = [means[label].get(k, {}).get(metric) for label in labels]
+            print(f"{f'{k * width:,.0f}-{(k + 1) * width:,.0f}':<22}"
+                  + "".join(f"{'-' if v is None else f'{v:.4g}':>{column}}" for v in cells))
+    print(f"\nwrote {args.out}")
     return 0
 
 

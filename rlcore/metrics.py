@@ -60,6 +60,13 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
                  path: str | os.PathLike, title: str = "", x_label: str = "") -> Path:
     """One PNG with a panel per metric in `ys` against `x` (matplotlib, headless); the x axis is titled
     `x_label` (what `x` counts, "iteration"), else `x`."""
+    return plot_runs({"": records}, x, ys, path, title=title, x_label=x_label)
+
+
+def plot_runs(runs: Mapping[str, Sequence[Mapping[str, Any]]], x: str, ys: Iterable[str],
+              path: str | os.PathLike, title: str = "", x_label: str = "") -> Path:
+    """Like plot_metrics, with one line per run (label -> records) in every panel, and a legend when the
+    runs have labels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,17 +76,36 @@ def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
     ys = list(ys)
     fig, axes = plt.subplots(1, len(ys), figsize=(4.2 * len(ys), 3.4), squeeze=False)
     for ax, y in zip(axes[0], ys):
-        pts = [(r[x], r[y]) for r in records if r.get(x) is not None and r.get(y) is not None]
-        if pts:
-            ax.plot(*zip(*pts), linewidth=1.2)
+        for label, records in runs.items():
+            pts = [(r[x], r[y]) for r in records if r.get(x) is not None and r.get(y) is not None]
+            if pts:
+                ax.plot(*zip(*pts), linewidth=1.2, label=label or None)
         ax.set_title(y)
         ax.set_xlabel(x_label or x)
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 700k, not 700000 (steps overlap otherwise)
         ax.grid(alpha=0.3)
+    if any(runs) and ys:
+        axes[0][0].legend(fontsize="small")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def window_means(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str],
+                 width: float) -> dict[int, dict[str, float]]:
+    """The mean of each metric in `ys` over the records whose `x` falls in each window [k * width,
+    (k + 1) * width): window index k -> {metric: mean} (a metric with no value in a window is left out)."""
+    ys = list(ys)
+    sums: dict[int, dict[str, list[float]]] = {}
+    for record in records:
+        if record.get(x) is None:
+            continue
+        window = sums.setdefault(int(record[x] // width), {})
+        for y in ys:
+            if isinstance(record.get(y), (int, float)):
+                window.setdefault(y, []).append(record[y])
+    return {k: {y: sum(v) / len(v) for y, v in window.items()} for k, window in sorted(sums.items())}
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 90) -> Path:

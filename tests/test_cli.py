@@ -331,3 +331,43 @@ def test_play_defaults_to_what_the_agent_was_trained_on(tmp_path, capsys):
     assert cli.main(["play", "--help"]) == 0
     assert "--stage STAGE [mario] stage 1-4 to play (default: what the agent was trained on)" in " ".join(
         capsys.readouterr().out.split())
+
+
+def test_curves_overlays_runs_and_tabulates_their_window_means(tmp_path, capsys):
+    """Two runs of one system with known records: the table holds each window's mean per run, the PNG is
+    written, and bad input (labels, unknown metric, mixed systems, no records) is one line, exit 2."""
+    runs = []
+    for name, rate in (("plain", 0.1), ("shift", 0.3)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.json").write_bytes((ROOT / "checkpoints/mario-1-4/config.json").read_bytes())
+        records = [{"step": step, "flag_rate": rate * (step // 100), "x_pos": 1000 + step} for step in range(0, 300, 25)]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        runs.append(str(run))
+    png = tmp_path / "curves.png"
+    assert cli.main(["curves", *runs, "--metrics", "flag_rate", "x_pos", "--window", "100", "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[:1].isdigit()}
+    assert out.index("flag_rate") < out.index("x_pos")
+    flag_rows = [line.split() for line in out[:out.index("x_pos")].splitlines() if line[:1].isdigit()]
+    assert flag_rows == [["0-100", "0", "0"], ["100-200", "0.1", "0.3"], ["200-300", "0.2", "0.6"]]
+    assert rows["0-100"] == ["1038", "1038"]  # x_pos: mean of 1000, 1025, 1050, 1075 (the last table wins)
+
+    assert cli.main(["curves", *runs, "--labels", "one"]) == 2
+    assert "--labels needs 2 different names" in capsys.readouterr().err
+    assert cli.main(["curves", *runs, "--metrics", "lives", "--out", str(png)]) == 2
+    assert "no run records lives" in capsys.readouterr().err
+    pendulum = tmp_path / "pendulum"
+    pendulum.mkdir()
+    (pendulum / "config.json").write_bytes((ROOT / "checkpoints/pendulum-swingup/config.json").read_bytes())
+    assert cli.main(["curves", runs[0], str(pendulum)]) == 2
+    assert "runs of one system, got mario, pendulum" in capsys.readouterr().err
+    (tmp_path / "plain" / "metrics.jsonl").write_text("")
+    assert cli.main(["curves", *runs]) == 2
+    assert "has no training records" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("span, width", [(273_522, 20_000), (1_500, 100), (150_000, 10_000), (7, 1)])
+def test_curves_default_window_is_a_round_tenth(span, width):
+    assert cli._round_width(span) == width

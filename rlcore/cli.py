@@ -623,12 +623,14 @@ def cmd_curves(args: argparse.Namespace) -> int:
         if not runs[label]:
             raise UsageError(f"{folder} has no training records ({METRICS_FILE} missing or empty)")
     x = system.budget.record_key
-    recorded = {key for records in runs.values() for record in records for key in record}
+    recorded = {key for records in runs.values() for record in records for key, value in record.items()
+                if isinstance(value, (int, float))}  # plottable: not the time stamps
     metrics = args.metrics or [key for key in (*system.knobs.metrics, *(f.metric for f in system.figures))
                                if key and key in recorded]
     missing = [key for key in metrics if key not in recorded]
     if missing:
-        raise UsageError(f"no run records {', '.join(missing)}; they record {', '.join(sorted(recorded))}")
+        raise UsageError(f"no run records {', '.join(missing)} as numbers; they record "
+                         f"{', '.join(sorted(recorded))}")
     span = max(record.get(x) or 0 for records in runs.values() for record in records)
     width = args.window or _round_width(span)
     if not width > 0:

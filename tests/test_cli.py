@@ -341,7 +341,8 @@ def test_curves_overlays_runs_and_tabulates_their_window_means(tmp_path, capsys)
         run = tmp_path / name
         run.mkdir()
         (run / "config.json").write_bytes((ROOT / "checkpoints/mario-1-4/config.json").read_bytes())
-        records = [{"step": step, "flag_rate": rate * (step // 100), "x_pos": 1000 + step} for step in range(0, 300, 25)]
+        records = [{"step": step, "flag_rate": rate * (step // 100), "x_pos": 1000 + step, "time": "2026-12-03"}
+                   for step in range(0, 300, 25)]
         (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         runs.append(str(run))
     png = tmp_path / "curves.png"
@@ -356,8 +357,9 @@ def test_curves_overlays_runs_and_tabulates_their_window_means(tmp_path, capsys)
 
     assert cli.main(["curves", *runs, "--labels", "one"]) == 2
     assert "--labels needs 2 different names" in capsys.readouterr().err
-    assert cli.main(["curves", *runs, "--metrics", "lives", "--out", str(png)]) == 2
-    assert "no run records lives" in capsys.readouterr().err
+    for metric in ("lives", "time"):
+        assert cli.main(["curves", *runs, "--metrics", metric, "--out", str(png)]) == 2
+        assert f"no run records {metric} as numbers" in capsys.readouterr().err
     pendulum = tmp_path / "pendulum"
     pendulum.mkdir()
     (pendulum / "config.json").write_bytes((ROOT / "checkpoints/pendulum-swingup/config.json").read_bytes())

@@ -189,7 +189,8 @@ def _add_push_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluation_commands(command: Any, words: list[str]) -> None:
-    """evaluate, compare, evaluate-snapshots and export (the protocol flags only when one of them runs)."""
+    """evaluate, compare, evaluate-snapshots, bundle-snapshots, curves and export (the protocol flags only when
+    one of the first three runs)."""
     protocol_flags = words[:1] in (["evaluate"], ["compare"], ["evaluate-snapshots"])
     evaluate = command("evaluate", cmd_evaluate)
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
@@ -223,24 +224,28 @@ def _add_evaluation_commands(command: Any, words: list[str]) -> None:
     bundle.add_argument("--steps", type=int, nargs="+", required=True, metavar="N",
                         help="the snapshots to ship, by training step (each must exist in RUN/snapshots/)")
 
-    curves = command("curves", cmd_curves)
-    curves.add_argument("runs", metavar="RUN", type=Path, nargs="+",
-                        help="training run or checkpoint folders of one system, each with its metrics.jsonl")
-    curves.add_argument("--labels", nargs="+", metavar="NAME", help="a name per run (default: the folder names)")
-    curves.add_argument("--metrics", nargs="+", metavar="KEY",
-                        help="metric-record keys to plot and tabulate (default: the system's training metrics "
-                             "and figures the runs record, e.g. Mario's reward, loss, x_pos, flag_rate)")
-    curves.add_argument("--window", type=float, metavar="STEPS",
-                        help="width of the table's windows in the system's budget unit (default: a tenth of the "
-                             "longest run, rounded)")
-    curves.add_argument("--out", metavar="FILE", type=Path, default=Path("curves.png"),
-                        help="PNG to write (default: curves.png)")
+    _add_curves_command(command("curves", cmd_curves))
 
     export = command("export", cmd_export)
     export.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
     export.add_argument("--out", metavar="FILE", type=Path,
                         help="file to write (default: the format's file name in the checkpoint folder, e.g. "
                              "agent.pt; a Hub checkpoint needs --out)")
+
+
+def _add_curves_command(parser: argparse.ArgumentParser) -> None:
+    """curves: the runs to overlay, their labels, the metrics, the table's window and the PNG."""
+    parser.add_argument("runs", metavar="RUN", type=Path, nargs="+",
+                        help="training run or checkpoint folders of one system, each with its metrics.jsonl")
+    parser.add_argument("--labels", nargs="+", metavar="NAME", help="a name per run (default: the folder names)")
+    parser.add_argument("--metrics", nargs="+", metavar="KEY",
+                        help="metric-record keys to plot and tabulate (default: the system's training metrics "
+                             "and figures the runs record, e.g. Mario's reward, loss, x_pos, flag_rate)")
+    parser.add_argument("--window", type=float, metavar="STEPS",
+                        help="width of the table's windows in the system's budget unit (default: a tenth of the "
+                             "longest run, rounded)")
+    parser.add_argument("--out", metavar="FILE", type=Path, default=Path("curves.png"),
+                        help="PNG to write (default: curves.png)")
 
 
 def _add_episode_flags(parser: argparse.ArgumentParser, protocol_flags: bool, episodes: int = 10,

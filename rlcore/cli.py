@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rlcore.systems import System, all_systems, get_system, system_names, system_of_checkpoint
+from rlcore.systems import System, all_systems, finite_number, get_system, system_names, system_of_checkpoint
 
 PROG = "rlcore"
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
@@ -372,9 +372,7 @@ def _hub_checkpoint(text: str) -> Path:
 def _postfix(record: dict[str, Any]) -> dict[str, str]:
     shown = {}
     for key, value in record.items():
-        if key in ("step", "episode") or not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
+        if key in ("step", "episode") or finite_number(value) is None:
             continue
         shown[key.split("/")[-1]] = f"{value:.4g}"
         if len(shown) == 3:
@@ -629,7 +627,7 @@ def cmd_curves(args: argparse.Namespace) -> int:
             raise UsageError(f"{folder} has no training records ({METRICS_FILE} missing or empty)")
     x = system.budget.record_key
     recorded = {key for records in runs.values() for record in records for key, value in record.items()
-                if isinstance(value, (int, float))}  # plottable: not the time stamps
+                if finite_number(value) is not None}  # plottable: not the time stamps
     metrics = args.metrics or [key for key in (*system.knobs.metrics, *(f.metric for f in system.figures))
                                if key and key in recorded]
     missing = [key for key in metrics if key not in recorded]

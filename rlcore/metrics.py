@@ -96,6 +96,8 @@ def window_means(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
                  width: float) -> dict[int, dict[str, float]]:
     """The mean of each metric in `ys` over the records whose `x` falls in each window [k * width,
     (k + 1) * width): window index k -> {metric: mean} (a metric with no value in a window is left out)."""
+    from rlcore.systems import finite_number
+
     ys = list(ys)
     sums: dict[int, dict[str, list[float]]] = {}
     for record in records:
@@ -103,7 +105,7 @@ def window_means(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str]
             continue
         window = sums.setdefault(int(record[x] // width), {})
         for y in ys:
-            if isinstance(record.get(y), (int, float)):
+            if finite_number(record.get(y)) is not None:
                 window.setdefault(y, []).append(record[y])
     return {k: {y: sum(v) / len(v) for y, v in window.items()} for k, window in sorted(sums.items())}
 

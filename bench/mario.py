@@ -10,8 +10,9 @@ bench/reference/mario_tutorial.py; the tutorial's training loop also at --tutori
 - bytes per stored transition: the tutorial's LazyMemmapStorage row vs our replay row, and ours per
   transition once the reset rows of real episodes are counted;
 - learner updates/s: the tutorial's `Mario.learn()` vs our `Mario.learn_step()` (batch 32), ours also
-  with prioritized replay (`--prioritized`: TorchRL's PrioritizedSampler, importance weights, priority updates)
-  and with DrQ's random shifts (`--random-shift 4`);
+  with prioritized replay (`--prioritized`: TorchRL's PrioritizedSampler, importance weights, priority updates),
+  with DrQ's random shifts (`--random-shift 4`) and with NoisyNet layers (`--noisy`: noisy weights in every
+  forward of the update, a new noise sample after it);
 - end-to-end training agent steps/s with the tutorial's schedule (one update per 3 agent steps,
   batch 32) and a small burn-in so learning runs in the whole timed window: the tutorial's loop vs
   our `TrainingRun` (vector-env workers stepping while the learner updates), for each --variants
@@ -53,9 +54,13 @@ def our_env_steps_per_s(steps: int) -> float:
     return tutorial._random_steps_per_s(make_env(), steps, seed=0)  # the same timing loop for every env
 
 
+# the learner options timed beside the plain update: their name in the output -> MarioConfig fields
+OPTIONS = {"prioritized": {"prioritized": True}, "random shift": {"random_shift": 4}, "noisy": {"noisy": True}}
+
+
 def filled_agent(precision: str = "float32", fill: int = 1000, **options) -> Mario:
     """An agent whose replay holds `fill` transitions of random frames (content does not change the cost);
-    `options`: other MarioConfig fields (prioritized, random_shift)."""
+    `options`: other MarioConfig fields (OPTIONS)."""
     agent = Mario(config=MarioConfig(memory_size=max(fill * 2, 64), precision=precision, **options))
     rng = np.random.default_rng(0)
     state = rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
@@ -173,20 +178,19 @@ def main() -> None:
     tutorial_bytes = tutorial.bytes_per_transition()
     print(f"replay: tutorial {tutorial_bytes} bytes per transition", flush=True)
 
-    tutorial_updates = ours_updates = ours_updates_bf16 = ours_updates_prioritized = ours_updates_shift = 0.0
+    tutorial_updates = ours_updates = ours_updates_bf16 = 0.0
+    ours_with = dict.fromkeys(OPTIONS, 0.0)
     for _ in range(args.rounds):
         tutorial_updates = max(tutorial_updates, tutorial.measure_learner(updates=args.updates))
         ours_updates = max(ours_updates, our_learner_updates_per_s(args.updates))
         ours_updates_bf16 = max(ours_updates_bf16, our_learner_updates_per_s(args.updates, "bfloat16"))
-        ours_updates_prioritized = max(ours_updates_prioritized,
-                                       our_learner_updates_per_s(args.updates, prioritized=True))
-        ours_updates_shift = max(ours_updates_shift, our_learner_updates_per_s(args.updates, random_shift=4))
+        for name, options in OPTIONS.items():
+            ours_with[name] = max(ours_with[name], our_learner_updates_per_s(args.updates, **options))
+    with_options = ", ".join(f"with {name} {value:.2f} updates/s ({value / ours_updates:.2f}x)"
+                             for name, value in ours_with.items())
     print(f"learner: tutorial {tutorial_updates:.2f} updates/s, ours {ours_updates:.2f} updates/s "
           f"({ours_updates / tutorial_updates:.2f}x), ours in bfloat16 {ours_updates_bf16:.2f} updates/s "
-          f"({ours_updates_bf16 / tutorial_updates:.2f}x), ours with prioritized replay "
-          f"{ours_updates_prioritized:.2f} updates/s ({ours_updates_prioritized / ours_updates:.2f}x uniform), with "
-          f"random shifts of 4 px {ours_updates_shift:.2f} updates/s ({ours_updates_shift / ours_updates:.2f}x)",
-          flush=True)
+          f"({ours_updates_bf16 / tutorial_updates:.2f}x); ours (float32) {with_options}", flush=True)
 
     def time_tutorial(when: str) -> dict:
         """Every --tutorial-threads setting once -> the fastest run (the ratio errs on its side)."""
@@ -236,8 +240,8 @@ def main() -> None:
     print(f"tutorial learner updates/s: {tutorial_updates:.2f}")
     print(f"learner updates/s: {ours_updates:.2f}")
     print(f"learner updates/s bfloat16: {ours_updates_bf16:.2f}")
-    print(f"learner updates/s prioritized: {ours_updates_prioritized:.2f}")
-    print(f"learner updates/s random shift: {ours_updates_shift:.2f}")
+    for name, value in ours_with.items():
+        print(f"learner updates/s {name}: {value:.2f}")
     print(f"tutorial training steps/s: {tutorial_train['agent_steps_per_s']:.1f}")
     print(f"tutorial training threads: {tutorial_train['threads']}")
     print(f"training steps/s: {ours_train['agent_steps_per_s']:.1f}")

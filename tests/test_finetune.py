@@ -117,24 +117,26 @@ def test_cli_init_refusals_are_one_line(tmp_path, capsys, monkeypatch, args, fra
     assert "--resume" in args or not (tmp_path / "run" / "metrics.jsonl").exists()  # nothing was started
 
 
+@pytest.mark.parametrize("noisy", [False, True])
 @pytest.mark.parametrize("dueling", [True, False])
 @pytest.mark.parametrize("source, target", [
     ("right_jump", "right_only"),                               # the tutorial's two -> five (NOOP, running)
     ("right_jump", [["right", "A"], ["left"], ["right"]]),      # reordered, plus one new
     ("right_only", "right_jump"),                               # fewer: the greedy choice among those kept
 ])
-def test_another_action_set_keeps_the_agents_choices_and_values_new_actions_below_them(dueling, source, target):
+def test_another_action_set_keeps_the_agents_choices_and_values_new_actions_below_them(dueling, noisy, source,
+                                                                                       target):
     from rlcore.mario.env import resolve_actions, source_rows
     from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows
 
     torch.manual_seed(0)
     old_actions, new_actions = resolve_actions(source), resolve_actions(target)
-    trained = MarioNet((4, 84, 84), len(old_actions), dueling=dueling).online
+    trained = MarioNet((4, 84, 84), len(old_actions), dueling=dueling, noisy=noisy).online
     with torch.no_grad():  # trained-looking outputs: biases far from the initialisation's
         for name, p in trained.named_parameters():
-            if name.endswith("bias"):
+            if name.endswith(("bias", "bias_mu")):
                 p.add_(torch.randn_like(p))
-    fresh = MarioNet((4, 84, 84), len(new_actions), dueling=dueling).online
+    fresh = MarioNet((4, 84, 84), len(new_actions), dueling=dueling, noisy=noisy).online
     fresh.load_state_dict(expand_action_rows(trained.state_dict(), fresh, source_rows(old_actions, new_actions)))
     states = torch.rand(64, 4, 84, 84)
     with torch.no_grad():
@@ -182,3 +184,48 @@ def test_a_run_with_more_actions_starts_from_the_agents_weights(tmp_path, monkey
         run.close()
     document = json.loads((tmp_path / "run" / "config.json").read_text())
     assert document["config"]["actions"] == "right_only" and document["action_dim"] == 5
+
+
+def _finish_run(config, out):
+    from rlcore.mario.train import TrainingRun
+
+    run = TrainingRun(config, out, device="cpu", env_fn=FAKE_ENV)
+    try:
+        start_q = run.agent.q_values(STATES)
+        while not run.finished:
+            run.step()
+    finally:
+        run.close()
+    return start_q
+
+
+STATES = torch.randint(0, 256, (16, 4, 84, 84), dtype=torch.uint8)
+
+
+def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_path, monkeypatch, capsys):
+    """`--init checkpoints/mario-1-1 --noisy`: its Linear layers become the NoisyNet means (same greedy Q
+    values), the sigmas start at TorchRL's initial ones; the noisy run's checkpoint holds means and sigmas but
+    no noise sample, and a plain run started from it takes the means."""
+    from rlcore.mario.agent import Mario
+
+    monkeypatch.chdir(ROOT)
+    mario = get_system("mario")
+    small = dict(max_steps=60, burnin=20, batch_size=8, memory_size=200, num_envs=1, log_every=1,
+                 checkpoint_every=10_000, exploration_rate=0.0, exploration_rate_min=0.0)
+    bundled_q = Mario.load(BUNDLED / "mario-1-1").q_values(STATES)
+    noisy_q = _finish_run(mario.start_config(BUNDLED / "mario-1-1", noisy=True, **small), tmp_path / "noisy")
+    torch.testing.assert_close(torch.tensor(noisy_q), torch.tensor(bundled_q), atol=1e-5, rtol=0)
+    assert "its Linear layers -> NoisyNet means" in capsys.readouterr().err
+
+    stored = weights_of(tmp_path / "noisy")
+    assert {"7.advantage.0.weight_mu", "7.advantage.0.weight_sigma", "7.value.2.bias_sigma"} <= set(stored)
+    assert not any("epsilon" in name for name in stored) and "7.advantage.0.weight" not in stored
+    trained = Mario.load(tmp_path / "noisy")
+    assert trained.config.noisy and not trained.net.training  # loaded for play: the mean weights
+    assert not torch.equal(stored["7.advantage.0.weight_sigma"],
+                           torch.full_like(stored["7.advantage.0.weight_sigma"], 0.5 / 3136 ** 0.5))  # learnt
+
+    plain_q = _finish_run(mario.start_config(tmp_path / "noisy", noisy=False, **small), tmp_path / "plain")
+    torch.testing.assert_close(torch.tensor(plain_q), torch.tensor(trained.q_values(STATES)), atol=1e-5, rtol=0)
+    assert "its NoisyNet means -> Linear layers" in capsys.readouterr().err
+    assert "7.advantage.0.weight" in weights_of(tmp_path / "plain")

@@ -319,3 +319,35 @@ def test_random_shift_augments_the_learners_states_only():
     rng = np.random.default_rng([0, 1])  # the agent's augmentation stream
     assert torch.equal(augmented["state"], random_shift(original["state"], 4, rng))
     assert torch.equal(augmented["next_state"], random_shift(original["next_state"], 4, rng))
+
+
+def test_noisy_nets_explore_in_training_and_play_their_mean_weights_elsewhere():
+    torch.manual_seed(0)
+    agent = _agent(noisy=True, dueling=True, exploration_rate=0.0, exploration_rate_min=0.0, batch_size=8)
+    layer = agent.net.online[-1].advantage[2]  # the action outputs, a NoisyNet layer
+    states = np.random.default_rng(0).integers(0, 256, (16, 4, 84, 84), dtype=np.uint8)
+    mean_q = agent.q_values(states)
+    expected = agent.net.online[:-1](agent.net.prepare(torch.as_tensor(states)))  # by hand, from the means
+    head = agent.net.online[-1]
+    with torch.no_grad():
+        advantage = torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(
+            expected, head.advantage[0].weight_mu, head.advantage[0].bias_mu)), layer.weight_mu, layer.bias_mu)
+        value = torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(
+            expected, head.value[0].weight_mu, head.value[0].bias_mu)), head.value[2].weight_mu, head.value[2].bias_mu)
+    torch.testing.assert_close(torch.tensor(mean_q), value + advantage - advantage.mean(1, keepdim=True))
+    greedy = agent.greedy_actions(states)
+    chosen = []
+    for _ in range(10):  # epsilon 0: only the noise makes acting differ from the mean's greedy choice
+        agent.net.resample_noise()
+        chosen.append(agent.act(states))
+    assert any((actions != greedy).any() for actions in chosen)
+    assert np.array_equal(agent.q_values(states), mean_q) and not agent.net.training  # acting left no noise on
+
+    _fill(agent, 200)
+    sample, sigma = layer.weight_epsilon.clone(), layer.weight_sigma.detach().clone()
+    agent.learn_step()
+    assert not torch.equal(layer.weight_epsilon, sample)  # a new noise sample after the update
+    assert not torch.equal(layer.weight_sigma, sigma)  # the noise scale is learnt
+
+    plain = _agent(exploration_rate=0.0, exploration_rate_min=0.0)
+    assert all(np.array_equal(plain.act(states), plain.greedy_actions(states)) for _ in range(3))

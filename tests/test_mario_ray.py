@@ -252,6 +252,19 @@ def test_exploration_policy_is_greedy_at_epsilon_0_and_uniform_at_1():
     assert 60 < sum(actions) < 140  # two actions, drawn uniformly
 
 
+def test_exploration_policy_draws_its_own_noise_sample_each_step_for_noisy_nets():
+    import copy
+
+    from rlcore.mario.agent import Mario
+
+    agent = Mario(config=MarioConfig(noisy=True), memory=False)
+    policy = ExplorationPolicy(copy.deepcopy(agent.net.online), agent.action_dim, True, epsilon=0.0)
+    states = torch.randint(0, 256, (20, 4, 84, 84), dtype=torch.uint8)
+    torch.manual_seed(0)
+    rounds = {tuple(int(policy(s)) for s in states) for _ in range(5)}
+    assert len(rounds) > 1  # epsilon 0: only a new noise sample per step changes the choices
+
+
 def test_a_remote_address_keeps_rays_cluster_networking(monkeypatch):
     monkeypatch.delenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", raising=False)
     prepare_ray_environment(MarioConfig(collector="ray", ray_address="10.1.2.3:6379"))

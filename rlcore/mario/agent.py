@@ -41,7 +41,8 @@ class Mario:
         self.save_dir = Path(save_dir) if save_dir is not None else None
 
         # Mario's DNN to predict the most optimal action
-        self.net = MarioNet(self.state_dim, self.action_dim, dueling=config.dueling).float().to(self.device)
+        self.net = MarioNet(self.state_dim, self.action_dim, dueling=config.dueling,
+                            noisy=config.noisy).float().to(self.device)
         if config.channels_last:
             self.net.use_channels_last()
         if config.precision not in ("float32", "bfloat16"):
@@ -84,7 +85,8 @@ class Mario:
 
     @torch.no_grad()
     def q_values(self, states: Any) -> np.ndarray:
-        """Q_online(s, a) of every action, (batch, actions) float32, for a batch (or a single state) of uint8 stacks."""
+        """Q_online(s, a) of every action, (batch, actions) float32, for a batch (or a single state) of uint8 stacks
+        (a noisy network's mean weights, except inside `act`)."""
         return self.net(self._as_batch(states), model="online").float().cpu().numpy()
 
     def greedy_actions(self, states: Any) -> np.ndarray:
@@ -98,8 +100,9 @@ class Mario:
         n = 1 if single else len(state)
         explore = self.rng.random(n) < self.exploration_rate
         actions = self.rng.integers(self.action_dim, size=n)
-        if not explore.all():  # EXPLOIT
-            greedy = self.greedy_actions(state)
+        if not explore.all():  # EXPLOIT (with NoisyNet layers: greedy on this update's noise sample)
+            with self.net.exploring():
+                greedy = self.greedy_actions(state)
             actions = np.where(explore, actions, greedy)
         self.count_steps(n)
         return int(actions[0]) if single else actions
@@ -169,13 +172,15 @@ class Mario:
         """One Double DQN update from a sampled batch -> (mean Q estimate, loss)."""
         batch = self._recall_batch()
         state, next_state, action, reward, done = (batch[k] for k in TRANSITION)
-        with self.net.autocast(self.device.type):  # bfloat16 option: one region, weights cast once
+        with self.net.exploring(), self.net.autocast(self.device.type):  # bfloat16 option: weights cast once
             pending = (None if self.target_thread is None  # s' prepared and Q_target(s') on the helper meanwhile
                        else self.target_thread.submit(self.net.prepare_and_target_values, next_state, self.device.type))
             td_est = self.td_estimate(state, action)  # Get TD Estimate
             next_state, next_target_Q = (next_state, None) if pending is None else pending.result()
             td_tgt = self.td_target(reward, next_state, done, next_target_Q)  # Get TD Target
         loss = self.update_Q_online(td_est, td_tgt, batch.get("weight"))  # Backpropagate loss through Q_online
+        if self.config.noisy:  # NoisyNet: a new sample after every optimisation step (Fortunato et al. 3.1)
+            self.net.resample_noise()
         self.memory.update_priorities(batch["rows"].numpy(), td_tgt - td_est.detach())
         return td_est.mean().item(), loss
 
@@ -227,7 +232,7 @@ class Mario:
             raise ckpt.CheckpointError(f"{file}: action_dim {ckpt.one_line(repr(action_dim), 40)}, but the action "
                                        f"set {config.actions!r} has {actions} actions")
         ckpt.check_weights_file(directory, ckpt.meta_state_dict(
-            lambda: MarioNet(STATE_DIM, action_dim, dueling=config.dueling).online))
+            lambda: MarioNet(STATE_DIM, action_dim, dueling=config.dueling, noisy=config.noisy).online))
         agent = cls(config=config, device=device, memory=memory, action_dim=action_dim)
         ckpt.load_weights_into(agent.net.online, directory)
         agent.sync_Q_target()

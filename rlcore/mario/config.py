@@ -53,6 +53,10 @@ class MarioConfig:
     reward_scale: float = option(1.0, "rewards are multiplied by this when cached for learning (1 = the "
                                       "tutorial); logs, plots and evaluation report the game's own rewards")
     dueling: bool = option(False, "dueling head Q = V + A - mean(A) instead of the tutorial's MLP head")
+    noisy: bool = option(False, "NoisyNet exploration (Fortunato et al. 2018, TorchRL's NoisyLinear): the head's "
+                                "linear layers learn the scale of factorised Gaussian noise on their weights, "
+                                "resampled after every update; training acts with the noisy weights, evaluation "
+                                "and play-back with their means. Usually with --exploration-rate 0 (no epsilon)")
     # --- the run
     episodes: int = option(40_000, "training episodes (the tutorial suggests at least 40,000)")
     max_steps: int = option(0, "stop after this many agent steps (0 = no limit)")

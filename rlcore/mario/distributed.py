@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torchrl.modules import NoisyLinear, reset_noise
 
 from rlcore.config import check_bounds
 from rlcore.mario.config import MarioConfig
@@ -50,19 +51,24 @@ class WorkerLost(ChildProcessError):
 
 class ExplorationPolicy(nn.Module):
     """The workers' epsilon-greedy policy over a copy of Q_online (float32, batch 1, as `Mario.act`).
-    `epsilon` is a buffer, so TorchRL's weight updater sends the learner's epsilon with the weights."""
+    `epsilon` is a buffer, so TorchRL's weight updater sends the learner's epsilon with the weights.
+    NoisyNet layers (`--noisy`) act on the worker's own noise sample, drawn at every step (noise samples
+    are not part of the weights that are sent)."""
 
     def __init__(self, online: nn.Module, action_dim: int, channels_last: bool, epsilon: float):
         super().__init__()
         self.online = online
         self.action_dim = action_dim
         self.channels_last = channels_last
+        self.noisy = any(isinstance(layer, NoisyLinear) for layer in online.modules())
         self.register_buffer("epsilon", torch.tensor(epsilon, dtype=torch.float64))
 
     @torch.no_grad()
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         if torch.rand(()) < self.epsilon:  # EXPLORE (the worker's torch generator, seeded per worker)
             return torch.randint(self.action_dim, ())
+        if self.noisy:
+            self.online.train(True).apply(reset_noise)
         return self.online(float_input(observation.unsqueeze(0), self.channels_last)).argmax(dim=1)[0]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from copy import deepcopy as copy_module
 
 import torch
 from torch import nn
+from torchrl.modules import NoisyLinear, reset_noise
 
 # How far below the mean of the actions both sets share a new action's Q value starts (Q units: the
 # trained reward scale's), when a run changes the action set of the agent it starts from
@@ -19,22 +21,47 @@ def float_input(states: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return states.to(dtype=torch.float32, memory_format=layout).mul_(1 / 255.0)
 
 
-class OutputLinear(nn.Linear):
-    """A Linear layer that always computes in float32, even under bfloat16 autocast: Q values (and
-    the small differences between actions) keep full precision."""
+class Float32Output:
+    """Mixin for a network's output layer: it always computes in float32, even under bfloat16
+    autocast, so Q values (and the small differences between actions) keep full precision."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
             return super().forward(x.float())
 
 
+class OutputLinear(Float32Output, nn.Linear):
+    """The output layer of the tutorial's network."""
+
+
+class HiddenNoisyLinear(NoisyLinear):
+    """TorchRL's NoisyLinear (factorised Gaussian noise, Fortunato et al. 2018), noisy only in training
+    mode (`MarioNet.exploring`), so evaluation and play-back use the mean weights. The noise sample is
+    not saved: checkpoints hold mu and sigma, a fresh sample is drawn after every update."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features, use_exploration_type=False)
+        for name in ("weight_epsilon", "bias_epsilon"):
+            self.register_buffer(name, getattr(self, name), persistent=False)
+
+
+class NoisyOutputLinear(Float32Output, HiddenNoisyLinear):
+    """The output layer with noisy weights (float32 like OutputLinear)."""
+
+
+def linear_layers(noisy: bool) -> tuple[type[nn.Linear], type[nn.Linear]]:
+    """(hidden, output) Linear classes of the head: NoisyNet layers with `noisy`."""
+    return (HiddenNoisyLinear, NoisyOutputLinear) if noisy else (nn.Linear, OutputLinear)
+
+
 class DuelingHead(nn.Module):
     """Q = V + A - mean(A) (Wang et al. 2016): an option for issue 6, off by default."""
 
-    def __init__(self, in_features: int, output_dim: int):
+    def __init__(self, in_features: int, output_dim: int, noisy: bool = False):
         super().__init__()
-        self.value = nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(), OutputLinear(512, 1))
-        self.advantage = nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(), OutputLinear(512, output_dim))
+        hidden, output = linear_layers(noisy)
+        self.value = nn.Sequential(hidden(in_features, 512), nn.ReLU(), output(512, 1))
+        self.advantage = nn.Sequential(hidden(in_features, 512), nn.ReLU(), output(512, output_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         advantage = self.advantage(x)
@@ -47,10 +74,12 @@ class MarioNet(nn.Module):
 
     Inputs are uint8 stacks (B, 4, 84, 84) scaled to [0, 1] here (the tutorial's env divided by 255;
     we keep uint8 in the env and the replay, 4x smaller). `forward(input, model)` with model
-    "online" or "target", as in the tutorial.
+    "online" or "target", as in the tutorial. With `noisy`, the head's Linear layers are NoisyNet
+    layers: sampled weights inside `exploring()`, their means everywhere else.
     """
 
-    def __init__(self, input_dim: tuple[int, int, int], output_dim: int, dueling: bool = False):
+    def __init__(self, input_dim: tuple[int, int, int], output_dim: int, dueling: bool = False,
+                 noisy: bool = False):
         super().__init__()
         self.channels_last = False
         self.bf16 = False  # see use_bf16
@@ -60,12 +89,28 @@ class MarioNet(nn.Module):
             raise ValueError(f"Expecting input height: 84, got: {h}")
         if w != 84:
             raise ValueError(f"Expecting input width: 84, got: {w}")
-        self.online = self._build_cnn(c, output_dim, dueling)
-        self.target = self._build_cnn(c, output_dim, dueling)
+        self.online = self._build_cnn(c, output_dim, dueling, noisy)
+        self.target = self._build_cnn(c, output_dim, dueling, noisy)
         self.target.load_state_dict(self.online.state_dict())
         # Q_target parameters are frozen.
         for p in self.target.parameters():
             p.requires_grad = False
+        self.eval()  # the mean weights of noisy layers, except inside exploring()
+
+    @contextmanager
+    def exploring(self) -> Iterator[None]:
+        """Noisy layers use their sampled weights inside (training's acting and learning updates); a
+        no-op for the tutorial's network."""
+        was_training = self.training
+        self.train(True)
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
+    def resample_noise(self) -> None:
+        """A new noise sample for both networks' noisy layers (after each learning update)."""
+        self.apply(reset_noise)
 
     def forward(self, input: torch.Tensor, model: str) -> torch.Tensor:
         if model not in ("online", "target"):
@@ -105,16 +150,16 @@ class MarioNet(nn.Module):
     def _target_in_bf16(self) -> nn.Module:
         """Q_target as autocast would run it. Autocast re-casts frozen (requires_grad=False) weights on
         every call (the 3136x512 layer's cast is a large part of a forward); Q_target only changes when it is
-        synced or loaded, so its cast copy is kept until a weight's version changes. Same values as
-        autocast's own cast (round to nearest), so the same Q values bit for bit."""
-        versions = tuple((p.data_ptr(), p._version) for p in self.target.parameters())
+        synced or loaded, so its cast copy is kept until a weight's (or a noise sample's) version changes.
+        Same values as autocast's own cast (round to nearest), so the same Q values bit for bit."""
+        versions = tuple((t.data_ptr(), t._version) for t in (*self.target.parameters(), *self.target.buffers()))
         if self._cache.get("target_versions") != versions:
             copy = copy_module(self.target)
-            for module in copy.modules():  # OutputLinear keeps float32, as under autocast
-                if isinstance(module, (nn.Conv2d, nn.Linear)) and not isinstance(module, OutputLinear):
+            for module in copy.modules():  # the output layer keeps float32, as under autocast
+                if isinstance(module, (nn.Conv2d, nn.Linear)) and not isinstance(module, Float32Output):
                     module.to(torch.bfloat16)
             self._cache.update(target=copy, target_versions=versions)
-        return self._cache["target"]
+        return self._cache["target"].train(self.target.training)  # noisy layers: as Q_target is now
 
     def autocast(self, device_type: str = "cpu"):
         """The bfloat16 region of a learning update (a no-op in float32): forwards inside it run their
@@ -134,7 +179,7 @@ class MarioNet(nn.Module):
         return self
 
     @staticmethod
-    def _build_cnn(c: int, output_dim: int, dueling: bool) -> nn.Sequential:
+    def _build_cnn(c: int, output_dim: int, dueling: bool, noisy: bool) -> nn.Sequential:
         features = [
             nn.Conv2d(in_channels=c, out_channels=32, kernel_size=8, stride=4),
             nn.ReLU(),
@@ -145,8 +190,9 @@ class MarioNet(nn.Module):
             nn.Flatten(),
         ]
         if dueling:
-            return nn.Sequential(*features, DuelingHead(3136, output_dim))
-        return nn.Sequential(*features, nn.Linear(3136, 512), nn.ReLU(), OutputLinear(512, output_dim))
+            return nn.Sequential(*features, DuelingHead(3136, output_dim, noisy))
+        hidden, output = linear_layers(noisy)
+        return nn.Sequential(*features, hidden(3136, 512), nn.ReLU(), output(512, output_dim))
 
 
 def expand_action_rows(tensors: Mapping[str, torch.Tensor], module: nn.Module, rows: Sequence[int | None],
@@ -163,26 +209,49 @@ def expand_action_rows(tensors: Mapping[str, torch.Tensor], module: nn.Module, r
     Without a shared action the output layer keeps `module`'s own initialisation."""
     shared = [(row, src) for row, src in enumerate(rows) if src is not None]
     outputs = [name for name, layer in module.named_modules()
-               if isinstance(layer, OutputLinear) and layer.out_features == len(rows)]
+               if isinstance(layer, Float32Output) and layer.out_features == len(rows)]
     values = [name for name, layer in module.named_modules()
-              if isinstance(layer, OutputLinear) and layer.out_features == 1 and name not in outputs]
+              if isinstance(layer, Float32Output) and layer.out_features == 1 and name not in outputs]
     if len(outputs) != 1:
         raise ValueError(f"no single action output layer with {len(rows)} outputs in the network")
     fresh = module.state_dict()
     adapted = dict(tensors)
-    for suffix in ("weight", "bias"):
-        name = f"{outputs[0]}.{suffix}"
+    for name in (key for key in fresh if key.startswith(f"{outputs[0]}.")):  # weight, bias (noisy: mu, sigma)
         weights = fresh[name].detach().clone()
         if shared:
             old = tensors[name].to(weights.dtype)
             new_rows = old[[src for _, src in shared]].mean(dim=0)
-            if suffix == "bias":
+            if name == _bias_of(outputs[0], fresh):
                 new_rows = new_rows - margin
             weights[:] = new_rows
             for row, src in shared:
                 weights[row] = old[src]
         adapted[name] = weights
     if shared and values:  # dueling: Q = V + A - mean(A); the new rows lower mean(A), lower V as much
-        bias = f"{values[0]}.bias"
+        bias = _bias_of(values[0], fresh)
         adapted[bias] = tensors[bias] - margin * (len(rows) - len(shared)) / len(rows)
+    return adapted
+
+
+def _bias_of(layer: str, state_dict: Mapping[str, torch.Tensor]) -> str:
+    """The name of a layer's (mean) bias in a state_dict: `bias`, or a noisy layer's `bias_mu`."""
+    return f"{layer}.bias_mu" if f"{layer}.bias_mu" in state_dict else f"{layer}.bias"
+
+
+def match_noise(tensors: Mapping[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """Weights of the same network with or without NoisyNet layers -> weights for `module`: a plain
+    layer's weight and bias become a noisy layer's means (its sigmas are `module`'s own initial ones),
+    and a noisy layer's means become a plain layer's weights. So the greedy policy is unchanged."""
+    fresh = module.state_dict()
+    adapted = dict(tensors)
+    for name, layer in module.named_modules():
+        noisy = isinstance(layer, NoisyLinear)
+        for part in ("weight", "bias"):
+            mean, plain = f"{name}.{part}_mu", f"{name}.{part}"
+            if noisy and mean not in tensors and plain in tensors:
+                adapted[mean] = adapted.pop(plain)
+                adapted[f"{name}.{part}_sigma"] = fresh[f"{name}.{part}_sigma"]
+            elif isinstance(layer, nn.Linear) and not noisy and mean in tensors:
+                adapted[plain] = adapted.pop(mean)
+                adapted.pop(f"{name}.{part}_sigma", None)
     return adapted

@@ -53,7 +53,7 @@ from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.mario.agent import STATE_DIM, Mario
 from rlcore.mario.config import MarioConfig
 from rlcore.mario.env import action_labels, env_thunk, resolve_actions, source_rows
-from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows
+from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows, match_noise
 from rlcore.runtime import resolve_device, seed_everything
 
 WINDOW = 100  # moving averages over the last 100 episodes, as the tutorial's MetricLogger
@@ -233,19 +233,25 @@ def start_from_weights(agent: Mario, checkpoint: str | os.PathLike) -> None:
     checked), Q_target synced to it; Adam, the replay and the counters start afresh. A run with another
     action set (`--actions`) keeps every layer but the action outputs, which `expand_action_rows` maps
     by buttons: the agent first plays as the one it starts from, and explores the new actions."""
-    source = resolve_actions(ckpt.load_typed_config(checkpoint, MarioConfig, "mario")[0].actions)
-    target = resolve_actions(agent.config.actions)
+    stored = ckpt.load_typed_config(checkpoint, MarioConfig, "mario")[0]
+    source, target = resolve_actions(stored.actions), resolve_actions(agent.config.actions)
     adapt, note = None, ""
-    if source != target:
+    if source != target or stored.noisy != agent.config.noisy:
         ckpt.check_weights_file(checkpoint, ckpt.meta_state_dict(  # the stored network, before adapting it
-            lambda: MarioNet(STATE_DIM, len(source), dueling=agent.config.dueling).online))
+            lambda: MarioNet(STATE_DIM, len(source), dueling=stored.dueling, noisy=stored.noisy).online))
         rows = source_rows(source, target)
-        adapt = functools.partial(expand_action_rows, module=agent.net.online, rows=rows)
+
+        def adapt(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            tensors = match_noise(tensors, agent.net.online)
+            return tensors if source == target else expand_action_rows(tensors, agent.net.online, rows)
+    if stored.noisy != agent.config.noisy:
+        note = "; its Linear layers -> NoisyNet means" if agent.config.noisy else "; its NoisyNet means -> Linear layers"
+    if source != target:
         labelled = list(zip(action_labels(target), rows))
         kept = [label for label, src in labelled if src is not None]
         new = [label for label, src in labelled if src is None]
-        note = (f"; its {len(source)} actions -> {len(target)}: {', '.join(kept) or 'none'} keep their Q outputs, "
-                f"{', '.join(new) or 'none'} start {NEW_ACTION_MARGIN} below their mean")
+        note += (f"; its {len(source)} actions -> {len(target)}: {', '.join(kept) or 'none'} keep their Q outputs, "
+                 f"{', '.join(new) or 'none'} start {NEW_ACTION_MARGIN} below their mean")
     ckpt.load_weights_into(agent.net.online, checkpoint, adapt=adapt)
     agent.sync_Q_target()
     print(f"mario: starting from the weights of {checkpoint}{note}", file=sys.stderr, flush=True)

@@ -262,8 +262,6 @@ def _add_episode_flags(parser: argparse.ArgumentParser, protocol_flags: bool, ep
     if not protocol_flags:
         parser.set_defaults(protocol_fields={})
         return
-    from rlcore.systems import get_system
-
     owners: dict[str, list[str]] = {}
     helps: dict[str, str] = {}
     for system in all_systems():

@@ -264,9 +264,7 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
 
 
 @pytest.mark.slow
-def test_push_renders_and_evaluates_and_hub_checkpoints_evaluate_and_play(server, trained_with_the_cli, tmp_path):
-    run_source, _ = trained_with_the_cli
-    run = copy_of_folder(run_source, tmp_path / "run")
+def test_push_renders_and_evaluates_and_hub_checkpoints_evaluate_and_play(server, tmp_path):
     home = tmp_path / "hf"
     pushed = run_cli("train", "pendulum", "--out", tmp_path / "run2", "--iterations", 2, "--batch-size", 4,
                      "--rollout-steps", 10, "--push-to-hub", "alice/straight-from-training",

@@ -88,7 +88,6 @@ def process_state(pid: int) -> str:
 
 def test_a_replay_pauses_the_run_and_its_workers_and_the_pause_is_not_counted_by_the_cap(paced, tmp_path):
     from demo.jobs import RUNNING, RunLimits, TrainingRuns
-    from paced_system import WORKER_STARTED
 
     runs = TrainingRuns(RunLimits(max_seconds=120, heartbeat_timeout=60))
     try:

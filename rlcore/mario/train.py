@@ -33,7 +33,6 @@ always a valid, resumable checkpoint:
 from __future__ import annotations
 
 import datetime
-import functools
 import os
 import sys
 import threading
@@ -235,15 +234,17 @@ def start_from_weights(agent: Mario, checkpoint: str | os.PathLike) -> None:
     by buttons: the agent first plays as the one it starts from, and explores the new actions."""
     stored = ckpt.load_typed_config(checkpoint, MarioConfig, "mario")[0]
     source, target = resolve_actions(stored.actions), resolve_actions(agent.config.actions)
-    adapt, note = None, ""
+    adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+    note = ""
     if source != target or stored.noisy != agent.config.noisy:
         ckpt.check_weights_file(checkpoint, ckpt.meta_state_dict(  # the stored network, before adapting it
             lambda: MarioNet(STATE_DIM, len(source), dueling=stored.dueling, noisy=stored.noisy).online))
         rows = source_rows(source, target)
 
-        def adapt(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        def adapt_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             tensors = match_noise(tensors, agent.net.online)
             return tensors if source == target else expand_action_rows(tensors, agent.net.online, rows)
+        adapt = adapt_weights
     if stored.noisy != agent.config.noisy:
         note = "; its Linear layers -> NoisyNet means" if agent.config.noisy else "; its NoisyNet means -> Linear layers"
     if source != target:

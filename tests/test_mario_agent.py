@@ -351,3 +351,23 @@ def test_noisy_nets_explore_in_training_and_play_their_mean_weights_elsewhere():
 
     plain = _agent(exploration_rate=0.0, exploration_rate_min=0.0)
     assert all(np.array_equal(plain.act(states), plain.greedy_actions(states)) for _ in range(3))
+
+
+def test_a_noisy_checkpoint_holds_means_and_scales_but_no_noise_sample_and_loads_the_same_policy(tmp_path):
+    from safetensors import safe_open
+
+    torch.manual_seed(0)
+    agent = _agent(noisy=True)
+    _fill(agent, 200)
+    agent.learn_step()  # sigmas moved from their initial values
+    agent.save(tmp_path / "ckpt")
+    with safe_open(str(tmp_path / "ckpt" / "model.safetensors"), "pt") as weights:
+        names = set(weights.keys())
+    assert {"7.weight_mu", "7.weight_sigma", "9.bias_mu", "9.bias_sigma"} <= names
+    assert not any("epsilon" in name for name in names)
+    loaded = Mario.load(tmp_path / "ckpt")
+    assert loaded.config.noisy and not loaded.net.training
+    torch.testing.assert_close(loaded.net.online.state_dict()["9.weight_sigma"],
+                               agent.net.online.state_dict()["9.weight_sigma"])
+    states = np.random.default_rng(1).integers(0, 256, (8, 4, 84, 84), dtype=np.uint8)
+    np.testing.assert_array_equal(loaded.q_values(states), agent.q_values(states))  # the same mean weights

@@ -108,15 +108,25 @@ def curve_entry(step: int, snapshot: str, results: Mapping[str, Any]) -> dict[st
             "rates": {key: rate_summary([e[key] for e in episodes]) for key in successes}}
 
 
+def every_kth(snapshots: Sequence[tuple[int, Path]], every: int) -> list[tuple[int, Path]]:
+    """The first snapshot, every `every`-th after it, and the last: counted from the first, so a run that
+    keeps training adds points without moving the ones already evaluated."""
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    chosen = list(snapshots[::every])
+    return chosen if not snapshots or chosen[-1] == snapshots[-1] else [*chosen, snapshots[-1]]
+
+
 def evaluate_snapshots(run_dir: Path, system: System, protocols: list[dict[str, float]], *, episodes: int,
-                       seed: int, progress: bool = True) -> Iterator[str]:
-    """Evaluate every snapshot under every protocol (options for system.evaluate) not yet in the file;
-    yields one line per evaluation, writing the file and the plot after each."""
+                       seed: int, progress: bool = True, every: int = 1) -> Iterator[str]:
+    """Evaluate every snapshot (or every `every`-th, see every_kth) under every protocol (options for
+    system.evaluate) not yet in the file; yields one line per evaluation, writing the file and the plot
+    after each."""
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
     evaluations = read_evaluations(run_dir)
-    for step, folder in snapshot_folders(run_dir):
+    for step, folder in every_kth(snapshot_folders(run_dir), every):
         for options in protocols:
             if any(e["snapshot"] == folder.name and _same_protocol(e, options, episodes, seed) for e in evaluations):
                 continue

@@ -115,7 +115,7 @@ def test_every_command_has_help_through_the_real_entry_point(tmp_path):
                            ("evaluate", ["--episodes", "--seed", "--out", "--write", "--sticky", "--epsilon",
                                          "hf://OWNER/NAME[@REVISION]"]),
                            ("compare", ["--episodes", "--seed", "--out", "--sticky", "--epsilon"]),
-                           ("evaluate-snapshots", ["--episodes", "--seed", "--sticky", "--epsilon", "RUN"]),
+                           ("evaluate-snapshots", ["--episodes", "--seed", "--sticky", "--epsilon", "--every", "RUN"]),
                            ("export", ["--out", "CHECKPOINT"])):
         text = cli.build_parser([command, "--help"])._subparsers._group_actions[0].choices[command].format_help()
         for flag in flags:

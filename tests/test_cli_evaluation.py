@@ -82,7 +82,8 @@ def test_bad_evaluation_requests_are_one_line_and_write_nothing(tmp_path, capsys
              (["evaluate", str(folder), "--sticky", "0.25", "--write"], "--sticky is not an evaluation option"),
              (["compare", str(folder), str(BUNDLED_MARIO)], "two checkpoints of one system"),
              (["export", str(BUNDLED_MARIO), "--out", str(tmp_path / "x.pt")], "mario checkpoints have no export"),
-             (["evaluate", "hf://alice/agent", "--write"], "--write merges into a local checkpoint")]
+             (["evaluate", "hf://alice/agent", "--write"], "--write merges into a local checkpoint"),
+             (["evaluate-snapshots", str(folder), "--every", "0"], "--every must be at least 1")]
     for argv, message in cases:
         assert cli.main(argv) == 2, argv
         lines = capsys.readouterr().err.strip().splitlines()
@@ -124,3 +125,14 @@ def test_snapshot_curve_is_written_and_resumes(tmp_path, weak_pendulum, capsys):
     assert cli.main(["evaluate-snapshots", str(run), "--episodes", "4", "--no-progress"]) == 0  # a new protocol
     curve = json.loads((run / SNAPSHOT_EVALS_FILE).read_text())["evaluations"]
     assert sorted((e["step"], e["n_eval_episodes"]) for e in curve) == [(50, 3), (50, 4), (100, 3), (100, 4)]
+
+
+def test_snapshot_curve_every_kth_snapshot(tmp_path, weak_pendulum, capsys):
+    run = tmp_path / "run"
+    copy_of_folder(weak_pendulum, run)
+    for step in (50, 100, 150):
+        _copy(weak_pendulum, run / "snapshots" / f"step-{step:08d}")
+    assert cli.main(["evaluate-snapshots", str(run), "--episodes", "2", "--every", "2", "--no-progress"]) == 0
+    curve = json.loads((run / SNAPSHOT_EVALS_FILE).read_text())["evaluations"]
+    assert [e["step"] for e in curve] == [50, 150]
+    assert "2 new evaluation(s) of 2 snapshot(s) (chosen from 3 by --every 2)" in capsys.readouterr().out

@@ -184,3 +184,16 @@ def test_mario_snapshot_curve_has_greedy_and_sticky_points_and_skips_what_is_don
     calls.clear()
     assert list(evaluate_snapshots(tmp_path, system, [{}, {"sticky": 0.25}], episodes=3, seed=0)) == []
     assert calls == []  # resumed: nothing evaluated twice
+
+
+def test_every_kth_snapshot_keeps_the_first_and_the_last_and_stays_put_as_a_run_grows():
+    from rlcore.snapshots import every_kth
+
+    run = [(step, Path(f"step-{step:08d}")) for step in range(10, 80, 10)]  # 7 snapshots
+    assert [s for s, _ in every_kth(run, 1)] == [10, 20, 30, 40, 50, 60, 70]
+    assert [s for s, _ in every_kth(run, 3)] == [10, 40, 70]
+    assert [s for s, _ in every_kth(run, 4)] == [10, 50, 70]
+    assert [s for s, _ in every_kth(run[:6], 3)] == [10, 40, 60]  # earlier: 10 and 40 already there
+    assert every_kth([], 2) == []
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        every_kth(run, 0)

@@ -39,6 +39,8 @@ SNAPSHOT_STICKY = 0.25  # evaluate-snapshots' second curve: the robustness proto
 
 COMMANDS = {
     "train": "train an agent (every config field is a flag; see `rlcore train SYSTEM --help`)",
+    "explore": "find a route through a Mario stage with Go-Explore (save states, no network): what "
+               "`train mario --starts` trains from",
     "evaluate": "evaluate a checkpoint over N seeded episodes under a protocol (greedy, sticky, epsilon)",
     "compare": "compare two checkpoints on the same seeds (paired differences with confidence intervals)",
     "evaluate-snapshots": "evaluate every snapshot of a run (greedy and sticky): a learning curve JSON and plot",
@@ -142,6 +144,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         return sub
 
     _add_train_command(command("train", cmd_train), common, words)
+    _add_explore_command(command("explore", cmd_explore))
     _add_evaluation_commands(command, words)
     play = command("play", cmd_play)
     play.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
@@ -178,6 +181,62 @@ def _add_train_command(train: argparse.ArgumentParser, common: argparse.Argument
         sub.set_defaults(run=cmd_train)
 
 
+
+
+def _add_explore_command(parser: argparse.ArgumentParser) -> None:
+    from rlcore.mario.env import ACTION_SETS
+
+    parser.add_argument("system", choices=["mario"], help="the system whose levels to explore (mario)")
+    parser.add_argument("--world", type=int, default=1, help="world 1-8 (default: 1)")
+    parser.add_argument("--stage", type=int, default=1, help="stage 1-4 (default: 1)")
+    parser.add_argument("--actions", choices=list(ACTION_SETS), default="right_jump",
+                        help="the action set of the agent that will train from the route (default: right_jump, the "
+                             "tutorial's; castles with fire bars need right_only, whose NOOP can wait)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the search (default: 0; a frame budget makes "
+                                                            "it deterministic)")
+    parser.add_argument("--frames", type=int, default=2_000_000,
+                        help="emulator frame budget (default: 2,000,000, ~40 min of one core; World 1's stages "
+                             "took 16k-67k)")
+    parser.add_argument("--seconds", type=float, default=0.0, help="also stop after this long (default: 0, no limit)")
+    parser.add_argument("--until-x", type=int, default=0,
+                        help="stop at the first episode reaching this x position: a section of the stage "
+                             "(default: 0, the flag; a section's route cannot train with --starts)")
+    parser.add_argument("--out", type=Path, help="route folder to write (default: runs/routes/mario-W-S)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rlcore.mario.env import env_id
+    from rlcore.mario.explore import explore, replay
+
+    env_id(args.world, args.stage)  # a one-line error on a level that does not exist
+    if args.frames < 1 or args.seconds < 0 or args.until_x < 0:
+        raise UsageError("--frames must be >= 1, --seconds and --until-x >= 0")
+    out = args.out or Path("runs/routes") / f"mario-{args.world}-{args.stage}"
+    bar = None if args.no_progress else tqdm(total=args.frames, desc=f"explore {args.world}-{args.stage}",
+                                             unit="frame", unit_scale=True, dynamic_ncols=True)
+
+    def progress(status: dict[str, int]) -> None:
+        if bar is not None:  # update() redraws at most every 0.1 s
+            bar.set_postfix(cells=status["cells"], best_x=status["best_x"], refresh=False)
+            bar.update(status["frames"] - bar.n)
+    try:
+        route = explore(args.world, args.stage, args.actions, seed=args.seed, max_frames=args.frames,
+                        max_seconds=args.seconds, target_x=args.until_x, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    check = replay(route)
+    file = route.save(out)
+    goal = f"x {args.until_x}" if args.until_x else "the flag"
+    reached = route.flag or bool(args.until_x and route.x_pos[-1] >= args.until_x)
+    found = f"reaches {goal}" if reached else f"does NOT reach {goal} (best x {route.x_pos[-1]})"
+    print(f"wrote {file}: {len(route.steps)} agent steps, {found}; {route.frames:,} frames, {route.seconds} s, "
+          f"{route.cells} cells; replayed from the level's start: flag {check['flag_get']}, x {check['x_pos']}")
+    held = check["flag_get"] if route.flag else check["x_pos"] >= route.x_pos[-1]
+    return 0 if reached and held else EXIT_FAILURE
 
 
 def _add_push_flags(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ class FakeNES(gym.Env):
         self.min_frames, self.max_frames = min_frames, max_frames
         self.screen = np.zeros((240, 256, 3), np.uint8)  # one buffer, rewritten in place like nes-py's
         self.frame_count = 0
+        self.joypad: list[int] = []  # the action of every frame stepped (what sticky actions change)
 
     def _draw(self) -> None:
         t = self.frame_count
@@ -45,6 +46,7 @@ class FakeNES(gym.Env):
     def step(self, action):
         self.frame_count += 1
         self.t += 1
+        self.joypad.append(int(action))
         self.x_pos += 1 + int(action)
         self._draw()
         terminated = self.t >= self.length

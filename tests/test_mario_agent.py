@@ -11,6 +11,7 @@ from mario_fake_env import make_fake_env
 from rlcore.checkpoint import CheckpointError
 from rlcore.mario.agent import Mario
 from rlcore.mario.config import MarioConfig, preset
+from rlcore.mario.env import SKIP
 from rlcore.mario.replay import random_shift
 
 
@@ -255,26 +256,35 @@ def test_q_target_on_the_helper_thread_gives_the_same_updates(precision):
         assert torch.equal(p, q)
 
 
-def _performed_actions(sticky: float, seed: int, chosen: list[int]) -> list[int]:
-    env = make_fake_env(sticky=sticky, min_frames=10_000, max_frames=10_000)
+def _joypad(sticky: float, seed: int, chosen: list[int]) -> list[list[int]]:
+    """The action of every emulator frame, step by step, when `chosen` is asked for."""
+    env = make_fake_env(sticky=sticky, min_frames=100_000, max_frames=100_000)
     env.reset(seed=seed)
-    performed = []
+    frames = []
     for action in chosen:
+        env.unwrapped.joypad.clear()
         env.step(action)
-        performed.append(env.last_action)
-    return performed
+        frames.append(list(env.unwrapped.joypad))
+        assert env.last_action == frames[-1][-1] and env.delayed_frames == sum(a != action for a in frames[-1])
+    return frames
 
 
-def test_sticky_actions_repeat_the_previous_action_reproducibly_per_seed():
-    chosen = [i % 2 for i in range(400)]  # alternating: every repeat is visible
-    assert _performed_actions(0.0, 0, chosen) == chosen
-    sticky = _performed_actions(0.25, 0, chosen)
-    repeats = sum(a != c for a, c in zip(sticky, chosen))
-    assert 60 <= repeats <= 140  # ~25% of 399 steps (the first step after a reset never sticks)
-    assert sticky[0] == chosen[0]
-    assert all(a == c or a == prev for a, c, prev in zip(sticky[1:], chosen[1:], sticky))
-    assert _performed_actions(0.25, 0, chosen) == sticky  # same seed, same episode
-    assert _performed_actions(0.25, 1, chosen) != sticky
+def test_sticky_actions_delay_each_new_action_per_frame_as_ale_v5_reproducibly_per_seed():
+    chosen = [i % 2 for i in range(4000)]  # alternating: every delayed frame is visible
+    assert _joypad(0.0, 0, chosen) == [[a] * SKIP for a in chosen]
+    frames = _joypad(0.25, 0, chosen)
+    assert frames[0] == [chosen[0]] * SKIP  # no previous buttons after a reset: nothing to keep
+    delays = []
+    for previous, step, action in zip(frames, frames[1:], chosen[1:]):
+        late = next((k for k, a in enumerate(step) if a == action), SKIP)
+        assert step[:late] == [previous[-1]] * late  # the previous frame's buttons, then the new action
+        assert step[late:] == [action] * (SKIP - late)  # once it starts it holds (it is the previous then)
+        delays.append(late)
+    counts = np.bincount(delays, minlength=SKIP + 1) / len(delays)
+    expected = [0.75 * 0.25**k for k in range(SKIP)] + [0.25**SKIP]  # ALE v5: late by k with (1 - p) p^k
+    np.testing.assert_allclose(counts, expected, atol=0.025)
+    assert _joypad(0.25, 0, chosen[:200]) == frames[:200]  # same seed, same frames
+    assert _joypad(0.25, 1, chosen[:200]) != frames[:200]
     with pytest.raises(ValueError, match="sticky"):
         make_fake_env(sticky=1.0)
 

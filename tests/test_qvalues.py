@@ -62,12 +62,15 @@ def test_recorded_q_values_are_the_networks_output_on_the_frames_it_acted_on(age
     greedy = [s for s in trace if not s["random"]]
     assert all(s["action"] == int(np.argmax(s["q"])) for s in greedy)
     # The fake emulator moves x by 1 + action each frame: what it performed, seen from outside.
+    # A step's first `delayed_frames` frames keep the previous step's last buttons (sticky, per frame).
     x = [40] + [s["x_pos"] for s in trace]
-    assert [(b - a) // SKIP - 1 for a, b in zip(x, x[1:])] == [s["performed"] for s in trace]
-    assert all(s["sticky"] == (s["performed"] != s["action"]) for s in trace)
+    before = [trace[0]["action"]] + [s["performed"] for s in trace[:-1]]
+    assert [b - a - SKIP for a, b in zip(x, x[1:])] == [
+        s["delayed_frames"] * kept + (SKIP - s["delayed_frames"]) * s["action"] for s, kept in zip(trace, before)]
+    assert all(s["sticky"] == (s["delayed_frames"] > 0) for s in trace)
+    assert all(s["performed"] == s["action"] for s in trace if s["delayed_frames"] < SKIP)
     if protocol:
         assert any(s["random"] for s in trace) and any(s["sticky"] for s in trace)
-        assert all(s["performed"] == prev["performed"] for prev, s in zip(trace, trace[1:]) if s["sticky"])
     else:
         assert not any(s["random"] or s["sticky"] for s in trace)
 

@@ -24,9 +24,20 @@ class MarioConfig:
                                         "left), complex (12). With --init, a new set keeps the trained "
                                         "actions' outputs and learns the others")
     noop_max: int = option(0, "random no-op frames (0..noop_max) after each reset; the tutorial uses none")
-    sticky: float = option(0.0, "sticky actions: at each agent step the previous action is repeated instead of "
-                                "the chosen one with this probability (0.25 is the robustness protocol of "
-                                "Machado et al. 2018; the tutorial uses none)")
+    sticky: float = option(0.0, "sticky actions, drawn per emulator frame as ALE v5: at each of the 4 frames of "
+                                "an agent step the joypad keeps the previous frame's buttons with this "
+                                "probability (0.25 is the robustness protocol of Machado et al. 2018; the "
+                                "tutorial uses none)")
+    # --- where training episodes start (rlcore/mario/curriculum.py; evaluation always starts at the level's start)
+    starts: str = option("", "a route folder of `rlcore explore mario` for this level and action set: training "
+                             "episodes start from save states along it, first near the flag, the start window "
+                             "moving back to the level's start as the agent succeeds (the Backward Algorithm); "
+                             "empty: every episode starts at the level's start, as in the tutorial")
+    start_share: float = option(0.25, "with --starts: the share of training episodes that start at the level's "
+                                      "own start (with its no-op start) instead of the window")
+    start_window: int = option(8, "with --starts: route points (one every 4 agent steps) in the start window")
+    start_threshold: float = option(0.5, "with --starts: the flag rate of the last 20 episodes started in the "
+                                         "window that moves it back by half its width")
     # --- exploration (Mario.act)
     exploration_rate: float = option(1.0, "initial epsilon of the epsilon-greedy policy")
     exploration_rate_decay: float = option(0.99999975, "epsilon is multiplied by this after every agent step")
@@ -99,6 +110,7 @@ class MarioConfig:
     # What a config (a checkpoint's, a visitor's) may ask for (rlcore.config.check_bounds)
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "world": (1, 8), "stage": (1, 4), "noop_max": (0, 1000), "sticky": (0.0, 1.0),
+        "start_share": (0.0, 1.0), "start_window": (1, 10**6), "start_threshold": (0.0, 1.0),
         "exploration_rate": (0.0, 1.0), "exploration_rate_decay": (0.0, 1.0), "exploration_rate_min": (0.0, 1.0),
         "memory_size": (8, 10**8), "batch_size": (1, 4096), "priority_alpha": (0.0, 1.0), "priority_beta": (0.0, 1.0),
         "random_shift": (0, 16), "gamma": (0.0, 1.0), "lr": (0.0, 1.0),

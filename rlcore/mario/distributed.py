@@ -205,7 +205,10 @@ class RayTrainingRun(TrainingRun):
                  device: str = "auto", env_fn: Callable[[], Any] | None = None):
         """`env_fn` replaces the emulator (tests use a fake image env); it must be picklable for Ray."""
         check_bounds(config)
+        if config.starts:  # the start window lives in the learner and is sent to local workers only
+            raise ValueError("--starts trains with --collector local (Ray workers do not take route starts yet)")
         self.config = config
+        self.curriculum = None
         self.out_dir = open_run_folder(out_dir, resume)
         self.collector = None
         if config.ray_address:

@@ -13,9 +13,14 @@ keeps the same semantics in one wrapper and stays uint8 end to end:
 
 The emulator returns its own screen buffer (the same array every step): every frame kept here is
 a copy. Optional random no-op frames after a reset (`noop_max`) make greedy episodes differ, and
-sticky actions (`sticky`, Machado et al. 2018) make the game stochastic: at each agent step, with
-probability `sticky` the previous action is repeated instead of the one chosen. Both draw from the
-env's own generator, seeded by `reset(seed=...)`, so an episode is reproducible from its seed.
+sticky actions (`sticky`, Machado et al. 2018, as ALE v5 draws them) make the game stochastic: at
+every emulator frame inside the skip, with probability `sticky` the joypad keeps the buttons of the
+previous frame instead of the chosen action's, so a new action starts k frames late with probability
+(1 - p) p^k (and not at all within the 4 frames with p^4). Both draw from the env's own generator,
+seeded by `reset(seed=...)`, so an episode is reproducible from its seed.
+
+`restore(snapshot)` starts an episode from an emulator save state (nes-py `dump_state()`): the
+Go-Explore routes and the backward curriculum start training episodes along a level this way.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ class MarioPreprocessing(gym.Wrapper):
             raise ValueError(f"sticky must be a probability in [0, 1), got {sticky}")
         self.skip, self.size, self.stack, self.noop_max, self.sticky = skip, size, stack, noop_max, sticky
         self.last_action: int | None = None  # the action the emulator last performed (None after a reset)
+        self.delayed_frames = 0  # frames of the last step that kept other buttons than chosen (sticky actions)
         self.observation_space = Box(0, 255, (stack, size, size), np.uint8)
         self._frames = np.zeros((stack, size, size), np.uint8)
         self._nes = env.unwrapped  # the emulator: native grayscale and RGB screen copies
@@ -119,20 +125,37 @@ class MarioPreprocessing(gym.Wrapper):
             _, _, terminated, truncated, info = self._nes.step(0)
             if terminated or truncated:
                 _, info = self.env.reset(options=options)
+        return self._first_observation(info)
+
+    def _first_observation(self, info: dict[str, Any]):
         self._frames[:] = self._frame()  # gym FrameStack: the first frame repeated
         self.last_action = None
+        self.delayed_frames = 0
         return self._frames.copy(), self._trim(info)
+
+    def snapshot(self):
+        """The emulator's whole state now (nes-py's native snapshot: in memory only, it does not pickle)."""
+        return self._nes.dump_state()
+
+    def restore(self, snapshot):
+        """Start an episode from `snapshot` (after `reset`, so the wrappers' counters are fresh): the
+        emulator state, the reward's bookkeeping read from it as a reset does, and a fresh frame stack."""
+        self._nes.load_state(snapshot)
+        self._nes._did_reset()  # time, score, coins, best x: read from RAM, so the first reward is right
+        return self._first_observation(self._nes._get_info())
 
     def _trim(self, info: dict[str, Any]) -> dict[str, Any]:
         return info if self.info_keys is None else {k: info[k] for k in self.info_keys if k in info}
 
     def step(self, action):
-        if self.sticky and self.last_action is not None and self.np_random.random() < self.sticky:
-            action = self.last_action  # sticky: the joypad keeps the previous buttons
-        self.last_action = int(action)
-        total_reward = 0.0
+        action, total_reward, self.delayed_frames = int(action), 0.0, 0
         for _ in range(self.skip):
-            _, reward, terminated, truncated, info = self.env.step(action)
+            performed = action
+            if self.sticky and self.last_action is not None and self.np_random.random() < self.sticky:
+                performed = self.last_action  # sticky, per frame as ALE v5: the joypad keeps its buttons
+            self.delayed_frames += performed != action
+            self.last_action = performed
+            _, reward, terminated, truncated, info = self.env.step(performed)
             total_reward += reward
             if terminated or truncated:
                 break
@@ -160,7 +183,7 @@ def make_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] = "r
 
     `seed` seeds the first reset (no-op counts); `noop_max` > 0 adds 0..noop_max random no-op
     frames after every reset; `info_keys` keeps only those keys of `info` (None: all 42);
-    `sticky` is the probability of repeating the previous action at each step.
+    `sticky` is the probability, at each emulator frame, that the joypad keeps the previous frame's buttons.
     """
     env = MarioPreprocessing(make_raw_env(world, stage, actions), skip=skip, size=size, stack=stack,
                              noop_max=noop_max, info_keys=info_keys, sticky=sticky)

@@ -48,12 +48,13 @@ class EpsilonActions:
         return int(self.rng.integers(self.n_actions)) if self.explored else greedy()
 
 
-def decision(q: np.ndarray, action: int, performed: int, explored: bool) -> dict[str, Any]:
+def decision(q: np.ndarray, action: int, performed: int, explored: bool, delayed_frames: int = 0) -> dict[str, Any]:
     """What the agent did at one step: Q_online(s, a) of every action ("q"), its choice ("action": greedy, or
-    "random" under epsilon), and the action the emulator performed ("performed": the previous one on a
-    "sticky" repeat)."""
-    return {"action": action, "performed": int(performed), "random": explored, "sticky": int(performed) != action,
-            "q": [float(v) for v in q], "q_max": float(q.max()), "q_chosen": float(q[action])}
+    "random" under epsilon), the action the emulator performed at the step's last frame ("performed"), and
+    whether sticky actions delayed it ("sticky": its first `delayed_frames` frames kept the previous buttons)."""
+    return {"action": action, "performed": int(performed), "random": explored, "sticky": delayed_frames > 0,
+            "delayed_frames": int(delayed_frames), "q": [float(v) for v in q], "q_max": float(q.max()),
+            "q_chosen": float(q[action])}
 
 
 def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int | None = None,
@@ -84,7 +85,7 @@ def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int
                 flag = flag or bool(info["flag_get"])
                 if record:
                     frames.append(env.rgb_frame())
-                trace.append({"step": steps, **decision(q, action, env.last_action, choose.explored),
+                trace.append({"step": steps, **decision(q, action, env.last_action, choose.explored, env.delayed_frames),
                               "reward": float(reward), "x_pos": int(info["x_pos"]),
                               "y_pos": int(info["y_pos"]), "flag_get": bool(info["flag_get"]),
                               "time": int(info["time"]), "score": int(info["score"])})
@@ -187,5 +188,5 @@ def q_overlay(frames: list[np.ndarray], trace: list[dict[str, Any]], labels: lis
 
 def _mark(step: dict[str, Any], labels: list[str]) -> str:
     if step["sticky"]:
-        return f"sticky: kept {labels[step['performed']]}"
+        return f"sticky: {labels[step['action']]} {step['delayed_frames']} frame(s) late"
     return "random (epsilon)" if step["random"] else ""

@@ -51,7 +51,9 @@ from rlcore.config import check_bounds, to_dict
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.mario.agent import STATE_DIM, Mario
 from rlcore.mario.config import MarioConfig
+from rlcore.mario.curriculum import BackwardCurriculum, check_route, route_env_thunk, route_points
 from rlcore.mario.env import action_labels, env_thunk, resolve_actions, source_rows
+from rlcore.mario.explore import Route
 from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows, match_noise
 from rlcore.runtime import resolve_device, seed_everything
 
@@ -112,7 +114,7 @@ class MetricLogger:
             del getattr(self, name)[:-WINDOW]
         self.current[env_index] = self._new_episode()
 
-    def record(self, episode: int, epsilon: float, step: int) -> dict[str, Any]:
+    def record(self, episode: int, epsilon: float, step: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         def mean(values):
             return round(float(np.mean(values)), 3) if values else 0.0
 
@@ -128,7 +130,7 @@ class MetricLogger:
                   "last_reward": round(self.ep_rewards[-1], 3) if self.ep_rewards else 0.0,
                   "last_x_pos": self.ep_x_pos[-1] if self.ep_x_pos else 0,
                   "steps_per_s": round(steps_per_s, 2), "time_delta": round(time_delta, 3),
-                  "time": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")}
+                  **(extra or {}), "time": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")}
         with open(self.save_log, "a") as f:
             f.write(f"{episode:8d}{step:8d}{epsilon:10.3f}{record['reward']:15.3f}{record['length']:15.3f}"
                     f"{record['loss']:15.3f}{record['q']:15.3f}{time_delta:15.3f}{record['time']:>20}\n")
@@ -166,7 +168,8 @@ class MetricLogger:
 # ------------------------------------------------------------------------------ checkpoints
 
 
-def save_run(agent: Mario, out_dir: Path, episode: int, logger: MetricLogger) -> None:
+def save_run(agent: Mario, out_dir: Path, episode: int, logger: MetricLogger,
+             curriculum: BackwardCurriculum | None = None) -> None:
     """Resumable state first, then the playable checkpoint (config.json last marks it complete)."""
     tensors = {f"online.{k}": v for k, v in agent.net.online.state_dict().items()}
     tensors.update({f"target.{k}": v for k, v in agent.net.target.state_dict().items()})
@@ -178,12 +181,21 @@ def save_run(agent: Mario, out_dir: Path, episode: int, logger: MetricLogger) ->
     meta = {"step": agent.curr_step, "episode": episode, "exploration_rate": agent.exploration_rate,
             "optimizer": optim_meta, "rng": agent.rng.bit_generator.state, "logger": logger.state(),
             "config": to_dict(agent.config)}
+    if curriculum is not None:
+        meta["curriculum"] = curriculum.state()
     ckpt.save_training_state(out_dir, tensors, meta)
     agent.save(out_dir, extra={"episode": episode})
 
 
-def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
-    """Load the training state into `agent` and `logger`; returns the episode counter."""
+def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: BackwardCurriculum | None = None
+                ) -> int:
+    """Load the training state into `agent`, `logger` (and the curriculum); returns the episode counter."""
+    if curriculum is not None:
+        meta_file = out_dir / ckpt.TRAINING_META_FILE
+        state = ckpt.read_json(meta_file).get("curriculum") if meta_file.is_file() else None
+        if state is not None:
+            with ckpt.reading(meta_file):
+                curriculum.load_state(state)
     if (out_dir / ckpt.TRAINING_META_FILE).is_file() and not (out_dir / ckpt.TRAINING_STATE_FILE).is_file():
         return warm_restart(agent, out_dir, logger)
     ckpt.require_training_state(out_dir)
@@ -325,8 +337,9 @@ class TrainingRun:
         self.out_dir = open_run_folder(out_dir, resume)
         # the emulator workers are forked first, before torch starts its threads and the replay is
         # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
-        env_fn = env_fn or env_thunk(config.world, config.stage, config.actions, config.noop_max,
-                                     config.sticky)
+        self.curriculum = self._curriculum(config)
+        env_fn = env_fn or (route_env_thunk(config) if config.starts else
+                            env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky))
         with warnings.catch_warnings():
             # "fork() of a multi-threaded process": the workers run only the emulator, NumPy and
             # single-threaded OpenCV, none of the parent's thread pools
@@ -343,12 +356,27 @@ class TrainingRun:
             self._start_learner(resume, device)
             if config.target_thread and self._unpin is not None and self.agent.device.type == "cpu":
                 self.agent.target_thread = target_thread_beside(self.envs.processes)
+            self._send_start_window()
             # a resumed run reseeds its envs from the episode count: its episodes differ from the first run's
             self.states, _ = self.envs.reset(seed=[config.seed + 1000 * self.episode + i
                                                    for i in range(config.num_envs)])
         except BaseException:
             self.close(save=False)
             raise
+
+    def _curriculum(self, config: MarioConfig) -> BackwardCurriculum | None:
+        """The backward curriculum of a run with --starts (its route checked, and copied into the run
+        folder, so the checkpoint records where its training episodes started), else None."""
+        if not config.starts:
+            return None
+        route = Route.load(config.starts)
+        check_route(route, config)
+        route.save(self.out_dir)
+        return BackwardCurriculum(route_points(route), config.start_window, config.start_threshold)
+
+    def _send_start_window(self) -> None:
+        if self.curriculum is not None:
+            self.envs.call("set_start_window", *self.curriculum.window)
 
     def _start_learner(self, resume: bool, device: str) -> None:
         """The agent, its logger and counters: new, or restored from the run folder."""
@@ -358,7 +386,7 @@ class TrainingRun:
         if self.agent.precision_choice:  # also saved in config.json
             print(f"mario: {self.agent.precision_choice}", file=sys.stderr, flush=True)
         self.logger = MetricLogger(self.out_dir, self.config.num_envs, resume=resume)
-        self.episode = restore_run(self.agent, self.out_dir, self.logger) if resume else 0
+        self.episode = restore_run(self.agent, self.out_dir, self.logger, self.curriculum) if resume else 0
         if self.config.init_from and not resume:
             start_from_weights(self.agent, self.config.init_from)
         if resume and not self.agent.precision_choice:  # keep why "auto" chose the saved precision
@@ -387,11 +415,22 @@ class TrainingRun:
             # SAME_STEP autoreset: an ended env already returns its next episode's first state
             next_state = infos["final_obs"][i] if ended else next_states[i]
             episode_end = (infos["final_info"]["x_pos"][i], infos["final_info"]["flag_get"][i]) if ended else None
+            if ended and self.curriculum is not None:
+                self._curriculum_episode(int(infos["final_info"]["route_start"][i]), bool(episode_end[1]))
             records += self._remember(i, self.states[i], next_state, actions[i], rewards[i], bool(terminated[i]),
                                       episode_end, (q, loss))
         self.states = next_states
         self._checkpoint_if_due()
         return records
+
+    def _curriculum_episode(self, start: int, flag: bool) -> None:
+        """A finished episode's outcome for the backward curriculum; a window that moves is sent to the
+        workers at once (their episodes already under way keep their starts)."""
+        if self.curriculum.record(start, flag, self.agent.curr_step):
+            lo, hi = self.curriculum.window
+            self._send_start_window()
+            print(f"mario: start window moved back to route points {lo}-{hi} (x {self.curriculum.xs[lo]}) "
+                  f"at step {self.agent.curr_step:,}", file=sys.stderr, flush=True)
 
     def _remember(self, env_index: int, state, next_state, action, reward, terminated: bool,
                   episode_end: tuple[int, bool] | None, q_loss: tuple[float | None, float | None]) -> list[dict]:
@@ -408,14 +447,15 @@ class TrainingRun:
         self.episode += 1
         if self.episode % self.config.log_every:
             return []
-        return [logger.record(self.episode, agent.exploration_rate, agent.curr_step)]
+        extra = self.curriculum.summary() if self.curriculum is not None else None
+        return [logger.record(self.episode, agent.exploration_rate, agent.curr_step, extra)]
 
     def _checkpoint_if_due(self) -> None:
         if self.agent.curr_step - self.last_checkpoint >= self.config.checkpoint_every:
             self.save()
 
     def save(self) -> None:
-        save_run(self.agent, self.out_dir, self.episode, self.logger)
+        save_run(self.agent, self.out_dir, self.episode, self.logger, self.curriculum)
         if self.config.keep_snapshots:
             snapshot = self.out_dir / SNAPSHOTS / f"step-{self.agent.curr_step:08d}"
             self.agent.save(snapshot, extra={"episode": self.episode})

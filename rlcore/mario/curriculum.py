@@ -1,0 +1,156 @@
+"""The Backward Algorithm: training episodes that start from save states along a found route.
+
+Salimans & Chen (2018, "Learning Montezuma's Revenge from a single demonstration") train from states
+of one demonstration, first near its end, and move the start back as the agent succeeds from there;
+Go-Explore (Ecoffet et al. 2021) robustifies its routes the same way. Here:
+
+- the route (rlcore/mario/explore.py) is replayed once in every emulator worker, keeping a save state
+  every `POINT_EVERY` agent steps (`RouteStarts`); point 0 is the level's start;
+- `BackwardCurriculum` (in the learner) holds a window of `start_window` points, first the last ones
+  before the flag; once the flag rate of the last `JUDGE_EPISODES` episodes started in the window
+  reaches `start_threshold`, the window moves back by half its width, down to the level's start;
+- a share of episodes (`start_share`) starts at the level's own start instead, with its no-op start,
+  as evaluation does, so the part the window has left behind is still practised;
+- sticky actions and the epsilon schedule apply to every episode alike.
+
+Evaluation, play-back and the app never use any of this: they always start at the level's start.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rlcore.mario.env import MarioPreprocessing, make_worker_env
+from rlcore.mario.explore import Route, route_snapshots
+
+POINT_EVERY = 4  # agent steps between the route's start points (16 frames)
+JUDGE_EPISODES = 20  # episodes from the window that decide whether it moves back
+LEVEL_START = -1  # `route_start` of an episode that began at the level's own start
+HISTORY = 100  # level-start outcomes kept for the log's moving flag rate
+
+
+def route_points(route: Route, every: int = POINT_EVERY) -> list[int]:
+    """Mario's x at each start point of `route` (what `route_snapshots` keeps), from its recorded x."""
+    xs = [route.x_pos[0]] if route.x_pos else [0]  # the level's start: the first step barely moves
+    xs += [route.x_pos[i - 1] for i in range(every, len(route.steps), every)]
+    return xs
+
+
+class RouteStarts(gym.Wrapper):
+    """Episodes that start at a save state of the route chosen in the current window, or (with
+    probability `share`) at the level's own start. Every info carries `route_start`: the point index,
+    or LEVEL_START."""
+
+    def __init__(self, env: MarioPreprocessing, route: Route, share: float, every: int = POINT_EVERY):
+        super().__init__(env)
+        # the replay needs an exact emulator: no-ops and sticky actions off while it runs
+        noop_max, sticky = env.noop_max, env.sticky
+        env.noop_max, env.sticky = 0, 0.0
+        try:
+            self.snapshots, self.xs = route_snapshots(env, route, every)
+        finally:
+            env.noop_max, env.sticky = noop_max, sticky
+        self.share = share
+        self.window = (len(self.snapshots) - 1, len(self.snapshots) - 1)
+        self.start = LEVEL_START
+        self.rng = np.random.default_rng()
+
+    def set_start_window(self, lo: int, hi: int) -> None:
+        if not 0 <= lo <= hi < len(self.snapshots):
+            raise ValueError(f"start window {lo}-{hi} outside the route's {len(self.snapshots)} points")
+        self.window = (lo, hi)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:  # its own stream: the env's draws (no-ops, sticky actions) stay as they were
+            self.rng = np.random.default_rng([2, seed])
+        state, info = self.env.reset(seed=seed, options=options)
+        self.start = LEVEL_START
+        if self.rng.random() >= self.share:
+            self.start = int(self.rng.integers(self.window[0], self.window[1] + 1))
+            state, info = self.env.restore(self.snapshots[self.start])
+        info["route_start"] = self.start
+        return state, info
+
+    def step(self, action):
+        state, reward, terminated, truncated, info = self.env.step(action)
+        info["route_start"] = self.start
+        return state, reward, terminated, truncated, info
+
+
+def make_route_worker_env(world: int, stage: int, actions: str, noop_max: int, sticky: float, route_dir: str,
+                          share: float, owner_pid: int | None = None) -> RouteStarts:
+    env = make_worker_env(world, stage, actions, noop_max, owner_pid=owner_pid, sticky=sticky)
+    return RouteStarts(env, Route.load(route_dir), share)
+
+
+def route_env_thunk(config) -> functools.partial:
+    """A picklable factory of `config`'s worker env with route starts (config.starts)."""
+    return functools.partial(make_route_worker_env, config.world, config.stage, config.actions, config.noop_max,
+                             config.sticky, config.starts, config.start_share, owner_pid=os.getpid())
+
+
+def check_route(route: Route, config) -> None:
+    """The route must be of the level and action set being trained (a one-line error otherwise)."""
+    if (route.world, route.stage) != (config.world, config.stage):
+        raise ValueError(f"--starts {config.starts}: its route is of {route.env_id}, the run trains "
+                         f"world {config.world} stage {config.stage}")
+    if route.actions != config.actions:
+        raise ValueError(f"--starts {config.starts}: its route uses the action set {route.actions!r}, the run "
+                         f"{config.actions!r} (explore again with --actions {config.actions})")
+    if not route.flag:
+        raise ValueError(f"--starts {config.starts}: its route does not reach the flag (explore for longer)")
+
+
+class BackwardCurriculum:
+    """Where training episodes start along the route: a window of points that moves back from the flag."""
+
+    def __init__(self, xs: list[int], width: int, threshold: float, judge: int = JUDGE_EPISODES):
+        self.xs, self.width, self.threshold, self.judge = xs, max(1, width), threshold, judge
+        self.lo = max(0, len(xs) - self.width)
+        self.window_outcomes: deque[bool] = deque(maxlen=judge)
+        self.level_outcomes: deque[bool] = deque(maxlen=HISTORY)
+        self.moves: list[dict[str, int]] = []  # (agent step, new window start) each time it moved
+
+    @property
+    def window(self) -> tuple[int, int]:
+        return self.lo, min(len(self.xs), self.lo + self.width) - 1
+
+    def record(self, start: int, flag: bool, step: int) -> bool:
+        """One finished training episode -> whether the window moved back."""
+        if start == LEVEL_START:
+            self.level_outcomes.append(bool(flag))
+            return False
+        lo, hi = self.window
+        if not lo <= start <= hi:
+            return False
+        self.window_outcomes.append(bool(flag))
+        full = len(self.window_outcomes) == self.judge
+        if self.lo == 0 or not full or np.mean(self.window_outcomes) < self.threshold:
+            return False
+        self.lo = max(0, self.lo - max(1, self.width // 2))
+        self.window_outcomes.clear()
+        self.moves.append({"step": int(step), "start": self.lo, "x": self.xs[self.lo]})
+        return True
+
+    def summary(self) -> dict[str, float | int]:
+        """What the log records: the window's first point and its x, and the two flag rates."""
+        def rate(outcomes):
+            return round(float(np.mean(outcomes)), 3) if outcomes else 0.0
+        return {"start_point": self.lo, "start_x": self.xs[self.lo], "window_flag_rate": rate(self.window_outcomes),
+                "level_start_flag_rate": rate(self.level_outcomes)}
+
+    def state(self) -> dict[str, Any]:
+        return {"lo": self.lo, "window_outcomes": list(self.window_outcomes),
+                "level_outcomes": list(self.level_outcomes), "moves": self.moves}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.lo = min(max(0, int(state["lo"])), len(self.xs) - 1)
+        self.window_outcomes = deque((bool(o) for o in state["window_outcomes"]), maxlen=self.judge)
+        self.level_outcomes = deque((bool(o) for o in state["level_outcomes"]), maxlen=HISTORY)
+        self.moves = list(state.get("moves", []))

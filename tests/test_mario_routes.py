@@ -1,0 +1,138 @@
+"""Go-Explore routes on the real emulator and the backward curriculum that trains from them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlcore.checkpoint import CheckpointError, read_json
+from rlcore.cli import main
+from rlcore.mario.config import MarioConfig
+from rlcore.mario.curriculum import LEVEL_START, BackwardCurriculum, RouteStarts, route_points
+from rlcore.mario.env import make_env
+from rlcore.mario.explore import Route, explore, replay, route_snapshots
+from rlcore.mario.play import run_episode
+from rlcore.mario.train import TrainingRun
+
+ROUTES = Path(__file__).resolve().parent.parent / "checkpoints" / "routes"
+ROUTE_1_4 = ROUTES / "mario-1-4"  # the shortest bundled route: 332 agent steps, right_only
+
+
+def test_explore_finds_a_route_through_a_section_that_replays_and_is_deterministic(tmp_path):
+    route = explore(1, 1, "right_jump", seed=3, max_frames=40_000, target_x=500)
+    assert route.x_pos[-1] >= 500 and not route.flag and route.frames <= 40_000
+    assert len(route.steps) == len(route.x_pos) and route.cells > 10
+    assert replay(route)["x_pos"] == route.x_pos[-1]  # the emulator replays the actions exactly
+    again = explore(1, 1, "right_jump", seed=3, max_frames=40_000, target_x=500)
+    assert (again.steps, again.frames) == (route.steps, route.frames)
+    route.save(tmp_path)
+    assert Route.load(tmp_path) == route
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in ROUTES.iterdir()))
+def test_every_bundled_route_replays_to_the_flag(folder):
+    route = Route.load(ROUTES / folder)
+    assert route.flag and (route.world, route.stage) == (1, int(folder[-1]))
+    assert replay(route) == {"flag_get": True, "x_pos": route.x_pos[-1], "steps": len(route.steps)}
+
+
+def test_a_bad_route_file_is_one_line_error(tmp_path):
+    document = read_json(ROUTE_1_4 / "route.json")
+    for change in ({"steps": [0, 9]}, {"steps": "right"}, {"world": 9}, {"format": "other"}, {"skip": 2}):
+        (tmp_path / "route.json").write_text(json.dumps({**document, **change}))
+        with pytest.raises(CheckpointError, match="route.json") as err:
+            Route.load(tmp_path)
+        assert "\n" not in str(err.value)
+
+
+def test_route_starts_restore_save_states_in_the_window_or_the_level_start():
+    route = Route.load(ROUTE_1_4)
+    env = RouteStarts(make_env(1, 4, "right_only", sticky=0.25, noop_max=30), route, share=0.0)
+    try:
+        assert env.xs == route_points(route)  # the learner's x of each point is the worker's
+        assert (env.env.noop_max, env.env.sticky) == (30, 0.25)  # restored after the exact replay
+        env.set_start_window(40, 47)
+        starts = set()
+        for seed in range(6):
+            _, info = env.reset(seed=seed)
+            assert 40 <= info["route_start"] <= 47 and info["x_pos"] == env.xs[info["route_start"]]
+            starts.add(info["route_start"])
+            _, reward, _, _, info = env.step(1)
+            assert info["route_start"] in starts and abs(reward) < 20  # the reward's bookkeeping was reset
+        assert len(starts) > 1
+        env.share = 1.0
+        _, info = env.reset(seed=0)
+        assert info["route_start"] == LEVEL_START and info["x_pos"] < 60
+        with pytest.raises(ValueError, match="window"):
+            env.set_start_window(5, len(env.snapshots))
+    finally:
+        env.close()
+
+
+def test_route_snapshots_refuse_an_inexact_emulator():
+    with pytest.raises(ValueError, match="sticky"):
+        route_snapshots(make_env(1, 4, "right_only", sticky=0.25), Route.load(ROUTE_1_4), 4)
+
+
+def test_the_window_moves_back_on_success_from_it_and_only_then():
+    curriculum = BackwardCurriculum(list(range(0, 300, 10)), width=8, threshold=0.5, judge=4)
+    assert curriculum.window == (22, 29)
+    for _ in range(10):  # level-start episodes and starts outside the window do not judge it
+        assert not curriculum.record(LEVEL_START, True, step=1)
+        assert not curriculum.record(5, True, step=1)
+    assert not any(curriculum.record(25, flag, step=2) for flag in (False, True, False))
+    assert curriculum.record(29, True, step=3)  # 2 of the last 4: the threshold
+    assert curriculum.window == (18, 25) and curriculum.moves == [{"step": 3, "start": 18, "x": 180}]
+    state = json.loads(json.dumps(curriculum.state()))
+    copy = BackwardCurriculum(list(range(0, 300, 10)), width=8, threshold=0.5, judge=4)
+    copy.load_state(state)
+    assert copy.window == (18, 25) and copy.summary() == curriculum.summary()
+    for _ in range(40):
+        curriculum.record(curriculum.window[0], True, step=4)
+    assert curriculum.window == (0, 7)  # never behind the level's start
+
+
+def test_training_starts_from_the_route_moves_the_window_back_and_evaluation_never_does(tmp_path):
+    config = MarioConfig(world=1, stage=4, actions="right_only", starts=str(ROUTE_1_4), start_share=0.0,
+                         start_window=4, start_threshold=0.3, num_envs=1, burnin=10**9, max_steps=500,
+                         memory_size=2000, log_every=5, checkpoint_every=10**9, seed=1)
+    run = TrainingRun(config, tmp_path / "run")
+    first_window = run.curriculum.window
+    try:
+        records = []
+        while not run.finished:
+            records += run.step()
+    finally:
+        run.close()
+    assert first_window == (len(run.curriculum.xs) - 4, len(run.curriculum.xs) - 1)
+    assert run.curriculum.window[0] < first_window[0] and run.curriculum.moves  # random play passes the axe
+    assert records and all(r["start_x"] == run.curriculum.xs[r["start_point"]] for r in records)
+    assert Route.load(tmp_path / "run") == Route.load(ROUTE_1_4)  # the checkpoint records its route
+    resumed = TrainingRun(MarioConfig(**{**config.__dict__, "max_steps": 600}), tmp_path / "run", resume=True)
+    try:
+        assert resumed.curriculum.window == run.curriculum.window
+    finally:
+        resumed.close(save=False)
+    from rlcore.mario.agent import Mario
+
+    agent = Mario.load(tmp_path / "run")
+    assert agent.config.starts  # the run trained from the route, yet its episodes start at the level's start
+    trace = run_episode(agent, seed=0, max_steps=2)["trace"]
+    assert trace[0]["x_pos"] < 60
+
+
+def test_a_route_of_another_level_or_action_set_is_refused(tmp_path):
+    for change in ({"stage": 3}, {"actions": "right_jump"}):
+        config = MarioConfig(**{"world": 1, "stage": 4, "actions": "right_only", **change}, starts=str(ROUTE_1_4))
+        with pytest.raises(ValueError, match="--starts"):
+            TrainingRun(config, tmp_path / "run", env_fn=lambda: None)
+
+
+def test_explore_command_writes_a_route_and_says_what_it_cost(tmp_path, capsys):
+    assert main(["explore", "mario", "--stage", "1", "--until-x", "300", "--frames", "20000",
+                 "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "reaches x 300" in out and "frames" in out and Route.load(tmp_path / "r").x_pos[-1] >= 300
+    assert main(["explore", "mario", "--world", "9", "--out", str(tmp_path / "bad"), "--no-progress"]) == 2

@@ -53,6 +53,8 @@ COMMANDS = {
     "map": "a generalisation map: one greedy episode on every cell of the system's grid (Mario: the 32 levels; "
            "Pendulum: gravity x mass), written as map.json beside the agent",
     "playthrough": "play several agents' levels in a row as one mp4 (Mario: the stage agents through a world)",
+    "evaluate-world": "how often Mario stage agents clear their world in a row (N runs, each ending at the first "
+                      "level lost), with its 95% interval",
     "push": "publish a local checkpoint to the Hugging Face Hub as one commit, with a model card",
     "pull": "download a published agent into the Hugging Face cache and print its folder",
     "list": "list agents published with rlcore on the Hub",
@@ -154,6 +156,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         _add_play_flags(play)
     _add_map_flags(command("map", cmd_map))
     _add_playthrough_command(command("playthrough", cmd_playthrough))
+    _add_world_command(command("evaluate-world", cmd_evaluate_world))
     push = command("push", cmd_push)
     push.add_argument("checkpoint", metavar="CHECKPOINT", help="a local checkpoint folder")
     push.add_argument("repo", metavar="OWNER/NAME", help="the model repo to publish to (created if needed)")
@@ -794,6 +797,47 @@ def _add_playthrough_command(parser: argparse.ArgumentParser) -> None:
                         help="sticky-action probability of the episodes (default: 0, greedy)")
     parser.add_argument("--max-steps", type=int, default=0,
                         help="end each level's episode after this many agent steps (default: 0, the system's cap)")
+
+
+def _add_world_command(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoints", metavar="CHECKPOINT", nargs="+",
+                        help=f"the Mario stage agents, one per level of the world: {CHECKPOINT_HELP}")
+    parser.add_argument("--episodes", type=int, default=100, help="runs through the world (default: 100)")
+    parser.add_argument("--seed", type=int, default=1000,
+                        help="run i plays every level on seed SEED + i (default: 1000, the held-out seeds)")
+    parser.add_argument("--sticky", type=float, default=0.25,
+                        help="sticky actions per emulator frame, as ALE v5 (default: 0.25; 0 for greedy)")
+    parser.add_argument("--out", metavar="FILE", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def cmd_evaluate_world(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rlcore.checkpoint import atomic_write_json
+    from rlcore.config import check_seeds
+    from rlcore.evaluation import check_episodes
+    from rlcore.mario.playthrough import world_in_a_row
+
+    folders = [_hub_checkpoint(c) for c in args.checkpoints]
+    if any(system_of_checkpoint(f).name != "mario" for f in folders):
+        raise UsageError("evaluate-world takes Mario checkpoints only")
+    check_episodes(args.episodes)
+    check_seeds(args.seed, args.episodes)
+    if not 0.0 <= args.sticky < 1.0:
+        raise UsageError(f"--sticky must be a probability in [0, 1), got {args.sticky}")
+    with tqdm(total=args.episodes, desc="world in a row", unit="run", disable=args.no_progress) as bar:
+        figures = world_in_a_row(folders, episodes=args.episodes, seed=args.seed, sticky=args.sticky,
+                                 progress=bar.update)
+    protocol = f"sticky {args.sticky:g} per frame (ALE v5)" if args.sticky else "greedy"
+    low, high = figures["ci95"]
+    print(f"world in a row, {protocol}: cleared {figures['cleared']}/{figures['runs']} runs "
+          f"({figures['rate']:.0%}, 95% CI {low:.0%}-{high:.0%}); seeds {args.seed}-{args.seed + args.episodes - 1}")
+    for level in figures["levels"]:
+        print(f"  {level['level']}: cleared {level['cleared']} of the {level['played']} runs that reached it")
+    if args.out:
+        print(f"wrote {atomic_write_json(args.out, figures)}")
+    return 0
 
 
 def cmd_playthrough(args: argparse.Namespace) -> int:

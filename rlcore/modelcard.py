@@ -124,9 +124,11 @@ def results_table(document: dict[str, Any], results: dict[str, Any]) -> str:
     columns = {name: dict(results_rows(document, doc)) for name, doc in protocols.items()}
     labels = list(dict.fromkeys(label for rows in columns.values() for label in rows))
     rows = [(label, *(rows.get(label, "") for rows in columns.values())) for label in labels]
-    legend = ("Protocols: greedy is the policy's own action at every step; sticky_P repeats the previous action "
-              "instead with probability P (Machado et al. 2018); epsilon_E takes a uniform random action with "
-              "probability E; the same seeds give the same starts.")
+    legend = ("Protocols: greedy is the policy's own action at every step; sticky_P: sticky actions per emulator "
+              "frame, as ALE v5 (Machado et al. 2018): at every emulator frame the joypad keeps the previous "
+              "frame's buttons with probability P; step_sticky_P (older figures, not the standard): the previous "
+              "action repeated for a whole agent step with probability P; epsilon_E takes a uniform random action "
+              "with probability E; the same seeds give the same starts.")
     return _table(("metric", *protocols), rows) + "\n\n" + legend
 
 

@@ -31,9 +31,9 @@ class PlayOptions:
     max_steps: int = option(_play.MAX_EPISODE_STEPS, "stop the episode after this many agent steps")
     noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start")
     show_q: bool = option(False, "draw the agent's Q-value of each action into the video (bars; the chosen "
-                                 "action highlighted, marked when random or a sticky repeat)")
-    sticky: float = option(0.0, "sticky actions: repeat the previous action instead of the chosen one with "
-                                "this probability")
+                                 "action highlighted, marked when random or delayed by sticky actions)")
+    sticky: float = option(0.0, "sticky actions, per emulator frame as ALE v5: at each frame the joypad keeps "
+                                "the previous frame's buttons with this probability")
     epsilon: float = option(0.0, "epsilon-random actions: a uniform random action with this probability")
 
     # a frame is 184 KB: the step cap keeps a render under ~550 MB of frames
@@ -80,8 +80,8 @@ class SuperMario(System):
     trace_figure = "x_pos"
     # evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
     evaluation_options = {
-        "sticky": "sticky actions: at each agent step the previous action is repeated instead of the chosen one "
-                  "with this probability (0.25: Machado et al. 2018)",
+        "sticky": "sticky actions, per emulator frame as ALE v5: at each of a step's 4 frames the joypad keeps "
+                  "the previous frame's buttons with this probability (0.25: Machado et al. 2018)",
         "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the greedy one",
     }
     eval_episodes = 3  # an emulator episode takes far longer than a pendulum one

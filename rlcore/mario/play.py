@@ -18,6 +18,7 @@ from rlcore.runtime import torch_threads
 
 PLAYBACK_FPS = 15  # one frame per agent step = every 4th NES frame of 60 fps: real-time speed
 EVAL_NOOP_MAX = 30  # random no-op frames at each start, so greedy episodes differ
+STICKY_PER = "frame (ALE v5)"  # what a sticky protocol draws per: results name it, never mixing older figures
 MAX_EPISODE_STEPS = 3_000  # a safety cap; the game clock (400) ends a stuck episode before it
 # Greedy play is a batch-1 forward per emulator step: a second OpenMP thread gains nothing, and on
 # busy cores (a training run beside it) 2 threads stalled evaluations many times over (bench/README.md)
@@ -123,6 +124,8 @@ def evaluate(checkpoint: str | os.PathLike | Mario, episodes: int = 10, seed: in
     protocol = {"name": protocol_name({"sticky": sticky, "epsilon": epsilon}), "sticky": sticky,
                 "epsilon": epsilon, "noop_max": noop_max, "max_steps": max_steps, "first_seed": seed,
                 "episodes": episodes}
+    if sticky:
+        protocol["sticky_per"] = STICKY_PER
     return _results(agent, runs, seeds, protocol)
 
 

@@ -87,3 +87,37 @@ def playthrough(checkpoints: Sequence[str | os.PathLike | Mario], *, seed: int =
     lines += [f"{s['level']}: {'flag' if s['flag_get'] else 'lost at x ' + str(s['x_pos'])}" for s in stages]
     frames += [card(lines, frames[0].shape[:2])] * RESULTS_FRAMES
     return {"frames": frames, "stages": stages, "total_score": total, "flags": flags, "seed": seed, "sticky": sticky}
+
+
+def world_in_a_row(checkpoints: Sequence[str | os.PathLike | Mario], *, episodes: int = 100, seed: int = 0,
+                   sticky: float = 0.0, noop_max: int = _play.EVAL_NOOP_MAX, max_steps: int = _play.MAX_EPISODE_STEPS,
+                   progress=None) -> dict[str, Any]:
+    """How often the stage agents clear their world in a row: run i plays every level in order on seed
+    `seed + i` and ends at the first level lost (as a player would, with no frames recorded) ->
+    {runs, cleared, rate, ci95, levels: [{level, played, cleared}], protocol}."""
+    from rlcore.evaluation import check_episodes, rate_summary
+
+    check_episodes(episodes)
+    if not checkpoints:
+        raise ValueError("give at least one Mario checkpoint")
+    agents = stage_order([c if isinstance(c, Mario) else Mario.load(c) for c in checkpoints])
+    levels = [{"level": f"{a.config.world}-{a.config.stage}", "played": 0, "cleared": 0} for a in agents]
+    outcomes = []
+    for run in range(episodes):
+        cleared = True
+        for agent, level in zip(agents, levels):
+            level["played"] += 1
+            episode = _play.run_episode(agent, seed=seed + run, sticky=sticky, noop_max=noop_max, max_steps=max_steps)
+            if not episode["flag_get"]:
+                cleared = False
+                break
+            level["cleared"] += 1
+        outcomes.append(cleared)
+        if progress is not None:
+            progress(1)
+    summary = rate_summary(outcomes)
+    protocol = {"sticky": sticky, "noop_max": noop_max, "max_steps": max_steps, "first_seed": seed, "episodes": episodes}
+    if sticky:
+        protocol["sticky_per"] = _play.STICKY_PER
+    return {"runs": episodes, "cleared": summary["count"], "rate": summary["rate"], "ci95": summary["ci95"],
+            "levels": levels, "protocol": protocol, "agents": [str(c) for c in checkpoints]}

@@ -132,7 +132,14 @@ def results_table(document: dict[str, Any], results: dict[str, Any]) -> str:
     return _table(("metric", *protocols), rows) + "\n\n" + legend
 
 
-def snapshot_section(folder: Path) -> list[str]:
+def start_window_at(records: list[dict[str, Any]], step: int) -> str:
+    """Where a backward-curriculum run (`train --starts`) started its episodes at `step`: the start window's
+    x from the last log record up to it ("" for runs that always started at the level's start)."""
+    logged = [r for r in records if isinstance(r.get("start_x"), int) and r.get("step", 0) <= step]
+    return f"x {logged[-1]['start_x']:,}" if logged else ""
+
+
+def snapshot_section(folder: Path, records: list[dict[str, Any]] | None = None) -> list[str]:
     """The learning curve from snapshot evaluations (`rlcore evaluate-snapshots`): one row per snapshot,
     one column per protocol (success count and mean return, or the return alone for systems without
     successes)."""
@@ -152,9 +159,13 @@ def snapshot_section(folder: Path) -> list[str]:
             f"{rate['count']}/{e['n_eval_episodes']} (return {e['mean_reward']:,.1f})" if rate
             else f"{e['mean_reward']:.1f}")
     rows = [(str(step), *(row.get(name, "") for name in protocols)) for step, row in sorted(cells.items())]
+    header = ("training steps", *protocols)
+    if any(start_window_at(records or [], step) for step in cells):  # trained from a route's save states
+        rows = [(*row, start_window_at(records or [], int(row[0]))) for row in rows]
+        header += ("training episodes started at",)
     return ["## Learning curve (snapshot evaluations)",
-            f"Every kept snapshot evaluated with `python -m rlcore evaluate-snapshots` (`{SNAPSHOT_EVALS_FILE}`).",
-            _table(("training steps", *protocols), rows)]
+            f"Every kept snapshot evaluated from the level's start with `python -m rlcore evaluate-snapshots` "
+            f"(`{SNAPSHOT_EVALS_FILE}`).", _table(header, rows)]
 
 
 def training_rows(document: dict[str, Any], records: list[dict[str, Any]],
@@ -300,7 +311,7 @@ def training_sections(folder: Path, document: dict[str, Any], results: dict[str,
     versions = package_versions()
     if versions:
         sections += [f"Published with {versions}."]
-    sections += snapshot_section(folder)
+    sections += snapshot_section(folder, records)
     plots = sorted(p.name for p in folder.glob("*.png"))
     if plots:
         sections += ["\n".join(f"![{Path(name).stem}]({name})" for name in plots)]

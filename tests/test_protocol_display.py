@@ -66,3 +66,20 @@ def test_the_card_has_the_snapshot_learning_curve_and_push_carries_it(tmp_path):
     assert "| 50000 | 4/4 (return 1.0) | 3/4 (return 1.0) |" in text
     assert "![snapshot_evals](snapshot_evals.png)" in text
     assert {folder / SNAPSHOT_EVALS_FILE, folder / "snapshot_evals.png"} <= set(files_to_push(folder))
+
+
+def test_the_learning_curve_says_where_a_backward_curriculum_started_its_episodes(tmp_path):
+    from rlcore.modelcard import snapshot_section
+    from rlcore.snapshots import SNAPSHOT_EVALS_FILE, curve_entry
+    from rlcore.checkpoint import atomic_write_json
+
+    folder = _mario(tmp_path / "mario", GREEDY)
+    results = {"mean_reward": 1.0, "n_eval_episodes": 1, "protocol": {"name": "greedy"},
+               "episodes": [{"seed": 0, "return": 1.0, "flag_get": True}]}
+    atomic_write_json(folder / SNAPSHOT_EVALS_FILE, {"evaluations": [curve_entry(s, f"step-{s:08d}", results)
+                                                                      for s in (1000, 3000)]})
+    records = [{"step": 900, "start_x": 2962}, {"step": 2000, "start_x": 1767}, {"step": 3500, "start_x": 40}]
+    text = "\n".join(snapshot_section(folder, records))
+    assert "| training steps | greedy | training episodes started at |" in text
+    assert "| 1000 | 1/1 (return 1.0) | x 2,962 |" in text and "| 3000 | 1/1 (return 1.0) | x 1,767 |" in text
+    assert "started at" not in "\n".join(snapshot_section(folder, [{"step": 900, "x_pos": 1.0}]))

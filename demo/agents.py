@@ -22,7 +22,7 @@ BASE_COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", 
 
 def figure_columns() -> list[str]:
     """One column per figure label of every system (System.figures), and per other protocol it is shown
-    for ("sticky flag": the flag rate under sticky actions, when evaluated), in the systems' order."""
+    for ("sticky flag (per frame, ALE v5)": the flag rate under sticky actions, when evaluated), in the systems' order."""
     return list(figure_formats())
 
 

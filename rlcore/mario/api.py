@@ -64,7 +64,7 @@ class SuperMario(System):
     budget = Budget("max_steps", "step", "agent step")
     figures = (Figure("mean_x_pos", "mean x position", metric="x_pos", per_episode="x_pos", fmt=".1f"),
                Figure("flag_rate", "flag rate", metric="flag_rate", per_episode="flag_get", fmt=".0%",
-                      interval="flag_rate_ci95", other_protocols=(("sticky_", "sticky flag"),)))
+                      interval="flag_rate_ci95", other_protocols=(("sticky_", "sticky flag (per frame, ALE v5)"),)))
     play_controls = (PlayControl("world", "World", choices=tuple(range(1, 9))),
                      PlayControl("stage", "Stage", choices=tuple(range(1, 5))),
                      PlayControl("show_q", "Show Q-values in the video"))

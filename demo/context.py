@@ -26,6 +26,15 @@ def _env_flag(name: str, default: bool) -> bool:
     return value.lower() not in ("0", "false", "no") if value else default
 
 
+def _check_namespace(namespace: str | None) -> None:
+    """A push namespace is one Hub user or organisation name (the app adds the repo's name to it)."""
+    from rlcore.hub import repo_id_problem
+
+    if namespace is not None and ("/" in namespace or repo_id_problem(f"{namespace}/x") is not None):
+        raise ValueError(f"RLCORE_HUB_PUSH_NAMESPACE={namespace[:100]!r}: expected one Hub user or "
+                         "organisation name (letters, digits, '-', '_', '.')")
+
+
 @dataclasses.dataclass(frozen=True)
 class AppSettings:
     """Folders and the limits that keep a public Space up (each overridable by an RLCORE_* variable)."""
@@ -63,6 +72,9 @@ class AppSettings:
     gradio_cache_seconds: tuple[int, int] = (3600, 3600)
     """Gradio's copies of served videos, zips and uploads: every first seconds, delete those older
     than the second (gr.Blocks(delete_cache=...))."""
+    hub_push_namespace: str | None = None
+    """The Hub user or organisation the Train tab pushes runs to (RLCORE_HUB_PUSH_NAMESPACE), each into a
+    new repo made for that run; None: the tab never pushes. The Space's token must be able to write there."""
     pause_training_for_replays: bool = True
     """Pause training runs while an episode is played for a visitor (demo/jobs.py: replays first); set
     RLCORE_PAUSE_TRAINING_FOR_REPLAYS=0 to let them train through replays."""
@@ -84,7 +96,9 @@ class AppSettings:
         values["pause_training_for_replays"] = _env_flag("RLCORE_PAUSE_TRAINING_FOR_REPLAYS",
                                                          cls.pause_training_for_replays)
         values["allow_local_paths"] = _env_flag("RLCORE_ALLOW_LOCAL_PATHS", not os.environ.get("SPACE_ID"))
+        values["hub_push_namespace"] = os.environ.get("RLCORE_HUB_PUSH_NAMESPACE", "").strip() or None
         values.update({k: v for k, v in overrides.items() if v is not None})
+        _check_namespace(values["hub_push_namespace"])
         for key in ("checkpoints_dir", "work_dir"):
             values[key] = Path(values.get(key, getattr(cls, key))).resolve()
         return cls(**values)

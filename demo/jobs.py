@@ -137,7 +137,7 @@ class Run:
         self._process = None
         self._stop_event = None
         self._messages = None
-        self._stop_sent_at: float | None = None
+        self._stop_sent_at: float | None = None  # training_seconds when asked to stop: the grace skips pauses
         self._terminated = False
         self.paused_seconds = 0.0  # paused for replays (not counted by the time cap)
         self._paused_at: float | None = None
@@ -163,9 +163,10 @@ class Run:
 
     def pause(self) -> bool:
         """Stop the child and its workers (SIGSTOP to its process group) while a replay plays; whether it did.
-        Only a group the child leads: never the app's own."""
+        Only a group the child leads: never the app's own. Never a run asked to stop: it is saving."""
         with self._pause_lock:
-            if self._paused_at is not None or self.state != RUNNING or not self._signal_group(signal.SIGSTOP):
+            if (self._paused_at is not None or self.state != RUNNING or self.stop_requested
+                    or not self._signal_group(signal.SIGSTOP)):
                 return False
             self._paused_at = time.monotonic()
             return True
@@ -241,10 +242,13 @@ class Run:
         elif self.training_seconds > self.limits.max_seconds:
             reason = f"stopped at the {self.limits.max_seconds:.0f} s time limit"
         if reason and self.state == RUNNING:
-            self._stop_sent_at = now
-            self.state, self.message = STOPPING, reason
+            with self._pause_lock:  # from here on no replay pauses it (pause() checks the state)
+                self.state, self.message = STOPPING, reason
+            self.resume()  # a run stopped during a replay saves now, not when the replays end
+            self._stop_sent_at = self.training_seconds
             self._stop_event.set()
-        elif self._stop_sent_at is not None and now - self._stop_sent_at > self.limits.stop_grace_seconds:
+        elif (self._stop_sent_at is not None
+              and self.training_seconds - self._stop_sent_at > self.limits.stop_grace_seconds):
             self.resume()  # a stopped process would not act on SIGTERM
             log.warning("training run %d did not stop in %.0f s: terminating", self.id, self.limits.stop_grace_seconds)
             self._terminated = True

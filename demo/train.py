@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import secrets
 import shutil
 import time
 import zipfile
@@ -121,6 +122,26 @@ def hub_token_available() -> bool:
         return False
 
 
+def push_namespace(ctx: AppContext) -> str | None:
+    """Where the tab may push: the namespace the Space owner set (RLCORE_HUB_PUSH_NAMESPACE), when this
+    machine has a token; None: pushes are off. A visitor never names a repo: the token is the Space's."""
+    namespace = ctx.settings.hub_push_namespace
+    return namespace if namespace and hub_token_available() else None
+
+
+def new_push_repo(namespace: str, system_name: str) -> str:
+    """A repo id for one run's push under `namespace`, unique to the run (time and a random part); the push
+    creates it and refuses to commit should it exist anyway."""
+    return f"{namespace}/rlcore-{system_name[:40]}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def push_info(namespace: str | None) -> str:
+    if namespace is None:
+        return "Pushing to the Hub is off in this app."
+    return (f"Into a new repo made for this run: {namespace}/rlcore-<system>-<date>-<time>-<id> "
+            "(never an existing repo; the final status names it).")
+
+
 def run_status(run: Run, system: System) -> str:
     knobs = system.knobs
     recorded = run.records[-1].get(system.budget.record_key, 0) if run.records else 0
@@ -142,7 +163,7 @@ def run_status(run: Run, system: System) -> str:
 def build(ctx: AppContext) -> None:
     systems = all_systems()
     first = systems[0]
-    can_push = hub_token_available()
+    namespace = push_namespace(ctx)
     first_start = finetune.recommended_start(ctx, first)
     with gr.Tab("Train", id="train") as tab:
         with gr.Row():
@@ -158,9 +179,9 @@ def build(ctx: AppContext) -> None:
                                   info=first.knobs.budget_info, elem_id="train-steps")
                 lr = gr.Number(getattr(first.Config(), first.knobs.lr_field), label="Learning rate")
                 seed = gr.Number(0, precision=0, label="Seed")
-                with gr.Row(visible=can_push):
-                    push = gr.Checkbox(False, label="Push to the Hub when done")
-                    repo_id = gr.Textbox("", label="Hub repo (owner/name)", placeholder="your-name/agent-demo")
+                # shown only when the Space owner set a namespace: the app picks the repo, never a visitor
+                push = gr.Checkbox(False, label="Push to the Hub when done", info=push_info(namespace),
+                                   visible=namespace is not None, elem_id="train-push")
                 cap_note = gr.Markdown(finetune.cap_note(ctx, first, first_start), elem_id="train-cap-note")
                 gr.Markdown(f"Runs are capped at {ctx.settings.max_train_seconds:.0f} s and stop when this page is "
                             "closed. The GPU is used when there is one.")
@@ -184,22 +205,22 @@ def build(ctx: AppContext) -> None:
     finetune.wire_start_widgets(ctx, system_changed, system, start_from, task, steps, cap_note, preset)
     with tab:  # _wire makes a gr.State: inside the tab, not loose among the Tabs (the browser drew the
         # Agents tab's header twice when a component sat between tabs)
-        _wire(ctx, can_push, [system, preset, steps, lr, seed, push, repo_id, start_from, *task],
+        _wire(ctx, namespace, [system, preset, steps, lr, seed, push, start_from, *task],
               [status, *plots, video, download], start, stop)
 
 
-def _wire(ctx: AppContext, can_push: bool, inputs: list, outputs: list, start, stop) -> None:
+def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, start, stop) -> None:
     # Adapters, not functools.partial: Gradio finds gr.Request and generators from the handler's own signature.
     # The request comes first: the "Start from" and task knobs follow the form's fields as *start (Gradio
     # finds gr.Request only among the positional parameters before them).
     def start_run(request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-                  repo_value, *start):
-        yield from train(ctx, can_push, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-                         repo_value, request, start)
+                  *start):
+        yield from train(ctx, namespace, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
+                         request, start)
 
     def check_start(request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-                    repo_value, *start) -> str:
-        return check_before_queueing(ctx, can_push, chosen, (preset_name, steps_value, lr_value, seed_value),
+                    *start) -> str:
+        return check_before_queueing(ctx, namespace, chosen, (preset_name, steps_value, lr_value, seed_value),
                                      push_value, request, start)
 
     def stop_run(request: gr.Request) -> str:
@@ -247,24 +268,24 @@ def stop_training(ctx: AppContext, request: gr.Request) -> str:
     return "You have no run going."
 
 
-def check_before_queueing(ctx: AppContext, can_push: bool, chosen: str, values: tuple, push_value: bool,
-                          request: gr.Request, start: tuple = ()) -> str:
+def check_before_queueing(ctx: AppContext, namespace: str | None, chosen: str, values: tuple,
+                          push_value: bool, request: gr.Request, start: tuple = ()) -> str:
     """The unqueued first half of Start: a refusal stops the chain (a toast), so nobody queues for it."""
     try:
-        refuse_to_start(ctx, can_push, chosen, values, push_value, request.session_hash, start)
+        refuse_to_start(ctx, namespace, chosen, values, push_value, request.session_hash, start)
     except EXPECTED_ERRORS as err:
         raise gr.Error(one_line(err), print_exception=False) from None
     ctx.training.mark_waiting(request.session_hash)  # a second Start meanwhile is told so (see refuse_to_start)
     return "Waiting for a training slot (Gradio's queue shows your place)..."
 
 
-def refuse_to_start(ctx: AppContext, can_push: bool, chosen: str, values: tuple, push_value: bool,
+def refuse_to_start(ctx: AppContext, namespace: str | None, chosen: str, values: tuple, push_value: bool,
                     owner: str, start: tuple = ()) -> dict[str, Any]:
     """The run's config, after the checks that refuse a run before it is queued (ValueError: why).
     `start`: the "Start from" choice, then the task knobs' values (demo/finetune.py)."""
     config = run_config(chosen, *values, *finetune.start_and_task(ctx, chosen, start))
-    if push_value and not can_push:
-        raise ValueError("this app has no Hub token, so it cannot push")
+    if push_value and namespace is None:
+        raise ValueError("pushing to the Hub is off in this app (its owner has set no namespace for pushes)")
     if any(run.owner == owner for run in ctx.training.unfinished_runs()):
         raise ValueError("you already have a run going: Stop it first (one run per visitor)")
     if ctx.training.is_waiting(owner):
@@ -294,13 +315,13 @@ def follow(run: Run, system: System) -> Iterator[tuple]:
     run.heartbeat()
 
 
-def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-          repo_value, request: gr.Request, start: tuple = ()):
+def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_value, lr_value, seed_value,
+          push_value, request: gr.Request, start: tuple = ()):
     """The queued half of Start: train in a child process, stream its metrics, then show the new agent."""
     system = get_system(chosen)
     ctx.training.stop_waiting(request.session_hash)  # its turn came
     try:
-        config = refuse_to_start(ctx, can_push, chosen, (preset_name, steps_value, lr_value, seed_value),
+        config = refuse_to_start(ctx, namespace, chosen, (preset_name, steps_value, lr_value, seed_value),
                                  push_value, request.session_hash, start)
     except EXPECTED_ERRORS as err:
         yield refusal(err), *plot_updates(chosen, []), None, None
@@ -321,8 +342,8 @@ def train(ctx: AppContext, can_push: bool, chosen, preset_name, steps_value, lr_
     yield final + "\n\nEvaluating and rendering the new agent...", *plots_now, None, None
     start_folder, task = finetune.start_and_task(ctx, chosen, start)
     episode_seed = finetune.episode_seed(system, start_folder, int(seed_value))
-    status, video, archive = finish(ctx, system, out_dir, final, episode_seed, repo_value if push_value else None,
-                                    task)
+    push_to = new_push_repo(namespace, chosen) if push_value and namespace is not None else None
+    status, video, archive = finish(ctx, system, out_dir, final, episode_seed, push_to, task)
     if start_folder is not None and video is not None:
         yield status + "\n\nPlaying the agent it started from and the trained one...", *plots_now, video, archive
         status, video = finetune.add_before_after(ctx, system, (start[0], start_folder), out_dir,
@@ -349,10 +370,12 @@ def finish(ctx: AppContext, system: System, out_dir: Path, final: str, seed: int
 
 
 def push_to_hub(folder: Path, repo_id: str, endpoint: str | None = None) -> str:
-    """Push through rlcore.hub (which never prints the token); a failure is one line and loses nothing."""
+    """Push into a new repo `repo_id` (new_push_repo) through rlcore.hub, which never prints the token and
+    never commits into a repo that exists; a failure is one line and loses nothing."""
     from rlcore import hub
 
     try:
-        return f"Pushed to the Hub: {hub.push_checkpoint(folder, (repo_id or '').strip(), endpoint=endpoint)}"
+        url = hub.push_checkpoint(folder, repo_id, endpoint=endpoint, new_repo=True)
     except EXPECTED_ERRORS as err:
         return f"**Push failed** (the run is kept here): {str(err).splitlines()[0]}"
+    return f"Pushed to the Hub, into the new repo **{repo_id}** made for this run: {url}"

@@ -360,7 +360,9 @@ def _add_train_flags(parser: argparse.ArgumentParser, system_name: str) -> None:
         run.add_argument("--init", metavar="CHECKPOINT", help="start from the weights and config of this checkpoint "
                          "(a local folder such as a bundled agent or one of its snapshots/step-<N>/, or a Hub repo) "
                          "to fine-tune it; config flags change the rest, e.g. another level or physics. It needs no "
-                         "training state: counters, optimizer and replay start afresh")
+                         "training state: counters, optimizer and replay start afresh. Where and how to run "
+                         "(workers, collector, addresses, memory, threads) come from the flags or the "
+                         "defaults, never from the checkpoint")
         skip = ("init_from",)
     config = parser.add_argument_group(f"{system_name} config ({system.Config.__name__})")
     parser.set_defaults(config_fields=add_dataclass_flags(config, system.Config, skip=skip), preset=None, init=None)

@@ -9,6 +9,11 @@ config.json, and `from_dict` reads them back. Types are checked by pydantic, fie
 for config.json (a value of the wrong JSON type is refused, not converted), leniently for
 command-line strings (`parse_value`: "0.5", "true").
 
+A dataclass may declare `RUNTIME: ClassVar[frozenset[str]]`, the fields that say where or how a run
+computes (processes, addresses, memory, threads, files written), not what the agent is: `learned_part`
+resets them to their defaults, so a run started from a checkpoint (`--init`, the app's "Start from")
+never takes them from it.
+
 A dataclass may declare `BOUNDS: ClassVar[dict[str, tuple[low, high]]]`, the inclusive range of its
 numeric fields: `check_bounds` (which `from_dict` runs) refuses anything outside them, non-finite
 floats and over-long strings, so a config or a play option never sizes a network, a buffer or an
@@ -38,6 +43,23 @@ def option(default: Any, help: str, **kwargs: Any) -> Any:
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kwargs})
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
+
+
+def runtime_fields(cls: type) -> frozenset[str]:
+    """`cls.RUNTIME`: its fields that say where and how a run computes, not what it learns."""
+    names = frozenset(getattr(cls, "RUNTIME", ()))
+    unknown = names - {f.name for f in dataclasses.fields(cls)}
+    if unknown:  # a renamed field must not silently become one a checkpoint sets again
+        raise TypeError(f"{cls.__name__}.RUNTIME names no field {', '.join(sorted(unknown))}")
+    return names
+
+
+def learned_part(config: T) -> T:
+    """`config` with its run-time fields at their defaults: what a new run may take from a checkpoint it
+    starts from (the network, the action set, the recipe). A downloaded agent must not decide where the
+    learner connects, how many processes it starts or how much memory it takes."""
+    cls, defaults = type(config), type(config)()
+    return dataclasses.replace(config, **{name: getattr(defaults, name) for name in runtime_fields(cls)})
 
 
 def apply_preset(cls: type[T], presets: dict[str, dict[str, Any]], name: str, owner: str, **overrides: Any) -> T:

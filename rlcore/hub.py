@@ -307,8 +307,10 @@ def exported_files(folder: Path, log: Callable[[str], None]) -> dict[str, bytes]
 def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
                     endpoint: str | None = None, commit_message: str | None = None, private: bool = False,
                     complete: bool = True, episodes: int = 10, seed: int = 0, attempts: int = 3,
-                    wait_s: float = 1.0, log: Callable[[str], None] = lambda message: None) -> str:
-    """Publish a local checkpoint folder as ONE commit; returns the commit URL.
+                    wait_s: float = 1.0, new_repo: bool = False,
+                    log: Callable[[str], None] = lambda message: None) -> str:
+    """Publish a local checkpoint folder as ONE commit; returns the commit URL. `new_repo`: the push creates
+    the repo, and a repo already there (anyone's, whatever it holds) is refused with nothing committed.
 
     Order: repo id and token are checked first (nothing is computed or uploaded without them); then
     the checkpoint (`complete`: weights checked against config.json, results.json and replay.mp4 made
@@ -317,7 +319,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     is otherwise only read. Transient errors are retried (`attempts`, exponential backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
     on the Hub are skipped by the client).
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import HfApi
 
     from rlcore.checkpoint import checkpoint_dir
     from rlcore.modelcard import build_model_card
@@ -336,13 +338,14 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     files = files_to_push(folder)
     message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}"
     api = HfApi(endpoint=endpoint, token=token)
+    created = []  # once per push: a retried commit must not find "its" new repo existing and give up
 
     def attempt() -> str:
-        api.create_repo(ref.repo_id, private=private, exist_ok=True)
+        if not created:
+            api.create_repo(ref.repo_id, private=private, exist_ok=not new_repo)
+            created.append(ref.repo_id)
         # Fresh operations each attempt: the client marks them as used once tried.
-        operations = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in files]
-        operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in exported.items()]
-        operations.append(CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=card))
+        operations = _operations(files, {**exported, CARD_FILE: card})
         return api.create_commit(ref.repo_id, operations=operations, commit_message=message).commit_url
 
     def on_retry(attempt_number: int, err: BaseException) -> None:
@@ -353,7 +356,18 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     try:
         return with_retries(attempt, attempts=attempts, wait_s=wait_s, on_retry=on_retry)
     except Exception as err:
+        if new_repo and not created and getattr(getattr(err, "response", None), "status_code", None) == 409:
+            raise HubError(f"{ref}: the repo already exists on {endpoint}; this push publishes only into a "
+                           "new repo it creates (nothing was committed)", user_error=True) from None
         raise hub_error(err, ref, endpoint) from err
+
+
+def _operations(files: list[Path], data: dict[str, bytes]) -> list:
+    """One commit's additions: the checkpoint's `files` by name, then `data` (the export, the card)."""
+    from huggingface_hub import CommitOperationAdd
+
+    return ([CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in files]
+            + [CommitOperationAdd(path_in_repo=name, path_or_fileobj=blob) for name, blob in data.items()])
 
 
 # ----------------------------------------------------------------------------- pull

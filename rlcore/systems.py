@@ -305,14 +305,17 @@ class System(abc.ABC):
         return any(field.name == "init_from" for field in dataclasses.fields(self.Config))
 
     def start_config(self, checkpoint: str | os.PathLike, **overrides: Any) -> Any:
-        """The config of a run that starts from `checkpoint`'s weights: the checkpoint's own config (its
-        network matches the weights), with `init_from` set, the system's `fine_tune` changes, then
-        `overrides` (another level or physics, the budget); a CheckpointError when it is another system's."""
-        from rlcore.config import check_bounds
+        """The config of a run that starts from `checkpoint`'s weights: the checkpoint's learned config (its
+        network matches the weights; its run-time fields, Config.RUNTIME, are the defaults), with
+        `init_from` set, the system's `fine_tune` changes, then `overrides` (another level or physics, the
+        budget, flags); a CheckpointError when it is another system's. Every front end (`train --init`,
+        the app's "Start from") comes through here."""
+        from rlcore.config import check_bounds, learned_part
 
         if not self.can_start_from:
             raise ValueError(f"{self.name} runs cannot start from a checkpoint (its Config has no init_from)")
-        config = dataclasses.replace(self.config_of(checkpoint), init_from=_path_to_record(checkpoint),
+        learned = learned_part(self.config_of(checkpoint))
+        config = dataclasses.replace(learned, init_from=_path_to_record(checkpoint),
                                      **{**self.fine_tune, **overrides})
         check_bounds(config)
         return config

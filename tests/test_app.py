@@ -35,14 +35,16 @@ def app(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_browser.py: one trained agent
     checkpoints, agent = agent_checkpoints(root, "pendulum")
     assert agent == AGENT
-    # The app offers "push to the Hub" only when the machine has a token (as a Space with a secret).
+    # The app offers "push to the Hub" only when the machine has a token (as a Space with a secret) and the
+    # owner named the namespace its runs go to (RLCORE_HUB_PUSH_NAMESPACE).
     token_before = os.environ.get("HF_TOKEN")
     os.environ["HF_TOKEN"] = TOKEN
     with HubServer(tokens={TOKEN: "alice"}) as server:
         hub.push_checkpoint(checkpoints / AGENT, "alice/pendulum-from-hub", token=TOKEN, endpoint=server.url)
         # Two runs at once: the one-run-per-visitor refusal needs a free slot to answer at once.
         with running_app(checkpoints, root / "work", max_upload_mb=1, heartbeat_timeout=20, max_concurrent_runs=2,
-                         hub_endpoint=server.url, hub_cache_dir=root / "hub-cache") as (url, context):
+                         hub_endpoint=server.url, hub_cache_dir=root / "hub-cache",
+                         hub_push_namespace="alice") as (url, context):
             yield SimpleNamespace(client=Client(url, verbose=False), context=context, checkpoints=checkpoints,
                                   server=server, url=url)
     if token_before is None:
@@ -199,7 +201,7 @@ def test_the_world_playthrough_is_shown_from_a_bundled_folder_with_its_figures_o
 
 def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(app):
     client = app.client
-    job = client.submit("pendulum", "tutorial", 2000, 0.002, 0, True, "alice/trained-in-the-app", api_name="/train")
+    job = client.submit("pendulum", "tutorial", 2000, 0.002, 0, True, api_name="/train")
     plotted = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -210,7 +212,7 @@ def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(ap
             break
         time.sleep(0.2)
     assert len(plotted) >= 3, f"expected several growing metric updates, saw plot sizes {plotted}"
-    second = client.predict("pendulum", "tutorial", 10, 0.002, 0, False, "", api_name="/train")[0]
+    second = client.predict("pendulum", "tutorial", 10, 0.002, 0, False, api_name="/train")[0]
     assert second.startswith("**Refused:**") and "already have a run" in second  # one run per visitor
     assert client.predict(api_name="/stop_training").startswith("Stopping")
     while not job.done() and time.monotonic() < deadline + 60:
@@ -225,9 +227,12 @@ def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(ap
         assert {"model.safetensors", "config.json", "metrics.jsonl", "results.json"} <= names
         config = json.loads(z.read(next(n for n in z.namelist() if n.endswith("config.json"))))
     assert config["system"] == "pendulum" and config["config"]["iterations"] == 2000
-    # Pushed as asked, in one commit, and the token shows nowhere in what the page received.
-    assert "Pushed to the Hub:" in status and len(app.server.commits("alice/trained-in-the-app")) == 1
-    assert "model.safetensors" in app.server.files("alice/trained-in-the-app")
+    # Pushed as asked, in one commit, into a new repo the app made under the owner's namespace (issue 30,
+    # D1), and the token shows nowhere in what the page received.
+    pushed = re.search(r"into the new repo \*\*(alice/rlcore-pendulum-\d{8}-\d{6}-[0-9a-f]{6})\*\*", status)
+    assert pushed, status
+    repo = pushed.group(1)
+    assert len(app.server.commits(repo)) == 1 and "model.safetensors" in app.server.files(repo)
     assert not any(TOKEN in json.dumps(outputs, default=str) for outputs in job.outputs())
     # The new agent is offered in Watch.
     run_ref = re.search(r"\*\*(trained/[^*]+)\*\*", status).group(1)
@@ -235,8 +240,43 @@ def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(ap
     assert run_ref in [c[0] for c in choices]
 
 
+def component(client, elem_id: str) -> dict:
+    components = client.config["components"]
+    return next(c["props"] for c in components if c.get("props", {}).get("elem_id") == elem_id)
+
+
+def test_pushes_go_only_to_a_new_repo_under_the_owners_namespace_and_are_off_without_one(app, tmp_path):
+    """Issue 30, D1: a visitor never names the repo a push goes to (the token is the Space's)."""
+    push = component(app.client, "train-push")
+    assert push["visible"] and "alice/rlcore-<system>" in push["info"]
+    assert "never an existing repo" in push["info"]
+    api = app.client.view_api(print_info=False, return_format="dict")
+    names = [p["label"] for p in api["named_endpoints"]["/train"]["parameters"]]
+    assert not any("repo" in name.lower() for name in names), names  # nothing to type a repo id into
+    repos = set(app.server.state.repos)
+    # the same machine (a token), but its owner set no namespace: no push offered, none accepted
+    with running_app(app.checkpoints, tmp_path / "work", hub_endpoint=app.server.url) as (url, _):
+        client = Client(url, verbose=False)
+        assert component(client, "train-push")["visible"] is False
+        status = client.predict("pendulum", "tutorial", 3, 0.002, 0, True, api_name="/train")[0]
+    assert status.startswith("**Refused:**") and "pushing to the Hub is off" in status, status
+    assert set(app.server.state.repos) == repos
+
+
+def test_the_push_namespace_is_the_owners_setting_and_one_name(monkeypatch):
+    from demo.context import AppSettings
+
+    monkeypatch.setenv("RLCORE_HUB_PUSH_NAMESPACE", "alice")
+    assert AppSettings.from_env().hub_push_namespace == "alice"
+    monkeypatch.setenv("RLCORE_HUB_PUSH_NAMESPACE", "alice/some-repo")
+    with pytest.raises(ValueError, match="expected one Hub user or organisation name"):
+        AppSettings.from_env()
+    monkeypatch.delenv("RLCORE_HUB_PUSH_NAMESPACE")
+    assert AppSettings.from_env().hub_push_namespace is None  # unset: pushes are off
+
+
 def test_training_settings_outside_the_caps_are_refused(app):
-    status = app.client.predict("pendulum", "tutorial", 10**9, 0.002, 0, False, "", api_name="/train")[0]
+    status = app.client.predict("pendulum", "tutorial", 10**9, 0.002, 0, False, api_name="/train")[0]
     assert status.startswith("**Refused:**") and "from 1 to" in status
 
 
@@ -372,11 +412,11 @@ def test_a_run_whose_page_went_away_is_stopped(tmp_path):
 def test_others_wait_their_turn_in_gradios_queue_and_leaving_it_starts_nothing(app):
     from gradio_client.utils import Status
 
-    busy = [Client(app.url, verbose=False).submit("pendulum", "tutorial", 2000, 0.002, 0, False, "",
+    busy = [Client(app.url, verbose=False).submit("pendulum", "tutorial", 2000, 0.002, 0, False,
                                                   api_name="/train") for _ in range(2)]  # both slots
     wait_until(lambda: len(app.context.training.unfinished_runs()) == 2, 60, "two runs to start")
     folders = set(app.context.settings.runs_dir.iterdir())
-    waiting = Client(app.url, verbose=False).submit("pendulum", "tutorial", 10, 0.002, 0, False, "",
+    waiting = Client(app.url, verbose=False).submit("pendulum", "tutorial", 10, 0.002, 0, False,
                                                     api_name="/train")
     wait_until(lambda: waiting.status().code == Status.IN_QUEUE, 30, "the third run to be queued")
     assert waiting.status().rank == 0 and len(app.context.training.unfinished_runs()) == 2

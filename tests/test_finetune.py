@@ -229,3 +229,62 @@ def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_pat
     torch.testing.assert_close(torch.tensor(plain_q), torch.tensor(trained.q_values(STATES)), atol=1e-5, rtol=0)
     assert "its NoisyNet means -> Linear layers" in capsys.readouterr().err
     assert "7.advantage.0.weight" in weights_of(tmp_path / "plain")
+
+
+# Issue 30, D2: a checkpoint's config.json as a hostile (or merely other machine's) agent ships it: where and how
+# its run computed. None of it may reach a run started from it.
+ELSEWHERE = {"mario": {"collector": "ray", "ray_address": "127.0.0.1:6379", "num_envs": 6, "memory_size": 1e8,
+                       "torch_threads": 64, "pin_cpus": False, "target_thread": False, "worker_batch": 4096,
+                       "checkpoint_every": 1, "log_every": 1, "channels_last": False},
+             "pendulum": {"engine": "env", "compile": True, "threads": 64, "checkpoint_every": 1, "eval_every": 1}}
+
+
+def checkpoint_from_elsewhere(source, folder, top=None, **learned):
+    """A copy of `source`'s config.json (no weights: nothing here loads them) with ELSEWHERE's run-time
+    settings and the `learned` fields changed."""
+    document = json.loads((source / "config.json").read_text())
+    document["config"].update(ELSEWHERE[document["system"]], **learned)
+    document.update(top or {})
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(document))
+    return folder
+
+
+def test_init_takes_the_learned_config_and_never_where_or_how_to_run(tmp_path, monkeypatch):
+    from demo.train import run_config
+
+    monkeypatch.chdir(ROOT)
+    mario, defaults = get_system("mario"), get_system("mario").Config()
+    start = checkpoint_from_elsewhere(BUNDLED / "mario-1-1", tmp_path / "downloaded", top={"action_dim": 5},
+                                      actions="right_only", noisy=True)
+    words = ["train", "mario", "--init", str(start), "--out", str(tmp_path / "run")]
+    config = cli.train_config(mario, cli.build_parser(words).parse_args(words))  # nothing is started
+    where = {k: getattr(config, k) for k in ("collector", "ray_address", "num_envs", "memory_size", "torch_threads",
+                                            "pin_cpus", "target_thread", "worker_batch", "checkpoint_every")}
+    assert where == {k: getattr(defaults, k) for k in where}  # local, no address, 1 worker, 100k transitions ...
+    assert (config.precision, config.keep_snapshots) == ("auto", False)  # the system's fine_tune, not the agent's
+    # what defines the agent is the checkpoint's: its action set, head, exploration and return recipe
+    assert (config.actions, config.noisy, config.dueling, config.n_step, config.reward_scale, config.noop_max) == (
+        "right_only", True, True, 3, 0.1, 30)
+    flags = words + ["--num-envs", "2", "--memory-size", "5000", "--torch-threads", "2"]
+    config = cli.train_config(mario, cli.build_parser(flags).parse_args(flags))
+    assert (config.num_envs, config.memory_size, config.torch_threads, config.collector) == (2, 5000, 2, "local")
+    # the app's "Start from" resolves through the same System.start_config
+    app = run_config("mario", "tutorial", 1000, 0.0001, 0, start=start)
+    assert (app["collector"], app["ray_address"], app["num_envs"], app["torch_threads"]) == ("local", "", 1, 1)
+    assert app["memory_size"] <= defaults.memory_size and app["actions"] == "right_only" and app["noisy"]
+
+    pendulum = get_system("pendulum")
+    swingup = checkpoint_from_elsewhere(BUNDLED / "pendulum-swingup", tmp_path / "pendulum", hidden_size=32)
+    config = pendulum.start_config(swingup, g=15.0)
+    assert {k: getattr(config, k) for k in ELSEWHERE["pendulum"]} == {
+        k: getattr(pendulum.Config(), k) for k in ELSEWHERE["pendulum"]}
+    assert (config.hidden_size, config.gradient_decay, config.g) == (32, 0.98, 15.0)
+
+
+def test_the_run_time_fields_are_declared_on_each_config():
+    from rlcore.config import runtime_fields
+
+    for system, fields in ELSEWHERE.items():
+        assert set(fields) <= runtime_fields(get_system(system).Config)
+    assert not {"actions", "dueling", "noisy", "n_step", "world", "stage"} & runtime_fields(get_system("mario").Config)

@@ -389,7 +389,7 @@ def test_seeds_and_names_are_bounded_in_watch_and_train(space):
     started = time.perf_counter()
     refused(watch(space, space.agents.mario.name, system="mario", seed=2**64)[1], "field 'seed'")
     assert time.perf_counter() - started < 10  # refused before the episode is rendered
-    status = space.client.predict("pendulum", "tutorial", 10, 0.002, 2**63, False, "", api_name="/train")[0]
+    status = space.client.predict("pendulum", "tutorial", 10, 0.002, 2**63, False, api_name="/train")[0]
     refused(status, "the seed must be a whole number from 0 to 4294967295")
     status = watch(space, "x" * 100_000)[1]
     refused(status, "characters)...")

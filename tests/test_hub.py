@@ -210,6 +210,22 @@ def test_writing_to_someone_elses_namespace_is_refused_without_retries(server, c
     assert server.commits("alice/theirs") == []
 
 
+def test_a_push_to_a_new_repo_never_commits_into_an_existing_one(server, checkpoint):
+    """Issue 30, D1: the app's pushes (new_repo=True) create their repo; one already there, even the token
+    owner's own and whatever it holds, is refused before any upload, and is left as it was."""
+    server.create_repo_with_files("alice/not-an-agent", {"README.md": b"# someone's dataset notes"})
+    with pytest.raises(hub.HubError, match="already exists") as caught:
+        push(server, checkpoint, repo="alice/not-an-agent", new_repo=True, complete=False)
+    assert caught.value.user_error and len(str(caught.value).splitlines()) == 1
+    assert len(server.commits("alice/not-an-agent")) == 1
+    assert server.files("alice/not-an-agent") == {"README.md": b"# someone's dataset notes"}
+    assert not any(method == "PUT" or "/preupload/" in path for method, path, _ in server.requests)
+    # a commit retried after a transient error still lands in the repo this push created
+    server.fail(r"/commit/main$", status=503)
+    push(server, checkpoint, repo="alice/fresh", new_repo=True, complete=False, wait_s=0.01)
+    assert len(server.commits("alice/fresh")) == 1 and set(server.files("alice/fresh")) >= {"model.safetensors"}
+
+
 def test_transient_errors_are_retried(server, checkpoint):
     server.fail(r"/commit/main$", status=503)
     server.fail(r"/preupload/", times=1)  # a dropped connection (the client's own backoff also retries)

@@ -41,7 +41,7 @@ def app(tmp_path_factory):
 
 def test_the_pendulum_zip_uploads_in_agents_and_plays_in_watch_without_the_resume_state(app):
     client, context = app
-    status, *_, video, archive = client.predict("pendulum", "tutorial", 30, 0.002, 0, False, "", api_name="/train")
+    status, *_, video, archive = client.predict("pendulum", "tutorial", 30, 0.002, 0, False, api_name="/train")
     assert "Saved as" in status, status
     run = next(context.settings.runs_dir.glob("*-pendulum-*"))
     assert RESUME_STATE <= {p.name for p in run.iterdir()}  # the run can still be resumed where it trained

@@ -122,6 +122,35 @@ def test_a_replay_pauses_the_run_and_its_workers_and_the_pause_is_not_counted_by
     assert run.done
 
 
+def test_a_stop_during_a_replay_pause_saves_the_run(paced, tmp_path):
+    """Issue 30, D4: Stop lands while the run is paused for a replay that outlasts the grace to save. The run
+    is resumed to save at once (never paused again), and its grace counts no paused time."""
+    from demo.jobs import STOPPED, RunLimits, TrainingRuns
+
+    runs = TrainingRuns(RunLimits(max_seconds=120, heartbeat_timeout=60, stop_grace_seconds=1.5))
+    try:
+        run = runs.start("visitor", "paced", paced(episodes=4000, pull_seconds=0.05), tmp_path / "run")
+        deadline = time.monotonic() + 60
+        while run.progress is None or run.doing != "" or run.progress < 5:  # training
+            assert time.monotonic() < deadline and not run.done, (run.state, run.doing, run.message)
+            run.heartbeat()
+            time.sleep(0.05)
+        with runs.replays_first():  # a replay longer than the grace
+            assert process_state(run._process.pid) == "T"
+            assert runs.stop_runs_of("visitor") == 1
+            with runs.replays_first():  # another replay meanwhile does not pause a run that is saving
+                deadline = time.monotonic() + 4 * 1.5
+                while not run.done and time.monotonic() < deadline:
+                    run.heartbeat()
+                    time.sleep(0.05)
+            saved_during_the_replay = run.done
+    finally:
+        runs.shutdown()
+    assert run.state == STOPPED and run.message == "stopped on request", run.message  # not "terminated: ..."
+    assert saved_during_the_replay and (tmp_path / "run" / "model.safetensors").is_file()
+    assert not list((tmp_path / "run").glob("*.tmp*"))
+
+
 def test_the_renderer_pauses_training_only_while_it_plays(tmp_path):
     from app_support import agent_checkpoints
     from demo.rendering import Renderer

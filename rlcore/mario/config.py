@@ -107,6 +107,13 @@ class MarioConfig:
                    "natively, else float32, chosen at train start and saved in config.json. Acting, evaluation "
                    "and play-back always run in float32")
 
+    # Where and how a run computes, not what the agent is: a run from a checkpoint (--init) takes these
+    # from the command line or the defaults, never from the checkpoint (rlcore.config.learned_part)
+    RUNTIME: ClassVar[frozenset[str]] = frozenset({
+        "memory_size", "log_every", "checkpoint_every", "keep_snapshots", "num_envs", "collector",
+        "ray_address", "worker_batch", "torch_threads", "pin_cpus", "target_thread", "channels_last",
+        "precision"})
+
     # What a config (a checkpoint's, a visitor's) may ask for (rlcore.config.check_bounds)
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "world": (1, 8), "stage": (1, 4), "noop_max": (0, 1000), "sticky": (0.0, 1.0),

@@ -47,6 +47,11 @@ class PendulumConfig:
                                  "`rlcore evaluate`; also at the first and last iteration); 0 = never")
     threads: int = option(1, "torch CPU threads while training (tiny ops: one thread is fastest); 0 = leave as is")
 
+    # Where and how a run computes, not what the agent is: never taken from a checkpoint a run starts
+    # from (rlcore.config.learned_part)
+    RUNTIME: ClassVar[frozenset[str]] = frozenset({"engine", "compile", "checkpoint_every", "eval_every",
+                                                   "threads"})
+
     # What a config (a checkpoint's, a visitor's) may ask for: the network and a rollout batch stay a
     # few MB (checked before anything is built; rlcore.config.check_bounds)
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {

@@ -235,7 +235,7 @@ def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_pat
 # its run computed. None of it may reach a run started from it.
 ELSEWHERE = {"mario": {"collector": "ray", "ray_address": "127.0.0.1:6379", "num_envs": 6, "memory_size": 1e8,
                        "torch_threads": 64, "pin_cpus": False, "target_thread": False, "worker_batch": 4096,
-                       "checkpoint_every": 1, "log_every": 1, "channels_last": False},
+                       "checkpoint_every": 1, "log_every": 1, "channels_last": False, "starts": "/srv/their/route"},
              "pendulum": {"engine": "env", "compile": True, "threads": 64, "checkpoint_every": 1, "eval_every": 1}}
 
 
@@ -260,7 +260,8 @@ def test_init_takes_the_learned_config_and_never_where_or_how_to_run(tmp_path, m
     words = ["train", "mario", "--init", str(start), "--out", str(tmp_path / "run")]
     config = cli.train_config(mario, cli.build_parser(words).parse_args(words))  # nothing is started
     where = {k: getattr(config, k) for k in ("collector", "ray_address", "num_envs", "memory_size", "torch_threads",
-                                            "pin_cpus", "target_thread", "worker_batch", "checkpoint_every")}
+                                            "pin_cpus", "target_thread", "worker_batch", "checkpoint_every",
+                                            "starts")}
     assert where == {k: getattr(defaults, k) for k in where}  # local, no address, 1 worker, 100k transitions ...
     assert (config.precision, config.keep_snapshots) == ("auto", False)  # the system's fine_tune, not the agent's
     # what defines the agent is the checkpoint's: its action set, head, exploration and return recipe

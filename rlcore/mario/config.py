@@ -112,7 +112,8 @@ class MarioConfig:
     RUNTIME: ClassVar[frozenset[str]] = frozenset({
         "memory_size", "log_every", "checkpoint_every", "keep_snapshots", "num_envs", "collector",
         "ray_address", "worker_batch", "torch_threads", "pin_cpus", "target_thread", "channels_last",
-        "precision"})
+        "precision",
+        "starts"})  # a route folder on the disk of whoever trained it: never where a new run reads from
 
     # What a config (a checkpoint's, a visitor's) may ask for (rlcore.config.check_bounds)
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {

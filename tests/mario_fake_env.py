@@ -16,10 +16,11 @@ from rlcore.mario.env import MarioPreprocessing
 class FakeNES(gym.Env):
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, n_actions: int = 2, min_frames: int = 8, max_frames: int = 120):
+    def __init__(self, n_actions: int = 2, min_frames: int = 8, max_frames: int = 120, goal_x: int = 0):
         self.observation_space = Box(0, 255, (240, 256, 3), np.uint8)
         self.action_space = Discrete(n_actions)
         self.min_frames, self.max_frames = min_frames, max_frames
+        self.goal_x = goal_x  # > 0: an episode reaching this x ends at the flag
         self.screen = np.zeros((240, 256, 3), np.uint8)  # one buffer, rewritten in place like nes-py's
         self.frame_count = 0
         self.joypad: list[int] = []  # the action of every frame stepped (what sticky actions change)
@@ -49,10 +50,32 @@ class FakeNES(gym.Env):
         self.joypad.append(int(action))
         self.x_pos += 1 + int(action)
         self._draw()
-        terminated = self.t >= self.length
-        reward = float(1 + int(action)) - (15.0 if terminated else 0.0)
-        info = {"x_pos": self.x_pos, "flag_get": False, "y_pos": 79, "time": 400 - self.t // 24, "score": 0}
-        return self.screen, reward, terminated, False, info
+        flag = bool(self.goal_x and self.x_pos >= self.goal_x)
+        terminated = flag or self.t >= self.length
+        reward = float(1 + int(action)) - (15.0 if terminated and not flag else 0.0)
+        return self.screen, reward, terminated, False, {**self._get_info(), "flag_get": flag}
+
+    # the emulator's save states (nes-py dump_state / load_state), what route starts restore
+    def dump_state(self):
+        return (self.frame_count, self.x_pos, self.t, self.length)
+
+    def load_state(self, state) -> None:
+        self.frame_count, self.x_pos, self.t, self.length = state
+        self._draw()
+
+    def _did_reset(self) -> None:
+        pass
+
+    def _get_info(self):
+        return {"x_pos": self.x_pos, "flag_get": False, "y_pos": 79, "time": 400 - self.t // 24, "score": 0}
+
+
+def make_fake_route_env(route_dir: str, share: float, **kwargs):
+    """The fake emulator with the backward curriculum's route starts (what a training worker runs)."""
+    from rlcore.mario.curriculum import RouteStarts
+    from rlcore.mario.explore import Route
+
+    return RouteStarts(make_fake_env(**kwargs), Route.load(route_dir), share)
 
 
 def make_fake_env(noop_max: int = 0, seed: int | None = None, sticky: float = 0.0, **kwargs) -> MarioPreprocessing:

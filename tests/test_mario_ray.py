@@ -299,3 +299,35 @@ def test_scale_bench_prints_its_figures():
         for suffix in ("", " 10x learner"):
             assert float(figures[f"predicted steps/s {cores} cores{suffix}"]) > 0
     assert float(figures["predicted steps/s 128 cores 10x learner"]) >= float(figures["predicted steps/s 8 cores"])
+
+
+def test_ray_workers_start_from_the_route_and_take_the_moving_window(tmp_path):
+    from rlcore.mario.explore import Route
+
+    # a fake level whose flag is at x 280: a route of 30 "right A" steps (8 pixels each) reaches it
+    route = Route(world=1, stage=1, actions="right_jump", steps=[1] * 30, x_pos=[40 + 8 * i for i in range(1, 31)],
+                  flag=True)
+    route.save(tmp_path / "route")
+    env_fn = functools.partial(mario_fake_env.make_fake_route_env, str(tmp_path / "route"), 0.0, min_frames=130,
+                               max_frames=400, goal_x=280)
+    config = _config(starts=str(tmp_path / "route"), start_share=0.0, start_window=2, start_threshold=0.2,
+                     max_steps=400)
+    run = RayTrainingRun(config, tmp_path / "run", device="cpu", env_fn=env_fn)
+    starts = []
+    next_batch = run._next_batch
+
+    def watched():
+        batch = next_batch()
+        starts.extend(int(s) for s, done in zip(batch["route_start"], batch["done"]) if done)
+        return batch
+
+    run._next_batch = watched
+    try:
+        first = run.curriculum.window
+        while not run.finished:
+            run.step()
+    finally:
+        run.close()
+    assert first == (6, 7) and run.curriculum.moves  # 8 points (one every 4 steps); the window moved back
+    assert min(starts) < first[0] <= max(starts)  # the workers started episodes in the moved windows too
+    assert run.curriculum.window[0] < first[0]

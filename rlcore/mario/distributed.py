@@ -35,6 +35,7 @@ from torchrl.modules import NoisyLinear, reset_noise
 
 from rlcore.config import check_bounds
 from rlcore.mario.config import MarioConfig
+from rlcore.mario.curriculum import route_env_thunk
 from rlcore.mario.env import env_thunk
 from rlcore.mario.net import float_input
 from rlcore.mario.train import TrainingRun, open_run_folder
@@ -43,6 +44,7 @@ OBJECT_STORE_BYTES = 200 * 1024**2  # a private instance: batches of ~0.5 MB and
 CONNECT_TIMEOUT_S = 5.0  # an unreachable --ray-address fails within this
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 INFO_KEYS = ("x_pos", "flag_get")  # what the learner logs at the end of an episode
+ROUTE_KEY = "route_start"  # with --starts: where the episode started (rlcore/mario/curriculum.py)
 
 
 class WorkerLost(ChildProcessError):
@@ -72,20 +74,21 @@ class ExplorationPolicy(nn.Module):
         return self.online(float_input(observation.unsqueeze(0), self.channels_last)).argmax(dim=1)[0]
 
 
-def episode_info_reader():
-    """TorchRL's info reader for x_pos and flag_get (it expects NumPy values; the emulator gives ints)."""
+def episode_info_reader(keys: tuple[str, ...] = INFO_KEYS):
+    """TorchRL's info reader for x_pos and flag_get, and route_start with --starts (it expects NumPy
+    values; the emulator gives ints)."""
     from torchrl.data import Unbounded
     from torchrl.envs.libs.gym import default_info_dict_reader
 
     class EpisodeInfo(default_info_dict_reader):
         def __call__(self, info_dict, tensordict):
-            return super().__call__({k: np.asarray(info_dict[k]) for k in INFO_KEYS if k in info_dict}, tensordict)
+            return super().__call__({k: np.asarray(info_dict[k]) for k in keys if k in info_dict}, tensordict)
 
-    return EpisodeInfo(list(INFO_KEYS), spec={"x_pos": Unbounded((), dtype=torch.int64),
-                                              "flag_get": Unbounded((), dtype=torch.bool)})
+    specs = {"x_pos": torch.int64, "flag_get": torch.bool, ROUTE_KEY: torch.int64}
+    return EpisodeInfo(list(keys), spec={k: Unbounded((), dtype=specs[k]) for k in keys})
 
 
-def worker_env(env_fn: Callable[[], Any], seed: int):
+def worker_env(env_fn: Callable[[], Any], seed: int, info_keys: tuple[str, ...] = INFO_KEYS):
     """Runs in a Ray worker: the emulator as a TorchRL env, its episodes and the worker's exploration
     seeded from `seed`, one torch thread (batch-1 forwards gain nothing from more)."""
     from torchrl.envs import GymWrapper
@@ -95,7 +98,7 @@ def worker_env(env_fn: Callable[[], Any], seed: int):
     env = env_fn()
     env.reset(seed=seed)  # later resets continue the env's seeded generator
     wrapped = GymWrapper(env, categorical_action_encoding=True, device="cpu")
-    return wrapped.set_info_dict_reader(episode_info_reader())
+    return wrapped.set_info_dict_reader(episode_info_reader(info_keys))
 
 
 class WorkerBatch:
@@ -110,13 +113,28 @@ class WorkerBatch:
         from tensordict import TensorDict
 
         following = data["next"]
-        return TensorDict({
+        batch = TensorDict({
             "frame": data["observation"][:, -1], "next_frame": following["observation"][:, -1],
             "action": data["action"], "reward": following["reward"].reshape(-1),
             "terminated": following["terminated"].reshape(-1), "done": following["done"].reshape(-1),
             "x_pos": following["x_pos"].reshape(-1), "flag_get": following["flag_get"].reshape(-1),
             "worker": torch.full((data.numel(),), self.worker, dtype=torch.int16),
         }, batch_size=[data.numel()])
+        if ROUTE_KEY in following.keys():
+            batch[ROUTE_KEY] = following[ROUTE_KEY].reshape(-1)
+        return batch
+
+
+def route_collector_class():
+    """TorchRL's Collector with one more remote method: the learner moves the backward curriculum's start
+    window of the worker's env (RouteStarts, under TorchRL's GymWrapper) between two batches."""
+    from torchrl.collectors import Collector
+
+    class RouteCollector(Collector):
+        def set_start_window(self, lo: int, hi: int) -> None:
+            self.env._env.set_start_window(lo, hi)
+
+    return RouteCollector
 
 
 def prepare_ray_environment(config: MarioConfig) -> None:
@@ -189,10 +207,12 @@ def start_collector(config: MarioConfig, policy: nn.Module, env_fn: Callable[[],
     from functools import partial
 
     n = config.num_envs
+    keys = INFO_KEYS + (ROUTE_KEY,) if config.starts else INFO_KEYS
     return RayCollector(
-        [partial(worker_env, env_fn, first_seed + i) for i in range(n)],
+        [partial(worker_env, env_fn, first_seed + i, keys) for i in range(n)],
         TensorDictModule(policy, in_keys=["observation"], out_keys=["action"]),
-        collector_class=Collector, collector_kwargs=[{"postproc": WorkerBatch(i)} for i in range(n)],
+        collector_class=route_collector_class() if config.starts else Collector,
+        collector_kwargs=[{"postproc": WorkerBatch(i)} for i in range(n)],
         frames_per_batch=config.worker_batch, total_frames=sys.maxsize, sync=False,
         ray_init_config=ray_init_config(config), remote_configs={"num_cpus": 1, "num_gpus": 0},
         update_after_each_batch=True, weight_updater=make_weight_updater())
@@ -205,12 +225,10 @@ class RayTrainingRun(TrainingRun):
                  device: str = "auto", env_fn: Callable[[], Any] | None = None):
         """`env_fn` replaces the emulator (tests use a fake image env); it must be picklable for Ray."""
         check_bounds(config)
-        if config.starts:  # the start window lives in the learner and is sent to local workers only
-            raise ValueError("--starts trains with --collector local (Ray workers do not take route starts yet)")
         self.config = config
-        self.curriculum = None
         self.out_dir = open_run_folder(out_dir, resume)
         self.collector = None
+        self.curriculum = self._curriculum(config)
         if config.ray_address:
             check_reachable(config.ray_address)
         prepare_ray_environment(config)
@@ -222,9 +240,11 @@ class RayTrainingRun(TrainingRun):
             shared = online if self.agent.device.type == "cpu" else _cpu_copy(online)
             self.policy = ExplorationPolicy(shared, self.agent.action_dim, config.channels_last,
                                             self.agent.exploration_rate)
-            env_fn = env_fn or env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky)
+            env_fn = env_fn or (route_env_thunk(config) if config.starts else
+                                env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky))
             # a resumed run reseeds its envs from the episode count, as the local path does
             self.collector = start_collector(config, self.policy, env_fn, config.seed + 1000 * self.episode)
+            self._send_start_window()
             self._batches: Iterator = self.collector.iterator()
         except BaseException:
             self.close(save=False)
@@ -242,12 +262,20 @@ class RayTrainingRun(TrainingRun):
         records = []
         for i in range(n):
             ended = (int(columns["x_pos"][i]), bool(columns["flag_get"][i])) if columns["done"][i] else None
+            if ended and self.curriculum is not None:
+                self._curriculum_episode(int(columns[ROUTE_KEY][i]), ended[1])
             records += self._remember(worker, columns["frame"][i:i + 1], columns["next_frame"][i:i + 1],
                                       int(columns["action"][i]), float(columns["reward"][i]),
                                       bool(columns["terminated"][i]), ended, q_loss)
         self._publish()
         self._checkpoint_if_due()
         return records
+
+    def _send_start_window(self) -> None:
+        """The curriculum's window to every worker, queued behind the batch it is collecting (no wait)."""
+        if self.curriculum is not None:
+            for worker in self.collector.remote_collectors:
+                worker.set_start_window.remote(*self.curriculum.window)
 
     def _next_batch(self):
         import ray

@@ -92,6 +92,9 @@ def test_the_window_moves_back_on_success_from_it_and_only_then():
     for _ in range(40):
         curriculum.record(curriculum.window[0], True, step=4)
     assert curriculum.window == (0, 7)  # never behind the level's start
+    before_x = BackwardCurriculum(list(range(0, 300, 10)), width=8, threshold=0.5, start_x=125)
+    assert before_x.window == (5, 12)  # the last point before x 125 is 120: where a fine-tuned agent fails
+    assert BackwardCurriculum(list(range(0, 300, 10)), width=8, threshold=0.5, start_x=5).window == (0, 7)
 
 
 def test_training_starts_from_the_route_moves_the_window_back_and_evaluation_never_does(tmp_path):

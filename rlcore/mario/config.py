@@ -38,6 +38,9 @@ class MarioConfig:
     start_window: int = option(8, "with --starts: route points (one every 4 agent steps) in the start window")
     start_threshold: float = option(0.5, "with --starts: the flag rate of the last 20 episodes started in the "
                                          "window that moves it back by half its width")
+    start_x: int = option(0, "with --starts: the start window first ends at the route's last point before this x "
+                             "(where an agent being fine-tuned fails) instead of just before the flag; it moves "
+                             "back from there")
     # --- exploration (Mario.act)
     exploration_rate: float = option(1.0, "initial epsilon of the epsilon-greedy policy")
     exploration_rate_decay: float = option(0.99999975, "epsilon is multiplied by this after every agent step")
@@ -118,7 +121,7 @@ class MarioConfig:
     # What a config (a checkpoint's, a visitor's) may ask for (rlcore.config.check_bounds)
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "world": (1, 8), "stage": (1, 4), "noop_max": (0, 1000), "sticky": (0.0, 1.0),
-        "start_share": (0.0, 1.0), "start_window": (1, 10**6), "start_threshold": (0.0, 1.0),
+        "start_share": (0.0, 1.0), "start_window": (1, 10**6), "start_threshold": (0.0, 1.0), "start_x": (0, 10**5),
         "exploration_rate": (0.0, 1.0), "exploration_rate_decay": (0.0, 1.0), "exploration_rate_min": (0.0, 1.0),
         "memory_size": (8, 10**8), "batch_size": (1, 4096), "priority_alpha": (0.0, 1.0), "priority_beta": (0.0, 1.0),
         "random_shift": (0, 16), "gamma": (0.0, 1.0), "lr": (0.0, 1.0),

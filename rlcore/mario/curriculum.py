@@ -110,9 +110,11 @@ def check_route(route: Route, config) -> None:
 class BackwardCurriculum:
     """Where training episodes start along the route: a window of points that moves back from the flag."""
 
-    def __init__(self, xs: list[int], width: int, threshold: float, judge: int = JUDGE_EPISODES):
+    def __init__(self, xs: list[int], width: int, threshold: float, judge: int = JUDGE_EPISODES, start_x: int = 0):
         self.xs, self.width, self.threshold, self.judge = xs, max(1, width), threshold, judge
-        self.lo = max(0, len(xs) - self.width)
+        # the window ends at the last point before the flag, or before start_x (where an agent fails)
+        end = len(xs) if not start_x else max(1, sum(x < start_x for x in xs))
+        self.lo = max(0, end - self.width)
         self.window_outcomes: deque[bool] = deque(maxlen=judge)
         self.level_outcomes: deque[bool] = deque(maxlen=HISTORY)
         self.moves: list[dict[str, int]] = []  # (agent step, new window start) each time it moved

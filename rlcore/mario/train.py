@@ -372,7 +372,8 @@ class TrainingRun:
         route = Route.load(config.starts)
         check_route(route, config)
         route.save(self.out_dir)
-        return BackwardCurriculum(route_points(route), config.start_window, config.start_threshold)
+        return BackwardCurriculum(route_points(route), config.start_window, config.start_threshold,
+                                  start_x=config.start_x)
 
     def _send_start_window(self) -> None:
         if self.curriculum is not None:

@@ -54,7 +54,7 @@ COMMANDS = {
            "Pendulum: gravity x mass), written as map.json beside the agent",
     "playthrough": "play several agents' levels in a row as one mp4 (Mario: the stage agents through a world)",
     "evaluate-world": "how often Mario stage agents clear their world in a row (N runs, each ending at the first "
-                      "level lost), with its 95% interval",
+                      "level lost), with its Wilson confidence interval",
     "push": "publish a local checkpoint to the Hugging Face Hub as one commit, with a model card",
     "pull": "download a published agent into the Hugging Face cache and print its folder",
     "list": "list agents published with rlcore on the Hub",
@@ -146,7 +146,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         return sub
 
     _add_train_command(command("train", cmd_train), common, words)
-    _add_explore_command(command("explore", cmd_explore))
+    _add_explore_command(command("explore", cmd_explore), common, words)
     _add_evaluation_commands(command, words)
     play = command("play", cmd_play)
     play.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
@@ -186,60 +186,36 @@ def _add_train_command(train: argparse.ArgumentParser, common: argparse.Argument
 
 
 
-def _add_explore_command(parser: argparse.ArgumentParser) -> None:
-    from rlcore.mario.env import ACTION_SETS
-
-    parser.add_argument("system", choices=["mario"], help="the system whose levels to explore (mario)")
-    parser.add_argument("--world", type=int, default=1, help="world 1-8 (default: 1)")
-    parser.add_argument("--stage", type=int, default=1, help="stage 1-4 (default: 1)")
-    parser.add_argument("--actions", choices=list(ACTION_SETS), default="right_jump",
-                        help="the action set of the agent that will train from the route (default: right_jump, the "
-                             "tutorial's; castles with fire bars need right_only, whose NOOP can wait)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the search (default: 0; a frame budget makes "
-                                                            "it deterministic)")
-    parser.add_argument("--frames", type=int, default=2_000_000,
-                        help="emulator frame budget (default: 2,000,000, ~40 min of one core; World 1's stages "
-                             "took 16k-67k)")
-    parser.add_argument("--seconds", type=float, default=0.0, help="also stop after this long (default: 0, no limit)")
-    parser.add_argument("--until-x", type=int, default=0,
-                        help="stop at the first episode reaching this x position: a section of the stage "
-                             "(default: 0, the flag; a section's route cannot train with --starts)")
-    parser.add_argument("--out", type=Path, help="route folder to write (default: runs/routes/mario-W-S)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+def _add_explore_command(explore: argparse.ArgumentParser, common: argparse.ArgumentParser,
+                         words: list[str]) -> None:
+    """`explore SYSTEM` for every system with ExploreOptions; their flags only for the system asked for."""
+    systems = explore.add_subparsers(dest="system", metavar="SYSTEM", required=True)
+    for system in all_systems():
+        if system.ExploreOptions is None:
+            continue
+        sub = systems.add_parser(system.name, parents=[common], help=f"explore {system.name}'s tasks",
+                                 description=COMMANDS["explore"])
+        sub.add_argument("--out", type=Path, help="folder to write (default: the system's, under runs/)")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+        sub.set_defaults(run=cmd_explore, explore_fields=[])
+        if words[:2] == ["explore", system.name]:
+            sub.set_defaults(explore_fields=add_dataclass_flags(sub, system.ExploreOptions))
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rlcore.mario.env import env_id
-    from rlcore.mario.explore import explore, replay
+    system = get_system(args.system)
+    options = system.ExploreOptions(**given_fields(args, args.explore_fields))
+    with tqdm(desc=f"explore {system.name}", unit_scale=True, dynamic_ncols=True, disable=args.no_progress) as bar:
 
-    env_id(args.world, args.stage)  # a one-line error on a level that does not exist
-    if args.frames < 1 or args.seconds < 0 or args.until_x < 0:
-        raise UsageError("--frames must be >= 1, --seconds and --until-x >= 0")
-    out = args.out or Path("runs/routes") / f"mario-{args.world}-{args.stage}"
-    bar = None if args.no_progress else tqdm(total=args.frames, desc=f"explore {args.world}-{args.stage}",
-                                             unit="frame", unit_scale=True, dynamic_ncols=True)
-
-    def progress(status: dict[str, int]) -> None:
-        if bar is not None:  # update() redraws at most every 0.1 s
-            bar.set_postfix(cells=status["cells"], best_x=status["best_x"], refresh=False)
-            bar.update(status["frames"] - bar.n)
-    try:
-        route = explore(args.world, args.stage, args.actions, seed=args.seed, max_frames=args.frames,
-                        max_seconds=args.seconds, target_x=args.until_x, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    check = replay(route)
-    file = route.save(out)
-    goal = f"x {args.until_x}" if args.until_x else "the flag"
-    reached = route.flag or bool(args.until_x and route.x_pos[-1] >= args.until_x)
-    found = f"reaches {goal}" if reached else f"does NOT reach {goal} (best x {route.x_pos[-1]})"
-    print(f"wrote {file}: {len(route.steps)} agent steps, {found}; {route.frames:,} frames, {route.seconds} s, "
-          f"{route.cells} cells; replayed from the level's start: flag {check['flag_get']}, x {check['x_pos']}")
-    held = check["flag_get"] if route.flag else check["x_pos"] >= route.x_pos[-1]
-    return 0 if reached and held else EXIT_FAILURE
+        def progress(status: dict[str, Any]) -> None:  # update() redraws at most every 0.1 s
+            bar.total = status["total"]
+            bar.set_postfix({k: v for k, v in status.items() if k not in ("done", "total")}, refresh=False)
+            bar.update(status["done"] - bar.n)
+        line, reached = system.explore(options, args.out, progress)
+    print(line)
+    return 0 if reached else EXIT_FAILURE
 
 
 def _add_push_flags(parser: argparse.ArgumentParser) -> None:
@@ -819,19 +795,20 @@ def cmd_evaluate_world(args: argparse.Namespace) -> int:
     from rlcore.checkpoint import atomic_write_json
     from rlcore.config import check_seeds
     from rlcore.evaluation import check_episodes
-    from rlcore.mario.playthrough import world_in_a_row
 
     folders = [_hub_checkpoint(c) for c in args.checkpoints]
-    if any(system_of_checkpoint(f).name != "mario" for f in folders):
-        raise UsageError("evaluate-world takes Mario checkpoints only")
+    systems = {system_of_checkpoint(f).name for f in folders}
+    if len(systems) > 1:
+        raise UsageError(f"the checkpoints are of different systems: {', '.join(sorted(systems))}")
     check_episodes(args.episodes)
     check_seeds(args.seed, args.episodes)
     if not 0.0 <= args.sticky < 1.0:
         raise UsageError(f"--sticky must be a probability in [0, 1), got {args.sticky}")
+    options = {"sticky": args.sticky} if args.sticky else {}
     with tqdm(total=args.episodes, desc="world in a row", unit="run", disable=args.no_progress) as bar:
-        figures = world_in_a_row(folders, episodes=args.episodes, seed=args.seed, sticky=args.sticky,
-                                 progress=bar.update)
-    protocol = f"sticky {args.sticky:g} per frame (ALE v5)" if args.sticky else "greedy"
+        figures = get_system(systems.pop()).world_in_a_row(folders, episodes=args.episodes, seed=args.seed,
+                                                           progress=bar.update, **options)
+    protocol = f"sticky actions {args.sticky:g} per frame (ALE v5)" if args.sticky else "greedy"
     low, high = figures["ci95"]
     print(f"world in a row, {protocol}: cleared {figures['cleared']}/{figures['runs']} runs "
           f"({figures['rate']:.0%}, 95% CI {low:.0%}-{high:.0%}); seeds {args.seed}-{args.seed + args.episodes - 1}")

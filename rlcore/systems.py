@@ -282,6 +282,24 @@ class System(abc.ABC):
         order); `options`: its `evaluation_options` (e.g. sticky actions)."""
         raise ValueError(f"{self.name} checkpoints have no playthrough")
 
+    def world_in_a_row(self, checkpoints: Sequence[str | os.PathLike], *, episodes: int, seed: int,
+                       progress: Callable[[int], Any] | None = None, **options: float) -> dict[str, Any]:
+        """How often several agents clear their levels one after another (Mario: a world's stage agents):
+        {runs, cleared, rate, ci95, levels: [{level, played, cleared}], protocol}; `options`: its
+        `evaluation_options`. Systems without levels in a row have none."""
+        raise ValueError(f"{self.name} checkpoints have no levels to play in a row")
+
+    # Go-Explore-style search for a way through a task without a network (Mario: a route to the flag).
+    # ExploreOptions: a dataclass whose fields are `rlcore explore SYSTEM` flags; None: no explore command.
+    ExploreOptions: ClassVar[type | None] = None
+
+    def explore(self, options: Any, out: str | os.PathLike | None = None,
+                progress: Callable[[dict[str, Any]], Any] | None = None) -> tuple[str, bool]:
+        """Run the search and write what it found to `out` (None: the system's default folder) -> (one
+        line saying what was written and what it cost, whether it reached its goal). `progress` gets
+        {"done", "total", ...figures} as it goes."""
+        raise ValueError(f"{self.name} has nothing to explore")
+
     def export(self, checkpoint: str | os.PathLike, path: str | os.PathLike) -> Any:
         """Write the checkpoint in the system's outside format (`export_file`) to `path`; the path written."""
         raise ValueError(f"{self.name} checkpoints have no export format")

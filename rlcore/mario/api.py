@@ -14,6 +14,7 @@ from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
 from rlcore.mario.config import PRESETS, MarioConfig
 from rlcore.mario.env import env_id
+from rlcore.mario.explore import ExploreOptions
 from rlcore.systems import (Budget, Episode, Figure, GeneralisationMap, MapAxis, PlayControl, System,
                             TrainingProgress, TrainKnobs)
 
@@ -141,6 +142,20 @@ class SuperMario(System):
                                 noop_max=options.noop_max, max_steps=options.max_steps, sticky=options.sticky,
                                 epsilon=options.epsilon)
         return _summary(run, options)
+
+    ExploreOptions = ExploreOptions
+
+    def explore(self, options, out=None, progress=None) -> tuple[str, bool]:
+        from rlcore.mario.explore import explore_and_save
+
+        check_bounds(options, "explore options")
+        return explore_and_save(options, out, progress)
+
+    def world_in_a_row(self, checkpoints: Sequence[str | os.PathLike], *, episodes: int, seed: int, progress=None,
+                       **options: float) -> dict[str, Any]:
+        from rlcore.mario.playthrough import world_in_a_row
+
+        return world_in_a_row(checkpoints, episodes=episodes, seed=seed, progress=progress, **options)
 
     def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
         from rlcore.mario.playthrough import playthrough

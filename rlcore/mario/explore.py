@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rlcore import checkpoint as ckpt
+from rlcore.config import MAX_SEED, option
 from rlcore.mario.env import SKIP, MarioPreprocessing, env_id, make_env, resolve_actions
 
 ROUTE_FILE = "route.json"
@@ -43,6 +44,50 @@ REPEAT = 0.9  # the chance of keeping the previous random action (Go-Explore's a
 FRONTIER_PX = 256.0  # a cell this far behind the best x is chosen e times less often
 MAX_CELLS = 20_000
 MAX_ROUTE_STEPS = 20_000  # what a route file may hold (a stage's clock allows ~3,000 agent steps)
+
+
+@dataclass
+class ExploreOptions:
+    """`rlcore explore mario`'s flags."""
+
+    world: int = option(1, "world 1-8")
+    stage: int = option(1, "stage 1-4")
+    actions: str = option("right_jump", "the action set of the agent that will train from the route (right_jump, "
+                                        "the tutorial's; castles with fire bars need right_only, whose NOOP waits)")
+    seed: int = option(0, "seed of the search (with a frame budget the search is deterministic)")
+    frames: int = option(2_000_000, "emulator frame budget (about 40 min of one core; World 1's stages took "
+                                    "16k-67k)")
+    seconds: float = option(0.0, "also stop after this long (0: no time limit)")
+    until_x: int = option(0, "stop at the first episode reaching this x: a section of the stage (0: the flag; a "
+                             "section's route cannot train with --starts)")
+
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "world": (1, 8), "stage": (1, 4), "seed": (0, MAX_SEED), "frames": (1, 10**9), "seconds": (0.0, 10**6),
+        "until_x": (0, 10**5)}
+
+
+def explore_and_save(options: ExploreOptions, out: str | os.PathLike | None = None,
+                     progress: Callable[[dict[str, Any]], Any] | None = None) -> tuple[str, bool]:
+    """`explore`, the route replayed from the level's start as a check, and saved (default folder:
+    runs/routes/mario-W-S) -> (what was written and what it cost, whether it reached its goal and held)."""
+    resolve_actions(options.actions)
+    out = Path(out) if out else Path("runs/routes") / f"mario-{options.world}-{options.stage}"
+
+    def report(status: dict[str, int]) -> None:
+        if progress is not None:
+            progress({"done": status["frames"], "total": options.frames, "cells": status["cells"],
+                      "best_x": status["best_x"]})
+    route = explore(options.world, options.stage, options.actions, seed=options.seed, max_frames=options.frames,
+                    max_seconds=options.seconds, target_x=options.until_x, progress=report)
+    check = replay(route)
+    file = route.save(out)
+    goal = f"x {options.until_x}" if options.until_x else "the flag"
+    reached = route.flag or bool(options.until_x and route.x_pos[-1] >= options.until_x)
+    found = f"reaches {goal}" if reached else f"does NOT reach {goal} (best x {route.x_pos[-1]})"
+    held = check["flag_get"] if route.flag else check["x_pos"] >= route.x_pos[-1]
+    return (f"wrote {file}: {len(route.steps)} agent steps, {found}; {route.frames:,} frames, {route.seconds} s, "
+            f"{route.cells} cells; replayed from the level's start: flag {check['flag_get']}, x {check['x_pos']}",
+            reached and held)
 
 
 @dataclass

@@ -97,7 +97,9 @@ def mario_video_while_training(url: str, watcher, agent: str, agent_path: Path, 
     task_values = [task.get(c.field, c.choices[0] if c.choices else c.minimum) for c in task_controls()]
     trainer = Client(url, verbose=False)  # its own session, as a second visitor
     trainer.predict("mario", api_name="/train_start_choices")  # picks Mario: its agents become the choices
-    job = trainer.submit("mario", "tutorial", steps, 0.00025, 0, False, agent, *task_values, api_name="/train")
+    inputs = ("mario", "tutorial", steps, 0.00025, 0, False, agent, *task_values)
+    trainer.predict(*inputs, api_name="/train_check")  # as Start does: the session's one place in the queue
+    job = trainer.submit(*inputs, api_name="/train")
     deadline = time.monotonic() + timeout
     while not re.search(r"\*\*running\*\* for .*?, [1-9]\d* / \d+ agent steps(?!: filling)", training_status(job)):
         if job.done() or time.monotonic() > deadline:

@@ -1,7 +1,9 @@
 """Train tab: a short training run in a child process, live metric plots, Stop, then its video and files.
 
-Start is two events: an unqueued check that refuses bad settings or a second run at once, then the
-training generator, which Gradio's queue runs `max_concurrent_runs` at a time (concurrency_id="training").
+Start is two events: an unqueued check (/train_check) that refuses bad settings or a second run at once
+and gives the session its one place, then the training generator (/train), which Gradio's queue runs
+`max_concurrent_runs` at a time (concurrency_id="training") and which trains only on that place: a
+session's further /train calls, through the API or not, are refused when their turn comes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from rlcore.systems import System, all_systems, get_system
 
 POLL_SECONDS = 0.5
 MAX_PLOTS = 5
+NO_PLACE = ("this run was given no place in the queue: press Start (through the API: /train_check, then "
+            "/train); one queued run per visitor")
 
 
 def presets(system_name: str) -> dict[str, Any]:
@@ -319,10 +323,12 @@ def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_val
           push_value, request: gr.Request, start: tuple = ()):
     """The queued half of Start: train in a child process, stream its metrics, then show the new agent."""
     system = get_system(chosen)
-    ctx.training.stop_waiting(request.session_hash)  # its turn came
+    placed = ctx.training.stop_waiting(request.session_hash)  # its turn came: the place is used up either way
     try:
         config = refuse_to_start(ctx, namespace, chosen, (preset_name, steps_value, lr_value, seed_value),
                                  push_value, request.session_hash, start)
+        if not placed:  # a /train queued beside the session's one run (a direct API call): never a second run
+            raise ValueError(NO_PLACE)
     except EXPECTED_ERRORS as err:
         yield refusal(err), *plot_updates(chosen, []), None, None
         return

@@ -338,6 +338,17 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     files = files_to_push(folder)
     message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}"
     api = HfApi(endpoint=endpoint, token=token)
+    log(f"uploading {len(files) + len(exported) + 1} files to {ref.repo_id} as one commit ...")
+    return _create_and_commit(api, ref, endpoint, lambda: _operations(files, {**exported, CARD_FILE: card}),
+                              message, private=private, new_repo=new_repo, attempts=attempts, wait_s=wait_s,
+                              log=log)
+
+
+def _create_and_commit(api: Any, ref: RepoRef, endpoint: str, operations: Callable[[], list], message: str, *,
+                       private: bool, new_repo: bool, attempts: int, wait_s: float,
+                       log: Callable[[str], None]) -> str:
+    """Create the repo (`new_repo`: refusing one that exists) and commit `operations()`, retrying transient
+    errors; the commit URL, or a one-line HubError."""
     created = []  # once per push: a retried commit must not find "its" new repo existing and give up
 
     def attempt() -> str:
@@ -345,14 +356,12 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
             api.create_repo(ref.repo_id, private=private, exist_ok=not new_repo)
             created.append(ref.repo_id)
         # Fresh operations each attempt: the client marks them as used once tried.
-        operations = _operations(files, {**exported, CARD_FILE: card})
-        return api.create_commit(ref.repo_id, operations=operations, commit_message=message).commit_url
+        return api.create_commit(ref.repo_id, operations=operations(), commit_message=message).commit_url
 
     def on_retry(attempt_number: int, err: BaseException) -> None:
         log(f"transient Hub error ({_one_line(hub_error(err, ref, endpoint))}); retry {attempt_number} "
             f"of {attempts - 1} ...")
 
-    log(f"uploading {len(files) + len(exported) + 1} files to {ref.repo_id} as one commit ...")
     try:
         return with_retries(attempt, attempts=attempts, wait_s=wait_s, on_retry=on_retry)
     except Exception as err:

@@ -77,6 +77,13 @@ def running_app(checkpoints_dir: Path, work_dir: Path, **settings) -> Iterator[t
         context.close()
 
 
+def start_training(client, *inputs):
+    """Start a run as the Train tab's Start does: /train_check gives the session its one place in the queue,
+    then /train trains on it (a /train without a place is refused). Returns /train's job."""
+    client.predict(*inputs, api_name="/train_check")
+    return client.submit(*inputs, api_name="/train")
+
+
 SNAPSHOT_STEPS = (100_000, 300_000, 700_000)
 SNAPSHOT_FLAGS = (0, 10, 20)  # made-up evaluations: flags out of 20 greedy episodes at each step
 

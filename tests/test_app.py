@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import imageio.v2 as imageio
 import pytest
 import torch
-from app_support import agent_checkpoints, bundled_agent, running_app
+from app_support import agent_checkpoints, bundled_agent, running_app, start_training
 from gradio_client import Client, handle_file
 from hub_server import TOKEN, HubServer
 
@@ -201,7 +201,7 @@ def test_the_world_playthrough_is_shown_from_a_bundled_folder_with_its_figures_o
 
 def test_training_streams_metrics_stop_saves_it_and_it_comes_back_as_an_agent(app):
     client = app.client
-    job = client.submit("pendulum", "tutorial", 2000, 0.002, 0, True, api_name="/train")
+    job = start_training(client, "pendulum", "tutorial", 2000, 0.002, 0, True)
     plotted = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -273,6 +273,23 @@ def test_the_push_namespace_is_the_owners_setting_and_one_name(monkeypatch):
         AppSettings.from_env()
     monkeypatch.delenv("RLCORE_HUB_PUSH_NAMESPACE")
     assert AppSettings.from_env().hub_push_namespace is None  # unset: pushes are off
+
+
+def test_one_queued_run_per_session_whatever_the_entry_point(app):
+    """Issue 30, D5: a session's /train calls made straight through the API, beside or without the place
+    /train_check gives, never become runs of their own (they are refused when their turn comes)."""
+    client, runs_dir = Client(app.url, verbose=False), app.context.settings.runs_dir
+    inputs = ("pendulum", "tutorial", 5, 0.002, 0, False)
+    folders = set(runs_dir.iterdir())
+    alone = client.predict(*inputs, api_name="/train")[0]
+    assert alone.startswith("**Refused:**") and "no place in the queue" in alone, alone
+    assert set(runs_dir.iterdir()) == folders  # nothing trained
+    jobs = [start_training(client, *inputs)] + [client.submit(*inputs, api_name="/train") for _ in range(2)]
+    statuses = [job.result(timeout=300)[0] for job in jobs]
+    assert len(set(runs_dir.iterdir()) - folders) == 1, statuses  # one run for the session's one place
+    # whichever the queue reached first trains; the others are refused ("no place" or "a run going")
+    assert sorted("Saved as" in s for s in statuses) == [False, False, True], statuses
+    assert sum(s.startswith("**Refused:**") for s in statuses) == 2, statuses
 
 
 def test_training_settings_outside_the_caps_are_refused(app):
@@ -412,12 +429,11 @@ def test_a_run_whose_page_went_away_is_stopped(tmp_path):
 def test_others_wait_their_turn_in_gradios_queue_and_leaving_it_starts_nothing(app):
     from gradio_client.utils import Status
 
-    busy = [Client(app.url, verbose=False).submit("pendulum", "tutorial", 2000, 0.002, 0, False,
-                                                  api_name="/train") for _ in range(2)]  # both slots
+    busy = [start_training(Client(app.url, verbose=False), "pendulum", "tutorial", 2000, 0.002, 0, False)
+            for _ in range(2)]  # both slots
     wait_until(lambda: len(app.context.training.unfinished_runs()) == 2, 60, "two runs to start")
     folders = set(app.context.settings.runs_dir.iterdir())
-    waiting = Client(app.url, verbose=False).submit("pendulum", "tutorial", 10, 0.002, 0, False,
-                                                    api_name="/train")
+    waiting = start_training(Client(app.url, verbose=False), "pendulum", "tutorial", 10, 0.002, 0, False)
     wait_until(lambda: waiting.status().code == Status.IN_QUEUE, 30, "the third run to be queued")
     assert waiting.status().rank == 0 and len(app.context.training.unfinished_runs()) == 2
     assert waiting.cancel()  # the third visitor gives up before its turn

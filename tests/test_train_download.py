@@ -12,7 +12,7 @@ import shutil
 import zipfile
 
 import pytest
-from app_support import agent_checkpoints, bundled_agent, running_app
+from app_support import agent_checkpoints, bundled_agent, running_app, start_training
 from gradio_client import Client, handle_file
 from mario_fake_env import make_fake_env
 
@@ -41,7 +41,8 @@ def app(tmp_path_factory):
 
 def test_the_pendulum_zip_uploads_in_agents_and_plays_in_watch_without_the_resume_state(app):
     client, context = app
-    status, *_, video, archive = client.predict("pendulum", "tutorial", 30, 0.002, 0, False, api_name="/train")
+    job = start_training(client, "pendulum", "tutorial", 30, 0.002, 0, False)
+    status, *_, video, archive = job.result(timeout=300)
     assert "Saved as" in status, status
     run = next(context.settings.runs_dir.glob("*-pendulum-*"))
     assert RESUME_STATE <= {p.name for p in run.iterdir()}  # the run can still be resumed where it trained

@@ -186,7 +186,8 @@ def with_retries(action: Callable[[], T], *, attempts: int = 3, wait_s: float = 
     raise AssertionError("unreachable")
 
 
-def _endpoint(endpoint: str | None) -> str:
+def endpoint_url(endpoint: str | None) -> str:
+    """`endpoint`, else huggingface_hub's (HF_ENDPOINT or huggingface.co), without a trailing slash."""
     from huggingface_hub import constants
 
     return (endpoint or constants.ENDPOINT).rstrip("/")
@@ -329,7 +330,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     token = ready_to_push(token)
     folder = checkpoint_dir(checkpoint)
     document = check_pushable(folder)
-    endpoint = _endpoint(endpoint)
+    endpoint = endpoint_url(endpoint)
     require_resolvable(endpoint)  # before the evaluation and video that `complete` may compute
     exported = complete_checkpoint(folder, episodes=episodes, seed=seed, log=log) if complete else {}
     card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
@@ -442,7 +443,7 @@ def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None 
     from rlcore.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_config
 
     ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
-    endpoint = _endpoint(endpoint)
+    endpoint = endpoint_url(endpoint)
     where = f"{HF_PREFIX}{ref}"
     listed = _listed_files(ref, endpoint, token)
     files = None if listed is None else _plan_pull(ref, listed, max_bytes)
@@ -514,7 +515,7 @@ def list_agents(*, author: str | None = None, search: str | None = None, limit: 
 
     from rlcore.modelcard import HUB_TAG
 
-    endpoint = _endpoint(endpoint)
+    endpoint = endpoint_url(endpoint)
     if author is not None and (repo_id_problem(f"{author}/x") is not None or "/" in author):
         raise HubError(f"invalid author {author!r}", user_error=True)
     require_resolvable(endpoint)

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rlcore.checkpoint import REPLAY_FILE
+from rlcore.checkpoint import CARD_FILE, REPLAY_FILE
 
 T = TypeVar("T")
 
 HF_PREFIX = "hf://"
-CARD_FILE = "README.md"
 PUSHED_PATTERNS = ("*.png",)
 
 
@@ -259,9 +258,12 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     """A push publishes only a valid rlcore checkpoint: config.json readable, weights real safetensors."""
     from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, checkpoint_dir, load_config, load_tensors
 
+    from rlcore.modelcard import own_card
+
     folder = checkpoint_dir(checkpoint)
     files_to_push(folder)  # a link out of the folder is refused before anything is computed
     document = load_config(folder)
+    own_card(folder)  # a README.md that is not a card is refused before anything is computed
     if not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: missing (nothing to publish)")
     load_tensors(folder / WEIGHTS_FILE)  # refuses pickles and truncated files before anything is uploaded
@@ -313,8 +315,9 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
 
     Order: repo id and token are checked first (nothing is computed or uploaded without them); then
     the checkpoint (`complete`: weights checked against config.json, results.json and replay.mp4 made
-    when missing, the system's export such as agent.pt made in a temporary folder); then the card is
-    generated in memory and files_to_push, the export and README.md go up in one commit. The folder
+    when missing, the system's export such as agent.pt made in a temporary folder); then the card (the
+    folder's own README.md body, or a generated one, with fresh front matter: rlcore.modelcard) is made in
+    memory and files_to_push, the export and README.md go up in one commit. The folder
     is otherwise only read. Transient errors are retried (`attempts`, exponential backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
     on the Hub are skipped by the client).
     """

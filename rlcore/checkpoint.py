@@ -6,6 +6,7 @@ A checkpoint is a folder (the same layout locally and in a Hub repo):
     config.json           {"rlcore_format": 1, "system", "algorithm", "env_id", "config": {...}, ...}
     results.json          evaluation figures (optional, written by `evaluate`)
     metrics.jsonl         one JSON object per logged training record (optional)
+    events.out.tfevents.* the same records as TensorBoard scalars (optional; rlcore.metrics)
     *.png, replay.mp4     plots and a replay video (optional)
     README.md             model card (optional: a push publishes this body with fresh front matter, or
                           generates one; rlcore.modelcard)

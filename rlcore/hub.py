@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rlcore.checkpoint import CARD_FILE, REPLAY_FILE
+from rlcore.metrics import EVENT_FILES
 
 T = TypeVar("T")
 
 HF_PREFIX = "hf://"
-PUSHED_PATTERNS = ("*.png",)
+PUSHED_PATTERNS = ("*.png", EVENT_FILES)  # plots; TensorBoard logs (the Hub's "Training metrics")
 
 
 def pushed_names() -> tuple[str, ...]:
@@ -315,11 +316,10 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
 
     Order: repo id and token are checked first (nothing is computed or uploaded without them); then
     the checkpoint (`complete`: weights checked against config.json, results.json and replay.mp4 made
-    when missing, the system's export such as agent.pt made in a temporary folder); then the card (the
-    folder's own README.md body, or a generated one, with fresh front matter: rlcore.modelcard) is made in
-    memory and files_to_push, the export and README.md go up in one commit. The folder
-    is otherwise only read. Transient errors are retried (`attempts`, exponential backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
-    on the Hub are skipped by the client).
+    when missing, the system's export such as agent.pt made in a temporary folder); then the card (rlcore.
+    modelcard) and files_to_push, the export and README.md go up in one commit. The folder is otherwise only
+    read. Transient errors are retried (`attempts`, exponential backoff from `wait_s`); a push that failed
+    half-way is completed by running it again (files already on the Hub are skipped by the client).
     """
     from huggingface_hub import CommitOperationAdd, HfApi
 

@@ -23,6 +23,13 @@ PUBLISHED = {"model.safetensors", "config.json", "results.json", "metrics.jsonl"
              "README.md"}
 
 
+def published(folder) -> set[str]:
+    """What a push of `folder` publishes: PUBLISHED and the TensorBoard event files its training wrote."""
+    events = {path.name for path in Path(folder).glob("events.out.tfevents.*")}
+    assert events, "the metrics left no TensorBoard event file"
+    return PUBLISHED | events
+
+
 @pytest.fixture
 def server():
     from huggingface_hub import constants
@@ -52,8 +59,8 @@ def test_push_is_one_commit_of_the_published_files_and_leaves_the_folder_untouch
     commits = server.commits("alice/pendulum-bptt")
     assert len(commits) == 1 and url.endswith(commits[0].oid)
     files = server.files("alice/pendulum-bptt")
-    assert set(files) == PUBLISHED  # never training_state.*
-    for name in PUBLISHED - {"README.md"}:
+    assert set(files) == published(checkpoint)  # never training_state.*; TensorBoard's logs too
+    for name in published(checkpoint) - {"README.md"}:
         assert files[name] == before[name]
     assert folder_bytes(checkpoint) == before
 
@@ -174,7 +181,7 @@ def test_pull_into_an_empty_cache_and_list(server, checkpoint, tmp_path):
     folder = hub.pull_checkpoint("hf://alice/pendulum-bptt@main", endpoint=server.url,
                                  cache_dir=tmp_path / "cache")
     assert str(folder).startswith(str(tmp_path / "cache" / "models--alice--pendulum-bptt" / "snapshots"))
-    assert folder_bytes(folder).keys() == PUBLISHED
+    assert folder_bytes(folder).keys() == published(checkpoint)
     assert folder_bytes(folder)["model.safetensors"] == (checkpoint / "model.safetensors").read_bytes()
 
     make_checkpoint(tmp_path / "bobs", seed=1)
@@ -307,7 +314,7 @@ def test_a_push_cut_off_mid_way_loses_nothing_and_a_rerun_completes_it(server, c
 
     uploads_before = sum(1 for method, path, _ in server.requests if method == "PUT")
     push(server, checkpoint)
-    assert set(server.files("alice/pendulum-bptt")) == PUBLISHED
+    assert set(server.files("alice/pendulum-bptt")) == published(checkpoint)
     assert len(server.commits("alice/pendulum-bptt")) == 1
     # the large files reached the Hub's storage the first time: the rerun does not send them again
     assert sum(1 for method, path, _ in server.requests if method == "PUT") == uploads_before
@@ -377,7 +384,8 @@ def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(serve
     push(server, trained, repo="alice/pendulum-bptt", complete=True, episodes=3, seed=5, log=log.append)
     assert (trained / "results.json").is_file() and (trained / "replay.mp4").is_file()
     assert any("evaluating 3 episodes" in line for line in log)
-    assert set(server.files("alice/pendulum-bptt")) == PUBLISHED - {"reward.png"} | {"training.png", "agent.pt"}
+    assert set(server.files("alice/pendulum-bptt")) == published(trained) - {"reward.png"} | {"training.png",
+                                                                                            "agent.pt"}
     assert any("exporting agent.pt" in line for line in log) and not (trained / "agent.pt").exists()
 
     (found,) = hub.list_agents(author="alice", endpoint=server.url)

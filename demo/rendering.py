@@ -25,16 +25,6 @@ from rlcore.video import hstack_videos, read_mp4, side_by_side, write_mp4
 
 CACHE_VERSION = 3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
 
-try:  # On a ZeroGPU Space, playing an episode borrows the GPU; elsewhere this is a plain call.
-    import spaces  # type: ignore[import-not-found]
-
-    _on_gpu: Callable = spaces.GPU
-except ImportError:
-    def _on_gpu(fn):
-        return fn
-
-
-@_on_gpu
 def play_episode(system_name: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
     system = get_system(system_name)
     return system.play(checkpoint, system.PlayOptions(**options))

@@ -6,8 +6,10 @@ A checkpoint is a folder (the same layout locally and in a Hub repo):
     config.json           {"rlcore_format": 1, "system", "algorithm", "env_id", "config": {...}, ...}
     results.json          evaluation figures (optional, written by `evaluate`)
     metrics.jsonl         one JSON object per logged training record (optional)
+    events.out.tfevents.* the same records as TensorBoard scalars (optional; rlcore.metrics)
     *.png, replay.mp4     plots and a replay video (optional)
-    README.md             model card (optional, written on push)
+    README.md             model card (optional: a push publishes this body with fresh front matter, or
+                          generates one; rlcore.modelcard)
     agent.pt              Pendulum: the policy as TorchScript for the Open RL Leaderboard (optional,
                           written by `rlcore export`; a push publishes one made fresh from the weights;
                           never pulled or loaded)
@@ -51,6 +53,7 @@ REPLAY_FILE = "replay.mp4"
 TRAINING_STATE_FILE = "training_state.safetensors"
 TRAINING_META_FILE = "training_state.json"
 PLAYTHROUGH_FILE = "playthrough.mp4"  # a recorded World playthrough (`rlcore playthrough`), figures in .json
+CARD_FILE = "README.md"  # the model card
 EXPORT_FILE = "agent.pt"  # a system's export for outside tools (the Open RL Leaderboard's TorchScript); never loaded
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".chkpt", ".ckpt", ".bin")
 TRAINING_META_KEY = "training_state"  # training_state.safetensors' metadata entry holding the JSON part

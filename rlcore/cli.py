@@ -58,6 +58,8 @@ COMMANDS = {
     "push": "publish a local checkpoint to the Hugging Face Hub as one commit, with a model card",
     "pull": "download a published agent into the Hugging Face cache and print its folder",
     "list": "list agents published with rlcore on the Hub",
+    "deploy-space": "deploy the app (app.py, demo/, rlcore/, the bundled checkpoints) as a Hugging Face "
+                    "Space in one commit",
 }
 
 CHECKPOINT_HELP = ("a local checkpoint folder, hf://OWNER/NAME[@REVISION], or OWNER/NAME (pulled into the "
@@ -169,6 +171,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     listing.add_argument("--author", help="only agents of this user or organisation")
     listing.add_argument("--search", help="only repos whose name contains this")
     listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    _add_deploy_space_command(command("deploy-space", cmd_deploy_space))
     return parser
 
 
@@ -871,6 +874,37 @@ def cmd_list(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def _add_deploy_space_command(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("repo", metavar="OWNER/NAME", help="the Space to deploy to (created if needed)")
+    parser.add_argument("--folder", type=Path, default=Path("."),
+                        help="the app's folder, holding app.py, demo/, rlcore/ (default: the current "
+                             "directory)")
+    parser.add_argument("--private", action="store_true", help="create the Space as private")
+    parser.add_argument("--token", help="a Hugging Face token with write access (default: HF_TOKEN or the "
+                                        "login cache; prefer those: a command line is visible to other local "
+                                        "users)")
+    parser.add_argument("--message", help="commit message (default: 'Deploy the rlcore app')")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the files that would be uploaded and their total size; upload nothing")
+
+
+def cmd_deploy_space(args: argparse.Namespace) -> int:
+    from rlcore import hub, space
+
+    ref = hub.parse_repo_ref(args.repo)
+    if args.dry_run:
+        plan = space.space_plan(args.folder)
+        for name, size in plan.files.items():
+            print(f"{size:>12,}  {name}")
+        print(f"{len(plan.files)} files, {plan.total_bytes / 2**20:.1f} MB would go to the Space "
+              f"{ref.repo_id} (from {plan.folder})")
+        return 0
+    url = space.deploy_space(args.folder, ref, token=args.token, private=args.private,
+                             commit_message=args.message, log=_say)
+    print(f"deployed: {url}")
     return 0
 
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rlcore.checkpoint import REPLAY_FILE
+from rlcore.checkpoint import CARD_FILE, REPLAY_FILE
+from rlcore.metrics import EVENT_FILES
 
 T = TypeVar("T")
 
 HF_PREFIX = "hf://"
-CARD_FILE = "README.md"
-PUSHED_PATTERNS = ("*.png",)
+PUSHED_PATTERNS = ("*.png", EVENT_FILES)  # plots; TensorBoard logs (the Hub's "Training metrics")
 
 
 def pushed_names() -> tuple[str, ...]:
@@ -186,7 +186,8 @@ def with_retries(action: Callable[[], T], *, attempts: int = 3, wait_s: float = 
     raise AssertionError("unreachable")
 
 
-def _endpoint(endpoint: str | None) -> str:
+def endpoint_url(endpoint: str | None) -> str:
+    """`endpoint`, else huggingface_hub's (HF_ENDPOINT or huggingface.co), without a trailing slash."""
     from huggingface_hub import constants
 
     return (endpoint or constants.ENDPOINT).rstrip("/")
@@ -258,9 +259,12 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     """A push publishes only a valid rlcore checkpoint: config.json readable, weights real safetensors."""
     from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, checkpoint_dir, load_config, load_tensors
 
+    from rlcore.modelcard import own_card
+
     folder = checkpoint_dir(checkpoint)
     files_to_push(folder)  # a link out of the folder is refused before anything is computed
     document = load_config(folder)
+    own_card(folder)  # a README.md that is not a card is refused before anything is computed
     if not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: missing (nothing to publish)")
     load_tensors(folder / WEIGHTS_FILE)  # refuses pickles and truncated files before anything is uploaded
@@ -314,10 +318,10 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
 
     Order: repo id and token are checked first (nothing is computed or uploaded without them); then
     the checkpoint (`complete`: weights checked against config.json, results.json and replay.mp4 made
-    when missing, the system's export such as agent.pt made in a temporary folder); then the card is
-    generated in memory and files_to_push, the export and README.md go up in one commit. The folder
-    is otherwise only read. Transient errors are retried (`attempts`, exponential backoff from `wait_s`); a push that failed half-way is completed by running it again (files already
-    on the Hub are skipped by the client).
+    when missing, the system's export such as agent.pt made in a temporary folder); then the card (rlcore.
+    modelcard) and files_to_push, the export and README.md go up in one commit. The folder is otherwise only
+    read. Transient errors are retried (`attempts`, exponential backoff from `wait_s`); a push that failed
+    half-way is completed by running it again (files already on the Hub are skipped by the client).
     """
     from huggingface_hub import HfApi
 
@@ -331,7 +335,7 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     token = ready_to_push(token)
     folder = checkpoint_dir(checkpoint)
     document = check_pushable(folder)
-    endpoint = _endpoint(endpoint)
+    endpoint = endpoint_url(endpoint)
     require_resolvable(endpoint)  # before the evaluation and video that `complete` may compute
     exported = complete_checkpoint(folder, episodes=episodes, seed=seed, log=log) if complete else {}
     card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
@@ -465,7 +469,7 @@ def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None 
     from rlcore.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_config
 
     ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
-    endpoint = _endpoint(endpoint)
+    endpoint = endpoint_url(endpoint)
     where = f"{HF_PREFIX}{ref}"
     listed = _listed_files(ref, endpoint, token)
     files = None if listed is None else _plan_pull(ref, listed, max_bytes)
@@ -537,7 +541,7 @@ def list_agents(*, author: str | None = None, search: str | None = None, limit: 
 
     from rlcore.modelcard import HUB_TAG
 
-    endpoint = _endpoint(endpoint)
+    endpoint = endpoint_url(endpoint)
     if author is not None and (repo_id_problem(f"{author}/x") is not None or "/" in author):
         raise HubError(f"invalid author {author!r}", user_error=True)
     require_resolvable(endpoint)

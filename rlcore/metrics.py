@@ -1,34 +1,93 @@
-"""Training metrics: an append-only JSONL history, and PNG plots of it."""
+"""Training metrics: an append-only JSONL history, the same numbers as TensorBoard event files, PNG plots."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+EVENT_FILES = "events.out.tfevents.*"  # TensorBoard's names: the Hub shows such files as "Training metrics"
+
 
 class MetricsFile:
-    """Appends one JSON object per line, flushed at once, so a killed run keeps every record so far."""
+    """Appends one JSON object per line, flushed at once, so a killed run keeps every record so far; every
+    numeric value of a record also goes to TensorBoard (TensorBoardLog, beside the file, at the record's
+    `step_key`). The one place training records are written: both trainers and the app's runs use it."""
 
-    def __init__(self, path: str | os.PathLike, resume: bool = False):
+    def __init__(self, path: str | os.PathLike, resume: bool = False, step_key: str = "step"):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not resume:
+        self.step_key = step_key
+        self.tensorboard = TensorBoardLog(self.path.parent)
+        if not resume:  # a fresh run starts a fresh history, in both
             self.path.write_text("")
+            self.tensorboard.clear()
 
     def append(self, record: Mapping[str, Any]) -> None:
+        record = _jsonable(record)
         with open(self.path, "a") as f:
-            f.write(json.dumps(_jsonable(record)) + "\n")
+            f.write(json.dumps(record) + "\n")
+        self.tensorboard.add(record, self.step_key)
 
     def truncate_after(self, key: str, value: float) -> None:
-        """Drop records whose `key` exceeds `value` (a resumed run rewinds to its checkpoint)."""
+        """Drop records whose `key` exceeds `value` (a resumed run rewinds to its checkpoint); TensorBoard
+        hides the event files' records past it."""
         from rlcore.checkpoint import atomic_write_bytes
 
         kept = [r for r in read_metrics(self.path) if r.get(key, -math.inf) <= value]
         atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+        if key == self.step_key:
+            self.tensorboard.purge_after(value)
+
+
+class TensorBoardLog:
+    """TensorBoard event files in `folder` (torch.utils.tensorboard's writer, opened at the first record):
+    a record's numeric values as scalars at its step, in one event per record (one protobuf, not one per
+    value: ~0.1 ms a record). The writer's thread flushes every FLUSH_SECONDS and at exit."""
+
+    FLUSH_SECONDS = 5
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._writer = None
+        self._purge_step: int | None = None
+
+    def clear(self) -> None:
+        for old in self.folder.glob(EVENT_FILES):
+            old.unlink()
+
+    def purge_after(self, step: float) -> None:
+        """Records of earlier event files past `step` are hidden (SummaryWriter's purge_step: a restart)."""
+        self._purge_step = math.floor(step) + 1
+
+    def add(self, record: Mapping[str, Any], step_key: str) -> None:
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        from rlcore.systems import finite_number
+
+        step = finite_number(record.get(step_key))
+        values = [Summary.Value(tag=key, simple_value=float(value)) for key, value in record.items()
+                  if key != step_key and finite_number(value) is not None]
+        if step is None or not values:
+            return
+        self._open().file_writer.add_summary(Summary(value=values), int(step))
+
+    def _open(self):
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.folder), purge_step=self._purge_step,
+                                         flush_secs=self.FLUSH_SECONDS)
+            weakref.finalize(self, self._writer.close)  # flushed when the run's logger goes, or at exit
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _jsonable(record: Mapping[str, Any]) -> dict[str, Any]:

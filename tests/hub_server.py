@@ -3,7 +3,8 @@
 Tests point the real client at it (HF_ENDPOINT or `endpoint=`), so uploads, downloads, the cache and
 the model card go through exactly the code a user runs against huggingface.co. Endpoints (see
 ../shared/notes/STACK.md): create repo, whoami, validate-yaml, preupload, LFS batch + PUT, commit
-(NDJSON), model info, file tree, resolve (HEAD/GET), list models.
+(NDJSON), model info, file tree, resolve (HEAD/GET), list models; for model repos and Space repos
+alike (a Space's URLs carry the `spaces/` prefix, its API routes `/api/spaces/...`).
 
 Failures can be injected (`fail(...)`): a rule answers matching requests with an HTTP status or
 drops the connection without a response, a given number of times, optionally after skipping the
@@ -39,10 +40,20 @@ class Commit:
     date: str
 
 
+# The URL prefix of each repo type, as the Hub spells it (a model has none).
+PREFIXES = {"model": "", "space": "spaces/"}
+
+
+def repo_key(repo_id: str, repo_type: str = "model") -> str:
+    """How the server files a repo: the Hub's URL path of it ("alice/m", "spaces/alice/app")."""
+    return PREFIXES[repo_type] + repo_id
+
+
 @dataclass
 class Repo:
     repo_id: str
     private: bool = False
+    repo_type: str = "model"
     commits: list[Commit] = field(default_factory=list)
 
     def resolve(self, revision: str) -> Commit | None:
@@ -147,14 +158,19 @@ class HubServer:
         with self.state.lock:
             self.state.rules.clear()
 
-    def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
+    def files(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> dict[str, bytes]:
         with self.state.lock:
-            repo = self.state.repos[repo_id]
+            repo = self.state.repos[repo_key(repo_id, repo_type)]
             return dict(repo.resolve(revision).files)
 
-    def commits(self, repo_id: str) -> list[Commit]:
+    def commits(self, repo_id: str, repo_type: str = "model") -> list[Commit]:
+        key = repo_key(repo_id, repo_type)
         with self.state.lock:
-            return list(self.state.repos[repo_id].commits) if repo_id in self.state.repos else []
+            return list(self.state.repos[key].commits) if key in self.state.repos else []
+
+    def repo(self, repo_id: str, repo_type: str = "model") -> Repo | None:
+        with self.state.lock:
+            return self.state.repos.get(repo_key(repo_id, repo_type))
 
     def create_repo_with_files(self, repo_id: str, files: dict[str, bytes], message: str = "seed") -> Commit:
         """Put a repo on the server directly (another library's model, a broken upload ...)."""
@@ -237,8 +253,10 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 raise HubError(403, f"You don't have the rights to write to {repo_id}")
             return user
 
-        def _repo(self, repo_id: str) -> Repo:
-            repo = state.repos.get(repo_id)
+        def _repo(self, repo_id: str, kind: str | None = None) -> Repo:
+            """The repo `repo_id` of the API kind ("models", "spaces") or URL prefix ("spaces/", None)."""
+            repo_type = "space" if kind in ("spaces", "spaces/") else "model"
+            repo = state.repos.get(repo_key(repo_id, repo_type))
             if repo is None or (repo.private and self._user() != repo_id.split("/")[0]):
                 raise HubError(404, f"Repository not found: {repo_id}", "RepoNotFound")
             return repo
@@ -277,18 +295,21 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
         # ---------------------------------------------------------------------- routes
 
         def _route(self, method: str, path: str, query: dict, body: bytes) -> None:
+            api = r"/api/(?P<kind>models|spaces)/(?P<repo>[^/]+/[^/]+)"
+            prefix = r"(?P<kind>spaces/)?"
             routes = [
                 ("POST", r"/api/repos/create", self._create_repo),
                 ("GET", r"/api/whoami-v2", self._whoami),
                 ("POST", r"/api/validate-yaml", self._validate_yaml),
                 ("GET", r"/api/models", self._list_models),
-                ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)", self._preupload),
-                ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)", self._commit_files),
-                ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<sub>.*))?", self._tree),
-                ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?", self._model_info),
-                ("POST", r"/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", self._lfs_batch),
+                ("POST", rf"{api}/preupload/(?P<rev>[^/]+)", self._preupload),
+                ("POST", rf"{api}/commit/(?P<rev>[^/]+)", self._commit_files),
+                ("GET", rf"{api}/tree/(?P<rev>[^/]+)(?:/(?P<sub>.*))?", self._tree),
+                ("GET", rf"{api}(?:/revision/(?P<rev>[^/]+))?", self._model_info),
+                ("POST", rf"/{prefix}(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", self._lfs_batch),
                 ("PUT", r"/__lfs/(?P<oid>[0-9a-f]{64})", self._lfs_put),
-                ("GET|HEAD", r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self._resolve),
+                ("GET|HEAD", rf"/{prefix}(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)",
+                 self._resolve),
             ]
             for methods, pattern, handler in routes:
                 match = re.fullmatch(pattern, path)
@@ -303,12 +324,19 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             if user is None:
                 raise HubError(401, "Invalid credentials in Authorization header")
             repo_id = f"{payload.get('organization') or user}/{payload['name']}"
-            url = f"http://{self.headers['Host']}/{repo_id}"
-            if repo_id in state.repos:
-                self._json(409, {"error": "You already created this model repo", "url": url})
+            repo_type = payload.get("type") or "model"
+            if repo_type not in PREFIXES:
+                raise HubError(400, f"this test Hub has no {repo_type} repos")
+            if repo_type == "space" and not payload.get("sdk"):
+                raise HubError(400, "a Space needs an sdk")
+            key = repo_key(repo_id, repo_type)
+            url = f"http://{self.headers['Host']}/{key}"
+            if key in state.repos:
+                self._json(409, {"error": f"You already created this {repo_type} repo", "url": url})
                 return
             self._require_writer(repo_id)
-            state.repos[repo_id] = Repo(repo_id, private=payload.get("visibility") == "private")
+            private = payload.get("visibility") == "private"
+            state.repos[key] = Repo(repo_id, private=private, repo_type=repo_type)
             self._json(200, {"url": url, "name": repo_id, "id": repo_id})
 
         def _whoami(self, query, body):
@@ -328,9 +356,9 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 return
             self._json(200, {"errors": [], "warnings": []})
 
-        def _preupload(self, query, body, repo, rev):
+        def _preupload(self, query, body, repo, rev, kind=None):
             self._require_writer(repo)
-            current = self._commit(self._repo(repo), rev).files
+            current = self._commit(self._repo(repo, kind), rev).files
             answers = []
             for entry in json.loads(body)["files"]:
                 sample = base64.b64decode(entry["sample"])
@@ -341,11 +369,11 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                     oid = hashlib.sha256(old).hexdigest() if lfs else git_blob_sha1(old)
                 answers.append({"path": entry["path"], "uploadMode": "lfs" if lfs else "regular",
                                 "shouldIgnore": False, "oid": oid})
-            self._json(200, {"files": answers, "commitOid": self._commit(self._repo(repo), rev).oid})
+            self._json(200, {"files": answers, "commitOid": self._commit(self._repo(repo, kind), rev).oid})
 
-        def _lfs_batch(self, query, body, repo):
+        def _lfs_batch(self, query, body, repo, kind=None):
             self._require_writer(repo)
-            self._repo(repo)
+            self._repo(repo, kind)
             payload = json.loads(body)
             objects = []
             for obj in payload["objects"]:
@@ -362,9 +390,9 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             state.lfs_objects[oid] = body
             self._send(200, b"")
 
-        def _commit_files(self, query, body, repo, rev):
+        def _commit_files(self, query, body, repo, rev, kind=None):
             self._require_writer(repo)
-            target = self._repo(repo)
+            target = self._repo(repo, kind)
             if unquote(rev) != "main":
                 raise HubError(400, "this test Hub only commits to main")
             lines = [json.loads(line) for line in body.splitlines() if line.strip()]
@@ -386,8 +414,8 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                     raise HubError(400, f"unsupported commit operation {line['key']}")
             commit = _add_commit(target, files, lines[0]["value"].get("summary", ""))
             host = self.headers["Host"]
-            self._json(200, {"success": True, "commitOid": commit.oid,
-                             "commitUrl": f"http://{host}/{repo}/commit/{commit.oid}"})
+            url = f"http://{host}/{repo_key(repo, target.repo_type)}/commit/{commit.oid}"
+            self._json(200, {"success": True, "commitOid": commit.oid, "commitUrl": url})
 
         def _info(self, repo: Repo, commit: Commit, with_card: bool = True) -> dict:
             card = parse_card_data(commit.files.get("README.md")) or {}
@@ -402,14 +430,16 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                     "siblings": [{"rfilename": name} for name in sorted(commit.files)]}
             if with_card:
                 info["cardData"] = card or None
+            if repo.repo_type == "space":
+                info["sdk"] = card.get("sdk")
             return info
 
-        def _model_info(self, query, body, repo, rev=None):
-            target = self._repo(repo)
+        def _model_info(self, query, body, repo, rev=None, kind=None):
+            target = self._repo(repo, kind)
             self._json(200, self._info(target, self._commit(target, rev or "main")))
 
-        def _tree(self, query, body, repo, rev, sub=None):
-            target = self._repo(repo)
+        def _tree(self, query, body, repo, rev, sub=None, kind=None):
+            target = self._repo(repo, kind)
             commit = self._commit(target, rev)
             prefix = (sub or "").strip("/")
             entries = []
@@ -422,8 +452,8 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 entries.append(entry)
             self._json(200, entries)
 
-        def _resolve(self, query, body, repo, rev, file):
-            target = self._repo(repo)
+        def _resolve(self, query, body, repo, rev, file, kind=None):
+            target = self._repo(repo, kind)
             commit = self._commit(target, rev)
             data = commit.files.get(file)
             if data is None:
@@ -443,6 +473,8 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             with_card = "cardData" in query or "full" in query
             found = []
             for repo in state.repos.values():
+                if repo.repo_type != "model":
+                    continue
                 if repo.private and self._user() != repo.repo_id.split("/")[0]:
                     continue
                 commit = repo.resolve("main")

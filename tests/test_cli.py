@@ -238,8 +238,10 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
 
     pushed = cli_ok("push", run, "alice/pendulum-bptt", "--episodes", 3)
     assert pushed.stdout.strip().endswith(server.commits("alice/pendulum-bptt")[-1].oid)
-    assert {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "replay.mp4", "README.md",
-            "training.png", "agent.pt"} == set(server.files("alice/pendulum-bptt"))  # agent.pt: the leaderboard's
+    events = {path.name for path in run.glob("events.out.tfevents.*")}  # TensorBoard's logs of the training
+    assert len(events) == 1 and {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "replay.mp4",
+                                 "README.md", "training.png", "agent.pt", *events} == set(
+        server.files("alice/pendulum-bptt"))  # agent.pt: the leaderboard's
 
     listed = cli_ok("list", "--author", "alice")
     assert "alice/pendulum-bptt" in listed.stdout and "Pendulum-v1" in listed.stdout

@@ -11,15 +11,23 @@ in subprocesses whose environment is set before Python starts.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from hub_server import OTHER_TOKEN, TOKEN, HubServer, folder_bytes, make_checkpoint
+from hub_server import OTHER_TOKEN, TOKEN, HubServer, copy_of_folder, folder_bytes, make_checkpoint
 
 from rlcore import hub
 from rlcore.checkpoint import CheckpointError, load_tensors
 
 PUBLISHED = {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "reward.png", "replay.mp4",
              "README.md"}
+
+
+def published(folder) -> set[str]:
+    """What a push of `folder` publishes: PUBLISHED and the TensorBoard event files its training wrote."""
+    events = {path.name for path in Path(folder).glob("events.out.tfevents.*")}
+    assert events, "the metrics left no TensorBoard event file"
+    return PUBLISHED | events
 
 
 @pytest.fixture
@@ -51,8 +59,8 @@ def test_push_is_one_commit_of_the_published_files_and_leaves_the_folder_untouch
     commits = server.commits("alice/pendulum-bptt")
     assert len(commits) == 1 and url.endswith(commits[0].oid)
     files = server.files("alice/pendulum-bptt")
-    assert set(files) == PUBLISHED  # never training_state.*
-    for name in PUBLISHED - {"README.md"}:
+    assert set(files) == published(checkpoint)  # never training_state.*; TensorBoard's logs too
+    for name in published(checkpoint) - {"README.md"}:
         assert files[name] == before[name]
     assert folder_bytes(checkpoint) == before
 
@@ -93,12 +101,87 @@ def test_a_mario_card_carries_x_position_and_flag_rate(tmp_path):
     assert "| flag rate | 25% |" in card.text and "| mean x position | 1520.2 |" in card.text
 
 
+BUNDLED_PENDULUM = Path(__file__).resolve().parents[1] / "checkpoints" / "pendulum-swingup"
+
+
+def card_of(server, repo: str):
+    from huggingface_hub import ModelCard
+
+    return ModelCard(server.files(repo)["README.md"].decode())
+
+
+def test_a_bundled_agent_is_published_with_its_own_card_and_fresh_front_matter(server):
+    from rlcore.checkpoint import read_json
+    from rlcore.modelcard import GENERATED_MARK, format_mean_std
+
+    before = folder_bytes(BUNDLED_PENDULUM)
+    push(server, BUNDLED_PENDULUM, repo="alice/pendulum-swingup")
+    assert folder_bytes(BUNDLED_PENDULUM) == before
+    card = card_of(server, "alice/pendulum-swingup")
+    assert card.text == (BUNDLED_PENDULUM / "README.md").read_text()  # the body as written, nothing added
+    assert GENERATED_MARK not in card.text
+    results = read_json(BUNDLED_PENDULUM / "results.json")
+    (result,) = card.data.eval_results
+    assert result.metric_value == format_mean_std(results["mean_reward"], results["std_reward"])
+    assert card.data.library_name == "rlcore"
+    assert {"reinforcement-learning", "Pendulum-v1"} <= set(card.data.tags)
+
+
+def test_pull_then_push_round_trips_a_card_but_for_refreshed_results(server, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from rlcore.checkpoint import atomic_write_json, read_json
+
+    push(server, BUNDLED_PENDULUM, repo="alice/pendulum-swingup")
+    first = server.files("alice/pendulum-swingup")["README.md"]
+    pulled = hub.pull_checkpoint("alice/pendulum-swingup", endpoint=server.url, cache_dir=tmp_path / "cache")
+    folder = copy_of_folder(pulled, tmp_path / "again")
+    push(server, folder, repo="alice/pendulum-swingup")
+    assert server.files("alice/pendulum-swingup")["README.md"] == first  # unchanged, byte for byte
+
+    results = read_json(folder / "results.json")
+    atomic_write_json(folder / "results.json", {**results, "mean_reward": -140.5})  # a new evaluation
+    card = (folder / "README.md").read_text()  # the author adds a key of their own:
+    own = card.replace("library_name: rlcore\n", "library_name: rlcore\nlicense: mit\n")
+    (folder / "README.md").write_text(own)
+    push(server, folder, repo="alice/pendulum-swingup")
+    old, new = ModelCard(first.decode()), card_of(server, "alice/pendulum-swingup")
+    assert new.text == old.text and new.data.license == "mit"
+    assert new.data.eval_results[0].metric_value.startswith("-140.50 +/- ")
+
+    def rest(data, *left_out):
+        return {key: value for key, value in data.to_dict().items() if key not in ("model-index", *left_out)}
+
+    assert rest(new.data, "license") == rest(old.data)  # nothing else changed
+
+
+def test_a_generated_card_is_generated_again_with_the_new_results(server, checkpoint, tmp_path):
+    from rlcore.checkpoint import atomic_write_json, read_json
+    from rlcore.modelcard import GENERATED_MARK
+
+    push(server, checkpoint)
+    assert GENERATED_MARK in card_of(server, "alice/pendulum-bptt").text
+    pulled = hub.pull_checkpoint("alice/pendulum-bptt", endpoint=server.url, cache_dir=tmp_path / "cache")
+    folder = copy_of_folder(pulled, tmp_path / "again")
+    atomic_write_json(folder / "results.json", {**read_json(folder / "results.json"), "mean_reward": -99.0})
+    push(server, folder)
+    text = card_of(server, "alice/pendulum-bptt").text
+    assert "| mean reward (+/- std) | -99.00 +/- 31.50 |" in text and "-152.25" not in text
+
+
+def test_a_readme_that_is_not_a_card_is_refused_before_anything_is_published(server, checkpoint):
+    (checkpoint / "README.md").write_text("---\ntags: [unclosed\n---\n# My agent\n")
+    with pytest.raises(CheckpointError, match="README.md: not a readable model card"):
+        push(server, checkpoint)
+    assert server.commits("alice/pendulum-bptt") == []
+
+
 def test_pull_into_an_empty_cache_and_list(server, checkpoint, tmp_path):
     push(server, checkpoint)
     folder = hub.pull_checkpoint("hf://alice/pendulum-bptt@main", endpoint=server.url,
                                  cache_dir=tmp_path / "cache")
     assert str(folder).startswith(str(tmp_path / "cache" / "models--alice--pendulum-bptt" / "snapshots"))
-    assert folder_bytes(folder).keys() == PUBLISHED
+    assert folder_bytes(folder).keys() == published(checkpoint)
     assert folder_bytes(folder)["model.safetensors"] == (checkpoint / "model.safetensors").read_bytes()
 
     make_checkpoint(tmp_path / "bobs", seed=1)
@@ -247,7 +330,7 @@ def test_a_push_cut_off_mid_way_loses_nothing_and_a_rerun_completes_it(server, c
 
     uploads_before = sum(1 for method, path, _ in server.requests if method == "PUT")
     push(server, checkpoint)
-    assert set(server.files("alice/pendulum-bptt")) == PUBLISHED
+    assert set(server.files("alice/pendulum-bptt")) == published(checkpoint)
     assert len(server.commits("alice/pendulum-bptt")) == 1
     # the large files reached the Hub's storage the first time: the rerun does not send them again
     assert sum(1 for method, path, _ in server.requests if method == "PUT") == uploads_before
@@ -317,7 +400,8 @@ def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(serve
     push(server, trained, repo="alice/pendulum-bptt", complete=True, episodes=3, seed=5, log=log.append)
     assert (trained / "results.json").is_file() and (trained / "replay.mp4").is_file()
     assert any("evaluating 3 episodes" in line for line in log)
-    assert set(server.files("alice/pendulum-bptt")) == PUBLISHED - {"reward.png"} | {"training.png", "agent.pt"}
+    assert set(server.files("alice/pendulum-bptt")) == published(trained) - {"reward.png"} | {"training.png",
+                                                                                            "agent.pt"}
     assert any("exporting agent.pt" in line for line in log) and not (trained / "agent.pt").exists()
 
     (found,) = hub.list_agents(author="alice", endpoint=server.url)

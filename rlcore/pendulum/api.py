@@ -53,7 +53,8 @@ class Pendulum(System):
     play_controls = (PlayControl("g", "Gravity g", minimum=2.0, maximum=20.0, step=0.5),
                      PlayControl("m", "Mass m", minimum=0.2, maximum=3.0, step=0.1),
                      PlayControl("l", "Length l", minimum=0.3, maximum=2.5, step=0.1))
-    # The bundled swing-up agent fails at g 15 (return about -1,000); 200 iterations there fix it (README)
+    # The bundled swing-up agent fails at g 15 (return about -1,000); 200 iterations there fix it
+    # (docs/experiments/2026-12-02-fine-tuning-within-the-train-tab-cap.md)
     knobs = TrainKnobs("Iterations", "batches of 32 rollouts of 100 steps; at most 2000", 200, 2000,
                        metrics=("return", "reward_per_step", "last_reward"),
                        metric_titles={"return": "return (200-step episodes, seeds 0-9)",

@@ -262,7 +262,8 @@ def test_init_takes_the_learned_config_and_never_where_or_how_to_run(tmp_path, m
     where = {k: getattr(config, k) for k in ("collector", "ray_address", "num_envs", "memory_size", "torch_threads",
                                             "pin_cpus", "target_thread", "worker_batch", "checkpoint_every",
                                             "starts")}
-    assert where == {k: getattr(defaults, k) for k in where}  # local, no address, 1 worker, 100k transitions ...
+    # local, no address, the system's fine-tune workers (3), 100k transitions ...: never the checkpoint's
+    assert where == {k: mario.fine_tune.get(k, getattr(defaults, k)) for k in where}
     assert (config.precision, config.keep_snapshots) == ("auto", False)  # the system's fine_tune, not the agent's
     # what defines the agent is the checkpoint's: its action set, head, exploration and return recipe
     assert (config.actions, config.noisy, config.dueling, config.n_step, config.reward_scale, config.noop_max) == (
@@ -272,7 +273,7 @@ def test_init_takes_the_learned_config_and_never_where_or_how_to_run(tmp_path, m
     assert (config.num_envs, config.memory_size, config.torch_threads, config.collector) == (2, 5000, 2, "local")
     # the app's "Start from" resolves through the same System.start_config
     app = run_config("mario", "tutorial", 1000, 0.0001, 0, start=start)
-    assert (app["collector"], app["ray_address"], app["num_envs"], app["torch_threads"]) == ("local", "", 1, 1)
+    assert (app["collector"], app["ray_address"], app["num_envs"], app["torch_threads"]) == ("local", "", 3, 1)
     assert app["memory_size"] <= defaults.memory_size and app["actions"] == "right_only" and app["noisy"]
 
     pendulum = get_system("pendulum")

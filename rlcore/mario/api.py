@@ -76,8 +76,9 @@ class SuperMario(System):
     # A run from a trained agent: explore a little around what it knows (epsilon 0.2 decaying to 0.05, not
     # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~30k), in float32 unless this CPU
     # has native bfloat16 (the bundled agent was trained on one that had)
+    # num_envs 3: the fast preset's workers (a checkpoint's own num_envs is never taken: Config.RUNTIME)
     fine_tune = {"exploration_rate": 0.2, "exploration_rate_decay": 0.99998, "exploration_rate_min": 0.05,
-                 "burnin": 5_000, "precision": "auto", "keep_snapshots": False}
+                 "burnin": 5_000, "precision": "auto", "keep_snapshots": False, "num_envs": 3}
     trace_figure = "x_pos"
     # evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
     evaluation_options = {

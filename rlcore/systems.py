@@ -166,7 +166,7 @@ class TrainKnobs:
     # Starting from a trained agent (System.start_config): the Config fields that set the task (the level, the
     # physics), each also a PlayOptions field, so the before/after plays the task trained on; the task and the
     # budget the tab proposes for such a run; the budget a second of training buys on a 2-core CPU, and the
-    # budget such a run needs before its agent changes visibly (both measured: README), to say before Start
+    # budget such a run needs before its agent changes visibly (docs/experiments/), to say before Start
     # what the time cap allows against what learning needs
     task: tuple[PlayControl, ...] = ()
     start_task: Mapping[str, Any] = dataclasses.field(default_factory=dict)

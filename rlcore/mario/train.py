@@ -8,7 +8,7 @@ renders the next 4 frames while the network learns. The learning schedule is the
 agent steps). The only ordering difference: the update of step t runs before step t's transition
 is cached (it sees the memory up to step t-1).
 
-Where the time goes (bench/mario.py, figures in README.md): an update costs several emulator steps'
+Where the time goes (bench/mario.py, figures in bench/README.md): an update costs several emulator steps'
 time (less with `precision="bfloat16"`). With `num_envs=3` one update and three env steps
 run side by side per iteration. `pin_cpus` gives the learner its own core and the workers the other
 (unpinned, the scheduler time-slices a worker with the learner), and `target_thread` runs Q_target's
@@ -298,7 +298,7 @@ MAX_NICE = 19
 def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
     """A one-thread executor on the (pinned) workers' CPUs for Q_target's forwards, with the workers
     niced below it: the learner waits for that forward, the workers have slack (their 3 emulator
-    steps take less time than the update). Measured in interleaved A/B runs (README.md); without the
+    steps take less time than the update). Measured in interleaved A/B runs (bench/README.md); without the
     nice it was slower than no thread, as the scheduler time-sliced it with 3 workers."""
     # relative to the learner's own niceness: a run started at a low priority (the app's) stays below it
     niceness = min(MAX_NICE, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE)

@@ -24,8 +24,9 @@ ALLOW_PATTERNS = ["app.py", "requirements.txt", "README.md", ".gitattributes", "
                   "checkpoints/*", "docs/*"]
 # training_state.*: the resume state of a run (the app starts runs from weights); `*/.*`: hidden files and
 # folders (a half-copied agent, editor files); the rest: caches that Python or training leave behind.
+# checkpoints/in-training/*: runs under way, committed only so another machine can resume them (not agents)
 IGNORE_PATTERNS = ["*/.*", "*/__pycache__/*", "*.pyc", "*training_state.*", "*.memmap", "*/replay/*",
-                   "*.egg-info/*"]
+                   "*.egg-info/*", "checkpoints/in-training/*"]
 SPACE_SDK = "gradio"
 
 

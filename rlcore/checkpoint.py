@@ -74,6 +74,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line, naming the file."""
 
 
+class InvalidJSON(CheckpointError):
+    """Text that does not parse as JSON at all (a torn line of a log may be skipped; see read_metrics)."""
+
+
 _LONG_WORD = re.compile(r"\S{121,}")
 
 
@@ -515,7 +519,9 @@ def parse_json(text: str | bytes, where: str | os.PathLike) -> Any:
         value = None
         depth = MAX_JSON_DEPTH + 1
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{where}: not valid JSON ({err.__class__.__name__}: {err})") from None
+        raise InvalidJSON(f"{where}: not valid JSON ({err.__class__.__name__}: {err})") from None
+    except ValueError as err:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise CheckpointError(f"{where}: not readable JSON ({one_line(err, 120)})") from None
     else:
         depth = _nesting_depth(value)
     if depth > MAX_JSON_DEPTH:

@@ -13,10 +13,13 @@ shows that plot beside the training curves.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
+
+from annotated_types import Len
 
 from rlcore.checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, atomic_save_tensors, atomic_write_bytes,
                                atomic_write_json, load_config, load_tensors, read_json)
@@ -29,6 +32,27 @@ SNAPSHOTS_DIR = "snapshots"
 SNAPSHOT_EVALS_FILE = "snapshot_evals.json"
 SNAPSHOT_PLOT_FILE = "snapshot_evals.png"
 _STEP = re.compile(r"step-(\d+)")
+
+
+class _Protocol(TypedDict):
+    name: str
+
+
+class _Rate(TypedDict):
+    count: int
+    rate: float
+    ci95: Annotated[list[float], Len(2, 2)]
+
+
+class _Evaluation(TypedDict):
+    """What the readers of snapshot_evals.json use of each entry (other keys are kept, unchecked)."""
+    snapshot: str
+    step: int
+    protocol: _Protocol
+    mean_reward: float
+    std_reward: NotRequired[float]
+    n_eval_episodes: int
+    rates: dict[str, _Rate]
 
 
 def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:
@@ -90,13 +114,31 @@ def snapshot_rates(agent_dir: Path, protocol: str = "greedy") -> dict[str, dict[
 
 
 def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
+    """The entries of a run's snapshot_evals.json ([] without one), each checked against `_Evaluation`:
+    a malformed file is one CheckpointError line naming it and the first bad entry."""
+    import pydantic
+
+    from rlcore.config import validation_message
+
     file = Path(run_dir) / SNAPSHOT_EVALS_FILE
     if not file.is_file():
         return []
-    evaluations = read_json(file).get("evaluations")
+    document = read_json(file)
+    evaluations = document.get("evaluations") if isinstance(document, dict) else None
     if not isinstance(evaluations, list):
         raise CheckpointError(f"{file}: no 'evaluations' list")
+    try:
+        _evaluations_schema().validate_python(evaluations, strict=True)
+    except pydantic.ValidationError as err:
+        raise CheckpointError(validation_message(err, f"{file}: malformed, ")) from None
     return evaluations
+
+
+@functools.cache
+def _evaluations_schema():
+    import pydantic
+
+    return pydantic.TypeAdapter(list[_Evaluation])
 
 
 def curve_entry(step: int, snapshot: str, results: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""Issue 30, the low-severity items (D8-D15 but SIGINT): each bad input a one-line refusal naming what is
+wrong, with nothing written. Checkpoints are copies of the repo's bundled agents (tests/app_support.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from app_support import bundled_agent, fake_run_with_snapshots
+from hub_server import TOKEN, HubServer
+
+from rlcore import checkpoint as ckpt
+from rlcore import cli, hub
+
+DEEP = "[" * 100_000 + "]" * 100_000  # RecursionError for a plain json.loads
+HUGE_INT = "7" * 5000  # beyond Python's 4,300-digit int conversion limit
+
+pytestmark = pytest.mark.skipif(bundled_agent("pendulum") is None or bundled_agent("mario") is None,
+                                reason="needs the bundled agents")
+
+
+def copy_agent(system: str, folder: Path) -> Path:
+    return Path(shutil.copytree(bundled_agent(system), folder,
+                                ignore=shutil.ignore_patterns("training_state.*", "replay.mp4", "snapshots")))
+
+
+def run(argv, capsys) -> tuple[int, str]:
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err.strip()
+
+
+def one_line_refusal(code: int, err: str, fragment: str) -> None:
+    assert code == 2 and err.startswith("rlcore: error: ") and len(err.splitlines()) == 1, err[:500]
+    assert fragment in err and len(err) < 700, err[:500]
+
+
+def refused_push(folder: Path, fragment: str) -> None:
+    """push_checkpoint against a local Hub server: refused with `fragment`, nothing committed."""
+    with HubServer(tokens={TOKEN: "alice"}) as server:
+        with pytest.raises(ckpt.CheckpointError, match=fragment) as refusal:
+            hub.push_checkpoint(folder, "alice/bad", token=TOKEN, endpoint=server.url, complete=False)
+        assert "\n" not in str(refusal.value) and len(str(refusal.value)) < 700
+        assert server.commits("alice/bad") == []
+
+
+# ------------------------------------------------------------------ D9, D15: metrics.jsonl and config.json
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("[1, 2, 3]", "metrics.jsonl line 2: a training record must be a JSON object, got list"),
+    (DEEP, "metrics.jsonl line 2: JSON nested more than 32 levels deep"),
+    ('{"step": ' + HUGE_INT + "}", "metrics.jsonl line 2: not readable JSON (Exceeds the limit"),
+], ids=["array", "nested", "5000-digits"])
+def test_a_metrics_line_that_is_not_a_record_is_one_line_in_curves_and_push(tmp_path, capsys, line, fragment):
+    folder = copy_agent("pendulum", tmp_path / "run")
+    records = (folder / ckpt.METRICS_FILE).read_text().splitlines()
+    (folder / ckpt.METRICS_FILE).write_text("\n".join([records[0], line, *records[1:]]) + "\n")
+    code, err = run(["curves", folder, "--out", tmp_path / "curves.png"], capsys)
+    one_line_refusal(code, err, fragment)
+    assert not (tmp_path / "curves.png").exists()
+    refused_push(folder, fragment.split(": ", 1)[1][:30].replace("(", r"\("))
+
+
+def test_a_torn_metrics_line_is_still_skipped(tmp_path):
+    from rlcore.metrics import read_metrics
+
+    file = tmp_path / ckpt.METRICS_FILE
+    file.write_text('{"step": 1}\n{"step": 2, "lo\n{"step": 3}\n{"step": 4, "x')
+    assert [r["step"] for r in read_metrics(file)] == [1, 3]
+
+
+def test_a_5000_digit_integer_in_config_json_names_the_file(tmp_path, capsys):
+    folder = copy_agent("pendulum", tmp_path / "agent")
+    text = (folder / ckpt.CONFIG_FILE).read_text()
+    text = text.replace('"config": {', '"config": {"seed": ' + HUGE_INT + ", ", 1)
+    (folder / ckpt.CONFIG_FILE).write_text(text)
+    code, err = run(["evaluate", folder, "--episodes", 1], capsys)
+    one_line_refusal(code, err, "config.json: not readable JSON (Exceeds the limit (4300 digits)")
+
+
+# ------------------------------------------------------------------ D10, D11: snapshots
+
+
+@pytest.fixture
+def run_and_agent(tmp_path):
+    agent = copy_agent("mario", tmp_path / "agent")
+    return fake_run_with_snapshots(tmp_path / "run", agent), agent
+
+
+@pytest.mark.parametrize("document, fragment", [
+    ([], "no 'evaluations' list"),
+    ({"evaluations": [1]}, "malformed, field '0' "),
+    ({"evaluations": [{"snapshot": "step-1", "step": "ten", "protocol": {"name": "greedy"}, "mean_reward": 1,
+                       "n_eval_episodes": 1, "rates": {}}]}, "field '0.step' must be an integer, got 'ten'"),
+    ({"evaluations": [{"snapshot": "step-1", "step": 1, "protocol": {"name": "greedy"}, "mean_reward": 1,
+                       "n_eval_episodes": 1, "rates": {"flag_get": {"count": 1, "rate": 1.0, "ci95": [0]}}}]},
+     "field '0.rates.flag_get.ci95'"),
+], ids=["array", "not-an-object", "string-step", "short-ci"])
+def test_a_malformed_snapshot_evals_json_is_one_line_in_evaluate_snapshots_and_push(run_and_agent, capsys,
+                                                                                   document, fragment):
+    run_dir, agent = run_and_agent
+    for folder in (run_dir, agent):
+        (folder / "snapshot_evals.json").write_text(json.dumps(document))
+    code, err = run(["evaluate-snapshots", run_dir, "--episodes", 1, "--no-progress"], capsys)
+    one_line_refusal(code, err, "snapshot_evals.json: ")
+    assert fragment in err, err
+    refused_push(agent, "snapshot_evals.json: ")

@@ -68,19 +68,17 @@ def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:
 def bundle_snapshots(run_dir: Path, agent_dir: Path, steps: Sequence[int]) -> list[Path]:
     """Copy a run's snapshots at `steps` into an agent's snapshots/step-<N>/ to ship with it: float32
     weights stored as float16 (half the size; loaded back to float32, see checkpoint.STORED_NARROWER), the
-    config as it is, and the run's snapshot_evals.json and .png (the learning curve, each snapshot's rates)."""
+    config as it is, and the run's snapshot_evals.json and .png (the learning curve, each snapshot's rates).
+    Every snapshot is checked (system, weights fitting float16) before the first file is written."""
     run_dir, agent_dir = Path(run_dir), Path(agent_dir)
-    available = dict(snapshot_folders(run_dir))
-    missing = [step for step in steps if step not in available]
-    if missing:
-        raise CheckpointError(f"{run_dir / SNAPSHOTS_DIR}: no snapshot at step {', '.join(map(str, missing))} "
-                              f"(it has {', '.join(map(str, available))})")
-    system = load_config(agent_dir)["system"]
+    if run_dir.resolve() == agent_dir.resolve():
+        raise CheckpointError(f"{agent_dir}: bundling a run into itself would overwrite its own snapshots "
+                              "with float16 copies; bundle into the agent's folder")
+    sources = _snapshots_to_bundle(run_dir, load_config(agent_dir)["system"], steps)
+    for source in sources:  # all checked: a refusal leaves the agent as it was
+        half_precision(source / WEIGHTS_FILE)
     written = []
-    for step in sorted(set(steps)):
-        source = available[step]
-        if (theirs := load_config(source)["system"]) != system:
-            raise CheckpointError(f"{source}: a {theirs} snapshot, not one of this {system} agent")
+    for source in sources:
         target = agent_dir / SNAPSHOTS_DIR / source.name
         atomic_save_tensors(target / WEIGHTS_FILE, half_precision(source / WEIGHTS_FILE))
         atomic_write_bytes(target / CONFIG_FILE, (source / CONFIG_FILE).read_bytes())  # last: marks it complete
@@ -89,6 +87,21 @@ def bundle_snapshots(run_dir: Path, agent_dir: Path, steps: Sequence[int]) -> li
         if (run_dir / name).is_file():
             atomic_write_bytes(agent_dir / name, (run_dir / name).read_bytes())
     return written
+
+
+def _snapshots_to_bundle(run_dir: Path, system: str, steps: Sequence[int]) -> list[Path]:
+    """The snapshot folders at `steps`, each one of `system`, and the run's evaluations readable."""
+    available = dict(snapshot_folders(run_dir))
+    missing = [step for step in steps if step not in available]
+    if missing:
+        raise CheckpointError(f"{run_dir / SNAPSHOTS_DIR}: no snapshot at step "
+                              f"{', '.join(map(str, missing))} (it has {', '.join(map(str, available))})")
+    sources = [available[step] for step in sorted(set(steps))]
+    for source in sources:
+        if (theirs := load_config(source)["system"]) != system:
+            raise CheckpointError(f"{source}: a {theirs} snapshot, not one of this {system} agent")
+    read_evaluations(run_dir)
+    return sources
 
 
 def half_precision(file: Path) -> dict[str, Any]:

@@ -109,3 +109,26 @@ def test_a_malformed_snapshot_evals_json_is_one_line_in_evaluate_snapshots_and_p
     one_line_refusal(code, err, "snapshot_evals.json: ")
     assert fragment in err, err
     refused_push(agent, "snapshot_evals.json: ")
+
+
+def test_bundle_snapshots_checks_every_snapshot_before_writing_any(run_and_agent, capsys):
+    import torch
+
+    run_dir, agent = run_and_agent
+    weights = run_dir / "snapshots" / "step-00700000" / ckpt.WEIGHTS_FILE
+    tensors = ckpt.load_tensors(weights)
+    first = next(iter(tensors))
+    ckpt.atomic_save_tensors(weights, {**tensors, first: torch.full_like(tensors[first], 1e6)})  # > float16
+    code, err = run(["bundle-snapshots", run_dir, agent, "--steps", 100_000, 300_000, 700_000], capsys)
+    one_line_refusal(code, err, "does not fit in float16")
+    assert not (agent / "snapshots").exists() and not (agent / "snapshot_evals.json").exists()
+
+
+def test_bundling_a_run_into_itself_is_refused_and_keeps_its_float32_snapshots(run_and_agent, capsys):
+    run_dir, agent = run_and_agent
+    shutil.copyfile(agent / ckpt.CONFIG_FILE, run_dir / ckpt.CONFIG_FILE)  # a run folder is an agent too
+    weights = run_dir / "snapshots" / "step-00100000" / ckpt.WEIGHTS_FILE
+    before = weights.read_bytes()
+    code, err = run(["bundle-snapshots", run_dir, run_dir / ".", "--steps", 100_000], capsys)
+    one_line_refusal(code, err, "bundling a run into itself")
+    assert weights.read_bytes() == before

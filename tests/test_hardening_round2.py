@@ -132,3 +132,17 @@ def test_bundling_a_run_into_itself_is_refused_and_keeps_its_float32_snapshots(r
     code, err = run(["bundle-snapshots", run_dir, run_dir / ".", "--steps", 100_000], capsys)
     one_line_refusal(code, err, "bundling a run into itself")
     assert weights.read_bytes() == before
+
+
+# ------------------------------------------------------------------ D12, D14: weights, playthrough bounds
+
+
+def test_weights_that_overflow_to_nan_are_refused_at_load_in_one_line(tmp_path, capsys):
+    folder = copy_agent("mario", tmp_path / "huge")
+    tensors = ckpt.load_tensors(folder / ckpt.WEIGHTS_FILE)
+    ckpt.atomic_save_tensors(folder / ckpt.WEIGHTS_FILE, {k: v * 1e30 for k, v in tensors.items()})  # finite
+    out = tmp_path / "q.mp4"
+    started = time.monotonic()
+    code, err = run(["play", folder, "--show-q", "--max-steps", 5, "--out", out], capsys)
+    one_line_refusal(code, err, "model.safetensors: the weights give NaN or infinite outputs")
+    assert not out.exists() and time.monotonic() - started < 60

@@ -146,3 +146,15 @@ def test_weights_that_overflow_to_nan_are_refused_at_load_in_one_line(tmp_path, 
     code, err = run(["play", folder, "--show-q", "--max-steps", 5, "--out", out], capsys)
     one_line_refusal(code, err, "model.safetensors: the weights give NaN or infinite outputs")
     assert not out.exists() and time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--max-steps", -5], "field 'max_steps' must be from 1 to"),
+    (["--seed", 2**40], "field 'seed' must be from 0 to 4294967295"),
+    (["--sticky", 5], "field 'sticky' must be from 0.0 to 0.95"),
+], ids=["negative-steps", "huge-seed", "sticky"])
+def test_playthrough_options_have_plays_bounds(tmp_path, capsys, flags, fragment):
+    out = tmp_path / "world.mp4"
+    code, err = run(["playthrough", bundled_agent("mario"), "--out", out, *flags], capsys)
+    one_line_refusal(code, err, fragment)
+    assert not out.exists() and not out.with_suffix(".json").exists()

@@ -158,3 +158,41 @@ def test_playthrough_options_have_plays_bounds(tmp_path, capsys, flags, fragment
     code, err = run(["playthrough", bundled_agent("mario"), "--out", out, *flags], capsys)
     one_line_refusal(code, err, fragment)
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+# ------------------------------------------------------------------ D13: a --ray-address that is not Ray
+
+
+def test_a_ray_address_that_accepts_tcp_but_is_not_ray_is_one_line_within_the_timeout(tmp_path, capsys):
+    from rlcore.mario.distributed import CONNECT_TIMEOUT_S, check_reachable
+
+    with socket.socket() as silent:  # the kernel accepts connections; nothing ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = "127.0.0.1:%d" % silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(ConnectionError, match="no Ray cluster answers there .*no gRPC answer within 1 s"):
+            check_reachable(address, timeout=1.0)
+        assert time.monotonic() - started < 3
+        started = time.monotonic()
+        code, err = run(["train", "mario", "--collector", "ray", "--ray-address", address,
+                         "--out", tmp_path / "run"], capsys)
+        assert code == 1 and len(err.splitlines()) == 1 and "no gRPC answer" in err, err
+        assert time.monotonic() - started < CONNECT_TIMEOUT_S + 10
+    assert not (tmp_path / "run" / ckpt.CONFIG_FILE).exists()
+
+
+def test_a_grpc_server_passes_the_ray_address_check():
+    from concurrent import futures
+
+    import grpc
+
+    from rlcore.mario.distributed import check_reachable
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # what a Ray head's GCS port speaks
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        check_reachable(f"127.0.0.1:{port}", timeout=5.0)
+    finally:
+        server.stop(None)

@@ -196,3 +196,59 @@ def test_a_grpc_server_passes_the_ray_address_check():
         check_reachable(f"127.0.0.1:{port}", timeout=5.0)
     finally:
         server.stop(None)
+
+
+# ------------------------------------------------------------------ D8: a Hub agent's map.json
+
+
+def edited_map(tmp_path: Path, edit) -> Path:
+    folder = copy_agent("pendulum", tmp_path / "agent")
+    document = json.loads((folder / "map.json").read_text())
+    edit(document)
+    (folder / "map.json").write_text(json.dumps(document, separators=(",", ":")))
+    return folder
+
+
+def rendered(folder: Path) -> str:
+    """What the Watch tab and the card show of a map: the legend, the table's headers and cells, the card."""
+    from demo.generalisation import legend, map_frame
+    from rlcore.genmap import map_legend, map_table, read_map
+
+    document = read_map(folder)
+    frame = map_frame(document).data
+    return "\n".join([legend(document, "hf://alice/agent"), " ".join(map(str, frame.columns)),
+                      frame.to_string(), map_table(document), map_legend(document)])
+
+
+def test_a_maps_labels_are_the_systems_whatever_the_file_says(tmp_path):
+    evil = "![x](http://evil.example/x.png) [click](http://evil.example)"
+
+    def edit(document):
+        document["rows"]["label"] = 5
+        document["columns"]["label"] = evil
+        document["colour"]["label"] = evil
+        document["mark"]["label"] = evil
+
+    text = rendered(edited_map(tmp_path, edit))
+    assert "evil.example" not in text and "rows: gravity g, columns: mass m" in text
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda d: d.update(rows={**d["rows"], "values": list(range(740))},
+                        columns={**d["columns"], "values": list(range(740))},
+                        cells=[[{"options": {}, "summary": {}}] * 740] * 740),
+     "rows must list 1 to 6 values"),
+    (lambda d: d["rows"].update(values=["5.0", 7.5]), "rows values must be distinct values of g"),
+    (lambda d: d["rows"].update(values=[5.0, 5.0]), "rows values must be distinct values of g"),
+    (lambda d: d["columns"].update(field="l"), "columns must be the map's 'm' axis"),
+    (lambda d: d.update(seed="3"), "seeds must be from 0 to"),
+], ids=["740x740", "string-value", "twice", "other-axis", "string-seed"])
+def test_a_map_off_its_systems_grid_is_refused_in_one_line(tmp_path, edit, fragment):
+    from rlcore.genmap import read_map
+
+    folder = edited_map(tmp_path, edit)
+    started = time.monotonic()
+    with pytest.raises(ckpt.CheckpointError, match=fragment) as refusal:
+        read_map(folder)
+    assert str(refusal.value).startswith(str(folder / "map.json")) and "\n" not in str(refusal.value)
+    assert time.monotonic() - started < 5

@@ -21,6 +21,7 @@ from rlcore.systems import GeneralisationMap, MapAxis, System, system_of_checkpo
 
 MAP_FILE = "map.json"
 MAP_FORMAT = 1
+MAX_MAP_BYTES = 1 << 20  # a full Mario map (32 cells) is ~16 KB: a 740x740 one is refused before it is parsed
 
 
 def grid_of(system: System) -> GeneralisationMap:
@@ -109,7 +110,7 @@ def read_map(folder: str | Path) -> dict[str, Any] | None:
     if not file.is_file():
         return None
     grid = grid_of(system_of_checkpoint(folder))
-    document = read_json(file)
+    document = read_json(file, MAX_MAP_BYTES)
     with reading(file):
         for key, axis in (("rows", grid.rows), ("columns", grid.columns)):
             _check_axis(document[key], axis, key)

@@ -237,12 +237,14 @@ def test_a_maps_labels_are_the_systems_whatever_the_file_says(tmp_path):
     (lambda d: d.update(rows={**d["rows"], "values": list(range(740))},
                         columns={**d["columns"], "values": list(range(740))},
                         cells=[[{"options": {}, "summary": {}}] * 740] * 740),
-     "rows must list 1 to 6 values"),
+     r"map.json: 14.6 MB, more than the 1 MB this file may have"),
+    (lambda d: d.update(rows={**d["rows"], "values": [5.0, 7.5, 10.0, 12.5, 15.0, 20.0, 25.0]},
+                        cells=[[{"options": {}, "summary": {}}] * 4] * 7), "rows must list 1 to 6 values"),
     (lambda d: d["rows"].update(values=["5.0", 7.5]), "rows values must be distinct values of g"),
     (lambda d: d["rows"].update(values=[5.0, 5.0]), "rows values must be distinct values of g"),
     (lambda d: d["columns"].update(field="l"), "columns must be the map's 'm' axis"),
     (lambda d: d.update(seed="3"), "seeds must be from 0 to"),
-], ids=["740x740", "string-value", "twice", "other-axis", "string-seed"])
+], ids=["740x740", "7-rows", "string-value", "twice", "other-axis", "string-seed"])
 def test_a_map_off_its_systems_grid_is_refused_in_one_line(tmp_path, edit, fragment):
     from rlcore.genmap import read_map
 

@@ -74,6 +74,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line, naming the file."""
 
 
+class InvalidJSON(CheckpointError):
+    """Text that does not parse as JSON at all (a torn line of a log may be skipped; see read_metrics)."""
+
+
 _LONG_WORD = re.compile(r"\S{121,}")
 
 
@@ -398,11 +402,12 @@ def _check_specs(file: str | os.PathLike, got: Mapping[str, tuple], expected: Ma
 
 
 def load_weights_into(module: torch.nn.Module, path: str | os.PathLike,
-                      adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
-                      ) -> torch.nn.Module:
+                      adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+                      probe: torch.Tensor | None = None) -> torch.nn.Module:
     """Load model.safetensors of a checkpoint into `module`, after checking names, shapes, dtypes and
     that every value is finite. `adapt` turns the stored tensors into `module`'s first (a run that
-    changes the network's outputs: mario's action set); what it returns is checked the same way."""
+    changes the network's outputs: mario's action set); what it returns is checked the same way.
+    `probe`: an input the module must answer with finite outputs (see check_finite_outputs)."""
     import torch
 
     directory = checkpoint_dir(path)
@@ -418,7 +423,22 @@ def load_weights_into(module: torch.nn.Module, path: str | os.PathLike,
     if broken is not None:
         raise CheckpointError(f"{file}: tensor '{broken}' holds NaN or infinite values")
     module.load_state_dict(tensors)
+    if probe is not None:
+        check_finite_outputs(file, module, probe)
     return module
+
+
+def check_finite_outputs(file: str | os.PathLike, module: torch.nn.Module, probe: torch.Tensor) -> None:
+    """Finite weights may still overflow float32 in a forward pass (every weight x 1e30): the module's
+    outputs for `probe` (a plausible input) must be finite, or the checkpoint is refused at load, not
+    after a whole episode."""
+    import torch
+
+    with torch.no_grad():
+        outputs = module(probe.to(next(module.parameters()).device))
+    if not torch.isfinite(outputs).all():
+        raise CheckpointError(f"{file}: the weights give NaN or infinite outputs (values too large for "
+                              "float32)")
 
 
 # ------------------------------------------------------------------- training state (resume)
@@ -515,7 +535,9 @@ def parse_json(text: str | bytes, where: str | os.PathLike) -> Any:
         value = None
         depth = MAX_JSON_DEPTH + 1
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{where}: not valid JSON ({err.__class__.__name__}: {err})") from None
+        raise InvalidJSON(f"{where}: not valid JSON ({err.__class__.__name__}: {err})") from None
+    except ValueError as err:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise CheckpointError(f"{where}: not readable JSON ({one_line(err, 120)})") from None
     else:
         depth = _nesting_depth(value)
     if depth > MAX_JSON_DEPTH:

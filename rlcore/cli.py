@@ -824,6 +824,7 @@ def cmd_evaluate_world(args: argparse.Namespace) -> int:
 
 def cmd_playthrough(args: argparse.Namespace) -> int:
     from rlcore.checkpoint import atomic_write_json
+    from rlcore.config import check_bounds
     from rlcore.video import write_mp4
 
     folders = [_hub_checkpoint(c) for c in args.checkpoints]
@@ -834,6 +835,7 @@ def cmd_playthrough(args: argparse.Namespace) -> int:
     options = {"sticky": args.sticky} if args.sticky else {}
     if args.max_steps:
         options["max_steps"] = args.max_steps
+    check_bounds(system.play_options(seed=args.seed, **options), "playthrough")  # play's bounds
     episode = system.playthrough(folders, seed=args.seed, **options)
     path = write_mp4(args.out, episode.frames, fps=episode.fps)
     figures = {"summary": episode.summary, "stages": episode.trace, "agents": args.checkpoints,

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from rlcore.checkpoint import checkpoint_dir, read_json, reading
-from rlcore.config import check_bounds
-from rlcore.systems import GeneralisationMap, MapAxis, System
+from rlcore.config import check_bounds, check_seeds
+from rlcore.systems import GeneralisationMap, MapAxis, System, system_of_checkpoint
 
 MAP_FILE = "map.json"
 MAP_FORMAT = 1
+MAX_MAP_BYTES = 1 << 20  # a full Mario map (32 cells) is ~16 KB: a 740x740 one is refused before it is parsed
 
 
 def grid_of(system: System) -> GeneralisationMap:
@@ -101,27 +102,45 @@ def _plain(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_map(folder: str | Path) -> dict[str, Any] | None:
-    """A checkpoint folder's map.json, checked (a CheckpointError naming the file when it is malformed);
-    None when the folder has none."""
+    """A checkpoint folder's map.json, checked against its system's grid (a CheckpointError naming the file
+    when it is malformed); None when the folder has none. Its axes must be the grid's fields, their values
+    on the grid and none twice (so a map is never larger than the grid); its labels, figures and colour
+    range are the system's, whatever the file says (a downloaded map's text is never rendered)."""
     file = Path(folder) / MAP_FILE
     if not file.is_file():
         return None
-    document = read_json(file)
+    grid = grid_of(system_of_checkpoint(folder))
+    document = read_json(file, MAX_MAP_BYTES)
     with reading(file):
+        for key, axis in (("rows", grid.rows), ("columns", grid.columns)):
+            _check_axis(document[key], axis, key)
         shape = (len(document["rows"]["values"]), len(document["columns"]["values"]))
-        if [len(row) for row in document["cells"]] != [shape[1]] * shape[0]:
+        cells = document["cells"]
+        if not isinstance(cells, list) or [len(row) for row in cells] != [shape[1]] * shape[0]:
             raise ValueError(f"cells are not a {shape[0]}x{shape[1]} grid")
         for row in document["cells"]:
             for cell in row:
                 if not isinstance(cell["options"], dict) or not isinstance(cell["summary"], dict):
                     raise TypeError("a cell's options and summary must be objects")
-        low, high = (float(v) for v in document["colour"]["range"])
-        if not low < high:
-            raise ValueError("colour range must be [low, high] with low < high")
-        if not all(isinstance(v, str) for v in (document["colour"]["figure"], document["mark"]["figure"])):
-            raise TypeError("colour and mark figures must be names")
-        int(document["seed"])
+        check_seeds(document["seed"])
+    document["rows"]["label"], document["columns"]["label"] = grid.rows.label, grid.columns.label
+    document["colour"] = {"figure": grid.colour, "label": grid.colour_label, "range": list(grid.colour_range)}
+    document["mark"] = {"figure": grid.mark, "label": grid.mark_label}
     return document
+
+
+def _check_axis(axis: Any, expected: MapAxis, name: str) -> None:
+    """One axis of a map.json: the grid's field, values on the grid (numbers as the grid's), none twice."""
+    if not isinstance(axis, dict) or axis.get("field") != expected.field:
+        raise ValueError(f"{name} must be the map's '{expected.field}' axis")
+    values = axis["values"]
+    on_grid = {_key(v) for v in expected.values}
+    if not isinstance(values, list) or not values or len(values) > len(on_grid):
+        raise ValueError(f"{name} must list 1 to {len(on_grid)} values")
+    keys = [_key(v) if type(v) in (int, float) else None for v in values]
+    if any(key not in on_grid for key in keys) or len(set(keys)) != len(keys):
+        raise ValueError(f"{name} values must be distinct values of {expected.field}: "
+                         f"{', '.join(map(str, expected.values))}")
 
 
 def cell_text(document: dict[str, Any], cell: dict[str, Any]) -> str:

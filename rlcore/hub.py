@@ -256,10 +256,15 @@ def files_to_push(checkpoint: str | os.PathLike) -> list[Path]:
 
 
 def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
-    """A push publishes only a valid rlcore checkpoint: config.json readable, weights real safetensors."""
-    from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, checkpoint_dir, load_config, load_tensors
-
+    """A push publishes only a valid rlcore checkpoint: config.json readable, weights real safetensors, and
+    the JSON files it publishes beside them (training records, snapshot evaluations, map) as their readers
+    accept them."""
+    from rlcore.checkpoint import (METRICS_FILE, WEIGHTS_FILE, CheckpointError, checkpoint_dir, load_config,
+                                   load_tensors)
+    from rlcore.genmap import read_map
+    from rlcore.metrics import read_metrics
     from rlcore.modelcard import own_card
+    from rlcore.snapshots import read_evaluations
 
     folder = checkpoint_dir(checkpoint)
     files_to_push(folder)  # a link out of the folder is refused before anything is computed
@@ -268,6 +273,7 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     if not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: missing (nothing to publish)")
     load_tensors(folder / WEIGHTS_FILE)  # refuses pickles and truncated files before anything is uploaded
+    read_metrics(folder / METRICS_FILE), read_evaluations(folder), read_map(folder)
     return document
 
 

@@ -102,16 +102,24 @@ def _jsonable(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All records of a metrics.jsonl; a torn last line (killed mid-write) is skipped."""
+    """All records of a metrics.jsonl, each line through the capped JSON reader (checkpoint.parse_json)
+    and a JSON object; a line that is not JSON at all (torn: killed mid-write) is skipped, anything else
+    (an array, nesting past the cap, a 5,000-digit number) is a CheckpointError naming the file and line."""
+    from rlcore.checkpoint import CheckpointError, InvalidJSON, parse_json
+
     path = Path(path)
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = parse_json(line, f"{path} line {number}")
+        except InvalidJSON:
             continue
+        if not isinstance(record, dict):
+            raise CheckpointError(f"{path} line {number}: a training record must be a JSON object, "
+                                  f"got {type(record).__name__}")
+        records.append(record)
     return records
 
 

@@ -152,10 +152,7 @@ def snapshot_section(folder: Path, records: list[dict[str, Any]] | None = None) 
     successes)."""
     from rlcore.snapshots import SNAPSHOT_EVALS_FILE, read_evaluations
 
-    try:
-        evaluations = read_evaluations(folder)
-    except ValueError:  # an unreadable file is left out of the card, not fatal to a push
-        return []
+    evaluations = read_evaluations(folder)  # a malformed file refuses the push in one line (it would go up)
     if not evaluations:
         return []
     protocols = list(dict.fromkeys(e["protocol"]["name"] for e in evaluations))

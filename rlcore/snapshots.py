@@ -13,10 +13,13 @@ shows that plot beside the training curves.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
+
+from annotated_types import Len
 
 from rlcore.checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, atomic_save_tensors, atomic_write_bytes,
                                atomic_write_json, load_config, load_tensors, read_json)
@@ -29,6 +32,27 @@ SNAPSHOTS_DIR = "snapshots"
 SNAPSHOT_EVALS_FILE = "snapshot_evals.json"
 SNAPSHOT_PLOT_FILE = "snapshot_evals.png"
 _STEP = re.compile(r"step-(\d+)")
+
+
+class _Protocol(TypedDict):
+    name: str
+
+
+class _Rate(TypedDict):
+    count: int
+    rate: float
+    ci95: Annotated[list[float], Len(2, 2)]
+
+
+class _Evaluation(TypedDict):
+    """What the readers of snapshot_evals.json use of each entry (other keys are kept, unchecked)."""
+    snapshot: str
+    step: int
+    protocol: _Protocol
+    mean_reward: float
+    std_reward: NotRequired[float]
+    n_eval_episodes: int
+    rates: dict[str, _Rate]
 
 
 def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:
@@ -44,19 +68,17 @@ def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:
 def bundle_snapshots(run_dir: Path, agent_dir: Path, steps: Sequence[int]) -> list[Path]:
     """Copy a run's snapshots at `steps` into an agent's snapshots/step-<N>/ to ship with it: float32
     weights stored as float16 (half the size; loaded back to float32, see checkpoint.STORED_NARROWER), the
-    config as it is, and the run's snapshot_evals.json and .png (the learning curve, each snapshot's rates)."""
+    config as it is, and the run's snapshot_evals.json and .png (the learning curve, each snapshot's rates).
+    Every snapshot is checked (system, weights fitting float16) before the first file is written."""
     run_dir, agent_dir = Path(run_dir), Path(agent_dir)
-    available = dict(snapshot_folders(run_dir))
-    missing = [step for step in steps if step not in available]
-    if missing:
-        raise CheckpointError(f"{run_dir / SNAPSHOTS_DIR}: no snapshot at step {', '.join(map(str, missing))} "
-                              f"(it has {', '.join(map(str, available))})")
-    system = load_config(agent_dir)["system"]
+    if run_dir.resolve() == agent_dir.resolve():
+        raise CheckpointError(f"{agent_dir}: bundling a run into itself would overwrite its own snapshots "
+                              "with float16 copies; bundle into the agent's folder")
+    sources = _snapshots_to_bundle(run_dir, load_config(agent_dir)["system"], steps)
+    for source in sources:  # all checked: a refusal leaves the agent as it was
+        half_precision(source / WEIGHTS_FILE)
     written = []
-    for step in sorted(set(steps)):
-        source = available[step]
-        if (theirs := load_config(source)["system"]) != system:
-            raise CheckpointError(f"{source}: a {theirs} snapshot, not one of this {system} agent")
+    for source in sources:
         target = agent_dir / SNAPSHOTS_DIR / source.name
         atomic_save_tensors(target / WEIGHTS_FILE, half_precision(source / WEIGHTS_FILE))
         atomic_write_bytes(target / CONFIG_FILE, (source / CONFIG_FILE).read_bytes())  # last: marks it complete
@@ -65,6 +87,21 @@ def bundle_snapshots(run_dir: Path, agent_dir: Path, steps: Sequence[int]) -> li
         if (run_dir / name).is_file():
             atomic_write_bytes(agent_dir / name, (run_dir / name).read_bytes())
     return written
+
+
+def _snapshots_to_bundle(run_dir: Path, system: str, steps: Sequence[int]) -> list[Path]:
+    """The snapshot folders at `steps`, each one of `system`, and the run's evaluations readable."""
+    available = dict(snapshot_folders(run_dir))
+    missing = [step for step in steps if step not in available]
+    if missing:
+        raise CheckpointError(f"{run_dir / SNAPSHOTS_DIR}: no snapshot at step "
+                              f"{', '.join(map(str, missing))} (it has {', '.join(map(str, available))})")
+    sources = [available[step] for step in sorted(set(steps))]
+    for source in sources:
+        if (theirs := load_config(source)["system"]) != system:
+            raise CheckpointError(f"{source}: a {theirs} snapshot, not one of this {system} agent")
+    read_evaluations(run_dir)
+    return sources
 
 
 def half_precision(file: Path) -> dict[str, Any]:
@@ -90,13 +127,31 @@ def snapshot_rates(agent_dir: Path, protocol: str = "greedy") -> dict[str, dict[
 
 
 def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
+    """The entries of a run's snapshot_evals.json ([] without one), each checked against `_Evaluation`:
+    a malformed file is one CheckpointError line naming it and the first bad entry."""
+    import pydantic
+
+    from rlcore.config import validation_message
+
     file = Path(run_dir) / SNAPSHOT_EVALS_FILE
     if not file.is_file():
         return []
-    evaluations = read_json(file).get("evaluations")
+    document = read_json(file)
+    evaluations = document.get("evaluations") if isinstance(document, dict) else None
     if not isinstance(evaluations, list):
         raise CheckpointError(f"{file}: no 'evaluations' list")
+    try:
+        _evaluations_schema().validate_python(evaluations, strict=True)
+    except pydantic.ValidationError as err:
+        raise CheckpointError(validation_message(err, f"{file}: malformed, ")) from None
     return evaluations
+
+
+@functools.cache
+def _evaluations_schema():
+    import pydantic
+
+    return pydantic.TypeAdapter(list[_Evaluation])
 
 
 def curve_entry(step: int, snapshot: str, results: Mapping[str, Any]) -> dict[str, Any]:

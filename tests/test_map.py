@@ -78,8 +78,10 @@ def test_a_system_without_a_map_says_so(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "bandit" / MAP_FILE).exists()
 
 
-def test_a_malformed_map_json_is_one_clear_error(tmp_path):
-    (tmp_path / MAP_FILE).write_text(json.dumps({"rows": {"values": [1, 2]}, "columns": {"values": [1]},
+def test_a_malformed_map_json_is_one_clear_error(pendulum_agent, tmp_path):
+    shutil.copyfile(pendulum_agent / "config.json", tmp_path / "config.json")  # a map is read beside its agent
+    (tmp_path / MAP_FILE).write_text(json.dumps({"rows": {"field": "g", "values": [5.0, 7.5]},
+                                                 "columns": {"field": "m", "values": [1.0]},
                                                  "cells": [[{"options": {}, "summary": {}}]]}))
     with pytest.raises(CheckpointError, match=r"map.json: malformed \(cells are not a 2x1 grid\)"):
         read_map(tmp_path)

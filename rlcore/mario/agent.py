@@ -234,7 +234,7 @@ class Mario:
         ckpt.check_weights_file(directory, ckpt.meta_state_dict(
             lambda: MarioNet(STATE_DIM, action_dim, dueling=config.dueling, noisy=config.noisy).online))
         agent = cls(config=config, device=device, memory=memory, action_dim=action_dim)
-        ckpt.load_weights_into(agent.net.online, directory)
+        ckpt.load_weights_into(agent.net.online, directory, probe=torch.full((1, *STATE_DIM), 0.5))
         agent.sync_Q_target()
         state = document.get("state", {})
         with ckpt.reading(file):

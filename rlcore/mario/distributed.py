@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -169,14 +170,44 @@ def split_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+# HTTP/2's client connection preface and an empty SETTINGS frame: a gRPC server (Ray's GCS, the head's
+# port) answers with a SETTINGS frame (frame type 4 in byte 3 of its 9-byte header)
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """A clear error within `timeout` s instead of ray.init's long retries when nothing answers there."""
+    """A clear error within `timeout` s instead of ray.init's long retries when nothing answers there, or
+    its hang when something that is not Ray does: the head's GCS must answer HTTP/2's preface as gRPC does."""
     host, port = split_address(address)
+    deadline = time.monotonic() + timeout
     try:
-        socket.create_connection((host, port), timeout=timeout).close()
+        conn = socket.create_connection((host, port), timeout=timeout)
     except OSError as err:
         raise ConnectionError(f"--ray-address {address}: no Ray cluster answers there ({err}); start one with "
                               "`ray start --head` or leave --ray-address empty for a private one") from None
+    with conn:
+        reply = _first_frame_header(conn, deadline)
+    if len(reply) < 9 or reply[3] != 4:
+        raise ConnectionError(f"--ray-address {address}: no Ray cluster answers there (something accepts "
+                              f"connections but gave no gRPC answer within {timeout:g} s); give the address "
+                              "`ray start --head` printed")
+
+
+def _first_frame_header(conn: socket.socket, deadline: float) -> bytes:
+    """The first 9 bytes the peer sends after HTTP2_PREFACE, or fewer if it closes, fails or waits past
+    `deadline`."""
+    reply = b""
+    try:
+        conn.sendall(HTTP2_PREFACE)
+        while len(reply) < 9 and (left := deadline - time.monotonic()) > 0:
+            conn.settimeout(left)
+            chunk = conn.recv(9 - len(reply))
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        pass
+    return reply
 
 
 def make_weight_updater():

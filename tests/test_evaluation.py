@@ -122,7 +122,8 @@ def test_sticky_and_epsilon_evaluations_are_deterministic_per_seed(agent, protoc
     assert first["protocol"] == {"name": evaluation.protocol_name({"sticky": protocol.get("sticky", 0.0),
                                                                    "epsilon": protocol.get("epsilon", 0.0)}),
                                  "sticky": protocol.get("sticky", 0.0), "epsilon": protocol.get("epsilon", 0.0),
-                                 "noop_max": 30, "max_steps": 3000, "first_seed": 10, "episodes": 6}
+                                 "noop_max": 30, "max_steps": 3000, "first_seed": 10, "episodes": 6,
+                                 **({"sticky_per": "frame (ALE v5)"} if "sticky" in protocol else {})}
 
 
 def test_mario_results_report_the_flag_rate_interval_and_progress(agent):

@@ -1,7 +1,8 @@
 """Episodes rendered to mp4 once, then served from a cache keyed on the weights' hash and the options.
 
 A repeat of (weights, play options) costs a file lookup, not an episode. Two visitors asking for the
-same uncached episode at once share one rendering (a lock per key).
+same uncached episode at once share one rendering (a lock per key). Plays take one of the renderer's
+`slots` (a wait bounded by `max_waiting`); a cache hit takes none, so it never waits behind a render.
 """
 
 from __future__ import annotations
@@ -110,11 +111,21 @@ def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
             for k, v in summary.items()}
 
 
+class RenderBusy(ValueError):
+    """Too many episodes already wait for a render slot (a refusal, said in one line)."""
+
+
 class Renderer:
     def __init__(self, cache_dir: Path, max_entries: int = 500,
-                 while_playing: Callable[[], contextlib.AbstractContextManager] | None = None):
-        """`while_playing`: entered around each play of an episode (the app pauses training runs in it)."""
+                 while_playing: Callable[[], contextlib.AbstractContextManager] | None = None,
+                 slots: int = 2, max_waiting: int = 8):
+        """`while_playing`: entered around each play of an episode (the app pauses training runs in it).
+        `slots`: episodes played (and encoded) at once; `max_waiting`: plays that may wait for a slot (more
+        are refused: each waiting one holds a server thread)."""
         self.cache_dir = Path(cache_dir)
+        self.max_waiting = max_waiting
+        self._slots = threading.BoundedSemaphore(slots)
+        self._waiting = 0
         self.while_playing = while_playing or contextlib.nullcontext
         self.max_entries = max_entries
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -203,8 +214,7 @@ class Renderer:
             hit = self.cached_episode(system, checkpoint, options)
             if hit is not None:
                 return hit
-            episode = self._play(system, checkpoint, options)
-            return self._store_episode(key, episode)
+            return self._render(key, system, checkpoint, options)
 
     def comparison(self, system: str, left: Path, right: Path, options: Mapping[str, Any]) -> RenderedComparison:
         """Two agents on the same options, side by side in one video, with both agents' figures."""
@@ -249,9 +259,33 @@ class Renderer:
         with self._key_lock(single_key):
             if self._read(single_key) is not None:
                 return read_mp4(self._paths(single_key)[0])
-            episode = self._play(system, checkpoint, options)
-            self._store_episode(single_key, episode)
+            with self._render_slot():
+                episode = self._play(system, checkpoint, options)
+                self._store_episode(single_key, episode)
             return episode.frames, episode.fps
+
+    @contextlib.contextmanager
+    def _render_slot(self) -> Iterator[None]:
+        """One of the `slots` for a play and its encoding; RenderBusy when `max_waiting` already wait."""
+        with self._lock:
+            if self._waiting >= self.max_waiting:
+                raise RenderBusy(f"{self._waiting} episodes are already waiting to be rendered: try again "
+                                 "in a minute (episodes played before are served at once)")
+            self._waiting += 1
+        try:
+            self._slots.acquire()
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _render(self, key: str, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode:
+        """Play the episode in a render slot and store it in the cache under `key`."""
+        with self._render_slot():
+            return self._store_episode(key, self._play(system, checkpoint, options))
 
     def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
         with self._lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from app_support import running_app
@@ -76,3 +77,52 @@ def test_plays_waiting_for_a_slot_are_bounded_and_the_rest_refused_in_one_line(t
         assert not waited.is_set()
     waiting.join(timeout=30)
     assert waited.is_set() and renderer._waiting == 0
+
+
+def traced_peak(action) -> tuple[object, int]:
+    """(what `action()` returned, the peak of Python's traced memory while it ran, in bytes; NumPy's arrays
+    and the bytes decoded from ffmpeg are traced)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = action()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_comparison_and_a_lineup_stream_frames_to_the_encoder_holding_one_episode_at_most(tmp_path):
+    """D6: two uncached agents compared cost what one episode's render costs (not both episodes plus the
+    side-by-side frames); a lineup of cached episodes holds a few frames, not their decoded videos."""
+    import shutil
+
+    from app_support import agent_checkpoints
+
+    from demo.rendering import Renderer
+    from rlcore.checkpoint import WEIGHTS_FILE, atomic_save_tensors, load_tensors
+    from rlcore.video import mp4_frames
+
+    checkpoints, name = agent_checkpoints(tmp_path, "pendulum")
+    first, second = checkpoints / name, tmp_path / "other-agent"
+    shutil.copytree(first, second)
+    weights = load_tensors(first / WEIGHTS_FILE)
+    atomic_save_tensors(second / WEIGHTS_FILE, {k: v * 1.01 for k, v in weights.items()})  # other weights
+    renderer = Renderer(tmp_path / "cache")
+    steps = 300  # a 10 s episode: 301 frames of 320x320, 92 MB
+    episode_bytes = (steps + 1) * 320 * 320 * 3
+    one, one_peak = traced_peak(lambda: renderer.episode("pendulum", first, {"seed": 1, "steps": steps}))
+    assert one.frames == steps + 1 and one_peak > episode_bytes  # one episode's frames (and first imports)
+    options = {"seed": 2, "steps": steps}
+    compared, compared_peak = traced_peak(lambda: renderer.comparison("pendulum", first, second, options))
+    assert compared.cached is False and renderer.episodes_played == 3
+    # measured: 93 MB (1.0 episode); before streaming 373 MB (both episodes and the side-by-side frames)
+    assert compared_peak < 1.5 * episode_bytes, (compared_peak / 1e6, episode_bytes / 1e6)
+    panels = [first, second]
+    lineup, lineup_peak = traced_peak(lambda: renderer.lineup("pendulum", panels, ["a", "b"], options))
+    assert lineup.cached is False and renderer.episodes_played == 3  # both episodes came from the cache
+    assert lineup_peak < 0.2 * episode_bytes, (lineup_peak / 1e6, episode_bytes / 1e6)  # measured: 6 MB
+    shapes = [{frame.shape for frame in mp4_frames(video)} for video in (compared.video, lineup.video)]
+    assert [len(list(mp4_frames(video))) for video in (compared.video, lineup.video)] == [steps + 1] * 2
+    assert shapes == [{(320, 648, 3)}, {(342, 648, 3)}]  # two panels and a gap; captions above them

@@ -54,7 +54,7 @@ class AppSettings:
     stop_grace_seconds: float = 30.0
     """After a stop request, how long a run may take to save before it is terminated."""
     render_concurrency: int = 2
-    """Episodes rendered at once (Gradio's queue holds the rest); 2 suits a 2-core CPU."""
+    """Episodes rendered at once (the renderer's slots; at most 8 more wait); 2 suits a 2-core CPU."""
     max_cached_videos: int = 500
     """Rendered episodes kept in the video cache (least recently served ones go first)."""
     max_kept_runs: int = 20
@@ -154,6 +154,7 @@ class AppContext:
             stop_grace_seconds=settings.stop_grace_seconds,
         ))
         self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos,
+                                 slots=settings.render_concurrency,
                                  while_playing=self.training.replays_first if settings.pause_training_for_replays
                                  else None)
 

@@ -138,5 +138,4 @@ def wire(ctx: AppContext, systems: list[System], show: Callable, note, table, sy
     # a system change sets the agent picker too, so agent.change covers both
     agent.change(view, [system, agent], [note, table], api_name="watch_map")
     table.select(clicked, [system, agent], [*outputs, *form], api_name="watch_map_cell",
-                 show_progress_on=[outputs[0]], concurrency_id="render",
-                 concurrency_limit=ctx.settings.render_concurrency)
+                 show_progress_on=[outputs[0]], concurrency_limit=None)  # as Play: renders wait for a slot

@@ -34,6 +34,9 @@ TRAINING_NICE = 10  # the training process and its workers run this much below t
 # process group): a niced run still shares the two cores' caches and memory with the replay (measured: a
 # first Mario video 4.6 s alone, 5.5 s beside a niced run). Never longer than this at a time.
 MAX_PAUSE_SECONDS = 60.0
+# A run is paused only while it has at least this much pause credit (RunLimits.max_pause_share): a burst
+# of replays pauses it in a few longer pieces, not in stops and starts.
+MIN_PAUSE_SECONDS = 1.0
 # What a run is doing before its trainer says (the Train tab shows it beside "0 / N")
 STARTING = "starting the training process"
 LOADING = "loading the trainer (importing PyTorch and the system's code)"
@@ -116,6 +119,13 @@ class RunLimits:
     """A run whose page stopped polling for this long is asked to stop."""
     stop_grace_seconds: float = 30.0
     """After a stop request, how long the child may take to save before it is terminated."""
+    max_pause_share: float = 0.25
+    """Pauses for replays are paid from a credit that grows by this much per second of the run's wall time
+    and shrinks by one per second paused, whatever the request rate: the cap's clock (wall time less the
+    pauses) runs at least 1 - share as fast as the wall clock, beyond the credit banked."""
+    max_pause_bank: float = 10.0
+    """The most credit a run holds (it starts with it): no pause lasts longer than bank / (1 - share)
+    (13 s), and a run holds its training slot at most (max_seconds + bank) / (1 - share)."""
 
 
 class Run:
@@ -141,6 +151,7 @@ class Run:
         self._terminated = False
         self.paused_seconds = 0.0  # paused for replays (not counted by the time cap)
         self._paused_at: float | None = None
+        self._pause_credit, self._credit_at = limits.max_pause_bank, time.monotonic()  # see RunLimits
         self._pause_lock = threading.Lock()  # render threads pause and resume; the supervisor resumes
 
     @property
@@ -156,17 +167,41 @@ class Run:
         self.last_seen = time.monotonic()
 
     @property
+    def paused_total(self) -> float:
+        """Seconds paused for replays so far, the pause going now included."""
+        with self._pause_lock:
+            paused_now = time.monotonic() - self._paused_at if self._paused_at is not None else 0.0
+            return self.paused_seconds + paused_now
+
+    @property
     def training_seconds(self) -> float:
-        """Wall-clock time it has run, less the time it was paused for replays (what the time cap counts)."""
-        paused = self.paused_seconds + (time.monotonic() - self._paused_at if self._paused_at is not None else 0.0)
-        return self.elapsed - paused
+        """Wall-clock time it has run, less the time it was paused for replays (what the time cap counts);
+        the pauses are bounded by their credit (RunLimits.max_pause_share and max_pause_bank)."""
+        return self.elapsed - self.paused_total
+
+    def _settle_credit(self) -> float:
+        """The pause credit now (under _pause_lock): + share a second, - 1 a second paused, at most bank."""
+        now = time.monotonic()
+        rate = self.limits.max_pause_share - (1.0 if self._paused_at is not None else 0.0)
+        credit = self._pause_credit + rate * (now - self._credit_at)
+        self._pause_credit = min(credit, self.limits.max_pause_bank)
+        self._credit_at = now
+        return self._pause_credit
+
+    def end_pause_without_credit(self) -> None:
+        """The supervisor's check: a pause whose credit is spent ends, whatever replays are still playing."""
+        with self._pause_lock:
+            spent = self._paused_at is not None and self._settle_credit() <= 0
+        if spent:
+            self.resume()
 
     def pause(self) -> bool:
         """Stop the child and its workers (SIGSTOP to its process group) while a replay plays; whether it did.
-        Only a group the child leads: never the app's own. Never a run asked to stop: it is saving."""
+        Only a group the child leads: never the app's own. Never a run asked to stop: it is saving. Never
+        a run with under MIN_PAUSE_SECONDS of pause credit."""
         with self._pause_lock:
             if (self._paused_at is not None or self.state != RUNNING or self.stop_requested
-                    or not self._signal_group(signal.SIGSTOP)):
+                    or self._settle_credit() < MIN_PAUSE_SECONDS or not self._signal_group(signal.SIGSTOP)):
                 return False
             self._paused_at = time.monotonic()
             return True
@@ -174,6 +209,7 @@ class Run:
     def resume(self) -> None:
         with self._pause_lock:
             if self._paused_at is not None:
+                self._settle_credit()
                 self._signal_group(signal.SIGCONT)
                 self.paused_seconds += time.monotonic() - self._paused_at
                 self._paused_at = None
@@ -210,6 +246,7 @@ class Run:
         """Until the child ends: collect its records, and stop it on request, at the cap or when unwatched."""
         while self._process.is_alive():
             self._drain()
+            self.end_pause_without_credit()
             self._stop_if_due(time.monotonic())
             time.sleep(POLL_SECONDS)
         self._process.join(1)

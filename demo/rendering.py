@@ -1,7 +1,8 @@
 """Episodes rendered to mp4 once, then served from a cache keyed on the weights' hash and the options.
 
 A repeat of (weights, play options) costs a file lookup, not an episode. Two visitors asking for the
-same uncached episode at once share one rendering (a lock per key).
+same uncached episode at once share one rendering (a lock per key). Plays take one of the renderer's
+`slots` (a wait bounded by `max_waiting`); a cache hit takes none, so it never waits behind a render.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import numpy as np
 from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json
 from rlcore.config import check_bounds
 from rlcore.systems import Episode, get_system
-from rlcore.video import hstack_videos, read_mp4, side_by_side, write_mp4
+from rlcore.video import mp4_fps, mp4_frames, side_by_side, write_mp4
 
 CACHE_VERSION = 3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
 
@@ -80,10 +82,14 @@ def caption_strip(width: int, text: str) -> np.ndarray:
     return strip
 
 
-def captioned_side_by_side(videos: Sequence[Sequence[np.ndarray]], captions: Sequence[str]) -> Iterator[np.ndarray]:
-    """The videos side by side with each one's caption above it."""
-    header = next(side_by_side([[caption_strip(video[0].shape[1], text)] for video, text in zip(videos, captions)]))
-    for frame in side_by_side(videos):
+def captioned_side_by_side(videos: Sequence[Iterable[np.ndarray]],
+                           captions: Sequence[str]) -> Iterator[np.ndarray]:
+    """The videos side by side with each one's caption above it, read a frame at a time (as side_by_side)."""
+    streams = [iter(video) for video in videos]
+    firsts = [next(stream) for stream in streams]
+    header = next(side_by_side([[caption_strip(first.shape[1], text)]
+                                for first, text in zip(firsts, captions)]))
+    for frame in side_by_side([itertools.chain([first], stream) for first, stream in zip(firsts, streams)]):
         yield np.concatenate([header, frame], axis=0)
 
 
@@ -110,11 +116,21 @@ def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
             for k, v in summary.items()}
 
 
+class RenderBusy(ValueError):
+    """Too many episodes already wait for a render slot (a refusal, said in one line)."""
+
+
 class Renderer:
     def __init__(self, cache_dir: Path, max_entries: int = 500,
-                 while_playing: Callable[[], contextlib.AbstractContextManager] | None = None):
-        """`while_playing`: entered around each play of an episode (the app pauses training runs in it)."""
+                 while_playing: Callable[[], contextlib.AbstractContextManager] | None = None,
+                 slots: int = 2, max_waiting: int = 8):
+        """`while_playing`: entered around each play of an episode (the app pauses training runs in it).
+        `slots`: episodes played (and encoded) at once; `max_waiting`: plays that may wait for a slot (more
+        are refused: each waiting one holds a server thread)."""
         self.cache_dir = Path(cache_dir)
+        self.max_waiting = max_waiting
+        self._slots = threading.BoundedSemaphore(slots)
+        self._waiting = 0
         self.while_playing = while_playing or contextlib.nullcontext
         self.max_entries = max_entries
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -203,28 +219,18 @@ class Renderer:
             hit = self.cached_episode(system, checkpoint, options)
             if hit is not None:
                 return hit
-            episode = self._play(system, checkpoint, options)
-            return self._store_episode(key, episode)
+            return self._render(key, system, checkpoint, options)
 
     def comparison(self, system: str, left: Path, right: Path, options: Mapping[str, Any]) -> RenderedComparison:
-        """Two agents on the same options, side by side in one video, with both agents' figures."""
+        """Two agents on the same options, side by side in one video, with both agents' figures (the same
+        weights twice: one episode, play is deterministic)."""
         key = self._key(system, [self.weights_hash(left), self.weights_hash(right)], options)
         with self._key_lock(key):
-            video, meta = self._paths(key)
-            if self._read(key) is not None:
-                return RenderedComparison(video, self.episode(system, left, options),
-                                          self.episode(system, right, options), cached=True)
-            frames: dict[str, tuple[list, int]] = {}  # the same weights twice: one episode (play is deterministic)
-            for checkpoint in (left, right):
-                weights = self.weights_hash(checkpoint)
-                if weights not in frames:
-                    frames[weights] = self._episode_frames(system, checkpoint, weights, options)
-            (left_frames, fps), (right_frames, _) = (frames[self.weights_hash(c)] for c in (left, right))
-            write_mp4(video, hstack_videos(left_frames, right_frames), fps=fps)
-            atomic_write_json(meta, {"frames": max(len(left_frames), len(right_frames))})
-            self._prune()
-        return RenderedComparison(video, self.episode(system, left, options), self.episode(system, right, options),
-                                  cached=False)
+            cached = self._read(key) is not None
+            episodes = [self.episode(system, checkpoint, options) for checkpoint in (left, right)]
+            if not cached:
+                self._combine(key, episodes, side_by_side)
+        return RenderedComparison(self._paths(key)[0], *episodes, cached=cached)
 
     def lineup(self, system: str, checkpoints: Sequence[Path], captions: Sequence[str],
                options: Mapping[str, Any]) -> RenderedLineup:
@@ -233,25 +239,44 @@ class Renderer:
         hashes = [self.weights_hash(checkpoint) for checkpoint in checkpoints]
         key = self._key(system, [*hashes, *captions], options)
         with self._key_lock(key):
-            video, meta = self._paths(key)
             cached = self._read(key) is not None
+            episodes = [self.episode(system, checkpoint, options) for checkpoint in checkpoints]
             if not cached:
-                panels = [self._episode_frames(system, c, h, options) for c, h in zip(checkpoints, hashes)]
-                write_mp4(video, captioned_side_by_side([frames for frames, _ in panels], captions), fps=panels[0][1])
-                atomic_write_json(meta, {"frames": max(len(frames) for frames, _ in panels)})
-                self._prune()
-        return RenderedLineup(video, [self.episode(system, c, options) for c in checkpoints], cached)
+                self._combine(key, episodes, lambda videos: captioned_side_by_side(videos, captions))
+        return RenderedLineup(self._paths(key)[0], episodes, cached)
 
-    def _episode_frames(self, system: str, checkpoint: Path, weights: str, options: Mapping[str, Any]):
-        """(frames, fps) of one agent's episode: decoded from the cache when it was rendered before (a
-        Mario episode takes seconds to replay, its mp4 a fraction of that to decode), else played and stored."""
-        single_key = self._key(system, [weights], options)
-        with self._key_lock(single_key):
-            if self._read(single_key) is not None:
-                return read_mp4(self._paths(single_key)[0])
-            episode = self._play(system, checkpoint, options)
-            self._store_episode(single_key, episode)
-            return episode.frames, episode.fps
+    def _combine(self, key: str, episodes: list[RenderedEpisode], layout) -> None:
+        """The episodes' cached videos combined by `layout` into the video of `key`. Streamed: each video is
+        decoded a frame at a time and each combined frame goes to the encoder as it is made, so this holds a
+        few frames, not the episodes' frames (one episode at most is in memory, while it plays)."""
+        video, meta = self._paths(key)
+        write_mp4(video, layout([mp4_frames(episode.video) for episode in episodes]),
+                  fps=mp4_fps(episodes[0].video))
+        atomic_write_json(meta, {"frames": max(episode.frames for episode in episodes)})
+        self._prune()
+
+    @contextlib.contextmanager
+    def _render_slot(self) -> Iterator[None]:
+        """One of the `slots` for a play and its encoding; RenderBusy when `max_waiting` already wait."""
+        with self._lock:
+            if self._waiting >= self.max_waiting:
+                raise RenderBusy(f"{self._waiting} episodes are already waiting to be rendered: try again "
+                                 "in a minute (episodes played before are served at once)")
+            self._waiting += 1
+        try:
+            self._slots.acquire()
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _render(self, key: str, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode:
+        """Play the episode in a render slot and store it in the cache under `key`."""
+        with self._render_slot():
+            return self._store_episode(key, self._play(system, checkpoint, options))
 
     def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
         with self._lock:

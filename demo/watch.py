@@ -226,9 +226,10 @@ def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: li
                      api_name="watch_agent_for_options" if i == 0 else False)  # one endpoint for clients
     # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
     tab.select(choices, [system, agent], pickers, api_name="watch_tab")
+    # Not in Gradio's "render" group: a cached episode is answered at once, never behind renders; an uncached
+    # one waits for one of the renderer's slots (Renderer._render_slot: render_concurrency, a bounded wait).
     played = play.click(functools.partial(watch, ctx, systems), inputs, outputs, api_name="watch",
-                        show_progress_on=[outputs[0]], concurrency_id="render",
-                        concurrency_limit=ctx.settings.render_concurrency)
+                        show_progress_on=[outputs[0]], concurrency_limit=None)
     return played, switched
 
 

@@ -53,28 +53,46 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
 
 
 def read_mp4(path: str | os.PathLike) -> tuple[list[np.ndarray], int]:
-    """(RGB uint8 frames, fps) of an mp4 that write_mp4 wrote: a cached episode's frames without replaying it."""
+    """(RGB uint8 frames, fps) of an mp4 that write_mp4 wrote, all in memory (renders use mp4_frames)."""
+    return list(mp4_frames(path)), mp4_fps(path)
+
+
+def mp4_fps(path: str | os.PathLike) -> int:
     with imageio.get_reader(path, format="FFMPEG") as reader:
-        fps = round(reader.get_meta_data().get("fps", DEFAULT_FPS))
-        return [np.asarray(frame) for frame in reader], fps
+        return round(reader.get_meta_data().get("fps", DEFAULT_FPS))
 
 
-def side_by_side(videos: Sequence[Sequence[np.ndarray]], gap: int = 8) -> Iterator[np.ndarray]:
+def mp4_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """The RGB uint8 frames of an mp4, decoded one at a time: a cached episode streamed into another video
+    holds one of its frames in memory, not all of them."""
+    with imageio.get_reader(path, format="FFMPEG") as reader:
+        for frame in reader.iter_data():
+            yield np.asarray(frame)
+
+
+def side_by_side(videos: Sequence[Iterable[np.ndarray]], gap: int = 8) -> Iterator[np.ndarray]:
     """Frame sequences side by side, one frame at a time (a shorter one holds its last frame), with white
-    gaps between them; a generator, so N episodes never hold a second copy of their frames."""
-    n = max(len(video) for video in videos)
-    h = max(video[0].shape[0] for video in videos)
+    gaps between them. Each video is read as the combined frames are taken (lists or streams such as
+    mp4_frames), so with streams only the current frame of each is in memory."""
+    streams = [iter(video) for video in videos]
+    current = [next(stream, None) for stream in streams]
+    if any(frame is None for frame in current):
+        raise ValueError("a video without frames cannot be put side by side")
+    h = max(frame.shape[0] for frame in current)
     spacer = np.full((h, gap, 3), 255, np.uint8)
-    for i in range(n):
+    while True:
         parts = []
-        for j, video in enumerate(videos):
-            frame = video[min(i, len(video) - 1)]
+        for j, frame in enumerate(current):
             parts += [spacer] * (j > 0) + [np.pad(frame, ((0, h - frame.shape[0]), (0, 0), (0, 0)))]
         yield np.concatenate(parts, axis=1)
+        following = [next(stream, None) for stream in streams]
+        if all(frame is None for frame in following):
+            return
+        current = [old if new is None else new for old, new in zip(current, following)]
 
 
 def hstack_videos(left: list[np.ndarray], right: list[np.ndarray], gap: int = 8) -> list[np.ndarray]:
-    """Two frame sequences side by side (for comparisons); the shorter one holds its last frame."""
+    """Two frame sequences side by side, as a list (tests; renders stream side_by_side into write_mp4)."""
     return list(side_by_side([left, right], gap))
 
 

@@ -1,6 +1,7 @@
 """The toy bandit (toy_system.py) paced like an emulator run: one record at the end only, a worker process
-of its own, and progress(done, doing) in between. rlcore knows it through RLCORE_SYSTEMS="paced=paced_system";
-the Train tab's start-up, progress and CPU-priority tests use it."""
+of its own, and progress(done, doing) in between; its episodes play slowly too (PLAY_PULL_SECONDS a
+pull), as a long Mario render. rlcore knows it through RLCORE_SYSTEMS="paced=paced_system"; the Train
+tab's start-up, progress and CPU-priority tests and the render-queue tests use it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rlcore.config import option
 from toy_system import Bandit, BanditConfig
 
 WORKER_STARTED = "one worker process started"
+PLAY_PULL_SECONDS = 0.4  # wall-clock time each pull of a played episode takes
 
 
 @dataclasses.dataclass
@@ -41,6 +43,11 @@ class PacedBandit(Bandit):
         finally:
             worker.kill()
             worker.wait()
+
+    def play(self, checkpoint, options=None):
+        episode = super().play(checkpoint, options)
+        time.sleep(PLAY_PULL_SECONDS * len(episode.frames))
+        return episode
 
 
 SYSTEM = PacedBandit()

@@ -1,0 +1,128 @@
+"""Renders and what waits for them (issue 30): a cached episode is served at once whatever renders are going
+(D7). Uses the paced toy system (tests/paced_system.py: each pull of a played episode takes 0.4 s) through
+RLCORE_SYSTEMS, and the real app through gradio_client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from app_support import running_app
+from gradio_client import Client
+
+PACED = "paced=paced_system"
+
+
+@pytest.fixture
+def paced_app(monkeypatch, tmp_path):
+    monkeypatch.setenv("RLCORE_SYSTEMS", PACED)
+    from rlcore.systems import get_system
+
+    system = get_system("paced")
+    agent = tmp_path / "checkpoints" / "paced-agent"
+    for _ in system.train(system.Config(episodes=20, pull_seconds=0.0), agent):
+        pass
+    with running_app(tmp_path / "checkpoints", tmp_path / "work") as (url, context):
+        yield url, context
+
+
+def watch(client: Client, seed: int, pulls: int):
+    """/watch of the paced agent: system, agent, compare, seed, then every system's controls (Mario's level,
+    the Pendulum's physics, the paced bandit's pulls) as the Watch tab lays them out."""
+    return client.submit("paced", "paced-agent", "(none)", seed, 1, 1, 10.0, 1.0, 1.0, pulls,
+                         api_name="/watch")
+
+
+def test_a_cached_episode_is_served_at_once_while_renders_fill_every_slot(paced_app):
+    url, context = paced_app
+    client = Client(url, verbose=False)
+    assert watch(client, 1, 1).result(timeout=120)[2]["cached"] is False  # now in the cache
+    # four slow renders (25 pulls, ~10 s each) from other visitors: two play, two wait for a slot
+    slow = [watch(Client(url, verbose=False), seed, 25) for seed in (2, 3, 4, 5)]
+    deadline = time.monotonic() + 120
+    while context.renderer.episodes_played < 1 + context.settings.render_concurrency:  # every slot playing
+        assert time.monotonic() < deadline, "the slow renders never started"
+        time.sleep(0.1)
+    start = time.monotonic()
+    video, status, figures, _ = watch(client, 1, 1).result(timeout=120)
+    elapsed = time.monotonic() - start
+    assert figures["cached"] is True and "served from the cache" in status
+    assert elapsed < 3, f"a cached episode took {elapsed:.1f} s behind renders"
+    assert not any(job.done() for job in slow)  # the renders were still going while it was served
+    assert all(job.result(timeout=180)[2]["cached"] is False for job in slow)  # and every render got its turn
+
+
+def test_plays_waiting_for_a_slot_are_bounded_and_the_rest_refused_in_one_line(tmp_path):
+    from demo.rendering import Renderer, RenderBusy
+
+    renderer = Renderer(tmp_path, slots=1, max_waiting=1)
+    waited = threading.Event()
+
+    def wait_for_the_slot():
+        with renderer._render_slot():
+            waited.set()
+
+    with renderer._render_slot():  # the only slot, playing
+        waiting = threading.Thread(target=wait_for_the_slot)
+        waiting.start()
+        deadline = time.monotonic() + 30
+        while renderer._waiting < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(RenderBusy, match="1 episodes are already waiting"):
+            with renderer._render_slot():
+                pass
+        assert not waited.is_set()
+    waiting.join(timeout=30)
+    assert waited.is_set() and renderer._waiting == 0
+
+
+def traced_peak(action) -> tuple[object, int]:
+    """(what `action()` returned, the peak of Python's traced memory while it ran, in bytes; NumPy's arrays
+    and the bytes decoded from ffmpeg are traced)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = action()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_comparison_and_a_lineup_stream_frames_to_the_encoder_holding_one_episode_at_most(tmp_path):
+    """D6: two uncached agents compared cost what one episode's render costs (not both episodes plus the
+    side-by-side frames); a lineup of cached episodes holds a few frames, not their decoded videos."""
+    import shutil
+
+    from app_support import agent_checkpoints
+
+    from demo.rendering import Renderer
+    from rlcore.checkpoint import WEIGHTS_FILE, atomic_save_tensors, load_tensors
+    from rlcore.video import mp4_frames
+
+    checkpoints, name = agent_checkpoints(tmp_path, "pendulum")
+    first, second = checkpoints / name, tmp_path / "other-agent"
+    shutil.copytree(first, second)
+    weights = load_tensors(first / WEIGHTS_FILE)
+    atomic_save_tensors(second / WEIGHTS_FILE, {k: v * 1.01 for k, v in weights.items()})  # other weights
+    renderer = Renderer(tmp_path / "cache")
+    steps = 300  # a 10 s episode: 301 frames of 320x320, 92 MB
+    episode_bytes = (steps + 1) * 320 * 320 * 3
+    one, one_peak = traced_peak(lambda: renderer.episode("pendulum", first, {"seed": 1, "steps": steps}))
+    assert one.frames == steps + 1 and one_peak > episode_bytes  # one episode's frames (and first imports)
+    options = {"seed": 2, "steps": steps}
+    compared, compared_peak = traced_peak(lambda: renderer.comparison("pendulum", first, second, options))
+    assert compared.cached is False and renderer.episodes_played == 3
+    # measured: 93 MB (1.0 episode); before streaming 373 MB (both episodes and the side-by-side frames)
+    assert compared_peak < 1.5 * episode_bytes, (compared_peak / 1e6, episode_bytes / 1e6)
+    panels = [first, second]
+    lineup, lineup_peak = traced_peak(lambda: renderer.lineup("pendulum", panels, ["a", "b"], options))
+    assert lineup.cached is False and renderer.episodes_played == 3  # both episodes came from the cache
+    assert lineup_peak < 0.2 * episode_bytes, (lineup_peak / 1e6, episode_bytes / 1e6)  # measured: 6 MB
+    shapes = [{frame.shape for frame in mp4_frames(video)} for video in (compared.video, lineup.video)]
+    assert [len(list(mp4_frames(video))) for video in (compared.video, lineup.video)] == [steps + 1] * 2
+    assert shapes == [{(320, 648, 3)}, {(342, 648, 3)}]  # two panels and a gap; captions above them

@@ -132,6 +132,15 @@ def test_a_replay_pauses_the_run_and_its_workers_and_the_pause_is_not_counted_by
     assert run.done
 
 
+def wait_until_training(run, timeout: float) -> None:
+    """Until the run has trained a few steps (past its start-up), keeping it alive with heartbeats."""
+    deadline = time.monotonic() + timeout
+    while run.progress is None or run.doing != "" or run.progress < 5:
+        assert time.monotonic() < deadline and not run.done, (run.state, run.doing, run.message)
+        run.heartbeat()
+        time.sleep(0.05)
+
+
 def test_a_stop_during_a_replay_pause_saves_the_run(paced, tmp_path):
     """Issue 30, D4: Stop lands while the run is paused for a replay that outlasts the grace to save. The run
     is resumed to save at once (never paused again), and its grace counts no paused time."""
@@ -140,11 +149,7 @@ def test_a_stop_during_a_replay_pause_saves_the_run(paced, tmp_path):
     runs = TrainingRuns(RunLimits(max_seconds=120, heartbeat_timeout=60, stop_grace_seconds=1.5))
     try:
         run = runs.start("visitor", "paced", paced(episodes=4000, pull_seconds=0.05), tmp_path / "run")
-        deadline = time.monotonic() + 60
-        while run.progress is None or run.doing != "" or run.progress < 5:  # training
-            assert time.monotonic() < deadline and not run.done, (run.state, run.doing, run.message)
-            run.heartbeat()
-            time.sleep(0.05)
+        wait_until_training(run, 60)
         with runs.replays_first():  # a replay longer than the grace
             assert stopped_soon(run._process.pid)
             assert runs.stop_runs_of("visitor") == 1
@@ -180,11 +185,7 @@ def test_a_burst_of_replays_pauses_a_run_only_within_its_credit_whatever_the_rat
 
     try:
         run = runs.start("visitor", "paced", paced(episodes=100_000, pull_seconds=0.05), tmp_path / "run")
-        deadline = time.monotonic() + 120
-        while run.progress is None or run.doing != "" or run.progress < 5:  # training
-            assert time.monotonic() < deadline and not run.done, (run.state, run.doing, run.message)
-            run.heartbeat()
-            time.sleep(0.05)
+        wait_until_training(run, 120)
         start, elapsed_before, trained_before = time.monotonic(), run.elapsed, run.training_seconds
         burst = threading.Thread(target=replays_back_to_back, daemon=True)
         burst.start()

@@ -190,14 +190,8 @@ def save_run(agent: Mario, out_dir: Path, episode: int, logger: MetricLogger,
 def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: BackwardCurriculum | None = None
                 ) -> int:
     """Load the training state into `agent`, `logger` (and the curriculum); returns the episode counter."""
-    if curriculum is not None:
-        meta_file = out_dir / ckpt.TRAINING_META_FILE
-        state = ckpt.read_json(meta_file).get("curriculum") if meta_file.is_file() else None
-        if state is not None:
-            with ckpt.reading(meta_file):
-                curriculum.load_state(state)
     if (out_dir / ckpt.TRAINING_META_FILE).is_file() and not (out_dir / ckpt.TRAINING_STATE_FILE).is_file():
-        return warm_restart(agent, out_dir, logger)
+        return warm_restart(agent, out_dir, logger, curriculum)
     ckpt.require_training_state(out_dir)
     tensors, meta = ckpt.load_training_state(out_dir, required=("optimizer", "rng", "logger"))
     file = out_dir / ckpt.TRAINING_STATE_FILE
@@ -214,10 +208,12 @@ def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: B
         # the replay memory is not saved: refill it for `burnin` steps before learning again
         agent.burnin = step + agent.config.burnin
         logger.load_state(meta["logger"], step)
+        restore_curriculum(curriculum, meta)
     return episode
 
 
-def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
+def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: BackwardCurriculum | None = None
+                 ) -> int:
     """Resume from a checkpoint's small parts only (what a bundled, committed checkpoint keeps: the
     52 MB of Q_target + Adam moments in training_state.safetensors stay out of git): Q_online from
     model.safetensors, Q_target re-synced to it, a fresh Adam; the counters and exploration rate saved
@@ -234,9 +230,16 @@ def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger) -> int:
         agent.rng.bit_generator.state = meta["rng"]
         agent.burnin = step + agent.config.burnin  # the replay memory is refilled first, as on any resume
         logger.load_state(meta["logger"], step)
+        restore_curriculum(curriculum, meta)
     print(f"resume: no {ckpt.TRAINING_STATE_FILE} in {out_dir}: continuing from the weights at step {step} "
           "(Q_target re-synced, Adam restarted)", file=sys.stderr)
     return episode
+
+
+def restore_curriculum(curriculum: BackwardCurriculum | None, meta: dict[str, Any]) -> None:
+    """Where a --starts run's window stood when it was saved (a run saved before it had one starts afresh)."""
+    if curriculum is not None and meta.get("curriculum") is not None:
+        curriculum.load_state(meta["curriculum"])
 
 
 def start_from_weights(agent: Mario, checkpoint: str | os.PathLike) -> None:

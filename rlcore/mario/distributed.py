@@ -36,10 +36,8 @@ from torchrl.modules import NoisyLinear, reset_noise
 
 from rlcore.config import check_bounds
 from rlcore.mario.config import MarioConfig
-from rlcore.mario.curriculum import route_env_thunk
-from rlcore.mario.env import env_thunk
 from rlcore.mario.net import float_input
-from rlcore.mario.train import TrainingRun, open_run_folder
+from rlcore.mario.train import TrainingRun, open_run_folder, worker_env_factory
 
 OBJECT_STORE_BYTES = 200 * 1024**2  # a private instance: batches of ~0.5 MB and 7 MB of weights in flight
 CONNECT_TIMEOUT_S = 5.0  # an unreachable --ray-address fails within this
@@ -271,8 +269,7 @@ class RayTrainingRun(TrainingRun):
             shared = online if self.agent.device.type == "cpu" else _cpu_copy(online)
             self.policy = ExplorationPolicy(shared, self.agent.action_dim, config.channels_last,
                                             self.agent.exploration_rate)
-            env_fn = env_fn or (route_env_thunk(config) if config.starts else
-                                env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky))
+            env_fn = env_fn or worker_env_factory(config)
             # a resumed run reseeds its envs from the episode count, as the local path does
             self.collector = start_collector(config, self.policy, env_fn, config.seed + 1000 * self.episode)
             self._send_start_window()

@@ -312,6 +312,14 @@ def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
                               initargs=(0, cpus))
 
 
+def worker_env_factory(config: MarioConfig) -> Callable[[], Any]:
+    """A picklable factory of one emulator worker's env for `config` (local or Ray): with route starts
+    when the run has --starts."""
+    if config.starts:
+        return route_env_thunk(config)
+    return env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky)
+
+
 def open_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
     """The run folder, created; a clear error when asked to resume a run that is not there."""
     out_dir = Path(out_dir)
@@ -341,8 +349,7 @@ class TrainingRun:
         # the emulator workers are forked first, before torch starts its threads and the replay is
         # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
         self.curriculum = self._curriculum(config)
-        env_fn = env_fn or (route_env_thunk(config) if config.starts else
-                            env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky))
+        env_fn = env_fn or worker_env_factory(config)
         with warnings.catch_warnings():
             # "fork() of a multi-threaded process": the workers run only the emulator, NumPy and
             # single-threaded OpenCV, none of the parent's thread pools

@@ -780,6 +780,14 @@ def _add_playthrough_command(parser: argparse.ArgumentParser) -> None:
                         help="end each level's episode after this many agent steps (default: 0, the system's cap)")
 
 
+def _system_of_all(folders: list[Path]) -> System:
+    """The one system of several checkpoints (a one-line error when they mix systems)."""
+    systems = {system_of_checkpoint(f).name: system_of_checkpoint(f) for f in folders}
+    if len(systems) > 1:
+        raise UsageError(f"the checkpoints are of different systems: {', '.join(sorted(systems))}")
+    return next(iter(systems.values()))
+
+
 def _add_world_command(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", metavar="CHECKPOINT", nargs="+",
                         help=f"the Mario stage agents, one per level of the world: {CHECKPOINT_HELP}")
@@ -796,21 +804,18 @@ def cmd_evaluate_world(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from rlcore.checkpoint import atomic_write_json
-    from rlcore.config import check_seeds
+    from rlcore.config import check_bounds, check_seeds
     from rlcore.evaluation import check_episodes
 
     folders = [_hub_checkpoint(c) for c in args.checkpoints]
-    systems = {system_of_checkpoint(f).name for f in folders}
-    if len(systems) > 1:
-        raise UsageError(f"the checkpoints are of different systems: {', '.join(sorted(systems))}")
+    system = _system_of_all(folders)
     check_episodes(args.episodes)
     check_seeds(args.seed, args.episodes)
-    if not 0.0 <= args.sticky < 1.0:
-        raise UsageError(f"--sticky must be a probability in [0, 1), got {args.sticky}")
     options = {"sticky": args.sticky} if args.sticky else {}
+    check_bounds(system.play_options(seed=args.seed, **options), "evaluate-world")  # play's bounds
     with tqdm(total=args.episodes, desc="world in a row", unit="run", disable=args.no_progress) as bar:
-        figures = get_system(systems.pop()).world_in_a_row(folders, episodes=args.episodes, seed=args.seed,
-                                                           progress=bar.update, **options)
+        figures = system.world_in_a_row(folders, episodes=args.episodes, seed=args.seed, progress=bar.update,
+                                        **options)
     protocol = f"sticky actions {args.sticky:g} per frame (ALE v5)" if args.sticky else "greedy"
     low, high = figures["ci95"]
     print(f"world in a row, {protocol}: cleared {figures['cleared']}/{figures['runs']} runs "
@@ -828,10 +833,7 @@ def cmd_playthrough(args: argparse.Namespace) -> int:
     from rlcore.video import write_mp4
 
     folders = [_hub_checkpoint(c) for c in args.checkpoints]
-    systems = {system_of_checkpoint(f).name: system_of_checkpoint(f) for f in folders}
-    if len(systems) > 1:
-        raise UsageError(f"the checkpoints are of different systems: {', '.join(sorted(systems))}")
-    system = next(iter(systems.values()))
+    system = _system_of_all(folders)
     options = {"sticky": args.sticky} if args.sticky else {}
     if args.max_steps:
         options["max_steps"] = args.max_steps

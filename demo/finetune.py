@@ -10,6 +10,7 @@ fields, so the before/after plays exactly the task the run trained on.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import gradio as gr
 from demo.context import AppContext
 from demo.ui import EXPECTED_ERRORS, figures_table, option_echoes
 from rlcore.checkpoint import CheckpointError, load_config, one_line
-from rlcore.systems import PlayControl, System, all_systems, get_system
+from rlcore.config import from_dict
+from rlcore.systems import PlayControl, Practice, System, all_systems, get_system
 
 NEW_AGENT = ""  # the "Start from" choice of a run from scratch (the preset's config)
 SNAPSHOTS = "snapshots"
@@ -69,9 +71,10 @@ def start_choices(ctx: AppContext, system: System) -> list[tuple[str, str]]:
 
 
 def recommended_start(ctx: AppContext, system: System) -> str:
-    """What the tab proposes: the first bundled agent (a run from it shows learning within the cap)."""
-    points = start_points(ctx, system)
-    return points[0].ref if points else NEW_AGENT
+    """What the tab proposes: the system's `start_agent` when bundled here, else the first bundled agent (a
+    run from it shows learning within the cap)."""
+    refs = [point.ref for point in start_points(ctx, system)]
+    return system.knobs.start_agent if system.knobs.start_agent in refs else (refs or [NEW_AGENT])[0]
 
 
 def start_path(ctx: AppContext, system: System, ref: str | None) -> Path | None:
@@ -202,8 +205,11 @@ def cap_note(ctx: AppContext, system: System, start_ref: str | None) -> str:
              + ("." if fits else ", so expect little change within the cap."))
     if start is not None:
         trained = system.trained_budget(start)
-        return (f"{text}, on top of the {f'{trained:,} ' if trained else ''}{unit} of **{start_ref}**; {needs} "
-                "The run ends with a before/after: the starting agent and the trained one on the same episode.")
+        practice = (" Where the agent fails on this task, the run practises where it fails (its training episodes "
+                    "start just before that spot) and the before/after plays from there too." if system.practises else "")
+        return (f"{text}, on top of the {f'{trained:,} ' if trained else ''}{unit} of **{start_ref}**; {needs}"
+                f"{practice} The run ends with a before/after: the starting agent and the trained one on the same "
+                "episode.")
     good = next(((p.ref, system.trained_budget(p.path)) for p in start_points(ctx, system)
                  if system.trained_budget(p.path)), None)
     if good is None or good[1] <= allows:
@@ -228,26 +234,52 @@ def episode_seed(system: System, start: Path | None, training_seed: int) -> int:
     return system.play_options().seed if start is not None else training_seed
 
 
+def with_practice(ctx: AppContext, system: System, start: Path, config: dict[str, Any],
+                  options: Mapping[str, Any]) -> tuple[dict[str, Any], Practice | None]:
+    """The run's config with the system's practice (System.practice) for the agent it starts from, judged by
+    that agent's episode on the before/after's `options` (rendered now: the before/after's left side is then
+    served from the cache)."""
+    try:
+        episode = ctx.renderer.episode(system.name, start, dict(options))
+        practice = system.practice(from_dict(system.Config, config), episode.summary)
+    except EXPECTED_ERRORS as err:  # no practice then: the run trains on the whole task, as any other
+        print(f"app: {system.name} run without practice: {one_line(err)}", file=sys.stderr, flush=True)
+        return config, None
+    return ({**config, **practice.config}, practice) if practice is not None else (config, None)
+
+
 def add_before_after(ctx: AppContext, system: System, start: tuple[str, Path], trained: Path,
-                     options: Mapping[str, Any], status: str, video: str) -> tuple[str, str]:
+                     options: Mapping[str, Any], status: str, video: str,
+                     practice: Practice | None = None) -> tuple[str, str]:
     """The end of a run from an agent: the status with both agents' figures, and their side-by-side video
     (a failure to render it keeps the trained agent's own video and says why in one line)."""
     try:
-        text, both = before_after(ctx, system, start, trained, options)
+        text, both = before_after(ctx, system, start, trained, options, practice)
     except EXPECTED_ERRORS as err:
         return f"{status}\n\nNo before/after: {one_line(err)}", video
     return f"{status}\n\n{text}", both
 
 
 def before_after(ctx: AppContext, system: System, start: tuple[str, Path], trained: Path,
-                 options: Mapping[str, Any]) -> tuple[str, str]:
+                 options: Mapping[str, Any], practice: Practice | None = None) -> tuple[str, str]:
     """The starting agent (left) and the trained one (right) on the same episode (`options`: its seed and the
-    task trained on):
-    (Markdown of both agents' figures, the side-by-side video)."""
+    task trained on; from the practice spot when the run practised one, then the figures of both from the
+    task's start too): (Markdown of both agents' figures, the side-by-side video)."""
     ref, folder = start
-    shown = ctx.renderer.comparison(system.name, folder, trained, dict(options))
-    table = figures_table({f"before ({ref})": shown.left.summary, "after (this run)": shown.right.summary},
-                          hide=option_echoes(system))
-    played = ", ".join(f"{k} {v:g}" for k, v in options.items())
-    return (f"**Before / after** ({played}): left the agent it started from, right the trained one, on the "
-            f"same episode.\n\n{table}", str(shown.video))
+    played = {**options, **practice.play} if practice is not None else dict(options)
+    shown = ctx.renderer.comparison(system.name, folder, trained, played)
+    text = (f"**Before / after** ({_options_line(played)}): left the agent it started from, right the trained "
+            f"one, on the same episode.\n\n{_pair_table(system, ref, shown.left.summary, shown.right.summary)}")
+    if practice is None:
+        return text, str(shown.video)
+    before, after = (ctx.renderer.episode(system.name, agent, dict(options)) for agent in (folder, trained))
+    return (f"**Practice**: {practice.note}.\n\n{text}\n\n**From the start** ({_options_line(options)}):\n\n"
+            f"{_pair_table(system, ref, before.summary, after.summary)}", str(shown.video))
+
+
+def _options_line(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in options.items())
+
+
+def _pair_table(system: System, ref: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    return figures_table({f"before ({ref})": before, "after (this run)": after}, hide=option_echoes(system))

@@ -30,7 +30,7 @@ from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, figures_line, fitted_plot, l
                      option_echoes, refusal)
 from rlcore.checkpoint import CONFIG_FILE, REPLAY_FILE, atomic_path, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
-from rlcore.systems import System, all_systems, get_system
+from rlcore.systems import Practice, System, all_systems, get_system
 
 POLL_SECONDS = 0.5
 MAX_PLOTS = 5
@@ -332,6 +332,12 @@ def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_val
     except EXPECTED_ERRORS as err:
         yield refusal(err), *plot_updates(chosen, []), None, None
         return
+    start_folder, task = finetune.start_and_task(ctx, chosen, start)
+    options = {"seed": finetune.episode_seed(system, start_folder, int(seed_value)), **task}  # its episode
+    practice = None
+    if start_folder is not None:
+        yield f"Playing **{start[0]}** to see where it fails...", *plot_updates(chosen, []), None, None
+        config, practice = finetune.with_practice(ctx, system, start_folder, config, options)
     out_dir = new_run_folder(ctx, chosen, request.session_hash)
     run = ctx.training.start(request.session_hash, chosen, config, out_dir)
     try:
@@ -339,21 +345,27 @@ def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_val
     finally:  # Gradio closed the stream (the tab went away): stop at once rather than at the heartbeat timeout
         if not run.done and not run.stop_requested:
             run.request_stop(PAGE_WENT_AWAY)
-    plots_now = plot_updates(chosen, run.records)
+    push_to = new_push_repo(namespace, chosen) if push_value and namespace is not None else None
+    before = (start[0], start_folder) if start_folder is not None else None
+    yield from outcome(ctx, system, run, out_dir, options, push_to, before, practice)
+
+
+def outcome(ctx: AppContext, system: System, run: Run, out_dir: Path, options: dict[str, Any],
+            push_to: str | None, before: tuple[str, Path] | None, practice: Practice | None):
+    """After the run: its agent evaluated, rendered on `options` and zipped (pushed when asked), then, for a
+    run from an agent (`before`: its choice and folder), the before/after."""
+    plots_now = plot_updates(system.name, run.records)
     if run.state not in (FINISHED, STOPPED) or not (out_dir / CONFIG_FILE).is_file():
         reason = run.message or "it ended before saving a checkpoint"
         yield f"**The run did not produce an agent:** {reason}", *plots_now, None, None
         return
     final = run_status(run, system)
     yield final + "\n\nEvaluating and rendering the new agent...", *plots_now, None, None
-    start_folder, task = finetune.start_and_task(ctx, chosen, start)
-    episode_seed = finetune.episode_seed(system, start_folder, int(seed_value))
-    push_to = new_push_repo(namespace, chosen) if push_value and namespace is not None else None
-    status, video, archive = finish(ctx, system, out_dir, final, episode_seed, push_to, task)
-    if start_folder is not None and video is not None:
+    task = {k: v for k, v in options.items() if k != "seed"}
+    status, video, archive = finish(ctx, system, out_dir, final, options["seed"], push_to, task)
+    if before is not None and video is not None:
         yield status + "\n\nPlaying the agent it started from and the trained one...", *plots_now, video, archive
-        status, video = finetune.add_before_after(ctx, system, (start[0], start_folder), out_dir,
-                                                  {"seed": episode_seed, **task}, status, video)
+        status, video = finetune.add_before_after(ctx, system, before, out_dir, options, status, video, practice)
     yield status, *plots_now, video, archive
 
 

@@ -33,6 +33,7 @@ use only what is declared here and never ask which system they hold.
         generalisation = GeneralisationMap(...)   # optional: the grid of play options `rlcore map` plays
         def trained_on(self, config, options): ...  # optional: whether options play what the agent trained on
         def map_episode(self, agent, options): ...  # optional: one episode's summary without frames (fast)
+        def practice(self, config, summary): ...    # optional: where a run from an agent practises (Practice)
 
 A system whose Config has an `init_from` field (a checkpoint folder whose weights a run starts from)
 can fine-tune: `start_config(checkpoint, stage=2)` is that run's config (`rlcore train --init`, the
@@ -170,9 +171,21 @@ class TrainKnobs:
     # what the time cap allows against what learning needs
     task: tuple[PlayControl, ...] = ()
     start_task: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    start_agent: str = ""  # the bundled agent the tab proposes to start from (else the first one)
     start_budget: int = 0
     cpu_rate: float = 0.0
     start_needs: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Practice:
+    """Where a run that starts from a trained agent practises (System.practice): the Config changes that
+    start its training episodes there, the PlayOptions values of an episode that starts at the same spot
+    (for the before/after), and a sentence saying where and why."""
+
+    config: Mapping[str, Any]
+    play: Mapping[str, Any]
+    note: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,6 +312,16 @@ class System(abc.ABC):
         line saying what was written and what it cost, whether it reached its goal). `progress` gets
         {"done", "total", ...figures} as it goes."""
         raise ValueError(f"{self.name} has nothing to explore")
+
+    @property
+    def practises(self) -> bool:
+        """Whether runs from an agent can practise where it fails (the system implements `practice`)."""
+        return type(self).practice is not System.practice
+
+    def practice(self, config: Any, summary: Mapping[str, Any]) -> Practice | None:
+        """Where a run from an agent (`config`: the run's, task included) should practise, given the summary
+        of that agent's episode on the task from its start (where it failed); None: the whole task as usual."""
+        return None
 
     def export(self, checkpoint: str | os.PathLike, path: str | os.PathLike) -> Any:
         """Write the checkpoint in the system's outside format (`export_file`) to `path`; the path written."""

@@ -139,3 +139,42 @@ def test_explore_command_writes_a_route_and_says_what_it_cost(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "reaches x 300" in out and "frames" in out and Route.load(tmp_path / "r").x_pos[-1] >= 300
     assert main(["explore", "mario", "--world", "9", "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
+
+
+AGENT_1_3 = Path(__file__).resolve().parent.parent / "checkpoints" / "mario-1-3"
+
+
+def test_play_from_a_practice_spot_starts_at_the_bundled_routes_save_state_and_evaluate_cannot():
+    from rlcore.mario.api import SYSTEM, PlayOptions
+
+    route = Route.load(ROUTES / "mario-1-3")
+    xs = route_points(route)
+    spot = SYSTEM.practice(SYSTEM.config_of(AGENT_1_3), {"x_pos": 725, "flag_get": False}).play["start_x"]
+    agent = SYSTEM.load(AGENT_1_3)
+    summary = SYSTEM.map_episode(agent, PlayOptions(stage=3, start_x=spot, max_steps=3))
+    trace = run_episode(agent, seed=0, stage=3, max_steps=1, start_x=spot)["trace"]
+    assert spot in xs and abs(trace[0]["x_pos"] - spot) < 20  # one step after the route's save state there
+    assert summary["start_x"] == spot and summary["steps"] == 3
+    from_start = SYSTEM.map_episode(agent, PlayOptions(stage=3, max_steps=1))
+    assert "start_x" not in from_start and from_start["x_pos"] < 60
+    with pytest.raises(ValueError, match="no bundled route"):
+        run_episode(agent, seed=0, world=2, stage=1, max_steps=1, start_x=500)
+    with pytest.raises(TypeError):  # the evaluation protocol has no start but the level's
+        SYSTEM.evaluate(AGENT_1_3, episodes=1, start_x=spot)
+
+
+def test_practice_starts_before_where_the_agent_failed_on_a_level_with_a_route_of_its_actions():
+    from rlcore.mario.api import PRACTICE_BURNIN, PRACTICE_WINDOW, SYSTEM
+
+    config = SYSTEM.config_of(AGENT_1_3)
+    practice = SYSTEM.practice(config, {"x_pos": 725, "flag_get": False})
+    assert practice.config == {"starts": str(ROUTES / "mario-1-3"), "start_x": 725, "start_window": PRACTICE_WINDOW,
+                               "burnin": PRACTICE_BURNIN}
+    xs = route_points(Route.load(ROUTES / "mario-1-3"))
+    window = BackwardCurriculum(xs, PRACTICE_WINDOW, 0.5, start_x=725).window
+    assert practice.play["start_x"] == xs[window[0]] < 725 and "x 725" in practice.note
+    assert xs[window[1]] < 725 <= xs[window[1] + 1]  # the training window ends just before the failure
+    assert SYSTEM.practice(config, {"x_pos": 2400, "flag_get": True}) is None  # nothing to practise
+    assert SYSTEM.practice(MarioConfig(world=2, stage=1), {"x_pos": 300, "flag_get": False}) is None  # no route
+    other_actions = MarioConfig(world=1, stage=4, actions="right_jump")  # 1-4's route needs right_only
+    assert SYSTEM.practice(other_actions, {"x_pos": 700, "flag_get": False}) is None

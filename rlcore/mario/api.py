@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,9 +14,10 @@ from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
 from rlcore.mario.config import PRESETS, MarioConfig
 from rlcore.mario.env import env_id
-from rlcore.mario.explore import ExploreOptions
+from rlcore.mario.curriculum import bundled_route, practice_spot, route_points
+from rlcore.mario.explore import ExploreOptions, Route
 from rlcore.systems import (Budget, Episode, Figure, GeneralisationMap, MapAxis, PlayControl, System,
-                            TrainingProgress, TrainKnobs)
+                            Practice, TrainingProgress, TrainKnobs)
 
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
 Config = MarioConfig
@@ -36,15 +37,25 @@ class PlayOptions:
     sticky: float = option(0.0, "sticky actions, per emulator frame as ALE v5: at each frame the joypad keeps "
                                 "the previous frame's buttons with this probability")
     epsilon: float = option(0.0, "epsilon-random actions: a uniform random action with this probability")
+    start_x: int = option(0, "start at the save state of the level's bundled route (checkpoints/routes) at or "
+                             "before this x, as the Train tab's practice does (evaluation never does); 0: the "
+                             "level's start")
 
     # a frame is 184 KB: the step cap keeps a render under ~550 MB of frames
     BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "seed": (0, MAX_SEED), "world": (1, 8), "stage": (1, 4), "max_steps": (1, _play.MAX_EPISODE_STEPS),
-        "noop_max": (0, 1000), "sticky": (0.0, 0.95), "epsilon": (0.0, 1.0)}
+        "noop_max": (0, 1000), "sticky": (0.0, 0.95), "epsilon": (0.0, 1.0), "start_x": (0, 10**5)}
 
 
 # the per-step Q figures an Episode offers to plots (trace key -> label)
 Q_SERIES = {"q_max": "max Q", "q_chosen": "Q of the chosen action"}
+
+# A practice run (SuperMario.practice) starts its episodes in a window of 4 route points (16 agent steps, ~1 s of
+# play) before where the agent failed, and its before/after plays from the window's first point: after 12,000
+# steps from a window of 8 (x 520-716 on 1-3) mario-1-3 passed the treetop from x 632 on but still fell from
+# x 520, where it retraces its old run. Learning starts after 2,000 steps of replay (a run in the cap at 20
+# agent steps/s has ~12,000). docs/experiments/2026-12-07-practice-in-the-train-tab.md
+PRACTICE_WINDOW, PRACTICE_BURNIN = 4, 2_000
 
 SHORT_RUN_MEMORY = 1000  # replay rows of the shortest runs (~7 MB; the replay needs a few)
 
@@ -71,7 +82,7 @@ class SuperMario(System):
                      PlayControl("show_q", "Show Q-values in the video"))
     knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after at most a quarter of them)", 3000, 50_000,
                        metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run,
-                       task=play_controls[:2], start_task={"stage": 2}, start_budget=30_000, cpu_rate=55.0,
+                       task=play_controls[:2], start_agent="mario-1-3", start_budget=30_000, cpu_rate=55.0,
                        start_needs=30_000)
     # A run from a trained agent: explore a little around what it knows (epsilon 0.2 decaying to 0.05, not
     # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~30k), in float32 unless this CPU
@@ -131,7 +142,7 @@ class SuperMario(System):
         check_bounds(options, "play options")
         run = _play.play_episode(checkpoint, seed=options.seed, world=options.world, stage=options.stage,
                                  noop_max=options.noop_max, max_steps=options.max_steps, sticky=options.sticky,
-                                 epsilon=options.epsilon, show_q=options.show_q)
+                                 epsilon=options.epsilon, show_q=options.show_q, start_x=options.start_x)
         series = {label: [step[key] for step in run["trace"]] for key, label in Q_SERIES.items()}
         return Episode(frames=run["frames"], summary=_summary(run, options), trace=run["trace"],
                        fps=_play.PLAYBACK_FPS, series=series)
@@ -141,8 +152,28 @@ class SuperMario(System):
         check_bounds(options, "play options")
         run = _play.run_episode(agent, seed=options.seed, world=options.world, stage=options.stage,
                                 noop_max=options.noop_max, max_steps=options.max_steps, sticky=options.sticky,
-                                epsilon=options.epsilon)
+                                epsilon=options.epsilon, start_x=options.start_x)
         return _summary(run, options)
+
+    def practice(self, config: MarioConfig, summary: Mapping[str, Any]) -> Practice | None:
+        """A run from an agent that fails on its level practises just before where it failed: its training
+        episodes start from the level's bundled route there (the backward curriculum with start_x, the window
+        moving back as it succeeds), and its before/after also plays from that spot. None when the agent
+        reaches the flag, or the level has no bundled route of the agent's action set."""
+        folder = bundled_route(config.world, config.stage)
+        if summary.get("flag_get") or folder is None:
+            return None
+        route = Route.load(folder)
+        if route.actions != config.actions or not route.flag:
+            return None
+        fail_x = int(summary["x_pos"])
+        spot = practice_spot(route_points(route), fail_x, PRACTICE_WINDOW)
+        changes = {"starts": str(folder), "start_x": fail_x, "start_window": PRACTICE_WINDOW,
+                   "burnin": min(config.burnin, PRACTICE_BURNIN)}
+        return Practice(config=changes, play={"start_x": spot},
+                        note=f"its episode from the level's start ends at x {fail_x:,}, so training episodes start "
+                             f"from the level's route just before it (from x {spot:,}; {config.start_share:.0%} from the "
+                             "level's start), moving back as it gets past")
 
     ExploreOptions = ExploreOptions
 
@@ -168,8 +199,9 @@ class SuperMario(System):
 
 
 def _summary(run: dict[str, Any], options: PlayOptions) -> dict[str, Any]:
+    where = {"start_x": options.start_x} if options.start_x else {}  # a practice spot, not the level's start
     return {"return": run["return"], "x_pos": run["x_pos"], "flag_get": run["flag_get"], "steps": run["length"],
-            "world": options.world, "stage": options.stage, "seed": options.seed}
+            "world": options.world, "stage": options.stage, "seed": options.seed, **where}
 
 
 SYSTEM = SuperMario()

@@ -13,7 +13,8 @@ Go-Explore (Ecoffet et al. 2021) robustifies its routes the same way. Here:
   as evaluation does, so the part the window has left behind is still practised;
 - sticky actions and the epsilon schedule apply to every episode alike.
 
-Evaluation, play-back and the app never use any of this: they always start at the level's start.
+Evaluation never uses any of this: it always starts at the level's start. Play-back starts at a save state
+of the level's bundled route only when asked (`start_at`: `play --start-x`, the Train tab's practice spot).
 """
 
 from __future__ import annotations
@@ -21,18 +22,21 @@ from __future__ import annotations
 import functools
 import os
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from rlcore.mario.env import MarioPreprocessing, make_worker_env
+from rlcore.mario.env import MarioPreprocessing, env_id, make_worker_env
 from rlcore.mario.explore import Route, route_snapshots
 
 POINT_EVERY = 4  # agent steps between the route's start points (16 frames)
 JUDGE_EPISODES = 20  # episodes from the window that decide whether it moves back
 LEVEL_START = -1  # `route_start` of an episode that began at the level's own start
 HISTORY = 100  # level-start outcomes kept for the log's moving flag rate
+# the routes `rlcore explore` found for World 1, bundled with the agents (checkpoints/routes/mario-W-S/)
+BUNDLED_ROUTES = Path(__file__).resolve().parents[2] / "checkpoints" / "routes"
 
 
 def route_points(route: Route, every: int = POINT_EVERY) -> list[int]:
@@ -40,6 +44,41 @@ def route_points(route: Route, every: int = POINT_EVERY) -> list[int]:
     xs = [route.x_pos[0]] if route.x_pos else [0]  # the level's start: the first step barely moves
     xs += [route.x_pos[i - 1] for i in range(every, len(route.steps), every)]
     return xs
+
+
+def bundled_route(world: int, stage: int) -> Path | None:
+    """The bundled route folder of a level, or None when none is bundled."""
+    folder = BUNDLED_ROUTES / f"mario-{world}-{stage}"
+    return folder if (folder / "route.json").is_file() else None
+
+
+def start_at(env: MarioPreprocessing, world: int, stage: int, actions: str, start_x: int) -> int:
+    """Make every reset of `env` start at the bundled route's last start point at or before x `start_x` (a
+    practice spot, never an evaluation's start) -> that point's x. A one-line error when the level has no
+    bundled route or its route uses another action set."""
+    folder = bundled_route(world, stage)
+    if folder is None:
+        raise ValueError(f"start_x {start_x}: {env_id(world, stage)} has no bundled route to start from "
+                         f"(routes are bundled for: {', '.join(p.name for p in sorted(BUNDLED_ROUTES.glob('*-*')))})")
+    route = Route.load(folder)
+    if route.actions != actions:
+        raise ValueError(f"start_x {start_x}: the bundled route of {route.env_id} uses the action set "
+                         f"{route.actions!r}, this agent {actions!r}")
+    noop_max, sticky = env.noop_max, env.sticky
+    env.noop_max, env.sticky, env.start_snapshot = 0, 0.0, None  # the replay needs an exact emulator
+    try:
+        snapshots, xs = route_snapshots(env, route, POINT_EVERY)
+    finally:
+        env.noop_max, env.sticky = noop_max, sticky
+    index = max(0, sum(x <= start_x for x in xs) - 1)
+    env.start_snapshot = snapshots[index]
+    return xs[index]
+
+
+def practice_spot(xs: list[int], fail_x: int, width: int) -> int:
+    """Where practice before `fail_x` starts: the x of the first point of the curriculum's first window
+    (BackwardCurriculum with start_x=fail_x), so a run and its before/after start at the same spot."""
+    return xs[BackwardCurriculum(xs, width, 1.0, start_x=fail_x).window[0]]
 
 
 class RouteStarts(gym.Wrapper):

@@ -104,6 +104,7 @@ class MarioPreprocessing(gym.Wrapper):
         self.skip, self.size, self.stack, self.noop_max, self.sticky = skip, size, stack, noop_max, sticky
         self.last_action: int | None = None  # the action the emulator last performed (None after a reset)
         self.delayed_frames = 0  # frames of the last step that kept other buttons than chosen (sticky actions)
+        self.start_snapshot = None  # a save state every reset starts from (a practice spot), else the level's start
         self.observation_space = Box(0, 255, (stack, size, size), np.uint8)
         self._frames = np.zeros((stack, size, size), np.uint8)
         self._nes = env.unwrapped  # the emulator: native grayscale and RGB screen copies
@@ -120,6 +121,8 @@ class MarioPreprocessing(gym.Wrapper):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         _, info = self.env.reset(seed=seed, options=options)
+        if self.start_snapshot is not None:  # a practice spot (rlcore.mario.curriculum.start_at): no no-op start
+            return self.restore(self.start_snapshot)
         noops = int(self.np_random.integers(0, self.noop_max + 1)) if self.noop_max else 0
         for _ in range(noops):  # random no-op frames: a different start for each episode
             _, _, terminated, truncated, info = self._nes.step(0)

@@ -13,6 +13,7 @@ import numpy as np
 from rlcore.config import check_seeds
 from rlcore.evaluation import check_episodes, protocol_name, rate_summary
 from rlcore.mario.agent import Mario
+from rlcore.mario.curriculum import start_at
 from rlcore.mario.env import MarioPreprocessing, action_labels, make_env
 from rlcore.runtime import torch_threads
 
@@ -60,15 +61,20 @@ def decision(q: np.ndarray, action: int, performed: int, explored: bool, delayed
 
 def run_episode(agent: Mario, *, seed: int, world: int | None = None, stage: int | None = None,
                 noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS, epsilon: float = 0.0,
-                sticky: float = 0.0, record: bool = False, env: MarioPreprocessing | None = None) -> dict[str, Any]:
+                sticky: float = 0.0, record: bool = False, env: MarioPreprocessing | None = None,
+                start_x: int = 0) -> dict[str, Any]:
     """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace (per step: its
     `decision`, reward, position, clock and score)}.
-    `env` reuses an emulator (its level, no-op and sticky settings win over world/stage/noop_max/sticky)."""
+    `env` reuses an emulator (its level, no-op and sticky settings win over world/stage/noop_max/sticky).
+    `start_x` > 0 starts at the level's bundled route's save state at or before that x (a practice spot;
+    evaluation never does), else at the level's start."""
     config = agent.config
     own_env = env is None
     if own_env:
         env = make_env(world or config.world, stage or config.stage, config.actions, noop_max=noop_max,
                        sticky=sticky)
+    if start_x:
+        start_at(env, world or config.world, stage or config.stage, config.actions, start_x)
     choose = EpsilonActions(epsilon, agent.action_dim, seed)
     try:
         with torch_threads(PLAY_THREADS):
@@ -157,13 +163,13 @@ def _results(agent: Mario, runs: list[dict[str, Any]], seeds: list[int], protoco
 def play_episode(checkpoint: str | os.PathLike | Mario, *, seed: int = 0, world: int | None = None,
                  stage: int | None = None, noop_max: int = EVAL_NOOP_MAX, max_steps: int = MAX_EPISODE_STEPS,
                  sticky: float = 0.0, epsilon: float = 0.0, show_q: bool = False,
-                 video: str | os.PathLike | None = None, device: str = "cpu") -> dict[str, Any]:
+                 video: str | os.PathLike | None = None, device: str = "cpu", start_x: int = 0) -> dict[str, Any]:
     """One (epsilon-)greedy episode with its full-colour (240, 256, 3) frames and per-step info (with the
     Q-values acted on); `show_q` draws them into the frames (q_overlay); written as an H.264 mp4 when
     `video` is a path."""
     agent = _agent(checkpoint, device)
     run = run_episode(agent, seed=seed, world=world, stage=stage, noop_max=noop_max, max_steps=max_steps,
-                      sticky=sticky, epsilon=epsilon, record=True)
+                      sticky=sticky, epsilon=epsilon, record=True, start_x=start_x)
     if show_q:
         run["frames"] = q_overlay(run["frames"], run["trace"], action_labels(agent.config.actions),
                                   note_row=bool(sticky or epsilon))

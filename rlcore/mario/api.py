@@ -173,7 +173,7 @@ class SuperMario(System):
         return Practice(config=changes, play={"start_x": spot},
                         note=f"its episode from the level's start ends at x {fail_x:,}, so training episodes start "
                              f"from the level's route just before it (from x {spot:,}; {config.start_share:.0%} from the "
-                             "level's start), moving back as it gets past")
+                             "level's start), moving back once half of those reach the flag")
 
     ExploreOptions = ExploreOptions
 

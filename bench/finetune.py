@@ -1,5 +1,5 @@
 """What a run from a trained agent achieves within the Train tab's cap: the bundled swing-up Pendulum
-adapted to other physics, as the tab's default run does (System.start_config, the tab's iterations).
+adapted to other physics, as the tab's default run does (rlcore.resolve, the tab's iterations).
 
     .venv/bin/python bench/finetune.py                       # g 15, 200 iterations, training seeds 0-2
     .venv/bin/python bench/finetune.py --physics m=1.5 --iterations 100 --seeds 1
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from rlcore.resolve import resolve_config
 from rlcore.pendulum.play import evaluate_net
 from rlcore.pendulum.rollout import UPRIGHT_REWARD
 from rlcore.systems import get_system
@@ -45,7 +46,7 @@ def figures(folder: Path, physics: dict[str, float]) -> tuple[float, float]:
 def fine_tune(physics: dict[str, float], iterations: int, seed: int, out: Path) -> float:
     """Train from the bundled agent as the Train tab does; the wall-clock seconds it took."""
     pendulum = get_system("pendulum")
-    config = pendulum.start_config(BUNDLED, iterations=iterations, seed=seed, **physics)
+    config = resolve_config(pendulum, init=BUNDLED, overrides={"iterations": iterations, "seed": seed, **physics})
     began = time.perf_counter()
     for _ in pendulum.train(config, out, device="cpu"):
         pass
@@ -79,7 +80,7 @@ def mario_tab_run(out: Path, seconds: float, steps: int | None = None):
     mario = get_system("mario")
     knobs = mario.knobs
     agent = BUNDLED.parent / knobs.start_agent
-    start = mario.start_config(agent)
+    start = resolve_config(mario, init=agent)
     task = {**mario.task_of(start), **knobs.start_task}
     config = run_config("mario", next(iter(mario.presets)), steps or knobs.start_budget,
                         getattr(start, knobs.lr_field), 0, start=agent, task=task)

@@ -30,6 +30,7 @@ from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, figures_line, fitted_plot, l
                      option_echoes, refusal)
 from rlcore.checkpoint import CONFIG_FILE, REPLAY_FILE, atomic_path, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
+from rlcore.resolve import resolve_config
 from rlcore.systems import Practice, System, all_systems, get_system
 
 POLL_SECONDS = 0.5
@@ -41,13 +42,13 @@ NO_PLACE = ("this run was given no place in the queue: press Start (through the 
 def presets(system_name: str) -> dict[str, Any]:
     """The system's named configs (System.presets applied to Config's defaults)."""
     system = get_system(system_name)
-    return {name: system.preset(name) for name in system.presets}
+    return {name: resolve_config(system, preset=name) for name in system.presets}
 
 
 def run_config(system_name: str, preset: str, steps: float, lr: float, seed: float, start: Path | None = None,
                task: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The training config the run gets: the preset (or, with `start`, that agent's config: System.start_config)
-    with the visitor's knobs and task (a level, the physics), checked against the caps."""
+    """The training config the run gets (rlcore.resolve): the preset, or with `start` that agent's config, with
+    the visitor's knobs and task (a level, the physics), checked against the caps."""
     system = get_system(system_name)
     knobs = system.knobs
     if preset not in system.presets:
@@ -59,7 +60,7 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
     if seed is None or int(seed) != seed or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}")
     changes = {system.budget.field: int(steps), knobs.lr_field: float(lr), knobs.seed_field: int(seed), **(task or {})}
-    config = system.start_config(start, **changes) if start is not None else system.preset(preset, **changes)
+    config = resolve_config(system, preset=None if start is not None else preset, init=start, overrides=changes)
     if knobs.short_run is not None:
         config = dataclasses.replace(config, **knobs.short_run(config, int(steps)))
     check_bounds(config)  # the system's own limits, before a process is started

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rlcore.resolve import resolve_config
 from rlcore.systems import System, all_systems, finite_number, get_system, system_names, system_of_checkpoint
 
 PROG = "rlcore"
@@ -448,23 +449,23 @@ def train_config(system: System, args: argparse.Namespace) -> Any:
                              "saved config")
         if not has_checkpoint:
             raise UsageError(f"--resume: {out} holds no checkpoint to resume (no {CONFIG_FILE})")
-        return dataclasses.replace(system.config_of(out), **overrides)
+        return resolve_config(system, resume=out, overrides=overrides)
     if has_checkpoint:
         raise UsageError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another "
                          "--out (nothing was overwritten)")
     _refuse_run_files(out)
     if args.init:
         return start_config(system, args.init, args.preset, overrides)
-    return system.preset(args.preset or next(iter(system.presets)), **overrides)
+    return resolve_config(system, preset=args.preset, overrides=overrides)
 
 
 def start_config(system: System, init: str, preset: str | None, overrides: dict[str, Any]) -> Any:
-    """--init: the config of a run from a checkpoint's weights (System.start_config), said on stderr."""
+    """--init: the config of a run from a checkpoint's weights (rlcore.resolve), said on stderr."""
     if preset:
         raise UsageError("--init takes the checkpoint's config (its network must match the weights); --preset "
                          "names a config for a new agent: give one of them")
     folder = _hub_checkpoint(init)
-    config = system.start_config(folder, **overrides)
+    config = resolve_config(system, init=folder, overrides=overrides)
     trained = system.trained_budget(folder)
     _say(f"starting from {init}" + (f" (trained for {trained:,} {system.knobs.budget_label.lower()})"
                                    if trained else ""))

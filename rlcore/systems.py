@@ -36,8 +36,8 @@ use only what is declared here and never ask which system they hold.
         def practice(self, config, summary): ...    # optional: where a run from an agent practises (Practice)
 
 A system whose Config has an `init_from` field (a checkpoint folder whose weights a run starts from)
-can fine-tune: `start_config(checkpoint, stage=2)` is that run's config (`rlcore train --init`, the
-Train tab's "Start from").
+can fine-tune: `rlcore.resolve.resolve_config(system, init=checkpoint, overrides={"stage": 2})` is that run's
+config (`rlcore train --init`, the Train tab's "Start from").
 
 Systems are found by name: the built-in ones, `register_system(name, module)`, and the
 RLCORE_SYSTEMS environment variable ("name=module[,name=module]"), so a system can be added without
@@ -164,7 +164,7 @@ class TrainKnobs:
     lr_field: str = "lr"
     seed_field: str = "seed"
     short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs
-    # Starting from a trained agent (System.start_config): the Config fields that set the task (the level, the
+    # Starting from a trained agent (rlcore.resolve: init=): the Config fields that set the task (the level, the
     # physics), each also a PlayOptions field, so the before/after plays the task trained on; the task and the
     # budget the tab proposes for such a run; the budget a second of training buys on a 2-core CPU, and the
     # budget such a run needs before its agent changes visibly (docs/experiments/), to say before Start
@@ -328,12 +328,6 @@ class System(abc.ABC):
         raise ValueError(f"{self.name} checkpoints have no export format")
 
     # ------------------------------------------------------------------ shared by every system
-    def preset(self, name: str = "tutorial", **overrides: Any) -> Any:
-        """A named configuration (`presets`), with field overrides."""
-        from rlcore.config import apply_preset
-
-        return apply_preset(self.Config, dict(self.presets), name, self.name.capitalize(), **overrides)
-
     def config_of(self, checkpoint: str | os.PathLike) -> Any:
         """The Config saved in a checkpoint's config.json (a CheckpointError naming the file when it is bad)."""
         from rlcore.checkpoint import load_typed_config
@@ -344,22 +338,6 @@ class System(abc.ABC):
     def can_start_from(self) -> bool:
         """Whether a run can start from a checkpoint's weights (its Config has an `init_from` field)."""
         return any(field.name == "init_from" for field in dataclasses.fields(self.Config))
-
-    def start_config(self, checkpoint: str | os.PathLike, **overrides: Any) -> Any:
-        """The config of a run that starts from `checkpoint`'s weights: the checkpoint's learned config (its
-        network matches the weights; its run-time fields, Config.RUNTIME, are the defaults), with
-        `init_from` set, the system's `fine_tune` changes, then `overrides` (another level or physics, the
-        budget, flags); a CheckpointError when it is another system's. Every front end (`train --init`,
-        the app's "Start from") comes through here."""
-        from rlcore.config import check_bounds, learned_part
-
-        if not self.can_start_from:
-            raise ValueError(f"{self.name} runs cannot start from a checkpoint (its Config has no init_from)")
-        learned = learned_part(self.config_of(checkpoint))
-        config = dataclasses.replace(learned, init_from=_path_to_record(checkpoint),
-                                     **{**self.fine_tune, **overrides})
-        check_bounds(config)
-        return config
 
     def task_of(self, config: Any) -> dict[str, Any]:
         """The task a Config trains on: its `knobs.task` fields (Mario's level, the Pendulum's physics)."""
@@ -374,16 +352,6 @@ class System(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<rlcore system {self.name!r}>"
-
-
-def _path_to_record(folder: str | os.PathLike) -> str:
-    """How a run records the folder it starts from: relative to the working directory when inside it
-    (`checkpoints/mario-1-1`: reusable by a reader of the card, and no server's layout in it), else as
-    given. Runs load it from that same directory (the app's training processes inherit it)."""
-    try:
-        return Path(folder).absolute().relative_to(Path.cwd()).as_posix()
-    except ValueError:  # outside the working directory
-        return os.fspath(folder)
 
 
 def results_document(returns: Sequence[float], seeds: Sequence[int], protocol: Mapping[str, Any] | None = None,

@@ -15,6 +15,7 @@ from mario_fake_env import make_fake_env
 from rlcore import cli
 from rlcore.checkpoint import TRAINING_STATE_FILE, load_tensors
 from rlcore.modelcard import train_command
+from rlcore.resolve import resolve_config
 from rlcore.systems import get_system
 
 from test_cli import ROOT
@@ -63,7 +64,7 @@ def test_a_pendulum_start_from_learns_the_new_gravity(tmp_path):
         return evaluate_net(pendulum.load(folder).net, 32, seed=1000, physics={"g": 15.0})["mean_reward"]
 
     start = BUNDLED / "pendulum-swingup"
-    config = pendulum.start_config(start, g=15.0, iterations=60)
+    config = resolve_config(pendulum, init=start, overrides=dict(g=15.0, iterations=60))
     list(pendulum.train(config, tmp_path / "g15", device="cpu"))
     before, after = mean_return(start), mean_return(tmp_path / "g15")
     assert before < -700 and after > before + 300, (before, after)
@@ -75,11 +76,11 @@ def test_mario_start_from_loads_the_weights_and_starts_counters_afresh(tmp_path,
     mario = get_system("mario")
     start = BUNDLED / "mario-1-1"
     monkeypatch.chdir(tmp_path)  # a start outside the working directory is recorded as given
-    assert mario.start_config(start).init_from == str(start)
+    assert resolve_config(mario, init=start).init_from == str(start)
     # inside it, relative: the card's `--init checkpoints/mario-1-1` names no server's folders
     monkeypatch.chdir(ROOT)
-    config = mario.start_config(start, stage=2, max_steps=60, burnin=30, batch_size=8, memory_size=500, lr=0.0,
-                                num_envs=1, log_every=1, checkpoint_every=10_000)
+    config = resolve_config(mario, init=start, overrides=dict(stage=2, max_steps=60, burnin=30, batch_size=8, memory_size=500, lr=0.0,
+                                num_envs=1, log_every=1, checkpoint_every=10_000))
     assert (config.world, config.stage, config.init_from) == (1, 2, "checkpoints/mario-1-1")
     assert config.dueling and config.n_step == 3  # the bundled agent's recipe and network
     run = TrainingRun(config, tmp_path / "run", device="cpu", env_fn=FAKE_ENV)
@@ -165,8 +166,8 @@ def test_a_run_with_more_actions_starts_from_the_agents_weights(tmp_path, monkey
 
     monkeypatch.chdir(ROOT)
     mario = get_system("mario")
-    config = mario.start_config(BUNDLED / "mario-1-1", actions="right_only", max_steps=40, burnin=20, batch_size=8,
-                                memory_size=200, num_envs=1, log_every=1, checkpoint_every=10_000)
+    config = resolve_config(mario, init=BUNDLED / "mario-1-1", overrides=dict(actions="right_only", max_steps=40, burnin=20, batch_size=8,
+                                memory_size=200, num_envs=1, log_every=1, checkpoint_every=10_000))
     run = TrainingRun(config, tmp_path / "run", device="cpu",
                       env_fn=functools.partial(make_fake_env, n_actions=5, min_frames=40, max_frames=200))
     try:
@@ -213,7 +214,7 @@ def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_pat
     small = dict(max_steps=60, burnin=20, batch_size=8, memory_size=200, num_envs=1, log_every=1,
                  checkpoint_every=10_000, exploration_rate=0.0, exploration_rate_min=0.0)
     bundled_q = Mario.load(BUNDLED / "mario-1-1").q_values(STATES)
-    noisy_q = _finish_run(mario.start_config(BUNDLED / "mario-1-1", noisy=True, **small), tmp_path / "noisy")
+    noisy_q = _finish_run(resolve_config(mario, init=BUNDLED / "mario-1-1", overrides=dict(noisy=True, **small)), tmp_path / "noisy")
     torch.testing.assert_close(torch.tensor(noisy_q), torch.tensor(bundled_q), atol=1e-5, rtol=0)
     assert "its Linear layers -> NoisyNet means" in capsys.readouterr().err
 
@@ -225,7 +226,7 @@ def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_pat
     assert not torch.equal(stored["7.advantage.0.weight_sigma"],
                            torch.full_like(stored["7.advantage.0.weight_sigma"], 0.5 / 3136 ** 0.5))  # learnt
 
-    plain_q = _finish_run(mario.start_config(tmp_path / "noisy", noisy=False, **small), tmp_path / "plain")
+    plain_q = _finish_run(resolve_config(mario, init=tmp_path / "noisy", overrides=dict(noisy=False, **small)), tmp_path / "plain")
     torch.testing.assert_close(torch.tensor(plain_q), torch.tensor(trained.q_values(STATES)), atol=1e-5, rtol=0)
     assert "its NoisyNet means -> Linear layers" in capsys.readouterr().err
     assert "7.advantage.0.weight" in weights_of(tmp_path / "plain")
@@ -278,7 +279,7 @@ def test_init_takes_the_learned_config_and_never_where_or_how_to_run(tmp_path, m
 
     pendulum = get_system("pendulum")
     swingup = checkpoint_from_elsewhere(BUNDLED / "pendulum-swingup", tmp_path / "pendulum", hidden_size=32)
-    config = pendulum.start_config(swingup, g=15.0)
+    config = resolve_config(pendulum, init=swingup, overrides=dict(g=15.0))
     assert {k: getattr(config, k) for k in ELSEWHERE["pendulum"]} == {
         k: getattr(pendulum.Config(), k) for k in ELSEWHERE["pendulum"]}
     assert (config.hidden_size, config.gradient_decay, config.g) == (32, 0.98, 15.0)

@@ -16,6 +16,7 @@ from rlcore.pendulum import api
 from rlcore.pendulum.env import gen_params, initial_state_of_seed, params_as_floats, random_initial_state
 from rlcore.pendulum.rollout import tensor_rollout
 from rlcore.pendulum.train import PLOT_FILE, PendulumConfig, read_records, train
+from rlcore.resolve import resolve_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN = dict(iterations=60, lr=5e-3, checkpoint_every=20)
@@ -223,11 +224,11 @@ def test_curriculum_grows_the_rollout_and_init_from_starts_from_a_checkpoint(tra
 
 
 def test_presets(tmp_path):
-    assert api.preset("tutorial") == api.Config()
-    swingup = api.preset("swingup", seed=3)
+    assert resolve_config(api.SYSTEM, preset="tutorial") == api.Config()
+    swingup = resolve_config(api.SYSTEM, preset="swingup", overrides={"seed": 3})
     assert swingup.gradient_decay < 1 and swingup.seed == 3 and swingup.engine == "fast"
     with pytest.raises(ValueError, match="unknown Pendulum preset 'fastest'"):
-        api.preset("fastest")
+        resolve_config(api.SYSTEM, preset="fastest")
     with pytest.raises(ValueError, match="engine='fast'"):
         list(train(PendulumConfig(engine="env", gradient_decay=0.9, iterations=1), tmp_path / "run"))
     assert not (tmp_path / "run").exists()

@@ -15,6 +15,8 @@ from app_support import running_app
 from gradio_client import Client
 from hub_server import TOKEN, HubServer
 
+from rlcore.resolve import resolve_config
+
 ROOT = Path(__file__).resolve().parents[1]
 TOY = "bandit=toy_system"
 
@@ -65,7 +67,7 @@ def test_the_third_system_trains_evaluates_plays_and_goes_to_the_hub_and_back(tm
 
 def test_the_third_system_in_the_app_watch_and_agents_tabs(bandit, tmp_path):
     checkpoints = tmp_path / "checkpoints"
-    for _ in bandit.train(bandit.preset("eager", episodes=50), checkpoints / "bandit-agent"):
+    for _ in bandit.train(resolve_config(bandit, preset="eager", overrides={"episodes": 50}), checkpoints / "bandit-agent"):
         pass
     with running_app(checkpoints, tmp_path / "work") as (url, _):
         client = Client(url, verbose=False)

@@ -12,7 +12,7 @@ from rlcore.checkpoint import load_config
 from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.mario import play as _play
 from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
-from rlcore.mario.config import PRESETS, MarioConfig
+from rlcore.mario.config import PRESETS, MarioConfig, preset
 from rlcore.mario.env import env_id
 from rlcore.mario.curriculum import bundled_route, practice_spot, route_points
 from rlcore.mario.explore import ExploreOptions, Route
@@ -205,4 +205,4 @@ def _summary(run: dict[str, Any], options: PlayOptions) -> dict[str, Any]:
 
 
 SYSTEM = SuperMario()
-train, load, evaluate, play, preset = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM.play, SYSTEM.preset
+train, load, evaluate, play = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM.play

@@ -176,5 +176,6 @@ def resolve_precision(config: MarioConfig, device) -> tuple[MarioConfig, str | N
 
 
 def preset(name: str = "tutorial", **overrides) -> MarioConfig:
-    """A named configuration ('tutorial' or 'fast'), with optional field overrides."""
+    """A named configuration ('tutorial' or 'fast'), with optional field overrides (the preset step of
+    rlcore.resolve.resolve_config, without its bounds check)."""
     return apply_preset(MarioConfig, PRESETS, name, "Mario", **overrides)

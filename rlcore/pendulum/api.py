@@ -7,11 +7,12 @@ import datetime
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rlcore import checkpoint as ckpt
 from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.evaluation import check_episodes, protocol_name
+from rlcore.resolve import resolve_config
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.config import PRESETS, PendulumConfig
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS
@@ -139,5 +140,10 @@ class Pendulum(System):
 
 
 SYSTEM = Pendulum()
-train, load, evaluate, play, preset = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM.play, SYSTEM.preset
+train, load, evaluate, play = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM.play
+
+
+def preset(name: str = "tutorial", **overrides: Any) -> PendulumConfig:
+    """A named configuration with field overrides (rlcore.resolve.resolve_config)."""
+    return resolve_config(SYSTEM, preset=name, overrides=overrides)
 export = SYSTEM.export

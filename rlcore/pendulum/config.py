@@ -1,7 +1,7 @@
 """Hyperparameters of the Pendulum trainer: the tutorial's values are the defaults.
 
 `PendulumConfig()` is the tutorial's recipe; `PRESETS` holds documented variants (the bundled agent's
-"swingup"), each change saying why. `rlcore.systems.System.preset` applies them.
+"swingup"), each change saying why. `rlcore.resolve.resolve_config` applies them.
 """
 
 from __future__ import annotations

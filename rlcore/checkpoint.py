@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import re
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -209,7 +208,7 @@ def load_config(path: str | os.PathLike, system: str | None = None) -> dict[str,
     if not file.is_file():
         _refuse_pickles_in_place_of_weights(directory)
         raise CheckpointError(f"{file}: missing (an rlcore checkpoint has {WEIGHTS_FILE} and {CONFIG_FILE})")
-    document = _CONFIGS.read(file)
+    document = _read_config(file)
     if system is not None and document["system"] != system:
         raise CheckpointError(f"{file}: a {document['system']} checkpoint, expected a {system} checkpoint")
     return document
@@ -242,37 +241,23 @@ def load_typed_config(path: str | os.PathLike, cls: type, system: str,
         return from_dict(cls, {**document["config"], **overrides}, source=str(file)), document
     except ValueError as err:
         raise CheckpointError(str(err)) from None
-class ConfigCache:
-    """Parsed config.json documents (or their refusal) by file identity (path, inode, size, mtime_ns):
-    listing agents on every request costs a stat per folder, not a parse. Bounded; thread-safe."""
-
-    def __init__(self, parse: Callable[[Path], dict[str, Any]], max_entries: int = 1024):
-        self._parse, self._max = parse, max_entries
-        self._entries: OrderedDict[tuple, dict[str, Any] | CheckpointError] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def read(self, file: Path) -> dict[str, Any]:
-        stat = file.stat()
-        key = (os.path.abspath(file), stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-        if entry is None:
-            try:
-                entry = self._parse(file)
-            except CheckpointError as err:
-                entry = err
-            with self._lock:
-                self._entries[key] = entry
-                while len(self._entries) > self._max:
-                    self._entries.popitem(last=False)
-        if isinstance(entry, CheckpointError):
-            raise CheckpointError(str(entry))
-        return copy.deepcopy(entry)  # callers may change their copy
+def _read_config(file: Path) -> dict[str, Any]:
+    """config.json parsed (or refused) once per file version: listing agents on every request costs a
+    stat per folder, not a parse. The caller gets its own copy (it may change it)."""
+    stat = file.stat()
+    entry = _config_of_version(Path(os.path.abspath(file)), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if isinstance(entry, CheckpointError):
+        raise CheckpointError(str(entry))
+    return copy.deepcopy(entry)
 
 
-_CONFIGS = ConfigCache(_parse_config)
+@functools.lru_cache(maxsize=1024)
+def _config_of_version(file: Path, inode: int, size: int, mtime_ns: int) -> dict[str, Any] | CheckpointError:
+    """The parsed document or its refusal, cached by file identity (path, inode, size, mtime_ns)."""
+    try:
+        return _parse_config(file)
+    except CheckpointError as err:
+        return CheckpointError(str(err))  # kept without its traceback
 
 
 def _refuse_pickle_bytes(file: Path, head: bytes) -> None:

@@ -98,6 +98,19 @@ def test_the_safetensors_header_is_read_alone_and_checked(tmp_path):
         assert "\n" not in str(err.value)
 
 
+def test_a_config_is_parsed_once_per_file_version_and_callers_get_copies(tmp_path, monkeypatch):
+    parse, parsed = ckpt._parse_config, []
+    monkeypatch.setattr(ckpt, "_parse_config", lambda file: parsed.append(file) or parse(file))
+    folder = _save(tmp_path)
+    ckpt.load_config(folder)["config"]["hidden"] = 99  # a caller's change stays in its copy
+    assert ckpt.load_config(folder)["config"] == {"hidden": 8} and len(parsed) == 1
+    (folder / "config.json").write_text("{not json")  # a new version: parsed again, its refusal cached too
+    for _ in range(2):
+        with pytest.raises(ckpt.CheckpointError, match="config.json: not valid JSON"):
+            ckpt.load_config(folder)
+    assert len(parsed) == 2
+
+
 def test_pickles_are_never_unpickled(tmp_path):
     marker = tmp_path / "pwned"
 

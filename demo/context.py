@@ -55,7 +55,8 @@ class AppSettings(BaseSettings):
     max_concurrent_runs: int = 1
     """Training runs at once (Gradio's queue holds the rest, first come first served); 1 suits a 2-core CPU."""
     heartbeat_timeout: float = 30.0
-    """A run whose page stopped polling for this long is stopped (the backstop when a tab closes)."""
+    """A run whose page stopped polling for this long is stopped: the backstop for a client without Gradio's
+    heartbeat connection (a closed tab's run is stopped at once through Blocks.unload, demo/train.py)."""
     stop_grace_seconds: float = 30.0
     """After a stop request, how long a run may take to save before it is terminated."""
     render_concurrency: int = 2

@@ -32,6 +32,7 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
             watch.build(context)
             train.build(context)
             agents.build(context)
+    app.unload(train.stop_when_the_page_closes(context))  # a closed tab's run stops now
     app.queue(default_concurrency_limit=context.settings.render_concurrency)
     if warm_up:
         threading.Thread(target=_warm_up, args=(context,), name="warm-up", daemon=True).start()

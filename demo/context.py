@@ -6,42 +6,47 @@ in one process (the tests) do not share caches, queues or counters.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from pathlib import Path
 
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 DEMO_DIR = Path(__file__).resolve().parent
 REPO_ROOT = DEMO_DIR.parent
+ENV_PREFIX = "RLCORE_"
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
-
-
-def _env_flag(name: str, default: bool) -> bool:
-    """An on/off variable: 0, false or no (any case) turn it off, anything else on; unset: `default`."""
-    value = os.environ.get(name)
-    return value.lower() not in ("0", "false", "no") if value else default
-
-
-def _check_namespace(namespace: str | None) -> None:
+def _check_namespace(namespace: str | None) -> str | None:
     """A push namespace is one Hub user or organisation name (the app adds the repo's name to it)."""
     from rlcore.hub import repo_id_problem
 
     if namespace is not None and ("/" in namespace or repo_id_problem(f"{namespace}/x") is not None):
-        raise ValueError(f"RLCORE_HUB_PUSH_NAMESPACE={namespace[:100]!r}: expected one Hub user or "
-                         "organisation name (letters, digits, '-', '_', '.')")
+        raise ValueError("expected one Hub user or organisation name (letters, digits, '-', '_', '.')")
+    return namespace
 
 
-@dataclasses.dataclass(frozen=True)
-class AppSettings:
-    """Folders and the limits that keep a public Space up (each overridable by an RLCORE_* variable)."""
+def _settings_error(err: ValidationError) -> ValueError:
+    """A pydantic refusal as one line naming the variable: RLCORE_MAX_UPLOAD_MB='abc': ..."""
+    first = err.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "?"
+    variable = name if name.startswith(ENV_PREFIX) else ENV_PREFIX + name.upper()
+    detail = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
+    return ValueError(f"{variable}={repr(first['input'])[:100]}: {detail}")
 
-    checkpoints_dir: Path = REPO_ROOT / "checkpoints"
+
+class AppSettings(BaseSettings):
+    """Folders and the limits that keep a public Space up, each overridable by an RLCORE_* variable
+    (RLCORE_MAX_UPLOAD_MB for max_upload_mb; the two folders: RLCORE_CHECKPOINTS and RLCORE_APP_DIR);
+    an empty variable counts as unset. Build it with `from_env` (its errors are one line)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True,
+                                      validate_by_name=True, extra="forbid")
+
+    checkpoints_dir: Path = Field(REPO_ROOT / "checkpoints", validation_alias="RLCORE_CHECKPOINTS")
     """The bundled agents (one folder per checkpoint)."""
-    work_dir: Path = Path(tempfile.gettempdir()) / "rlcore-app"
+    work_dir: Path = Field(Path(tempfile.gettempdir()) / "rlcore-app", validation_alias="RLCORE_APP_DIR")
     """Rendered videos, training runs, uploads and downloads (under the temp dir, so Gradio serves them)."""
     max_upload_mb: float = 64.0
     """Uploads larger than this in total are refused (the Mario network is about 7 MB)."""
@@ -50,7 +55,8 @@ class AppSettings:
     max_concurrent_runs: int = 1
     """Training runs at once (Gradio's queue holds the rest, first come first served); 1 suits a 2-core CPU."""
     heartbeat_timeout: float = 30.0
-    """A run whose page stopped polling for this long is stopped (the backstop when a tab closes)."""
+    """A run whose page stopped polling for this long is stopped: the backstop for a client without Gradio's
+    heartbeat connection (a closed tab's run is stopped at once through Blocks.unload, demo/train.py)."""
     stop_grace_seconds: float = 30.0
     """After a stop request, how long a run may take to save before it is terminated."""
     render_concurrency: int = 2
@@ -78,30 +84,28 @@ class AppSettings:
     pause_training_for_replays: bool = True
     """Pause training runs while an episode is played for a visitor (demo/jobs.py: replays first); set
     RLCORE_PAUSE_TRAINING_FOR_REPLAYS=0 to let them train through replays."""
-    allow_local_paths: bool = True
+    allow_local_paths: bool = Field(default_factory=lambda: not os.environ.get("SPACE_ID"))
     """Whether a visitor may name any folder of the server as a checkpoint. Off on a Hugging Face Space
     (SPACE_ID is set there): a public visitor should not probe the server's files."""
 
+    @field_validator("hub_push_namespace", mode="before")
+    @classmethod
+    def _one_namespace(cls, value: str | None) -> str | None:
+        return _check_namespace(value.strip() or None if isinstance(value, str) else value)
+
+    @field_validator("checkpoints_dir", "work_dir")
+    @classmethod
+    def _resolved(cls, value: Path) -> Path:
+        return value.resolve()
+
     @classmethod
     def from_env(cls, **overrides) -> "AppSettings":
-        """Defaults, then RLCORE_CHECKPOINTS / RLCORE_APP_DIR / RLCORE_MAX_TRAIN_SECONDS / ..., then overrides."""
-        values = {}
-        if os.environ.get("RLCORE_CHECKPOINTS"):
-            values["checkpoints_dir"] = Path(os.environ["RLCORE_CHECKPOINTS"])
-        if os.environ.get("RLCORE_APP_DIR"):
-            values["work_dir"] = Path(os.environ["RLCORE_APP_DIR"])
-        values["max_upload_mb"] = _env_float("RLCORE_MAX_UPLOAD_MB", cls.max_upload_mb)
-        values["max_train_seconds"] = _env_float("RLCORE_MAX_TRAIN_SECONDS", cls.max_train_seconds)
-        values["max_concurrent_runs"] = int(_env_float("RLCORE_MAX_CONCURRENT_RUNS", cls.max_concurrent_runs))
-        values["pause_training_for_replays"] = _env_flag("RLCORE_PAUSE_TRAINING_FOR_REPLAYS",
-                                                         cls.pause_training_for_replays)
-        values["allow_local_paths"] = _env_flag("RLCORE_ALLOW_LOCAL_PATHS", not os.environ.get("SPACE_ID"))
-        values["hub_push_namespace"] = os.environ.get("RLCORE_HUB_PUSH_NAMESPACE", "").strip() or None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        _check_namespace(values["hub_push_namespace"])
-        for key in ("checkpoints_dir", "work_dir"):
-            values[key] = Path(values.get(key, getattr(cls, key))).resolve()
-        return cls(**values)
+        """Defaults, then the RLCORE_* variables, then `overrides` (None ones ignored); a bad value is a
+        one-line ValueError naming its variable."""
+        try:
+            return cls(**{key: value for key, value in overrides.items() if value is not None})
+        except ValidationError as err:
+            raise _settings_error(err) from None
 
     def launch_options(self) -> dict:
         """What `Blocks.launch` needs for this app: files under work_dir served wherever it is

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +271,17 @@ def stop_training(ctx: AppContext, request: gr.Request) -> str:
     if ctx.training.stop_waiting(request.session_hash):
         return "You have no run going: you left the queue, no run was started."
     return "You have no run going."
+
+
+def stop_when_the_page_closes(ctx: AppContext) -> Callable[[gr.Request], None]:
+    """For `Blocks.unload`: when a tab closes or reloads (its Gradio heartbeat connection ends), the run it
+    started saves and stops at once, and its place in the queue is given up."""
+    def page_closed(request: gr.Request) -> None:
+        for run in ctx.training.unfinished_runs():
+            if run.owner == request.session_hash:
+                run.request_stop(PAGE_WENT_AWAY)
+        ctx.training.stop_waiting(request.session_hash)
+    return page_closed
 
 
 def check_before_queueing(ctx: AppContext, namespace: str | None, chosen: str, values: tuple,

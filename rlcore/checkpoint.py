@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import re
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -209,7 +208,7 @@ def load_config(path: str | os.PathLike, system: str | None = None) -> dict[str,
     if not file.is_file():
         _refuse_pickles_in_place_of_weights(directory)
         raise CheckpointError(f"{file}: missing (an rlcore checkpoint has {WEIGHTS_FILE} and {CONFIG_FILE})")
-    document = _CONFIGS.read(file)
+    document = _read_config(file)
     if system is not None and document["system"] != system:
         raise CheckpointError(f"{file}: a {document['system']} checkpoint, expected a {system} checkpoint")
     return document
@@ -242,37 +241,23 @@ def load_typed_config(path: str | os.PathLike, cls: type, system: str,
         return from_dict(cls, {**document["config"], **overrides}, source=str(file)), document
     except ValueError as err:
         raise CheckpointError(str(err)) from None
-class ConfigCache:
-    """Parsed config.json documents (or their refusal) by file identity (path, inode, size, mtime_ns):
-    listing agents on every request costs a stat per folder, not a parse. Bounded; thread-safe."""
-
-    def __init__(self, parse: Callable[[Path], dict[str, Any]], max_entries: int = 1024):
-        self._parse, self._max = parse, max_entries
-        self._entries: OrderedDict[tuple, dict[str, Any] | CheckpointError] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def read(self, file: Path) -> dict[str, Any]:
-        stat = file.stat()
-        key = (os.path.abspath(file), stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-        if entry is None:
-            try:
-                entry = self._parse(file)
-            except CheckpointError as err:
-                entry = err
-            with self._lock:
-                self._entries[key] = entry
-                while len(self._entries) > self._max:
-                    self._entries.popitem(last=False)
-        if isinstance(entry, CheckpointError):
-            raise CheckpointError(str(entry))
-        return copy.deepcopy(entry)  # callers may change their copy
+def _read_config(file: Path) -> dict[str, Any]:
+    """config.json parsed (or refused) once per file version: listing agents on every request costs a
+    stat per folder, not a parse. The caller gets its own copy (it may change it)."""
+    stat = file.stat()
+    entry = _config_of_version(Path(os.path.abspath(file)), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if isinstance(entry, CheckpointError):
+        raise CheckpointError(str(entry))
+    return copy.deepcopy(entry)
 
 
-_CONFIGS = ConfigCache(_parse_config)
+@functools.lru_cache(maxsize=1024)
+def _config_of_version(file: Path, inode: int, size: int, mtime_ns: int) -> dict[str, Any] | CheckpointError:
+    """The parsed document or its refusal, cached by file identity (path, inode, size, mtime_ns)."""
+    try:
+        return _parse_config(file)
+    except CheckpointError as err:
+        return CheckpointError(str(err))  # kept without its traceback
 
 
 def _refuse_pickle_bytes(file: Path, head: bytes) -> None:
@@ -283,40 +268,47 @@ def _refuse_pickle_bytes(file: Path, head: bytes) -> None:
                               "unpickle it")
 
 
-def read_safetensors_header(file: str | os.PathLike) -> dict[str, Any]:
-    """The JSON header of a safetensors file, read alone (8-byte length, then JSON; no tensor data),
-    checked: size-capped, every entry a dtype, a shape and offsets, the data exactly filling the file."""
+def _check_safetensors_start(file: str | os.PathLike) -> Path:
+    """Before a safetensors reader maps `file`: it exists, is no pickle, and the header length its
+    first 8 bytes announce is within MAX_HEADER_BYTES (the library's own cap is 100 MB)."""
     file = Path(file)
     if not file.is_file():
         raise CheckpointError(f"{file}: missing")
-    size = file.stat().st_size
     with open(file, "rb") as f:
         head = f.read(9)
-        _refuse_pickle_bytes(file, head)
-        length = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
-        if not 2 <= length <= min(MAX_HEADER_BYTES, size - 8):
-            raise CheckpointError(f"{file}: not a readable safetensors file (its header length {length} does not "
-                                  f"fit a {size}-byte file or the {MAX_HEADER_BYTES >> 20} MB header cap)")
-        f.seek(8)
-        header = parse_json(f.read(length), file)
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{file}: not a readable safetensors file (its header is not a JSON object)")
-    data_end = 0
-    with reading(file):
-        for name, entry in header.items():
-            if name != "__metadata__":
-                start, stop = entry["data_offsets"]
-                if entry["dtype"] not in SAFETENSORS_DTYPES or not all(int(d) >= 0 for d in entry["shape"]):
-                    raise ValueError(f"tensor '{name}': bad dtype or shape")
-                data_end = max(data_end, int(stop))
-    if 8 + length + data_end != size:
-        raise CheckpointError(f"{file}: truncated or padded (its header describes {data_end} bytes of tensors, the "
-                              f"file holds {size - 8 - length})")
+    _refuse_pickle_bytes(file, head)
+    if len(head) >= 8 and int.from_bytes(head[:8], "little") > MAX_HEADER_BYTES:
+        raise CheckpointError(f"{file}: not a readable safetensors file (its header is over the "
+                              f"{MAX_HEADER_BYTES >> 20} MB cap)")
+    return file
+
+
+def _unreadable(file: Path, err: BaseException) -> CheckpointError:
+    return CheckpointError(f"{file}: not a readable safetensors file ({one_line(err, 200)})")
+
+
+def read_safetensors_header(file: str | os.PathLike) -> dict[str, Any]:
+    """{name: {"dtype", "shape"}, "__metadata__": {...}} of a safetensors file, from its header alone:
+    safetensors.safe_open checks it (JSON, dtypes, shapes, offsets exactly filling the file) and no
+    tensor is read."""
+    from safetensors import SafetensorError, safe_open
+
+    file = _check_safetensors_start(file)
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            slices = {name: f.get_slice(name) for name in f.keys()}
+            header: dict[str, Any] = {name: {"dtype": s.get_dtype(), "shape": s.get_shape()}
+                                      for name, s in slices.items()}
+            metadata = f.metadata()
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise _unreadable(file, err) from None
+    if metadata:
+        header["__metadata__"] = metadata
     return header
 
 
 def _specs_of_header(header: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
-    return {name: (tuple(int(d) for d in entry["shape"]), SAFETENSORS_DTYPES[entry["dtype"]])
+    return {name: (tuple(entry["shape"]), SAFETENSORS_DTYPES.get(entry["dtype"], entry["dtype"]))
             for name, entry in header.items() if name != "__metadata__"}
 
 
@@ -347,16 +339,11 @@ def load_tensors(file: str | os.PathLike, device: str | torch.device = "cpu") ->
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    file = Path(file)
-    if not file.is_file():
-        raise CheckpointError(f"{file}: missing")
-    with open(file, "rb") as f:
-        _refuse_pickle_bytes(file, f.read(9))
+    file = _check_safetensors_start(file)
     try:
         return load_file(str(file), device=str(device))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        first_line = str(err).splitlines()[0] if str(err) else err.__class__.__name__
-        raise CheckpointError(f"{file}: not a readable safetensors file ({first_line})") from None
+        raise _unreadable(file, err) from None
 
 
 def check_state_dict(file: str | os.PathLike, loaded: Mapping[str, torch.Tensor],

@@ -292,6 +292,22 @@ def test_one_queued_run_per_session_whatever_the_entry_point(app):
     assert sum(s.startswith("**Refused:**") for s in statuses) == 2, statuses
 
 
+def test_a_closed_page_stops_its_run_at_once_through_blocks_unload(app, monkeypatch):
+    """Blocks.unload: when a client's Gradio heartbeat connection ends (its tab closed), its run is asked to
+    stop as soon as the server notices, long before the app's polling backstop (heartbeat_timeout=20)."""
+    monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "1")  # the server notices a gone client within ~1 s
+    runs, client = app.context.training._runs, Client(app.url, verbose=False)
+    before = set(runs)
+    start_training(client, "pendulum", "tutorial", 2000, 0.002, 0, False)
+    wait_until(lambda: set(runs) - before, 60, "the run to start")
+    (run,) = [runs[i] for i in set(runs) - before]
+    wait_until(lambda: run.records or run.done, 120, "the first records")
+    client.close()  # what closing the tab does: the heartbeat connection ends
+    wait_until(lambda: run.stop_requested, 10, "the closed page's run to be asked to stop")
+    assert "went away" in run.stop_reason
+    wait_until(lambda: run.done, 120, "the run to end")
+
+
 def test_training_settings_outside_the_caps_are_refused(app):
     status = app.client.predict("pendulum", "tutorial", 10**9, 0.002, 0, False, api_name="/train")[0]
     assert status.startswith("**Refused:**") and "from 1 to" in status

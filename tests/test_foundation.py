@@ -79,6 +79,38 @@ def test_weights_not_matching_the_model_are_refused(tmp_path):
         ckpt.load_weights_into(deeper, folder)
 
 
+def test_the_safetensors_header_is_read_alone_and_checked(tmp_path):
+    from safetensors.torch import save_file
+
+    good = tmp_path / "good.safetensors"
+    save_file({"w": torch.zeros(2, 3), "n": torch.zeros(1, dtype=torch.int64)}, str(good), metadata={"k": "1"})
+    assert ckpt.read_safetensors_header(good) == {
+        "w": {"dtype": "F32", "shape": [2, 3]}, "n": {"dtype": "I64", "shape": [1]}, "__metadata__": {"k": "1"}}
+    raw = good.read_bytes()
+    bad = json.dumps({"w": {"dtype": "X9", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    damaged = {"padded": raw + b"\0" * 8, "truncated": raw[:-4], "empty": b"",
+               "huge header": (ckpt.MAX_HEADER_BYTES + 1).to_bytes(8, "little") + b"{" + b" " * 64,
+               "bad dtype": len(bad).to_bytes(8, "little") + bad + b"\0" * 4}
+    for name, data in damaged.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ckpt.CheckpointError, match=f"{name}: not a readable safetensors file") as err:
+            ckpt.read_safetensors_header(tmp_path / name)
+        assert "\n" not in str(err.value)
+
+
+def test_a_config_is_parsed_once_per_file_version_and_callers_get_copies(tmp_path, monkeypatch):
+    parse, parsed = ckpt._parse_config, []
+    monkeypatch.setattr(ckpt, "_parse_config", lambda file: parsed.append(file) or parse(file))
+    folder = _save(tmp_path)
+    ckpt.load_config(folder)["config"]["hidden"] = 99  # a caller's change stays in its copy
+    assert ckpt.load_config(folder)["config"] == {"hidden": 8} and len(parsed) == 1
+    (folder / "config.json").write_text("{not json")  # a new version: parsed again, its refusal cached too
+    for _ in range(2):
+        with pytest.raises(ckpt.CheckpointError, match="config.json: not valid JSON"):
+            ckpt.load_config(folder)
+    assert len(parsed) == 2
+
+
 def test_pickles_are_never_unpickled(tmp_path):
     marker = tmp_path / "pwned"
 

@@ -351,8 +351,8 @@ def test_nested_results_do_not_break_the_agents_table_nor_a_restart(space):
 
 
 def test_agent_configs_are_parsed_once_per_file_version(space, monkeypatch):
-    parse, parsed = ckpt._CONFIGS._parse, []
-    monkeypatch.setattr(ckpt._CONFIGS, "_parse", lambda file: parsed.append(file) or parse(file))
+    parse, parsed = ckpt._parse_config, []
+    monkeypatch.setattr(ckpt, "_parse_config", lambda file: parsed.append(file) or parse(file))
     space.client.predict(False, api_name="/agents")
     parsed.clear()
     space.client.predict(False, api_name="/agents")

@@ -1,6 +1,7 @@
 """A third system, defined only in tests/toy_system.py, goes through every generic layer: `rlcore train`,
 `evaluate`, `play`, `push`, `pull` (the real entry point, against the local Hub server) and the app's
-Watch and Agents tabs. It is added with RLCORE_SYSTEMS; nothing in rlcore/ or demo/ was changed for it."""
+Watch and Agents tabs. It is added as an installed package adds it, by an "rlcore.systems" entry point in
+its metadata (tests/toy_system.py is imported from tests/); nothing in rlcore/ or demo/ was changed for it."""
 
 from __future__ import annotations
 
@@ -18,13 +19,23 @@ from hub_server import TOKEN, HubServer
 from rlcore.resolve import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TOY = "bandit=toy_system"
+
+
+def entry_point_package(folder: Path, entry_points: str = "bandit = toy_system") -> Path:
+    """A folder holding what `pip install` of a package declaring `entry_points` in the "rlcore.systems"
+    group leaves in site-packages: its .dist-info metadata (importlib.metadata reads it from sys.path)."""
+    info = folder / "rlcore_bandit-0.1.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rlcore-bandit\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[rlcore.systems]\n{entry_points}\n")
+    return folder
 
 
 def rlcore(*args, endpoint: str, home: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE", "RLCORE_SYSTEMS"))}
+    site = entry_point_package(home / "site")
     env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), HF_HUB_DISABLE_XET="1", HF_TOKEN=TOKEN,
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), RLCORE_SYSTEMS=TOY)
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"), str(site)]))
     result = subprocess.run([sys.executable, "-m", "rlcore", *map(str, args)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -32,11 +43,28 @@ def rlcore(*args, endpoint: str, home: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def bandit(monkeypatch):
-    monkeypatch.setenv("RLCORE_SYSTEMS", TOY)
+def bandit(monkeypatch, tmp_path):
+    monkeypatch.delenv("RLCORE_SYSTEMS", raising=False)
+    monkeypatch.syspath_prepend(str(entry_point_package(tmp_path / "site")))
     from rlcore.systems import get_system
 
     return get_system("bandit")
+
+
+def test_systems_are_found_by_entry_point_and_a_plugin_never_replaces_a_built_in(monkeypatch, tmp_path):
+    import importlib.metadata
+    import tomllib
+
+    from rlcore.systems import BUILTIN_SYSTEMS, ENTRY_POINT_GROUP, system_modules
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["entry-points"][ENTRY_POINT_GROUP]
+    installed = {e.name: e.value for e in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    assert declared == BUILTIN_SYSTEMS == installed  # rlcore's own, picked up by its (editable) install
+    monkeypatch.delenv("RLCORE_SYSTEMS", raising=False)
+    assert "bandit" not in system_modules()
+    monkeypatch.syspath_prepend(str(entry_point_package(tmp_path, "bandit = toy_system\nmario = toy_system")))
+    assert system_modules() == {**BUILTIN_SYSTEMS, "bandit": "toy_system"}
 
 
 def test_the_third_system_trains_evaluates_plays_and_goes_to_the_hub_and_back(tmp_path):

@@ -1,6 +1,7 @@
 """A third system defined only here, to prove the System contract: a two-armed Bernoulli bandit whose
-softmax policy learns by REINFORCE. rlcore knows it only through RLCORE_SYSTEMS="bandit=toy_system"
-(or rlcore.systems.register_system); nothing in rlcore/ or demo/ names it."""
+softmax policy learns by REINFORCE. rlcore knows it only through an "rlcore.systems" entry point
+(test_third_system.py), RLCORE_SYSTEMS="bandit=toy_system" or rlcore.systems.register_system; nothing
+in rlcore/ or demo/ names it."""
 
 from __future__ import annotations
 

@@ -329,17 +329,20 @@ def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_val
                                  push_value, request.session_hash, start)
         if not placed:  # a /train queued beside the session's one run (a direct API call): never a second run
             raise ValueError(NO_PLACE)
+        out_dir = new_run_folder(ctx, chosen, request.session_hash)
+        run = ctx.training.start(request.session_hash, chosen, config, out_dir)  # refused once shutting down
     except EXPECTED_ERRORS as err:
         yield refusal(err), *plot_updates(chosen, []), None, None
         return
-    out_dir = new_run_folder(ctx, chosen, request.session_hash)
-    run = ctx.training.start(request.session_hash, chosen, config, out_dir)
     try:
         yield from follow(run, system)
     finally:  # Gradio closed the stream (the tab went away): stop at once rather than at the heartbeat timeout
         if not run.done and not run.stop_requested:
             run.request_stop(PAGE_WENT_AWAY)
     plots_now = plot_updates(chosen, run.records)
+    if ctx.training.closed:  # the app is going down: the run saved, nothing more is written into its folder
+        yield run_status(run, system), *plots_now, None, None
+        return
     if run.state not in (FINISHED, STOPPED) or not (out_dir / CONFIG_FILE).is_file():
         reason = run.message or "it ended before saving a checkpoint"
         yield f"**The run did not produce an agent:** {reason}", *plots_now, None, None

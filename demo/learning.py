@@ -124,5 +124,7 @@ def wire(ctx: AppContext, option_values, inputs: list, note: gr.Markdown, button
         return play_snapshots(ctx, option_values, system_name, agent_ref, seed, *values)
 
     agent.change(describe, [system, agent], [note, button], api_name="watch_snapshot_note", show_progress="hidden")
+    # As Play: not in Gradio's queue, so a cached lineup is answered at once, never behind renders; what is
+    # not cached waits for one of the renderer's slots (Renderer._render_slot: a bounded wait).
     button.click(play, inputs, outputs, api_name="watch_snapshots", show_progress_on=[outputs[0]],
-                 concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
+                 concurrency_limit=None)

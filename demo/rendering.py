@@ -250,8 +250,9 @@ class Renderer:
         decoded a frame at a time and each combined frame goes to the encoder as it is made, so this holds a
         few frames, not the episodes' frames (one episode at most is in memory, while it plays)."""
         video, meta = self._paths(key)
-        write_mp4(video, layout([mp4_frames(episode.video) for episode in episodes]),
-                  fps=mp4_fps(episodes[0].video))
+        with self._render_slot():  # encoding costs what a play does: it takes a slot as well
+            write_mp4(video, layout([mp4_frames(episode.video) for episode in episodes]),
+                      fps=mp4_fps(episodes[0].video))
         atomic_write_json(meta, {"frames": max(episode.frames for episode in episodes)})
         self._prune()
 

@@ -54,6 +54,44 @@ def test_a_cached_episode_is_served_at_once_while_renders_fill_every_slot(paced_
     assert all(job.result(timeout=180)[2]["cached"] is False for job in slow)  # and every render got its turn
 
 
+def snapshots_of(agent: Path, steps=(10, 20)) -> None:
+    """The agent's own weights as its bundled snapshots/step-<N>/ (one episode plays for all of them)."""
+    import shutil
+
+    for step in steps:
+        folder = agent / "snapshots" / f"step-{step:08d}"
+        folder.mkdir(parents=True)
+        for name in ("model.safetensors", "config.json"):
+            shutil.copy(agent / name, folder / name)
+
+
+def lineup(client: Client, seed: int, pulls: int):
+    """/watch_snapshots of the paced agent: the Watch tab's inputs, as watch()."""
+    return client.submit("paced", "paced-agent", "(none)", seed, 1, 1, 10.0, 1.0, 1.0, pulls,
+                         api_name="/watch_snapshots")
+
+
+def test_a_cached_lineup_is_served_at_once_behind_other_visitors_lineups(paced_app, tmp_path):
+    """D7 for snapshot lineups: behind four slow lineups of other visitors (two rendering, two waiting), a
+    lineup played before comes from the cache at once."""
+    url, context = paced_app
+    snapshots_of(tmp_path / "checkpoints" / "paced-agent")
+    client = Client(url, verbose=False)
+    assert lineup(client, 1, 1).result(timeout=120)[2]["cached"] is False  # now in the cache
+    slow = [lineup(Client(url, verbose=False), seed, 25) for seed in (2, 3, 4, 5)]
+    deadline = time.monotonic() + 120
+    while context.renderer.episodes_played < 1 + context.settings.render_concurrency:  # every slot playing
+        assert time.monotonic() < deadline, "the slow lineups never started"
+        time.sleep(0.1)
+    start = time.monotonic()
+    video, status, figures, _ = lineup(client, 1, 1).result(timeout=120)
+    elapsed = time.monotonic() - start
+    assert figures["cached"] is True and "served from the cache" in status
+    assert elapsed < 3, f"a cached lineup took {elapsed:.1f} s behind renders"
+    assert not any(job.done() for job in slow)  # the lineups were still rendering while it was served
+    assert all(job.result(timeout=240)[2]["cached"] is False for job in slow)  # and every one got its turn
+
+
 def test_plays_waiting_for_a_slot_are_bounded_and_the_rest_refused_in_one_line(tmp_path):
     from demo.rendering import Renderer, RenderBusy
 

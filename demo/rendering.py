@@ -123,8 +123,9 @@ class RenderBusy(ValueError):
 class Renderer:
     def __init__(self, cache_dir: Path, max_entries: int = 500,
                  while_playing: Callable[[], contextlib.AbstractContextManager] | None = None,
-                 slots: int = 2, max_waiting: int = 8):
+                 slots: int = 2, max_waiting: int = 8, after_store: Callable[[], Any] | None = None):
         """`while_playing`: entered around each play of an episode (the app pauses training runs in it).
+        `after_store`: called after each video stored (the app bounds Gradio's copies of served files).
         `slots`: episodes played (and encoded) at once; `max_waiting`: plays that may wait for a slot (more
         are refused: each waiting one holds a server thread)."""
         self.cache_dir = Path(cache_dir)
@@ -132,6 +133,7 @@ class Renderer:
         self._slots = threading.BoundedSemaphore(slots)
         self._waiting = 0
         self.while_playing = while_playing or contextlib.nullcontext
+        self.after_store = after_store or (lambda: None)
         self.max_entries = max_entries
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.episodes_played = 0  # counts real plays (not cache hits): the tests read it
@@ -185,7 +187,9 @@ class Renderer:
         return None
 
     def _prune(self) -> None:
-        """Keep the cache to max_entries episodes, dropping the least recently served."""
+        """Keep the cache to max_entries episodes, dropping the least recently served (after each video stored:
+        `after_store` too)."""
+        self.after_store()
         metas = list(self.cache_dir.glob("*.json"))
         if len(metas) > self.max_entries:
             metas.sort(key=lambda p: p.stat().st_mtime if p.exists() else 0.0)

@@ -15,8 +15,8 @@ from gradio_client import Client
 PACED = "paced=paced_system"
 
 
-@pytest.fixture
-def paced_app(monkeypatch, tmp_path):
+def paced_agent(monkeypatch, tmp_path: Path) -> Path:
+    """The checkpoints folder of a trained paced agent, "paced-agent" (the system known through RLCORE_SYSTEMS)."""
     monkeypatch.setenv("RLCORE_SYSTEMS", PACED)
     from rlcore.systems import get_system
 
@@ -24,7 +24,12 @@ def paced_app(monkeypatch, tmp_path):
     agent = tmp_path / "checkpoints" / "paced-agent"
     for _ in system.train(system.Config(episodes=20, pull_seconds=0.0), agent):
         pass
-    with running_app(tmp_path / "checkpoints", tmp_path / "work") as (url, context):
+    return agent.parent
+
+
+@pytest.fixture
+def paced_app(monkeypatch, tmp_path):
+    with running_app(paced_agent(monkeypatch, tmp_path), tmp_path / "work") as (url, context):
         yield url, context
 
 
@@ -164,3 +169,46 @@ def test_a_comparison_and_a_lineup_stream_frames_to_the_encoder_holding_one_epis
     shapes = [{frame.shape for frame in mp4_frames(video)} for video in (compared.video, lineup.video)]
     assert [len(list(mp4_frames(video))) for video in (compared.video, lineup.video)] == [steps + 1] * 2
     assert shapes == [{(320, 648, 3)}, {(342, 648, 3)}]  # two panels and a gap; captions above them
+
+
+# ------------------------------------------------------------------ Gradio's copies of served files
+
+
+def served_copies(folder: Path) -> list[Path]:
+    return [entry for entry in folder.iterdir() if not entry.name.startswith(".")] if folder.is_dir() else []
+
+
+def test_gradios_copies_of_served_videos_are_bounded_after_each_render(monkeypatch, tmp_path):
+    """Carried over to issue 30: Gradio copies each served file into GRADIO_TEMP_DIR (deleted by age only: 12
+    renders in 20 s left 13 copies). After each render the app keeps the max_served_copies most recently served."""
+    gradio_copies = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(gradio_copies))  # read when the app's Blocks are made
+    checkpoints = paced_agent(monkeypatch, tmp_path)
+    with running_app(checkpoints, tmp_path / "work", max_served_copies=3, served_copies_min_age=0.0) as (url, _):
+        client = Client(url, verbose=False)
+        for seed in range(1, 9):
+            video, *_ = watch(client, seed, 1).result(timeout=120)
+            # pruned before the copy of this render's video was made: the bound, and that copy
+            assert len(served_copies(gradio_copies)) <= 3 + 1, sorted(served_copies(gradio_copies))
+        kept = {file.name for entry in served_copies(gradio_copies) for file in entry.iterdir()}
+        assert Path(video).name in kept  # the client's download of the last video bears the name of its copy
+
+
+def test_the_pruning_keeps_the_most_recently_served_copies_within_a_count_and_a_size(tmp_path):
+    import os
+
+    from demo.housekeeping import prune_served_copies
+
+    now = time.time()
+    for i in range(10):  # copy 9 was served last
+        folder = tmp_path / f"hash{i}"
+        folder.mkdir()
+        (folder / "video.mp4").write_bytes(b"x" * 1000)
+        os.utime(folder / "video.mp4", (now - 1000 + i, now - 1000 + i))
+    assert prune_served_copies(tmp_path, max_files=6, max_bytes=1e9) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"hash{i}" for i in range(4, 10)]
+    assert prune_served_copies(tmp_path, max_files=6, max_bytes=2500) == 4  # two of 1,000 bytes fit
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hash8", "hash9"]
+    os.utime(tmp_path / "hash8" / "video.mp4")  # served again just now
+    assert prune_served_copies(tmp_path, max_files=0, max_bytes=0, min_age=60) == 1  # never a fresh one
+    assert [p.name for p in tmp_path.iterdir()] == ["hash8"]

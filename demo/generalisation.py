@@ -139,5 +139,5 @@ def wire(ctx: AppContext, systems: list[System], show: Callable, note, table, sy
     agent.change(view, [system, agent], [note, table], api_name="watch_map")
     played = gr.State(None)
     event = table.select(clicked, [system, agent], [*outputs, *form, played], api_name="watch_map_cell",
-                         show_progress_on=[outputs[0]], concurrency_limit=None)  # as Play: renders wait for a slot
+                         show_progress_on=[outputs[0]], concurrency_limit=None)  # as Play: renders wait
     return event, played

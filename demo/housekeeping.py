@@ -22,7 +22,7 @@ def prune_served_copies(folder: Path, max_files: int, max_bytes: float, min_age:
     """Bound Gradio's copies of the files it served (GRADIO_TEMP_DIR: one folder per file's hash): keep the
     `max_files` most recently served, at most `max_bytes` in all; older ones go, except those served in the
     last `min_age` seconds (a visitor's page may be fetching them). Returns how many copies were deleted.
-    Gradio touches a copy each time it serves it again, so the modification time is when it was last served."""
+    Gradio touches a copy each time it serves it again: the modification time is when it was last served."""
     import shutil
     import time
 

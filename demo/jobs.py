@@ -405,7 +405,7 @@ class TrainingRuns:
 
     def shutdown(self) -> None:
         """Refuse new runs, ask every unfinished run to save and stop, and wait until they ended: each run
-        saves within its grace (RunLimits.stop_grace_seconds) or is terminated; their supervisors run at once."""
+        saves within its grace (RunLimits.stop_grace_seconds) or is terminated."""
         with self._lock:
             self.closed = True
         self._resume_all()

@@ -187,8 +187,8 @@ class Renderer:
         return None
 
     def _prune(self) -> None:
-        """Keep the cache to max_entries episodes, dropping the least recently served (after each video stored:
-        `after_store` too)."""
+        """Keep the cache to max_entries episodes, dropping the least recently served (after each video
+        stored: `after_store` too)."""
         self.after_store()
         metas = list(self.cache_dir.glob("*.json"))
         if len(metas) > self.max_entries:

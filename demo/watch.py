@@ -23,7 +23,7 @@ from rlcore.systems import PlayControl, System, get_system
 NO_COMPARISON = "(none)"
 # Scrolls the episode's video into view when it is not (a phone: the video is below the form; the map is below
 # the video), and drops the focus a clicked map cell keeps (its edit box).
-SHOW_VIDEO_JS = """() => setTimeout(() => {  // after Gradio's own updates (a clicked cell takes the focus back)
+SHOW_VIDEO_JS = """() => setTimeout(() => {  // after Gradio's updates (a clicked cell takes the focus back)
   document.activeElement?.blur?.();
   const video = document.querySelector('#watch-video');
   const box = video?.getBoundingClientRect();
@@ -177,8 +177,8 @@ def build(ctx: AppContext) -> None:
                                          "repo id (owner/name)")
                 compare = gr.Dropdown([NO_COMPARISON, *refs], value=NO_COMPARISON, allow_custom_value=True,
                                       label="Compare with", info="A second agent on the same seed, side by side")
-                # no minimum here: Gradio would refuse a negative seed with red "Error" badges on every output;
-                # option_values refuses it in one readable line (and clears the previous episode)
+                # no minimum here: Gradio would refuse a negative seed with red "Error" badges on every
+                # output; option_values refuses it in one readable line (and clears the previous episode)
                 seed = gr.Number(shown.PlayOptions().seed, precision=0, label="Seed", elem_id="watch-seed")
                 columns, controls = play_controls(systems, shown)
                 with gr.Row():
@@ -208,9 +208,10 @@ def build(ctx: AppContext) -> None:
                            snapshots_button, outputs)
     playthrough.wire(ctx, system, world_button, outputs)
     with tab:  # its State inside the tab, not loose among the Tabs (see train.build)
-        cell = generalisation.wire(ctx, systems, show, map_note, map_table, system, agent, [seed, *controls], outputs)
+        cell = generalisation.wire(ctx, systems, show, map_note, map_table, system, agent, [seed, *controls],
+                                   outputs)
     _wire_inside_after(ctx, systems, lineup, cell, inputs, inside_outputs)
-    for event in (played, lineup, cell[0]):  # on a phone the video is below the form (or above the map): show it
+    for event in (played, lineup, cell[0]):  # on a phone the video is below the form (the map below it)
         event.then(None, js=SHOW_VIDEO_JS)
 
 
@@ -297,9 +298,10 @@ def inside_of(ctx: AppContext, system_name: str, folders: list, options: dict[st
     return series_view([episode.series if episode is not None else {} for episode in rendered])
 
 
-def _wire_inside_after(ctx: AppContext, systems: list[System], lineup, cell, inputs: list, outputs: tuple) -> None:
-    """"Inside the agent" after a snapshot lineup (its first and last snapshots, as the trace plot) and after a
-    map click (the cell's episode alone): never the previous episode's series."""
+def _wire_inside_after(ctx: AppContext, systems: list[System], lineup, cell, inputs: list,
+                       outputs: tuple) -> None:
+    """"Inside the agent" after a snapshot lineup (its first and last snapshots, as the trace plot) and after
+    a map click (the cell's episode alone): never the previous episode's series."""
     picker, plot, series = outputs
 
     def after_lineup(system_name: str, agent_ref: str, _compare: str, seed: Any, *values: Any) -> tuple:
@@ -319,7 +321,8 @@ def _wire_inside_after(ctx: AppContext, systems: list[System], lineup, cell, inp
             return series_view([])
 
     clicked, cell_options = cell
-    for event, handler, names, name in ((lineup, after_lineup, inputs, "watch_snapshots_inside"),
-                                        (clicked, after_cell, [*inputs[:2], cell_options], "watch_map_inside")):
+    follows = ((lineup, after_lineup, inputs, "watch_snapshots_inside"),
+               (clicked, after_cell, [*inputs[:2], cell_options], "watch_map_inside"))
+    for event, handler, names, name in follows:
         shown = event.then(handler, names, list(outputs), api_name=name)
         shown.then(series_plot, [picker, series], plot, api_name=False)

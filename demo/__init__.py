@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 TITLE = "rlcore: watch, train and compare RL agents"
@@ -37,6 +38,33 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
     if warm_up:
         threading.Thread(target=_warm_up, args=(context,), name="warm-up", daemon=True).start()
     return app
+
+
+def serve(warm_up: bool = True) -> None:
+    """`python app.py`: the app (settings from RLCORE_* and GRADIO_* variables) until SIGINT or SIGTERM, then
+    a clean stop: no new run starts, running training runs save and end (AppContext.close), the server
+    closes, and the process exits. A second signal meanwhile ends the process at once (the training
+    processes then save and stop by themselves: they watch for their parent's end)."""
+    import signal
+
+    from demo.context import AppContext, AppSettings
+
+    context = AppContext(AppSettings.from_env())
+    app = build_app(context=context, warm_up=warm_up)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    app.launch(prevent_thread_lock=True, **context.settings.launch_options())
+    while not stop.wait(0.5):  # a timed wait: the handlers run on this (the main) thread
+        pass
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    began = time.monotonic()
+    log.warning("shutting down: training runs save and stop, then the server closes")
+    context.close()
+    saved = time.monotonic() - began
+    app.close(verbose=False)
+    log.warning("shut down in %.1f s (training runs ended in %.1f s)", time.monotonic() - began, saved)
 
 
 def _warm_up(context) -> None:

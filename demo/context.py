@@ -78,6 +78,13 @@ class AppSettings(BaseSettings):
     gradio_cache_seconds: tuple[int, int] = (3600, 3600)
     """Gradio's copies of served videos, zips and uploads: every first seconds, delete those older
     than the second (gr.Blocks(delete_cache=...))."""
+    max_served_copies: int = 200
+    """Gradio's copies of served files (GRADIO_TEMP_DIR) kept after each render, the most recently served
+    first (besides the deletion by age above); copies served in the last served_copies_min_age s stay."""
+    max_served_mb: float = 2048.0
+    """The most Gradio's copies of served files may take in all after each render (the same pruning)."""
+    served_copies_min_age: float = 60.0
+    """Copies served this recently are never pruned (a visitor's page may be fetching them)."""
     hub_push_namespace: str | None = None
     """The Hub user or organisation the Train tab pushes runs to (RLCORE_HUB_PUSH_NAMESPACE), each into a
     new repo made for that run; None: the tab never pushes. The Space's token must be able to write there."""
@@ -160,7 +167,19 @@ class AppContext:
         self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos,
                                  slots=settings.render_concurrency,
                                  while_playing=self.training.replays_first if settings.pause_training_for_replays
-                                 else None)
+                                 else None, after_store=self.prune_served_copies)
+
+    def prune_served_copies(self) -> int:
+        """Bound Gradio's copies of served files (after each render: videos, and the zips and uploads that
+        come with renders) to max_served_copies and max_served_mb; how many were deleted."""
+        from gradio.utils import get_upload_folder
+
+        from demo.housekeeping import prune_served_copies
+
+        settings = self.settings
+        return prune_served_copies(Path(get_upload_folder()), settings.max_served_copies,
+                                   settings.max_served_mb * 1e6, settings.served_copies_min_age)
 
     def close(self) -> None:
+        """Stop: no new run starts, running runs save and end (`python app.py` calls it on SIGINT/SIGTERM)."""
         self.training.shutdown()

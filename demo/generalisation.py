@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from demo.context import AppContext
-from demo.ui import EXPECTED_ERRORS, refusal
+from demo.ui import EXPECTED_ERRORS, ordered_controls, refusal
 from rlcore.config import from_dict
 from rlcore.genmap import cell_text, map_legend, read_map, value_label
 from rlcore.systems import System, get_system
@@ -96,24 +96,23 @@ def clicked_cell(ctx: AppContext, system: System, agent_ref: str, index: Any) ->
 def form_values(systems: list[System], system: System, options: dict[str, Any]) -> list[Any]:
     """The Watch form's seed and play-control values showing the played options (others left as they are)."""
     values = [gr.update(value=options.get("seed"))]
-    for owner in systems:
-        for control in owner.play_controls:
-            shown = owner is system and control.field in options
-            values.append(gr.update(value=options[control.field]) if shown else gr.update())
+    for owner, control in ordered_controls(systems):  # the order of the form's widgets (toggles last)
+        shown = owner is system and control.field in options
+        values.append(gr.update(value=options[control.field]) if shown else gr.update())
     return values
 
 
 def play_cell(ctx: AppContext, systems: list[System], show: Callable, system_name: str, agent_ref: str,
               evt: gr.SelectData):
-    """A map cell clicked: its episode in the Watch video (through `show`, the Play button's path), and the
-    form set to its level or physics."""
+    """A map cell clicked: its episode in the Watch video (through `show`, the Play button's path), the form
+    set to its level or physics, and the options played (None: refused)."""
     n_controls = sum(len(owner.play_controls) for owner in systems)
     try:
         system = get_system(system_name)
         options = clicked_cell(ctx, system, agent_ref, evt.index)
     except EXPECTED_ERRORS as err:
-        return None, refusal(err), {}, gr.update(), *([gr.update()] * (1 + n_controls))
-    return *show(ctx, system, agent_ref, None, options), *form_values(systems, system, options)
+        return None, refusal(err), {}, gr.update(), *([gr.update()] * (1 + n_controls)), None
+    return *show(ctx, system, agent_ref, None, options), *form_values(systems, system, options), options
 
 
 def build(ctx: AppContext, shown: System, agent_ref: str | None) -> tuple[gr.Markdown, gr.Dataframe]:
@@ -127,8 +126,9 @@ def build(ctx: AppContext, shown: System, agent_ref: str | None) -> tuple[gr.Mar
 
 
 def wire(ctx: AppContext, systems: list[System], show: Callable, note, table, system, agent, form: list,
-         outputs: list) -> None:
-    """Agent or system changed: its map; a cell clicked: its episode (`outputs`) and the form (`form`)."""
+         outputs: list):
+    """Agent or system changed: its map; a cell clicked: its episode (`outputs`) and the form (`form`).
+    Returns the click's event and a State of the options it played (for what follows a cell's episode)."""
     def view(system_name: str, agent_ref: str | None):
         return map_view(ctx, system_name, agent_ref)
 
@@ -137,5 +137,7 @@ def wire(ctx: AppContext, systems: list[System], show: Callable, note, table, sy
 
     # a system change sets the agent picker too, so agent.change covers both
     agent.change(view, [system, agent], [note, table], api_name="watch_map")
-    table.select(clicked, [system, agent], [*outputs, *form], api_name="watch_map_cell",
-                 show_progress_on=[outputs[0]], concurrency_limit=None)  # as Play: renders wait for a slot
+    played = gr.State(None)
+    event = table.select(clicked, [system, agent], [*outputs, *form, played], api_name="watch_map_cell",
+                         show_progress_on=[outputs[0]], concurrency_limit=None)  # as Play: renders wait
+    return event, played

@@ -44,6 +44,8 @@ LOADING = "loading the trainer (importing PyTorch and the system's code)"
 RUNNING, STOPPING, FINISHED, STOPPED, FAILED = "running", "stopping", "finished", "stopped", "failed"
 FINAL_STATES = (FINISHED, STOPPED, FAILED)
 PAGE_WENT_AWAY = "stopped: the page that started it went away"
+SHUT_DOWN = "stopped: the app is shutting down"
+SHUTTING_DOWN = "the app is shutting down: no new run starts (try again when it is back)"
 
 
 def _one_line(err: BaseException) -> str:
@@ -326,11 +328,15 @@ class TrainingRuns:
         self._mp = mp.get_context("spawn")  # a fresh interpreter: no inherited threads, locks or CUDA state
         self._replays = 0  # replays playing now (replays_first)
         self._pause_timer: threading.Timer | None = None
+        self.closed = False  # shutdown() began: no run starts any more
 
     def start(self, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
               device: str = "auto") -> Run:
-        """Start the run's child process now (Gradio's queue already gave it its turn)."""
+        """Start the run's child process now (Gradio's queue already gave it its turn); ValueError once
+        the app is shutting down."""
         with self._lock:
+            if self.closed:
+                raise ValueError(SHUTTING_DOWN)
             run = Run(next(self._ids), owner, system, config, out_dir, device, self.limits)
             self._runs[run.id] = run
         run.start(self._mp)
@@ -398,9 +404,13 @@ class TrainingRuns:
         return len(runs)
 
     def shutdown(self) -> None:
+        """Refuse new runs, ask every unfinished run to save and stop, and wait until they ended: each run
+        saves within its grace (RunLimits.stop_grace_seconds) or is terminated."""
+        with self._lock:
+            self.closed = True
         self._resume_all()
         for run in self.unfinished_runs():
-            run.request_stop()
+            run.request_stop(SHUT_DOWN)
         with self._lock:
             supervisors = list(self._supervisors)
         for supervisor in supervisors:

@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import EXPECTED_ERRORS, figures_line, option_echoes, refusal, trace_placeholder
+from demo.ui import EXPECTED_ERRORS, figures_line, option_echoes, refusal, trace_frame, trace_placeholder
 from rlcore.checkpoint import CheckpointError
 from rlcore.snapshots import snapshot_folders, snapshot_rates
 from rlcore.systems import System, get_system
@@ -71,6 +71,12 @@ def note_text(ctx: AppContext, system_name: str, agent_ref: str | None) -> tuple
             "Play them side by side on this seed.", True)
 
 
+def first_and_last(ctx: AppContext, system_name: str, agent_ref: str) -> list[Path]:
+    """The folders of the agent's first and last bundled snapshots (the per-step plots show these two)."""
+    snapshots = bundled_snapshots(ctx.catalog.resolve(agent_ref, system_name).path)
+    return [snapshots[0][1], snapshots[-1][1]] if snapshots else []
+
+
 def play_snapshots(ctx: AppContext, option_values, system_name: str, agent_ref: str, seed: Any, *values: Any):
     """The snapshots' episodes side by side: (video, status with their rates and figures, figures JSON, trace)."""
     try:
@@ -94,11 +100,13 @@ def play_snapshots(ctx: AppContext, option_values, system_name: str, agent_ref: 
              for (step, f), episode in zip(snapshots, lineup.episodes)]
     note = "served from the cache" if lineup.cached else "rendered just now"
     status = (f"{HEADING}: **{agent.ref}**'s snapshots on seed {options['seed']}, left to right ({note}); "
-              "\"evaluated\" is each snapshot's rate over its evaluation episodes.\n\n" + "\n".join(lines))
+              "\"evaluated\" is each snapshot's rate over its evaluation episodes. Per-step plots: the first "
+              f"snapshot ({names[0]}) in orange, the last ({names[-1]}) in blue.\n\n" + "\n".join(lines))
     document = {"cached": lineup.cached, "options": options,
                 "snapshots": {name: {"evaluated": rates[f.name], "summary": episode.summary}
                               for name, (_, f), episode in zip(names, snapshots, lineup.episodes)}}
-    return str(lineup.video), status, document, trace_placeholder()
+    ends = [lineup.episodes[0].trace, lineup.episodes[-1].trace]
+    return str(lineup.video), status, document, trace_frame(system, ends)
 
 
 def controls(ctx: AppContext, system: System, refs: list[str]) -> tuple[gr.Markdown, gr.Button]:
@@ -111,9 +119,10 @@ def controls(ctx: AppContext, system: System, refs: list[str]) -> tuple[gr.Markd
     return note, button
 
 
-def wire(ctx: AppContext, option_values, inputs: list, note: gr.Markdown, button: gr.Button, outputs: list) -> None:
+def wire(ctx: AppContext, option_values, inputs: list, note: gr.Markdown, button: gr.Button, outputs: list):
     """`inputs`: the Watch tab's [system, agent, compare, seed, *controls]; `outputs`: [video, status, figures, trace].
-    `option_values(system, seed, values)`: the checked play options from the controls' values."""
+    `option_values(system, seed, values)`: the checked play options from the controls' values. Returns the
+    button's event (for what follows a lineup)."""
     system, agent = inputs[0], inputs[1]
 
     def describe(system_name: str, agent_ref: str | None):
@@ -124,5 +133,7 @@ def wire(ctx: AppContext, option_values, inputs: list, note: gr.Markdown, button
         return play_snapshots(ctx, option_values, system_name, agent_ref, seed, *values)
 
     agent.change(describe, [system, agent], [note, button], api_name="watch_snapshot_note", show_progress="hidden")
-    button.click(play, inputs, outputs, api_name="watch_snapshots", show_progress_on=[outputs[0]],
-                 concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
+    # As Play: not in Gradio's queue, so a cached lineup is answered at once, never behind renders; what is
+    # not cached waits for one of the renderer's slots (Renderer._render_slot: a bounded wait).
+    return button.click(play, inputs, outputs, api_name="watch_snapshots", show_progress_on=[outputs[0]],
+                 concurrency_limit=None)

@@ -123,8 +123,9 @@ class RenderBusy(ValueError):
 class Renderer:
     def __init__(self, cache_dir: Path, max_entries: int = 500,
                  while_playing: Callable[[], contextlib.AbstractContextManager] | None = None,
-                 slots: int = 2, max_waiting: int = 8):
+                 slots: int = 2, max_waiting: int = 8, after_store: Callable[[], Any] | None = None):
         """`while_playing`: entered around each play of an episode (the app pauses training runs in it).
+        `after_store`: called after each video stored (the app bounds Gradio's copies of served files).
         `slots`: episodes played (and encoded) at once; `max_waiting`: plays that may wait for a slot (more
         are refused: each waiting one holds a server thread)."""
         self.cache_dir = Path(cache_dir)
@@ -132,6 +133,7 @@ class Renderer:
         self._slots = threading.BoundedSemaphore(slots)
         self._waiting = 0
         self.while_playing = while_playing or contextlib.nullcontext
+        self.after_store = after_store or (lambda: None)
         self.max_entries = max_entries
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.episodes_played = 0  # counts real plays (not cache hits): the tests read it
@@ -185,7 +187,9 @@ class Renderer:
         return None
 
     def _prune(self) -> None:
-        """Keep the cache to max_entries episodes, dropping the least recently served."""
+        """Keep the cache to max_entries episodes, dropping the least recently served (after each video
+        stored: `after_store` too)."""
+        self.after_store()
         metas = list(self.cache_dir.glob("*.json"))
         if len(metas) > self.max_entries:
             metas.sort(key=lambda p: p.stat().st_mtime if p.exists() else 0.0)
@@ -250,8 +254,9 @@ class Renderer:
         decoded a frame at a time and each combined frame goes to the encoder as it is made, so this holds a
         few frames, not the episodes' frames (one episode at most is in memory, while it plays)."""
         video, meta = self._paths(key)
-        write_mp4(video, layout([mp4_frames(episode.video) for episode in episodes]),
-                  fps=mp4_fps(episodes[0].video))
+        with self._render_slot():  # encoding costs what a play does: it takes a slot as well
+            write_mp4(video, layout([mp4_frames(episode.video) for episode in episodes]),
+                      fps=mp4_fps(episodes[0].video))
         atomic_write_json(meta, {"frames": max(episode.frames for episode in episodes)})
         self._prune()
 

@@ -350,8 +350,12 @@ def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_val
     if start_folder is not None:
         yield f"Playing **{start[0]}** to see where it fails...", *plot_updates(chosen, []), None, None
         config, practice = finetune.with_practice(ctx, system, start_folder, config, options)
-    out_dir = new_run_folder(ctx, chosen, request.session_hash)
-    run = ctx.training.start(request.session_hash, chosen, config, out_dir)
+    try:
+        out_dir = new_run_folder(ctx, chosen, request.session_hash)
+        run = ctx.training.start(request.session_hash, chosen, config, out_dir)  # refused once shutting down
+    except EXPECTED_ERRORS as err:
+        yield refusal(err), *plot_updates(chosen, []), None, None
+        return
     try:
         yield from follow(run, system)
     finally:  # Gradio closed the stream (the tab went away): stop at once rather than at the heartbeat timeout
@@ -367,6 +371,9 @@ def outcome(ctx: AppContext, system: System, run: Run, out_dir: Path, options: d
     """After the run: its agent evaluated, rendered on `options` and zipped (pushed when asked), then, for a
     run from an agent (`before`: its choice and folder), the before/after."""
     plots_now = plot_updates(system.name, run.records)
+    if ctx.training.closed:  # the app is going down: the run saved, nothing more is written into its folder
+        yield run_status(run, system), *plots_now, None, None
+        return
     if run.state not in (FINISHED, STOPPED) or not (out_dir / CONFIG_FILE).is_file():
         reason = run.message or "it ended before saving a checkpoint"
         yield f"**The run did not produce an agent:** {reason}", *plots_now, None, None

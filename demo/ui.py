@@ -11,7 +11,7 @@ import pandas as pd
 
 from rlcore.checkpoint import CheckpointError, one_line
 from rlcore.hub import HubError
-from rlcore.systems import System, all_systems
+from rlcore.systems import PlayControl, System, all_systems
 
 SIDES = ("left", "right")  # the two agents of a comparison, as placed in the video
 SIDE_COLOURS = {"left": "#f97316", "right": "#2563eb"}
@@ -56,6 +56,17 @@ def _summary_rank(key: str) -> int:
 def watch_order() -> list[System]:
     """Every system, the showcase ones first (the Watch tab opens on them)."""
     return sorted(all_systems(), key=lambda system: not system.showcase)
+
+
+def is_toggle(system: System, control: PlayControl) -> bool:
+    return isinstance(getattr(system.PlayOptions(), control.field), bool)
+
+
+def ordered_controls(systems: Sequence[System]) -> list[tuple[System, PlayControl]]:
+    """Every system's controls in the order of the Watch API's arguments: toggles (checkboxes) after all the
+    others, so a system that adds one does not shift the positional arguments existing callers pass."""
+    controls = [(system, control) for system in systems for control in system.play_controls]
+    return sorted(controls, key=lambda pair: is_toggle(*pair))  # stable: declaration order otherwise
 
 
 def labelled_choices(systems: Sequence[System]) -> list[tuple[str, str]]:

@@ -13,13 +13,22 @@ import gradio as gr
 
 from demo import generalisation, learning, playthrough
 from demo.context import AppContext
-from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, labelled_choices,
-                     option_echoes, refusal, series_frame, trace_frame, trace_placeholder, watch_order)
+from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, is_toggle, labelled_choices,
+                     option_echoes, ordered_controls, refusal, series_frame, trace_frame, trace_placeholder,
+                     watch_order)
 from rlcore.checkpoint import REPLAY_FILE
 from rlcore.config import from_dict
 from rlcore.systems import PlayControl, System, get_system
 
 NO_COMPARISON = "(none)"
+# Scrolls the episode's video into view when it is not (a phone: the video is below the form; the map is below
+# the video), and drops the focus a clicked map cell keeps (its edit box).
+SHOW_VIDEO_JS = """() => setTimeout(() => {  // after Gradio's updates (a clicked cell takes the focus back)
+  document.activeElement?.blur?.();
+  const video = document.querySelector('#watch-video');
+  const box = video?.getBoundingClientRect();
+  if (box && (box.top < 0 || box.bottom > window.innerHeight)) video.scrollIntoView({block: 'start'});
+}, 300)"""
 PICK_PROMPT = "Pick an agent, a seed and press **Play**."
 
 
@@ -57,17 +66,6 @@ def control_widget(control: PlayControl, default: Any) -> gr.components.Componen
     if control.choices:
         return gr.Dropdown(list(control.choices), value=default, label=control.label)
     return gr.Slider(control.minimum, control.maximum, value=default, step=control.step, label=control.label)
-
-
-def is_toggle(system: System, control: PlayControl) -> bool:
-    return isinstance(getattr(system.PlayOptions(), control.field), bool)
-
-
-def ordered_controls(systems: list[System]) -> list[tuple[System, PlayControl]]:
-    """Every system's controls in the order of the Watch API's arguments: toggles (checkboxes) after all the
-    others, so a system that adds one does not shift the positional arguments existing callers pass."""
-    controls = [(system, control) for system in systems for control in system.play_controls]
-    return sorted(controls, key=lambda pair: is_toggle(*pair))  # stable: declaration order otherwise
 
 
 def play_controls(systems: list[System], shown: System) -> tuple[list[gr.Column], list[gr.components.Component]]:
@@ -179,7 +177,9 @@ def build(ctx: AppContext) -> None:
                                          "repo id (owner/name)")
                 compare = gr.Dropdown([NO_COMPARISON, *refs], value=NO_COMPARISON, allow_custom_value=True,
                                       label="Compare with", info="A second agent on the same seed, side by side")
-                seed = gr.Number(shown.PlayOptions().seed, precision=0, minimum=0, label="Seed")
+                # no minimum here: Gradio would refuse a negative seed with red "Error" badges on every
+                # output; option_values refuses it in one readable line (and clears the previous episode)
+                seed = gr.Number(shown.PlayOptions().seed, precision=0, label="Seed", elem_id="watch-seed")
                 columns, controls = play_controls(systems, shown)
                 with gr.Row():
                     play = gr.Button("Play", variant="primary")
@@ -204,9 +204,15 @@ def build(ctx: AppContext) -> None:
     outputs = [video, status, figures, trace_plot]
     played, switched = _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, outputs)
     _wire_inside(ctx, systems, played, switched, inputs, inside_outputs)
-    learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note, snapshots_button, outputs)
+    lineup = learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note,
+                           snapshots_button, outputs)
     playthrough.wire(ctx, system, world_button, outputs)
-    generalisation.wire(ctx, systems, show, map_note, map_table, system, agent, [seed, *controls], outputs)
+    with tab:  # its State inside the tab, not loose among the Tabs (see train.build)
+        cell = generalisation.wire(ctx, systems, show, map_note, map_table, system, agent, [seed, *controls],
+                                   outputs)
+    _wire_inside_after(ctx, systems, lineup, cell, inputs, inside_outputs)
+    for event in (played, lineup, cell[0]):  # on a phone the video is below the form (the map below it)
+        event.then(None, js=SHOW_VIDEO_JS)
 
 
 def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,
@@ -284,3 +290,39 @@ def _wire_inside(ctx: AppContext, systems: list[System], played, switched, input
     switched.then(lambda: series_view([]), None, list(outputs), api_name="watch_inside_clear")
     picker.input(lambda name, kept: series_view(kept, name)[1], [picker, series], plot, api_name="watch_series_title"
                  ).then(series_plot, [picker, series], plot, api_name="watch_series")
+
+
+def inside_of(ctx: AppContext, system_name: str, folders: list, options: dict[str, Any]) -> tuple:
+    """The per-step series of the cached episodes of the checkpoint `folders` (left, right) on `options`."""
+    rendered = [ctx.renderer.cached_episode(system_name, folder, options) for folder in folders]
+    return series_view([episode.series if episode is not None else {} for episode in rendered])
+
+
+def _wire_inside_after(ctx: AppContext, systems: list[System], lineup, cell, inputs: list,
+                       outputs: tuple) -> None:
+    """"Inside the agent" after a snapshot lineup (its first and last snapshots, as the trace plot) and after
+    a map click (the cell's episode alone): never the previous episode's series."""
+    picker, plot, series = outputs
+
+    def after_lineup(system_name: str, agent_ref: str, _compare: str, seed: Any, *values: Any) -> tuple:
+        try:
+            system = get_system(system_name)
+            options = option_values(systems, system, seed, values)
+            ends = learning.first_and_last(ctx, system_name, agent_ref)
+            return inside_of(ctx, system_name, ends, options)
+        except EXPECTED_ERRORS:  # the lineup has said why already
+            return series_view([])
+
+    def after_cell(system_name: str, agent_ref: str, options: dict[str, Any] | None) -> tuple:
+        try:  # the cell's episode (it plays alone), on the options it played
+            agent = ctx.catalog.resolve(agent_ref, system_name)
+            return inside_of(ctx, system_name, [agent.path], options) if options else series_view([])
+        except EXPECTED_ERRORS:
+            return series_view([])
+
+    clicked, cell_options = cell
+    follows = ((lineup, after_lineup, inputs, "watch_snapshots_inside"),
+               (clicked, after_cell, [*inputs[:2], cell_options], "watch_map_inside"))
+    for event, handler, names, name in follows:
+        shown = event.then(handler, names, list(outputs), api_name=name)
+        shown.then(series_plot, [picker, series], plot, api_name=False)

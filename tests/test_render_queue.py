@@ -15,8 +15,8 @@ from gradio_client import Client
 PACED = "paced=paced_system"
 
 
-@pytest.fixture
-def paced_app(monkeypatch, tmp_path):
+def paced_agent(monkeypatch, tmp_path: Path) -> Path:
+    """The checkpoints folder of a trained paced agent, "paced-agent" (the system known through RLCORE_SYSTEMS)."""
     monkeypatch.setenv("RLCORE_SYSTEMS", PACED)
     from rlcore.systems import get_system
 
@@ -24,7 +24,12 @@ def paced_app(monkeypatch, tmp_path):
     agent = tmp_path / "checkpoints" / "paced-agent"
     for _ in system.train(system.Config(episodes=20, pull_seconds=0.0), agent):
         pass
-    with running_app(tmp_path / "checkpoints", tmp_path / "work") as (url, context):
+    return agent.parent
+
+
+@pytest.fixture
+def paced_app(monkeypatch, tmp_path):
+    with running_app(paced_agent(monkeypatch, tmp_path), tmp_path / "work") as (url, context):
         yield url, context
 
 
@@ -52,6 +57,44 @@ def test_a_cached_episode_is_served_at_once_while_renders_fill_every_slot(paced_
     assert elapsed < 3, f"a cached episode took {elapsed:.1f} s behind renders"
     assert not any(job.done() for job in slow)  # the renders were still going while it was served
     assert all(job.result(timeout=180)[2]["cached"] is False for job in slow)  # and every render got its turn
+
+
+def snapshots_of(agent: Path, steps=(10, 20)) -> None:
+    """The agent's own weights as its bundled snapshots/step-<N>/ (one episode plays for all of them)."""
+    import shutil
+
+    for step in steps:
+        folder = agent / "snapshots" / f"step-{step:08d}"
+        folder.mkdir(parents=True)
+        for name in ("model.safetensors", "config.json"):
+            shutil.copy(agent / name, folder / name)
+
+
+def lineup(client: Client, seed: int, pulls: int):
+    """/watch_snapshots of the paced agent: the Watch tab's inputs, as watch()."""
+    return client.submit("paced", "paced-agent", "(none)", seed, 1, 1, 10.0, 1.0, 1.0, pulls,
+                         api_name="/watch_snapshots")
+
+
+def test_a_cached_lineup_is_served_at_once_behind_other_visitors_lineups(paced_app, tmp_path):
+    """D7 for snapshot lineups: behind four slow lineups of other visitors (two rendering, two waiting), a
+    lineup played before comes from the cache at once."""
+    url, context = paced_app
+    snapshots_of(tmp_path / "checkpoints" / "paced-agent")
+    client = Client(url, verbose=False)
+    assert lineup(client, 1, 1).result(timeout=120)[2]["cached"] is False  # now in the cache
+    slow = [lineup(Client(url, verbose=False), seed, 25) for seed in (2, 3, 4, 5)]
+    deadline = time.monotonic() + 120
+    while context.renderer.episodes_played < 1 + context.settings.render_concurrency:  # every slot playing
+        assert time.monotonic() < deadline, "the slow lineups never started"
+        time.sleep(0.1)
+    start = time.monotonic()
+    video, status, figures, _ = lineup(client, 1, 1).result(timeout=120)
+    elapsed = time.monotonic() - start
+    assert figures["cached"] is True and "served from the cache" in status
+    assert elapsed < 3, f"a cached lineup took {elapsed:.1f} s behind renders"
+    assert not any(job.done() for job in slow)  # the lineups were still rendering while it was served
+    assert all(job.result(timeout=240)[2]["cached"] is False for job in slow)  # and every one got its turn
 
 
 def test_plays_waiting_for_a_slot_are_bounded_and_the_rest_refused_in_one_line(tmp_path):
@@ -126,3 +169,46 @@ def test_a_comparison_and_a_lineup_stream_frames_to_the_encoder_holding_one_epis
     shapes = [{frame.shape for frame in mp4_frames(video)} for video in (compared.video, lineup.video)]
     assert [len(list(mp4_frames(video))) for video in (compared.video, lineup.video)] == [steps + 1] * 2
     assert shapes == [{(320, 648, 3)}, {(342, 648, 3)}]  # two panels and a gap; captions above them
+
+
+# ------------------------------------------------------------------ Gradio's copies of served files
+
+
+def served_copies(folder: Path) -> list[Path]:
+    return [entry for entry in folder.iterdir() if not entry.name.startswith(".")] if folder.is_dir() else []
+
+
+def test_gradios_copies_of_served_videos_are_bounded_after_each_render(monkeypatch, tmp_path):
+    """Carried over to issue 30: Gradio copies each served file into GRADIO_TEMP_DIR (deleted by age only: 12
+    renders in 20 s left 13 copies). After each render the app keeps the max_served_copies most recently served."""
+    gradio_copies = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(gradio_copies))  # read when the app's Blocks are made
+    checkpoints = paced_agent(monkeypatch, tmp_path)
+    with running_app(checkpoints, tmp_path / "work", max_served_copies=3, served_copies_min_age=0.0) as (url, _):
+        client = Client(url, verbose=False)
+        for seed in range(1, 9):
+            video, *_ = watch(client, seed, 1).result(timeout=120)
+            # pruned before the copy of this render's video was made: the bound, and that copy
+            assert len(served_copies(gradio_copies)) <= 3 + 1, sorted(served_copies(gradio_copies))
+        kept = {file.name for entry in served_copies(gradio_copies) for file in entry.iterdir()}
+        assert Path(video).name in kept  # the client's download of the last video bears the name of its copy
+
+
+def test_the_pruning_keeps_the_most_recently_served_copies_within_a_count_and_a_size(tmp_path):
+    import os
+
+    from demo.housekeeping import prune_served_copies
+
+    now = time.time()
+    for i in range(10):  # copy 9 was served last
+        folder = tmp_path / f"hash{i}"
+        folder.mkdir()
+        (folder / "video.mp4").write_bytes(b"x" * 1000)
+        os.utime(folder / "video.mp4", (now - 1000 + i, now - 1000 + i))
+    assert prune_served_copies(tmp_path, max_files=6, max_bytes=1e9) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"hash{i}" for i in range(4, 10)]
+    assert prune_served_copies(tmp_path, max_files=6, max_bytes=2500) == 4  # two of 1,000 bytes fit
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hash8", "hash9"]
+    os.utime(tmp_path / "hash8" / "video.mp4")  # served again just now
+    assert prune_served_copies(tmp_path, max_files=0, max_bytes=0, min_age=60) == 1  # never a fresh one
+    assert [p.name for p in tmp_path.iterdir()] == ["hash8"]

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from rlcore.resolve import resolve_config
 from rlcore.pendulum.play import evaluate_net
 from rlcore.pendulum.rollout import UPRIGHT_REWARD
+from rlcore.resolve import resolve_config
 from rlcore.systems import get_system
 
 BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "pendulum-swingup"

@@ -97,8 +97,8 @@ class Catalog:
     def _pull(self, ref: str) -> Path:
         """A Hub agent into the app's own cache (size-capped before download), then the cache pruned to
         its most recently used repos."""
-        from rlcore import hub
         from demo.housekeeping import prune_oldest
+        from rlcore import hub
 
         settings = self.settings
         folder = hub.pull_checkpoint(ref, endpoint=settings.hub_endpoint, cache_dir=settings.hub_dir,

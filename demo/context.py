@@ -150,7 +150,6 @@ class AppContext:
         from demo.catalog import Catalog
         from demo.jobs import RunLimits, TrainingRuns
         from demo.rendering import Renderer
-
         from demo.uploads import prune_stale_staging
 
         self.settings = settings

@@ -26,8 +26,16 @@ from demo.catalog import record_evaluation
 from demo.context import AppContext
 from demo.housekeeping import prune_oldest
 from demo.jobs import FINISHED, PAGE_WENT_AWAY, STOPPED, Run
-from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, figures_line, fitted_plot, labelled_choices, numeric_frame,
-                     option_echoes, refusal)
+from demo.ui import (
+    AXIS_FORMATS,
+    EXPECTED_ERRORS,
+    figures_line,
+    fitted_plot,
+    labelled_choices,
+    numeric_frame,
+    option_echoes,
+    refusal,
+)
 from rlcore.checkpoint import CONFIG_FILE, REPLAY_FILE, atomic_path, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
 from rlcore.resolve import resolve_config

@@ -22,8 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from rlcore.checkpoint import (CONFIG_FILE, METRICS_FILE, PICKLE_SUFFIXES, WEIGHTS_FILE, CheckpointError,
-                               load_config, load_tensors, one_line)
+from rlcore.checkpoint import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    PICKLE_SUFFIXES,
+    WEIGHTS_FILE,
+    CheckpointError,
+    load_config,
+    load_tensors,
+    one_line,
+)
 from rlcore.systems import get_system
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,21 @@ import gradio as gr
 
 from demo import generalisation, learning, playthrough
 from demo.context import AppContext
-from demo.ui import (AXIS_FORMATS, EXPECTED_ERRORS, SIDE_COLOURS, figures_table, is_toggle, labelled_choices,
-                     option_echoes, ordered_controls, refusal, series_frame, trace_frame, trace_placeholder,
-                     watch_order)
+from demo.ui import (
+    AXIS_FORMATS,
+    EXPECTED_ERRORS,
+    SIDE_COLOURS,
+    figures_table,
+    is_toggle,
+    labelled_choices,
+    option_echoes,
+    ordered_controls,
+    refusal,
+    series_frame,
+    trace_frame,
+    trace_placeholder,
+    watch_order,
+)
 from rlcore.checkpoint import REPLAY_FILE
 from rlcore.config import from_dict
 from rlcore.systems import PlayControl, System, get_system

@@ -140,8 +140,14 @@ def _one_line(err: BaseException) -> str:
 def hub_error(err: BaseException, ref: RepoRef | str, endpoint: str) -> HubError:
     """Translate a huggingface_hub / network exception into a one-line HubError."""
     import httpx2
-    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     if isinstance(err, RepositoryNotFoundError):
         return HubError(f"{ref}: no such model repo on {endpoint} (or it is private and your token cannot read it)",
@@ -259,8 +265,14 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     """A push publishes only a valid rlcore checkpoint: config.json readable, weights real safetensors, and
     the JSON files it publishes beside them (training records, snapshot evaluations, map) as their readers
     accept them."""
-    from rlcore.checkpoint import (METRICS_FILE, WEIGHTS_FILE, CheckpointError, checkpoint_dir, load_config,
-                                   load_tensors)
+    from rlcore.checkpoint import (
+        METRICS_FILE,
+        WEIGHTS_FILE,
+        CheckpointError,
+        checkpoint_dir,
+        load_config,
+        load_tensors,
+    )
     from rlcore.genmap import read_map
     from rlcore.metrics import read_metrics
     from rlcore.modelcard import own_card

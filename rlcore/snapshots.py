@@ -21,8 +21,17 @@ from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
 
 from annotated_types import Len
 
-from rlcore.checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, atomic_save_tensors, atomic_write_bytes,
-                               atomic_write_json, load_config, load_tensors, read_json)
+from rlcore.checkpoint import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    atomic_save_tensors,
+    atomic_write_bytes,
+    atomic_write_json,
+    load_config,
+    load_tensors,
+    read_json,
+)
 from rlcore.evaluation import protocol_name, rate_summary
 
 if TYPE_CHECKING:

@@ -46,8 +46,7 @@ def space_plan(folder: str | os.PathLike) -> SpacePlan:
     """The files `upload_folder` will send (the same patterns, through huggingface_hub's own filter),
     after checking that `folder` is the app (REQUIRED files, a Gradio front matter) and that no file is a
     link out of it (a link to ~/.cache/huggingface/token would publish the token)."""
-    from huggingface_hub.utils import filter_repo_objects
-    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS
+    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
     root = Path(folder).expanduser().resolve()
     _check_app_folder(root)

@@ -94,7 +94,13 @@ def fake_run_with_snapshots(run: Path, agent: Path, steps=SNAPSHOT_STEPS, flags=
     with `flags` successes out of 20 greedy episodes (no episode is played here)."""
     import torch
 
-    from rlcore.checkpoint import CONFIG_FILE, WEIGHTS_FILE, atomic_save_tensors, atomic_write_json, load_tensors
+    from rlcore.checkpoint import (
+        CONFIG_FILE,
+        WEIGHTS_FILE,
+        atomic_save_tensors,
+        atomic_write_json,
+        load_tensors,
+    )
     from rlcore.evaluation import rate_summary
 
     weights = load_tensors(agent / WEIGHTS_FILE)

@@ -10,8 +10,9 @@ import subprocess
 import sys
 import time
 
-from rlcore.config import option
 from toy_system import Bandit, BanditConfig
+
+from rlcore.config import option
 
 WORKER_STARTED = "one worker process started"
 PLAY_PULL_SECONDS = 0.4  # wall-clock time each pull of a played episode takes

@@ -66,7 +66,6 @@ def test_a_system_without_series_leaves_the_picker_hidden():
 @pytest.mark.slow
 def test_mario_q_values_are_plotted_and_the_checkbox_draws_them_into_the_video(tmp_path_factory):
     import numpy as np
-
     from test_app import decoded_frames
 
     root = tmp_path_factory.getbasetemp() / "rlcore-app-mario"

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from test_browser import (BUNDLED_MARIO, CHROMIUM, app_url, browser, open_page,  # noqa: F401 (fixtures)
-                          wait_for_a_drawn_line)
+from test_browser import BUNDLED_MARIO, CHROMIUM, app_url, browser, open_page, wait_for_a_drawn_line  # noqa: F401 (fixtures)
 
 SHOTS = Path("/tmp/shots-q")
 

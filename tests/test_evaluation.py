@@ -5,14 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mario_fake_env import make_fake_env
 
 from rlcore import evaluation
 from rlcore.mario.agent import Mario
 from rlcore.mario.config import MarioConfig
 from rlcore.mario.play import EpsilonActions, evaluate
-
 
 # ----------------------------------------------------------------------------- statistics
 

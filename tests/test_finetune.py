@@ -11,14 +11,13 @@ import shutil
 import pytest
 import torch
 from mario_fake_env import make_fake_env
+from test_cli import ROOT
 
 from rlcore import cli
 from rlcore.checkpoint import TRAINING_STATE_FILE, load_tensors
 from rlcore.modelcard import train_command
 from rlcore.resolve import resolve_config
 from rlcore.systems import get_system
-
-from test_cli import ROOT
 
 BUNDLED = ROOT / "checkpoints"
 FAKE_ENV = functools.partial(make_fake_env, min_frames=40, max_frames=200)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rlcore.mario.playthrough import BANNER_HEIGHT, RESULTS_FRAMES, TITLE_FRAMES, playthrough
 from rlcore.mario.play import PLAYBACK_FPS
+from rlcore.mario.playthrough import BANNER_HEIGHT, RESULTS_FRAMES, TITLE_FRAMES, playthrough
 from rlcore.video import read_mp4
 
 ROOT = Path(__file__).resolve().parents[1]

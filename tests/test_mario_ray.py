@@ -11,10 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import mario_fake_env
 import pytest
 import torch
-
-import mario_fake_env
 from mario_fake_env import make_fake_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ (its /proc helpers)

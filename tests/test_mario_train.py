@@ -9,7 +9,6 @@ import threading
 import numpy as np
 import pytest
 import torch
-
 from mario_fake_env import make_fake_env
 
 from rlcore.checkpoint import CheckpointError, load_training_state

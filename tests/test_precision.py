@@ -6,7 +6,6 @@ import functools
 import json
 
 import torch
-
 from mario_fake_env import make_fake_env
 
 from rlcore.mario.agent import Mario

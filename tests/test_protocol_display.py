@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from huggingface_hub import ModelCard
 from hub_server import make_checkpoint
+from huggingface_hub import ModelCard
 
 from rlcore.evaluation import merge_protocol
 from rlcore.modelcard import build_model_card
@@ -69,9 +69,9 @@ def test_the_card_has_the_snapshot_learning_curve_and_push_carries_it(tmp_path):
 
 
 def test_the_learning_curve_says_where_a_backward_curriculum_started_its_episodes(tmp_path):
+    from rlcore.checkpoint import atomic_write_json
     from rlcore.modelcard import snapshot_section
     from rlcore.snapshots import SNAPSHOT_EVALS_FILE, curve_entry
-    from rlcore.checkpoint import atomic_write_json
 
     folder = _mario(tmp_path / "mario", GREEDY)
     results = {"mean_reward": 1.0, "n_eval_episodes": 1, "protocol": {"name": "greedy"},

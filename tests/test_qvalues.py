@@ -10,8 +10,7 @@ from mario_fake_env import FakeNES
 
 from rlcore.mario import api
 from rlcore.mario.agent import Mario
-from rlcore.mario.env import SKIP, MarioPreprocessing
-from rlcore.mario.env import action_labels
+from rlcore.mario.env import SKIP, MarioPreprocessing, action_labels
 from rlcore.mario.play import run_episode
 from rlcore.video import ValueBars
 

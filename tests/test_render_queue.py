@@ -98,7 +98,7 @@ def test_a_cached_lineup_is_served_at_once_behind_other_visitors_lineups(paced_a
 
 
 def test_plays_waiting_for_a_slot_are_bounded_and_the_rest_refused_in_one_line(tmp_path):
-    from demo.rendering import Renderer, RenderBusy
+    from demo.rendering import RenderBusy, Renderer
 
     renderer = Renderer(tmp_path, slots=1, max_waiting=1)
     waited = threading.Event()

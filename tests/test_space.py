@@ -170,8 +170,8 @@ def answers(url: str) -> bool:
 
 def test_the_app_deploys_as_a_space_that_runs_from_a_download_of_it(tmp_path):
     from gradio_client import Client
-    from huggingface_hub import snapshot_download
     from hub_server import TOKEN, HubServer
+    from huggingface_hub import snapshot_download
 
     from rlcore.space import space_plan
 

@@ -4,6 +4,8 @@ that never compare with a system's name (they use the rlcore.systems.System cont
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +94,10 @@ def test_generic_layers_never_name_a_system():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.lower() in SYSTEM_NAMES:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}")
     assert not found, found
+
+
+def test_ruff_passes_on_the_whole_tree():
+    """The house style (pyproject.toml [tool.ruff]: pyflakes, pycodestyle's errors, import order)."""
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", str(ROOT)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]

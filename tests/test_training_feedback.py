@@ -49,8 +49,9 @@ def follow_run(run, on_poll=None) -> list[tuple[float, int | None, str]]:
 
 
 def test_start_up_is_said_then_progress_moves_every_second_and_the_run_is_niced_below_the_app(paced, tmp_path):
-    from demo.jobs import FINISHED, LOADING, STARTING, TRAINING_NICE, RunLimits, TrainingRuns
     from paced_system import WORKER_STARTED
+
+    from demo.jobs import FINISHED, LOADING, STARTING, TRAINING_NICE, RunLimits, TrainingRuns
 
     niceness = {}
 
@@ -201,6 +202,7 @@ def test_a_burst_of_replays_pauses_a_run_only_within_its_credit_whatever_the_rat
 
 def test_the_renderer_pauses_training_only_while_it_plays(tmp_path):
     from app_support import agent_checkpoints
+
     from demo.rendering import Renderer
 
     checkpoints, agent = agent_checkpoints(tmp_path / "agents", "pendulum")

@@ -11,13 +11,24 @@ from typing import Any, ClassVar
 from rlcore.checkpoint import load_config
 from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.mario import play as _play
-from rlcore.mario.agent import ALGORITHM, SYSTEM as NAME, Mario
+from rlcore.mario.agent import ALGORITHM, Mario
+from rlcore.mario.agent import SYSTEM as NAME
 from rlcore.mario.config import PRESETS, MarioConfig, preset
-from rlcore.mario.env import env_id
 from rlcore.mario.curriculum import bundled_route, practice_spot, route_points
+from rlcore.mario.env import env_id
 from rlcore.mario.explore import ExploreOptions, Route
-from rlcore.systems import (Budget, Episode, Figure, GeneralisationMap, MapAxis, PlayControl, System,
-                            Practice, TrainingProgress, TrainKnobs)
+from rlcore.systems import (
+    Budget,
+    Episode,
+    Figure,
+    GeneralisationMap,
+    MapAxis,
+    PlayControl,
+    Practice,
+    System,
+    TrainingProgress,
+    TrainKnobs,
+)
 
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
 Config = MarioConfig
@@ -109,7 +120,8 @@ class SuperMario(System):
     def train(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
               device: str = "auto", stop: threading.Event | None = None,
               progress: TrainingProgress | None = None) -> Iterator[dict[str, Any]]:
-        from rlcore.mario.train import TrainingRun, train as _train
+        from rlcore.mario.train import TrainingRun
+        from rlcore.mario.train import train as _train
 
         if config.collector == "ray":  # Ray is imported only when asked for
             from rlcore.mario.distributed import RayTrainingRun as TrainingRun

@@ -229,11 +229,11 @@ def make_weight_updater():
 
 def start_collector(config: MarioConfig, policy: nn.Module, env_fn: Callable[[], Any], first_seed: int):
     """RayCollector: `num_envs` workers, each one emulator (seeded first_seed + i) and a policy copy."""
+    from functools import partial
+
     from tensordict.nn import TensorDictModule
     from torchrl.collectors import Collector
     from torchrl.collectors.distributed import RayCollector
-
-    from functools import partial
 
     n = config.num_envs
     keys = INFO_KEYS + (ROUTE_KEY,) if config.starts else INFO_KEYS

@@ -48,13 +48,13 @@ import torch
 
 from rlcore import checkpoint as ckpt
 from rlcore.config import check_bounds, to_dict
-from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.mario.agent import STATE_DIM, Mario
 from rlcore.mario.config import MarioConfig
 from rlcore.mario.curriculum import BackwardCurriculum, check_route, route_env_thunk, route_points
 from rlcore.mario.env import action_labels, env_thunk, resolve_actions, source_rows
 from rlcore.mario.explore import Route
 from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows, match_noise
+from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.runtime import resolve_device, seed_everything
 
 WINDOW = 100  # moving averages over the last 100 episodes, as the tutorial's MetricLogger

@@ -12,14 +12,23 @@ from typing import Any, ClassVar
 from rlcore import checkpoint as ckpt
 from rlcore.config import MAX_SEED, check_bounds, option
 from rlcore.evaluation import check_episodes, protocol_name
-from rlcore.resolve import resolve_config
 from rlcore.pendulum import ALGORITHM, ENV_ID, NAME
 from rlcore.pendulum.config import PRESETS, PendulumConfig
 from rlcore.pendulum.env import GRAVITY, LENGTH, MASS
 from rlcore.pendulum.export import EXPORT_FILE, export_torchscript
 from rlcore.pendulum.play import EPISODE_STEPS, PendulumAgent, evaluate_net, load_agent
 from rlcore.pendulum.rollout import episode_rollout, episode_summary
-from rlcore.systems import Budget, Episode, Figure, GeneralisationMap, MapAxis, PlayControl, System, TrainKnobs
+from rlcore.resolve import resolve_config
+from rlcore.systems import (
+    Budget,
+    Episode,
+    Figure,
+    GeneralisationMap,
+    MapAxis,
+    PlayControl,
+    System,
+    TrainKnobs,
+)
 
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
            "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS", "EXPORT_FILE", "export", "SYSTEM"]

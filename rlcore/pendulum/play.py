@@ -14,9 +14,8 @@ from rlcore import checkpoint as ckpt
 from rlcore.config import check_seeds
 from rlcore.pendulum.config import PendulumConfig
 from rlcore.pendulum.env import MAX_TORQUE, gen_params, initial_state_of_seed, params_as_floats
-from rlcore.pendulum.policy import make_policy
+from rlcore.pendulum.policy import build_net, make_policy
 from rlcore.pendulum.rollout import tensor_rollout
-from rlcore.pendulum.policy import build_net
 from rlcore.runtime import resolve_device
 
 EPISODE_STEPS = 200  # Gymnasium Pendulum-v1's episode length (its TimeLimit)

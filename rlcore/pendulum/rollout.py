@@ -26,8 +26,18 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from rlcore.pendulum.env import (GRAVITY, LENGTH, MASS, angle_normalize, clip_torque, gen_params,
-                                 initial_state_of_seed, params_as_floats, pendulum_dynamics, pendulum_reward)
+from rlcore.pendulum.env import (
+    GRAVITY,
+    LENGTH,
+    MASS,
+    angle_normalize,
+    clip_torque,
+    gen_params,
+    initial_state_of_seed,
+    params_as_floats,
+    pendulum_dynamics,
+    pendulum_reward,
+)
 from rlcore.pendulum.policy import OBSERVATION_SIZE, TorqueSquash, observation
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,3 +143,12 @@ def agent_with_playthrough(root: Path) -> tuple[Path, str]:
     if not video.with_suffix(".json").is_file():
         assert cli.main(["playthrough", str(checkpoints / name), "--max-steps", "20", "--out", str(video)]) == 0
     return checkpoints, name
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers HTTP 200 (an app process that is up)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False

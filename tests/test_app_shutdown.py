@@ -9,11 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from app_support import agent_checkpoints, free_port, start_training
+from app_support import agent_checkpoints, answers, free_port, start_training
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_WITHIN_SECONDS = 45.0  # the app waits for a run at most its stop grace (30 s); measured 14.7-17.7 s here,
@@ -38,13 +37,6 @@ def launched_app(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
         time.sleep(0.5)
     return process, url, log
 
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def children_of(pid: int) -> list[int]:

@@ -11,11 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from app_support import answers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,13 +159,6 @@ def space_app(folder: Path, work_dir: Path, hub_url: str) -> Iterator[str]:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def test_the_app_deploys_as_a_space_that_runs_from_a_download_of_it(tmp_path):

@@ -98,7 +98,7 @@ def test_a_mario_map_on_the_real_emulator_replays_each_level(tmp_path):
     own, unseen = document["cells"][0]
     # the full play options (greedy: no sticky or random actions, no Q overlay), so the cell replays exactly
     assert own["options"] == {"seed": 0, "world": 1, "stage": 1, "max_steps": 40, "noop_max": 30,
-                              "sticky": 0.0, "epsilon": 0.0, "show_q": False}
+                              "sticky": 0.0, "epsilon": 0.0, "show_q": False, "start_x": 0}
     assert (own["trained_on"], unseen["trained_on"]) == (True, False)
     assert unseen["options"]["stage"] == 2 and 0 < unseen["summary"]["steps"] <= 40
     for cell in (own, unseen):  # the map's figures are those of the episode the app plays for the cell

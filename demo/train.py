@@ -388,21 +388,21 @@ def outcome(ctx: AppContext, system: System, run: Run, out_dir: Path, options: d
         return
     final = run_status(run, system)
     yield final + "\n\nEvaluating and rendering the new agent...", *plots_now, None, None
-    task = {k: v for k, v in options.items() if k != "seed"}
-    status, video, archive = finish(ctx, system, out_dir, final, options["seed"], push_to, task)
+    status, video, archive = finish(ctx, system, out_dir, final, options, push_to)
     if before is not None and video is not None:
         yield status + "\n\nPlaying the agent it started from and the trained one...", *plots_now, video, archive
         status, video = finetune.add_before_after(ctx, system, before, out_dir, options, status, video, practice)
     yield status, *plots_now, video, archive
 
 
-def finish(ctx: AppContext, system: System, out_dir: Path, final: str, seed: int, push_to: str | None,
-           task: dict[str, Any] | None = None) -> tuple:
+def finish(ctx: AppContext, system: System, out_dir: Path, final: str, options: dict[str, Any],
+           push_to: str | None) -> tuple:
     """Evaluate, render and zip the new agent (and push it when asked): (status, video, zip). Its episode
-    plays the task it trained on (`task`: the level, the physics)."""
+    plays `options`: its seed and the task it trained on (the level, the physics)."""
+    seed = options["seed"]
     try:
         record_evaluation(out_dir)  # results.json: for the agents table, the zip and the Hub card
-        episode = ctx.renderer.episode(system.name, out_dir, {"seed": seed, **(task or {})})
+        episode = ctx.renderer.episode(system.name, out_dir, dict(options))
         keep_replay(episode.video, out_dir)
         archive = zip_checkpoint(out_dir, ctx.settings.downloads_dir)
     except EXPECTED_ERRORS as err:

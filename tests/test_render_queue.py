@@ -41,22 +41,27 @@ def watch(client: Client, seed: int, pulls: int):
 
 
 def test_a_cached_episode_is_served_at_once_while_renders_fill_every_slot(paced_app):
-    url, context = paced_app
+    served_at_once_behind_slow_renders(*paced_app, watch, "episode", finish_timeout=180)
+
+
+def served_at_once_behind_slow_renders(url: str, context, request, what: str, finish_timeout: float) -> None:
+    """`request(client, seed, pulls)` once (now in the cache), then four slow ones (25 pulls, ~10 s each) from
+    other visitors (two play, two wait for a slot): the cached answer comes within 3 s while they still
+    render, and every slow one gets its turn."""
     client = Client(url, verbose=False)
-    assert watch(client, 1, 1).result(timeout=120)[2]["cached"] is False  # now in the cache
-    # four slow renders (25 pulls, ~10 s each) from other visitors: two play, two wait for a slot
-    slow = [watch(Client(url, verbose=False), seed, 25) for seed in (2, 3, 4, 5)]
+    assert request(client, 1, 1).result(timeout=120)[2]["cached"] is False  # now in the cache
+    slow = [request(Client(url, verbose=False), seed, 25) for seed in (2, 3, 4, 5)]
     deadline = time.monotonic() + 120
     while context.renderer.episodes_played < 1 + context.settings.render_concurrency:  # every slot playing
-        assert time.monotonic() < deadline, "the slow renders never started"
+        assert time.monotonic() < deadline, f"the slow {what}s never started"
         time.sleep(0.1)
     start = time.monotonic()
-    video, status, figures, _ = watch(client, 1, 1).result(timeout=120)
+    video, status, figures, _ = request(client, 1, 1).result(timeout=120)
     elapsed = time.monotonic() - start
     assert figures["cached"] is True and "served from the cache" in status
-    assert elapsed < 3, f"a cached episode took {elapsed:.1f} s behind renders"
+    assert elapsed < 3, f"a cached {what} took {elapsed:.1f} s behind renders"
     assert not any(job.done() for job in slow)  # the renders were still going while it was served
-    assert all(job.result(timeout=180)[2]["cached"] is False for job in slow)  # and every render got its turn
+    assert all(job.result(timeout=finish_timeout)[2]["cached"] is False for job in slow)  # each got its turn
 
 
 def snapshots_of(agent: Path, steps=(10, 20)) -> None:
@@ -79,22 +84,8 @@ def lineup(client: Client, seed: int, pulls: int):
 def test_a_cached_lineup_is_served_at_once_behind_other_visitors_lineups(paced_app, tmp_path):
     """D7 for snapshot lineups: behind four slow lineups of other visitors (two rendering, two waiting), a
     lineup played before comes from the cache at once."""
-    url, context = paced_app
     snapshots_of(tmp_path / "checkpoints" / "paced-agent")
-    client = Client(url, verbose=False)
-    assert lineup(client, 1, 1).result(timeout=120)[2]["cached"] is False  # now in the cache
-    slow = [lineup(Client(url, verbose=False), seed, 25) for seed in (2, 3, 4, 5)]
-    deadline = time.monotonic() + 120
-    while context.renderer.episodes_played < 1 + context.settings.render_concurrency:  # every slot playing
-        assert time.monotonic() < deadline, "the slow lineups never started"
-        time.sleep(0.1)
-    start = time.monotonic()
-    video, status, figures, _ = lineup(client, 1, 1).result(timeout=120)
-    elapsed = time.monotonic() - start
-    assert figures["cached"] is True and "served from the cache" in status
-    assert elapsed < 3, f"a cached lineup took {elapsed:.1f} s behind renders"
-    assert not any(job.done() for job in slow)  # the lineups were still rendering while it was served
-    assert all(job.result(timeout=240)[2]["cached"] is False for job in slow)  # and every one got its turn
+    served_at_once_behind_slow_renders(*paced_app, lineup, "lineup", finish_timeout=240)
 
 
 def test_plays_waiting_for_a_slot_are_bounded_and_the_rest_refused_in_one_line(tmp_path):

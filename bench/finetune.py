@@ -28,6 +28,7 @@ import torch
 
 from rlcore.pendulum.play import evaluate_net
 from rlcore.pendulum.rollout import UPRIGHT_REWARD
+from rlcore.profile import profile_of
 from rlcore.resolve import resolve_config
 from rlcore.systems import get_system
 
@@ -78,7 +79,7 @@ def mario_tab_run(out: Path, seconds: float, steps: int | None = None):
     from rlcore.config import from_dict
 
     mario = get_system("mario")
-    knobs = mario.knobs
+    knobs = profile_of(mario).knobs
     agent = BUNDLED.parent / knobs.start_agent
     start = resolve_config(mario, init=agent)
     task = {**mario.task_of(start), **knobs.start_task}
@@ -129,7 +130,7 @@ def mario_practice_before_after(agent: Path, run: Path, practice, episodes: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--physics", nargs="+", default=["g=15"], help="NAME=VALUE of g, m, l (default: g=15)")
-    parser.add_argument("--iterations", type=int, default=get_system("pendulum").knobs.start_budget)
+    parser.add_argument("--iterations", type=int, default=profile_of(get_system("pendulum")).knobs.start_budget)
     parser.add_argument("--seeds", type=int, default=3, help="fine-tunes with training seeds 0..N-1")
     parser.add_argument("--mario", type=Path, metavar="RUN", help="instead: a Mario run trained from mario-1-1 "
                         "against mario-1-1, on the run's level")

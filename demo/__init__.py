@@ -71,12 +71,13 @@ def _warm_up(context) -> None:
     """Import the systems, then render the default episode (the Watch tab's first) of each bundled agent into
     the cache."""
     from demo.ui import EXPECTED_ERRORS
+    from rlcore.profile import profile_of
     from rlcore.systems import get_system
 
     bundled = [agent for agent in context.catalog.local_agents() if agent.source == "bundled"]
     # Quick episodes first: a slow system's (an emulator's) would otherwise keep them from being ready
     # when the first visitors arrive.
-    for agent in sorted(bundled, key=lambda agent: get_system(agent.system).slow_to_play):
+    for agent in sorted(bundled, key=lambda agent: profile_of(get_system(agent.system)).slow_to_play):
         try:
             context.renderer.episode(agent.system, agent.path, {})  # its PlayOptions' defaults (the seed too)
         except EXPECTED_ERRORS as err:  # reported again, readably, if a visitor asks for it

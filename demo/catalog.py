@@ -128,12 +128,13 @@ class Catalog:
 
 
 def record_evaluation(folder: Path) -> dict[str, Any]:
-    """Evaluate a checkpoint on its system's `eval_episodes` fixed seeds and write its results.json
+    """Evaluate a checkpoint on its profile's `eval_episodes` fixed seeds and write its results.json
     (what the agents table shows). Figures that came with an upload are never trusted: this replaces them."""
+    from rlcore.profile import profile_of
     from rlcore.systems import system_of_checkpoint
 
     system = system_of_checkpoint(folder)
-    results = system.evaluate(folder, episodes=system.eval_episodes, seed=0)
+    results = system.evaluate(folder, episodes=profile_of(system).eval_episodes, seed=0)
     if not math.isfinite(results.get("mean_reward", math.nan)):
         raise CheckpointError(f"{Path(folder).name}: its evaluation gave a non-finite return")
     results = {"system": system.name, **results}

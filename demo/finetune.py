@@ -3,8 +3,8 @@ allows, and the before/after that ends them (the starting agent and the trained 
 
 A run may start from a bundled agent or one of its snapshots (`snapshots/step-<N>/` in its folder, when it
 ships some); visitors pick from that list only, never a folder of the server. The task knobs (a level, the
-physics) are each system's `knobs.task` (rlcore.systems.TrainKnobs): Config fields that are also PlayOptions
-fields, so the before/after plays exactly the task the run trained on.
+physics) are each system's `task_fields` (Config fields that are also PlayOptions fields, with their widgets
+in its profile's `knobs.task`), so the before/after plays exactly the task the run trained on.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from demo.context import AppContext
 from demo.ui import EXPECTED_ERRORS, figures_table, option_echoes
 from rlcore.checkpoint import CheckpointError, load_config, one_line
 from rlcore.config import from_dict
-from rlcore.systems import PlayControl, Practice, System, all_systems, get_system
+from rlcore.profile import PlayControl, profile_of
+from rlcore.systems import Practice, System, all_systems, get_system
 
 NEW_AGENT = ""  # the "Start from" choice of a run from scratch (the preset's config)
 SNAPSHOTS = "snapshots"
@@ -63,7 +64,7 @@ def _is_checkpoint(folder: Path, system: System) -> bool:
 def _trained_for(system: System, folder: Path, template: str, otherwise: str) -> str:
     """`template` filled with how long the agent trained ("705,741 agent steps"), or `otherwise` when unknown."""
     trained = system.trained_budget(folder)
-    return template.format(f"{trained:,} {system.knobs.budget_label.lower()}") if trained else otherwise
+    return template.format(f"{trained:,} {profile_of(system).knobs.budget_label.lower()}") if trained else otherwise
 
 
 def start_choices(ctx: AppContext, system: System) -> list[tuple[str, str]]:
@@ -74,7 +75,8 @@ def recommended_start(ctx: AppContext, system: System) -> str:
     """What the tab proposes: the system's `start_agent` when bundled here, else the first bundled agent (a
     run from it shows learning within the cap)."""
     refs = [point.ref for point in start_points(ctx, system)]
-    return system.knobs.start_agent if system.knobs.start_agent in refs else (refs or [NEW_AGENT])[0]
+    knobs = profile_of(system).knobs
+    return knobs.start_agent if knobs.start_agent in refs else (refs or [NEW_AGENT])[0]
 
 
 def start_path(ctx: AppContext, system: System, ref: str | None) -> Path | None:
@@ -95,7 +97,7 @@ def task_controls() -> list[PlayControl]:
     """Every system's task knobs, one per field name (systems sharing a field share its widget)."""
     seen: dict[str, PlayControl] = {}
     for system in all_systems():
-        for control in system.knobs.task:
+        for control in profile_of(system).knobs.task:
             seen.setdefault(control.field, control)
     return list(seen.values())
 
@@ -117,13 +119,13 @@ def _any_value(control: PlayControl) -> Any:
 def task_defaults(system: System, start: Path | None) -> dict[str, Any]:
     """The task a run proposes: from an agent, the system's `start_task` over the agent's own; else the Config's."""
     values = system.task_of(system.config_of(start) if start is not None else system.Config())
-    return {**values, **system.knobs.start_task} if start is not None else values
+    return {**values, **profile_of(system).knobs.start_task} if start is not None else values
 
 
 def task_values(system: System, values: Sequence[Any]) -> dict[str, Any]:
     """The task knobs' values (in task_controls() order) that belong to `system`, typed as its Config's fields."""
     types = {f.name: f.type for f in dataclasses.fields(system.Config)}
-    mine = {c.field for c in system.knobs.task}
+    mine = set(system.task_fields)
     chosen = {}
     for control, value in zip(task_controls(), values):
         if control.field in mine and value is not None:
@@ -140,7 +142,8 @@ def task_updates(system: System, start: Path | None) -> list[Any]:
 
 def budget_for(system: System, start_ref: str | None) -> int:
     """The budget the tab proposes: the system's `start_budget` for a run from an agent, else its default."""
-    return system.knobs.start_budget if start_ref and system.knobs.start_budget else system.knobs.default_budget
+    knobs = profile_of(system).knobs
+    return knobs.start_budget if start_ref and knobs.start_budget else knobs.default_budget
 
 
 def start_widgets(ctx: AppContext, system: System, start_ref: str) -> tuple[gr.Dropdown, list]:
@@ -190,7 +193,7 @@ def start_updates(ctx: AppContext, system: System, ref: str | None) -> list[Any]
 def cap_note(ctx: AppContext, system: System, start_ref: str | None) -> str:
     """What the time cap allows on this CPU against what learning needs (a good agent's training, a visible
     change from an agent), said before Start."""
-    knobs, cap = system.knobs, ctx.settings.max_train_seconds
+    knobs, cap = profile_of(system).knobs, ctx.settings.max_train_seconds
     if not knobs.cpu_rate:
         return ""
     unit, allows = knobs.budget_label.lower(), cap * knobs.cpu_rate

@@ -17,6 +17,7 @@ from demo.context import AppContext
 from demo.ui import EXPECTED_ERRORS, ordered_controls, refusal
 from rlcore.config import from_dict
 from rlcore.genmap import cell_text, map_legend, read_map, value_label
+from rlcore.profile import profile_of
 from rlcore.systems import System, get_system
 
 # light backgrounds (dark text stays readable) from the scale's low end to its high end
@@ -66,7 +67,7 @@ def map_view(ctx: AppContext, system_name: str, agent_ref: str | None):
     try:
         system = get_system(system_name)
         if system.generalisation is None:
-            return f"{system.label} has no generalisation map.", empty
+            return f"{profile_of(system).label} has no generalisation map.", empty
         agent = ctx.catalog.resolve(agent_ref or "", system.name)
         document = read_map(agent.path)
     except EXPECTED_ERRORS as err:
@@ -106,7 +107,7 @@ def play_cell(ctx: AppContext, systems: list[System], show: Callable, system_nam
               evt: gr.SelectData):
     """A map cell clicked: its episode in the Watch video (through `show`, the Play button's path), the form
     set to its level or physics, and the options played (None: refused)."""
-    n_controls = sum(len(owner.play_controls) for owner in systems)
+    n_controls = sum(len(profile_of(owner).play_controls) for owner in systems)
     try:
         system = get_system(system_name)
         options = clicked_cell(ctx, system, agent_ref, evt.index)

@@ -38,6 +38,7 @@ from demo.ui import (
 )
 from rlcore.checkpoint import CONFIG_FILE, REPLAY_FILE, atomic_path, one_line
 from rlcore.config import MAX_SEED, check_bounds, to_dict
+from rlcore.profile import profile_of
 from rlcore.resolve import resolve_config
 from rlcore.systems import Practice, System, all_systems, get_system
 
@@ -58,7 +59,7 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
     """The training config the run gets (rlcore.resolve): the preset, or with `start` that agent's config, with
     the visitor's knobs and task (a level, the physics), checked against the caps."""
     system = get_system(system_name)
-    knobs = system.knobs
+    knobs = profile_of(system).knobs
     if preset not in system.presets:
         raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(system.presets)}")
     if steps is None or not (1 <= steps <= knobs.max_budget) or int(steps) != steps:
@@ -81,7 +82,7 @@ def metric_frames(system_name: str, records: list[dict[str, Any]]) -> list[pd.Da
     x = system.budget.record_key
     return [numeric_frame(((r[x], r[metric]) for r in records if _number(r.get(metric)) and _number(r.get(x))),
                           ("step", "value"))
-            for metric in system.knobs.metrics]
+            for metric in system.metrics]
 
 
 def _number(value: Any) -> bool:
@@ -90,11 +91,10 @@ def _number(value: Any) -> bool:
 
 def metric_plot(system: System, index: int, **update: Any) -> dict[str, Any]:
     """The title, axis titles and visibility of live plot `index` for `system` (hidden past its metrics)."""
-    knobs = system.knobs
-    if index >= len(knobs.metrics):
+    if index >= len(system.metrics):
         return {"visible": False, **update}
-    metric = knobs.metrics[index]
-    return {"visible": True, "title": knobs.metric_titles.get(metric, metric), "y_title": metric,
+    metric = system.metrics[index]
+    return {"visible": True, "title": profile_of(system).knobs.metric_titles.get(metric, metric), "y_title": metric,
             "x_title": system.budget.unit, **update}
 
 
@@ -156,7 +156,7 @@ def push_info(namespace: str | None) -> str:
 
 
 def run_status(run: Run, system: System) -> str:
-    knobs = system.knobs
+    knobs = profile_of(system).knobs
     recorded = run.records[-1].get(system.budget.record_key, 0) if run.records else 0
     done = max(recorded, run.progress or 0)  # the trainer's progress comes between its records
     when = "after" if run.done else "for"
@@ -165,7 +165,7 @@ def run_status(run: Run, system: System) -> str:
     if run.doing and not run.done:
         text += f": {run.doing}..."
     # each metric's latest value: some (the Pendulum's return) are not in every record
-    latest = {m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None) for m in knobs.metrics}
+    latest = {m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None) for m in system.metrics}
     figures = ", ".join(f"{m} {value:.4g}" for m, value in latest.items() if value is not None)
     text += f"; latest: {figures}" if figures else ""
     if run.message:
@@ -188,9 +188,9 @@ def build(ctx: AppContext) -> None:
                                      interactive=not first_start)  # a run from an agent takes the agent's
                 start_from, task = finetune.start_widgets(ctx, first, first_start)
                 # No minimum/maximum here: run_config checks the caps and says so in a readable line.
-                steps = gr.Number(finetune.budget_for(first, first_start), precision=0, label=first.knobs.budget_label,
-                                  info=first.knobs.budget_info, elem_id="train-steps")
-                lr = gr.Number(getattr(first.Config(), first.knobs.lr_field), label="Learning rate")
+                steps = gr.Number(finetune.budget_for(first, first_start), precision=0, label=profile_of(first).knobs.budget_label,
+                                  info=profile_of(first).knobs.budget_info, elem_id="train-steps")
+                lr = gr.Number(getattr(first.Config(), profile_of(first).knobs.lr_field), label="Learning rate")
                 seed = gr.Number(0, precision=0, label="Seed")
                 # shown only when the Space owner set a namespace: the app picks the repo, never a visitor
                 push = gr.Checkbox(False, label="Push to the Hub when done", info=push_info(namespace),
@@ -259,7 +259,7 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
 
 def on_system(chosen: str):
     system = get_system(chosen)
-    knobs = system.knobs
+    knobs = profile_of(system).knobs
     return (gr.Dropdown(choices=list(system.presets), value=next(iter(system.presets))),
             gr.Number(value=knobs.default_budget, label=knobs.budget_label, info=knobs.budget_info),
             gr.Number(value=getattr(system.Config(), knobs.lr_field)),

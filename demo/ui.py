@@ -11,7 +11,8 @@ import pandas as pd
 
 from rlcore.checkpoint import CheckpointError, one_line
 from rlcore.hub import HubError
-from rlcore.systems import PlayControl, System, all_systems
+from rlcore.profile import PlayControl, profile_of
+from rlcore.systems import System, all_systems
 
 SIDES = ("left", "right")  # the two agents of a comparison, as placed in the video
 SIDE_COLOURS = {"left": "#f97316", "right": "#2563eb"}
@@ -55,7 +56,7 @@ def _summary_rank(key: str) -> int:
 
 def watch_order() -> list[System]:
     """Every system, the showcase ones first (the Watch tab opens on them)."""
-    return sorted(all_systems(), key=lambda system: not system.showcase)
+    return sorted(all_systems(), key=lambda system: not profile_of(system).showcase)
 
 
 def is_toggle(system: System, control: PlayControl) -> bool:
@@ -65,12 +66,12 @@ def is_toggle(system: System, control: PlayControl) -> bool:
 def ordered_controls(systems: Sequence[System]) -> list[tuple[System, PlayControl]]:
     """Every system's controls in the order of the Watch API's arguments: toggles (checkboxes) after all the
     others, so a system that adds one does not shift the positional arguments existing callers pass."""
-    controls = [(system, control) for system in systems for control in system.play_controls]
+    controls = [(system, control) for system in systems for control in profile_of(system).play_controls]
     return sorted(controls, key=lambda pair: is_toggle(*pair))  # stable: declaration order otherwise
 
 
 def labelled_choices(systems: Sequence[System]) -> list[tuple[str, str]]:
-    return [(system.label, system.name) for system in systems]
+    return [(profile_of(system).label, system.name) for system in systems]
 
 
 def figures_line(summary: Mapping[str, Any], hide: Sequence[str] = ()) -> str:
@@ -97,7 +98,7 @@ def figures_table(columns: Mapping[str, Mapping[str, Any]], hide: Sequence[str] 
 def trace_frame(system: System, traces: Sequence[Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
     """Long-format (step, value, side) rows of the system's per-step figure for a gr.LinePlot: the first
     trace is the "left" agent, the second the "right" one (as in the side-by-side video)."""
-    figure = system.trace_figure
+    figure = profile_of(system).trace_figure
     return per_step_frame([[(step, float(entry[figure])) for step, entry in enumerate(trace) if figure in entry]
                            for trace in traces])
 

@@ -1,6 +1,6 @@
 """Watch tab: one episode of an agent (or two side by side) as a video, with its figures.
 
-The system picker and each system's play controls (System.play_controls) come from the registered
+The system picker and each system's play controls (its profile's play_controls) come from the registered
 systems; the handlers are module-level functions taking the app context.
 """
 
@@ -30,7 +30,8 @@ from demo.ui import (
 )
 from rlcore.checkpoint import REPLAY_FILE
 from rlcore.config import from_dict
-from rlcore.systems import PlayControl, System, get_system
+from rlcore.profile import PlayControl, profile_of
+from rlcore.systems import System, get_system
 
 NO_COMPARISON = "(none)"
 # Scrolls the episode's video into view when it is not (a phone: the video is below the form; the map is below
@@ -90,7 +91,7 @@ def play_controls(systems: list[System], shown: System) -> tuple[list[gr.Column]
             for toggles in (False, True):
                 with gr.Row():
                     widgets.update({(system.name, c.field): control_widget(c, getattr(defaults, c.field))
-                                    for c in system.play_controls if is_toggle(system, c) is toggles})
+                                    for c in profile_of(system).play_controls if is_toggle(system, c) is toggles})
         columns.append(column)
     return columns, [widgets[(system.name, control.field)] for system, control in ordered_controls(systems)]
 
@@ -164,7 +165,7 @@ def on_system(ctx: AppContext, systems: list[System], system_name: str, current:
     system = get_system(system_name)
     replay, note = arrival(ctx, ctx.catalog.refs(system_name))
     return (*agent_choices(ctx, systems, system_name, current), gr.Number(value=system.PlayOptions().seed),
-            replay, note, {}, gr.LinePlot(value=trace_placeholder(), y_title=system.trace_figure))
+            replay, note, {}, gr.LinePlot(value=trace_placeholder(), y_title=profile_of(system).trace_figure))
 
 
 def arrival(ctx: AppContext, refs: list[str]) -> tuple[str | None, str]:
@@ -206,7 +207,7 @@ def build(ctx: AppContext) -> None:
                 trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
                                          color_map=SIDE_COLOURS, colors_in_legend=[], height=240,
                                          label="Per step (orange: the agent, blue: the one compared with it)",
-                                         x_title="step of the episode", y_title=shown.trace_figure,
+                                         x_title="step of the episode", y_title=profile_of(shown).trace_figure,
                                          elem_id="watch-trace", **AXIS_FORMATS)
                 inside_outputs = inside_widgets()
                 with gr.Accordion("Figures (JSON)", open=False):

@@ -362,7 +362,7 @@ def _add_play_flags(parser: argparse.ArgumentParser) -> None:
     for name, cls in options.items():
         group = parser.add_argument_group(f"{name} play options")
         texts = {field: _play_help(field, owners[field], options) for field in field_help(cls) if field not in added}
-        trained = {control.field: "what the agent was trained on" for control in get_system(name).knobs.task}
+        trained = dict.fromkeys(get_system(name).task_fields, "what the agent was trained on")
         add_dataclass_flags(group, cls, skip=tuple(added), helps=texts, default_texts=trained)
         added.update(texts)
     parser.set_defaults(play_fields=owners)
@@ -467,7 +467,7 @@ def start_config(system: System, init: str, preset: str | None, overrides: dict[
     folder = _hub_checkpoint(init)
     config = resolve_config(system, init=folder, overrides=overrides)
     trained = system.trained_budget(folder)
-    _say(f"starting from {init}" + (f" (trained for {trained:,} {system.knobs.budget_label.lower()})"
+    _say(f"starting from {init}" + (f" (trained for {trained:,} {system.budget.unit}s)"
                                    if trained else ""))
     return config
 
@@ -677,7 +677,7 @@ def cmd_curves(args: argparse.Namespace) -> int:
     x = system.budget.record_key
     recorded = {key for records in runs.values() for record in records for key, value in record.items()
                 if finite_number(value) is not None}  # plottable: not the time stamps
-    metrics = args.metrics or [key for key in (*system.knobs.metrics, *(f.metric for f in system.figures))
+    metrics = args.metrics or [key for key in (*system.metrics, *(f.metric for f in system.figures))
                                if key and key in recorded]
     missing = [key for key in metrics if key not in recorded]
     if missing:

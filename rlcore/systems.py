@@ -8,17 +8,15 @@ use only what is declared here and never ask which system they hold.
         name = "bandit"                       # config.json's "system", the CLI's `rlcore train bandit`
         algorithm = "REINFORCE"               # config.json, the model card
         env_id = "TwoArmedBandit-v0"          # the Hub's model-index dataset
-        label = "Two-armed bandit"            # the app's radio buttons
         blurb = "a policy that ..."           # the model card's first sentence
         Config = BanditConfig                 # dataclass, every field made with rlcore.config.option
         PlayOptions = BanditPlayOptions       # dataclass of what a viewer may change when playing
         presets = {"tutorial": {}}            # named overrides of Config's defaults
         budget = Budget("episodes", "episode", "episode")  # the Config field bounding a run, the record key
                                                            # counting it, and that count's name on plot axes
+        metrics = ("reward",)                 # the record keys worth plotting (`rlcore curves`, the app)
+        task_fields = ()                      # Config fields that set the task (Mario: world, stage)
         figures = (Figure("best_arm_rate", "best arm rate", fmt=".0%"),)  # its own results.json figures
-        knobs = TrainKnobs(...)               # the app's Train tab
-        play_controls = (...)                 # the app's Watch tab widgets (PlayOptions fields)
-        trace_figure = "reward"               # the per-step figure the Watch tab plots
 
         evaluation_options = {}               # evaluate's protocol options with their help (Mario: sticky)
         export_file = None                    # a file name when the system has an outside format (agent.pt)
@@ -38,6 +36,9 @@ use only what is declared here and never ask which system they hold.
 A system whose Config has an `init_from` field (a checkpoint folder whose weights a run starts from)
 can fine-tune: `rlcore.resolve.resolve_config(system, init=checkpoint, overrides={"stage": 2})` is that run's
 config (`rlcore train --init`, the Train tab's "Start from").
+
+How the app shows a system (its label, widgets, the Train tab's caps) is not part of this contract: it is
+the system's presentation profile (rlcore/profile.py), the PROFILE of a `ui` module beside its module.
 
 Systems are found by name: the built-in ones, the "rlcore.systems" entry points of installed packages
 (`[project.entry-points."rlcore.systems"]` in their pyproject.toml: name = "module"), the
@@ -158,32 +159,6 @@ class Budget:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainKnobs:
-    """What the app's Train tab lets a visitor change for one system (the budget, lr, seed), and its caps."""
-
-    budget_label: str
-    budget_info: str
-    default_budget: int
-    max_budget: int
-    metrics: tuple[str, ...]                # the record keys plotted live
-    metric_titles: Mapping[str, str] = dataclasses.field(default_factory=dict)  # plot titles (default: the key)
-    lr_field: str = "lr"
-    seed_field: str = "seed"
-    short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs
-    # Starting from a trained agent (rlcore.resolve: init=): the Config fields that set the task (the level, the
-    # physics), each also a PlayOptions field, so the before/after plays the task trained on; the task and the
-    # budget the tab proposes for such a run; the budget a second of training buys on a 2-core CPU, and the
-    # budget such a run needs before its agent changes visibly (docs/experiments/), to say before Start
-    # what the time cap allows against what learning needs
-    task: tuple[PlayControl, ...] = ()
-    start_task: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    start_agent: str = ""  # the bundled agent the tab proposes to start from (else the first one)
-    start_budget: int = 0
-    cpu_rate: float = 0.0
-    start_needs: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
 class Practice:
     """Where a run that starts from a trained agent practises (System.practice): the Config changes that
     start its training episodes there, the PlayOptions values of an episode that starts at the same spot
@@ -192,18 +167,6 @@ class Practice:
     config: Mapping[str, Any]
     play: Mapping[str, Any]
     note: str
-
-
-@dataclasses.dataclass(frozen=True)
-class PlayControl:
-    """A Watch-tab widget for one PlayOptions field: a dropdown of `choices`, else a slider."""
-
-    field: str
-    label: str
-    choices: tuple[Any, ...] = ()
-    minimum: float = 0.0
-    maximum: float = 1.0
-    step: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,21 +199,18 @@ class System(abc.ABC):
     name: ClassVar[str]
     algorithm: ClassVar[str]
     env_id: ClassVar[str]
-    label: ClassVar[str]
     blurb: ClassVar[str]
     Config: ClassVar[type]
     PlayOptions: ClassVar[type]
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"tutorial": {}}
     budget: ClassVar[Budget]
+    metrics: ClassVar[tuple[str, ...]] = ()  # the metric-record keys worth plotting (`rlcore curves`, live plots)
+    # The Config fields that set the task (the level, the physics), each also a PlayOptions field: what a run
+    # from an agent keeps or changes, and what its before/after plays
+    task_fields: ClassVar[tuple[str, ...]] = ()
     figures: ClassVar[tuple[Figure, ...]] = ()
-    knobs: ClassVar[TrainKnobs]
-    play_controls: ClassVar[tuple[PlayControl, ...]] = ()
-    trace_figure: ClassVar[str] = "reward"
-    eval_episodes: ClassVar[int] = 10       # the app's quick evaluation of a trained or uploaded agent
     evaluation_options: ClassVar[Mapping[str, str]] = {}  # evaluate's protocol options -> help (CLI flags)
     export_file: ClassVar[str | None] = None  # the file `export` writes (an outside format), None: no export
-    showcase: ClassVar[bool] = False        # shown first in the Watch tab when it has an agent
-    slow_to_play: ClassVar[bool] = False    # its episodes take seconds (an emulator): the app warms them up last
     generalisation: ClassVar[GeneralisationMap | None] = None  # the grid `rlcore map` plays; None: no map
 
     fine_tune: ClassVar[Mapping[str, Any]] = {}  # Config changes of every run that starts from trained weights
@@ -346,8 +306,8 @@ class System(abc.ABC):
         return any(field.name == "init_from" for field in dataclasses.fields(self.Config))
 
     def task_of(self, config: Any) -> dict[str, Any]:
-        """The task a Config trains on: its `knobs.task` fields (Mario's level, the Pendulum's physics)."""
-        return {control.field: getattr(config, control.field) for control in self.knobs.task}
+        """The task a Config trains on: its `task_fields` (Mario's level, the Pendulum's physics)."""
+        return {field: getattr(config, field) for field in self.task_fields}
 
     def play_options(self, seed: int | None = None, **values: Any) -> Any:
         """PlayOptions from defaults and the given values (fields it lacks are left out)."""

@@ -1,7 +1,8 @@
 """The toy bandit (toy_system.py) paced like an emulator run: one record at the end only, a worker process
 of its own, and progress(done, doing) in between; its episodes play slowly too (PLAY_PULL_SECONDS a
 pull), as a long Mario render. rlcore knows it through RLCORE_SYSTEMS="paced=paced_system"; the Train
-tab's start-up, progress and CPU-priority tests and the render-queue tests use it."""
+tab's start-up, progress and CPU-priority tests and the render-queue tests use it. Its profile is
+paced_system_ui.py."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ class PacedConfig(BanditConfig):
 
 class PacedBandit(Bandit):
     name = "paced"
-    label = "Paced bandit"
     Config = PacedConfig
     presets = {"tutorial": {}}
 

@@ -1,7 +1,8 @@
 """A third system defined only here, to prove the System contract: a two-armed Bernoulli bandit whose
 softmax policy learns by REINFORCE. rlcore knows it only through an "rlcore.systems" entry point
 (test_third_system.py), RLCORE_SYSTEMS="bandit=toy_system" or rlcore.systems.register_system; nothing
-in rlcore/ or demo/ names it."""
+in rlcore/ or demo/ names it. How the app shows it is its profile, tests/toy_system_ui.py (the module
+beside it named `<module>_ui`, as rlcore.mario.ui is beside rlcore.mario.api)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 from rlcore import checkpoint as ckpt
 from rlcore.config import option, to_dict
 from rlcore.metrics import MetricsFile
-from rlcore.systems import Budget, Episode, Figure, PlayControl, System, TrainKnobs, results_document
+from rlcore.systems import Budget, Episode, Figure, System, results_document
 
 
 @dataclasses.dataclass
@@ -44,16 +45,12 @@ def draw(probabilities: torch.Tensor, arm: int, reward: float) -> np.ndarray:
 
 class Bandit(System):
     name, algorithm, env_id = "bandit", "REINFORCE", "TwoArmedBandit-v0"
-    label = "Two-armed bandit (REINFORCE)"
     blurb = "a softmax policy over two Bernoulli arms, trained by REINFORCE"
     Config, PlayOptions = BanditConfig, BanditPlayOptions
     presets = {"tutorial": {}, "eager": {"lr": 2.0}}
     budget = Budget("episodes", "step")
+    metrics = ("reward", "best_arm_probability")
     figures = (Figure("best_arm_rate", "best arm rate", metric="best_arm_rate", fmt=".0%"),)
-    knobs = TrainKnobs("Pulls", "at most 1000", 100, 1000, metrics=("reward", "best_arm_probability"))
-    play_controls = (PlayControl("pulls", "Pulls", minimum=1, maximum=50, step=1),)
-    trace_figure = "reward"
-    eval_episodes = 5
 
     def train(self, config, out_dir, *, resume=False, device="auto", stop: threading.Event | None = None,
               progress=None):

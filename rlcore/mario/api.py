@@ -23,11 +23,9 @@ from rlcore.systems import (
     Figure,
     GeneralisationMap,
     MapAxis,
-    PlayControl,
     Practice,
     System,
     TrainingProgress,
-    TrainKnobs,
 )
 
 ENV_ID = env_id(1, 1)  # the tutorial's level; a checkpoint's own level is in its config.json
@@ -80,42 +78,32 @@ def short_run(config: MarioConfig, steps: int) -> dict[str, Any]:
 
 class SuperMario(System):
     name, algorithm, env_id = NAME, ALGORITHM, ENV_ID
-    label = "Super Mario Bros (Double DQN)"
     blurb = ("a Double DQN agent that plays Super Mario Bros. from pixels (4 stacked 84x84 grayscale frames) "
              "on the nes-py emulator, following the PyTorch Mario tutorial")
     Config, PlayOptions, presets = MarioConfig, PlayOptions, PRESETS
     budget = Budget("max_steps", "step", "agent step")
+    metrics = ("reward", "length", "loss", "q", "epsilon")
+    task_fields = ("world", "stage")
     figures = (Figure("mean_x_pos", "mean x position", metric="x_pos", per_episode="x_pos", fmt=".1f"),
                Figure("flag_rate", "flag rate", metric="flag_rate", per_episode="flag_get", fmt=".0%",
                       interval="flag_rate_ci95", other_protocols=(("sticky_", "sticky flag (per frame, ALE v5)"),)))
-    play_controls = (PlayControl("world", "World", choices=tuple(range(1, 9))),
-                     PlayControl("stage", "Stage", choices=tuple(range(1, 5))),
-                     PlayControl("show_q", "Show Q-values in the video"))
-    knobs = TrainKnobs("Agent steps", "at most 50,000 (learning starts after at most a quarter of them)", 3000, 50_000,
-                       metrics=("reward", "length", "loss", "q", "epsilon"), short_run=short_run,
-                       task=play_controls[:2], start_agent="mario-1-3", start_budget=30_000, cpu_rate=55.0,
-                       start_needs=30_000)
     # A run from a trained agent: explore a little around what it knows (epsilon 0.2 decaying to 0.05, not
     # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~30k), in float32 unless this CPU
     # has native bfloat16 (the bundled agent was trained on one that had)
     # num_envs 3: the fast preset's workers (a checkpoint's own num_envs is never taken: Config.RUNTIME)
     fine_tune = {"exploration_rate": 0.2, "exploration_rate_decay": 0.99998, "exploration_rate_min": 0.05,
                  "burnin": 5_000, "precision": "auto", "keep_snapshots": False, "num_envs": 3}
-    trace_figure = "x_pos"
     # evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
     evaluation_options = {
         "sticky": "sticky actions, per emulator frame as ALE v5: at each of a step's 4 frames the joypad keeps "
                   "the previous frame's buttons with this probability (0.25: Machado et al. 2018)",
         "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the greedy one",
     }
-    eval_episodes = 3  # an emulator episode takes far longer than a pendulum one
     # every level of the game; the colour scale ends near 1-1's flag pole (x ~3,160)
     generalisation = GeneralisationMap(
         rows=MapAxis("world", "World", tuple(range(1, 9))), columns=MapAxis("stage", "Stage", tuple(range(1, 5))),
         colour="x_pos", colour_label="x position reached", colour_range=(0, 3200), mark="flag_get",
         mark_label="flag reached", step_field="max_steps")
-    showcase = True
-    slow_to_play = True
 
     def train(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
               device: str = "auto", stop: threading.Event | None = None,

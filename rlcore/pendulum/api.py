@@ -25,9 +25,7 @@ from rlcore.systems import (
     Figure,
     GeneralisationMap,
     MapAxis,
-    PlayControl,
     System,
-    TrainKnobs,
 )
 
 __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
@@ -53,26 +51,14 @@ class PlayOptions:
 
 class Pendulum(System):
     name, algorithm, env_id = NAME, ALGORITHM, ENV_ID
-    label = "Pendulum (differentiable rollouts)"
     blurb = ("a policy network that swings up and balances TorchRL's stateless, differentiable pendulum; "
              "it was trained by backpropagating the return through simulated rollouts (no value function, "
              "no sampling-based gradient), following the TorchRL pendulum tutorial")
     Config, PlayOptions, presets = PendulumConfig, PlayOptions, PRESETS
     budget = Budget("iterations", "step", "iteration")
+    metrics = ("return", "reward_per_step", "last_reward")
+    task_fields = ("g", "m", "l")
     figures = (Figure("mean_last_reward", "last reward", per_episode="last_rewards", fmt=".3g"),)
-    play_controls = (PlayControl("g", "Gravity g", minimum=2.0, maximum=20.0, step=0.5),
-                     PlayControl("m", "Mass m", minimum=0.2, maximum=3.0, step=0.1),
-                     PlayControl("l", "Length l", minimum=0.3, maximum=2.5, step=0.1))
-    # The bundled swing-up agent fails at g 15 (return about -1,000); 200 iterations there fix it
-    # (docs/experiments/2026-12-02-fine-tuning-within-the-train-tab-cap.md)
-    knobs = TrainKnobs("Iterations", "batches of 32 rollouts of 100 steps; at most 2000", 200, 2000,
-                       metrics=("return", "reward_per_step", "last_reward"),
-                       metric_titles={"return": "return (200-step episodes, seeds 0-9)",
-                                      "reward_per_step": "reward per step (training rollouts)",
-                                      "last_reward": "last-step reward (training rollouts)"},
-                       task=play_controls, start_task={"g": 15.0}, start_budget=200, cpu_rate=30.0, start_needs=30)
-    trace_figure = "reward"
-    eval_episodes = 10
     export_file = EXPORT_FILE
     # gravity x mass around the training physics (g 10, m 1), length fixed; the scale spans a spinning
     # policy's return (about -1,500) to a perfect one (0)

@@ -1,0 +1,9 @@
+"""How the app shows the paced bandit (tests/paced_system.py): the toy bandit's profile under its own label."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from toy_system_ui import PROFILE as BANDIT
+
+PROFILE = dataclasses.replace(BANDIT, label="Paced bandit")

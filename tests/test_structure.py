@@ -1,5 +1,6 @@
-"""The codebase's own rules, checked on its source: short functions, no import cycles, and generic layers
-that never compare with a system's name (they use the rlcore.systems.System contract instead)."""
+"""The codebase's own rules, checked on its source: short functions, no import cycles, generic layers
+that never compare with a system's name (they use the rlcore.systems.System contract instead), and a core
+that knows nothing of widgets (how the app shows a system is its profile: rlcore/profile.py, <system>/ui.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ PACKAGES = ("rlcore", "demo")
 MAX_FUNCTION_LINES = 50
 # Everything outside a system's own package: it may know systems only through the contract.
 GENERIC_LAYERS = ("rlcore/cli.py", "rlcore/hub.py", "rlcore/modelcard.py", "rlcore/checkpoint.py",
-                  "rlcore/config.py", "rlcore/metrics.py", "rlcore/video.py", "rlcore/runtime.py", "demo", "app.py")
+                  "rlcore/config.py", "rlcore/metrics.py", "rlcore/video.py", "rlcore/runtime.py",
+                  "rlcore/profile.py", "rlcore/resolve.py", "demo", "app.py")  # systems.py: the registry
 SYSTEM_NAMES = ("mario", "pendulum")
+# The presentation profiles: the only modules of rlcore/ that may describe widgets
+PROFILE_MODULES = ("rlcore/profile.py", "rlcore/*/ui.py")
+# Words of the app's widgets: no name in the rest of rlcore/ (a module, class, function, argument, variable
+# or attribute) contains one (case and underscores ignored)
+WIDGET_WORDS = ("gradio", "playcontrol", "trainknobs", "knobs", "profile", "widget", "slider", "dropdown",
+                "checkbox", "radio", "playcontrols", "tracefigure", "showcase", "slowtoplay")
 
 
 def sources(*roots: str) -> list[Path]:
@@ -101,3 +109,41 @@ def test_ruff_passes_on_the_whole_tree():
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", str(ROOT)],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+
+
+def core_sources() -> list[Path]:
+    """rlcore/ outside the presentation profiles."""
+    profiles = {path for pattern in PROFILE_MODULES for path in ROOT.glob(pattern)}
+    return [path for path in sources("rlcore") if path not in profiles]
+
+
+def widget_names(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, name) of every name in `tree` that contains a widget word (imports included)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] + [alias.name for alias in node.names]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        else:
+            names = [getattr(node, attr) for attr in ("id", "attr", "arg") if isinstance(getattr(node, attr, None), str)]
+        found += [(node.lineno, name) for name in names
+                  if any(word in name.lower().replace("_", "") for word in WIDGET_WORDS)]
+    return found
+
+
+def test_the_core_never_imports_gradio_nor_names_a_widget():
+    """What a system is (rlcore/systems.py, each system's api) never depends on how the app shows it."""
+    found = [f"{path.relative_to(ROOT)}:{line} {name}" for path in core_sources()
+             for line, name in widget_names(ast.parse(path.read_text()))]
+    assert not found, found
+
+
+def test_the_widget_check_sees_an_import_a_widget_and_a_ui_field():
+    code = ("import gradio as gr\nfrom rlcore.profile import PlayControl\n"
+            "def f(system):\n    return system.knobs.budget_label, gr.Slider(), system.play_controls")
+    assert {name for _, name in widget_names(ast.parse(code))} == {
+        "gradio", "rlcore.profile", "PlayControl", "Slider", "knobs", "play_controls"}
+    assert widget_names(ast.parse("def f(system):\n    return system.task_fields, system.budget.unit")) == []

@@ -1,10 +1,13 @@
 """A third system, defined only in tests/toy_system.py, goes through every generic layer: `rlcore train`,
 `evaluate`, `play`, `push`, `pull` (the real entry point, against the local Hub server) and the app's
 Watch and Agents tabs. It is added as an installed package adds it, by an "rlcore.systems" entry point in
-its metadata (tests/toy_system.py is imported from tests/); nothing in rlcore/ or demo/ was changed for it."""
+its metadata (tests/toy_system.py is imported from tests/); nothing in rlcore/ or demo/ was changed for it.
+The app shows it through its presentation profile (tests/toy_system_ui.py, found beside it as the built-in
+systems' rlcore/<system>/ui.py are); a system without one is shown with a generic profile."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -113,3 +116,85 @@ def test_the_third_system_in_the_app_watch_and_agents_tabs(bandit, tmp_path):
         rows = [dict(zip(table["headers"], row)) for row in table["data"]]
         (row,) = [r for r in rows if r["agent"] == "bandit-agent"]
         assert row["system"] == "bandit" and "best arm rate" in table["headers"]
+
+
+PLAIN_SYSTEM = """from toy_system import Bandit
+
+class Plain(Bandit):
+    name = "plain"
+
+SYSTEM = Plain()
+"""
+
+
+def plain_system(monkeypatch, folder: Path, name: str = "plain", profile: str | None = None):
+    """A bandit named `name` in a top-level module of its own (`<name>_system`), registered through
+    RLCORE_SYSTEMS; with `profile`, the source of its profile module beside it (`<name>_system_ui`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}_system.py").write_text(PLAIN_SYSTEM.replace('"plain"', repr(name)))
+    if profile is not None:
+        (folder / f"{name}_system_ui.py").write_text(profile)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("RLCORE_SYSTEMS", f"{name}={name}_system")
+    from rlcore.systems import get_system
+
+    return get_system(name)
+
+
+def test_each_system_has_its_profile_beside_its_module_with_widgets_for_its_task_fields(bandit):
+    import toy_system_ui
+
+    from rlcore.mario import ui as mario_ui
+    from rlcore.pendulum import ui as pendulum_ui
+    from rlcore.profile import profile_module, profile_of
+    from rlcore.systems import get_system
+
+    assert profile_module("rlcore.mario.api") == "rlcore.mario.ui" and profile_module("toy_system") == "toy_system_ui"
+    assert profile_module("rlcore.mario") == "rlcore.mario.ui"  # a system defined in a package's __init__
+    assert profile_of(bandit) is toy_system_ui.PROFILE
+    for module in (mario_ui, pendulum_ui):
+        system = get_system(module.__name__.split(".")[1])
+        assert profile_of(system) is module.PROFILE
+        assert tuple(c.field for c in module.PROFILE.knobs.task) == system.task_fields  # a widget for each
+        fields = {f.name for f in dataclasses.fields(system.PlayOptions)}
+        assert {c.field for c in module.PROFILE.play_controls} <= fields and set(system.task_fields) <= fields
+
+
+def test_a_system_without_a_profile_is_shown_with_a_generic_one_and_a_bad_profile_is_one_line(
+        monkeypatch, tmp_path):
+    from demo.train import run_config
+    from rlcore.profile import profile_of
+
+    profile = profile_of(plain_system(monkeypatch, tmp_path))
+    assert profile.label == "plain (REINFORCE)" and profile.play_controls == () and not profile.showcase
+    knobs = profile.knobs  # the Config's budget (200 episodes) is the Train tab's default and its cap
+    assert (knobs.budget_label, knobs.default_budget, knobs.max_budget) == ("Steps", 200, 200)
+    assert run_config("plain", "tutorial", 50, 0.5, 1)["episodes"] == 50
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to 200"):
+        run_config("plain", "tutorial", 201, 0.5, 1)
+    not_one = plain_system(monkeypatch, tmp_path, "odd", profile="PROFILE = {'label': 'Odd'}\n")
+    with pytest.raises(TypeError, match=r"^odd_system_ui.PROFILE must be an rlcore.profile.Profile$"):
+        profile_of(not_one)
+    stray = plain_system(monkeypatch, tmp_path, "stray", profile=(
+        "from rlcore.profile import PlayControl, Profile, TrainKnobs\n"
+        "PROFILE = Profile('Stray', TrainKnobs('Pulls', '', 10, 10, task=(PlayControl('pulls', 'Pulls'),)))\n"))
+    with pytest.raises(TypeError, match=r"task widgets \['pulls'\] are not stray's task_fields"):
+        profile_of(stray)
+    broken = plain_system(monkeypatch, tmp_path, "broken", profile="import no_such_module_here\n")
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_here"):  # not mistaken for "no profile"
+        profile_of(broken)
+
+
+def test_a_system_without_a_profile_plays_in_the_watch_tab(monkeypatch, tmp_path):
+    system = plain_system(monkeypatch, tmp_path / "modules")
+    checkpoints = tmp_path / "checkpoints"
+    for _ in system.train(resolve_config(system, overrides={"episodes": 20}), checkpoints / "plain-agent"):
+        pass
+    with running_app(checkpoints, tmp_path / "work") as (url, _):
+        client = Client(url, verbose=False)
+        # the inputs: system, agent, compare, seed, then the built-in systems' controls (it has none of its own)
+        video, status, figures, plot = client.predict("plain", "plain-agent", "(none)", 2, 1, 1, 10.0, 1.0, 1.0,
+                                                      False, api_name="/watch")
+        summary = figures["agents"]["plain-agent"]["summary"]
+        assert summary["steps"] == 8 and Path(video).stat().st_size > 500  # its PlayOptions' default: 8 pulls
+        assert [row[0] for row in plot["data"]] == list(range(8))  # the generic profile's trace figure: reward

@@ -130,7 +130,8 @@ def mario_practice_before_after(agent: Path, run: Path, practice, episodes: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--physics", nargs="+", default=["g=15"], help="NAME=VALUE of g, m, l (default: g=15)")
-    parser.add_argument("--iterations", type=int, default=profile_of(get_system("pendulum")).knobs.start_budget)
+    parser.add_argument("--iterations", type=int,
+                        default=profile_of(get_system("pendulum")).knobs.start_budget)
     parser.add_argument("--seeds", type=int, default=3, help="fine-tunes with training seeds 0..N-1")
     parser.add_argument("--mario", type=Path, metavar="RUN", help="instead: a Mario run trained from mario-1-1 "
                         "against mario-1-1, on the run's level")

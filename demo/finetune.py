@@ -64,7 +64,8 @@ def _is_checkpoint(folder: Path, system: System) -> bool:
 def _trained_for(system: System, folder: Path, template: str, otherwise: str) -> str:
     """`template` filled with how long the agent trained ("705,741 agent steps"), or `otherwise` when unknown."""
     trained = system.trained_budget(folder)
-    return template.format(f"{trained:,} {profile_of(system).knobs.budget_label.lower()}") if trained else otherwise
+    unit = profile_of(system).knobs.budget_label.lower()
+    return template.format(f"{trained:,} {unit}") if trained else otherwise
 
 
 def start_choices(ctx: AppContext, system: System) -> list[tuple[str, str]]:

@@ -94,7 +94,8 @@ def metric_plot(system: System, index: int, **update: Any) -> dict[str, Any]:
     if index >= len(system.metrics):
         return {"visible": False, **update}
     metric = system.metrics[index]
-    return {"visible": True, "title": profile_of(system).knobs.metric_titles.get(metric, metric), "y_title": metric,
+    title = profile_of(system).knobs.metric_titles.get(metric, metric)
+    return {"visible": True, "title": title, "y_title": metric,
             "x_title": system.budget.unit, **update}
 
 
@@ -165,7 +166,8 @@ def run_status(run: Run, system: System) -> str:
     if run.doing and not run.done:
         text += f": {run.doing}..."
     # each metric's latest value: some (the Pendulum's return) are not in every record
-    latest = {m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None) for m in system.metrics}
+    latest = {m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None)
+              for m in system.metrics}
     figures = ", ".join(f"{m} {value:.4g}" for m, value in latest.items() if value is not None)
     text += f"; latest: {figures}" if figures else ""
     if run.message:
@@ -188,9 +190,10 @@ def build(ctx: AppContext) -> None:
                                      interactive=not first_start)  # a run from an agent takes the agent's
                 start_from, task = finetune.start_widgets(ctx, first, first_start)
                 # No minimum/maximum here: run_config checks the caps and says so in a readable line.
-                steps = gr.Number(finetune.budget_for(first, first_start), precision=0, label=profile_of(first).knobs.budget_label,
-                                  info=profile_of(first).knobs.budget_info, elem_id="train-steps")
-                lr = gr.Number(getattr(first.Config(), profile_of(first).knobs.lr_field), label="Learning rate")
+                knobs = profile_of(first).knobs
+                steps = gr.Number(finetune.budget_for(first, first_start), precision=0, label=knobs.budget_label,
+                                  info=knobs.budget_info, elem_id="train-steps")
+                lr = gr.Number(getattr(first.Config(), knobs.lr_field), label="Learning rate")
                 seed = gr.Number(0, precision=0, label="Seed")
                 # shown only when the Space owner set a namespace: the app picks the repo, never a visitor
                 push = gr.Checkbox(False, label="Push to the Hub when done", info=push_info(namespace),

@@ -91,7 +91,8 @@ def play_controls(systems: list[System], shown: System) -> tuple[list[gr.Column]
             for toggles in (False, True):
                 with gr.Row():
                     widgets.update({(system.name, c.field): control_widget(c, getattr(defaults, c.field))
-                                    for c in profile_of(system).play_controls if is_toggle(system, c) is toggles})
+                                    for c in profile_of(system).play_controls
+                                    if is_toggle(system, c) is toggles})
         columns.append(column)
     return columns, [widgets[(system.name, control.field)] for system, control in ordered_controls(systems)]
 

@@ -1,4 +1,4 @@
-"""How the app shows a system: its presentation profile, kept apart from what the system is (rlcore/systems.py).
+"""How the app shows a system: its presentation profile, apart from what the system is (rlcore/systems.py).
 
 A profile is plain data: the system's label, the Watch tab's widgets (PlayControl, one per PlayOptions field),
 the Train tab's knobs and caps (TrainKnobs), the per-step figure plotted, the order and the quick evaluation
@@ -27,7 +27,7 @@ PROFILE_MODULE = "ui"  # the module beside a system's module that holds its prof
 
 @dataclasses.dataclass(frozen=True)
 class PlayControl:
-    """A widget for one PlayOptions (or task) field: a dropdown of `choices`, a checkbox for a bool, else a slider."""
+    """A PlayOptions (or task) field's widget: a dropdown of `choices`, a checkbox (bool), else a slider."""
 
     field: str
     label: str
@@ -45,7 +45,7 @@ class TrainKnobs:
     budget_info: str
     default_budget: int
     max_budget: int
-    metric_titles: Mapping[str, str] = dataclasses.field(default_factory=dict)  # live plots' titles (default: the key)
+    metric_titles: Mapping[str, str] = dataclasses.field(default_factory=dict)  # live plot titles (else key)
     lr_field: str = "lr"
     seed_field: str = "seed"
     short_run: Callable[[Any, int], dict[str, Any]] | None = None  # config changes a bounded run needs

@@ -204,7 +204,7 @@ class System(abc.ABC):
     PlayOptions: ClassVar[type]
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"tutorial": {}}
     budget: ClassVar[Budget]
-    metrics: ClassVar[tuple[str, ...]] = ()  # the metric-record keys worth plotting (`rlcore curves`, live plots)
+    metrics: ClassVar[tuple[str, ...]] = ()  # the record keys worth plotting (`rlcore curves`, live plots)
     # The Config fields that set the task (the level, the physics), each also a PlayOptions field: what a run
     # from an agent keeps or changes, and what its before/after plays
     task_fields: ClassVar[tuple[str, ...]] = ()

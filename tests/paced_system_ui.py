@@ -1,4 +1,4 @@
-"""How the app shows the paced bandit (tests/paced_system.py): the toy bandit's profile under its own label."""
+"""How the app shows the paced bandit (tests/paced_system.py): the toy bandit's profile, its own label."""
 
 from __future__ import annotations
 

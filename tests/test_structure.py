@@ -1,6 +1,6 @@
 """The codebase's own rules, checked on its source: short functions, no import cycles, generic layers
 that never compare with a system's name (they use the rlcore.systems.System contract instead), and a core
-that knows nothing of widgets (how the app shows a system is its profile: rlcore/profile.py, <system>/ui.py)."""
+that knows nothing of widgets (how the app shows a system is its profile: rlcore/profile.py, */ui.py)."""
 
 from __future__ import annotations
 
@@ -128,7 +128,8 @@ def widget_names(tree: ast.AST) -> list[tuple[int, str]]:
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names = [node.name]
         else:
-            names = [getattr(node, attr) for attr in ("id", "attr", "arg") if isinstance(getattr(node, attr, None), str)]
+            names = [getattr(node, attr) for attr in ("id", "attr", "arg")
+                     if isinstance(getattr(node, attr, None), str)]
         found += [(node.lineno, name) for name in names
                   if any(word in name.lower().replace("_", "") for word in WIDGET_WORDS)]
     return found

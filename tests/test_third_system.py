@@ -149,7 +149,8 @@ def test_each_system_has_its_profile_beside_its_module_with_widgets_for_its_task
     from rlcore.profile import profile_module, profile_of
     from rlcore.systems import get_system
 
-    assert profile_module("rlcore.mario.api") == "rlcore.mario.ui" and profile_module("toy_system") == "toy_system_ui"
+    assert profile_module("rlcore.mario.api") == "rlcore.mario.ui"
+    assert profile_module("toy_system") == "toy_system_ui"
     assert profile_module("rlcore.mario") == "rlcore.mario.ui"  # a system defined in a package's __init__
     assert profile_of(bandit) is toy_system_ui.PROFILE
     for module in (mario_ui, pendulum_ui):
@@ -177,7 +178,8 @@ def test_a_system_without_a_profile_is_shown_with_a_generic_one_and_a_bad_profil
         profile_of(not_one)
     stray = plain_system(monkeypatch, tmp_path, "stray", profile=(
         "from rlcore.profile import PlayControl, Profile, TrainKnobs\n"
-        "PROFILE = Profile('Stray', TrainKnobs('Pulls', '', 10, 10, task=(PlayControl('pulls', 'Pulls'),)))\n"))
+        "PROFILE = Profile('Stray', TrainKnobs('Pulls', '', 10, 10,\n"
+        "                  task=(PlayControl('pulls', 'Pulls'),)))\n"))
     with pytest.raises(TypeError, match=r"task widgets \['pulls'\] are not stray's task_fields"):
         profile_of(stray)
     broken = plain_system(monkeypatch, tmp_path, "broken", profile="import no_such_module_here\n")
@@ -192,9 +194,9 @@ def test_a_system_without_a_profile_plays_in_the_watch_tab(monkeypatch, tmp_path
         pass
     with running_app(checkpoints, tmp_path / "work") as (url, _):
         client = Client(url, verbose=False)
-        # the inputs: system, agent, compare, seed, then the built-in systems' controls (it has none of its own)
-        video, status, figures, plot = client.predict("plain", "plain-agent", "(none)", 2, 1, 1, 10.0, 1.0, 1.0,
-                                                      False, api_name="/watch")
+        # the inputs: system, agent, compare, seed, then the built-in systems' controls (none of its own)
+        video, status, figures, plot = client.predict("plain", "plain-agent", "(none)", 2, 1, 1, 10.0, 1.0,
+                                                      1.0, False, api_name="/watch")
         summary = figures["agents"]["plain-agent"]["summary"]
         assert summary["steps"] == 8 and Path(video).stat().st_size > 500  # its PlayOptions' default: 8 pulls
-        assert [row[0] for row in plot["data"]] == list(range(8))  # the generic profile's trace figure: reward
+        assert [row[0] for row in plot["data"]] == list(range(8))  # the generic profile's trace: reward

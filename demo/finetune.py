@@ -204,13 +204,15 @@ def cap_note(ctx: AppContext, system: System, start_ref: str | None) -> str:
         start = start_path(ctx, system, start_ref)
     except ValueError:
         start = None
-    fits = allows >= knobs.start_needs
-    needs = (f"a run from a trained agent needs about **{knobs.start_needs:,}** before the agent changes visibly"
-             + ("." if fits else ", so expect little change within the cap."))
+    practises = system.practises and knobs.practice_needs > 0
+    required = knobs.practice_needs if practises and start is not None else knobs.start_needs
+    needs = (f"a run from a trained agent needs about **{required:,}** before the agent changes visibly"
+             + ("." if allows >= required else ", so expect little change within the cap."))
     if start is not None:
         trained = system.trained_budget(start)
-        practice = (" Where the agent fails on this task, the run practises where it fails (its training episodes "
-                    "start just before that spot) and the before/after plays from there too." if system.practises else "")
+        practice = (f" That is when it practises where the agent fails on this task (its training episodes start "
+                    f"just before that spot, and the before/after plays from there too); on the whole task it "
+                    f"needs about **{knobs.start_needs:,}**." if practises else "")
         return (f"{text}, on top of the {f'{trained:,} ' if trained else ''}{unit} of **{start_ref}**; {needs}"
                 f"{practice} The run ends with a before/after: the starting agent and the trained one on the same "
                 "episode.")

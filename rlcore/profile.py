@@ -59,6 +59,7 @@ class TrainKnobs:
     start_budget: int = 0
     cpu_rate: float = 0.0
     start_needs: int = 0
+    practice_needs: int = 0  # the same when the run practises where the agent fails (System.practice)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -178,3 +178,21 @@ def test_practice_starts_before_where_the_agent_failed_on_a_level_with_a_route_o
     assert SYSTEM.practice(MarioConfig(world=2, stage=1), {"x_pos": 300, "flag_get": False}) is None  # no route
     other_actions = MarioConfig(world=1, stage=4, actions="right_jump")  # 1-4's route needs right_only
     assert SYSTEM.practice(other_actions, {"x_pos": 700, "flag_get": False}) is None
+
+
+def test_the_cap_note_says_what_a_practice_run_needs_beside_what_the_whole_level_needs(tmp_path):
+    """A Mario run from a bundled agent practises where it fails: the Train tab's note before Start gives the
+    practice figure (docs/experiments/2026-12-07-practice-in-the-train-tab.md) and the whole level's beside it."""
+    from demo.context import AppContext, AppSettings
+    from demo.finetune import cap_note
+    from rlcore.profile import profile_of
+    from rlcore.systems import get_system
+
+    system = get_system("mario")
+    knobs = profile_of(system).knobs
+    context = AppContext(AppSettings(checkpoints_dir=Path("checkpoints"), work_dir=tmp_path / "work"))
+    from_agent = cap_note(context, system, "mario-1-3")
+    assert 0 < knobs.practice_needs < knobs.start_needs
+    assert f"needs about **{knobs.practice_needs:,}**" in from_agent and "practises where the agent fails" in from_agent
+    assert f"on the whole task it needs about **{knobs.start_needs:,}**" in from_agent
+    assert f"{knobs.practice_needs:,}" not in cap_note(context, system, None)  # a new agent does not practise

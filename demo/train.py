@@ -44,6 +44,8 @@ from rlcore.systems import Practice, System, all_systems, get_system
 
 POLL_SECONDS = 0.5
 MAX_PLOTS = 5
+# The queued status: legible (demo/app.css keeps Gradio from fading a pending output), an hourglass
+WAITING = "⏳ Waiting for a training slot (Gradio's queue shows your place)..."
 NO_PLACE = ("this run was given no place in the queue: press Start (through the API: /train_check, then "
             "/train); one queued run per visitor")
 
@@ -235,7 +237,7 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
                          request, start)
 
     def check_start(request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-                    *start) -> str:
+                    *start) -> tuple[Any, bool]:
         return check_before_queueing(ctx, namespace, chosen, (preset_name, steps_value, lr_value, seed_value),
                                      push_value, request, start)
 
@@ -247,9 +249,13 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
         going = any(run.owner == request.session_hash for run in ctx.training.unfinished_runs())
         return gr.skip() if going else left + 1
 
-    checked = start.click(check_start, inputs, outputs[0], api_name="train_check", concurrency_limit=None,
+    placed = gr.State(False)
+    checked = start.click(check_start, inputs, [outputs[0], placed], api_name="train_check", concurrency_limit=None,
                           show_progress="hidden")
-    training = checked.success(start_run, inputs, outputs, api_name="train", concurrency_id="training",
+    # a refusal is a calm notice (a warning toast, the status line), not an error; the gate stops the chain
+    gate = checked.success(go_on_if_placed, placed, None, concurrency_limit=None, show_progress="hidden",
+                           api_visibility="private")
+    training = gate.success(start_run, inputs, outputs, api_name="train", concurrency_id="training",
                                concurrency_limit=ctx.settings.max_concurrent_runs,
                                show_progress="minimal", show_progress_on=[outputs[0]])
     stopped = stop.click(stop_run, None, outputs[0], api_name="stop_training", concurrency_limit=None)
@@ -296,14 +302,26 @@ def stop_when_the_page_closes(ctx: AppContext) -> Callable[[gr.Request], None]:
 
 
 def check_before_queueing(ctx: AppContext, namespace: str | None, chosen: str, values: tuple,
-                          push_value: bool, request: gr.Request, start: tuple = ()) -> str:
-    """The unqueued first half of Start: a refusal stops the chain (a toast), so nobody queues for it."""
+                          push_value: bool, request: gr.Request, start: tuple = ()) -> tuple[Any, bool]:
+    """The unqueued first half of Start: (status, whether the session got its place). A refusal is a warning
+    toast and, unless the session's run is going or waiting (its status stays), the status line; the chain
+    stops at `go_on_if_placed`, so nobody queues for it."""
+    owner = request.session_hash
     try:
-        refuse_to_start(ctx, namespace, chosen, values, push_value, request.session_hash, start)
+        refuse_to_start(ctx, namespace, chosen, values, push_value, owner, start)
     except EXPECTED_ERRORS as err:
-        raise gr.Error(one_line(err), print_exception=False) from None
-    ctx.training.mark_waiting(request.session_hash)  # a second Start meanwhile is told so (see refuse_to_start)
-    return "Waiting for a training slot (Gradio's queue shows your place)..."
+        if ctx.training.is_waiting(owner) or any(run.owner == owner for run in ctx.training.unfinished_runs()):
+            gr.Warning(one_line(err))
+            return gr.skip(), False
+        return refusal(err), False
+    ctx.training.mark_waiting(owner)  # a second Start meanwhile is told so (see refuse_to_start)
+    return WAITING, True
+
+
+def go_on_if_placed(placed: bool) -> None:
+    """Stops Start's chain after a refusal: an error without a toast (the refusal was said already)."""
+    if not placed:
+        raise gr.Error("refused", visible=False, print_exception=False)
 
 
 def refuse_to_start(ctx: AppContext, namespace: str | None, chosen: str, values: tuple, push_value: bool,

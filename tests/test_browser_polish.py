@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from app_support import agent_checkpoints, running_app
 from test_browser import CHROMIUM, CONTRAST, browser, open_page  # noqa: F401 (browser: the fixture)
-from test_browser_visitor import with_snapshots
+from test_browser_visitor import pendulum_page, with_snapshots
 
 SHOTS = Path("/tmp/shots-polish")
 COPIES = 12  # more rows than the agents table shows without scrolling
@@ -132,3 +132,43 @@ def test_while_a_run_goes_a_second_start_is_a_notice_and_a_queued_status_is_legi
             time.sleep(0.5)
         for page in (light, dark, first):
             page.close()
+
+
+# The shown width of the video, its natural width, and whether its box scrolls sideways within the page
+VIDEO_SIZE = """(() => { const v = document.querySelector('#watch-video video'); const box = v.closest('.mirror-wrap');
+    return {shown: v.getBoundingClientRect().width, natural: v.videoWidth, scrolls: box.scrollWidth > box.clientWidth,
+            page: document.documentElement.scrollWidth, top: v.getBoundingClientRect().top,
+            label: document.querySelector('#watch-video label').getBoundingClientRect().bottom}; })()"""
+
+
+def video_after(page, click, status: str) -> dict:
+    """Click, wait for `status` and a new video; its VIDEO_SIZE."""
+    shown = page.evaluate("document.querySelector('#watch-video video')?.src ?? null")
+    click()
+    page.wait_for_function(f"document.querySelector('#watch-status').innerText.includes({json.dumps(status)})")
+    page.wait_for_function(f"(v => v && v.src !== {json.dumps(shown)} && v.videoWidth > 0)"
+                           "(document.querySelector('#watch-video video'))")
+    page.wait_for_timeout(500)
+    return page.evaluate(VIDEO_SIZE)
+
+
+def test_on_a_phone_each_panel_of_a_side_by_side_video_keeps_its_size(app, browser):
+    page = pendulum_page(browser, app[0], 390, 844)
+    play = page.get_by_role("button", name="Play", exact=True)
+    try:
+        single = video_after(page, play.click, "on seed 3 (")
+        assert single["shown"] >= 300 and not single["scrolls"], single  # one panel: the page's width
+        lineup = video_after(page, page.locator("#watch-snapshots").click, "How it learned")
+        page.get_by_label("Compare with").click()
+        page.get_by_role("option", name="zz-copy-00").click()
+        pair = video_after(page, play.click, "vs zz-copy-00")
+        for panels, size in ((2, lineup), (2, pair)):
+            panel = size["shown"] * single["natural"] / size["natural"]  # panels as wide as a single episode
+            assert size["natural"] > panels * single["natural"] - 1 and panel >= 300, size  # was 160 px
+            assert size["scrolls"] and size["page"] <= 390, size  # the video scrolls sideways, not the page
+            assert size["top"] >= size["label"] - 1, size  # the label does not cover the panels' captions
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#watch-video").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "compare-390x844.png"))
+    finally:
+        page.close()

@@ -172,3 +172,24 @@ def test_on_a_phone_each_panel_of_a_side_by_side_video_keeps_its_size(app, brows
         page.screenshot(path=str(SHOTS / "compare-390x844.png"))
     finally:
         page.close()
+
+
+# A button's look: its corner radius and border, its width against its parent's, its background's alpha
+BUTTON_LOOK = """(b) => { const s = getComputedStyle(b);
+    return {radius: parseFloat(s.borderTopLeftRadius), border: parseFloat(s.borderTopWidth),
+            width: b.getBoundingClientRect().width, room: b.parentElement.getBoundingClientRect().width}; }"""
+
+
+def test_the_lineup_and_world_buttons_look_like_buttons(app, browser):
+    page = pendulum_page(browser, app[0])
+    try:
+        for button in ("#watch-snapshots", "#watch-playthrough"):
+            page.wait_for_selector(button, state="visible")
+            look = page.eval_on_selector(button, BUTTON_LOOK)
+            # rounded, outlined, as wide as its label: not a square grey bar across the column
+            assert look["radius"] >= 4 and look["border"] >= 1 and look["width"] < 0.8 * look["room"], (button, look)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#watch-snapshots").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "buttons-1280x900.png"))
+    finally:
+        page.close()

@@ -12,12 +12,15 @@ import pandas as pd
 from demo.catalog import Agent, record_evaluation
 from demo.context import AppContext
 from demo.housekeeping import prune_oldest
-from demo.ui import EXPECTED_ERRORS, figures_line, format_value, refusal
+from demo.ui import EXPECTED_ERRORS, format_value, refusal
 from demo.uploads import receive_upload
 from rlcore.systems import Figure, all_systems, finite_number, get_system
 
-# Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward.
-BASE_COLUMNS = ["agent", "system", "source", "algorithm", "mean return", "std", "episodes"]
+# Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward; "trained on"
+# the task of its config (System.task_text: Mario's level, the Pendulum's physics).
+BASE_COLUMNS = ["agent", "system", "trained on", "source", "algorithm", "mean return", "std", "episodes"]
+# results.json's core figures, as the table heads them (the upload's message uses the same words)
+CORE_LABELS = {"mean_reward": "mean return", "std_reward": "std", "n_eval_episodes": "episodes"}
 
 
 def figure_columns() -> list[str]:
@@ -34,11 +37,20 @@ def protocol_results(results: dict[str, Any], prefix: str) -> dict[str, Any]:
     return next((doc for name, doc in protocols_of(results).items() if name.startswith(prefix)), {})
 
 
+def trained_on(agent: Agent) -> str:
+    """The task the agent's config trains on, in a few words ("—" when its config cannot say)."""
+    system = get_system(agent.system)
+    try:
+        return system.task_text(system.config_of(agent.path))
+    except EXPECTED_ERRORS:
+        return "—"
+
+
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     results = results if isinstance(results, dict) else {}
-    row = {"agent": agent.ref, "system": agent.system, "source": agent.source, "algorithm": agent.algorithm,
-           "mean return": finite_number(results.get("mean_reward")), "std": finite_number(results.get("std_reward")),
-           "episodes": finite_number(results.get("n_eval_episodes"))}
+    row = {"agent": agent.ref, "system": agent.system, "trained on": trained_on(agent), "source": agent.source,
+           "algorithm": agent.algorithm,
+           **{label: finite_number(results.get(key)) for key, label in CORE_LABELS.items()}}
     for figure in get_system(agent.system).figures:
         row[figure.label] = figure.value(results)
         for prefix, label in figure.other_protocols:
@@ -46,8 +58,20 @@ def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     return row
 
 
+def newest_first(agents: list[Agent]) -> list[Agent]:
+    """Agents added while the app runs (trained, uploaded) first, the newest at the top, then the bundled ones:
+    a new row is the first row, never hidden in the table's scroll."""
+    def added_at(agent: Agent) -> float:
+        try:
+            return agent.path.stat().st_mtime
+        except OSError:
+            return 0.0
+    added = sorted((a for a in agents if a.source != "bundled"), key=added_at, reverse=True)
+    return added + [a for a in agents if a.source == "bundled"]
+
+
 def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]:
-    rows = [agent_row(a, a.results()) for a in ctx.catalog.local_agents()]
+    rows = [agent_row(a, a.results()) for a in newest_first(ctx.catalog.local_agents())]
     note = f"{len(rows)} local agent(s)."
     if include_hub:
         try:
@@ -98,7 +122,8 @@ def _shown(value: Any) -> bool:
 def column_widths(columns: int) -> list[str]:
     """The base columns' widths, the rest of the row shared by the figure columns."""
     figures = max(columns - len(BASE_COLUMNS), 1)
-    return ["16%", "8%", "8%", "14%", "8%", "6%", "8%"] + [f"{32 / figures:.1f}%"] * (columns - len(BASE_COLUMNS))
+    return (["15%", "7%", "8%", "8%", "12%", "8%", "6%", "7%"]
+            + [f"{29 / figures:.1f}%"] * (columns - len(BASE_COLUMNS)))
 
 
 def build(ctx: AppContext) -> None:
@@ -154,7 +179,20 @@ def add_uploaded_agent(ctx: AppContext, files, with_hub, progress) -> tuple:
                      ctx.settings.max_kept_uploads)
     except EXPECTED_ERRORS as err:
         return refusal(err), *agents_table(ctx, bool(with_hub)), None
-    figures = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    message = (f"Added **uploaded/{folder.name}** ({results['system']}); pick it in Watch to compare it. "
-               f"Evaluated: {figures_line(figures)}.")
+    agent = ctx.catalog.resolve(f"uploaded/{folder.name}")
+    message = (f"Added **{agent.ref}**: a {get_system(agent.system).label} agent trained on {trained_on(agent)}, "
+               f"now the table's first row; pick it in Watch to compare it. {evaluated_text(agent.system, results)}.")
     return message, *agents_table(ctx, bool(with_hub)), str(episode.video)
+
+
+def evaluated_text(system_name: str, results: dict[str, Any]) -> str:
+    """The evaluation in the table's words: "Evaluated over 10 episodes: mean return **-148** (std 86.9),
+    last reward **-7.09e-07**" (the core figures, then the system's Figures with their labels and formats)."""
+    core = {label: finite_number(results.get(key)) for key, label in CORE_LABELS.items()}
+    text = f"Evaluated over {format_value(core['episodes'])} episodes: mean return **{format_value(core['mean return'])}**"
+    text += f" (std {format_value(core['std'])})" if core["std"] is not None else ""
+    for figure in get_system(system_name).figures:
+        value = figure.value(results)
+        if value is not None:
+            text += f", {figure.label} **{figure.text(value, results)}**"
+    return text

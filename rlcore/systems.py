@@ -30,6 +30,7 @@ use only what is declared here and never ask which system they hold.
 
         generalisation = GeneralisationMap(...)   # optional: the grid of play options `rlcore map` plays
         def trained_on(self, config, options): ...  # optional: whether options play what the agent trained on
+        def task_text(self, config): ...           # optional: the task trained on in a few words ("1-1")
         def map_episode(self, agent, options): ...  # optional: one episode's summary without frames (fast)
         def practice(self, config, summary): ...    # optional: where a run from an agent practises (Practice)
 
@@ -135,6 +136,11 @@ def _is_number(value: Any) -> bool:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _task_value(value: Any) -> str:
+    """A task value as a person writes it: 10.0 -> "10", 1-based choices as they are."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def finite_number(value: Any) -> Any:
@@ -308,6 +314,13 @@ class System(abc.ABC):
     def task_of(self, config: Any) -> dict[str, Any]:
         """The task a Config trains on: its `task_fields` (Mario's level, the Pendulum's physics)."""
         return {field: getattr(config, field) for field in self.task_fields}
+
+    def task_text(self, config: Any) -> str:
+        """The task a Config trains on in a few words, for tables ("—": the system sets no task). By default
+        its task knobs' labels and values ("Gravity g 10"); a system may say it shorter."""
+        labels = {control.field: control.label for control in self.knobs.task}
+        task = self.task_of(config)
+        return ", ".join(f"{labels[field]} {_task_value(value)}" for field, value in task.items()) or "—"
 
     def play_options(self, seed: int | None = None, **values: Any) -> Any:
         """PlayOptions from defaults and the given values (fields it lacks are left out)."""

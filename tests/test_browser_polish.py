@@ -174,6 +174,49 @@ def test_on_a_phone_each_panel_of_a_side_by_side_video_keeps_its_size(app, brows
         page.close()
 
 
+# Whether the table's row of `ref` is drawn inside the table's scrolled box ("missing": not drawn at all)
+ROW_IN_VIEW = """(ref) => { const cell = [...document.querySelectorAll('#agents-table [role=gridcell]')]
+      .find(cell => cell.innerText.trim() === ref);
+    if (!cell) return 'missing';
+    let box = cell.parentElement;
+    while (box && !/(auto|scroll)/.test(getComputedStyle(box).overflowY)) box = box.parentElement;
+    const c = cell.getBoundingClientRect(), b = (box || document.documentElement).getBoundingClientRect();
+    return c.height > 0 && c.top >= b.top - 1 && c.bottom <= b.bottom + 1; }"""
+
+
+def test_an_upload_is_the_first_row_with_what_it_trained_on_and_readable_figures(app, browser):
+    from rlcore.systems import get_system
+
+    agent = app[2]
+    system = get_system("pendulum")
+    task = system.task_text(system.config_of(agent))  # "g 10, m 1, l 1"
+    page = open_page(browser, app[0])
+    page.set_default_timeout(120_000)
+    try:
+        page.get_by_role("tab", name="Agents").click()
+        page.wait_for_function("document.querySelector('#agents-table').innerText.includes('zz-copy-00')")
+        headers = page.eval_on_selector_all("#agents-table thead span.header", "hs => hs.map(h => h.innerText)")
+        assert "trained on" in headers, headers
+        assert page.evaluate(ROW_IN_VIEW, agent.name) is True  # bundled rows first while nothing was added
+        page.locator("#agents-upload input[type=file]").set_input_files([str(agent / "config.json"),
+                                                                         str(agent / "model.safetensors")])
+        page.get_by_role("button", name="Check, evaluate and add").click()
+        page.wait_for_function("document.querySelector('#agents-upload-status').innerText.includes('Added')")
+        message = page.locator("#agents-upload-status").inner_text()
+        ref = re.search(r"Added (uploaded/[\w-]+)", message).group(1)
+        assert f"trained on {task}" in message and "mean return" in message and "last reward" in message, message
+        assert not re.findall(r"\b[a-z]+_[a-z_]+\b", message), message  # no raw keys (mean_reward, noop_max)
+        page.wait_for_function(f"document.querySelector('#agents-table').innerText.includes({json.dumps(ref)})")
+        assert page.evaluate(ROW_IN_VIEW, ref) is True  # the new row is in view, not at the end of the scroll
+        row = page.eval_on_selector_all("#agents-table [role=row].virtual-row", f"""rows => rows.map(r => r.innerText)
+            .find(t => t.includes({json.dumps(ref)}))""")
+        assert task in row, row  # its "trained on" cell
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "agents-upload-1280x900.png"), full_page=True)
+    finally:
+        page.close()
+
+
 # A button's look: its corner radius and border, its width against its parent's, its background's alpha
 BUTTON_LOOK = """(b) => { const s = getComputedStyle(b);
     return {radius: parseFloat(s.borderTopLeftRadius), border: parseFloat(s.borderTopWidth),

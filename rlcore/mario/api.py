@@ -126,6 +126,9 @@ class SuperMario(System):
     def trained_on(self, config: MarioConfig, options: PlayOptions) -> bool:
         return (options.world, options.stage) == (config.world, config.stage)
 
+    def task_text(self, config: MarioConfig) -> str:
+        return f"{config.world}-{config.stage}"  # the level, as the game writes it
+
     def play_note(self, config: MarioConfig, options: PlayOptions) -> str:
         """The level played and the one the agent learnt: an agent trained on one level only knows that one."""
         played, trained = f"{options.world}-{options.stage}", f"{config.world}-{config.stage}"

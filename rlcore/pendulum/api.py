@@ -116,6 +116,9 @@ class Pendulum(System):
         traj, _ = episode_rollout(agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps)
         return episode_summary(traj, options.seed, g=options.g, m=options.m, l=options.l)
 
+    def task_text(self, config: PendulumConfig) -> str:
+        return f"g {config.g:g}, m {config.m:g}, l {config.l:g}"  # the physics, as the video's caption writes it
+
     def play_note(self, config: PendulumConfig, options: PlayOptions) -> str:
         """The physics played against the physics trained on (config.g, m and l)."""
         played = f"g {options.g:g}, m {options.m:g}, l {options.l:g}"

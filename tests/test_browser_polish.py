@@ -188,8 +188,6 @@ def test_an_upload_is_the_first_row_with_what_it_trained_on_and_readable_figures
     from rlcore.systems import get_system
 
     agent = app[2]
-    system = get_system("pendulum")
-    task = system.task_text(system.config_of(agent))  # "g 10, m 1, l 1"
     page = open_page(browser, app[0])
     page.set_default_timeout(120_000)
     try:
@@ -197,6 +195,8 @@ def test_an_upload_is_the_first_row_with_what_it_trained_on_and_readable_figures
         page.wait_for_function("document.querySelector('#agents-table').innerText.includes('zz-copy-00')")
         headers = page.eval_on_selector_all("#agents-table thead span.header", "hs => hs.map(h => h.innerText)")
         assert "trained on" in headers, headers
+        system = get_system("pendulum")
+        task = system.task_text(system.config_of(agent))  # "g 10, m 1, l 1"
         assert page.evaluate(ROW_IN_VIEW, agent.name) is True  # bundled rows first while nothing was added
         page.locator("#agents-upload input[type=file]").set_input_files([str(agent / "config.json"),
                                                                          str(agent / "model.safetensors")])

@@ -14,6 +14,7 @@ from demo.context import AppContext
 from demo.housekeeping import prune_oldest
 from demo.ui import EXPECTED_ERRORS, format_value, refusal
 from demo.uploads import receive_upload
+from rlcore.profile import profile_of
 from rlcore.systems import Figure, all_systems, finite_number, get_system
 
 # Short headers: the table must fit a laptop screen. "mean return" is results.json's mean_reward; "trained on"
@@ -48,8 +49,8 @@ def trained_on(agent: Agent) -> str:
 
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     results = results if isinstance(results, dict) else {}
-    row = {"agent": agent.ref, "system": agent.system, "trained on": trained_on(agent), "source": agent.source,
-           "algorithm": agent.algorithm,
+    row = {"agent": agent.ref, "system": agent.system, "trained on": trained_on(agent),
+           "source": agent.source, "algorithm": agent.algorithm,
            **{label: finite_number(results.get(key)) for key, label in CORE_LABELS.items()}}
     for figure in get_system(agent.system).figures:
         row[figure.label] = figure.value(results)
@@ -59,8 +60,8 @@ def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def newest_first(agents: list[Agent]) -> list[Agent]:
-    """Agents added while the app runs (trained, uploaded) first, the newest at the top, then the bundled ones:
-    a new row is the first row, never hidden in the table's scroll."""
+    """Agents added while the app runs (trained, uploaded) first, the newest at the top, then the bundled
+    ones: a new row is the first row, never hidden in the table's scroll."""
     def added_at(agent: Agent) -> float:
         try:
             return agent.path.stat().st_mtime
@@ -180,8 +181,9 @@ def add_uploaded_agent(ctx: AppContext, files, with_hub, progress) -> tuple:
     except EXPECTED_ERRORS as err:
         return refusal(err), *agents_table(ctx, bool(with_hub)), None
     agent = ctx.catalog.resolve(f"uploaded/{folder.name}")
-    message = (f"Added **{agent.ref}**: a {get_system(agent.system).label} agent trained on {trained_on(agent)}, "
-               f"now the table's first row; pick it in Watch to compare it. {evaluated_text(agent.system, results)}.")
+    label = profile_of(get_system(agent.system)).label
+    message = (f"Added **{agent.ref}**: a {label} agent trained on {trained_on(agent)}, now the table's "
+               f"first row; pick it in Watch to compare it. {evaluated_text(agent.system, results)}.")
     return message, *agents_table(ctx, bool(with_hub)), str(episode.video)
 
 
@@ -189,7 +191,8 @@ def evaluated_text(system_name: str, results: dict[str, Any]) -> str:
     """The evaluation in the table's words: "Evaluated over 10 episodes: mean return **-148** (std 86.9),
     last reward **-7.09e-07**" (the core figures, then the system's Figures with their labels and formats)."""
     core = {label: finite_number(results.get(key)) for key, label in CORE_LABELS.items()}
-    text = f"Evaluated over {format_value(core['episodes'])} episodes: mean return **{format_value(core['mean return'])}**"
+    text = (f"Evaluated over {format_value(core['episodes'])} episodes: "
+            f"mean return **{format_value(core['mean return'])}**")
     text += f" (std {format_value(core['std'])})" if core["std"] is not None else ""
     for figure in get_system(system_name).figures:
         value = figure.value(results)

@@ -250,8 +250,8 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
         return gr.skip() if going else left + 1
 
     placed = gr.State(False)
-    checked = start.click(check_start, inputs, [outputs[0], placed], api_name="train_check", concurrency_limit=None,
-                          show_progress="hidden")
+    checked = start.click(check_start, inputs, [outputs[0], placed], api_name="train_check",
+                          concurrency_limit=None, show_progress="hidden")
     # a refusal is a calm notice (a warning toast, the status line), not an error; the gate stops the chain
     gate = checked.success(go_on_if_placed, placed, None, concurrency_limit=None, show_progress="hidden",
                            api_visibility="private")
@@ -310,7 +310,8 @@ def check_before_queueing(ctx: AppContext, namespace: str | None, chosen: str, v
     try:
         refuse_to_start(ctx, namespace, chosen, values, push_value, owner, start)
     except EXPECTED_ERRORS as err:
-        if ctx.training.is_waiting(owner) or any(run.owner == owner for run in ctx.training.unfinished_runs()):
+        runs = ctx.training.unfinished_runs()
+        if ctx.training.is_waiting(owner) or any(run.owner == owner for run in runs):
             gr.Warning(one_line(err))
             return gr.skip(), False
         return refusal(err), False

@@ -317,10 +317,9 @@ class System(abc.ABC):
 
     def task_text(self, config: Any) -> str:
         """The task a Config trains on in a few words, for tables ("—": the system sets no task). By default
-        its task knobs' labels and values ("Gravity g 10"); a system may say it shorter."""
-        labels = {control.field: control.label for control in self.knobs.task}
+        its task fields and values ("g 10, m 1"); a system may say it as its users do (a level "1-1")."""
         task = self.task_of(config)
-        return ", ".join(f"{labels[field]} {_task_value(value)}" for field, value in task.items()) or "—"
+        return ", ".join(f"{field} {_task_value(value)}" for field, value in task.items()) or "—"
 
     def play_options(self, seed: int | None = None, **values: Any) -> Any:
         """PlayOptions from defaults and the given values (fields it lacks are left out)."""

@@ -1,9 +1,9 @@
-"""The rest of a visitor's rough edges in a real browser (issue 30; Debian's chromium through Playwright), on the
-bundled Pendulum agent (two snapshots and a recorded playthrough added here, and twelve copies of it, so the
-agents table scrolls): refusals in the Train tab are calm notices, not red errors; a queued status is legible
-in both themes; on a phone each panel of a side-by-side video keeps its size; the Agents tab puts a new upload
-in view with what it was trained on and readable figures; the buttons under the video look like buttons.
-Screenshots go to /tmp/shots-polish/ for a person to look at."""
+"""The rest of a visitor's rough edges in a real browser (issue 30; Debian's chromium through Playwright),
+on the bundled Pendulum agent (two snapshots and a recorded playthrough added here, and twelve copies of it,
+so the agents table scrolls): refusals in the Train tab are calm notices, not red errors; a queued status is
+legible in both themes; on a phone each panel of a side-by-side video keeps its size; the Agents tab puts a
+new upload in view with what it was trained on and readable figures; the buttons under the video look like
+buttons. Screenshots go to /tmp/shots-polish/ for a person to look at."""
 
 from __future__ import annotations
 
@@ -22,13 +22,17 @@ SHOTS = Path("/tmp/shots-polish")
 COPIES = 12  # more rows than the agents table shows without scrolling
 # Visible elements with Gradio's error styling (an error toast, an output's red "Error" badge)
 ERRORS = """[...document.querySelectorAll('[class~=error], .toast-body.error')]
-    .filter(e => e.getBoundingClientRect().width > 0).map(e => e.className + ': ' + e.innerText.slice(0, 80))"""
-TOASTS = "[...document.querySelectorAll('[data-testid=toast-body]')].map(t => t.className + ': ' + t.innerText)"
+    .filter(e => e.getBoundingClientRect().width > 0)
+    .map(e => e.className + ': ' + e.innerText.slice(0, 80))"""
+TOASTS = """[...document.querySelectorAll('[data-testid=toast-body]')]
+    .map(t => t.className + ': ' + t.innerText)"""
 # The product of the opacities of an element and its ancestors (Gradio fades a pending output)
-OPACITY = """(e) => { let o = 1; for (; e; e = e.parentElement) o *= parseFloat(getComputedStyle(e).opacity); return o; }"""
+OPACITY = """(e) => { let o = 1;
+    for (; e; e = e.parentElement) o *= parseFloat(getComputedStyle(e).opacity);
+    return o; }"""
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test "
-                                                          "installs it)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                                          "(.ci/setup.sh --test installs it)")
 
 
 def with_playthrough(agent: Path) -> None:
@@ -74,7 +78,8 @@ def train_page(browser, url: str, steps: int, width: int = 1280, height: int = 9
 
 
 def status_has(page, pattern: str, timeout: float = 90_000) -> None:
-    page.wait_for_function(f"/{pattern}/.test(document.querySelector('#train-status').innerText)", timeout=timeout)
+    page.wait_for_function(f"/{pattern}/.test(document.querySelector('#train-status').innerText)",
+                           timeout=timeout)
 
 
 def test_a_budget_over_the_limit_is_a_calm_notice_not_an_error(app, browser):
@@ -105,7 +110,8 @@ def queued_legibly(page, theme: str) -> None:
     page.get_by_role("button", name="Start training").click()  # again: a warning; the status keeps its place
     page.get_by_text(re.compile("your run is already waiting in the queue")).wait_for()
     page.wait_for_timeout(1000)
-    assert "Waiting for a training slot" in page.inner_text("#train-status") and page.evaluate(ERRORS) == [], theme
+    assert "Waiting for a training slot" in page.inner_text("#train-status"), theme
+    assert page.evaluate(ERRORS) == [], theme
 
 
 def test_while_a_run_goes_a_second_start_is_a_notice_and_a_queued_status_is_legible(app, browser):
@@ -135,8 +141,10 @@ def test_while_a_run_goes_a_second_start_is_a_notice_and_a_queued_status_is_legi
 
 
 # The shown width of the video, its natural width, and whether its box scrolls sideways within the page
-VIDEO_SIZE = """(() => { const v = document.querySelector('#watch-video video'); const box = v.closest('.mirror-wrap');
-    return {shown: v.getBoundingClientRect().width, natural: v.videoWidth, scrolls: box.scrollWidth > box.clientWidth,
+VIDEO_SIZE = """(() => { const v = document.querySelector('#watch-video video');
+    const box = v.closest('.mirror-wrap');
+    return {shown: v.getBoundingClientRect().width, natural: v.videoWidth,
+            scrolls: box.scrollWidth > box.clientWidth,
             page: document.documentElement.scrollWidth, top: v.getBoundingClientRect().top,
             label: document.querySelector('#watch-video label').getBoundingClientRect().bottom}; })()"""
 
@@ -145,7 +153,8 @@ def video_after(page, click, status: str) -> dict:
     """Click, wait for `status` and a new video; its VIDEO_SIZE."""
     shown = page.evaluate("document.querySelector('#watch-video video')?.src ?? null")
     click()
-    page.wait_for_function(f"document.querySelector('#watch-status').innerText.includes({json.dumps(status)})")
+    page.wait_for_function(f"document.querySelector('#watch-status').innerText"
+                           f".includes({json.dumps(status)})")
     page.wait_for_function(f"(v => v && v.src !== {json.dumps(shown)} && v.videoWidth > 0)"
                            "(document.querySelector('#watch-video video'))")
     page.wait_for_timeout(500)
@@ -193,7 +202,8 @@ def test_an_upload_is_the_first_row_with_what_it_trained_on_and_readable_figures
     try:
         page.get_by_role("tab", name="Agents").click()
         page.wait_for_function("document.querySelector('#agents-table').innerText.includes('zz-copy-00')")
-        headers = page.eval_on_selector_all("#agents-table thead span.header", "hs => hs.map(h => h.innerText)")
+        headers = page.eval_on_selector_all("#agents-table thead span.header",
+                                            "hs => hs.map(h => h.innerText)")
         assert "trained on" in headers, headers
         system = get_system("pendulum")
         task = system.task_text(system.config_of(agent))  # "g 10, m 1, l 1"
@@ -204,12 +214,15 @@ def test_an_upload_is_the_first_row_with_what_it_trained_on_and_readable_figures
         page.wait_for_function("document.querySelector('#agents-upload-status').innerText.includes('Added')")
         message = page.locator("#agents-upload-status").inner_text()
         ref = re.search(r"Added (uploaded/[\w-]+)", message).group(1)
-        assert f"trained on {task}" in message and "mean return" in message and "last reward" in message, message
+        assert f"trained on {task}" in message, message
+        assert "mean return" in message and "last reward" in message, message
         assert not re.findall(r"\b[a-z]+_[a-z_]+\b", message), message  # no raw keys (mean_reward, noop_max)
-        page.wait_for_function(f"document.querySelector('#agents-table').innerText.includes({json.dumps(ref)})")
+        page.wait_for_function(f"document.querySelector('#agents-table').innerText"
+                               f".includes({json.dumps(ref)})")
         assert page.evaluate(ROW_IN_VIEW, ref) is True  # the new row is in view, not at the end of the scroll
-        row = page.eval_on_selector_all("#agents-table [role=row].virtual-row", f"""rows => rows.map(r => r.innerText)
-            .find(t => t.includes({json.dumps(ref)}))""")
+        rows = page.eval_on_selector_all("#agents-table [role=row].virtual-row",
+                                         "rows => rows.map(r => r.innerText)")
+        row = next(text for text in rows if ref in text)
         assert task in row, row  # its "trained on" cell
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "agents-upload-1280x900.png"), full_page=True)
@@ -230,7 +243,8 @@ def test_the_lineup_and_world_buttons_look_like_buttons(app, browser):
             page.wait_for_selector(button, state="visible")
             look = page.eval_on_selector(button, BUTTON_LOOK)
             # rounded, outlined, as wide as its label: not a square grey bar across the column
-            assert look["radius"] >= 4 and look["border"] >= 1 and look["width"] < 0.8 * look["room"], (button, look)
+            assert look["radius"] >= 4 and look["border"] >= 1, (button, look)
+            assert look["width"] < 0.8 * look["room"], (button, look)
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.locator("#watch-snapshots").scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "buttons-1280x900.png"))

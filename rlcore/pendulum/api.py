@@ -117,7 +117,7 @@ class Pendulum(System):
         return episode_summary(traj, options.seed, g=options.g, m=options.m, l=options.l)
 
     def task_text(self, config: PendulumConfig) -> str:
-        return f"g {config.g:g}, m {config.m:g}, l {config.l:g}"  # the physics, as the video's caption writes it
+        return f"g {config.g:g}, m {config.m:g}, l {config.l:g}"  # the physics, as the video writes it
 
     def play_note(self, config: PendulumConfig, options: PlayOptions) -> str:
         """The physics played against the physics trained on (config.g, m and l)."""

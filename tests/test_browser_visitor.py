@@ -150,7 +150,8 @@ def test_on_a_phone_the_video_is_in_view_after_play(app_url, browser):
     page = pendulum_page(browser, app_url, 390, 844)
     try:
         button = page.get_by_role("button", name="Play", exact=True)
-        button.scroll_into_view_if_needed()  # the visitor filled the form: Play is in view, the video below it
+        # the visitor filled the form: Play at the bottom of the screen, the video below it
+        button.evaluate("b => b.scrollIntoView({block: 'end'})")
         assert not in_view(page, "#watch-video")
         play(page, 7)
         page.wait_for_function("document.querySelector('#watch-status').innerText.includes('on seed 7 (')")

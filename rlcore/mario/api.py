@@ -163,11 +163,11 @@ class SuperMario(System):
         episodes start from the level's bundled route there (the backward curriculum with start_x, the window
         moving back as it succeeds), and its before/after also plays from that spot. None when the agent
         reaches the flag, or the level has no bundled route of the agent's action set."""
-        folder = bundled_route(config.world, config.stage)
+        folder = bundled_route(config.world, config.stage, config.actions)
         if summary.get("flag_get") or folder is None:
             return None
         route = Route.load(folder)
-        if route.actions != config.actions or not route.flag:
+        if not route.flag:
             return None
         fail_x = int(summary["x_pos"])
         spot = practice_spot(route_points(route), fail_x, PRACTICE_WINDOW)

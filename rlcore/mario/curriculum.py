@@ -46,24 +46,25 @@ def route_points(route: Route, every: int = POINT_EVERY) -> list[int]:
     return xs
 
 
-def bundled_route(world: int, stage: int) -> Path | None:
-    """The bundled route folder of a level, or None when none is bundled."""
-    folder = BUNDLED_ROUTES / f"mario-{world}-{stage}"
-    return folder if (folder / "route.json").is_file() else None
+def bundled_route(world: int, stage: int, actions: str) -> Path | None:
+    """The bundled route folder of a level for an agent of the action set `actions` (`mario-W-S`, or
+    `mario-W-S-<actions>` beside it when the level's first route uses another set), or None."""
+    for folder in (BUNDLED_ROUTES / f"mario-{world}-{stage}", BUNDLED_ROUTES / f"mario-{world}-{stage}-{actions}"):
+        if (folder / "route.json").is_file() and Route.load(folder).actions == actions:
+            return folder
+    return None
 
 
 def start_at(env: MarioPreprocessing, world: int, stage: int, actions: str, start_x: int) -> int:
     """Make every reset of `env` start at the bundled route's last start point at or before x `start_x` (a
     practice spot, never an evaluation's start) -> that point's x. A one-line error when the level has no
     bundled route or its route uses another action set."""
-    folder = bundled_route(world, stage)
+    folder = bundled_route(world, stage, actions)
     if folder is None:
-        raise ValueError(f"start_x {start_x}: {env_id(world, stage)} has no bundled route to start from "
-                         f"(routes are bundled for: {', '.join(p.name for p in sorted(BUNDLED_ROUTES.glob('*-*')))})")
+        raise ValueError(f"start_x {start_x}: {env_id(world, stage)} has no bundled route of the action set "
+                         f"{actions!r} to start from (routes are bundled for: "
+                         f"{', '.join(p.name for p in sorted(BUNDLED_ROUTES.glob('*-*')))})")
     route = Route.load(folder)
-    if route.actions != actions:
-        raise ValueError(f"start_x {start_x}: the bundled route of {route.env_id} uses the action set "
-                         f"{route.actions!r}, this agent {actions!r}")
     noop_max, sticky = env.noop_max, env.sticky
     env.noop_max, env.sticky, env.start_snapshot = 0, 0.0, None  # the replay needs an exact emulator
     try:

@@ -53,7 +53,8 @@ def alive(pid: int) -> bool:
     return bool(state.strip()) and not state.strip().startswith("Z")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.extended)],
+                         ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_the_app_within_seconds_and_its_running_run_saves(tmp_path, sig):
     from gradio_client import Client
 
@@ -77,7 +78,14 @@ def test_a_signal_stops_the_app_within_seconds_and_its_running_run_saves(tmp_pat
             process.wait()
     assert process.returncode == 0, log.read_text()[-3000:]
     print(f"exited {took:.1f} s after {sig.name}")
-    assert not any(alive(pid) for pid in trainers)  # the training process ended with the app
+    # the training process ended with the app (its children, such as multiprocessing's resource tracker,
+    # notice the app is gone a moment later: a busy machine may take a few seconds to schedule them)
+    gone_by = time.monotonic() + 10
+    while any(alive(pid) for pid in trainers) and time.monotonic() < gone_by:
+        time.sleep(0.2)
+    assert not [pid for pid in trainers if alive(pid)], [subprocess.run(["ps", "-o", "args=", "-p", str(pid)],
+                                                                         capture_output=True, text=True).stdout
+                                                          for pid in trainers if alive(pid)]
     runs = list((tmp_path / "work" / "runs").iterdir())
     assert len(runs) == 1
     saved = {p.name for p in runs[0].iterdir()}

@@ -181,6 +181,7 @@ def test_a_level_the_agent_never_saw_is_named_in_the_status(app_url, browser):
     page.close()
 
 
+@pytest.mark.extended
 @pytest.mark.skipif(BUNDLED_MARIO is None, reason="needs the bundled Mario agent")
 def test_how_it_learned_plays_the_snapshots_side_by_side_with_their_flag_rates(app_url, browser):
     for width, height in ((1280, 900), (390, 844)):

@@ -111,6 +111,7 @@ def test_marios_training_plots_are_numeric_from_the_first_frame(app_url, browser
         page.close()
 
 
+@pytest.mark.extended
 def test_a_one_iteration_run_plots_short_labels_and_titles_that_fit(app_url, browser):
     """One point per plot: the axis domain is a single value, where default formats print "1.000000"."""
     page = open_page(browser, app_url)

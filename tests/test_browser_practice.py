@@ -29,6 +29,7 @@ def app_url(tmp_path_factory):
         yield url
 
 
+@pytest.mark.extended
 def test_the_mario_default_practises_where_the_agent_fails_and_shows_it_from_there(app_url, browser):
     SHOTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -53,6 +53,7 @@ def test_evaluate_touches_the_checkpoint_only_when_asked(tmp_path, capsys):
     assert merged["mean_reward"] == merged["protocols"]["greedy"]["mean_reward"]
 
 
+@pytest.mark.extended
 def test_evaluate_write_merges_a_sticky_protocol_beside_the_greedy_one(tmp_path, capsys):
     folder = _copy(BUNDLED_MARIO, tmp_path / "mario")
     before = json.loads((folder / RESULTS_FILE).read_text())

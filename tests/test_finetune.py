@@ -202,6 +202,7 @@ def _finish_run(config, out):
 STATES = torch.randint(0, 256, (16, 4, 84, 84), dtype=torch.uint8)
 
 
+@pytest.mark.extended
 def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_path, monkeypatch, capsys):
     """`--init checkpoints/mario-1-1 --noisy`: its Linear layers become the NoisyNet means (same greedy Q
     values), the sigmas start at TorchRL's initial ones; the noisy run's checkpoint holds means and sigmas but

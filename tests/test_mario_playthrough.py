@@ -50,6 +50,7 @@ def test_two_agents_for_one_level_are_refused(tmp_path):
         playthrough([one, one], max_steps=5)
 
 
+@pytest.mark.extended
 def test_cli_writes_the_video_and_refuses_systems_without_one(tmp_path):
     out = tmp_path / "world.mp4"
     cmd = [sys.executable, "-m", "rlcore", "playthrough", str(BUNDLED), "--max-steps", "20", "--out", str(out)]

@@ -169,6 +169,7 @@ for _ in train(config, {out!r}, device="cpu", run_type=RayTrainingRun, env_fn=fa
 """
 
 
+@pytest.mark.extended
 def test_a_killed_ray_run_resumes_from_its_last_checkpoint(cluster, tmp_path):
     out = tmp_path / "run"
     config = _config(ray_address=cluster, checkpoint_every=48, max_steps=100_000)
@@ -300,6 +301,7 @@ def test_scale_bench_prints_its_figures():
     assert float(figures["predicted steps/s 128 cores 10x learner"]) >= float(figures["predicted steps/s 8 cores"])
 
 
+@pytest.mark.extended
 def test_ray_workers_start_from_the_route_and_take_the_moving_window(tmp_path):
     from rlcore.mario.explore import Route
 

@@ -81,6 +81,7 @@ def lineup(client: Client, seed: int, pulls: int):
                          api_name="/watch_snapshots")
 
 
+@pytest.mark.extended
 def test_a_cached_lineup_is_served_at_once_behind_other_visitors_lineups(paced_app, tmp_path):
     """D7 for snapshot lineups: behind four slow lineups of other visitors (two rendering, two waiting), a
     lineup played before comes from the cache at once."""

@@ -161,6 +161,7 @@ def space_app(folder: Path, work_dir: Path, hub_url: str) -> Iterator[str]:
 
 
 
+@pytest.mark.extended
 def test_the_app_deploys_as_a_space_that_runs_from_a_download_of_it(tmp_path):
     from gradio_client import Client
     from hub_server import TOKEN, HubServer

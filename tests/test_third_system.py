@@ -70,6 +70,7 @@ def test_systems_are_found_by_entry_point_and_a_plugin_never_replaces_a_built_in
     assert system_modules() == {**BUILTIN_SYSTEMS, "bandit": "toy_system"}
 
 
+@pytest.mark.extended
 def test_the_third_system_trains_evaluates_plays_and_goes_to_the_hub_and_back(tmp_path):
     run, home = tmp_path / "run", tmp_path / "hf"
     with HubServer(tokens={TOKEN: "alice"}) as server:

@@ -39,6 +39,7 @@ def app(tmp_path_factory):
         yield Client(url, verbose=False), context
 
 
+@pytest.mark.extended
 def test_the_pendulum_zip_uploads_in_agents_and_plays_in_watch_without_the_resume_state(app):
     client, context = app
     job = start_training(client, "pendulum", "tutorial", 30, 0.002, 0, False)
@@ -58,6 +59,7 @@ def test_the_pendulum_zip_uploads_in_agents_and_plays_in_watch_without_the_resum
     assert video and ref in watched and "on seed 3" in watched
 
 
+@pytest.mark.extended
 @pytest.mark.skipif(BUNDLED_MARIO is None, reason="needs the bundled Mario agent's replay and results")
 def test_a_mario_zip_is_under_15_mb_and_leaves_the_resume_state_out(tmp_path):
     system = get_system("mario")

@@ -97,6 +97,7 @@ def stopped_soon(pid: int, seconds: float = 10.0) -> bool:
     return process_state(pid) == "T"
 
 
+@pytest.mark.extended
 def test_a_replay_pauses_the_run_and_its_workers_and_the_pause_is_not_counted_by_the_cap(paced, tmp_path):
     from demo.jobs import RUNNING, RunLimits, TrainingRuns
 

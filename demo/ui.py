@@ -91,7 +91,7 @@ def figures_table(columns: Mapping[str, Mapping[str, Any]], hide: Sequence[str] 
     lines = ["| figure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for key in keys:
         cells = [format_value(summary.get(key, "")) for summary in columns.values()]
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        lines.append(f"| {key.replace('_', ' ')} | " + " | ".join(cells) + " |")  # "swung up", not swung_up
     return "\n".join(lines)
 
 

@@ -69,7 +69,8 @@ def test_watch_returns_a_playable_mp4_and_a_repeat_comes_from_the_cache(app):
     # The episode's start plus one frame per step, every one decoded from the served mp4.
     assert len(frames) == summary_of_agent["frames"] == summary_of_agent["summary"]["steps"] + 1 == 201
     assert frames[0].shape == (320, 320, 3) and frames[0].std() > 0
-    assert len(plot["data"]) == 200 and "return" in status
+    assert len(plot["data"]) == 200 and "| return |" in status
+    assert "| swung up |" in status and "_" not in status.split("| figure |")[1]  # words, not raw keys
 
     played = app.context.renderer.episodes_played
     start = time.perf_counter()

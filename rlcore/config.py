@@ -144,6 +144,9 @@ def _wording(error: dict[str, Any], bounds: tuple[Any, Any] | None) -> str:
         return f"is {len(error['input'])} characters long, at most {error['ctx']['max_length']} are accepted"
     if kind in _RANGE_ERRORS and bounds is not None and None not in bounds:
         return f"must be from {bounds[0]} to {bounds[1]}, got {shown}"
+    if kind in ("too_short", "too_long"):
+        side, limit = ("at least", "min_length") if kind == "too_short" else ("at most", "max_length")
+        return f"must have {side} {error['ctx'][limit]} items, got {error['ctx']['actual_length']}"
     message = error["msg"].replace("Input should be", "must be")
     return f"{_EXPECTED.get(kind.split('_')[0], message[0].lower() + message[1:])}, got {shown}"
 

@@ -58,10 +58,9 @@ def option(default: Any, help: str, *, ge: Any = None, le: Any = None, aliases: 
     """A dataclass field with its documentation (`help`, shown by --help), its inclusive bounds (`ge`, `le`)
     and any other pydantic `Field` constraint (`max_length`, ...), all kept as the field's metadata, where
     pydantic reads a dataclass field's `Field` arguments; `aliases`: extra flag names ("--workers")."""
-    metadata = {"description": help, **constraints}
+    # pydantic takes its own Field argument names from the metadata and leaves other keys (aliases) alone
+    metadata = {"description": help, "aliases": tuple(aliases), **constraints}
     metadata.update({key: value for key, value in (("ge", ge), ("le", le)) if value is not None})
-    if aliases:
-        metadata["json_schema_extra"] = {"flag_aliases": list(aliases)}
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -114,7 +113,7 @@ def field_bounds(cls: type) -> dict[str, tuple[Any, Any]]:
 
 def flag_aliases(field: dataclasses.Field) -> tuple[str, ...]:
     """The extra flag names of a field (`option(..., aliases=(...))`)."""
-    return tuple(field.metadata.get("json_schema_extra", {}).get("flag_aliases", ()))
+    return tuple(field.metadata.get("aliases", ()))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -8,8 +8,8 @@
     rlcore list --author alice
 
 Every field of a system's Config dataclass is a `train` flag (its help, bounds and default are the
-field's own, rlcore.config.option; booleans are --flag / --no-flag), every PlayOptions field a `play` flag. Flags are built only for the command
-being run, so `rlcore pull` never imports torch. Expected errors print one line on stderr and exit
+field's own, rlcore.config.option; booleans are --flag / --no-flag), every PlayOptions field a `play`
+flag. Flags are built only for the command being run, so `rlcore pull` never imports torch. Expected errors print one line on stderr and exit
 with 2 (bad input: arguments, checkpoints, repo ids, no token) or 1 (failures: network, Hub); --debug
 shows the traceback.
 """

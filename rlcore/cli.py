@@ -7,9 +7,9 @@
     rlcore pull alice/pendulum-bptt@main
     rlcore list --author alice
 
-Every field of a system's Config dataclass is a `train` flag (its help is the field's help; booleans
-are --flag / --no-flag), every PlayOptions field a `play` flag. Flags are built only for the command
-being run, so `rlcore pull` never imports torch. Expected errors print one line on stderr and exit
+Every field of a system's Config dataclass is a `train` flag (its help, bounds and default are the
+field's own, rlcore.config.option; booleans are --flag / --no-flag), every PlayOptions field a `play`
+flag. Flags are built only for the command being run, so `rlcore pull` never imports torch. Expected errors print one line on stderr and exit
 with 2 (bad input: arguments, checkpoints, repo ids, no token) or 1 (failures: network, Hub); --debug
 shows the traceback.
 """
@@ -98,26 +98,36 @@ def _flag_kwargs(hint: Any, name: str) -> dict[str, Any]:
 def add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
                         prefix_help: str = "", skip: tuple[str, ...] = (),
                         helps: dict[str, str] | None = None, default_texts: dict[str, str] | None = None) -> list[str]:
-    """One flag per field of `cls` with the field's help (or `helps`' text) and default (or `default_texts`'
-    words for it); the field names.
+    """One flag per field of `cls`, all from its declared field info (rlcore.config.option): the type (how the
+    string is read), the help (or `helps`' text), the bounds and the default (or `default_texts`' words for
+    it); the field names. The bounds themselves are checked by the class's model once the config is whole.
 
     Defaults are SUPPRESSed so that only flags given on the command line reach the parsed namespace
     (a resumed run keeps its saved config except what is overridden).
     """
-    from rlcore.config import field_help
+    from rlcore.config import field_help, flag_aliases
 
     hints = typing.get_type_hints(cls)
     texts = {**field_help(cls), **(helps or {})}
     defaults = cls()
-    names = [field.name for field in dataclasses.fields(cls) if field.name not in skip]
-    # extra flag names: option(..., aliases=("--other",))
-    aliases = {field.name: field.metadata.get("aliases", ()) for field in dataclasses.fields(cls)}
-    for name in names:
+    fields = [field for field in dataclasses.fields(cls) if field.name not in skip]
+    for field in fields:
+        name = field.name
         default = (default_texts or {}).get(name, repr(getattr(defaults, name)))
-        text = f"{prefix_help}{texts.get(name, '')} (default: {default})".replace("%", "%%")
-        parser.add_argument(_flag(name), *aliases[name], dest=name, default=argparse.SUPPRESS, help=text,
+        text = f"{prefix_help}{texts.get(name, '')} ({_range_text(cls, name)}default: {default})".replace("%", "%%")
+        parser.add_argument(_flag(name), *flag_aliases(field), dest=name, default=argparse.SUPPRESS, help=text,
                             **_flag_kwargs(hints[name], name))
-    return names
+    return [field.name for field in fields]
+
+
+def _range_text(cls: type, name: str) -> str:
+    """"from LOW to HIGH; " for a field with both bounds, "at least LOW; " / "at most HIGH; " for one."""
+    from rlcore.config import field_bounds
+
+    low, high = field_bounds(cls).get(name, (None, None))
+    if low is not None and high is not None:
+        return f"from {low} to {high}; "
+    return f"at least {low}; " if low is not None else f"at most {high}; " if high is not None else ""
 
 
 def given_fields(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:

@@ -1,30 +1,39 @@
-"""Hyperparameters as documented dataclasses: every field has a default and a one-line help text.
+"""Hyperparameters as declarative dataclasses: every field carries its default, its one-line help and its
+bounds, and one pydantic model per class checks them all.
 
     @dataclass
     class PendulumConfig:
-        lr: float = option(2e-3, "Adam learning rate")
+        lr: float = option(2e-3, "Adam learning rate", ge=0.0, le=1.0)
 
-The command line builds its flags from these (rlcore.cli), checkpoints store `to_dict(config)` in
-config.json, and `from_dict` reads them back. Types are checked by pydantic, field by field: strictly
-for config.json (a value of the wrong JSON type is refused, not converted), leniently for
-command-line strings (`parse_value`: "0.5", "true").
+`option(default, help, ge=, le=, ...)` stores pydantic `Field` arguments in the dataclass field's
+metadata (`description` = the help), which is where pydantic reads a standard dataclass's field
+constraints: `config_model(cls)` (a `pydantic.TypeAdapter` of the class, with `MODEL_SETTINGS`) then
+validates types, the inclusive bounds, finite floats and string lengths in one place, and refuses
+unknown fields. The classes stay plain dataclasses (`dataclasses.fields`, `replace`, `asdict` work).
+
+- `from_dict` reads a JSON document's dict (config.json, a Hub agent's config, the app's settings)
+  through the model strictly: a value of the wrong JSON type is refused, not converted ("3" for an
+  int, true for a float); an integer written as 3.0 stays an integer.
+- `check_bounds(instance)` re-validates an instance built in code (presets, flags, the app's knobs).
+- The command line builds one flag per field from the same field info (rlcore.cli: its type, help,
+  default and bounds) and converts strings leniently (`parse_value`: "0.5", "true").
+- Every refusal is one line naming the field (`validation_message`): "config: field 'lr' must be from
+  0.0 to 1.0, got 5".
 
 A dataclass may declare `RUNTIME: ClassVar[frozenset[str]]`, the fields that say where or how a run
 computes (processes, addresses, memory, threads, files written), not what the agent is: `learned_part`
 resets them to their defaults, so a run started from a checkpoint (`--init`, the app's "Start from")
 never takes them from it.
 
-A dataclass may declare `BOUNDS: ClassVar[dict[str, tuple[low, high]]]`, the inclusive range of its
-numeric fields: `check_bounds` (which `from_dict` runs) refuses anything outside them, non-finite
-floats and over-long strings, so a config or a play option never sizes a network, a buffer or an
-episode beyond what the system supports.
+Bounds keep a config or a play option (a checkpoint's, a visitor's) from sizing a network, a buffer or
+an episode beyond what the system supports.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
+import json
 import typing
 from typing import Any, TypeVar
 
@@ -33,16 +42,39 @@ T = TypeVar("T")
 MAX_SEED = 2**32 - 1  # seeds every part accepts (NumPy's legacy seeding is 32-bit)
 MAX_STRING = 1000  # characters of a string field (a path, an action set's name)
 
-# pydantic's error types -> the one-line wording of our messages (others keep pydantic's own message)
+# The pydantic settings of every config class's model (a class may declare its own `__pydantic_config__`):
+# unknown fields refused, floats finite, strings short; check_bounds re-validates instances built in code
+MODEL_SETTINGS = {"extra": "forbid", "allow_inf_nan": False, "str_max_length": MAX_STRING,
+                  "revalidate_instances": "always"}
+
+# pydantic's error types -> the one-line wording of our messages (others: pydantic's own, "must be ...")
 _EXPECTED = {"int": "must be an integer", "float": "must be a number", "bool": "must be true or false",
-             "string": "must be a string", "list": "must be a list", "literal": "must be one of"}
+             "string": "must be a string", "list": "must be a list", "finite": "must be a finite number"}
+_RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
 
 
-def option(default: Any, help: str, **kwargs: Any) -> Any:
-    """A dataclass field with its documentation attached (`help`), shown by `--help`."""
+def option(default: Any, help: str, *, ge: Any = None, le: Any = None, aliases: tuple[str, ...] = (),
+           **constraints: Any) -> Any:
+    """A dataclass field with its documentation (`help`, shown by --help), its inclusive bounds (`ge`, `le`)
+    and any other pydantic `Field` constraint (`max_length`, ...), all kept as the field's metadata, where
+    pydantic reads a dataclass field's `Field` arguments; `aliases`: extra flag names ("--workers")."""
+    # pydantic takes its own Field argument names from the metadata and leaves other keys (aliases) alone
+    metadata = {"description": help, "aliases": tuple(aliases), **constraints}
+    metadata.update({key: value for key, value in (("ge", ge), ("le", le)) if value is not None})
     if isinstance(default, (list, dict, set)):
-        return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kwargs})
-    return dataclasses.field(default=default, metadata={"help": help, **kwargs})
+        return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@functools.cache
+def config_model(cls: type) -> Any:
+    """The one pydantic model of a config dataclass (a `pydantic.TypeAdapter` of it): types, the fields'
+    bounds, finite floats, string lengths and no unknown fields."""
+    import pydantic
+
+    if "__pydantic_config__" not in vars(cls):  # how pydantic takes settings for a standard dataclass
+        cls.__pydantic_config__ = MODEL_SETTINGS
+    return pydantic.TypeAdapter(cls)
 
 
 def runtime_fields(cls: type) -> frozenset[str]:
@@ -70,7 +102,18 @@ def apply_preset(cls: type[T], presets: dict[str, dict[str, Any]], name: str, ow
 
 
 def field_help(cls: type) -> dict[str, str]:
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+    return {f.name: f.metadata.get("description", "") for f in dataclasses.fields(cls)}
+
+
+def field_bounds(cls: type) -> dict[str, tuple[Any, Any]]:
+    """{field: (low, high)} of the fields that declare bounds (None: none on that side)."""
+    return {f.name: (f.metadata.get("ge"), f.metadata.get("le")) for f in dataclasses.fields(cls)
+            if "ge" in f.metadata or "le" in f.metadata}
+
+
+def flag_aliases(field: dataclasses.Field) -> tuple[str, ...]:
+    """The extra flag names of a field (`option(..., aliases=(...))`)."""
+    return tuple(field.metadata.get("aliases", ()))
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -84,39 +127,52 @@ def _adapter(hint: Any):
     return pydantic.TypeAdapter(hint)
 
 
-def validation_message(err: Exception, where: str, field: str | None = None) -> str:
-    """A pydantic ValidationError as one line: "<where> field 'steps' must be an integer, got 2.5"."""
+def validation_message(err: Exception, where: str, field: str | None = None, cls: type | None = None) -> str:
+    """A pydantic ValidationError as one line: "<where> field 'steps' must be an integer, got 2.5"; with
+    `cls`, a value outside a field's bounds says both: "field 'lr' must be from 0.0 to 1.0, got 5"."""
     first = err.errors()[0]
-    kind = first["type"].split("_")[0]
-    field = field or ".".join(map(str, first["loc"]))
-    expected = _EXPECTED.get(kind, first["msg"][0].lower() + first["msg"][1:])
-    if kind == "literal":
-        expected = first["msg"].replace("Input should be", "must be")
-    shown = repr(first['input'])
-    return f"{where}field '{field}' {expected}, got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+    loc = [str(part) for part in first["loc"]]
+    bounds = field_bounds(cls).get(loc[0]) if cls is not None and loc else None
+    return f"{where}field '{field or '.'.join(loc)}' {_wording(first, bounds)}"
+
+
+def _wording(error: dict[str, Any], bounds: tuple[Any, Any] | None) -> str:
+    kind, shown = error["type"], repr(error["input"])
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    if kind == "string_too_long":
+        return f"is {len(error['input'])} characters long, at most {error['ctx']['max_length']} are accepted"
+    if kind in _RANGE_ERRORS and bounds is not None and None not in bounds:
+        return f"must be from {bounds[0]} to {bounds[1]}, got {shown}"
+    if kind in ("too_short", "too_long"):
+        side, limit = ("at least", "min_length") if kind == "too_short" else ("at most", "max_length")
+        return f"must have {side} {error['ctx'][limit]} items, got {error['ctx']['actual_length']}"
+    message = error["msg"].replace("Input should be", "must be")
+    return f"{_EXPECTED.get(kind.split('_')[0], message[0].lower() + message[1:])}, got {shown}"
 
 
 def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
-    """Build `cls` from a dict; unknown keys or wrong types raise ValueError naming the field."""
+    """Build `cls` from a JSON document's dict through its model, strictly (a value of the wrong JSON type
+    is refused, not converted); unknown keys, wrong types or bounds raise a ValueError naming the field."""
     import pydantic
 
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-        raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
+    try:
+        text = json.dumps(_whole_numbers(cls, data))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source}: not JSON data ({err})") from None
+    try:
+        return config_model(cls).validate_json(text, strict=True)
+    except pydantic.ValidationError as err:
+        unknown = sorted(str(e["loc"][0]) for e in err.errors() if e["type"] == "unexpected_keyword_argument")
+        if unknown:
+            raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)} for {cls.__name__}") from None
+        raise ValueError(validation_message(err, f"{source}: ", cls=cls)) from None
+
+
+def _whole_numbers(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with integer fields written as 3.0 (JSON writers may print integers so) as integers again."""
     hints = typing.get_type_hints(cls)
-    values = {}
-    for name, value in data.items():
-        # strict: a value of the wrong JSON type is refused, not converted ("3" for an int, true for a
-        # float); JSON writers may print an integer as 3.0, which stays an integer
-        if hints[name] is int and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        try:
-            values[name] = _adapter(hints[name]).validate_python(value, strict=True)
-        except pydantic.ValidationError as err:
-            raise ValueError(validation_message(err, f"{source}: ", field=name)) from None
-    instance = cls(**values)
-    check_bounds(instance, source)
-    return instance
+    return {name: int(value) if hints.get(name) is int and isinstance(value, float) and value.is_integer()
+            else value for name, value in data.items()}
 
 
 def check_seeds(seed: int, count: int = 1) -> None:
@@ -127,20 +183,14 @@ def check_seeds(seed: int, count: int = 1) -> None:
 
 
 def check_bounds(instance: Any, source: str = "config") -> None:
-    """Every field inside its declared `BOUNDS` range, every float finite, every string short; a
-    ValueError naming the field otherwise."""
-    bounds = getattr(type(instance), "BOUNDS", {})
-    for field in dataclasses.fields(instance):
-        value = getattr(instance, field.name)
-        where = f"{source}: field '{field.name}'"
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{where} must be a finite number, got {value!r}")
-        if isinstance(value, str) and len(value) > MAX_STRING:
-            raise ValueError(f"{where} is {len(value)} characters long, at most {MAX_STRING} are accepted")
-        if field.name in bounds and not isinstance(value, bool) and isinstance(value, (int, float)):
-            low, high = bounds[field.name]
-            if not low <= value <= high:
-                raise ValueError(f"{where} must be from {low} to {high}, got {value}")
+    """`instance` (built in code: presets, flags, the app's knobs) re-validated by its class's model: a
+    ValueError naming the first field outside its bounds, not finite, too long or of the wrong type."""
+    import pydantic
+
+    try:
+        config_model(type(instance)).validate_python(instance)
+    except pydantic.ValidationError as err:
+        raise ValueError(validation_message(err, f"{source}: ", cls=type(instance))) from None
 
 
 def parse_value(hint: Any, text: str) -> Any:

@@ -329,7 +329,7 @@ def test_play_defaults_to_what_the_agent_was_trained_on(tmp_path, capsys):
         assert cli.main(["play", *args, "--out", str(tmp_path / "episode.mp4")]) == 0
         assert played in capsys.readouterr().out, args
     assert cli.main(["play", "--help"]) == 0
-    assert "--stage STAGE [mario] stage 1-4 to play (default: what the agent was trained on)" in " ".join(
+    assert "--stage STAGE [mario] stage 1-4 to play (from 1 to 4; default: what the agent was trained on)" in " ".join(
         capsys.readouterr().out.split())
 
 

@@ -238,6 +238,33 @@ def test_config_round_trip_and_clear_errors():
             from_dict(_Config, wrong)
 
 
+@dataclasses.dataclass
+class _Bounded:
+    lr: float = option(0.1, "learning rate", ge=0.0, le=1.0)
+    name: str = option("", "a name", max_length=5)
+    workers: int = option(1, "processes", ge=1, aliases=("--procs",))
+
+
+def test_bounds_declared_on_the_fields_are_checked_by_one_pydantic_model():
+    from rlcore.config import check_bounds, config_model, field_bounds, flag_aliases
+
+    schema = config_model(_Bounded).json_schema()["properties"]
+    assert schema["lr"]["description"] == "learning rate" and (schema["lr"]["minimum"], schema["lr"]["maximum"]) == (0, 1)
+    assert field_bounds(_Bounded) == {"lr": (0.0, 1.0), "workers": (1, None)}
+    assert flag_aliases(dataclasses.fields(_Bounded)[2]) == ("--procs",)
+    refusals = {  # what a JSON document holds: the one line it gets
+        "lr": (5, "config: field 'lr' must be from 0.0 to 1.0, got 5"),
+        "workers": (0, "config: field 'workers' must be greater than or equal to 1, got 0"),
+        "name": ("abcdef", "config: field 'name' is 6 characters long, at most 5 are accepted")}
+    for field, (value, message) in refusals.items():
+        with pytest.raises(ValueError) as refused:
+            from_dict(_Bounded, {field: value})
+        assert str(refused.value) == message
+    with pytest.raises(ValueError, match=r"^play options: field 'lr' must be a finite number, got nan$"):
+        check_bounds(dataclasses.replace(_Bounded(), lr=float("nan")), "play options")  # an instance built in code
+    check_bounds(_Bounded(lr=1))
+
+
 def test_written_files_follow_the_umask_not_mkstemp_0600(tmp_path):
     import os
     import stat

@@ -97,6 +97,23 @@ def test_the_third_system_trains_evaluates_plays_and_goes_to_the_hub_and_back(tm
     assert (pulled / "model.safetensors").read_bytes() == (run / "model.safetensors").read_bytes()
 
 
+def test_the_third_system_declares_its_bounds_on_its_fields_as_rlcore_does(bandit):
+    """option(..., ge=, le=, max_length=) on its own fields: the same model checks the resolver's configs and
+    config.json documents, in one line each, and `train --help` shows the bounds."""
+    from rlcore import cli
+    from rlcore.config import from_dict
+
+    with pytest.raises(ValueError, match=r"^config: field 'episodes' must be from 1 to 1000000, got 0$"):
+        resolve_config(bandit, overrides={"episodes": 0})
+    with pytest.raises(ValueError, match=r"^config: field 'probabilities' must have at most 16 items, got 17$"):
+        from_dict(bandit.Config, {"probabilities": [0.5] * 17})
+    with pytest.raises(ValueError, match=r"^config: field 'lr' must be a finite number, got nan$"):
+        from_dict(bandit.Config, {"lr": float("nan")})
+    train = cli.build_parser(["train", "bandit"])._subparsers._group_actions[0].choices["train"]
+    text = " ".join(train._subparsers._group_actions[0].choices["bandit"].format_help().split())
+    assert "--episodes EPISODES pulls to learn from (one pull is an episode) (from 1 to 1000000; default: 200)" in text
+
+
 def test_the_third_system_in_the_app_watch_and_agents_tabs(bandit, tmp_path):
     checkpoints = tmp_path / "checkpoints"
     for _ in bandit.train(resolve_config(bandit, preset="eager", overrides={"episodes": 50}), checkpoints / "bandit-agent"):

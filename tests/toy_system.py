@@ -14,23 +14,26 @@ import numpy as np
 import torch
 
 from rlcore import checkpoint as ckpt
-from rlcore.config import option, to_dict
+from rlcore.config import MAX_SEED, option, to_dict
 from rlcore.metrics import MetricsFile
 from rlcore.systems import Budget, Episode, Figure, System, results_document
 
 
+# Declared as rlcore declares its own: each field's default, help and bounds (pydantic Field arguments), so
+# one pydantic model validates a config.json, the flags and the app's values (rlcore.config)
 @dataclasses.dataclass
 class BanditConfig:
-    probabilities: list = option([0.2, 0.8], "chance of a reward of 1 for each arm")
-    lr: float = option(0.5, "step size of the policy's logits")
-    episodes: int = option(200, "pulls to learn from (one pull is an episode)")
-    seed: int = option(0, "seed of the pulls and rewards")
+    probabilities: list[float] = option([0.2, 0.8], "chance of a reward of 1 for each arm", min_length=2,
+                                        max_length=16)
+    lr: float = option(0.5, "step size of the policy's logits", ge=0.0, le=100.0)
+    episodes: int = option(200, "pulls to learn from (one pull is an episode)", ge=1, le=10**6)
+    seed: int = option(0, "seed of the pulls and rewards", ge=0, le=MAX_SEED)
 
 
 @dataclasses.dataclass
 class BanditPlayOptions:
-    seed: int = option(0, "seed of the rewards")
-    pulls: int = option(8, "pulls to play")
+    seed: int = option(0, "seed of the rewards", ge=0, le=MAX_SEED)
+    pulls: int = option(8, "pulls to play", ge=1, le=50)  # a frame per pull: a render stays small
 
 
 def draw(probabilities: torch.Tensor, arm: int, reward: float) -> np.ndarray:

@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from rlcore.checkpoint import load_config
 from rlcore.config import MAX_SEED, check_bounds, option
@@ -36,24 +36,23 @@ __all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "p
 
 @dataclass
 class PlayOptions:
-    seed: int = option(0, "seed of the episode's random no-op start")
-    world: int = option(1, "world 1-8 to play (the agent may have been trained on another)")
-    stage: int = option(1, "stage 1-4 to play")
-    max_steps: int = option(_play.MAX_EPISODE_STEPS, "stop the episode after this many agent steps")
-    noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start")
+    seed: int = option(0, "seed of the episode's random no-op start", ge=0, le=MAX_SEED)
+    world: int = option(1, "world 1-8 to play (the agent may have been trained on another)", ge=1, le=8)
+    stage: int = option(1, "stage 1-4 to play", ge=1, le=4)
+    # a frame is 184 KB: the step cap keeps a render under ~550 MB of frames
+    max_steps: int = option(_play.MAX_EPISODE_STEPS, "stop the episode after this many agent steps",
+                            ge=1, le=_play.MAX_EPISODE_STEPS)
+    noop_max: int = option(_play.EVAL_NOOP_MAX, "random no-op frames (0..noop_max) at the start",
+                           ge=0, le=1000)
     show_q: bool = option(False, "draw the agent's Q-value of each action into the video (bars; the chosen "
                                  "action highlighted, marked when random or delayed by sticky actions)")
     sticky: float = option(0.0, "sticky actions, per emulator frame as ALE v5: at each frame the joypad keeps "
-                                "the previous frame's buttons with this probability")
-    epsilon: float = option(0.0, "epsilon-random actions: a uniform random action with this probability")
+                                "the previous frame's buttons with this probability", ge=0.0, le=0.95)
+    epsilon: float = option(0.0, "epsilon-random actions: a uniform random action with this probability",
+                            ge=0.0, le=1.0)
     start_x: int = option(0, "start at the save state of the level's bundled route (checkpoints/routes) at or "
                              "before this x, as the Train tab's practice does (evaluation never does); 0: the "
-                             "level's start")
-
-    # a frame is 184 KB: the step cap keeps a render under ~550 MB of frames
-    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "seed": (0, MAX_SEED), "world": (1, 8), "stage": (1, 4), "max_steps": (1, _play.MAX_EPISODE_STEPS),
-        "noop_max": (0, 1000), "sticky": (0.0, 0.95), "epsilon": (0.0, 1.0), "start_x": (0, 10**5)}
+                             "level's start", ge=0, le=10**5)
 
 
 # the per-step Q figures an Episode offers to plots (trace key -> label)

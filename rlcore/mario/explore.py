@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -50,20 +50,17 @@ MAX_ROUTE_STEPS = 20_000  # what a route file may hold (a stage's clock allows ~
 class ExploreOptions:
     """`rlcore explore mario`'s flags."""
 
-    world: int = option(1, "world 1-8")
-    stage: int = option(1, "stage 1-4")
+    world: int = option(1, "world 1-8", ge=1, le=8)
+    stage: int = option(1, "stage 1-4", ge=1, le=4)
     actions: str = option("right_jump", "the action set of the agent that will train from the route (right_jump, "
                                         "the tutorial's; castles with fire bars need right_only, whose NOOP waits)")
-    seed: int = option(0, "seed of the search (with a frame budget the search is deterministic)")
+    seed: int = option(0, "seed of the search (with a frame budget the search is deterministic)",
+                       ge=0, le=MAX_SEED)
     frames: int = option(2_000_000, "emulator frame budget (about 40 min of one core; World 1's stages took "
-                                    "16k-67k)")
-    seconds: float = option(0.0, "also stop after this long (0: no time limit)")
+                                    "16k-67k)", ge=1, le=10**9)
+    seconds: float = option(0.0, "also stop after this long (0: no time limit)", ge=0.0, le=10**6)
     until_x: int = option(0, "stop at the first episode reaching this x: a section of the stage (0: the flag; a "
-                             "section's route cannot train with --starts)")
-
-    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "world": (1, 8), "stage": (1, 4), "seed": (0, MAX_SEED), "frames": (1, 10**9), "seconds": (0.0, 10**6),
-        "until_x": (0, 10**5)}
+                             "section's route cannot train with --starts)", ge=0, le=10**5)
 
 
 def explore_and_save(options: ExploreOptions, out: str | os.PathLike | None = None,

@@ -7,7 +7,7 @@ import datetime
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from rlcore import checkpoint as ckpt
 from rlcore.config import MAX_SEED, check_bounds, option
@@ -38,15 +38,13 @@ SWING_UP_SEED = 3
 
 @dataclasses.dataclass
 class PlayOptions:
-    seed: int = option(SWING_UP_SEED, "random start of the episode (evaluate's episode with the same seed)")
-    g: float = option(GRAVITY, "gravity (m/s^2)")
-    m: float = option(MASS, "mass of the bob (kg)")
-    l: float = option(LENGTH, "length of the rod (m)")  # noqa: E741
-    steps: int = option(EPISODE_STEPS, "steps to play (dt = 0.05 s each)")
-
+    seed: int = option(SWING_UP_SEED, "random start of the episode (evaluate's episode with the same seed)",
+                       ge=0, le=MAX_SEED)
+    g: float = option(GRAVITY, "gravity (m/s^2)", ge=0.1, le=100.0)
+    m: float = option(MASS, "mass of the bob (kg)", ge=0.05, le=20.0)
+    l: float = option(LENGTH, "length of the rod (m)", ge=0.05, le=20.0)  # noqa: E741
     # a frame is 300 KB: 1,000 steps are a 33 s video and at most ~300 MB of frames per render
-    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "seed": (0, MAX_SEED), "g": (0.1, 100.0), "m": (0.05, 20.0), "l": (0.05, 20.0), "steps": (1, 1000)}
+    steps: int = option(EPISODE_STEPS, "steps to play (dt = 0.05 s each)", ge=1, le=1000)
 
 
 class Pendulum(System):

@@ -315,7 +315,7 @@ def test_a_run_from_the_bundled_pendulum_ends_with_its_before_after(app_url, bro
                            timeout=150_000)
     status = page.inner_text("#train-status")
     assert "before (pendulum-swingup)" in status and "after (this run)" in status, status
-    assert re.search(r"swung_up\s+no\s+yes", status), status  # it fails at g 15 before, and not after
+    assert re.search(r"swung up\s+no\s+yes", status), status  # it fails at g 15 before, and not after
     page.wait_for_function("document.querySelector('#train-video video')?.videoWidth > 0")
     page.wait_for_function("document.querySelector('#train-video video').currentTime > 0.2")
     size = page.evaluate("[document.querySelector('#train-video video').videoWidth, "

@@ -72,7 +72,7 @@ def test_clicking_a_mario_level_plays_it_with_the_note_that_it_was_never_seen(ap
     assert outline == 1  # the level it was trained on
     click_cell_and_wait(page, 0, 2, "World 1-2: a level it never saw|on seed 0")
     shipped = json.loads((MAPPED["mario"] / MAP_FILE).read_text())["cells"][0][1]["summary"]
-    assert f"x_pos\t{shipped['x_pos']}\n" in page.locator("#watch-status").inner_text()  # the map's episode
+    assert f"x pos\t{shipped['x_pos']}\n" in page.locator("#watch-status").inner_text()  # the map's episode
     world, stage = (page.locator("#watch-options-mario input").nth(i).input_value() for i in (0, 1))
     assert (world, stage) == ("1", "2")  # the form shows the level played
     shoot(page, "watch-map-mario-1280x900")

@@ -37,7 +37,7 @@ def test_the_mario_default_practises_where_the_agent_fails_and_shows_it_from_the
     page.goto(app_url)
     page.get_by_role("tab", name="Train").click()
     page.locator("#train-system").get_by_label(re.compile("Super Mario Bros")).check()
-    page.wait_for_function("/practises where it fails/.test(document.querySelector('#train-cap-note').innerText)")
+    page.wait_for_function("/practises where the agent fails/.test(document.querySelector('#train-cap-note').innerText)")
     assert "mario-1-3" in page.input_value("#train-start input")
     assert page.input_value("#train-task-stage input") == "3"  # its own level, where it fails
     page.locator("#train-steps input").fill("300")

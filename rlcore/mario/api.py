@@ -16,7 +16,7 @@ from rlcore.mario.agent import SYSTEM as NAME
 from rlcore.mario.config import PRESETS, MarioConfig, preset
 from rlcore.mario.curriculum import bundled_route, practice_spot, route_points
 from rlcore.mario.env import env_id
-from rlcore.mario.explore import ExploreOptions, Route
+from rlcore.mario.explore import ExploreOptions
 from rlcore.systems import (
     Budget,
     Episode,
@@ -162,12 +162,10 @@ class SuperMario(System):
         episodes start from the level's bundled route there (the backward curriculum with start_x, the window
         moving back as it succeeds), and its before/after also plays from that spot. None when the agent
         reaches the flag, or the level has no bundled route of the agent's action set."""
-        folder = bundled_route(config.world, config.stage, config.actions)
-        if summary.get("flag_get") or folder is None:
+        found = bundled_route(config.world, config.stage, config.actions)
+        if summary.get("flag_get") or found is None or not found[1].flag:
             return None
-        route = Route.load(folder)
-        if not route.flag:
-            return None
+        folder, route = found
         fail_x = int(summary["x_pos"])
         spot = practice_spot(route_points(route), fail_x, PRACTICE_WINDOW)
         changes = {"starts": str(folder), "start_x": fail_x, "start_window": PRACTICE_WINDOW,

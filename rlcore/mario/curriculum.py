@@ -46,12 +46,13 @@ def route_points(route: Route, every: int = POINT_EVERY) -> list[int]:
     return xs
 
 
-def bundled_route(world: int, stage: int, actions: str) -> Path | None:
-    """The bundled route folder of a level for an agent of the action set `actions` (`mario-W-S`, or
-    `mario-W-S-<actions>` beside it when the level's first route uses another set), or None."""
+def bundled_route(world: int, stage: int, actions: str) -> tuple[Path, Route] | None:
+    """The bundled route of a level for an agent of the action set `actions` -> (its folder, the route):
+    `mario-W-S`, or `mario-W-S-<actions>` beside it when the level's first route uses another set; None."""
     for folder in (BUNDLED_ROUTES / f"mario-{world}-{stage}", BUNDLED_ROUTES / f"mario-{world}-{stage}-{actions}"):
-        if (folder / "route.json").is_file() and Route.load(folder).actions == actions:
-            return folder
+        route = Route.load(folder) if (folder / "route.json").is_file() else None
+        if route is not None and route.actions == actions:
+            return folder, route
     return None
 
 
@@ -59,12 +60,12 @@ def start_at(env: MarioPreprocessing, world: int, stage: int, actions: str, star
     """Make every reset of `env` start at the bundled route's last start point at or before x `start_x` (a
     practice spot, never an evaluation's start) -> that point's x. A one-line error when the level has no
     bundled route or its route uses another action set."""
-    folder = bundled_route(world, stage, actions)
-    if folder is None:
+    found = bundled_route(world, stage, actions)
+    if found is None:
         raise ValueError(f"start_x {start_x}: {env_id(world, stage)} has no bundled route of the action set "
                          f"{actions!r} to start from (routes are bundled for: "
                          f"{', '.join(p.name for p in sorted(BUNDLED_ROUTES.glob('*-*')))})")
-    route = Route.load(folder)
+    route = found[1]
     noop_max, sticky = env.noop_max, env.sticky
     env.noop_max, env.sticky, env.start_snapshot = 0, 0.0, None  # the replay needs an exact emulator
     try:

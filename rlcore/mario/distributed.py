@@ -210,8 +210,9 @@ def _first_frame_header(conn: socket.socket, deadline: float) -> bytes:
 
 def make_weight_updater():
     """TorchRL's RayWeightUpdater (weights through Ray's object store, no other socket), bound to its
-    RayCollector when the collector registers it: the remote workers exist only then. (TorchRL's newer
-    RayWeightSyncScheme opens a torch.distributed TCPStore on the host's external address.)"""
+    RayCollector when the collector registers it: the remote workers exist only then. TorchRL deprecates it
+    for weight sync schemes, but those coordinate through a torch.distributed TCPStore, which listens on
+    every interface (docs/training.md)."""
     from torchrl.collectors.weight_update import RayWeightUpdater
 
     class CollectorWeights(RayWeightUpdater):

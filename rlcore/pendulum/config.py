@@ -41,8 +41,7 @@ class PendulumConfig:
                                   "C++ compiler); a one-off compile at the start of the run, then faster iterations")
     g: float = option(10.0, "gravity of the training pendulums (m/s^2)", ge=0.0, le=100.0)
     m: float = option(1.0, "mass of the training pendulums' bob (kg; the tutorial's 1)", ge=0.05, le=20.0)
-    l: float = option(1.0, "length of the training pendulums' rod (m; the tutorial's 1)",  # noqa: E741
-                      ge=0.05, le=20.0)
+    l: float = option(1.0, "length of the training pendulums' rod (m; the tutorial's 1)", ge=0.05, le=20.0)  # noqa: E741
     hidden_size: int = option(64, "width of the policy's hidden layers", ge=1, le=1024)
     hidden_layers: int = option(3, "number of Tanh hidden layers of the policy", ge=1, le=16)
     squash: bool = option(False, "policy output max_torque * tanh(.) (not the tutorial's): unlike the env's clip, "

@@ -41,8 +41,9 @@ class AppSettings(BaseSettings):
     (RLCORE_MAX_UPLOAD_MB for max_upload_mb; the two folders: RLCORE_CHECKPOINTS and RLCORE_APP_DIR);
     an empty variable counts as unset. Build it with `from_env` (its errors are one line)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True,
-                                      validate_by_name=True, extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, validate_by_name=True, extra="forbid"
+    )
 
     checkpoints_dir: Path = Field(REPO_ROOT / "checkpoints", validation_alias="RLCORE_CHECKPOINTS")
     """The bundled agents (one folder per checkpoint)."""
@@ -119,8 +120,12 @@ class AppSettings(BaseSettings):
         (RLCORE_APP_DIR may lie outside the temp dir and the working directory), and Gradio refusing
         larger uploads before they reach the handler (which states the exact limit); the app's styles
         and favicon."""
-        return {"allowed_paths": [str(self.work_dir)], "max_file_size": f"{int(self.max_upload_mb) + 1}mb",
-                "css_paths": [str(DEMO_DIR / "app.css")], "favicon_path": str(DEMO_DIR / "favicon.png")}
+        return {
+            "allowed_paths": [str(self.work_dir)],
+            "max_file_size": f"{int(self.max_upload_mb) + 1}mb",
+            "css_paths": [str(DEMO_DIR / "app.css")],
+            "favicon_path": str(DEMO_DIR / "favicon.png"),
+        }
 
     @property
     def cache_dir(self) -> Path:
@@ -153,20 +158,30 @@ class AppContext:
         from demo.uploads import prune_stale_staging
 
         self.settings = settings
-        for folder in (settings.cache_dir, settings.runs_dir, settings.uploads_dir, settings.downloads_dir,
-                       settings.hub_dir):
+        for folder in (
+            settings.cache_dir,
+            settings.runs_dir,
+            settings.uploads_dir,
+            settings.downloads_dir,
+            settings.hub_dir,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         prune_stale_staging(settings.uploads_dir)
         self.catalog = Catalog(settings)
-        self.training = TrainingRuns(RunLimits(
-            max_seconds=settings.max_train_seconds,
-            heartbeat_timeout=settings.heartbeat_timeout,
-            stop_grace_seconds=settings.stop_grace_seconds,
-        ))
-        self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos,
-                                 slots=settings.render_concurrency,
-                                 while_playing=self.training.replays_first if settings.pause_training_for_replays
-                                 else None, after_store=self.prune_served_copies)
+        self.training = TrainingRuns(
+            RunLimits(
+                max_seconds=settings.max_train_seconds,
+                heartbeat_timeout=settings.heartbeat_timeout,
+                stop_grace_seconds=settings.stop_grace_seconds,
+            )
+        )
+        self.renderer = Renderer(
+            settings.cache_dir,
+            max_entries=settings.max_cached_videos,
+            slots=settings.render_concurrency,
+            while_playing=self.training.replays_first if settings.pause_training_for_replays else None,
+            after_store=self.prune_served_copies,
+        )
 
     def prune_served_copies(self) -> int:
         """Bound Gradio's copies of served files (after each render: videos, and the zips and uploads that
@@ -176,8 +191,12 @@ class AppContext:
         from demo.housekeeping import prune_served_copies
 
         settings = self.settings
-        return prune_served_copies(Path(get_upload_folder()), settings.max_served_copies,
-                                   settings.max_served_mb * 1e6, settings.served_copies_min_age)
+        return prune_served_copies(
+            Path(get_upload_folder()),
+            settings.max_served_copies,
+            settings.max_served_mb * 1e6,
+            settings.served_copies_min_age,
+        )
 
     def close(self) -> None:
         """Stop: no new run starts, running runs save and end (`python app.py` calls it on SIGINT/SIGTERM)."""

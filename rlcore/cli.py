@@ -193,6 +193,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _add_map_flags(command("map", cmd_map))
     _add_playthrough_command(command("playthrough", cmd_playthrough))
     _add_world_command(command("evaluate-world", cmd_evaluate_world))
+    _add_hub_commands(command)
+    return parser
+
+
+def _add_hub_commands(command: Any) -> None:
+    """push, pull, list and deploy-space: the commands that talk to the Hub."""
     push = command("push", cmd_push)
     push.add_argument("checkpoint", metavar="CHECKPOINT", help="a local checkpoint folder")
     push.add_argument("repo", metavar="OWNER/NAME", help="the model repo to publish to (created if needed)")
@@ -207,7 +213,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     listing.add_argument("--search", help="only repos whose name contains this")
     listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
     _add_deploy_space_command(command("deploy-space", cmd_deploy_space))
-    return parser
 
 
 def _add_train_command(
@@ -284,6 +289,14 @@ def _add_evaluation_commands(command: Any, words: list[str]) -> None:
     """evaluate, compare, evaluate-snapshots, bundle-snapshots, curves and export (the protocol flags only when
     one of the first three runs)."""
     protocol_flags = words[:1] in (["evaluate"], ["compare"], ["evaluate-snapshots"])
+    _add_evaluate_commands(command, protocol_flags)
+    _add_snapshot_commands(command, protocol_flags)
+    _add_curves_command(command("curves", cmd_curves))
+    _add_export_command(command("export", cmd_export))
+
+
+def _add_evaluate_commands(command: Any, protocol_flags: bool) -> None:
+    """evaluate (one checkpoint) and compare (two); `protocol_flags`: with the systems' evaluation options."""
     evaluate = command("evaluate", cmd_evaluate)
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
     _add_episode_flags(evaluate, protocol_flags)
@@ -309,6 +322,9 @@ def _add_evaluation_commands(command: Any, words: list[str]) -> None:
         "--out", metavar="FILE", type=Path, help="also write the comparison to this JSON file"
     )
 
+
+def _add_snapshot_commands(command: Any, protocol_flags: bool) -> None:
+    """evaluate-snapshots (a run's snapshots: one curve) and bundle-snapshots (some, into an agent)."""
     snapshots = command("evaluate-snapshots", cmd_evaluate_snapshots)
     snapshots.add_argument(
         "run_dir",
@@ -351,9 +367,8 @@ def _add_evaluation_commands(command: Any, words: list[str]) -> None:
         help="the snapshots to ship, by training step (each must exist in RUN/snapshots/)",
     )
 
-    _add_curves_command(command("curves", cmd_curves))
 
-    export = command("export", cmd_export)
+def _add_export_command(export: argparse.ArgumentParser) -> None:
     export.add_argument("checkpoint", metavar="CHECKPOINT", help=CHECKPOINT_HELP)
     export.add_argument(
         "--out",
@@ -471,23 +486,26 @@ def _add_train_flags(parser: argparse.ArgumentParser, system_name: str) -> None:
         help="start from a named configuration of the "
         f"{system_name} system (flags still override its fields; default: the tutorial's)",
     )
-    skip = ()
-    if system.can_start_from:  # --init is the one way to set the config's init_from
-        run.add_argument(
-            "--init",
-            metavar="CHECKPOINT",
-            help="start from the weights and config of this checkpoint "
-            "(a local folder such as a bundled agent or one of its snapshots/step-<N>/, or a Hub repo) "
-            "to fine-tune it; config flags change the rest, e.g. another level or physics. It needs no "
-            "training state: counters, optimizer and replay start afresh. Where and how to run "
-            "(workers, collector, addresses, memory, threads) come from the flags or the "
-            "defaults, never from the checkpoint",
-        )
-        skip = ("init_from",)
+    skip = _add_init_flag(run) if system.can_start_from else ()
     config = parser.add_argument_group(f"{system_name} config ({system.Config.__name__})")
     parser.set_defaults(
         config_fields=add_dataclass_flags(config, system.Config, skip=skip), preset=None, init=None
     )
+
+
+def _add_init_flag(run: argparse._ArgumentGroup) -> tuple[str, ...]:
+    """--init, the one way to set the config's init_from; returns the config fields it stands for."""
+    run.add_argument(
+        "--init",
+        metavar="CHECKPOINT",
+        help="start from the weights and config of this checkpoint "
+        "(a local folder such as a bundled agent or one of its snapshots/step-<N>/, or a Hub repo) "
+        "to fine-tune it; config flags change the rest, e.g. another level or physics. It needs no "
+        "training state: counters, optimizer and replay start afresh. Where and how to run "
+        "(workers, collector, addresses, memory, threads) come from the flags or the "
+        "defaults, never from the checkpoint",
+    )
+    return ("init_from",)
 
 
 def _add_play_flags(parser: argparse.ArgumentParser) -> None:
@@ -897,10 +915,19 @@ def cmd_curves(args: argparse.Namespace) -> int:
         raise UsageError(f"--window must be positive, got {width:g}")
     plot_runs(runs, x, metrics, args.out, x_label=system.budget.unit)
     means = {label: window_means(records, x, metrics, width) for label, records in runs.items()}
+    _print_window_means(means, labels, metrics, width, system.budget.unit)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def _print_window_means(
+    means: dict[str, dict], labels: list[str], metrics: list[str], width: float, unit: str
+) -> None:
+    """One table per metric: a row per window of `width` budget units, a column per run."""
     windows = sorted({k for table in means.values() for k in table})
     column = max(12, *(len(label) + 2 for label in labels))
     for metric in metrics:
-        print(f"\n{metric} (mean per window of {width:,g} {system.budget.unit}s)")
+        print(f"\n{metric} (mean per window of {width:,g} {unit}s)")
         print(f"{'window':<22}" + "".join(f"{label:>{column}}" for label in labels))
         for k in windows:
             cells = [means[label].get(k, {}).get(metric) for label in labels]
@@ -908,8 +935,6 @@ def cmd_curves(args: argparse.Namespace) -> int:
                 f"{f'{k * width:,.0f}-{(k + 1) * width:,.0f}':<22}"
                 + "".join(f"{'-' if v is None else f'{v:.4g}':>{column}}" for v in cells)
             )
-    print(f"\nwrote {args.out}")
-    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

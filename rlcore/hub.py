@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rlcore.checkpoint import CARD_FILE, REPLAY_FILE
+from rlcore.checkpoint import CARD_FILE, REPLAY_FILE, checkpoint_dir
 from rlcore.metrics import EVENT_FILES
 
 T = TypeVar("T")
@@ -388,39 +388,48 @@ def push_checkpoint(
     """
     from huggingface_hub import HfApi
 
-    from rlcore.checkpoint import checkpoint_dir
-    from rlcore.modelcard import build_model_card
-
-    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
-    if ref.revision != "main":
-        raise HubError(
-            f"{ref}: push publishes to the main branch; give OWNER/NAME without @revision", user_error=True
-        )
+    ref = _main_branch_ref(repo)
     token = ready_to_push(token)
     folder = checkpoint_dir(checkpoint)
     document = check_pushable(folder)
     endpoint = endpoint_url(endpoint)
     require_resolvable(endpoint)  # before the evaluation and video that `complete` may compute
-    exported = complete_checkpoint(folder, episodes=episodes, seed=seed, log=log) if complete else {}
-    card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
+    made = _files_made(folder, ref, endpoint, complete=complete, episodes=episodes, seed=seed, log=log)
     files = files_to_push(folder)
-    message = (
-        commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}"
-    )
-    api = HfApi(endpoint=endpoint, token=token)
-    log(f"uploading {len(files) + len(exported) + 1} files to {ref.repo_id} as one commit ...")
+    log(f"uploading {len(files) + len(made)} files to {ref.repo_id} as one commit ...")
     return _create_and_commit(
-        api,
+        HfApi(endpoint=endpoint, token=token),
         ref,
         endpoint,
-        lambda: _operations(files, {**exported, CARD_FILE: card}),
-        message,
+        lambda: _operations(files, made),
+        commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}",
         private=private,
         new_repo=new_repo,
         attempts=attempts,
         wait_s=wait_s,
         log=log,
     )
+
+
+def _main_branch_ref(repo: str | RepoRef) -> RepoRef:
+    """The repo a push publishes to: OWNER/NAME, refused with an @revision other than main."""
+    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
+    if ref.revision != "main":
+        raise HubError(
+            f"{ref}: push publishes to the main branch; give OWNER/NAME without @revision", user_error=True
+        )
+    return ref
+
+
+def _files_made(
+    folder: Path, ref: RepoRef, endpoint: str, *, complete: bool, episodes: int, seed: int, log: Callable
+) -> dict[str, bytes]:
+    """The files a push makes rather than reads from the folder: the system's export (`complete`, after
+    complete_checkpoint's checks, evaluation and video) and the model card, by name."""
+    from rlcore.modelcard import build_model_card
+
+    exported = complete_checkpoint(folder, episodes=episodes, seed=seed, log=log) if complete else {}
+    return {**exported, CARD_FILE: build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()}
 
 
 def _create_and_commit(

@@ -47,16 +47,7 @@ class Mario:
         self.save_dir = Path(save_dir) if save_dir is not None else None
 
         # Mario's DNN to predict the most optimal action
-        self.net = (
-            MarioNet(self.state_dim, self.action_dim, dueling=config.dueling, noisy=config.noisy)
-            .float()
-            .to(self.device)
-        )
-        if config.channels_last:
-            self.net.use_channels_last()
-        if config.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be float32, bfloat16 or auto, got {config.precision!r}")
-        self.net.use_bf16(config.precision == "bfloat16")
+        self.net = self._make_net(config)
 
         self.exploration_rate = config.exploration_rate
         self.exploration_rate_decay = config.exploration_rate_decay
@@ -64,24 +55,10 @@ class Mario:
         self.curr_step = 0
         self.rng = np.random.default_rng(config.seed)
 
-        self.memory = (
-            ReplayMemory(
-                config.memory_size,
-                frame_shape=self.state_dim[1:],
-                stack=self.state_dim[0],
-                n_step=config.n_step,
-                num_envs=config.num_envs,
-                seed=config.seed,
-                alpha=config.priority_alpha if config.prioritized else 0.0,
-                beta=config.priority_beta,
-            )
-            if memory
-            else None
-        )
+        self.memory = self._make_memory(config) if memory else None
         self.batch_size = config.batch_size
-        self.augment_rng = np.random.default_rng(
-            [config.seed, 1]
-        )  # its own stream: acting draws stay the same
+        # its own stream: acting draws stay the same
+        self.augment_rng = np.random.default_rng([config.seed, 1])
         self.gamma = config.gamma
 
         # fused: the same Adam update in one kernel (several times quicker on CPU: bench/README.md)
@@ -95,6 +72,33 @@ class Mario:
         self.burnin = config.burnin  # min. experiences before training
         self.learn_every = config.learn_every  # no. of experiences between updates to Q_online
         self.sync_every = config.sync_every  # no. of experiences between Q_target & Q_online sync
+
+    def _make_net(self, config: MarioConfig) -> MarioNet:
+        """The online and target networks, on this agent's device, in the config's layout and precision."""
+        net = (
+            MarioNet(self.state_dim, self.action_dim, dueling=config.dueling, noisy=config.noisy)
+            .float()
+            .to(self.device)
+        )
+        if config.channels_last:
+            net.use_channels_last()
+        if config.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be float32, bfloat16 or auto, got {config.precision!r}")
+        net.use_bf16(config.precision == "bfloat16")
+        return net
+
+    def _make_memory(self, config: MarioConfig) -> ReplayMemory:
+        """The replay memory of `config`'s size, n-step returns and priorities, for this agent's frames."""
+        return ReplayMemory(
+            config.memory_size,
+            frame_shape=self.state_dim[1:],
+            stack=self.state_dim[0],
+            n_step=config.n_step,
+            num_envs=config.num_envs,
+            seed=config.seed,
+            alpha=config.priority_alpha if config.prioritized else 0.0,
+            beta=config.priority_beta,
+        )
 
     # ------------------------------------------------------------------------------------ act
     def _as_batch(self, state: Any) -> torch.Tensor:

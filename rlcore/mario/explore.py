@@ -255,6 +255,37 @@ class Archive:
         cell.chosen += 1
         return cell
 
+    def furthest_way(self) -> tuple[list[int], list[int]]:
+        """(actions, x positions) of the way to the cell furthest right."""
+        best = max(self.cells.values(), key=lambda c: c.x_pos[-1])
+        return [int(a) for a in best.actions], list(best.x_pos)
+
+
+def _explore_from(
+    env: MarioPreprocessing, cell: Cell, archive: Archive, rng: np.random.Generator, target_x: int
+) -> tuple[tuple[list[int], list[int]] | None, bool, int]:
+    """One go from `cell`: up to EXPLORE_STEPS sticky random actions, each cell reached offered to `archive`
+    -> ((actions, x positions) when it reached the flag or `target_x`, else None; whether at the flag;
+    the frames it played)."""
+    env.reset()
+    env.restore(cell.snapshot)
+    taken, xs = [int(a) for a in cell.actions], list(cell.x_pos)
+    n_actions = env.action_space.n
+    action, frames = int(rng.integers(n_actions)), 0
+    for _ in range(EXPLORE_STEPS):
+        if rng.random() >= REPEAT:
+            action = int(rng.integers(n_actions))
+        _, _, terminated, truncated, info = env.step(action)
+        frames += env.skip
+        taken.append(action)
+        xs.append(int(info["x_pos"]))
+        if info["flag_get"] or (target_x and xs[-1] >= target_x):
+            return (taken, xs), bool(info["flag_get"]), frames
+        if terminated or truncated:
+            break
+        archive.offer(info, env.snapshot, taken, xs)
+    return None, False, frames
+
 
 def explore(
     world: int = 1,
@@ -274,7 +305,6 @@ def explore(
     budget; a time budget may stop it at another point)."""
     rng = np.random.default_rng(seed)
     env = make_env(world, stage, actions)
-    n_actions = env.action_space.n
     start, frames = time.monotonic(), 0
     archive = Archive(max_cells)
     try:
@@ -287,30 +317,11 @@ def explore(
             and frames < max_frames
             and not (max_seconds and time.monotonic() - start > max_seconds)
         ):
-            cell = archive.choose(rng)
-            env.reset()
-            env.restore(cell.snapshot)
-            taken, xs = [int(a) for a in cell.actions], list(cell.x_pos)
-            action = int(rng.integers(n_actions))
-            for _ in range(EXPLORE_STEPS):
-                if rng.random() >= REPEAT:
-                    action = int(rng.integers(n_actions))
-                _, _, terminated, truncated, info = env.step(action)
-                frames += env.skip
-                taken.append(action)
-                xs.append(int(info["x_pos"]))
-                if info["flag_get"] or (target_x and xs[-1] >= target_x):
-                    found, flag = (taken, xs), bool(info["flag_get"])
-                    break
-                if terminated or truncated:
-                    break
-                archive.offer(info, env.snapshot, taken, xs)
+            found, flag, played = _explore_from(env, archive.choose(rng), archive, rng, target_x)
+            frames += played
             if progress is not None:
                 progress({"cells": len(archive.cells), "best_x": archive.best_x, "frames": frames})
-        if found is None:  # the budget ran out: the way to the furthest cell
-            best = max(archive.cells.values(), key=lambda c: c.x_pos[-1])
-            found = ([int(a) for a in best.actions], list(best.x_pos))
-        steps, xs = found
+        steps, xs = found if found is not None else archive.furthest_way()  # or: the budget ran out
         return Route(
             world=world,
             stage=stage,

@@ -98,37 +98,33 @@ def run_episode(
     choose = EpsilonActions(epsilon, agent.action_dim, seed)
     try:
         with torch_threads(PLAY_THREADS):
-            state, info = env.reset(seed=seed)
-            frames = [env.rgb_frame()] if record else []
-            trace: list[dict[str, Any]] = []
-            total, x_max, flag, steps = 0.0, int(info.get("x_pos", 0)), False, 0
-            while steps < max_steps:
-                q = agent.q_values(state)[0]  # Q_online of the observation acted on
-                action = choose(lambda: int(q.argmax()))
-                state, reward, terminated, truncated, info = env.step(action)
-                steps += 1
-                total += reward
-                x_max = max(x_max, int(info["x_pos"]))
-                flag = flag or bool(info["flag_get"])
-                if record:
-                    frames.append(env.rgb_frame())
-                trace.append(
-                    {
-                        "step": steps,
-                        **decision(q, action, env.last_action, choose.explored, env.delayed_frames),
-                        "reward": float(reward),
-                        "x_pos": int(info["x_pos"]),
-                        "y_pos": int(info["y_pos"]),
-                        "flag_get": bool(info["flag_get"]),
-                        "time": int(info["time"]),
-                        "score": int(info["score"]),
-                    }
-                )
-                if terminated or truncated or info["flag_get"]:
-                    break
+            return _play(agent, env, choose, seed=seed, max_steps=max_steps, record=record)
     finally:
         if own_env:
             env.close()
+
+
+def _play(
+    agent: Mario, env: MarioPreprocessing, choose: EpsilonActions, *, seed: int, max_steps: int, record: bool
+) -> dict[str, Any]:
+    """run_episode's episode, on an emulator set up for it (the level, its start, no-ops, sticky actions)."""
+    state, info = env.reset(seed=seed)
+    frames = [env.rgb_frame()] if record else []
+    trace: list[dict[str, Any]] = []
+    total, x_max, flag, steps = 0.0, int(info.get("x_pos", 0)), False, 0
+    while steps < max_steps:
+        q = agent.q_values(state)[0]  # Q_online of the observation acted on
+        action = choose(lambda: int(q.argmax()))
+        state, reward, terminated, truncated, info = env.step(action)
+        steps += 1
+        total += reward
+        x_max = max(x_max, int(info["x_pos"]))
+        flag = flag or bool(info["flag_get"])
+        if record:
+            frames.append(env.rgb_frame())
+        trace.append({"step": steps, **_traced(q, action, reward, info, env, choose.explored)})
+        if terminated or truncated or info["flag_get"]:
+            break
     return {
         "return": round(total, 3),
         "x_pos": x_max,
@@ -137,6 +133,22 @@ def run_episode(
         "seed": seed,
         "frames": frames,
         "trace": trace,
+    }
+
+
+def _traced(
+    q: np.ndarray, action: int, reward: float, info: dict[str, Any], env: MarioPreprocessing, explored: bool
+) -> dict[str, Any]:
+    """What an episode's trace keeps of a step besides its number: the decision, reward, position, clock
+    and score."""
+    return {
+        **decision(q, action, env.last_action, explored, env.delayed_frames),
+        "reward": float(reward),
+        "x_pos": int(info["x_pos"]),
+        "y_pos": int(info["y_pos"]),
+        "flag_get": bool(info["flag_get"]),
+        "time": int(info["time"]),
+        "score": int(info["score"]),
     }
 
 

@@ -91,17 +91,7 @@ def playthrough(
             for f, s in zip(run["frames"], scores)
         ]
         total += scores[-1]
-        stages.append(
-            {
-                "level": level,
-                "flag_get": run["flag_get"],
-                "x_pos": run["x_pos"],
-                "return": run["return"],
-                "score": scores[-1],
-                "length": run["length"],
-                "training_steps": agent.curr_step,
-            }
-        )
+        stages.append(_stage_figures(level, run, scores[-1], agent.curr_step))
     flags = sum(s["flag_get"] for s in stages)
     lines = [f"{flags} of {len(stages)} levels cleared", f"score {total:,}"]
     lines += [f"{s['level']}: {'flag' if s['flag_get'] else 'lost at x ' + str(s['x_pos'])}" for s in stages]
@@ -113,6 +103,19 @@ def playthrough(
         "flags": flags,
         "seed": seed,
         "sticky": sticky,
+    }
+
+
+def _stage_figures(level: str, run: dict[str, Any], score: int, training_steps: int) -> dict[str, Any]:
+    """A level's line of a playthrough's results: its episode's outcome and the agent's training."""
+    return {
+        "level": level,
+        "flag_get": run["flag_get"],
+        "x_pos": run["x_pos"],
+        "return": run["return"],
+        "score": score,
+        "length": run["length"],
+        "training_steps": training_steps,
     }
 
 
@@ -138,17 +141,8 @@ def world_in_a_row(
     levels = [{"level": f"{a.config.world}-{a.config.stage}", "played": 0, "cleared": 0} for a in agents]
     outcomes = []
     for run in range(episodes):
-        cleared = True
-        for agent, level in zip(agents, levels):
-            level["played"] += 1
-            episode = _play.run_episode(
-                agent, seed=seed + run, sticky=sticky, noop_max=noop_max, max_steps=max_steps
-            )
-            if not episode["flag_get"]:
-                cleared = False
-                break
-            level["cleared"] += 1
-        outcomes.append(cleared)
+        episode = {"seed": seed + run, "sticky": sticky, "noop_max": noop_max, "max_steps": max_steps}
+        outcomes.append(_clears_world(agents, levels, episode))
         if progress is not None:
             progress(1)
     summary = rate_summary(outcomes)
@@ -170,3 +164,14 @@ def world_in_a_row(
         "protocol": protocol,
         "agents": [str(c) for c in checkpoints],
     }
+
+
+def _clears_world(agents: list[Mario], levels: list[dict[str, Any]], episode: dict[str, Any]) -> bool:
+    """One run of world_in_a_row: the agents play their levels in order (run_episode's `episode`
+    settings) until one is lost; each level played and cleared is counted in `levels`."""
+    for agent, level in zip(agents, levels):
+        level["played"] += 1
+        if not _play.run_episode(agent, **episode)["flag_get"]:
+            return False
+        level["cleared"] += 1
+    return True

@@ -386,6 +386,20 @@ def open_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
     return out_dir
 
 
+def fork_workers(env_fn: Callable[[], Any], num_envs: int) -> Any:
+    """`num_envs` emulator worker processes, forked, stepped together (gymnasium's AsyncVectorEnv, shared
+    memory, an episode's end reset within the same step)."""
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode
+
+    with warnings.catch_warnings():
+        # "fork() of a multi-threaded process": the workers run only the emulator, NumPy and
+        # single-threaded OpenCV, none of the parent's thread pools
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        return AsyncVectorEnv(
+            [env_fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, shared_memory=True, context="fork"
+        )
+
+
 class TrainingRun:
     """The tutorial's loop, one vector step at a time (`step()`), over a resumable run folder.
 
@@ -402,8 +416,6 @@ class TrainingRun:
         env_fn: Callable[[], Any] | None = None,
     ):
         """`env_fn` replaces the emulator (tests use a fake image env with the same spaces)."""
-        from gymnasium.vector import AsyncVectorEnv, AutoresetMode
-
         check_bounds(config)
         if config.collector != "local":
             raise ValueError(
@@ -415,17 +427,7 @@ class TrainingRun:
         # the emulator workers are forked first, before torch starts its threads and the replay is
         # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
         self.curriculum = self._curriculum(config)
-        env_fn = env_fn or worker_env_factory(config)
-        with warnings.catch_warnings():
-            # "fork() of a multi-threaded process": the workers run only the emulator, NumPy and
-            # single-threaded OpenCV, none of the parent's thread pools
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-            self.envs = AsyncVectorEnv(
-                [env_fn] * config.num_envs,
-                autoreset_mode=AutoresetMode.SAME_STEP,
-                shared_memory=True,
-                context="fork",
-            )
+        self.envs = fork_workers(env_fn or worker_env_factory(config), config.num_envs)
         self._unpin = None
         try:
             if config.torch_threads > 0:

@@ -148,9 +148,8 @@ def train(
     # tutorial's env.set_seed(seed): both engines see the same starts.
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
-    rollout_rewards = _make_engine(
-        config, net, generator, device
-    )  # checks the config before any file is touched
+    # _make_engine checks the config before any file is touched
+    rollout_rewards = _make_engine(config, net, generator, device)
     if config.init_from and not resume:  # a resumed run has its own weights (the start may be gone)
         ckpt.load_weights_into(net, config.init_from)
     start = restore(out_dir, net, optimizer, scheduler, generator) if resume else 0

@@ -16,7 +16,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 import pandas as pd
@@ -204,6 +204,20 @@ def run_status(run: Run, system: System) -> str:
     return text
 
 
+class _Form(NamedTuple):
+    """The Train tab's settings of a run (its left column, above Start and Stop)."""
+
+    system: gr.Radio
+    preset: gr.Dropdown
+    start_from: gr.Dropdown
+    task: list
+    steps: gr.Number
+    lr: gr.Number
+    seed: gr.Number
+    push: gr.Checkbox
+    cap_note: gr.Markdown
+
+
 def build(ctx: AppContext) -> None:
     systems = all_systems()
     first = systems[0]
@@ -212,88 +226,99 @@ def build(ctx: AppContext) -> None:
     with gr.Tab("Train", id="train") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                system = gr.Radio(
-                    labelled_choices(systems), value=first.name, label="System", elem_id="train-system"
-                )
-                # allow_custom_value: API callers may name any preset of the system; run_config checks it.
-                preset = gr.Dropdown(
-                    ["tutorial"],
-                    value="tutorial",
-                    label="Preset",
-                    allow_custom_value=True,
-                    info="A named set of hyperparameters of the system",
-                    interactive=not first_start,
-                )  # a run from an agent takes the agent's
-                start_from, task = finetune.start_widgets(ctx, first, first_start)
-                # No minimum/maximum here: run_config checks the caps and says so in a readable line.
-                knobs = profile_of(first).knobs
-                steps = gr.Number(
-                    finetune.budget_for(first, first_start),
-                    precision=0,
-                    label=knobs.budget_label,
-                    info=knobs.budget_info,
-                    elem_id="train-steps",
-                )
-                lr = gr.Number(getattr(first.Config(), knobs.lr_field), label="Learning rate")
-                seed = gr.Number(0, precision=0, label="Seed")
-                # shown only when the Space owner set a namespace: the app picks the repo, never a visitor
-                push = gr.Checkbox(
-                    False,
-                    label="Push to the Hub when done",
-                    info=push_info(namespace),
-                    visible=namespace is not None,
-                    elem_id="train-push",
-                )
-                cap_note = gr.Markdown(finetune.cap_note(ctx, first, first_start), elem_id="train-cap-note")
-                gr.Markdown(
-                    f"Runs are capped at {ctx.settings.max_train_seconds:.0f} s and stop when this page is "
-                    "closed. The GPU is used when there is one."
-                )
+                form = _form(ctx, systems, first_start, namespace)
                 with gr.Row():
                     start = gr.Button("Start training", variant="primary")
                     stop = gr.Button("Stop", variant="stop")
             with gr.Column(scale=2):
-                status = gr.Markdown("No run yet.", elem_id="train-status")
-                with gr.Row():
-                    plots = [
-                        gr.LinePlot(
-                            numeric_frame((), ("step", "value")),
-                            x="step",
-                            y="value",
-                            height=220,
-                            elem_id=f"train-plot-{i}",
-                            min_width=260,
-                            **AXIS_FORMATS,
-                            **metric_plot(first, i),
-                        )
-                        for i in range(MAX_PLOTS)
-                    ]
-                with gr.Row():
-                    video = gr.Video(
-                        label="The new agent",
-                        autoplay=True,
-                        loop=True,
-                        interactive=False,
-                        elem_id="train-video",
-                        height=300,
-                        scale=2,
-                    )
-                    download = gr.File(
-                        label="The agent (zip, without resume state)", interactive=False, height=120, scale=1
-                    )
-    system_changed = system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
+                status, plots, video, download = _results(first)
+    system, preset, steps = form.system, form.preset, form.steps
+    system_changed = system.change(
+        on_system, system, [preset, steps, form.lr, *plots], api_name="train_system"
+    )
     tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
-    finetune.wire_start_widgets(ctx, system_changed, system, start_from, task, steps, cap_note, preset)
+    finetune.wire_start_widgets(
+        ctx, system_changed, system, form.start_from, form.task, steps, form.cap_note, preset
+    )
     with tab:  # _wire makes a gr.State: inside the tab, not loose among the Tabs (the browser drew the
         # Agents tab's header twice when a component sat between tabs)
-        _wire(
-            ctx,
-            namespace,
-            [system, preset, steps, lr, seed, push, start_from, *task],
-            [status, *plots, video, download],
-            start,
-            stop,
+        inputs = [system, preset, steps, form.lr, form.seed, form.push, form.start_from, *form.task]
+        _wire(ctx, namespace, inputs, [status, *plots, video, download], start, stop)
+
+
+def _form(ctx: AppContext, systems: list[System], first_start: str, namespace: str | None) -> _Form:
+    """The settings of a run, shown for the first system starting from `first_start`."""
+    first = systems[0]
+    system = gr.Radio(labelled_choices(systems), value=first.name, label="System", elem_id="train-system")
+    # allow_custom_value: API callers may name any preset of the system; run_config checks it.
+    preset = gr.Dropdown(
+        ["tutorial"],
+        value="tutorial",
+        label="Preset",
+        allow_custom_value=True,
+        info="A named set of hyperparameters of the system",
+        interactive=not first_start,  # a run from an agent takes the agent's
+    )
+    start_from, task = finetune.start_widgets(ctx, first, first_start)
+    # No minimum/maximum here: run_config checks the caps and says so in a readable line.
+    knobs = profile_of(first).knobs
+    steps = gr.Number(
+        finetune.budget_for(first, first_start),
+        precision=0,
+        label=knobs.budget_label,
+        info=knobs.budget_info,
+        elem_id="train-steps",
+    )
+    lr = gr.Number(getattr(first.Config(), knobs.lr_field), label="Learning rate")
+    seed = gr.Number(0, precision=0, label="Seed")
+    # shown only when the Space owner set a namespace: the app picks the repo, never a visitor
+    push = gr.Checkbox(
+        False,
+        label="Push to the Hub when done",
+        info=push_info(namespace),
+        visible=namespace is not None,
+        elem_id="train-push",
+    )
+    cap_note = gr.Markdown(finetune.cap_note(ctx, first, first_start), elem_id="train-cap-note")
+    gr.Markdown(
+        f"Runs are capped at {ctx.settings.max_train_seconds:.0f} s and stop when this page is "
+        "closed. The GPU is used when there is one."
+    )
+    return _Form(system, preset, start_from, task, steps, lr, seed, push, cap_note)
+
+
+def _results(first: System) -> tuple[gr.Markdown, list[gr.LinePlot], gr.Video, gr.File]:
+    """A run's status line, its metric plots (the first system's metrics until one is chosen), its video
+    and its files."""
+    status = gr.Markdown("No run yet.", elem_id="train-status")
+    with gr.Row():
+        plots = [
+            gr.LinePlot(
+                numeric_frame((), ("step", "value")),
+                x="step",
+                y="value",
+                height=220,
+                elem_id=f"train-plot-{i}",
+                min_width=260,
+                **AXIS_FORMATS,
+                **metric_plot(first, i),
+            )
+            for i in range(MAX_PLOTS)
+        ]
+    with gr.Row():
+        video = gr.Video(
+            label="The new agent",
+            autoplay=True,
+            loop=True,
+            interactive=False,
+            elem_id="train-video",
+            height=300,
+            scale=2,
         )
+        download = gr.File(
+            label="The agent (zip, without resume state)", interactive=False, height=120, scale=1
+        )
+    return status, plots, video, download
 
 
 def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, start, stop) -> None:
@@ -328,6 +353,18 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
         going = any(run.owner == request.session_hash for run in ctx.training.unfinished_runs())
         return gr.skip() if going else left + 1
 
+    training = _wire_start(ctx, start, inputs, outputs, check_start, start_run)
+    stopped = stop.click(stop_run, None, outputs[0], api_name="stop_training", concurrency_limit=None)
+    # cancels= on a chained (.then/.success) event never fires in Gradio 6.31 (its cancel event gets no
+    # trigger), so a Stop that finds no run going bumps a State whose change event cancels the queued run.
+    left = gr.State(0)
+    stopped.success(leave_queue_if_waiting, left, left, concurrency_limit=None, api_visibility="private")
+    left.change(None, None, None, cancels=[training])
+
+
+def _wire_start(ctx: AppContext, start, inputs: list, outputs: list, check_start, start_run):
+    """Start's chain: the unqueued check, the gate it may close, then the queued training run (returned,
+    for Stop to cancel while it waits)."""
     placed = gr.State(False)
     checked = start.click(
         check_start,
@@ -346,7 +383,7 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
         show_progress="hidden",
         api_visibility="private",
     )
-    training = gate.success(
+    return gate.success(
         start_run,
         inputs,
         outputs,
@@ -356,12 +393,6 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
         show_progress="minimal",
         show_progress_on=[outputs[0]],
     )
-    stopped = stop.click(stop_run, None, outputs[0], api_name="stop_training", concurrency_limit=None)
-    # cancels= on a chained (.then/.success) event never fires in Gradio 6.31 (its cancel event gets no
-    # trigger), so a Stop that finds no run going bumps a State whose change event cancels the queued run.
-    left = gr.State(0)
-    stopped.success(leave_queue_if_waiting, left, left, concurrency_limit=None, api_visibility="private")
-    left.change(None, None, None, cancels=[training])
 
 
 def on_system(chosen: str):

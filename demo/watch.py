@@ -231,21 +231,7 @@ def build(ctx: AppContext) -> None:
                 system = gr.Radio(
                     labelled_choices(systems), value=shown.name, label="System", elem_id="watch-system"
                 )
-                agent = gr.Dropdown(
-                    refs,
-                    value=refs[0] if refs else None,
-                    allow_custom_value=True,
-                    label="Agent",
-                    info="A bundled or trained agent, a local checkpoint folder, or a Hub "
-                    "repo id (owner/name)",
-                )
-                compare = gr.Dropdown(
-                    [NO_COMPARISON, *refs],
-                    value=NO_COMPARISON,
-                    allow_custom_value=True,
-                    label="Compare with",
-                    info="A second agent on the same seed, side by side",
-                )
+                agent, compare = _agent_pickers(refs)
                 # no minimum here: Gradio would refuse a negative seed with red "Error" badges on every
                 # output; option_values refuses it in one readable line (and clears the previous episode)
                 seed = gr.Number(shown.PlayOptions().seed, precision=0, label="Seed", elem_id="watch-seed")
@@ -255,34 +241,12 @@ def build(ctx: AppContext) -> None:
                     refresh = gr.Button("Refresh agents", size="sm")
             with gr.Column(scale=2):
                 replay, note = arrival(ctx, refs)
-                video = gr.Video(
-                    replay,
-                    label="Episode",
-                    autoplay=True,
-                    loop=True,
-                    interactive=False,
-                    height=420,
-                    elem_id="watch-video",
-                )
-                snapshots_note, snapshots_button = learning.controls(
-                    ctx, shown, refs
-                )  # under the video (phones too)
+                video = _episode_video(replay)
+                # under the video (phones too)
+                snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)
                 world_button = playthrough.button(ctx, shown.name, size="sm", elem_id="watch-playthrough")
                 status = gr.Markdown(note, elem_id="watch-status")
-                trace_plot = gr.LinePlot(
-                    trace_placeholder(),
-                    x="step",
-                    y="value",
-                    color="side",
-                    color_map=SIDE_COLOURS,
-                    colors_in_legend=[],
-                    height=240,
-                    label="Per step (orange: the agent, blue: the one compared with it)",
-                    x_title="step of the episode",
-                    y_title=profile_of(shown).trace_figure,
-                    elem_id="watch-trace",
-                    **AXIS_FORMATS,
-                )
+                trace_plot = _trace_plot(shown)
                 inside_outputs = inside_widgets()
                 with gr.Accordion("Figures (JSON)", open=False):
                     figures = gr.JSON(label="Figures")
@@ -302,6 +266,56 @@ def build(ctx: AppContext) -> None:
     _wire_inside_after(ctx, systems, lineup, cell, inputs, inside_outputs)
     for event in (played, lineup, cell[0]):  # on a phone the video is below the form (the map below it)
         event.then(None, js=SHOW_VIDEO_JS)
+
+
+def _agent_pickers(refs: list[str]) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """The agent to play (the system's first by default) and the one to compare with it (none by default)."""
+    agent = gr.Dropdown(
+        refs,
+        value=refs[0] if refs else None,
+        allow_custom_value=True,
+        label="Agent",
+        info="A bundled or trained agent, a local checkpoint folder, or a Hub repo id (owner/name)",
+    )
+    compare = gr.Dropdown(
+        [NO_COMPARISON, *refs],
+        value=NO_COMPARISON,
+        allow_custom_value=True,
+        label="Compare with",
+        info="A second agent on the same seed, side by side",
+    )
+    return agent, compare
+
+
+def _episode_video(replay: str | None) -> gr.Video:
+    """The episode's video, showing `replay` (the default agent's published one) on arrival."""
+    return gr.Video(
+        replay,
+        label="Episode",
+        autoplay=True,
+        loop=True,
+        interactive=False,
+        height=420,
+        elem_id="watch-video",
+    )
+
+
+def _trace_plot(shown: System) -> gr.LinePlot:
+    """The episode's per-step figure, for the agent and the one compared with it (`shown`'s figure first)."""
+    return gr.LinePlot(
+        trace_placeholder(),
+        x="step",
+        y="value",
+        color="side",
+        color_map=SIDE_COLOURS,
+        colors_in_legend=[],
+        height=240,
+        label="Per step (orange: the agent, blue: the one compared with it)",
+        x_title="step of the episode",
+        y_title=profile_of(shown).trace_figure,
+        elem_id="watch-trace",
+        **AXIS_FORMATS,
+    )
 
 
 def _wire(

@@ -74,9 +74,10 @@ def mario_before_after(run: Path, episodes: int) -> None:
 
 
 def mario_tab_run(out: Path, seconds: float, steps: int | None = None):
-    """Train the Train tab's default Mario run (its proposed agent, on its own level, with the practice the tab
-    adds: System.practice judged by that agent's seed-0 episode), stopped after `seconds` as the app stops a
-    run at its cap (`steps`: another budget) -> (the run's folder, the agent it started from, the Practice)."""
+    """Train the Train tab's default Mario run (its proposed agent, on its own level, with the practice the
+    tab adds: System.practice judged by that agent's seed-0 episode), stopped after `seconds` as the app stops
+    a run at its cap (`steps`: another budget) ->
+    (the run's folder, the agent it started from, the Practice)."""
     import threading
 
     from demo.train import run_config
@@ -143,7 +144,8 @@ def mario_practice_before_after(agent: Path, run: Path, practice, episodes: int)
         )
         print(
             f"{name}: greedy x from the window's points {greedy}; sticky x (sorted) {sticky}, mean "
-            f"{statistics.mean(sticky):.0f}; from the level's start (greedy) x {run_episode(mario, seed=0)['x_pos']}"
+            f"{statistics.mean(sticky):.0f}; "
+            f"from the level's start (greedy) x {run_episode(mario, seed=0)['x_pos']}"
         )
 
 

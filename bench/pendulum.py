@@ -160,7 +160,8 @@ def main() -> None:
         if name in quality:
             print(f"{label} eval last reward at step 100: {quality[name]['last_reward']:.5f}")
             print(
-                f"{label} eval 200-step return: {quality[name]['return']:.1f} +/- {quality[name]['return_std']:.1f}"
+                f"{label} eval 200-step return: {quality[name]['return']:.1f} "
+                f"+/- {quality[name]['return_std']:.1f}"
             )
     print(f"ours last reward: {ours['fast'].last['last_reward']:.4f}")
     print(f"ours mean last reward of the last 20 iterations: {mean_last['fast']:.4f}")

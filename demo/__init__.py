@@ -32,7 +32,8 @@ def build_app(
         context = AppContext(
             AppSettings.from_env(checkpoints_dir=checkpoints_dir, work_dir=work_dir, **limits)
         )
-    # delete_cache: Gradio copies every served video, zip and upload into its cache; without it they stay forever
+    # delete_cache: Gradio copies every served video, zip and upload into its cache;
+    # without it they stay forever
     with gr.Blocks(
         title=TITLE, analytics_enabled=False, delete_cache=context.settings.gradio_cache_seconds
     ) as app:

@@ -26,7 +26,8 @@ CORE_LABELS = {"mean_reward": "mean return", "std_reward": "std", "n_eval_episod
 
 def figure_columns() -> list[str]:
     """One column per figure label of every system (System.figures), and per other protocol it is shown
-    for ("sticky flag (per frame, ALE v5)": the flag rate under sticky actions, when evaluated), in the systems' order."""
+    for ("sticky flag (per frame, ALE v5)": the flag rate under sticky actions, when evaluated),
+    in the systems' order."""
     return list(figure_formats())
 
 

@@ -54,7 +54,8 @@ class AppSettings(BaseSettings):
     max_train_seconds: float = 600.0
     """Hard wall-clock cap of one training run; the run is asked to stop, then killed."""
     max_concurrent_runs: int = 1
-    """Training runs at once (Gradio's queue holds the rest, first come first served); 1 suits a 2-core CPU."""
+    """Training runs at once (Gradio's queue holds the rest, first come first served);
+    1 suits a 2-core CPU."""
     heartbeat_timeout: float = 30.0
     """A run whose page stopped polling for this long is stopped: the backstop for a client without Gradio's
     heartbeat connection (a closed tab's run is stopped at once through Blocks.unload, demo/train.py)."""
@@ -73,7 +74,8 @@ class AppSettings(BaseSettings):
     hub_cache_dir: Path | None = None
     """Where pulled agents are cached (None: work_dir/hub, the app's own, pruned to max_kept_hub_repos)."""
     max_hub_mb: float = 64.0
-    """A Hub agent whose files (weights, config, card, plots, video) add up to more is refused before download."""
+    """A Hub agent whose files (weights, config, card, plots, video) add up to more
+    is refused before download."""
     max_kept_hub_repos: int = 20
     """Hub repos kept in the app's cache (least recently used ones go first): at most 20 x max_hub_mb."""
     gradio_cache_seconds: tuple[int, int] = (3600, 3600)

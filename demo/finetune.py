@@ -70,7 +70,8 @@ def _is_checkpoint(folder: Path, system: System) -> bool:
 
 
 def _trained_for(system: System, folder: Path, template: str, otherwise: str) -> str:
-    """`template` filled with how long the agent trained ("705,741 agent steps"), or `otherwise` when unknown."""
+    """`template` filled with how long the agent trained
+    ("705,741 agent steps"), or `otherwise` when unknown."""
     trained = system.trained_budget(folder)
     unit = profile_of(system).knobs.budget_label.lower()
     return template.format(f"{trained:,} {unit}") if trained else otherwise
@@ -144,13 +145,15 @@ def _any_value(control: PlayControl) -> Any:
 
 
 def task_defaults(system: System, start: Path | None) -> dict[str, Any]:
-    """The task a run proposes: from an agent, the system's `start_task` over the agent's own; else the Config's."""
+    """The task a run proposes: from an agent, the system's `start_task` over the agent's own;
+    else the Config's."""
     values = system.task_of(system.config_of(start) if start is not None else system.Config())
     return {**values, **profile_of(system).knobs.start_task} if start is not None else values
 
 
 def task_values(system: System, values: Sequence[Any]) -> dict[str, Any]:
-    """The task knobs' values (in task_controls() order) that belong to `system`, typed as its Config's fields."""
+    """The task knobs' values (in task_controls() order) that belong to `system`,
+    typed as its Config's fields."""
     types = {f.name: f.type for f in dataclasses.fields(system.Config)}
     mine = set(system.task_fields)
     chosen = {}
@@ -272,8 +275,8 @@ def cap_note(ctx: AppContext, system: System, start_ref: str | None) -> str:
         )
         return (
             f"{text}, on top of the {f'{trained:,} ' if trained else ''}{unit} of **{start_ref}**; {needs}"
-            f"{practice} The run ends with a before/after: the starting agent and the trained one on the same "
-            "episode."
+            f"{practice} The run ends with a before/after: "
+            "the starting agent and the trained one on the same episode."
         )
     good = next(
         (
@@ -305,7 +308,8 @@ def start_and_task(
 
 def episode_seed(system: System, start: Path | None, training_seed: int) -> int:
     """The episode that shows the trained agent: for a run from an agent, the system's default episode (the
-    one Watch opens on, chosen to show the task: the Pendulum's starts hanging down), else the training seed."""
+    one Watch opens on, chosen to show the task: the Pendulum's starts hanging down),
+    else the training seed."""
     return system.play_options().seed if start is not None else training_seed
 
 

@@ -81,7 +81,8 @@ def first_and_last(ctx: AppContext, system_name: str, agent_ref: str) -> list[Pa
 
 
 def play_snapshots(ctx: AppContext, option_values, system_name: str, agent_ref: str, seed: Any, *values: Any):
-    """The snapshots' episodes side by side: (video, status with their rates and figures, figures JSON, trace)."""
+    """The snapshots' episodes side by side: (video, status with their rates and figures,
+    figures JSON, trace)."""
     try:
         system = get_system(system_name)
         options = option_values(system, seed, values)
@@ -131,7 +132,8 @@ def play_snapshots(ctx: AppContext, option_values, system_name: str, agent_ref: 
 
 
 def controls(ctx: AppContext, system: System, refs: list[str]) -> tuple[gr.Markdown, gr.Button]:
-    """The section under Play: a note on the chosen agent's snapshots, and the button (hidden without them)."""
+    """The section under Play: a note on the chosen agent's snapshots, and the button
+    (hidden without them)."""
     text, has_snapshots = note_text(ctx, system.name, refs[0] if refs else None)
     with gr.Group():
         note = gr.Markdown(text, elem_id="watch-snapshots-note")
@@ -142,9 +144,9 @@ def controls(ctx: AppContext, system: System, refs: list[str]) -> tuple[gr.Markd
 
 
 def wire(ctx: AppContext, option_values, inputs: list, note: gr.Markdown, button: gr.Button, outputs: list):
-    """`inputs`: the Watch tab's [system, agent, compare, seed, *controls]; `outputs`: [video, status, figures, trace].
-    `option_values(system, seed, values)`: the checked play options from the controls' values. Returns the
-    button's event (for what follows a lineup)."""
+    """`inputs`: the Watch tab's [system, agent, compare, seed, *controls]; `outputs`: [video, status,
+    figures, trace]. `option_values(system, seed, values)`: the checked play options from the controls'
+    values. Returns the button's event (for what follows a lineup)."""
     system, agent = inputs[0], inputs[1]
 
     def describe(system_name: str, agent_ref: str | None):

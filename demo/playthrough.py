@@ -19,7 +19,8 @@ from rlcore.checkpoint import PLAYTHROUGH_FILE, CheckpointError, read_json
 
 
 def recorded_playthrough(ctx: AppContext, system_name: str) -> tuple[Path, dict[str, Any]] | None:
-    """(video, figures) of the first bundled agent of `system_name` that ships a playthrough; None: none does."""
+    """(video, figures) of the first bundled agent of `system_name` that ships a playthrough;
+    None: none does."""
     for agent in ctx.catalog.local_agents(system_name):
         video = agent.path / PLAYTHROUGH_FILE
         if agent.source != "bundled" or not video.is_file():
@@ -53,7 +54,8 @@ def description(figures: dict[str, Any]) -> str:
         f"**{world_of(figures)} in a row** (recorded, seed {figures.get('options', {}).get('seed', 0)}): "
         f"{agents} each play the level they were trained on. {summary.get('flags', '?')} of "
         f"{summary.get('levels', len(stages))} levels cleared, score "
-        f"{format(score, ',') if isinstance(score, int) else '?'}: {outcome}. Recorded with `rlcore playthrough`."
+        f"{format(score, ',') if isinstance(score, int) else '?'}: {outcome}. "
+        "Recorded with `rlcore playthrough`."
     )
 
 

@@ -67,8 +67,8 @@ def run_config(
     start: Path | None = None,
     task: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The training config the run gets (rlcore.resolve): the preset, or with `start` that agent's config, with
-    the visitor's knobs and task (a level, the physics), checked against the caps."""
+    """The training config the run gets (rlcore.resolve): the preset, or with `start` that agent's config,
+    with the visitor's knobs and task (a level, the physics), checked against the caps."""
     system = get_system(system_name)
     knobs = profile_of(system).knobs
     if preset not in system.presets:
@@ -145,7 +145,8 @@ def zip_checkpoint(folder: Path, downloads_dir: Path) -> Path:
 
 
 def keep_replay(video: Path, folder: Path) -> None:
-    """The episode just rendered, as the run's replay.mp4 (its zip, Watch and a Hub push take it from there)."""
+    """The episode just rendered, as the run's replay.mp4
+    (its zip, Watch and a Hub push take it from there)."""
     with atomic_path(folder / REPLAY_FILE, suffix=".part") as tmp:
         shutil.copyfile(video, tmp)
 
@@ -322,9 +323,9 @@ def _results(first: System) -> tuple[gr.Markdown, list[gr.LinePlot], gr.Video, g
 
 
 def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, start, stop) -> None:
-    # Adapters, not functools.partial: Gradio finds gr.Request and generators from the handler's own signature.
-    # The request comes first: the "Start from" and task knobs follow the form's fields as *start (Gradio
-    # finds gr.Request only among the positional parameters before them).
+    # Adapters, not functools.partial: Gradio finds gr.Request and generators from the handler's own
+    # signature. The request comes first: the "Start from" and task knobs follow the form's fields as *start
+    # (Gradio finds gr.Request only among the positional parameters before them).
     def start_run(
         request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value, *start
     ):
@@ -556,7 +557,7 @@ def train(
         return
     try:
         yield from follow(run, system)
-    finally:  # Gradio closed the stream (the tab went away): stop at once rather than at the heartbeat timeout
+    finally:  # Gradio closed the stream (the tab went away): stop at once, not at the heartbeat timeout
         if not run.done and not run.stop_requested:
             run.request_stop(PAGE_WENT_AWAY)
     push_to = new_push_repo(namespace, chosen) if push_value and namespace is not None else None

@@ -117,7 +117,8 @@ def trace_frame(system: System, traces: Sequence[Sequence[Mapping[str, Any]]]) -
 
 
 def series_frame(name: str, series: Sequence[Mapping[str, Sequence[float]]]) -> pd.DataFrame:
-    """The same rows for one named series of Episode.series, the first agent's "left", the second's "right"."""
+    """The same rows for one named series of Episode.series, the first agent's "left",
+    the second's "right"."""
     return per_step_frame(
         [[(step, float(value)) for step, value in enumerate(each.get(name, ()))] for each in series]
     )
@@ -135,10 +136,11 @@ def per_step_frame(sides: Sequence[Sequence[tuple[int, float]]]) -> pd.DataFrame
 
 def trace_placeholder() -> pd.DataFrame:
     """What a per-step plot starts with: one point per side (steps 0 and 10, value 0), which draws no line.
-    The browser fixes the plot's colour scale from its first value and does not redo it for later data, so both sides
-    must be named from the start, or later lines are drawn without a colour; and Vega lays the chart out
-    once, for its first value: with a point there are tick labels to make room for, so the x-axis title
-    stays inside the chart once the episode's points come (with none it falls below the chart, clipped)."""
+    The browser fixes the plot's colour scale from its first value and does not redo it for later data, so
+    both sides must be named from the start, or later lines are drawn without a colour; and Vega lays the
+    chart out once, for its first value: with a point there are tick labels to make room for, so the x-axis
+    title stays inside the chart once the episode's points come
+    (with none it falls below the chart, clipped)."""
     return pd.DataFrame({"step": [0.0, 10.0], "value": [0.0, 0.0], "side": list(SIDES)})
 
 

@@ -51,7 +51,8 @@ def default_system(ctx: AppContext, systems: list[System]) -> System:
 
 
 def agent_choices(ctx: AppContext, systems: list[System], system: str, current: str | None = None):
-    """Dropdown updates for the two agent pickers, and the option group of each system (shown for `system`)."""
+    """Dropdown updates for the two agent pickers, and the option group of each system
+    (shown for `system`)."""
     refs = ctx.catalog.refs(system)
     value = current if current in refs else (refs[0] if refs else None)
     return (
@@ -65,7 +66,8 @@ def agent_for_options(
     ctx: AppContext, systems: list[System], system_name: str, current: str | None, seed: Any, *values: Any
 ):
     """The agent picker after a play control changed (Mario's level, the Pendulum's physics): the first local
-    agent trained on what will be played (System.trained_on), unless the current one is; otherwise unchanged."""
+    agent trained on what will be played (System.trained_on), unless the current one is;
+    otherwise unchanged."""
     try:
         system = get_system(system_name)
         played = system.play_options(**option_values(systems, system, seed, values))
@@ -149,7 +151,8 @@ def render(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | N
 
 
 def play_notes(system: System, agents: list, options: dict[str, Any]) -> str:
-    """What the episode plays against what each agent was trained on (System.play_note), one line per agent."""
+    """What the episode plays against what each agent was trained on
+    (System.play_note), one line per agent."""
     played = system.play_options(**options)
     lines = dict.fromkeys(
         f"**{agent.ref}**: {system.play_note(system.config_of(agent.path), played)}" for agent in agents
@@ -166,7 +169,8 @@ def watch(
     seed: Any,
     *values: Any,
 ):
-    """The Play button: the video, a status line with the figures table, the figures as JSON, the trace plot."""
+    """The Play button: the video, a status line with the figures table,
+    the figures as JSON, the trace plot."""
     try:
         system = get_system(system_name)
         options = option_values(systems, system, seed, values)

@@ -205,7 +205,8 @@ def save_checkpoint(
 
 
 def _refuse_pickles_in_place_of_weights(directory: Path) -> None:
-    """A folder without model.safetensors but with a pickle (model.pt, ...) gets a refusal naming the pickle."""
+    """A folder without model.safetensors but with a pickle
+    (model.pt, ...) gets a refusal naming the pickle."""
     if (directory / WEIGHTS_FILE).is_file():
         return
     pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)

@@ -9,9 +9,9 @@
 
 Every field of a system's Config dataclass is a `train` flag (its help, bounds and default are the
 field's own, rlcore.config.option; booleans are --flag / --no-flag), every PlayOptions field a `play`
-flag. Flags are built only for the command being run, so `rlcore pull` never imports torch. Expected errors print one line on stderr and exit
-with 2 (bad input: arguments, checkpoints, repo ids, no token) or 1 (failures: network, Hub); --debug
-shows the traceback.
+flag. Flags are built only for the command being run, so `rlcore pull` never imports torch. Expected errors
+print one line on stderr and exit with 2 (bad input: arguments, checkpoints, repo ids, no token) or 1
+(failures: network, Hub); --debug shows the traceback.
 """
 
 from __future__ import annotations
@@ -44,18 +44,21 @@ COMMANDS = {
     "`train mario --starts` trains from",
     "evaluate": "evaluate a checkpoint over N seeded episodes under a protocol (greedy, sticky, epsilon)",
     "compare": "compare two checkpoints on the same seeds (paired differences with confidence intervals)",
-    "evaluate-snapshots": "evaluate every snapshot of a run (greedy and sticky): a learning curve JSON and plot",
-    "bundle-snapshots": "ship a few of a run's snapshots with an agent (float16 weights; the app plays them side "
-    "by side)",
-    "curves": "overlay the training curves of several runs (one PNG, a panel per metric) and print their means "
-    "per window of steps",
-    "export": "write a checkpoint in an outside format (Pendulum: agent.pt, the Open RL Leaderboard's TorchScript)",
+    "evaluate-snapshots": "evaluate every snapshot of a run (greedy and sticky): a learning curve JSON "
+    "and plot",
+    "bundle-snapshots": "ship a few of a run's snapshots with an agent (float16 weights; the app plays "
+    "them side by side)",
+    "curves": "overlay the training curves of several runs (one PNG, a panel per metric) and print their "
+    "means per window of steps",
+    "export": "write a checkpoint in an outside format (Pendulum: agent.pt, the Open RL Leaderboard's "
+    "TorchScript)",
     "play": "play one episode of a checkpoint and write it as a browser-playable mp4",
-    "map": "a generalisation map: one greedy episode on every cell of the system's grid (Mario: the 32 levels; "
-    "Pendulum: gravity x mass), written as map.json beside the agent",
-    "playthrough": "play several agents' levels in a row as one mp4 (Mario: the stage agents through a world)",
-    "evaluate-world": "how often Mario stage agents clear their world in a row (N runs, each ending at the first "
-    "level lost), with its Wilson confidence interval",
+    "map": "a generalisation map: one greedy episode on every cell of the system's grid (Mario: the 32 "
+    "levels; Pendulum: gravity x mass), written as map.json beside the agent",
+    "playthrough": "play several agents' levels in a row as one mp4 (Mario: the stage agents through a "
+    "world)",
+    "evaluate-world": "how often Mario stage agents clear their world in a row (N runs, each ending at the "
+    "first level lost), with its Wilson confidence interval",
     "push": "publish a local checkpoint to the Hugging Face Hub as one commit, with a model card",
     "pull": "download a published agent into the Hugging Face cache and print its folder",
     "list": "list agents published with rlcore on the Hub",
@@ -165,9 +168,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         prog=PROG,
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train, evaluate, play and publish rlcore agents (Mario Double DQN, differentiable Pendulum).",
-        epilog="Run `rlcore COMMAND --help` for the flags of a command. Hub commands read HF_TOKEN / the login "
-        "cache and HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE like every Hugging Face tool.",
+        description="Train, evaluate, play and publish rlcore agents (Mario Double DQN, differentiable "
+        "Pendulum).",
+        epilog="Run `rlcore COMMAND --help` for the flags of a command. Hub commands read HF_TOKEN / the "
+        "login cache and HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE like every Hugging Face tool.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -286,8 +290,8 @@ def _add_push_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluation_commands(command: Any, words: list[str]) -> None:
-    """evaluate, compare, evaluate-snapshots, bundle-snapshots, curves and export (the protocol flags only when
-    one of the first three runs)."""
+    """evaluate, compare, evaluate-snapshots, bundle-snapshots, curves and export (the protocol flags only
+    when one of the first three runs)."""
     protocol_flags = words[:1] in (["evaluate"], ["compare"], ["evaluate-snapshots"])
     _add_evaluate_commands(command, protocol_flags)
     _add_snapshot_commands(command, protocol_flags)
@@ -533,7 +537,8 @@ def _add_play_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _play_help(field: str, systems: list[str], options: dict[str, type]) -> str:
-    """A play flag's help: "[system] text" for one system's field, one such part per system when they differ."""
+    """A play flag's help: "[system] text" for one system's field,
+    one such part per system when they differ."""
     from rlcore.config import field_help
 
     texts = {system: field_help(options[system])[field] for system in systems}
@@ -1103,7 +1108,8 @@ def cmd_evaluate_world(args: argparse.Namespace) -> int:
     low, high = figures["ci95"]
     print(
         f"world in a row, {protocol}: cleared {figures['cleared']}/{figures['runs']} runs "
-        f"({figures['rate']:.0%}, 95% CI {low:.0%}-{high:.0%}); seeds {args.seed}-{args.seed + args.episodes - 1}"
+        f"({figures['rate']:.0%}, 95% CI {low:.0%}-{high:.0%}); "
+        f"seeds {args.seed}-{args.seed + args.episodes - 1}"
     )
     for level in figures["levels"]:
         print(f"  {level['level']}: cleared {level['cleared']} of the {level['played']} runs that reached it")

@@ -179,7 +179,8 @@ def describe_protocol(protocol: Mapping[str, Any] | None) -> str:
 
 
 def _episode_lines(episodes: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """One line per per-episode figure: successes as a rate with its Wilson interval, numbers as mean +/- std."""
+    """One line per per-episode figure: successes as a rate with its Wilson interval,
+    numbers as mean +/- std."""
     lines = []
     for key, value in episodes[0].items():
         values = [e[key] for e in episodes]

@@ -347,7 +347,8 @@ def complete_checkpoint(
 
 def exported_files(folder: Path, log: Callable[[str], None]) -> dict[str, bytes]:
     """The system's export (Pendulum's agent.pt), made fresh from the weights in a temporary folder: a push
-    publishes it, the checkpoint folder never holds it (app uploads refuse .pt files, and it cannot go stale)."""
+    publishes it, the checkpoint folder never holds it
+    (app uploads refuse .pt files, and it cannot go stale)."""
     import tempfile
 
     from rlcore.systems import system_of_checkpoint

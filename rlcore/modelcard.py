@@ -41,7 +41,8 @@ def format_mean_std(mean: float, std: float) -> str:
 
 
 def system_named(name: str) -> System | None:
-    """The system of a checkpoint, or None when this installation does not know it (the card still renders)."""
+    """The system of a checkpoint, or None when this installation does not know it
+    (the card still renders)."""
     try:
         return get_system(name)
     except (ValueError, TypeError, ImportError):

@@ -1,4 +1,5 @@
-"""Which config a run gets: the one answer for every front end (`rlcore train`, the app's Train tab, the benches).
+"""Which config a run gets: the one answer for every front end
+(`rlcore train`, the app's Train tab, the benches).
 
 A run's config comes from exactly one base, then the overrides given, then the system's bounds:
 

@@ -125,7 +125,8 @@ class Figure:
         """The value as tables show it; with `results`, its 95% interval beside it when they hold one."""
         bounds = (results or {}).get(self.interval) if self.interval else None
         if isinstance(bounds, list) and len(bounds) == 2:
-            return f"{format(value, self.fmt)} (95% CI {format(bounds[0], self.fmt)}-{format(bounds[1], self.fmt)})"
+            low, high = (format(bound, self.fmt) for bound in bounds)
+            return f"{format(value, self.fmt)} (95% CI {low}-{high})"
         return format(value, self.fmt)
 
     def hub_value(self, value: float) -> float:
@@ -269,16 +270,18 @@ class System(abc.ABC):
         return ""
 
     def trained_on(self, config: Any, options: Any) -> bool | None:
-        """Whether an episode with `options` plays what the agent (its `config`) was trained on (None: unknown)."""
+        """Whether an episode with `options` plays what the agent (its `config`) was trained on
+        (None: unknown)."""
         return None
 
     def map_episode(self, agent: Any, options: Any) -> dict[str, Any]:
-        """The summary figures of one episode of a loaded agent (`load`) for the generalisation map. By default
-        play()'s summary; a system whose frames are costly plays the same episode without them."""
+        """The summary figures of one episode of a loaded agent (`load`) for the generalisation map. By
+        default play()'s summary; a system whose frames are costly plays the same episode without them."""
         return self.play(agent, options).summary
 
     def trained_budget(self, checkpoint: str | os.PathLike) -> int | None:
-        """How much training (in `budget` units: agent steps, iterations) the checkpoint had; None: unknown."""
+        """How much training (in `budget` units: agent steps, iterations)
+        the checkpoint had; None: unknown."""
         return None
 
     def playthrough(
@@ -324,7 +327,8 @@ class System(abc.ABC):
 
     def practice(self, config: Any, summary: Mapping[str, Any]) -> Practice | None:
         """Where a run from an agent (`config`: the run's, task included) should practise, given the summary
-        of that agent's episode on the task from its start (where it failed); None: the whole task as usual."""
+        of that agent's episode on the task from its start
+        (where it failed); None: the whole task as usual."""
         return None
 
     def export(self, checkpoint: str | os.PathLike, path: str | os.PathLike) -> Any:
@@ -333,7 +337,8 @@ class System(abc.ABC):
 
     # ------------------------------------------------------------------ shared by every system
     def config_of(self, checkpoint: str | os.PathLike) -> Any:
-        """The Config saved in a checkpoint's config.json (a CheckpointError naming the file when it is bad)."""
+        """The Config saved in a checkpoint's config.json
+        (a CheckpointError naming the file when it is bad)."""
         from rlcore.checkpoint import load_typed_config
 
         return load_typed_config(checkpoint, self.Config, self.name)[0]

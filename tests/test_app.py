@@ -586,7 +586,8 @@ def test_the_video_cache_keeps_the_most_recently_served_episodes(tmp_path):
 
 
 def test_picking_other_physics_picks_the_agent_trained_for_them(tmp_path):
-    """Watch defaults to the agent trained for what is played (Mario: the level; here: the Pendulum's gravity)."""
+    """Watch defaults to the agent trained for what is played
+    (Mario: the level; here: the Pendulum's gravity)."""
     checkpoints, agent = agent_checkpoints(tmp_path, "pendulum")
     heavy = checkpoints / "pendulum-g15"
     shutil.copytree(checkpoints / agent, heavy)

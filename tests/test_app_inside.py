@@ -13,8 +13,9 @@ PENDULUM = bundled_agent("pendulum")
 
 
 def _watch_and_inside(client, *args):
-    """/watch, then /watch_inside with the same inputs and /watch_inside_plot (what the page chains after Play):
-    (the watch outputs, the series picker, the plot: its title from the second call, its points from the third)."""
+    """/watch, then /watch_inside with the same inputs and /watch_inside_plot (what the page chains after
+    Play): (the watch outputs, the series picker, the plot: its title from the second call,
+    its points from the third)."""
     shown = client.predict(*args, api_name="/watch")
     picker, titled = client.predict(*args, api_name="/watch_inside")
     points = client.predict(picker["value"], api_name="/watch_inside_plot")

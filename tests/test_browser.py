@@ -68,7 +68,8 @@ def open_page(browser, url: str, width: int = 1280, height: int = 900):
 
 
 def wait_for_a_drawn_line(page, plot: str, timeout: float = 60_000) -> None:
-    """Until `plot` draws a line through points (an empty per-step plot has line marks too: one point a side)."""
+    """Until `plot` draws a line through points (an empty per-step plot has line marks too:
+    one point a side)."""
     page.wait_for_function(
         f"""[...document.querySelectorAll("{plot} svg path[aria-roledescription='line mark']")]
         .some(line => /L/.test(line.getAttribute('d') || ''))""",

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def axis_labels(page, plot: str) -> list[str]:
-    """Vega's own descriptions of the plot's axes, e.g. "X-axis titled 'step of the episode' for a linear scale ..."."""
+    """Vega's own descriptions of the plot's axes,
+    e.g. "X-axis titled 'step of the episode' for a linear scale ..."."""
     return page.eval_on_selector_all(
         f"{plot} svg [aria-roledescription='axis']", "axes => axes.map(a => a.getAttribute('aria-label'))"
     )

@@ -443,8 +443,8 @@ def test_a_mario_agent_trained_pushed_and_pulled_through_the_entry_point(server,
 
 
 def test_play_defaults_to_what_the_agent_was_trained_on(tmp_path, capsys):
-    """`rlcore play checkpoints/mario-1-3` plays 1-3 (evaluate's level), a Pendulum trained at g 15 swings at g 15;
-    a flag still chooses another level or physics."""
+    """`rlcore play checkpoints/mario-1-3` plays 1-3 (evaluate's level), a Pendulum trained at g 15 swings at
+    g 15; a flag still chooses another level or physics."""
     import shutil
 
     heavier = tmp_path / "g15"

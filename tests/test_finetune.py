@@ -1,5 +1,6 @@
 """Runs that start from a trained agent (`rlcore train SYSTEM --init CHECKPOINT`, System.start_config): the
-weights are loaded, the config is the checkpoint's with the new level or physics, and no resume state is needed."""
+weights are loaded, the config is the checkpoint's with the new level or physics,
+and no resume state is needed."""
 
 from __future__ import annotations
 
@@ -315,8 +316,8 @@ def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_pat
     assert "7.advantage.0.weight" in weights_of(tmp_path / "plain")
 
 
-# Issue 30, D2: a checkpoint's config.json as a hostile (or merely other machine's) agent ships it: where and how
-# its run computed. None of it may reach a run started from it.
+# Issue 30, D2: a checkpoint's config.json as a hostile (or merely other machine's) agent ships it: where and
+# how its run computed. None of it may reach a run started from it.
 ELSEWHERE = {
     "mario": {
         "collector": "ray",

@@ -1,5 +1,6 @@
 """The generalisation map (`rlcore map`, rlcore/genmap.py): one greedy episode per cell of a system's grid,
-written as map.json beside the agent; a cell's options replay exactly its episode (what the app's click does)."""
+written as map.json beside the agent; a cell's options replay exactly its episode
+(what the app's click does)."""
 
 from __future__ import annotations
 

@@ -223,7 +223,8 @@ def test_practice_starts_before_where_the_agent_failed_on_a_level_with_a_route_o
 
 def test_the_cap_note_says_what_a_practice_run_needs_beside_what_the_whole_level_needs(tmp_path):
     """A Mario run from a bundled agent practises where it fails: the Train tab's note before Start gives the
-    practice figure (docs/experiments/2026-12-07-practice-in-the-train-tab.md) and the whole level's beside it."""
+    practice figure (docs/experiments/2026-12-07-practice-in-the-train-tab.md)
+    and the whole level's beside it."""
     from demo.context import AppContext, AppSettings
     from demo.finetune import cap_note
     from rlcore.profile import profile_of

@@ -16,7 +16,8 @@ PACED = "paced=paced_system"
 
 
 def paced_agent(monkeypatch, tmp_path: Path) -> Path:
-    """The checkpoints folder of a trained paced agent, "paced-agent" (the system known through RLCORE_SYSTEMS)."""
+    """The checkpoints folder of a trained paced agent, "paced-agent"
+    (the system known through RLCORE_SYSTEMS)."""
     monkeypatch.setenv("RLCORE_SYSTEMS", PACED)
     from rlcore.systems import get_system
 
@@ -174,7 +175,8 @@ def served_copies(folder: Path) -> list[Path]:
 
 def test_gradios_copies_of_served_videos_are_bounded_after_each_render(monkeypatch, tmp_path):
     """Carried over to issue 30: Gradio copies each served file into GRADIO_TEMP_DIR (deleted by age only: 12
-    renders in 20 s left 13 copies). After each render the app keeps the max_served_copies most recently served."""
+    renders in 20 s left 13 copies). After each render the app keeps the max_served_copies
+    most recently served."""
     gradio_copies = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(gradio_copies))  # read when the app's Blocks are made
     checkpoints = paced_agent(monkeypatch, tmp_path)

@@ -1,4 +1,5 @@
-"""rlcore.resolve: the one answer to "which config does this run get?", for the CLI, the app and the benches."""
+"""rlcore.resolve: the one answer to "which config does this run get?", for the CLI,
+the app and the benches."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ STORED = json.loads((AGENT / "config.json").read_text())["config"]
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """A checkpoint whose config asks for where and how it ran (a Ray address, 6 workers), and a run's folder."""
+    """A checkpoint whose config asks for where and how it ran
+    (a Ray address, 6 workers), and a run's folder."""
     root = tmp_path_factory.mktemp("resolve")
     for name, changes in (
         ("agent", {"collector": "ray", "ray_address": "127.0.0.1:1", "num_envs": 6}),
@@ -42,7 +44,8 @@ CASES = [
         {k: FAST_CHANGES[k] for k in ("n_step", "num_envs", "precision", "gamma") if k in FAST_CHANGES},
     ),
     ({"preset": "fast"}, {"n_step": 5, "num_envs": 1}, {"n_step": 5, "num_envs": 1}),  # flags beat the preset
-    # --init: the learned config from the checkpoint, where/how to run from the defaults, then fine_tune, then flags
+    # --init: the learned config from the checkpoint, where/how to run from the defaults,
+    # then fine_tune, then flags
     (
         {"init": "agent"},
         {},

@@ -1,6 +1,7 @@
-"""Bundled snapshots (issue 12, item 2): `rlcore bundle-snapshots RUN AGENT --steps ...` ships a few of a run's
-snapshots with an agent in float16 (half the size, loaded back to float32), with their evaluations; the Watch
-tab's "How it learned" reads them. Fixtures are made from the bundled Mario agent (tests/app_support.py)."""
+"""Bundled snapshots (issue 12, item 2): `rlcore bundle-snapshots RUN AGENT --steps ...` ships a few of a
+run's snapshots with an agent in float16 (half the size, loaded back to float32), with their evaluations; the
+Watch tab's "How it learned" reads them. Fixtures are made from the bundled Mario agent
+(tests/app_support.py)."""
 
 from __future__ import annotations
 

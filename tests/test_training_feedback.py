@@ -1,6 +1,7 @@
 """What a visitor sees while a run trains (issue 12, items 7 and 8): the start-up said in words, progress at
 least every ~2 s between slow records, and the training processes niced below the app. Uses the paced toy
-system (tests/paced_system.py: one record at the end only, a worker process of its own) through RLCORE_SYSTEMS."""
+system (tests/paced_system.py: one record at the end only, a worker process of its own)
+through RLCORE_SYSTEMS."""
 
 from __future__ import annotations
 

@@ -109,8 +109,8 @@ class Mario:
 
     @torch.no_grad()
     def q_values(self, states: Any) -> np.ndarray:
-        """Q_online(s, a) of every action, (batch, actions) float32, for a batch (or a single state) of uint8 stacks
-        (a noisy network's mean weights, except inside `act`)."""
+        """Q_online(s, a) of every action, (batch, actions) float32, for a batch (or a single state) of uint8
+        stacks (a noisy network's mean weights, except inside `act`)."""
         return self.net(self._as_batch(states), model="online").float().cpu().numpy()
 
     def greedy_actions(self, states: Any) -> np.ndarray:
@@ -141,7 +141,8 @@ class Mario:
 
     # ---------------------------------------------------------------------------- memory
     def cache(self, state, next_state, action, reward, done, *, end: bool | None = None, env_index: int = 0):
-        """Store the experience to self.memory (one new frame; see replay.py), reward scaled by `reward_scale`."""
+        """Store the experience to self.memory (one new frame; see replay.py),
+        reward scaled by `reward_scale`."""
         self.memory.cache(
             state,
             next_state,

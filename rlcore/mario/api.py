@@ -89,11 +89,11 @@ class PlayOptions:
 # the per-step Q figures an Episode offers to plots (trace key -> label)
 Q_SERIES = {"q_max": "max Q", "q_chosen": "Q of the chosen action"}
 
-# A practice run (SuperMario.practice) starts its episodes in a window of 4 route points (16 agent steps, ~1 s of
-# play) before where the agent failed, and its before/after plays from the window's first point: after 12,000
-# steps from a window of 8 (x 520-716 on 1-3) mario-1-3 passed the treetop from x 632 on but still fell from
-# x 520, where it retraces its old run. Learning starts after 2,000 steps of replay (a run in the cap at 20
-# agent steps/s has ~12,000). docs/experiments/2026-12-07-practice-in-the-train-tab.md
+# A practice run (SuperMario.practice) starts its episodes in a window of 4 route points (16 agent steps, ~1 s
+# of play) before where the agent failed, and its before/after plays from the window's first point: after
+# 12,000 steps from a window of 8 (x 520-716 on 1-3) mario-1-3 passed the treetop from x 632 on but still fell
+# from x 520, where it retraces its old run. Learning starts after 2,000 steps of replay (a run in the cap at
+# 20 agent steps/s has ~12,000). docs/experiments/2026-12-07-practice-in-the-train-tab.md
 PRACTICE_WINDOW, PRACTICE_BURNIN = 4, 2_000
 
 SHORT_RUN_MEMORY = 1000  # replay rows of the shortest runs (~7 MB; the replay needs a few)
@@ -133,8 +133,8 @@ class SuperMario(System):
         ),
     )
     # A run from a trained agent: explore a little around what it knows (epsilon 0.2 decaying to 0.05, not
-    # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~30k), in float32 unless this CPU
-    # has native bfloat16 (the bundled agent was trained on one that had)
+    # 1.0), learn after 5k steps of replay (not 10k: a run in the app's cap has ~30k), in float32 unless this
+    # CPU has native bfloat16 (the bundled agent was trained on one that had)
     # num_envs 3: the fast preset's workers (a checkpoint's own num_envs is never taken: Config.RUNTIME)
     fine_tune = {
         "exploration_rate": 0.2,
@@ -147,9 +147,10 @@ class SuperMario(System):
     }
     # evaluate's protocol options beyond episodes and seed (`rlcore evaluate` offers them as flags)
     evaluation_options = {
-        "sticky": "sticky actions, per emulator frame as ALE v5: at each of a step's 4 frames the joypad keeps "
-        "the previous frame's buttons with this probability (0.25: Machado et al. 2018)",
-        "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the greedy one",
+        "sticky": "sticky actions, per emulator frame as ALE v5: at each of a step's 4 frames the joypad "
+        "keeps the previous frame's buttons with this probability (0.25: Machado et al. 2018)",
+        "epsilon": "epsilon-random actions: with this probability a uniform random action replaces the "
+        "greedy one",
     }
     # every level of the game; the colour scale ends near 1-1's flag pole (x ~3,160)
     generalisation = GeneralisationMap(
@@ -203,11 +204,15 @@ class SuperMario(System):
         return f"{config.world}-{config.stage}"  # the level, as the game writes it
 
     def play_note(self, config: MarioConfig, options: PlayOptions) -> str:
-        """The level played and the one the agent learnt: an agent trained on one level only knows that one."""
+        """The level played and the one the agent learnt:
+        an agent trained on one level only knows that one."""
         played, trained = f"{options.world}-{options.stage}", f"{config.world}-{config.stage}"
         if self.trained_on(config, options):
             return f"World {played}, the level it was trained on."
-        return f"World {played}: a level it never saw (it was trained on {trained} only), so expect it to fail early."
+        return (
+            f"World {played}: a level it never saw (it was trained on {trained} only), "
+            "so expect it to fail early."
+        )
 
     def trained_budget(self, checkpoint: str | os.PathLike) -> int | None:
         step = load_config(checkpoint, system=NAME).get("state", {}).get("step")

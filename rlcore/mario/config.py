@@ -16,7 +16,8 @@ from rlcore.config import MAX_SEED, apply_preset, option
 
 @dataclass
 class MarioConfig:
-    # the bounds (ge, le): what a config (a checkpoint's, a visitor's) may ask for, checked before anything is built
+    # the bounds (ge, le): what a config (a checkpoint's, a visitor's) may ask for, checked before anything
+    # is built
     # --- environment (the tutorial: World 1-1, walk right / jump right, skip 4, 84x84, stack 4)
     world: int = option(1, "world 1-8 of SuperMarioBros-<world>-<stage>-v0", ge=1, le=8)
     stage: int = option(1, "stage 1-4 of SuperMarioBros-<world>-<stage>-v0", ge=1, le=4)
@@ -39,7 +40,8 @@ class MarioConfig:
         ge=0.0,
         le=1.0,
     )
-    # --- where training episodes start (rlcore/mario/curriculum.py; evaluation always starts at the level's start)
+    # --- where training episodes start (rlcore/mario/curriculum.py; evaluation always starts at the
+    # level's start)
     starts: str = option(
         "",
         "a route folder of `rlcore explore mario` for this level and action set: training "

@@ -356,7 +356,8 @@ class RayTrainingRun(TrainingRun):
             ) from None
 
     def _publish(self) -> None:
-        """What the next weight sync sends: the learner's epsilon, and its weights when they live elsewhere."""
+        """What the next weight sync sends: the learner's epsilon,
+        and its weights when they live elsewhere."""
         self.policy.epsilon.fill_(self.agent.exploration_rate)
         if self.policy.online is not self.agent.net.online:
             self.policy.online.load_state_dict(self.agent.net.online.state_dict())

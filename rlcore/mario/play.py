@@ -54,8 +54,9 @@ def decision(
     q: np.ndarray, action: int, performed: int, explored: bool, delayed_frames: int = 0
 ) -> dict[str, Any]:
     """What the agent did at one step: Q_online(s, a) of every action ("q"), its choice ("action": greedy, or
-    "random" under epsilon), the action the emulator performed at the step's last frame ("performed"), and
-    whether sticky actions delayed it ("sticky": its first `delayed_frames` frames kept the previous buttons)."""
+    "random" under epsilon), the action the emulator performed at the step's last frame ("performed"),
+    and whether sticky actions delayed it ("sticky": its first `delayed_frames` frames kept
+    the previous buttons)."""
     return {
         "action": action,
         "performed": int(performed),
@@ -82,8 +83,8 @@ def run_episode(
     env: MarioPreprocessing | None = None,
     start_x: int = 0,
 ) -> dict[str, Any]:
-    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace (per step: its
-    `decision`, reward, position, clock and score)}.
+    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace (per step:
+    its `decision`, reward, position, clock and score)}.
     `env` reuses an emulator (its level, no-op and sticky settings win over world/stage/noop_max/sticky).
     `start_x` > 0 starts at the level's bundled route's save state at or before that x (a practice spot;
     evaluation never does), else at the level's start."""

@@ -321,7 +321,8 @@ def start_from_weights(agent: Mario, checkpoint: str | os.PathLike) -> None:
         kept = [label for label, src in labelled if src is not None]
         new = [label for label, src in labelled if src is None]
         note += (
-            f"; its {len(source)} actions -> {len(target)}: {', '.join(kept) or 'none'} keep their Q outputs, "
+            f"; its {len(source)} actions -> {len(target)}: "
+            f"{', '.join(kept) or 'none'} keep their Q outputs, "
             f"{', '.join(new) or 'none'} start {NEW_ACTION_MARGIN} below their mean"
         )
     ckpt.load_weights_into(agent.net.online, checkpoint, adapt=adapt)

@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 Config = PendulumConfig
-# The default episode starts hanging down (theta -3.11 rad): a viewer sees the whole swing-up (seed 0 starts upright)
+# The default episode starts hanging down (theta -3.11 rad): a viewer sees the whole swing-up
+# (seed 0 starts upright)
 SWING_UP_SEED = 3
 
 

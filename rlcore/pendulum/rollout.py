@@ -2,8 +2,8 @@
 
 The tutorial's training loop rolls the policy out through `env.rollout` (TensorDict and transform
 bookkeeping at every step: most of an iteration, see bench/README.md) and lets autograd record
-tens of tiny ops per step. The same rollout can be computed from the same physics functions (rlcore.pendulum.env) on
-plain (batch,) tensors:
+tens of tiny ops per step. The same rollout can be computed from the same physics functions
+(rlcore.pendulum.env) on plain (batch,) tensors:
 
 - `tensor_rollout`: a plain loop under autograd; the readable reference.
 - `fast_rollout`: the same forward loop inside one autograd.Function whose backward is written out

@@ -213,7 +213,8 @@ def _iteration(
 
 
 def evaluates_at(config: PendulumConfig, step: int) -> bool:
-    """Whether iteration `step` (1-based) is followed by an evaluation: the first, every eval_every-th, the last."""
+    """Whether iteration `step` (1-based) is followed by an evaluation: the first,
+    every eval_every-th, the last."""
     return config.eval_every > 0 and (step == 1 or step % config.eval_every == 0 or step == config.iterations)
 
 

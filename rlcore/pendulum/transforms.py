@@ -45,7 +45,8 @@ class CosTransform(_UnitIntervalTransform):
 def make_env(
     seed: int | None = None, td_params: TensorDictBase | None = None, device="cpu"
 ) -> TransformedEnv:
-    """PendulumEnv with the tutorial's transforms: "observation" = [cos th, sin th, thdot] (Gymnasium's order)."""
+    """PendulumEnv with the tutorial's transforms: "observation" = [cos th, sin th, thdot]
+    (Gymnasium's order)."""
     env = TransformedEnv(
         PendulumEnv(td_params=td_params, seed=seed, device=device),
         # unsqueezed so they can be concatenated; squeezed back (inverse) before the next step reads them

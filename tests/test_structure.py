@@ -135,15 +135,26 @@ def test_generic_layers_never_name_a_system():
     assert not found, found
 
 
+def ruff(*args: str) -> subprocess.CompletedProcess:
+    """`ruff ARGS` on the whole tree, with this environment's ruff (pinned in .ci/requirements-test.txt)."""
+    command = [sys.executable, "-m", "ruff", *args, "--no-cache", "--output-format", "concise", str(ROOT)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+
+
 def test_ruff_passes_on_the_whole_tree():
     """The house style (pyproject.toml [tool.ruff]: pyflakes, pycodestyle's errors, import order)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", str(ROOT)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    done = ruff("check")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+
+
+def test_the_whole_tree_is_ruff_formatted():
+    """The layout is `ruff format`'s (pyproject.toml [tool.ruff.format]); the failure names the files."""
+    done = ruff("format", "--check")
+    files = sorted({line.split(":")[0] for line in done.stdout.splitlines() if ": unformatted" in line})
+    assert done.returncode == 0, (
+        f"not laid out as `ruff format` does: {', '.join(files)} (run `.venv/bin/python -m ruff format .`)"
+        + done.stderr[-1000:]
+    )
 
 
 def core_sources() -> list[Path]:

@@ -25,7 +25,10 @@ from rlcore.config import check_bounds
 from rlcore.systems import Episode, get_system
 from rlcore.video import mp4_fps, mp4_frames, side_by_side, write_mp4
 
-CACHE_VERSION = 3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
+CACHE_VERSION = (
+    3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
+)
+
 
 def play_episode(system_name: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
     system = get_system(system_name)
@@ -82,13 +85,15 @@ def caption_strip(width: int, text: str) -> np.ndarray:
     return strip
 
 
-def captioned_side_by_side(videos: Sequence[Iterable[np.ndarray]],
-                           captions: Sequence[str]) -> Iterator[np.ndarray]:
+def captioned_side_by_side(
+    videos: Sequence[Iterable[np.ndarray]], captions: Sequence[str]
+) -> Iterator[np.ndarray]:
     """The videos side by side with each one's caption above it, read a frame at a time (as side_by_side)."""
     streams = [iter(video) for video in videos]
     firsts = [next(stream) for stream in streams]
-    header = next(side_by_side([[caption_strip(first.shape[1], text)]
-                                for first, text in zip(firsts, captions)]))
+    header = next(
+        side_by_side([[caption_strip(first.shape[1], text)] for first, text in zip(firsts, captions)])
+    )
     for frame in side_by_side([itertools.chain([first], stream) for first, stream in zip(firsts, streams)]):
         yield np.concatenate([header, frame], axis=0)
 
@@ -112,8 +117,9 @@ def _jsonable_series(series: Mapping[str, Any]) -> dict[str, list[float]]:
 
 
 def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v.item() if hasattr(v, "item") and getattr(v, "size", 1) == 1 else v)
-            for k, v in summary.items()}
+    return {
+        k: (v.item() if hasattr(v, "item") and getattr(v, "size", 1) == 1 else v) for k, v in summary.items()
+    }
 
 
 class RenderBusy(ValueError):
@@ -121,9 +127,15 @@ class RenderBusy(ValueError):
 
 
 class Renderer:
-    def __init__(self, cache_dir: Path, max_entries: int = 500,
-                 while_playing: Callable[[], contextlib.AbstractContextManager] | None = None,
-                 slots: int = 2, max_waiting: int = 8, after_store: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        cache_dir: Path,
+        max_entries: int = 500,
+        while_playing: Callable[[], contextlib.AbstractContextManager] | None = None,
+        slots: int = 2,
+        max_waiting: int = 8,
+        after_store: Callable[[], Any] | None = None,
+    ):
         """`while_playing`: entered around each play of an episode (the app pauses training runs in it).
         `after_store`: called after each video stored (the app bounds Gradio's copies of served files).
         `slots`: episodes played (and encoded) at once; `max_waiting`: plays that may wait for a slot (more
@@ -163,8 +175,16 @@ class Renderer:
 
     def _key(self, system: str, hashes: list[str], options: Mapping[str, Any]) -> str:
         options = play_options(system, options)
-        document = json.dumps({"v": CACHE_VERSION, "system": system, "weights": hashes,
-                               "options": dict(sorted(options.items()))}, sort_keys=True, default=str)
+        document = json.dumps(
+            {
+                "v": CACHE_VERSION,
+                "system": system,
+                "weights": hashes,
+                "options": dict(sorted(options.items())),
+            },
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(document.encode()).hexdigest()[:32]
 
     def _key_lock(self, key: str) -> threading.Lock:
@@ -200,21 +220,39 @@ class Renderer:
     def _store_episode(self, key: str, episode: Episode) -> RenderedEpisode:
         video, meta = self._paths(key)
         write_mp4(video, episode.frames, fps=episode.fps)
-        document = {"summary": _jsonable(episode.summary), "trace": _jsonable_trace(episode.trace),
-                    "frames": len(episode.frames), "series": _jsonable_series(episode.series)}
+        document = {
+            "summary": _jsonable(episode.summary),
+            "trace": _jsonable_trace(episode.trace),
+            "frames": len(episode.frames),
+            "series": _jsonable_series(episode.series),
+        }
         atomic_write_json(meta, document)
         self._prune()
-        return RenderedEpisode(video, document["summary"], document["trace"], document["frames"], cached=False,
-                               series=document["series"])
+        return RenderedEpisode(
+            video,
+            document["summary"],
+            document["trace"],
+            document["frames"],
+            cached=False,
+            series=document["series"],
+        )
 
     # ---------------------------------------------------------------------------- public
-    def cached_episode(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode | None:
+    def cached_episode(
+        self, system: str, checkpoint: Path, options: Mapping[str, Any]
+    ) -> RenderedEpisode | None:
         key = self._key(system, [self.weights_hash(checkpoint)], options)
         document = self._read(key)
         if document is None:
             return None
-        return RenderedEpisode(self._paths(key)[0], document["summary"], document["trace"], document["frames"],
-                               cached=True, series=document.get("series", {}))
+        return RenderedEpisode(
+            self._paths(key)[0],
+            document["summary"],
+            document["trace"],
+            document["frames"],
+            cached=True,
+            series=document.get("series", {}),
+        )
 
     def episode(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode:
         """The episode's mp4 and figures: from the cache when this (weights, options) was rendered before."""
@@ -225,7 +263,9 @@ class Renderer:
                 return hit
             return self._render(key, system, checkpoint, options)
 
-    def comparison(self, system: str, left: Path, right: Path, options: Mapping[str, Any]) -> RenderedComparison:
+    def comparison(
+        self, system: str, left: Path, right: Path, options: Mapping[str, Any]
+    ) -> RenderedComparison:
         """Two agents on the same options, side by side in one video, with both agents' figures (the same
         weights twice: one episode, play is deterministic)."""
         key = self._key(system, [self.weights_hash(left), self.weights_hash(right)], options)
@@ -236,8 +276,9 @@ class Renderer:
                 self._combine(key, episodes, side_by_side)
         return RenderedComparison(self._paths(key)[0], *episodes, cached=cached)
 
-    def lineup(self, system: str, checkpoints: Sequence[Path], captions: Sequence[str],
-               options: Mapping[str, Any]) -> RenderedLineup:
+    def lineup(
+        self, system: str, checkpoints: Sequence[Path], captions: Sequence[str], options: Mapping[str, Any]
+    ) -> RenderedLineup:
         """Several agents (an agent's snapshots) on the same options, side by side in one video with a caption
         above each; each agent's own episode is cached as usual (the same weights twice play once)."""
         hashes = [self.weights_hash(checkpoint) for checkpoint in checkpoints]
@@ -255,8 +296,11 @@ class Renderer:
         few frames, not the episodes' frames (one episode at most is in memory, while it plays)."""
         video, meta = self._paths(key)
         with self._render_slot():  # encoding costs what a play does: it takes a slot as well
-            write_mp4(video, layout([mp4_frames(episode.video) for episode in episodes]),
-                      fps=mp4_fps(episodes[0].video))
+            write_mp4(
+                video,
+                layout([mp4_frames(episode.video) for episode in episodes]),
+                fps=mp4_fps(episodes[0].video),
+            )
         atomic_write_json(meta, {"frames": max(episode.frames for episode in episodes)})
         self._prune()
 
@@ -265,8 +309,10 @@ class Renderer:
         """One of the `slots` for a play and its encoding; RenderBusy when `max_waiting` already wait."""
         with self._lock:
             if self._waiting >= self.max_waiting:
-                raise RenderBusy(f"{self._waiting} episodes are already waiting to be rendered: try again "
-                                 "in a minute (episodes played before are served at once)")
+                raise RenderBusy(
+                    f"{self._waiting} episodes are already waiting to be rendered: try again "
+                    "in a minute (episodes played before are served at once)"
+                )
             self._waiting += 1
         try:
             self._slots.acquire()

@@ -242,6 +242,8 @@ def _add_explore_command(
 ) -> None:
     """`explore SYSTEM` for every system with ExploreOptions; their flags only for the system asked for."""
     systems = explore.add_subparsers(dest="system", metavar="SYSTEM", required=True)
+    if words[:1] != ["explore"]:  # which systems explore needs their imports (torch): not for other commands
+        return
     for system in all_systems():
         if system.ExploreOptions is None:
             continue

@@ -155,6 +155,21 @@ def test_every_command_has_help_through_the_real_entry_point(tmp_path):
             assert flag in text, (command, flag)
 
 
+def test_parsing_a_hub_command_imports_no_system(tmp_path):
+    """Flags are built for the command being run: `rlcore pull` / `list` / `--help` never import torch."""
+    code = (
+        "import sys; from rlcore.cli import build_parser\n"
+        "for argv in (['pull', 'a/b'], ['list', '--author', 'a'], ['push', 'run', 'a/b']):\n"
+        "    build_parser(argv).parse_args(argv)\n"
+        "build_parser(['--help']).format_help()\n"
+        "print([name for name in ('torch', 'rlcore.pendulum.api', 'rlcore.mario.api') if name in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
 # ----------------------------------------------------------------------------- bad input, failures
 
 

@@ -1,4 +1,6 @@
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -14,6 +16,12 @@ def pytest_configure(config):
         import torch
 
         torch.set_num_threads(1)
+        # Gradio's copies of served files in a folder of this worker's own: one worker's app pruning them
+        # (demo.housekeeping.prune_served_copies) never deletes what the other worker's app is serving.
+        if "GRADIO_TEMP_DIR" not in os.environ:
+            folder = tempfile.mkdtemp(prefix="rlcore-tests-gradio-")
+            os.environ["GRADIO_TEMP_DIR"] = folder
+            config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(config, items):

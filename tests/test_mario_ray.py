@@ -127,6 +127,9 @@ def test_two_nodes_feed_one_learner_and_a_dead_worker_stops_it_resumably(cluster
     lost = None
     try:
         _wait_for(lambda: _alive_nodes() == 2, 60, "the second Ray node")
+        # both workers built (their env made) before the first batch: on loaded cores a late worker would
+        # otherwise leave every batch of this short run to the other one
+        ray.get([worker.__ray_ready__.remote() for worker in run.collector.remote_collectors], timeout=120)
         initial = {k: v.clone() for k, v in run.agent.net.online.state_dict().items()}
         workers_seen, batch_sizes = set(), []
         next_batch = run._next_batch

@@ -5,7 +5,8 @@
     .venv/bin/python bench/compare.py --show-q                          # with the Q-value bars
 
 Runs demo.rendering.Renderer.comparison once on an empty cache (both episodes played, encoded and combined)
-in this process, then prints its wall time, the process's peak RSS (ru_maxrss) and its RSS before the
+in this process, then prints its wall time, this process's CPU time (its threads; ffmpeg's encoders are
+processes of their own), the process's peak RSS (ru_maxrss) and its RSS before the
 render (after the imports and a warm-up play of 1 step, so imports and the emulator's start-up are not
 counted as the render's), as `name: value` lines.
 """
@@ -47,12 +48,13 @@ def main() -> None:
         renderer = Renderer(Path(cache))
         renderer.episode("mario", CHECKPOINTS / args.left, {**options, "max_steps": 1})  # imports, warm-up
         before = rss_mb()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         compared = renderer.comparison("mario", CHECKPOINTS / args.left, CHECKPOINTS / args.right, options)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"steps: {compared.left.summary['steps']} and {compared.right.summary['steps']}")
     print(f"seconds: {seconds:.1f}")
+    print(f"cpu_seconds: {cpu:.1f}")  # this process's threads (ffmpeg's processes apart): above `seconds` = parallel
     print(f"rss_before_mb: {before:.0f}")
     print(f"peak_rss_mb: {peak:.0f}")
     print(f"peak_over_before_mb: {peak - before:.0f}")

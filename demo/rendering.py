@@ -24,7 +24,7 @@ import numpy as np
 from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json
 from rlcore.config import check_bounds
 from rlcore.systems import Episode, FrameSink, get_system
-from rlcore.video import mp4_fps, mp4_frames, side_by_side, write_mp4
+from rlcore.video import Mp4Sink, mp4_fps, mp4_frames, side_by_side, write_mp4
 
 CACHE_VERSION = 3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
 
@@ -32,18 +32,6 @@ def play_streamed(system_name: str, checkpoint: Path, options: Mapping[str, Any]
     """The episode's figures; its frames go to `sink` as they are made (System.play_streamed)."""
     system = get_system(system_name)
     return system.play_streamed(checkpoint, system.PlayOptions(**options), sink)
-
-
-class FrameCount:
-    """Counts the frames of a stream as they pass through (`counted = FrameCount(); write(counted(frames))`)."""
-
-    def __init__(self):
-        self.frames = 0
-
-    def __call__(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        for frame in frames:
-            self.frames += 1
-            yield frame
 
 
 def play_options(system_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -311,13 +299,9 @@ class Renderer:
     def _render(self, key: str, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode:
         """Play the episode in a render slot, each frame going to the encoder as it is made (a render holds
         O(1) frames, however long the episode), and store it in the cache under `key`."""
-        counted = FrameCount()
-
-        def encode(frames: Iterable[np.ndarray], fps: int) -> None:
-            write_mp4(self._paths(key)[0], counted(frames), fps=fps)
-
+        sink = Mp4Sink(self._paths(key)[0])
         with self._render_slot():
-            return self._store_figures(key, self._play(system, checkpoint, options, encode), counted.frames)
+            return self._store_figures(key, self._play(system, checkpoint, options, sink), sink.frames)
 
     def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any], sink: FrameSink) -> Episode:
         with self._lock:

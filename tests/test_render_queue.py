@@ -288,3 +288,20 @@ def test_the_pruning_keeps_the_most_recently_served_copies_within_a_count_and_a_
     os.utime(tmp_path / "hash8" / "video.mp4")  # served again just now
     assert prune_served_copies(tmp_path, max_files=0, max_bytes=0, min_age=60) == 1  # never a fresh one
     assert [p.name for p in tmp_path.iterdir()] == ["hash8"]
+
+
+def test_torch_threads_blocks_running_at_once_restore_the_count_from_before_the_first():
+    """A Compare's two plays each run in rlcore.runtime.torch_threads(1), overlapping: the one ending first
+    must not restore the count under the other, nor the last one leave the process at 1 thread."""
+    import torch
+
+    from rlcore.runtime import torch_threads
+
+    before = torch.get_num_threads()
+    first, second = torch_threads(1), torch_threads(1)
+    first.__enter__()
+    second.__enter__()  # the second play starts while the first plays
+    first.__exit__(None, None, None)
+    assert torch.get_num_threads() == 1  # the second play still runs with 1 thread
+    second.__exit__(None, None, None)
+    assert torch.get_num_threads() == before

@@ -48,8 +48,9 @@ def wait_for_page(url: str, timeout: float = 120.0) -> None:
 
 def timed_watch(client, system: str, agent: str, seed: int) -> tuple[float, dict]:
     start = time.perf_counter()
-    video, status, figures, _ = client.predict(system, agent, "(none)", seed, 1, 1, 10.0, 1.0, 1.0,
-                                               api_name="/watch")
+    video, status, figures, _ = client.predict(
+        system, agent, "(none)", seed, 1, 1, 10.0, 1.0, 1.0, api_name="/watch"
+    )
     elapsed = time.perf_counter() - start
     if video is None:
         raise RuntimeError(f"/watch refused: {status}")
@@ -63,7 +64,9 @@ def training_status(job) -> str:
 
 
 def descendants(pid: int) -> list[int]:
-    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout.split()
     return [d for child in map(int, children) for d in (child, *descendants(child))]
 
 
@@ -81,8 +84,15 @@ def undo_training_nice(server_pid: int) -> list[tuple[int, int]]:
     return changed
 
 
-def mario_video_while_training(url: str, watcher, agent: str, agent_path: Path, steps: int,
-                               server_pid: int | None = None, timeout: float = 600) -> dict[str, Any]:
+def mario_video_while_training(
+    url: str,
+    watcher,
+    agent: str,
+    agent_path: Path,
+    steps: int,
+    server_pid: int | None = None,
+    timeout: float = 600,
+) -> dict[str, Any]:
     """A visitor's Mario training run through the Train tab, then, once it learns (after its burn-in: the
     learner and the emulators all busy), another visitor's first (uncached) Mario video. With `server_pid`
     (an A/B), the training processes are reniced to what they were before the app niced them."""
@@ -101,11 +111,15 @@ def mario_video_while_training(url: str, watcher, agent: str, agent_path: Path, 
     trainer.predict(*inputs, api_name="/train_check")  # as Start does: the session's one place in the queue
     job = trainer.submit(*inputs, api_name="/train")
     deadline = time.monotonic() + timeout
-    while not re.search(r"\*\*running\*\* for .*?, [1-9]\d* / \d+ agent steps(?!: filling)", training_status(job)):
+    while not re.search(
+        r"\*\*running\*\* for .*?, [1-9]\d* / \d+ agent steps(?!: filling)", training_status(job)
+    ):
         if job.done() or time.monotonic() > deadline:
             failure = job.exception() if job.done() else None
-            raise RuntimeError(f"the training run did not start learning: {training_status(job)!r}"
-                               + (f" ({failure})" if failure else ""))
+            raise RuntimeError(
+                f"the training run did not start learning: {training_status(job)!r}"
+                + (f" ({failure})" if failure else "")
+            )
         time.sleep(0.5)
     reniced = undo_training_nice(server_pid) if server_pid is not None else []
     before = training_status(job)
@@ -114,9 +128,13 @@ def mario_video_while_training(url: str, watcher, agent: str, agent_path: Path, 
     trainer.predict(api_name="/stop_training")
     while not job.done() and time.monotonic() < deadline:
         time.sleep(0.5)
-    return {"mario_first_video_while_training_s": seconds, "training_processes_reniced": reniced,
-            "training_status_before_video": before,
-            "training_status_after_video": after, "training_still_running_after_video": "**running**" in after}
+    return {
+        "mario_first_video_while_training_s": seconds,
+        "training_processes_reniced": reniced,
+        "training_status_before_video": before,
+        "training_status_after_video": after,
+        "training_still_running_after_video": "**running**" in after,
+    }
 
 
 def pendulum_breakdown(checkpoint: Path) -> dict[str, float]:
@@ -132,22 +150,36 @@ def pendulum_breakdown(checkpoint: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         write_mp4(Path(tmp) / "x.mp4", episode.frames, episode.fps)
     written = time.perf_counter()
-    return {"pendulum_play_s": played - start, "pendulum_write_mp4_s": written - played,
-            "pendulum_frames": len(episode.frames)}
+    return {
+        "pendulum_play_s": played - start,
+        "pendulum_write_mp4_s": written - played,
+        "pendulum_frames": len(episode.frames),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="cached repeats timed per system")
-    parser.add_argument("--settle", type=float, default=10.0,
-                        help="seconds between the first page and the first replay request")
-    parser.add_argument("--train-steps", type=int, default=8000,
-                        help="agent steps of the Mario run started in the Train tab (its default run: from the "
-                             "bundled agent, on the level it proposes) before the while-training video (learning "
-                             "starts after a quarter of them); 0 skips that figure")
-    parser.add_argument("--without-training-nice", action="store_true",
-                        help="an A/B: renice the training processes to the priority they had before the app niced "
-                             "them, before the while-training video (root, or CAP_SYS_NICE, can lower a niceness)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        help="seconds between the first page and the first replay request",
+    )
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=8000,
+        help="agent steps of the Mario run started in the Train tab (its default run: from the "
+        "bundled agent, on the level it proposes) before the while-training video (learning "
+        "starts after a quarter of them); 0 skips that figure",
+    )
+    parser.add_argument(
+        "--without-training-nice",
+        action="store_true",
+        help="an A/B: renice the training processes to the priority they had before the app niced "
+        "them, before the while-training video (root, or CAP_SYS_NICE, can lower a niceness)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rlcore-bench-app-"))
@@ -165,12 +197,22 @@ def main() -> None:
             notes.append(f"{system}_agent: small, trained here (not bundled)")
 
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "RLCORE_CHECKPOINTS": str(checkpoints),
-           "RLCORE_APP_DIR": str(work / "app"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "RLCORE_CHECKPOINTS": str(checkpoints),
+        "RLCORE_APP_DIR": str(work / "app"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     url = f"http://127.0.0.1:{port}/"
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [sys.executable, str(REPO / "app.py")],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_for_page(url)
         cold_start = time.perf_counter() - start
@@ -194,13 +236,21 @@ def main() -> None:
             results[f"{system}_first_video_s"] = first
             results[f"{system}_cached_video_median_s"] = statistics.median(repeats)
             results[f"{system}_episode_frames"] = entry["frames"]
-            results[f"{system}_default_episode_after_warm_up_s"], figures = timed_watch(client, system,
-                                                                                        agents[system], seed=0)
+            results[f"{system}_default_episode_after_warm_up_s"], figures = timed_watch(
+                client, system, agents[system], seed=0
+            )
             results[f"{system}_default_episode_was_prerendered"] = figures["cached"]
         if args.train_steps:
-            results.update(mario_video_while_training(url, client, agents["mario"], checkpoints / agents["mario"],
-                                                      args.train_steps,
-                                                      server.pid if args.without_training_nice else None))
+            results.update(
+                mario_video_while_training(
+                    url,
+                    client,
+                    agents["mario"],
+                    checkpoints / agents["mario"],
+                    args.train_steps,
+                    server.pid if args.without_training_nice else None,
+                )
+            )
     finally:
         server.terminate()
         try:
@@ -215,10 +265,17 @@ def main() -> None:
     results["emulator_raw_frames_per_s"] = max(measure_raw_env(steps=2000) for _ in range(2))
     shutil.rmtree(work, ignore_errors=True)
 
-    targets = {"cold_start_to_first_page_s": 10, "mario_first_video_s": 5, "pendulum_first_video_s": 1,
-               "mario_first_video_while_training_s": 5,
-               "pendulum_cached_video_median_s": 0.2, "mario_cached_video_median_s": 0.2}
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (timings are noisy when busy)")
+    targets = {
+        "cold_start_to_first_page_s": 10,
+        "mario_first_video_s": 5,
+        "pendulum_first_video_s": 1,
+        "mario_first_video_while_training_s": 5,
+        "pendulum_cached_video_median_s": 0.2,
+        "mario_cached_video_median_s": 0.2,
+    }
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (timings are noisy when busy)"
+    )
     print("targets: " + ", ".join(f"{name} < {limit} s" for name, limit in targets.items()))
     for note in notes:
         print(note)

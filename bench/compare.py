@@ -42,8 +42,13 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=3000)
     parser.add_argument("--show-q", action="store_true")
     args = parser.parse_args()
-    options = {"world": args.world, "stage": args.stage, "seed": args.seed, "max_steps": args.max_steps,
-               "show_q": args.show_q}
+    options = {
+        "world": args.world,
+        "stage": args.stage,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+        "show_q": args.show_q,
+    }
     with tempfile.TemporaryDirectory() as cache:
         renderer = Renderer(Path(cache))
         renderer.episode("mario", CHECKPOINTS / args.left, {**options, "max_steps": 1})  # imports, warm-up
@@ -54,7 +59,9 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"steps: {compared.left.summary['steps']} and {compared.right.summary['steps']}")
     print(f"seconds: {seconds:.1f}")
-    print(f"cpu_seconds: {cpu:.1f}")  # this process's threads (ffmpeg's processes apart): above `seconds` = parallel
+    print(
+        f"cpu_seconds: {cpu:.1f}"
+    )  # this process's threads (ffmpeg's processes apart): above `seconds` = parallel
     print(f"rss_before_mb: {before:.0f}")
     print(f"peak_rss_mb: {peak:.0f}")
     print(f"peak_over_before_mb: {peak - before:.0f}")

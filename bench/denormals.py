@@ -61,8 +61,9 @@ def main() -> None:
     for flush in (False, True):
         torch.set_flush_denormal(flush)
         figures[f"adam step ms, normal moments, flush {flush}"] = step_ms(adam_with_moments(0.0), args.steps)
-        figures[f"adam step ms, {args.share:.0%} denormal, flush {flush}"] = step_ms(adam_with_moments(args.share),
-                                                                                   args.steps)
+        figures[f"adam step ms, {args.share:.0%} denormal, flush {flush}"] = step_ms(
+            adam_with_moments(args.share), args.steps
+        )
     torch.set_flush_denormal(False)
     for name, value in figures.items():
         print(f"{name}: {value:.2f}")

@@ -47,7 +47,9 @@ def figures(folder: Path, physics: dict[str, float]) -> tuple[float, float]:
 def fine_tune(physics: dict[str, float], iterations: int, seed: int, out: Path) -> float:
     """Train from the bundled agent as the Train tab does; the wall-clock seconds it took."""
     pendulum = get_system("pendulum")
-    config = resolve_config(pendulum, init=BUNDLED, overrides={"iterations": iterations, "seed": seed, **physics})
+    config = resolve_config(
+        pendulum, init=BUNDLED, overrides={"iterations": iterations, "seed": seed, **physics}
+    )
     began = time.perf_counter()
     for _ in pendulum.train(config, out, device="cpu"):
         pass
@@ -65,14 +67,17 @@ def mario_before_after(run: Path, episodes: int) -> None:
     for name, folder in (("bundled mario-1-1", BUNDLED_MARIO), (str(run), run)):
         results = evaluate(Mario.load(folder, **level), episodes, seed=0)
         xs = [e["x_pos"] for e in results["episodes"]]
-        print(f"{name}: x reached {results['mean_x_pos']:.0f} (min {min(xs)}, max {max(xs)}), flags "
-              f"{results['flags']}/{episodes}, return {results['mean_reward']:.0f}")
+        print(
+            f"{name}: x reached {results['mean_x_pos']:.0f} (min {min(xs)}, max {max(xs)}), flags "
+            f"{results['flags']}/{episodes}, return {results['mean_reward']:.0f}"
+        )
 
 
 def mario_tab_run(out: Path, seconds: float, steps: int | None = None):
-    """Train the Train tab's default Mario run (its proposed agent, on its own level, with the practice the tab
-    adds: System.practice judged by that agent's seed-0 episode), stopped after `seconds` as the app stops a
-    run at its cap (`steps`: another budget) -> (the run's folder, the agent it started from, the Practice)."""
+    """Train the Train tab's default Mario run (its proposed agent, on its own level, with the practice the
+    tab adds: System.practice judged by that agent's seed-0 episode), stopped after `seconds` as the app stops
+    a run at its cap (`steps`: another budget) ->
+    (the run's folder, the agent it started from, the Practice)."""
     import threading
 
     from demo.train import run_config
@@ -83,8 +88,15 @@ def mario_tab_run(out: Path, seconds: float, steps: int | None = None):
     agent = BUNDLED.parent / knobs.start_agent
     start = resolve_config(mario, init=agent)
     task = {**mario.task_of(start), **knobs.start_task}
-    config = run_config("mario", next(iter(mario.presets)), steps or knobs.start_budget,
-                        getattr(start, knobs.lr_field), 0, start=agent, task=task)
+    config = run_config(
+        "mario",
+        next(iter(mario.presets)),
+        steps or knobs.start_budget,
+        getattr(start, knobs.lr_field),
+        0,
+        start=agent,
+        task=task,
+    )
     typed = from_dict(mario.Config, config, source="the tab's run")
     practice = mario.practice(typed, mario.map_episode(mario.load(agent), mario.play_options(0, **task)))
     if practice is not None:
@@ -100,8 +112,10 @@ def mario_tab_run(out: Path, seconds: float, steps: int | None = None):
             last = record or last
     finally:
         cap.cancel()
-    print(f"tab run: {time.perf_counter() - began:.0f} s (cap {seconds:.0f} s), {typed.max_steps} steps "
-          f"proposed, reached {last.get('step')}")
+    print(
+        f"tab run: {time.perf_counter() - began:.0f} s (cap {seconds:.0f} s), {typed.max_steps} steps "
+        f"proposed, reached {last.get('step')}"
+    )
     return out, agent, practice
 
 
@@ -116,32 +130,58 @@ def mario_practice_before_after(agent: Path, run: Path, practice, episodes: int)
     changes = practice.config
     xs = route_points(Route.load(changes["starts"]))
     lo, hi = BackwardCurriculum(xs, changes["start_window"], 1.0, start_x=changes["start_x"]).window
-    spots = xs[lo:hi + 1]
-    print(f"practice window: x {', '.join(map(str, spots))}; sticky 0.25: seeds 3000-{3000 + episodes - 1} each")
+    spots = xs[lo : hi + 1]
+    print(
+        f"practice window: x {', '.join(map(str, spots))}; sticky 0.25: seeds 3000-{3000 + episodes - 1} each"
+    )
     for name, folder in ((agent.name, agent), (str(run), run)):
         mario = Mario.load(folder)
         greedy = [run_episode(mario, seed=0, start_x=x)["x_pos"] for x in spots]
-        sticky = sorted(run_episode(mario, seed=3000 + i, start_x=x, sticky=0.25)["x_pos"]
-                        for x in spots for i in range(episodes))
-        print(f"{name}: greedy x from the window's points {greedy}; sticky x (sorted) {sticky}, mean "
-              f"{statistics.mean(sticky):.0f}; from the level's start (greedy) x {run_episode(mario, seed=0)['x_pos']}")
+        sticky = sorted(
+            run_episode(mario, seed=3000 + i, start_x=x, sticky=0.25)["x_pos"]
+            for x in spots
+            for i in range(episodes)
+        )
+        print(
+            f"{name}: greedy x from the window's points {greedy}; sticky x (sorted) {sticky}, mean "
+            f"{statistics.mean(sticky):.0f}; "
+            f"from the level's start (greedy) x {run_episode(mario, seed=0)['x_pos']}"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--physics", nargs="+", default=["g=15"], help="NAME=VALUE of g, m, l (default: g=15)")
-    parser.add_argument("--iterations", type=int,
-                        default=profile_of(get_system("pendulum")).knobs.start_budget)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--physics", nargs="+", default=["g=15"], help="NAME=VALUE of g, m, l (default: g=15)"
+    )
+    parser.add_argument(
+        "--iterations", type=int, default=profile_of(get_system("pendulum")).knobs.start_budget
+    )
     parser.add_argument("--seeds", type=int, default=3, help="fine-tunes with training seeds 0..N-1")
-    parser.add_argument("--mario", type=Path, metavar="RUN", help="instead: a Mario run trained from mario-1-1 "
-                        "against mario-1-1, on the run's level")
-    parser.add_argument("--mario-tab", action="store_true", help="instead: train the Train tab's default Mario "
-                        "run (stopped at --cap seconds), then compare it with the agent it started from: from each "
-                        "point of its practice window (--episodes sticky episodes each) and from the level's start")
-    parser.add_argument("--cap", type=float, default=600.0, help="with --mario-tab: the time cap (default: the "
-                        "app's 600 s)")
-    parser.add_argument("--steps", type=int, help="with --mario-tab: the agent steps proposed (default: the tab's)")
-    parser.add_argument("--episodes", type=int, default=10, help="with --mario: episodes of each (default: 10)")
+    parser.add_argument(
+        "--mario",
+        type=Path,
+        metavar="RUN",
+        help="instead: a Mario run trained from mario-1-1 against mario-1-1, on the run's level",
+    )
+    parser.add_argument(
+        "--mario-tab",
+        action="store_true",
+        help="instead: train the Train tab's default Mario "
+        "run (stopped at --cap seconds), then compare it with the agent it started from: from each "
+        "point of its practice window (--episodes sticky episodes each) and from the level's start",
+    )
+    parser.add_argument(
+        "--cap", type=float, default=600.0, help="with --mario-tab: the time cap (default: the app's 600 s)"
+    )
+    parser.add_argument(
+        "--steps", type=int, help="with --mario-tab: the agent steps proposed (default: the tab's)"
+    )
+    parser.add_argument(
+        "--episodes", type=int, default=10, help="with --mario: episodes of each (default: 10)"
+    )
     args = parser.parse_args()
     if args.mario:
         return mario_before_after(args.mario, args.episodes)
@@ -153,8 +193,10 @@ def main() -> None:
             return mario_practice_before_after(agent, run, practice, args.episodes)
     physics = {name: float(value) for name, value in (item.split("=") for item in args.physics)}
     torch.set_num_threads(1)
-    print(f"physics {physics}, {args.iterations} iterations, {EPISODES} episodes (seeds {FIRST_SEED}-"
-          f"{FIRST_SEED + EPISODES - 1})")
+    print(
+        f"physics {physics}, {args.iterations} iterations, {EPISODES} episodes (seeds {FIRST_SEED}-"
+        f"{FIRST_SEED + EPISODES - 1})"
+    )
     before = figures(BUNDLED, physics)
     print(f"bundled agent: return {before[0]:.1f}, swung up {before[1]:.0%}")
     returns = []
@@ -163,8 +205,10 @@ def main() -> None:
             seconds = fine_tune(physics, args.iterations, seed, Path(tmp) / str(seed))
             after = figures(Path(tmp) / str(seed), physics)
             returns.append(after[0])
-            print(f"fine-tuned, training seed {seed}: return {after[0]:.1f}, swung up {after[1]:.0%} "
-                  f"({seconds:.1f} s, {args.iterations / seconds:.1f} iterations/s)")
+            print(
+                f"fine-tuned, training seed {seed}: return {after[0]:.1f}, swung up {after[1]:.0%} "
+                f"({seconds:.1f} s, {args.iterations / seconds:.1f} iterations/s)"
+            )
     print(f"fine-tuned mean over {args.seeds} runs: return {statistics.fmean(returns):.1f}")
 
 

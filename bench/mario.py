@@ -55,7 +55,11 @@ def our_env_steps_per_s(steps: int) -> float:
 
 
 # the learner options timed beside the plain update: their name in the output -> MarioConfig fields
-OPTIONS = {"prioritized": {"prioritized": True}, "random shift": {"random_shift": 4}, "noisy": {"noisy": True}}
+OPTIONS = {
+    "prioritized": {"prioritized": True},
+    "random shift": {"random_shift": 4},
+    "noisy": {"noisy": True},
+}
 
 
 def filled_agent(precision: str = "float32", fill: int = 1000, **options) -> Mario:
@@ -88,12 +92,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def our_training(steps: int, burnin: int, num_envs: int, precision: str, threads: int,
-                 pin_cpus: bool = True) -> dict:
+def our_training(
+    steps: int, burnin: int, num_envs: int, precision: str, threads: int, pin_cpus: bool = True
+) -> dict:
     """Our trainer, timed over `steps` agent steps once learning has begun (as measure_training),
     with the CPU time it used meanwhile (this process and its emulator workers)."""
-    config = MarioConfig(burnin=burnin, num_envs=num_envs, precision=precision, torch_threads=threads,
-                         pin_cpus=pin_cpus, checkpoint_every=10**9)
+    config = MarioConfig(
+        burnin=burnin,
+        num_envs=num_envs,
+        precision=precision,
+        torch_threads=threads,
+        pin_cpus=pin_cpus,
+        checkpoint_every=10**9,
+    )
     with tempfile.TemporaryDirectory(prefix="bench-mario-") as out_dir:
         run = TrainingRun(config, out_dir, device="cpu")
         updates = 0
@@ -120,11 +131,15 @@ def our_training(steps: int, burnin: int, num_envs: int, precision: str, threads
         finally:
             run.close(save=False)
     done_steps = run.agent.curr_step - first
-    return {"precision": run.agent.config.precision,  # "auto" resolved for this machine
-            "agent_steps_per_s": done_steps / seconds, "learn_steps_per_s": updates / seconds,
-            "cpu_ms_per_step": 1000 * cpu_seconds / done_steps,
-            "bytes_per_transition": memory.bytes_per_row * rows / transitions, "rows": rows,
-            "transitions": transitions}
+    return {
+        "precision": run.agent.config.precision,  # "auto" resolved for this machine
+        "agent_steps_per_s": done_steps / seconds,
+        "learn_steps_per_s": updates / seconds,
+        "cpu_ms_per_step": 1000 * cpu_seconds / done_steps,
+        "bytes_per_transition": memory.bytes_per_row * rows / transitions,
+        "rows": rows,
+        "transitions": transitions,
+    }
 
 
 def tutorial_training(steps: int, burnin: int, threads: int) -> dict:
@@ -139,29 +154,54 @@ def tutorial_training(steps: int, burnin: int, threads: int) -> dict:
 
 def main() -> None:
     default_threads = torch.get_num_threads()  # torch's own choice: what the tutorial as written runs with
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-steps", type=int, default=600, help="timed agent steps of each training loop")
-    parser.add_argument("--burnin", type=int, default=200, help="burn-in before the timed window (both sides)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--train-steps", type=int, default=600, help="timed agent steps of each training loop"
+    )
+    parser.add_argument(
+        "--burnin", type=int, default=200, help="burn-in before the timed window (both sides)"
+    )
     parser.add_argument("--env-steps", type=int, default=600, help="agent steps for the env measurements")
     parser.add_argument("--updates", type=int, default=40, help="timed learner updates (both sides)")
-    parser.add_argument("--variants", nargs="+",
-                        default=["1/float32", "3/float32", "3/bfloat16/unpinned", "3/bfloat16"],
-                        help="our trainer's settings to time, as NUM_ENVS/PRECISION (float32, bfloat16, or auto: "
-                             "what the fast preset picks on this CPU), with /unpinned for pin_cpus=False (learner "
-                             "and workers not pinned to their own cores)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides of the env and "
-                                                               "learner figures, and for our trainer's learner")
-    parser.add_argument("--tutorial-threads", type=int, nargs="+", default=sorted({1, default_threads}),
-                        help="torch thread counts at which the tutorial's training loop is timed (before and "
-                             f"after ours; its best run is the reference). Default: 1 and torch's default "
-                             f"here ({default_threads})")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of the env and learner "
-                                                              "measurements (each side's best is kept)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["1/float32", "3/float32", "3/bfloat16/unpinned", "3/bfloat16"],
+        help="our trainer's settings to time, as NUM_ENVS/PRECISION (float32, bfloat16, or auto: "
+        "what the fast preset picks on this CPU), with /unpinned for pin_cpus=False (learner "
+        "and workers not pinned to their own cores)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for both sides of the env and learner figures, and for our trainer's learner",
+    )
+    parser.add_argument(
+        "--tutorial-threads",
+        type=int,
+        nargs="+",
+        default=sorted({1, default_threads}),
+        help="torch thread counts at which the tutorial's training loop is timed (before and "
+        f"after ours; its best run is the reference). Default: 1 and torch's default "
+        f"here ({default_threads})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternating rounds of the env and learner measurements (each side's best is kept)",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average "
-          f"{os.getloadavg()[0]:.1f} (2 cores: figures are noisy, ratios are what to compare)", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average "
+        f"{os.getloadavg()[0]:.1f} (2 cores: figures are noisy, ratios are what to compare)",
+        flush=True,
+    )
     auto_precision, why = resolve_precision(MarioConfig(precision="auto"), torch.device("cpu"))
     print(f"cpu: {why}", flush=True)
 
@@ -172,8 +212,11 @@ def main() -> None:
         raw = max(raw, tutorial.measure_raw_env(steps=4 * args.env_steps))
         tutorial_env = max(tutorial_env, tutorial.measure_env(steps=args.env_steps))
         ours_env = max(ours_env, our_env_steps_per_s(args.env_steps))
-    print(f"env: raw {raw:.0f} frames/s (raw/4 = {raw / 4:.1f}), tutorial wrappers {tutorial_env:.1f} steps/s, "
-          f"ours {ours_env:.1f} steps/s = {ours_env / (raw / 4):.1%} of raw/4", flush=True)
+    print(
+        f"env: raw {raw:.0f} frames/s (raw/4 = {raw / 4:.1f}), tutorial wrappers {tutorial_env:.1f} steps/s, "
+        f"ours {ours_env:.1f} steps/s = {ours_env / (raw / 4):.1%} of raw/4",
+        flush=True,
+    )
 
     tutorial_bytes = tutorial.bytes_per_transition()
     print(f"replay: tutorial {tutorial_bytes} bytes per transition", flush=True)
@@ -186,19 +229,27 @@ def main() -> None:
         ours_updates_bf16 = max(ours_updates_bf16, our_learner_updates_per_s(args.updates, "bfloat16"))
         for name, options in OPTIONS.items():
             ours_with[name] = max(ours_with[name], our_learner_updates_per_s(args.updates, **options))
-    with_options = ", ".join(f"with {name} {value:.2f} updates/s ({value / ours_updates:.2f}x)"
-                             for name, value in ours_with.items())
-    print(f"learner: tutorial {tutorial_updates:.2f} updates/s, ours {ours_updates:.2f} updates/s "
-          f"({ours_updates / tutorial_updates:.2f}x), ours in bfloat16 {ours_updates_bf16:.2f} updates/s "
-          f"({ours_updates_bf16 / tutorial_updates:.2f}x); ours (float32) {with_options}", flush=True)
+    with_options = ", ".join(
+        f"with {name} {value:.2f} updates/s ({value / ours_updates:.2f}x)"
+        for name, value in ours_with.items()
+    )
+    print(
+        f"learner: tutorial {tutorial_updates:.2f} updates/s, ours {ours_updates:.2f} updates/s "
+        f"({ours_updates / tutorial_updates:.2f}x), ours in bfloat16 {ours_updates_bf16:.2f} updates/s "
+        f"({ours_updates_bf16 / tutorial_updates:.2f}x); ours (float32) {with_options}",
+        flush=True,
+    )
 
     def time_tutorial(when: str) -> dict:
         """Every --tutorial-threads setting once -> the fastest run (the ratio errs on its side)."""
         runs = []
         for threads in args.tutorial_threads:
             run = tutorial_training(args.train_steps, args.burnin, threads) | {"threads": threads}
-            print(f"training: tutorial{when}, {threads} torch thread(s): {run['agent_steps_per_s']:.1f} agent "
-                  f"steps/s ({run['learn_steps_per_s']:.1f} updates/s)", flush=True)
+            print(
+                f"training: tutorial{when}, {threads} torch thread(s): {run['agent_steps_per_s']:.1f} agent "
+                f"steps/s ({run['learn_steps_per_s']:.1f} updates/s)",
+                flush=True,
+            )
             runs.append(run)
         return max(runs, key=lambda run: run["agent_steps_per_s"])
 
@@ -208,16 +259,20 @@ def main() -> None:
         num_envs, precision, *pinning = variant.split("/")
         if pinning not in ([], ["unpinned"]):
             parser.error(f"--variants: {variant!r} is not NUM_ENVS/PRECISION[/unpinned]")
-        ours_train = our_training(args.train_steps, args.burnin, int(num_envs), precision, args.threads,
-                                  pin_cpus=not pinning)
+        ours_train = our_training(
+            args.train_steps, args.burnin, int(num_envs), precision, args.threads, pin_cpus=not pinning
+        )
         ratio = ours_train["agent_steps_per_s"] / tutorial_train["agent_steps_per_s"]
         used = ours_train["precision"] + (" (auto)" if precision == "auto" else "")
         setting = f"{num_envs} env worker(s), {used}{', unpinned' if pinning else ''}"
-        print(f"training: ours, {setting}: {ours_train['agent_steps_per_s']:.1f} agent "
-              f"steps/s ({ours_train['learn_steps_per_s']:.1f} updates/s), {ratio:.2f}x the tutorial; replay "
-              f"{ours_train['bytes_per_transition']:.0f} bytes per transition ({ours_train['rows']} rows for "
-              f"{ours_train['transitions']} transitions); {ours_train['cpu_ms_per_step']:.2f} ms of CPU per "
-              f"agent step", flush=True)
+        print(
+            f"training: ours, {setting}: {ours_train['agent_steps_per_s']:.1f} agent "
+            f"steps/s ({ours_train['learn_steps_per_s']:.1f} updates/s), {ratio:.2f}x the tutorial; replay "
+            f"{ours_train['bytes_per_transition']:.0f} bytes per transition ({ours_train['rows']} rows for "
+            f"{ours_train['transitions']} transitions); {ours_train['cpu_ms_per_step']:.2f} ms of CPU per "
+            f"agent step",
+            flush=True,
+        )
         if best is None or ours_train["agent_steps_per_s"] > best[1]["agent_steps_per_s"]:
             best = (variant, ours_train, ratio)
 

@@ -75,8 +75,14 @@ def ray_training(steps: int, burnin: int, workers: int, precision: str, threads:
     and of every process below it (Ray's), apart."""
     from rlcore.mario.distributed import RayTrainingRun
 
-    config = MarioConfig(burnin=burnin, num_envs=workers, precision=precision, torch_threads=threads,
-                         checkpoint_every=10**9, collector="ray")
+    config = MarioConfig(
+        burnin=burnin,
+        num_envs=workers,
+        precision=precision,
+        torch_threads=threads,
+        checkpoint_every=10**9,
+        collector="ray",
+    )
     with tempfile.TemporaryDirectory(prefix="bench-mario-ray-") as out_dir:
         run = RayTrainingRun(config, out_dir, device="cpu")
         try:
@@ -93,8 +99,12 @@ def ray_training(steps: int, burnin: int, workers: int, precision: str, threads:
         finally:
             run.close(save=False)
     others = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
-    return {"agent_steps_per_s": done / seconds, "learner_ms": 1000 * learner / done,
-            "others_ms": 1000 * others / done, "cpu_ms_per_step": 1000 * (learner + others) / done}
+    return {
+        "agent_steps_per_s": done / seconds,
+        "learner_ms": 1000 * learner / done,
+        "others_ms": 1000 * others / done,
+        "cpu_ms_per_step": 1000 * (learner + others) / done,
+    }
 
 
 def cpu_ms_per_call(function, calls: int) -> float:
@@ -119,9 +129,11 @@ def per_step_costs(env_steps: int, updates: int, precision: str) -> dict:
 
     agent = filled_agent(precision)
     state = np.random.default_rng(0).integers(0, 256, (4, 84, 84), dtype=np.uint8)
-    return {"env_ms": cpu_ms_per_call(env_step, env_steps),
-            "act_ms": cpu_ms_per_call(lambda: agent.greedy_actions(state), 200),
-            "update_ms": cpu_ms_per_call(agent.learn_step, updates)}
+    return {
+        "env_ms": cpu_ms_per_call(env_step, env_steps),
+        "act_ms": cpu_ms_per_call(lambda: agent.greedy_actions(state), 200),
+        "update_ms": cpu_ms_per_call(agent.learn_step, updates),
+    }
 
 
 def predicted_steps_per_s(cores: int, worker_ms: float, learner_ms: float) -> float:
@@ -129,12 +141,18 @@ def predicted_steps_per_s(cores: int, worker_ms: float, learner_ms: float) -> fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=3000, help="timed agent steps per path (default: 3000)")
     parser.add_argument("--burnin", type=int, default=600, help="agent steps before learning (default: 600)")
     parser.add_argument("--workers", type=int, default=2, help="emulator workers on both paths (default: 2)")
-    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
-                        help="the learner's precision (default: float32; bfloat16 pays only on CPUs with AVX-512 BF16)")
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="the learner's precision (default: float32; bfloat16 pays only on CPUs with AVX-512 BF16)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="the learner's torch threads (default: 1)")
     parser.add_argument("--env-steps", type=int, default=500, help="env steps timed alone (default: 500)")
     parser.add_argument("--updates", type=int, default=40, help="updates timed alone (default: 40)")
@@ -148,24 +166,34 @@ def main() -> None:
     update_share = update_ms / MarioConfig().learn_every
     transport_ms = ray["cpu_ms_per_step"] - (env_ms + act_ms + update_share)
     # the learner's CPU per step with its update share 10x smaller (never below its other work, > 0)
-    faster_learner_ms = max(ray["learner_ms"] - update_share * (1 - 1 / FASTER_LEARNER), 0.1 * ray["learner_ms"])
+    faster_learner_ms = max(
+        ray["learner_ms"] - update_share * (1 - 1 / FASTER_LEARNER), 0.1 * ray["learner_ms"]
+    )
 
     figures = {
-        "workers": args.workers, "cores": len(os.sched_getaffinity(0)),
+        "workers": args.workers,
+        "cores": len(os.sched_getaffinity(0)),
         "load average": round(os.getloadavg()[0], 2),
-        "local steps/s": local["agent_steps_per_s"], "ray steps/s": ray["agent_steps_per_s"],
-        "local cpu ms per step": local["cpu_ms_per_step"], "ray cpu ms per step": ray["cpu_ms_per_step"],
-        "ray learner cpu ms per step": ray["learner_ms"], "ray workers cpu ms per step": ray["others_ms"],
+        "local steps/s": local["agent_steps_per_s"],
+        "ray steps/s": ray["agent_steps_per_s"],
+        "local cpu ms per step": local["cpu_ms_per_step"],
+        "ray cpu ms per step": ray["cpu_ms_per_step"],
+        "ray learner cpu ms per step": ray["learner_ms"],
+        "ray workers cpu ms per step": ray["others_ms"],
         "ray cpu overhead ratio": ray["cpu_ms_per_step"] / local["cpu_ms_per_step"],
-        "env step ms": env_ms, "act ms": act_ms, "update ms": update_ms,
+        "env step ms": env_ms,
+        "act ms": act_ms,
+        "update ms": update_ms,
         "ray transport ms per step": transport_ms,
     }
     for cores in CORES:
-        figures[f"predicted steps/s {cores} cores"] = predicted_steps_per_s(cores, ray["others_ms"],
-                                                                             ray["learner_ms"])
+        figures[f"predicted steps/s {cores} cores"] = predicted_steps_per_s(
+            cores, ray["others_ms"], ray["learner_ms"]
+        )
     for cores in CORES:
         figures[f"predicted steps/s {cores} cores {FASTER_LEARNER}x learner"] = predicted_steps_per_s(
-            cores, ray["others_ms"], faster_learner_ms)
+            cores, ray["others_ms"], faster_learner_ms
+        )
     for name, value in figures.items():
         print(f"{name}: {value:.2f}" if isinstance(value, float) else f"{name}: {value}")
 

@@ -72,19 +72,35 @@ class OurRun:
 def _quality(net) -> dict:
     at_100 = evaluate_net(net, episodes=1000, seed=0, steps=100)
     at_200 = evaluate_net(net, episodes=1000, seed=0, steps=200)
-    return {"last_reward": at_100["mean_last_reward"], "return": at_200["mean_reward"],
-            "return_std": at_200["std_reward"]}
+    return {
+        "last_reward": at_100["mean_last_reward"],
+        "return": at_200["mean_reward"],
+        "return_std": at_200["std_reward"],
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", type=int, default=625, help="iterations of each of our runs (default: "
-                        "the tutorial's 20_000 // 32 = 625)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=625,
+        help="iterations of each of our runs (default: the tutorial's 20_000 // 32 = 625)",
+    )
     parser.add_argument("--rounds", type=int, default=6, help="turns taken by the two sides")
-    parser.add_argument("--seed-round-iterations", type=int, default=15,
-                        help="timed iterations of the tutorial's loop per round")
-    parser.add_argument("--seed-full", action="store_true", help="also run the tutorial's loop for --iterations "
-                        "iterations in one go, for its final reward")
+    parser.add_argument(
+        "--seed-round-iterations",
+        type=int,
+        default=15,
+        help="timed iterations of the tutorial's loop per round",
+    )
+    parser.add_argument(
+        "--seed-full",
+        action="store_true",
+        help="also run the tutorial's loop for --iterations iterations in one go, for its final reward",
+    )
     parser.add_argument("--no-compile", action="store_true", help="skip our torch.compile run")
     args = parser.parse_args()
 
@@ -96,17 +112,25 @@ def main() -> None:
         if not args.no_compile:
             ours["compiled"] = OurRun(dataclasses.replace(config, compile=True), f"{tmp}/compiled")
         for name, run in ours.items():
-            print(f"ours ({name}): first iteration {run.first_iteration_seconds:.1f} s (compile, if any)", flush=True)
+            print(
+                f"ours ({name}): first iteration {run.first_iteration_seconds:.1f} s (compile, if any)",
+                flush=True,
+            )
         seed_seconds, seed_iterations = 0.0, 0
-        per_round = (args.iterations - 2) // args.rounds  # leaves the last iteration (the final save) to finish()
+        per_round = (
+            args.iterations - 2
+        ) // args.rounds  # leaves the last iteration (the final save) to finish()
         for round_index in range(args.rounds):
             seed = train_seed(iterations=args.seed_round_iterations + 1)
             seed_seconds += seed["seconds"]
             seed_iterations += seed["timed_iterations"]
             for run in ours.values():
                 run.advance(per_round)
-            print(f"round {round_index + 1}: seed {seed_iterations / seed_seconds:.2f} it/s, "
-                  + ", ".join(f"{name} {run.rate:.1f} it/s" for name, run in ours.items()), flush=True)
+            print(
+                f"round {round_index + 1}: seed {seed_iterations / seed_seconds:.2f} it/s, "
+                + ", ".join(f"{name} {run.rate:.1f} it/s" for name, run in ours.items()),
+                flush=True,
+            )
         for run in ours.values():
             run.finish()
         mean_last = {name: run.mean_last_reward(f"{tmp}/{name}") for name, run in ours.items()}
@@ -135,7 +159,10 @@ def main() -> None:
     for name, label in (("seed", "seed"), ("fast", "ours"), ("compiled", "ours compiled")):
         if name in quality:
             print(f"{label} eval last reward at step 100: {quality[name]['last_reward']:.5f}")
-            print(f"{label} eval 200-step return: {quality[name]['return']:.1f} +/- {quality[name]['return_std']:.1f}")
+            print(
+                f"{label} eval 200-step return: {quality[name]['return']:.1f} "
+                f"+/- {quality[name]['return_std']:.1f}"
+            )
     print(f"ours last reward: {ours['fast'].last['last_reward']:.4f}")
     print(f"ours mean last reward of the last 20 iterations: {mean_last['fast']:.4f}")
     if "compiled" in ours:

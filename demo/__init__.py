@@ -11,8 +11,14 @@ TITLE = "rlcore: watch, train and compare RL agents"
 log = logging.getLogger(__name__)
 
 
-def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | None = None, *,
-              context=None, warm_up: bool = False, **limits):
+def build_app(
+    checkpoints_dir: str | Path | None = None,
+    work_dir: str | Path | None = None,
+    *,
+    context=None,
+    warm_up: bool = False,
+    **limits,
+):
     """The app's Blocks. Folders and limits come from `demo.context.AppSettings` (RLCORE_* variables),
     overridden by the arguments, or from a ready `context` (the tests keep a handle on it). With
     `warm_up`, a background thread imports the systems and renders each bundled agent's default episode,
@@ -23,12 +29,18 @@ def build_app(checkpoints_dir: str | Path | None = None, work_dir: str | Path | 
     from demo.context import AppContext, AppSettings
 
     if context is None:
-        context = AppContext(AppSettings.from_env(checkpoints_dir=checkpoints_dir, work_dir=work_dir, **limits))
-    # delete_cache: Gradio copies every served video, zip and upload into its cache; without it they stay forever
-    with gr.Blocks(title=TITLE, analytics_enabled=False,
-                   delete_cache=context.settings.gradio_cache_seconds) as app:
-        gr.Markdown(f"# {TITLE}\nSuper Mario Bros played by a Double DQN, and TorchRL's differentiable "
-                    "Pendulum. Watch the bundled agents, train a new one live, or bring your own checkpoint.")
+        context = AppContext(
+            AppSettings.from_env(checkpoints_dir=checkpoints_dir, work_dir=work_dir, **limits)
+        )
+    # delete_cache: Gradio copies every served video, zip and upload into its cache;
+    # without it they stay forever
+    with gr.Blocks(
+        title=TITLE, analytics_enabled=False, delete_cache=context.settings.gradio_cache_seconds
+    ) as app:
+        gr.Markdown(
+            f"# {TITLE}\nSuper Mario Bros played by a Double DQN, and TorchRL's differentiable "
+            "Pendulum. Watch the bundled agents, train a new one live, or bring your own checkpoint."
+        )
         with gr.Tabs():
             watch.build(context)
             train.build(context)

@@ -26,7 +26,8 @@ CORE_LABELS = {"mean_reward": "mean return", "std_reward": "std", "n_eval_episod
 
 def figure_columns() -> list[str]:
     """One column per figure label of every system (System.figures), and per other protocol it is shown
-    for ("sticky flag (per frame, ALE v5)": the flag rate under sticky actions, when evaluated), in the systems' order."""
+    for ("sticky flag (per frame, ALE v5)": the flag rate under sticky actions, when evaluated),
+    in the systems' order."""
     return list(figure_formats())
 
 
@@ -49,9 +50,14 @@ def trained_on(agent: Agent) -> str:
 
 def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
     results = results if isinstance(results, dict) else {}
-    row = {"agent": agent.ref, "system": agent.system, "trained on": trained_on(agent),
-           "source": agent.source, "algorithm": agent.algorithm,
-           **{label: finite_number(results.get(key)) for key, label in CORE_LABELS.items()}}
+    row = {
+        "agent": agent.ref,
+        "system": agent.system,
+        "trained on": trained_on(agent),
+        "source": agent.source,
+        "algorithm": agent.algorithm,
+        **{label: finite_number(results.get(key)) for key, label in CORE_LABELS.items()},
+    }
     for figure in get_system(agent.system).figures:
         row[figure.label] = figure.value(results)
         for prefix, label in figure.other_protocols:
@@ -62,11 +68,13 @@ def agent_row(agent: Agent, results: dict[str, Any] | None) -> dict[str, Any]:
 def newest_first(agents: list[Agent]) -> list[Agent]:
     """Agents added while the app runs (trained, uploaded) first, the newest at the top, then the bundled
     ones: a new row is the first row, never hidden in the table's scroll."""
+
     def added_at(agent: Agent) -> float:
         try:
             return agent.path.stat().st_mtime
         except OSError:
             return 0.0
+
     added = sorted((a for a in agents if a.source != "bundled"), key=added_at, reverse=True)
     return added + [a for a in agents if a.source == "bundled"]
 
@@ -80,8 +88,16 @@ def agents_table(ctx: AppContext, include_hub: bool) -> tuple[pd.DataFrame, str]
         except EXPECTED_ERRORS as err:  # offline, DNS, HTTP errors: the table still shows the local agents
             note += f" The Hub could not be listed, showing local agents only ({str(err).splitlines()[0]})."
         else:
-            rows += [{"agent": a["repo_id"], "system": a["system"], "source": "hub", "algorithm": a["algorithm"],
-                      "mean return": a["mean_reward"]} for a in hub_agents]
+            rows += [
+                {
+                    "agent": a["repo_id"],
+                    "system": a["system"],
+                    "source": "hub",
+                    "algorithm": a["algorithm"],
+                    "mean return": a["mean_reward"],
+                }
+                for a in hub_agents
+            ]
             note += f" {len(hub_agents)} found on the Hub (pick them in Watch by repo id)."
     return formatted_table(rows), note
 
@@ -109,8 +125,9 @@ def agent_cards(frame: pd.DataFrame) -> str:
     cards = []
     for row in frame.to_dict("records"):
         shown = [(key, value) for key, value in row.items() if key != "agent" and _shown(value)]
-        fields = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(format_value(v))}</dd>"
-                         for k, v in shown)
+        fields = "".join(
+            f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(format_value(v))}</dd>" for k, v in shown
+        )
         title = html.escape(str(row["agent"]))
         cards.append(f'<article class="agent-card"><h4>{title}</h4><dl>{fields}</dl></article>')
     return f'<div class="agent-cards">{"".join(cards)}</div>'
@@ -123,8 +140,9 @@ def _shown(value: Any) -> bool:
 def column_widths(columns: int) -> list[str]:
     """The base columns' widths, the rest of the row shared by the figure columns."""
     figures = max(columns - len(BASE_COLUMNS), 1)
-    return (["15%", "7%", "8%", "8%", "12%", "8%", "6%", "7%"]
-            + [f"{29 / figures:.1f}%"] * (columns - len(BASE_COLUMNS)))
+    return ["15%", "7%", "8%", "8%", "12%", "8%", "6%", "7%"] + [f"{29 / figures:.1f}%"] * (
+        columns - len(BASE_COLUMNS)
+    )
 
 
 def build(ctx: AppContext) -> None:
@@ -133,16 +151,26 @@ def build(ctx: AppContext) -> None:
             include_hub = gr.Checkbox(False, label="Also look on the Hugging Face Hub (our tag)")
             refresh = gr.Button("Refresh", size="sm")
         first = agents_table(ctx, False)[0]
-        table = gr.Dataframe(first, interactive=False, wrap=True, label="Known agents",
-                             column_widths=column_widths(len(first.columns)), elem_id="agents-table")
+        table = gr.Dataframe(
+            first,
+            interactive=False,
+            wrap=True,
+            label="Known agents",
+            column_widths=column_widths(len(first.columns)),
+            elem_id="agents-table",
+        )
         cards = gr.HTML(agent_cards(first), elem_id="agents-cards")
         table_note = gr.Markdown()
-        gr.Markdown(f"### Add your agent\nUpload `model.safetensors` + `config.json` (or one zip of them, up to "
-                    f"{ctx.settings.max_upload_mb:.0f} MB). Pickle files are refused. The agent is checked against "
-                    "its config, evaluated on fixed seeds and added to the table with a video.")
+        gr.Markdown(
+            f"### Add your agent\nUpload `model.safetensors` + `config.json` (or one zip of them, up to "
+            f"{ctx.settings.max_upload_mb:.0f} MB). Pickle files are refused. The agent is checked against "
+            "its config, evaluated on fixed seeds and added to the table with a video."
+        )
         with gr.Row():
             with gr.Column(scale=1):
-                upload = gr.File(file_count="multiple", label="Checkpoint files or a zip", elem_id="agents-upload")
+                upload = gr.File(
+                    file_count="multiple", label="Checkpoint files or a zip", elem_id="agents-upload"
+                )
                 add = gr.Button("Check, evaluate and add", variant="primary")
                 upload_status = gr.Markdown(elem_id="agents-upload-status")
             with gr.Column(scale=1):
@@ -158,8 +186,14 @@ def build(ctx: AppContext) -> None:
     refresh.click(refresh_table, include_hub, [table, table_note], api_name="agents")
     include_hub.change(refresh_table, include_hub, [table, table_note], api_name="agents_include_hub")
     tab.select(refresh_table, include_hub, [table, table_note], api_name="agents_tab")  # new runs, uploads
-    add.click(add_agent, [upload, include_hub], [upload_status, table, table_note, upload_video],
-              api_name="upload_agent", concurrency_id="render", concurrency_limit=ctx.settings.render_concurrency)
+    add.click(
+        add_agent,
+        [upload, include_hub],
+        [upload_status, table, table_note, upload_video],
+        api_name="upload_agent",
+        concurrency_id="render",
+        concurrency_limit=ctx.settings.render_concurrency,
+    )
 
 
 def add_uploaded_agent(ctx: AppContext, files, with_hub, progress) -> tuple:
@@ -174,16 +208,21 @@ def add_uploaded_agent(ctx: AppContext, files, with_hub, progress) -> tuple:
 
     try:
         progress(0.1, desc="Checking the files...")
-        folder, (results, episode) = receive_upload(paths, ctx.settings.uploads_dir,
-                                                    int(ctx.settings.max_upload_mb * 2**20), evaluate_and_render)
-        prune_oldest([p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
-                     ctx.settings.max_kept_uploads)
+        folder, (results, episode) = receive_upload(
+            paths, ctx.settings.uploads_dir, int(ctx.settings.max_upload_mb * 2**20), evaluate_and_render
+        )
+        prune_oldest(
+            [p for p in ctx.settings.uploads_dir.iterdir() if not p.name.startswith(".")],
+            ctx.settings.max_kept_uploads,
+        )
     except EXPECTED_ERRORS as err:
         return refusal(err), *agents_table(ctx, bool(with_hub)), None
     agent = ctx.catalog.resolve(f"uploaded/{folder.name}")
     label = profile_of(get_system(agent.system)).label
-    message = (f"Added **{agent.ref}**: a {label} agent trained on {trained_on(agent)}, now the table's "
-               f"first row; pick it in Watch to compare it. {evaluated_text(agent.system, results)}.")
+    message = (
+        f"Added **{agent.ref}**: a {label} agent trained on {trained_on(agent)}, now the table's "
+        f"first row; pick it in Watch to compare it. {evaluated_text(agent.system, results)}."
+    )
     return message, *agents_table(ctx, bool(with_hub)), str(episode.video)
 
 
@@ -191,8 +230,10 @@ def evaluated_text(system_name: str, results: dict[str, Any]) -> str:
     """The evaluation in the table's words: "Evaluated over 10 episodes: mean return **-148** (std 86.9),
     last reward **-7.09e-07**" (the core figures, then the system's Figures with their labels and formats)."""
     core = {label: finite_number(results.get(key)) for key, label in CORE_LABELS.items()}
-    text = (f"Evaluated over {format_value(core['episodes'])} episodes: "
-            f"mean return **{format_value(core['mean return'])}**")
+    text = (
+        f"Evaluated over {format_value(core['episodes'])} episodes: "
+        f"mean return **{format_value(core['mean return'])}**"
+    )
     text += f" (std {format_value(core['std'])})" if core["std"] is not None else ""
     for figure in get_system(system_name).figures:
         value = figure.value(results)

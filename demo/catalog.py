@@ -21,10 +21,10 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
-    ref: str            # what the UI shows and passes back
-    path: Path          # the checkpoint folder
-    system: str         # the name of its rlcore.systems.System
-    source: str         # "bundled" | "trained here" | "uploaded" | "local" | "hub"
+    ref: str  # what the UI shows and passes back
+    path: Path  # the checkpoint folder
+    system: str  # the name of its rlcore.systems.System
+    source: str  # "bundled" | "trained here" | "uploaded" | "local" | "hub"
     algorithm: str = ""
 
     def results(self) -> dict[str, Any] | None:
@@ -69,7 +69,9 @@ class Catalog:
         """Agents published with our tag (rlcore.hub.list_agents); a HubError when the Hub is unreachable."""
         from rlcore import hub
 
-        return [dataclasses.asdict(summary) for summary in hub.list_agents(endpoint=self.settings.hub_endpoint)]
+        return [
+            dataclasses.asdict(summary) for summary in hub.list_agents(endpoint=self.settings.hub_endpoint)
+        ]
 
     def resolve(self, ref: str, system: str | None = None) -> Agent:
         """The agent a reference names; CheckpointError (one readable line) when there is none."""
@@ -82,8 +84,10 @@ class Catalog:
         from rlcore import hub
 
         if not self.settings.allow_local_paths and not hub.is_hub_ref(ref):
-            raise CheckpointError(f"{ref}: not a listed agent or a Hub repo id (owner/name); this server does "
-                                  "not open arbitrary folders")
+            raise CheckpointError(
+                f"{ref}: not a listed agent or a Hub repo id (owner/name); this server does "
+                "not open arbitrary folders"
+            )
         path = Path(ref).expanduser()
         if path.is_dir() or path.is_file():
             agent = self._agent_at(path if path.is_dir() else path.parent, ref, "local", strict=True)
@@ -92,7 +96,9 @@ class Catalog:
             # A HubError (one line) when unknown or unreachable; only our format's files are fetched.
             folder = self._pull(ref)
             return self._check_system(self._agent_at(folder, ref, "hub", strict=True), system)
-        raise CheckpointError(f"{ref}: not a known agent, a local checkpoint folder, or a Hub repo id (owner/name)")
+        raise CheckpointError(
+            f"{ref}: not a known agent, a local checkpoint folder, or a Hub repo id (owner/name)"
+        )
 
     def _pull(self, ref: str) -> Path:
         """A Hub agent into the app's own cache (size-capped before download), then the cache pruned to
@@ -101,8 +107,12 @@ class Catalog:
         from rlcore import hub
 
         settings = self.settings
-        folder = hub.pull_checkpoint(ref, endpoint=settings.hub_endpoint, cache_dir=settings.hub_dir,
-                                     max_bytes=int(settings.max_hub_mb * 2**20))
+        folder = hub.pull_checkpoint(
+            ref,
+            endpoint=settings.hub_endpoint,
+            cache_dir=settings.hub_dir,
+            max_bytes=int(settings.max_hub_mb * 2**20),
+        )
         repo_folder = folder.parent.parent  # <cache>/models--owner--name/snapshots/<sha>
         os.utime(repo_folder)  # used now: pruned last
         prune_oldest(list(settings.hub_dir.glob("models--*")), settings.max_kept_hub_repos)
@@ -123,8 +133,13 @@ class Catalog:
                 raise
             log.debug("skipping %s: %s", folder, err)
             return None
-        return Agent(ref=ref, path=folder.resolve(), system=document["system"], source=source,
-                     algorithm=str(document.get("algorithm", "")))
+        return Agent(
+            ref=ref,
+            path=folder.resolve(),
+            system=document["system"],
+            source=source,
+            algorithm=str(document.get("algorithm", "")),
+        )
 
 
 def record_evaluation(folder: Path) -> dict[str, Any]:

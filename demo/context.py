@@ -41,8 +41,9 @@ class AppSettings(BaseSettings):
     (RLCORE_MAX_UPLOAD_MB for max_upload_mb; the two folders: RLCORE_CHECKPOINTS and RLCORE_APP_DIR);
     an empty variable counts as unset. Build it with `from_env` (its errors are one line)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True,
-                                      validate_by_name=True, extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, validate_by_name=True, extra="forbid"
+    )
 
     checkpoints_dir: Path = Field(REPO_ROOT / "checkpoints", validation_alias="RLCORE_CHECKPOINTS")
     """The bundled agents (one folder per checkpoint)."""
@@ -53,7 +54,8 @@ class AppSettings(BaseSettings):
     max_train_seconds: float = 600.0
     """Hard wall-clock cap of one training run; the run is asked to stop, then killed."""
     max_concurrent_runs: int = 1
-    """Training runs at once (Gradio's queue holds the rest, first come first served); 1 suits a 2-core CPU."""
+    """Training runs at once (Gradio's queue holds the rest, first come first served);
+    1 suits a 2-core CPU."""
     heartbeat_timeout: float = 30.0
     """A run whose page stopped polling for this long is stopped: the backstop for a client without Gradio's
     heartbeat connection (a closed tab's run is stopped at once through Blocks.unload, demo/train.py)."""
@@ -72,7 +74,8 @@ class AppSettings(BaseSettings):
     hub_cache_dir: Path | None = None
     """Where pulled agents are cached (None: work_dir/hub, the app's own, pruned to max_kept_hub_repos)."""
     max_hub_mb: float = 64.0
-    """A Hub agent whose files (weights, config, card, plots, video) add up to more is refused before download."""
+    """A Hub agent whose files (weights, config, card, plots, video) add up to more
+    is refused before download."""
     max_kept_hub_repos: int = 20
     """Hub repos kept in the app's cache (least recently used ones go first): at most 20 x max_hub_mb."""
     gradio_cache_seconds: tuple[int, int] = (3600, 3600)
@@ -119,8 +122,12 @@ class AppSettings(BaseSettings):
         (RLCORE_APP_DIR may lie outside the temp dir and the working directory), and Gradio refusing
         larger uploads before they reach the handler (which states the exact limit); the app's styles
         and favicon."""
-        return {"allowed_paths": [str(self.work_dir)], "max_file_size": f"{int(self.max_upload_mb) + 1}mb",
-                "css_paths": [str(DEMO_DIR / "app.css")], "favicon_path": str(DEMO_DIR / "favicon.png")}
+        return {
+            "allowed_paths": [str(self.work_dir)],
+            "max_file_size": f"{int(self.max_upload_mb) + 1}mb",
+            "css_paths": [str(DEMO_DIR / "app.css")],
+            "favicon_path": str(DEMO_DIR / "favicon.png"),
+        }
 
     @property
     def cache_dir(self) -> Path:
@@ -153,20 +160,30 @@ class AppContext:
         from demo.uploads import prune_stale_staging
 
         self.settings = settings
-        for folder in (settings.cache_dir, settings.runs_dir, settings.uploads_dir, settings.downloads_dir,
-                       settings.hub_dir):
+        for folder in (
+            settings.cache_dir,
+            settings.runs_dir,
+            settings.uploads_dir,
+            settings.downloads_dir,
+            settings.hub_dir,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         prune_stale_staging(settings.uploads_dir)
         self.catalog = Catalog(settings)
-        self.training = TrainingRuns(RunLimits(
-            max_seconds=settings.max_train_seconds,
-            heartbeat_timeout=settings.heartbeat_timeout,
-            stop_grace_seconds=settings.stop_grace_seconds,
-        ))
-        self.renderer = Renderer(settings.cache_dir, max_entries=settings.max_cached_videos,
-                                 slots=settings.render_concurrency,
-                                 while_playing=self.training.replays_first if settings.pause_training_for_replays
-                                 else None, after_store=self.prune_served_copies)
+        self.training = TrainingRuns(
+            RunLimits(
+                max_seconds=settings.max_train_seconds,
+                heartbeat_timeout=settings.heartbeat_timeout,
+                stop_grace_seconds=settings.stop_grace_seconds,
+            )
+        )
+        self.renderer = Renderer(
+            settings.cache_dir,
+            max_entries=settings.max_cached_videos,
+            slots=settings.render_concurrency,
+            while_playing=self.training.replays_first if settings.pause_training_for_replays else None,
+            after_store=self.prune_served_copies,
+        )
 
     def prune_served_copies(self) -> int:
         """Bound Gradio's copies of served files (after each render: videos, and the zips and uploads that
@@ -176,8 +193,12 @@ class AppContext:
         from demo.housekeeping import prune_served_copies
 
         settings = self.settings
-        return prune_served_copies(Path(get_upload_folder()), settings.max_served_copies,
-                                   settings.max_served_mb * 1e6, settings.served_copies_min_age)
+        return prune_served_copies(
+            Path(get_upload_folder()),
+            settings.max_served_copies,
+            settings.max_served_mb * 1e6,
+            settings.served_copies_min_age,
+        )
 
     def close(self) -> None:
         """Stop: no new run starts, running runs save and end (`python app.py` calls it on SIGINT/SIGTERM)."""

@@ -47,18 +47,24 @@ def map_frame(document: dict[str, Any]):
     rows, columns = document["rows"], document["columns"]
     # short headers (field names, plain values): five columns must fit a 390 px phone
     headers = [rows["field"], *map(value_label, columns["values"])]
-    data = [[value_label(value), *(cell_text(document, cell) for cell in row)]
-            for value, row in zip(rows["values"], document["cells"])]
-    styles = [["font-weight: 700", *(_cell_style(document, cell) for cell in row)] for row in document["cells"]]
+    data = [
+        [value_label(value), *(cell_text(document, cell) for cell in row)]
+        for value, row in zip(rows["values"], document["cells"])
+    ]
+    styles = [
+        ["font-weight: 700", *(_cell_style(document, cell) for cell in row)] for row in document["cells"]
+    ]
     frame = pd.DataFrame(data, columns=headers)
     return frame.style.apply(lambda _: pd.DataFrame(styles, columns=headers), axis=None).hide(axis="index")
 
 
 def legend(document: dict[str, Any], agent_ref: str) -> str:
     low, high = document["colour"]["range"]
-    return (f"**Generalisation map of {agent_ref}** (rows: {document['rows']['label'].lower()}, columns: "
-            f"{document['columns']['label'].lower()}). {map_legend(document)} Colour: red {low:g} -> "
-            f"yellow -> green {high:g}; outlined: what it was trained on. **Click a cell** to play that episode.")
+    return (
+        f"**Generalisation map of {agent_ref}** (rows: {document['rows']['label'].lower()}, columns: "
+        f"{document['columns']['label'].lower()}). {map_legend(document)} Colour: red {low:g} -> "
+        f"yellow -> green {high:g}; outlined: what it was trained on. **Click a cell** to play that episode."
+    )
 
 
 def map_view(ctx: AppContext, system_name: str, agent_ref: str | None):
@@ -73,8 +79,10 @@ def map_view(ctx: AppContext, system_name: str, agent_ref: str | None):
     except EXPECTED_ERRORS as err:
         return f"No map: {err}", empty
     if document is None:
-        return (f"**{agent.ref}** has no generalisation map yet (make one with `rlcore map CHECKPOINT`: "
-                "its map.json goes beside the agent)."), empty
+        return (
+            f"**{agent.ref}** has no generalisation map yet (make one with `rlcore map CHECKPOINT`: "
+            "its map.json goes beside the agent)."
+        ), empty
     return legend(document, agent.ref), map_frame(document)
 
 
@@ -103,8 +111,14 @@ def form_values(systems: list[System], system: System, options: dict[str, Any]) 
     return values
 
 
-def play_cell(ctx: AppContext, systems: list[System], show: Callable, system_name: str, agent_ref: str,
-              evt: gr.SelectData):
+def play_cell(
+    ctx: AppContext,
+    systems: list[System],
+    show: Callable,
+    system_name: str,
+    agent_ref: str,
+    evt: gr.SelectData,
+):
     """A map cell clicked: its episode in the Watch video (through `show`, the Play button's path), the form
     set to its level or physics, and the options played (None: refused)."""
     n_controls = sum(len(profile_of(owner).play_controls) for owner in systems)
@@ -121,15 +135,26 @@ def build(ctx: AppContext, shown: System, agent_ref: str | None) -> tuple[gr.Mar
     text, frame = map_view(ctx, shown.name, agent_ref)
     with gr.Accordion("Generalisation map", open=True, elem_id="watch-map-box"):
         note = gr.Markdown(text, elem_id="watch-map-legend")
-        table = gr.Dataframe(frame, interactive=False, elem_id="watch-map", buttons=[], max_height=520,
-                             show_label=False)
+        table = gr.Dataframe(
+            frame, interactive=False, elem_id="watch-map", buttons=[], max_height=520, show_label=False
+        )
     return note, table
 
 
-def wire(ctx: AppContext, systems: list[System], show: Callable, note, table, system, agent, form: list,
-         outputs: list):
+def wire(
+    ctx: AppContext,
+    systems: list[System],
+    show: Callable,
+    note,
+    table,
+    system,
+    agent,
+    form: list,
+    outputs: list,
+):
     """Agent or system changed: its map; a cell clicked: its episode (`outputs`) and the form (`form`).
     Returns the click's event and a State of the options it played (for what follows a cell's episode)."""
+
     def view(system_name: str, agent_ref: str | None):
         return map_view(ctx, system_name, agent_ref)
 
@@ -139,6 +164,12 @@ def wire(ctx: AppContext, systems: list[System], show: Callable, note, table, sy
     # a system change sets the agent picker too, so agent.change covers both
     agent.change(view, [system, agent], [note, table], api_name="watch_map")
     played = gr.State(None)
-    event = table.select(clicked, [system, agent], [*outputs, *form, played], api_name="watch_map_cell",
-                         show_progress_on=[outputs[0]], concurrency_limit=None)  # as Play: renders wait
+    event = table.select(
+        clicked,
+        [system, agent],
+        [*outputs, *form, played],
+        api_name="watch_map_cell",
+        show_progress_on=[outputs[0]],
+        concurrency_limit=None,
+    )  # as Play: renders wait
     return event, played

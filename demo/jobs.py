@@ -79,8 +79,9 @@ class ProgressSender:
             self.sent_at, self.sent = time.monotonic(), self.latest
 
 
-def _train_in_child(system_name: str, config: Mapping[str, Any], out_dir: str, device: str,
-                    stop_request, messages) -> None:
+def _train_in_child(
+    system_name: str, config: Mapping[str, Any], out_dir: str, device: str, stop_request, messages
+) -> None:
     """The child process: run the system's trainer, send each metric record to the parent."""
     try:
         if hasattr(os, "setpgid"):
@@ -133,8 +134,16 @@ class RunLimits:
 class Run:
     """One training run's child process, state and received metric records (read by the page's generator)."""
 
-    def __init__(self, run_id: int, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
-                 device: str, limits: RunLimits):
+    def __init__(
+        self,
+        run_id: int,
+        owner: str,
+        system: str,
+        config: Mapping[str, Any],
+        out_dir: Path,
+        device: str,
+        limits: RunLimits,
+    ):
         self.id, self.owner, self.system = run_id, owner, system
         self.config, self.out_dir, self.device, self.limits = dict(config), Path(out_dir), device, limits
         self.state = RUNNING
@@ -202,8 +211,13 @@ class Run:
         Only a group the child leads: never the app's own. Never a run asked to stop: it is saving. Never
         a run with under MIN_PAUSE_SECONDS of pause credit."""
         with self._pause_lock:
-            if (self._paused_at is not None or self.state != RUNNING or self.stop_requested
-                    or self._settle_credit() < MIN_PAUSE_SECONDS or not self._signal_group(signal.SIGSTOP)):
+            if (
+                self._paused_at is not None
+                or self.state != RUNNING
+                or self.stop_requested
+                or self._settle_credit() < MIN_PAUSE_SECONDS
+                or not self._signal_group(signal.SIGSTOP)
+            ):
                 return False
             self._paused_at = time.monotonic()
             return True
@@ -235,11 +249,13 @@ class Run:
         self._stop_event = mp_context.Event()
         self._messages = mp_context.Queue()
         self._process = mp_context.Process(
-            target=_train_in_child, name=f"rlcore-train-{self.id}",
+            target=_train_in_child,
+            name=f"rlcore-train-{self.id}",
             args=(self.system, self.config, str(self.out_dir), self.device, self._stop_event, self._messages),
             # Not a daemon: trainers may start their own worker processes (Mario's emulators). The child
             # stops itself when this process dies (see _train_in_child), and shutdown() stops it here.
-            daemon=False)
+            daemon=False,
+        )
         self.started_at = self.last_seen = time.monotonic()
         self._process.start()
         log.info("training run %d (%s) started in process %s", self.id, self.system, self._process.pid)
@@ -286,10 +302,14 @@ class Run:
             self.resume()  # a run stopped during a replay saves now, not when the replays end
             self._stop_sent_at = self.training_seconds
             self._stop_event.set()
-        elif (self._stop_sent_at is not None
-              and self.training_seconds - self._stop_sent_at > self.limits.stop_grace_seconds):
+        elif (
+            self._stop_sent_at is not None
+            and self.training_seconds - self._stop_sent_at > self.limits.stop_grace_seconds
+        ):
             self.resume()  # a stopped process would not act on SIGTERM
-            log.warning("training run %d did not stop in %.0f s: terminating", self.id, self.limits.stop_grace_seconds)
+            log.warning(
+                "training run %d did not stop in %.0f s: terminating", self.id, self.limits.stop_grace_seconds
+            )
             self._terminated = True
             self._process.terminate()
             self._process.join(5)
@@ -301,7 +321,9 @@ class Run:
             code = self._process.exitcode
             if self._terminated:
                 self.state = STOPPED
-                self.message += f" (terminated: it did not save within {self.limits.stop_grace_seconds:.0f} s)"
+                self.message += (
+                    f" (terminated: it did not save within {self.limits.stop_grace_seconds:.0f} s)"
+                )
             elif code and code < 0:
                 self.state = FAILED
                 self.message = f"the training process was killed (signal {-code}; out of memory?)"
@@ -330,8 +352,9 @@ class TrainingRuns:
         self._pause_timer: threading.Timer | None = None
         self.closed = False  # shutdown() began: no run starts any more
 
-    def start(self, owner: str, system: str, config: Mapping[str, Any], out_dir: Path,
-              device: str = "auto") -> Run:
+    def start(
+        self, owner: str, system: str, config: Mapping[str, Any], out_dir: Path, device: str = "auto"
+    ) -> Run:
         """Start the run's child process now (Gradio's queue already gave it its turn); ValueError once
         the app is shutting down."""
         with self._lock:

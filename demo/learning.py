@@ -67,8 +67,11 @@ def note_text(ctx: AppContext, system_name: str, agent_ref: str | None) -> tuple
     if not snapshots:
         return f"{HEADING}: **{agent.ref}** has no bundled snapshots.", False
     steps = ", ".join(short_steps(step) for step, _ in snapshots)
-    return (f"{HEADING}: **{agent.ref}** ships {len(snapshots)} snapshots of its training ({steps} steps). "
-            "Play them side by side on this seed.", True)
+    return (
+        f"{HEADING}: **{agent.ref}** ships {len(snapshots)} snapshots of its training ({steps} steps). "
+        "Play them side by side on this seed.",
+        True,
+    )
 
 
 def first_and_last(ctx: AppContext, system_name: str, agent_ref: str) -> list[Path]:
@@ -78,7 +81,8 @@ def first_and_last(ctx: AppContext, system_name: str, agent_ref: str) -> list[Pa
 
 
 def play_snapshots(ctx: AppContext, option_values, system_name: str, agent_ref: str, seed: Any, *values: Any):
-    """The snapshots' episodes side by side: (video, status with their rates and figures, figures JSON, trace)."""
+    """The snapshots' episodes side by side: (video, status with their rates and figures,
+    figures JSON, trace)."""
     try:
         system = get_system(system_name)
         options = option_values(system, seed, values)
@@ -88,41 +92,61 @@ def play_snapshots(ctx: AppContext, option_values, system_name: str, agent_ref: 
             raise CheckpointError(f"{agent.ref} has no bundled snapshots")
         evaluations = snapshot_rates(agent.path)
         rates = {folder.name: evaluated_rate(system, evaluations.get(folder.name)) for _, folder in snapshots}
-        captions = [", ".join(filter(None, (f"{short_steps(step)} steps",
-                                            evaluated_rate(system, evaluations.get(f.name), counts=False))))
-                    for step, f in snapshots]
+        captions = [
+            ", ".join(
+                filter(
+                    None,
+                    (
+                        f"{short_steps(step)} steps",
+                        evaluated_rate(system, evaluations.get(f.name), counts=False),
+                    ),
+                )
+            )
+            for step, f in snapshots
+        ]
         lineup = ctx.renderer.lineup(system.name, [f for _, f in snapshots], captions, options)
     except EXPECTED_ERRORS as err:
         return None, refusal(err), {}, trace_placeholder()
     names = [f"{step:,} steps" for step, _ in snapshots]
-    lines = [f"- **{short_steps(step)} steps**: evaluated {rates[f.name] or '(not evaluated)'}. This episode: "
-             f"{figures_line(episode.summary, hide=option_echoes(system))}"
-             for (step, f), episode in zip(snapshots, lineup.episodes)]
+    lines = [
+        f"- **{short_steps(step)} steps**: evaluated {rates[f.name] or '(not evaluated)'}. This episode: "
+        f"{figures_line(episode.summary, hide=option_echoes(system))}"
+        for (step, f), episode in zip(snapshots, lineup.episodes)
+    ]
     note = "served from the cache" if lineup.cached else "rendered just now"
-    status = (f"{HEADING}: **{agent.ref}**'s snapshots on seed {options['seed']}, left to right ({note}); "
-              "\"evaluated\" is each snapshot's rate over its evaluation episodes. Per-step plots: the first "
-              f"snapshot ({names[0]}) in orange, the last ({names[-1]}) in blue.\n\n" + "\n".join(lines))
-    document = {"cached": lineup.cached, "options": options,
-                "snapshots": {name: {"evaluated": rates[f.name], "summary": episode.summary}
-                              for name, (_, f), episode in zip(names, snapshots, lineup.episodes)}}
+    status = (
+        f"{HEADING}: **{agent.ref}**'s snapshots on seed {options['seed']}, left to right ({note}); "
+        '"evaluated" is each snapshot\'s rate over its evaluation episodes. Per-step plots: the first '
+        f"snapshot ({names[0]}) in orange, the last ({names[-1]}) in blue.\n\n" + "\n".join(lines)
+    )
+    document = {
+        "cached": lineup.cached,
+        "options": options,
+        "snapshots": {
+            name: {"evaluated": rates[f.name], "summary": episode.summary}
+            for name, (_, f), episode in zip(names, snapshots, lineup.episodes)
+        },
+    }
     ends = [lineup.episodes[0].trace, lineup.episodes[-1].trace]
     return str(lineup.video), status, document, trace_frame(system, ends)
 
 
 def controls(ctx: AppContext, system: System, refs: list[str]) -> tuple[gr.Markdown, gr.Button]:
-    """The section under Play: a note on the chosen agent's snapshots, and the button (hidden without them)."""
+    """The section under Play: a note on the chosen agent's snapshots, and the button
+    (hidden without them)."""
     text, has_snapshots = note_text(ctx, system.name, refs[0] if refs else None)
     with gr.Group():
         note = gr.Markdown(text, elem_id="watch-snapshots-note")
-        button = gr.Button("Play its snapshots side by side", size="sm", elem_id="watch-snapshots",
-                           visible=has_snapshots)
+        button = gr.Button(
+            "Play its snapshots side by side", size="sm", elem_id="watch-snapshots", visible=has_snapshots
+        )
     return note, button
 
 
 def wire(ctx: AppContext, option_values, inputs: list, note: gr.Markdown, button: gr.Button, outputs: list):
-    """`inputs`: the Watch tab's [system, agent, compare, seed, *controls]; `outputs`: [video, status, figures, trace].
-    `option_values(system, seed, values)`: the checked play options from the controls' values. Returns the
-    button's event (for what follows a lineup)."""
+    """`inputs`: the Watch tab's [system, agent, compare, seed, *controls]; `outputs`: [video, status,
+    figures, trace]. `option_values(system, seed, values)`: the checked play options from the controls'
+    values. Returns the button's event (for what follows a lineup)."""
     system, agent = inputs[0], inputs[1]
 
     def describe(system_name: str, agent_ref: str | None):
@@ -132,8 +156,16 @@ def wire(ctx: AppContext, option_values, inputs: list, note: gr.Markdown, button
     def play(system_name: str, agent_ref: str, _compare: str, seed: Any, *values: Any):
         return play_snapshots(ctx, option_values, system_name, agent_ref, seed, *values)
 
-    agent.change(describe, [system, agent], [note, button], api_name="watch_snapshot_note", show_progress="hidden")
+    agent.change(
+        describe, [system, agent], [note, button], api_name="watch_snapshot_note", show_progress="hidden"
+    )
     # As Play: not in Gradio's queue, so a cached lineup is answered at once, never behind renders; what is
     # not cached waits for one of the renderer's slots (Renderer._render_slot: a bounded wait).
-    return button.click(play, inputs, outputs, api_name="watch_snapshots", show_progress_on=[outputs[0]],
-                 concurrency_limit=None)
+    return button.click(
+        play,
+        inputs,
+        outputs,
+        api_name="watch_snapshots",
+        show_progress_on=[outputs[0]],
+        concurrency_limit=None,
+    )

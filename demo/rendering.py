@@ -26,7 +26,10 @@ from rlcore.config import check_bounds
 from rlcore.systems import Episode, FrameSink, get_system
 from rlcore.video import Mp4Sink, mp4_fps, mp4_frames, side_by_side, write_mp4
 
-CACHE_VERSION = 3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
+CACHE_VERSION = (
+    3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
+)
+
 
 def play_streamed(system_name: str, checkpoint: Path, options: Mapping[str, Any], sink: FrameSink) -> Episode:
     """The episode's figures; its frames go to `sink` as they are made (System.play_streamed)."""
@@ -84,13 +87,15 @@ def caption_strip(width: int, text: str) -> np.ndarray:
     return strip
 
 
-def captioned_side_by_side(videos: Sequence[Iterable[np.ndarray]],
-                           captions: Sequence[str]) -> Iterator[np.ndarray]:
+def captioned_side_by_side(
+    videos: Sequence[Iterable[np.ndarray]], captions: Sequence[str]
+) -> Iterator[np.ndarray]:
     """The videos side by side with each one's caption above it, read a frame at a time (as side_by_side)."""
     streams = [iter(video) for video in videos]
     firsts = [next(stream) for stream in streams]
-    header = next(side_by_side([[caption_strip(first.shape[1], text)]
-                                for first, text in zip(firsts, captions)]))
+    header = next(
+        side_by_side([[caption_strip(first.shape[1], text)] for first, text in zip(firsts, captions)])
+    )
     for frame in side_by_side([itertools.chain([first], stream) for first, stream in zip(firsts, streams)]):
         yield np.concatenate([header, frame], axis=0)
 
@@ -114,8 +119,9 @@ def _jsonable_series(series: Mapping[str, Any]) -> dict[str, list[float]]:
 
 
 def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v.item() if hasattr(v, "item") and getattr(v, "size", 1) == 1 else v)
-            for k, v in summary.items()}
+    return {
+        k: (v.item() if hasattr(v, "item") and getattr(v, "size", 1) == 1 else v) for k, v in summary.items()
+    }
 
 
 class RenderBusy(ValueError):
@@ -123,9 +129,15 @@ class RenderBusy(ValueError):
 
 
 class Renderer:
-    def __init__(self, cache_dir: Path, max_entries: int = 500,
-                 while_playing: Callable[[], contextlib.AbstractContextManager] | None = None,
-                 slots: int = 2, max_waiting: int = 8, after_store: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        cache_dir: Path,
+        max_entries: int = 500,
+        while_playing: Callable[[], contextlib.AbstractContextManager] | None = None,
+        slots: int = 2,
+        max_waiting: int = 8,
+        after_store: Callable[[], Any] | None = None,
+    ):
         """`while_playing`: entered around each play of an episode (the app pauses training runs in it).
         `after_store`: called after each video stored (the app bounds Gradio's copies of served files).
         `slots`: episodes played (and encoded) at once; `max_waiting`: plays that may wait for a slot (more
@@ -165,8 +177,16 @@ class Renderer:
 
     def _key(self, system: str, hashes: list[str], options: Mapping[str, Any]) -> str:
         options = play_options(system, options)
-        document = json.dumps({"v": CACHE_VERSION, "system": system, "weights": hashes,
-                               "options": dict(sorted(options.items()))}, sort_keys=True, default=str)
+        document = json.dumps(
+            {
+                "v": CACHE_VERSION,
+                "system": system,
+                "weights": hashes,
+                "options": dict(sorted(options.items())),
+            },
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(document.encode()).hexdigest()[:32]
 
     def _key_lock(self, key: str) -> threading.Lock:
@@ -207,21 +227,39 @@ class Renderer:
     def _store_figures(self, key: str, episode: Episode, frames: int) -> RenderedEpisode:
         """The figures of an episode whose video is written, stored beside it: the entry is now complete."""
         video, meta = self._paths(key)
-        document = {"summary": _jsonable(episode.summary), "trace": _jsonable_trace(episode.trace),
-                    "frames": frames, "series": _jsonable_series(episode.series)}
+        document = {
+            "summary": _jsonable(episode.summary),
+            "trace": _jsonable_trace(episode.trace),
+            "frames": frames,
+            "series": _jsonable_series(episode.series),
+        }
         atomic_write_json(meta, document)
         self._prune()
-        return RenderedEpisode(video, document["summary"], document["trace"], document["frames"], cached=False,
-                               series=document["series"])
+        return RenderedEpisode(
+            video,
+            document["summary"],
+            document["trace"],
+            document["frames"],
+            cached=False,
+            series=document["series"],
+        )
 
     # ---------------------------------------------------------------------------- public
-    def cached_episode(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode | None:
+    def cached_episode(
+        self, system: str, checkpoint: Path, options: Mapping[str, Any]
+    ) -> RenderedEpisode | None:
         key = self._key(system, [self.weights_hash(checkpoint)], options)
         document = self._read(key)
         if document is None:
             return None
-        return RenderedEpisode(self._paths(key)[0], document["summary"], document["trace"], document["frames"],
-                               cached=True, series=document.get("series", {}))
+        return RenderedEpisode(
+            self._paths(key)[0],
+            document["summary"],
+            document["trace"],
+            document["frames"],
+            cached=True,
+            series=document.get("series", {}),
+        )
 
     def episode(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode:
         """The episode's mp4 and figures: from the cache when this (weights, options) was rendered before."""
@@ -232,7 +270,9 @@ class Renderer:
                 return hit
             return self._render(key, system, checkpoint, options)
 
-    def comparison(self, system: str, left: Path, right: Path, options: Mapping[str, Any]) -> RenderedComparison:
+    def comparison(
+        self, system: str, left: Path, right: Path, options: Mapping[str, Any]
+    ) -> RenderedComparison:
         """Two agents on the same options, side by side in one video, with both agents' figures (the same
         weights twice: one episode, play is deterministic)."""
         key = self._key(system, [self.weights_hash(left), self.weights_hash(right)], options)
@@ -243,8 +283,9 @@ class Renderer:
                 self._combine(key, episodes, side_by_side)
         return RenderedComparison(self._paths(key)[0], *episodes, cached=cached)
 
-    def lineup(self, system: str, checkpoints: Sequence[Path], captions: Sequence[str],
-               options: Mapping[str, Any]) -> RenderedLineup:
+    def lineup(
+        self, system: str, checkpoints: Sequence[Path], captions: Sequence[str], options: Mapping[str, Any]
+    ) -> RenderedLineup:
         """Several agents (an agent's snapshots) on the same options, side by side in one video with a caption
         above each; each agent's own episode is cached as usual (the same weights twice play once)."""
         hashes = [self.weights_hash(checkpoint) for checkpoint in checkpoints]
@@ -256,15 +297,17 @@ class Renderer:
                 self._combine(key, episodes, lambda videos: captioned_side_by_side(videos, captions))
         return RenderedLineup(self._paths(key)[0], episodes, cached)
 
-    def _episodes(self, system: str, checkpoints: Sequence[Path], options: Mapping[str, Any]
-                  ) -> list[RenderedEpisode]:
+    def _episodes(
+        self, system: str, checkpoints: Sequence[Path], options: Mapping[str, Any]
+    ) -> list[RenderedEpisode]:
         """Each agent's episode (self.episode), played at once in threads, as many as the renderer's slots
         (the emulator, PyTorch and the encoder's pipe release the GIL), so a Compare takes about as long as
         its longer episode, not both; in the order of `checkpoints`. The first error raised is raised."""
         if len(checkpoints) < 2:
             return [self.episode(system, checkpoint, options) for checkpoint in checkpoints]
-        with concurrent.futures.ThreadPoolExecutor(min(len(checkpoints), self.slots),
-                                                   thread_name_prefix="render") as pool:
+        with concurrent.futures.ThreadPoolExecutor(
+            min(len(checkpoints), self.slots), thread_name_prefix="render"
+        ) as pool:
             return list(pool.map(lambda checkpoint: self.episode(system, checkpoint, options), checkpoints))
 
     def _combine(self, key: str, episodes: list[RenderedEpisode], layout) -> None:
@@ -273,8 +316,11 @@ class Renderer:
         few frames, not the episodes' frames (their plays streamed theirs to the encoder too: _render)."""
         video, meta = self._paths(key)
         with self._render_slot():  # encoding costs what a play does: it takes a slot as well
-            write_mp4(video, layout([mp4_frames(episode.video) for episode in episodes]),
-                      fps=mp4_fps(episodes[0].video))
+            write_mp4(
+                video,
+                layout([mp4_frames(episode.video) for episode in episodes]),
+                fps=mp4_fps(episodes[0].video),
+            )
         atomic_write_json(meta, {"frames": max(episode.frames for episode in episodes)})
         self._prune()
 
@@ -283,8 +329,10 @@ class Renderer:
         """One of the `slots` for a play and its encoding; RenderBusy when `max_waiting` already wait."""
         with self._lock:
             if self._waiting >= self.max_waiting:
-                raise RenderBusy(f"{self._waiting} episodes are already waiting to be rendered: try again "
-                                 "in a minute (episodes played before are served at once)")
+                raise RenderBusy(
+                    f"{self._waiting} episodes are already waiting to be rendered: try again "
+                    "in a minute (episodes played before are served at once)"
+                )
             self._waiting += 1
         try:
             self._slots.acquire()

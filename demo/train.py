@@ -16,7 +16,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 import pandas as pd
@@ -46,8 +46,10 @@ POLL_SECONDS = 0.5
 MAX_PLOTS = 5
 # The queued status: legible (demo/app.css keeps Gradio from fading a pending output), an hourglass
 WAITING = "⏳ Waiting for a training slot (Gradio's queue shows your place)..."
-NO_PLACE = ("this run was given no place in the queue: press Start (through the API: /train_check, then "
-            "/train); one queued run per visitor")
+NO_PLACE = (
+    "this run was given no place in the queue: press Start (through the API: /train_check, then "
+    "/train); one queued run per visitor"
+)
 
 
 def presets(system_name: str) -> dict[str, Any]:
@@ -56,10 +58,17 @@ def presets(system_name: str) -> dict[str, Any]:
     return {name: resolve_config(system, preset=name) for name in system.presets}
 
 
-def run_config(system_name: str, preset: str, steps: float, lr: float, seed: float, start: Path | None = None,
-               task: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The training config the run gets (rlcore.resolve): the preset, or with `start` that agent's config, with
-    the visitor's knobs and task (a level, the physics), checked against the caps."""
+def run_config(
+    system_name: str,
+    preset: str,
+    steps: float,
+    lr: float,
+    seed: float,
+    start: Path | None = None,
+    task: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The training config the run gets (rlcore.resolve): the preset, or with `start` that agent's config,
+    with the visitor's knobs and task (a level, the physics), checked against the caps."""
     system = get_system(system_name)
     knobs = profile_of(system).knobs
     if preset not in system.presets:
@@ -70,8 +79,15 @@ def run_config(system_name: str, preset: str, steps: float, lr: float, seed: flo
         raise ValueError("the learning rate must be a number in (0, 1]")
     if seed is None or int(seed) != seed or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}")
-    changes = {system.budget.field: int(steps), knobs.lr_field: float(lr), knobs.seed_field: int(seed), **(task or {})}
-    config = resolve_config(system, preset=None if start is not None else preset, init=start, overrides=changes)
+    changes = {
+        system.budget.field: int(steps),
+        knobs.lr_field: float(lr),
+        knobs.seed_field: int(seed),
+        **(task or {}),
+    }
+    config = resolve_config(
+        system, preset=None if start is not None else preset, init=start, overrides=changes
+    )
     if knobs.short_run is not None:
         config = dataclasses.replace(config, **knobs.short_run(config, int(steps)))
     check_bounds(config)  # the system's own limits, before a process is started
@@ -82,9 +98,13 @@ def metric_frames(system_name: str, records: list[dict[str, Any]]) -> list[pd.Da
     """(step, value) frames of each live metric, typed as numbers even while empty (see numeric_frame)."""
     system = get_system(system_name)
     x = system.budget.record_key
-    return [numeric_frame(((r[x], r[metric]) for r in records if _number(r.get(metric)) and _number(r.get(x))),
-                          ("step", "value"))
-            for metric in system.metrics]
+    return [
+        numeric_frame(
+            ((r[x], r[metric]) for r in records if _number(r.get(metric)) and _number(r.get(x))),
+            ("step", "value"),
+        )
+        for metric in system.metrics
+    ]
 
 
 def _number(value: Any) -> bool:
@@ -97,8 +117,7 @@ def metric_plot(system: System, index: int, **update: Any) -> dict[str, Any]:
         return {"visible": False, **update}
     metric = system.metrics[index]
     title = profile_of(system).knobs.metric_titles.get(metric, metric)
-    return {"visible": True, "title": title, "y_title": metric,
-            "x_title": system.budget.unit, **update}
+    return {"visible": True, "title": title, "y_title": metric, "x_title": system.budget.unit, **update}
 
 
 def plot_updates(system_name: str, records: list[dict[str, Any]]) -> list[Any]:
@@ -116,14 +135,18 @@ def zip_checkpoint(folder: Path, downloads_dir: Path) -> Path:
 
     archive = downloads_dir / f"{folder.name}.zip"
     # ".part" while written: the pruning of old zips (glob "*.zip") never sees a zip being written
-    with atomic_path(archive, suffix=".part") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zipped:
+    with (
+        atomic_path(archive, suffix=".part") as tmp,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zipped,
+    ):
         for file in files_to_push(folder):
             zipped.write(file, f"{folder.name}/{file.name}")
     return archive
 
 
 def keep_replay(video: Path, folder: Path) -> None:
-    """The episode just rendered, as the run's replay.mp4 (its zip, Watch and a Hub push take it from there)."""
+    """The episode just rendered, as the run's replay.mp4
+    (its zip, Watch and a Hub push take it from there)."""
     with atomic_path(folder / REPLAY_FILE, suffix=".part") as tmp:
         shutil.copyfile(video, tmp)
 
@@ -154,8 +177,10 @@ def new_push_repo(namespace: str, system_name: str) -> str:
 def push_info(namespace: str | None) -> str:
     if namespace is None:
         return "Pushing to the Hub is off in this app."
-    return (f"Into a new repo made for this run: {namespace}/rlcore-<system>-<date>-<time>-<id> "
-            "(never an existing repo; the final status names it).")
+    return (
+        f"Into a new repo made for this run: {namespace}/rlcore-<system>-<date>-<time>-<id> "
+        "(never an existing repo; the final status names it)."
+    )
 
 
 def run_status(run: Run, system: System) -> str:
@@ -163,18 +188,35 @@ def run_status(run: Run, system: System) -> str:
     recorded = run.records[-1].get(system.budget.record_key, 0) if run.records else 0
     done = max(recorded, run.progress or 0)  # the trainer's progress comes between its records
     when = "after" if run.done else "for"
-    text = (f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / "
-            f"{run.config[system.budget.field]} {knobs.budget_label.lower()}")
+    text = (
+        f"Run {run.id}: **{run.state}** {when} {run.elapsed:.0f} s, {done} / "
+        f"{run.config[system.budget.field]} {knobs.budget_label.lower()}"
+    )
     if run.doing and not run.done:
         text += f": {run.doing}..."
     # each metric's latest value: some (the Pendulum's return) are not in every record
-    latest = {m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None)
-              for m in system.metrics}
+    latest = {
+        m: next((r[m] for r in reversed(run.records) if _number(r.get(m))), None) for m in system.metrics
+    }
     figures = ", ".join(f"{m} {value:.4g}" for m, value in latest.items() if value is not None)
     text += f"; latest: {figures}" if figures else ""
     if run.message:
         text += f" ({run.message})"
     return text
+
+
+class _Form(NamedTuple):
+    """The Train tab's settings of a run (its left column, above Start and Stop)."""
+
+    system: gr.Radio
+    preset: gr.Dropdown
+    start_from: gr.Dropdown
+    task: list
+    steps: gr.Number
+    lr: gr.Number
+    seed: gr.Number
+    push: gr.Checkbox
+    cap_note: gr.Markdown
 
 
 def build(ctx: AppContext) -> None:
@@ -185,61 +227,124 @@ def build(ctx: AppContext) -> None:
     with gr.Tab("Train", id="train") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                system = gr.Radio(labelled_choices(systems), value=first.name, label="System", elem_id="train-system")
-                # allow_custom_value: API callers may name any preset of the system; run_config checks it.
-                preset = gr.Dropdown(["tutorial"], value="tutorial", label="Preset", allow_custom_value=True,
-                                     info="A named set of hyperparameters of the system",
-                                     interactive=not first_start)  # a run from an agent takes the agent's
-                start_from, task = finetune.start_widgets(ctx, first, first_start)
-                # No minimum/maximum here: run_config checks the caps and says so in a readable line.
-                knobs = profile_of(first).knobs
-                steps = gr.Number(finetune.budget_for(first, first_start), precision=0, label=knobs.budget_label,
-                                  info=knobs.budget_info, elem_id="train-steps")
-                lr = gr.Number(getattr(first.Config(), knobs.lr_field), label="Learning rate")
-                seed = gr.Number(0, precision=0, label="Seed")
-                # shown only when the Space owner set a namespace: the app picks the repo, never a visitor
-                push = gr.Checkbox(False, label="Push to the Hub when done", info=push_info(namespace),
-                                   visible=namespace is not None, elem_id="train-push")
-                cap_note = gr.Markdown(finetune.cap_note(ctx, first, first_start), elem_id="train-cap-note")
-                gr.Markdown(f"Runs are capped at {ctx.settings.max_train_seconds:.0f} s and stop when this page is "
-                            "closed. The GPU is used when there is one.")
+                form = _form(ctx, systems, first_start, namespace)
                 with gr.Row():
                     start = gr.Button("Start training", variant="primary")
                     stop = gr.Button("Stop", variant="stop")
             with gr.Column(scale=2):
-                status = gr.Markdown("No run yet.", elem_id="train-status")
-                with gr.Row():
-                    plots = [gr.LinePlot(numeric_frame((), ("step", "value")), x="step", y="value", height=220,
-                                         elem_id=f"train-plot-{i}", min_width=260, **AXIS_FORMATS,
-                                         **metric_plot(first, i))
-                             for i in range(MAX_PLOTS)]
-                with gr.Row():
-                    video = gr.Video(label="The new agent", autoplay=True, loop=True, interactive=False,
-                                     elem_id="train-video", height=300, scale=2)
-                    download = gr.File(label="The agent (zip, without resume state)", interactive=False, height=120,
-                                       scale=1)
-    system_changed = system.change(on_system, system, [preset, steps, lr, *plots], api_name="train_system")
+                status, plots, video, download = _results(first)
+    system, preset, steps = form.system, form.preset, form.steps
+    system_changed = system.change(
+        on_system, system, [preset, steps, form.lr, *plots], api_name="train_system"
+    )
     tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
-    finetune.wire_start_widgets(ctx, system_changed, system, start_from, task, steps, cap_note, preset)
+    finetune.wire_start_widgets(
+        ctx, system_changed, system, form.start_from, form.task, steps, form.cap_note, preset
+    )
     with tab:  # _wire makes a gr.State: inside the tab, not loose among the Tabs (the browser drew the
         # Agents tab's header twice when a component sat between tabs)
-        _wire(ctx, namespace, [system, preset, steps, lr, seed, push, start_from, *task],
-              [status, *plots, video, download], start, stop)
+        inputs = [system, preset, steps, form.lr, form.seed, form.push, form.start_from, *form.task]
+        _wire(ctx, namespace, inputs, [status, *plots, video, download], start, stop)
+
+
+def _form(ctx: AppContext, systems: list[System], first_start: str, namespace: str | None) -> _Form:
+    """The settings of a run, shown for the first system starting from `first_start`."""
+    first = systems[0]
+    system = gr.Radio(labelled_choices(systems), value=first.name, label="System", elem_id="train-system")
+    # allow_custom_value: API callers may name any preset of the system; run_config checks it.
+    preset = gr.Dropdown(
+        ["tutorial"],
+        value="tutorial",
+        label="Preset",
+        allow_custom_value=True,
+        info="A named set of hyperparameters of the system",
+        interactive=not first_start,  # a run from an agent takes the agent's
+    )
+    start_from, task = finetune.start_widgets(ctx, first, first_start)
+    # No minimum/maximum here: run_config checks the caps and says so in a readable line.
+    knobs = profile_of(first).knobs
+    steps = gr.Number(
+        finetune.budget_for(first, first_start),
+        precision=0,
+        label=knobs.budget_label,
+        info=knobs.budget_info,
+        elem_id="train-steps",
+    )
+    lr = gr.Number(getattr(first.Config(), knobs.lr_field), label="Learning rate")
+    seed = gr.Number(0, precision=0, label="Seed")
+    # shown only when the Space owner set a namespace: the app picks the repo, never a visitor
+    push = gr.Checkbox(
+        False,
+        label="Push to the Hub when done",
+        info=push_info(namespace),
+        visible=namespace is not None,
+        elem_id="train-push",
+    )
+    cap_note = gr.Markdown(finetune.cap_note(ctx, first, first_start), elem_id="train-cap-note")
+    gr.Markdown(
+        f"Runs are capped at {ctx.settings.max_train_seconds:.0f} s and stop when this page is "
+        "closed. The GPU is used when there is one."
+    )
+    return _Form(system, preset, start_from, task, steps, lr, seed, push, cap_note)
+
+
+def _results(first: System) -> tuple[gr.Markdown, list[gr.LinePlot], gr.Video, gr.File]:
+    """A run's status line, its metric plots (the first system's metrics until one is chosen), its video
+    and its files."""
+    status = gr.Markdown("No run yet.", elem_id="train-status")
+    with gr.Row():
+        plots = [
+            gr.LinePlot(
+                numeric_frame((), ("step", "value")),
+                x="step",
+                y="value",
+                height=220,
+                elem_id=f"train-plot-{i}",
+                min_width=260,
+                **AXIS_FORMATS,
+                **metric_plot(first, i),
+            )
+            for i in range(MAX_PLOTS)
+        ]
+    with gr.Row():
+        video = gr.Video(
+            label="The new agent",
+            autoplay=True,
+            loop=True,
+            interactive=False,
+            elem_id="train-video",
+            height=300,
+            scale=2,
+        )
+        download = gr.File(
+            label="The agent (zip, without resume state)", interactive=False, height=120, scale=1
+        )
+    return status, plots, video, download
 
 
 def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, start, stop) -> None:
-    # Adapters, not functools.partial: Gradio finds gr.Request and generators from the handler's own signature.
-    # The request comes first: the "Start from" and task knobs follow the form's fields as *start (Gradio
-    # finds gr.Request only among the positional parameters before them).
-    def start_run(request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-                  *start):
-        yield from train(ctx, namespace, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-                         request, start)
+    # Adapters, not functools.partial: Gradio finds gr.Request and generators from the handler's own
+    # signature. The request comes first: the "Start from" and task knobs follow the form's fields as *start
+    # (Gradio finds gr.Request only among the positional parameters before them).
+    def start_run(
+        request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value, *start
+    ):
+        yield from train(
+            ctx, namespace, chosen, preset_name, steps_value, lr_value, seed_value, push_value, request, start
+        )
 
-    def check_start(request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value,
-                    *start) -> tuple[Any, bool]:
-        return check_before_queueing(ctx, namespace, chosen, (preset_name, steps_value, lr_value, seed_value),
-                                     push_value, request, start)
+    def check_start(
+        request: gr.Request, chosen, preset_name, steps_value, lr_value, seed_value, push_value, *start
+    ) -> tuple[Any, bool]:
+        return check_before_queueing(
+            ctx,
+            namespace,
+            chosen,
+            (preset_name, steps_value, lr_value, seed_value),
+            push_value,
+            request,
+            start,
+        )
 
     def stop_run(request: gr.Request) -> str:
         return stop_training(ctx, request)
@@ -249,15 +354,7 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
         going = any(run.owner == request.session_hash for run in ctx.training.unfinished_runs())
         return gr.skip() if going else left + 1
 
-    placed = gr.State(False)
-    checked = start.click(check_start, inputs, [outputs[0], placed], api_name="train_check",
-                          concurrency_limit=None, show_progress="hidden")
-    # a refusal is a calm notice (a warning toast, the status line), not an error; the gate stops the chain
-    gate = checked.success(go_on_if_placed, placed, None, concurrency_limit=None, show_progress="hidden",
-                           api_visibility="private")
-    training = gate.success(start_run, inputs, outputs, api_name="train", concurrency_id="training",
-                               concurrency_limit=ctx.settings.max_concurrent_runs,
-                               show_progress="minimal", show_progress_on=[outputs[0]])
+    training = _wire_start(ctx, start, inputs, outputs, check_start, start_run)
     stopped = stop.click(stop_run, None, outputs[0], api_name="stop_training", concurrency_limit=None)
     # cancels= on a chained (.then/.success) event never fires in Gradio 6.31 (its cancel event gets no
     # trigger), so a Stop that finds no run going bumps a State whose change event cancels the queued run.
@@ -266,13 +363,48 @@ def _wire(ctx: AppContext, namespace: str | None, inputs: list, outputs: list, s
     left.change(None, None, None, cancels=[training])
 
 
+def _wire_start(ctx: AppContext, start, inputs: list, outputs: list, check_start, start_run):
+    """Start's chain: the unqueued check, the gate it may close, then the queued training run (returned,
+    for Stop to cancel while it waits)."""
+    placed = gr.State(False)
+    checked = start.click(
+        check_start,
+        inputs,
+        [outputs[0], placed],
+        api_name="train_check",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
+    # a refusal is a calm notice (a warning toast, the status line), not an error; the gate stops the chain
+    gate = checked.success(
+        go_on_if_placed,
+        placed,
+        None,
+        concurrency_limit=None,
+        show_progress="hidden",
+        api_visibility="private",
+    )
+    return gate.success(
+        start_run,
+        inputs,
+        outputs,
+        api_name="train",
+        concurrency_id="training",
+        concurrency_limit=ctx.settings.max_concurrent_runs,
+        show_progress="minimal",
+        show_progress_on=[outputs[0]],
+    )
+
+
 def on_system(chosen: str):
     system = get_system(chosen)
     knobs = profile_of(system).knobs
-    return (gr.Dropdown(choices=list(system.presets), value=next(iter(system.presets))),
-            gr.Number(value=knobs.default_budget, label=knobs.budget_label, info=knobs.budget_info),
-            gr.Number(value=getattr(system.Config(), knobs.lr_field)),
-            *plot_updates(chosen, []))
+    return (
+        gr.Dropdown(choices=list(system.presets), value=next(iter(system.presets))),
+        gr.Number(value=knobs.default_budget, label=knobs.budget_label, info=knobs.budget_info),
+        gr.Number(value=getattr(system.Config(), knobs.lr_field)),
+        *plot_updates(chosen, []),
+    )
 
 
 def preset_choices(chosen: str, current: str):
@@ -293,16 +425,25 @@ def stop_training(ctx: AppContext, request: gr.Request) -> str:
 def stop_when_the_page_closes(ctx: AppContext) -> Callable[[gr.Request], None]:
     """For `Blocks.unload`: when a tab closes or reloads (its Gradio heartbeat connection ends), the run it
     started saves and stops at once, and its place in the queue is given up."""
+
     def page_closed(request: gr.Request) -> None:
         for run in ctx.training.unfinished_runs():
             if run.owner == request.session_hash:
                 run.request_stop(PAGE_WENT_AWAY)
         ctx.training.stop_waiting(request.session_hash)
+
     return page_closed
 
 
-def check_before_queueing(ctx: AppContext, namespace: str | None, chosen: str, values: tuple,
-                          push_value: bool, request: gr.Request, start: tuple = ()) -> tuple[Any, bool]:
+def check_before_queueing(
+    ctx: AppContext,
+    namespace: str | None,
+    chosen: str,
+    values: tuple,
+    push_value: bool,
+    request: gr.Request,
+    start: tuple = (),
+) -> tuple[Any, bool]:
     """The unqueued first half of Start: (status, whether the session got its place). A refusal is a warning
     toast and, unless the session's run is going or waiting (its status stays), the status line; the chain
     stops at `go_on_if_placed`, so nobody queues for it."""
@@ -325,8 +466,15 @@ def go_on_if_placed(placed: bool) -> None:
         raise gr.Error("refused", visible=False, print_exception=False)
 
 
-def refuse_to_start(ctx: AppContext, namespace: str | None, chosen: str, values: tuple, push_value: bool,
-                    owner: str, start: tuple = ()) -> dict[str, Any]:
+def refuse_to_start(
+    ctx: AppContext,
+    namespace: str | None,
+    chosen: str,
+    values: tuple,
+    push_value: bool,
+    owner: str,
+    start: tuple = (),
+) -> dict[str, Any]:
     """The run's config, after the checks that refuse a run before it is queued (ValueError: why).
     `start`: the "Start from" choice, then the task knobs' values (demo/finetune.py)."""
     config = run_config(chosen, *values, *finetune.start_and_task(ctx, chosen, start))
@@ -335,8 +483,10 @@ def refuse_to_start(ctx: AppContext, namespace: str | None, chosen: str, values:
     if any(run.owner == owner for run in ctx.training.unfinished_runs()):
         raise ValueError("you already have a run going: Stop it first (one run per visitor)")
     if ctx.training.is_waiting(owner):
-        raise ValueError("your run is already waiting in the queue for a training slot: it starts when one is "
-                         "free (Stop gives up your place)")
+        raise ValueError(
+            "your run is already waiting in the queue for a training slot: it starts when one is "
+            "free (Stop gives up your place)"
+        )
     return config
 
 
@@ -354,21 +504,40 @@ def follow(run: Run, system: System) -> Iterator[tuple]:
     shown = 0
     while not run.done:
         run.heartbeat()
-        plots = plot_updates(system.name, run.records) if len(run.records) != shown else [gr.skip()] * MAX_PLOTS
+        plots = (
+            plot_updates(system.name, run.records) if len(run.records) != shown else [gr.skip()] * MAX_PLOTS
+        )
         yield run_status(run, system), *plots, None, None
         shown = len(run.records)
         time.sleep(POLL_SECONDS)
     run.heartbeat()
 
 
-def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_value, lr_value, seed_value,
-          push_value, request: gr.Request, start: tuple = ()):
+def train(
+    ctx: AppContext,
+    namespace: str | None,
+    chosen,
+    preset_name,
+    steps_value,
+    lr_value,
+    seed_value,
+    push_value,
+    request: gr.Request,
+    start: tuple = (),
+):
     """The queued half of Start: train in a child process, stream its metrics, then show the new agent."""
     system = get_system(chosen)
     placed = ctx.training.stop_waiting(request.session_hash)  # its turn came: the place is used up either way
     try:
-        config = refuse_to_start(ctx, namespace, chosen, (preset_name, steps_value, lr_value, seed_value),
-                                 push_value, request.session_hash, start)
+        config = refuse_to_start(
+            ctx,
+            namespace,
+            chosen,
+            (preset_name, steps_value, lr_value, seed_value),
+            push_value,
+            request.session_hash,
+            start,
+        )
         if not placed:  # a /train queued beside the session's one run (a direct API call): never a second run
             raise ValueError(NO_PLACE)
     except EXPECTED_ERRORS as err:
@@ -388,7 +557,7 @@ def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_val
         return
     try:
         yield from follow(run, system)
-    finally:  # Gradio closed the stream (the tab went away): stop at once rather than at the heartbeat timeout
+    finally:  # Gradio closed the stream (the tab went away): stop at once, not at the heartbeat timeout
         if not run.done and not run.stop_requested:
             run.request_stop(PAGE_WENT_AWAY)
     push_to = new_push_repo(namespace, chosen) if push_value and namespace is not None else None
@@ -396,8 +565,16 @@ def train(ctx: AppContext, namespace: str | None, chosen, preset_name, steps_val
     yield from outcome(ctx, system, run, out_dir, options, push_to, before, practice)
 
 
-def outcome(ctx: AppContext, system: System, run: Run, out_dir: Path, options: dict[str, Any],
-            push_to: str | None, before: tuple[str, Path] | None, practice: Practice | None):
+def outcome(
+    ctx: AppContext,
+    system: System,
+    run: Run,
+    out_dir: Path,
+    options: dict[str, Any],
+    push_to: str | None,
+    before: tuple[str, Path] | None,
+    practice: Practice | None,
+):
     """After the run: its agent evaluated, rendered on `options` and zipped (pushed when asked), then, for a
     run from an agent (`before`: its choice and folder), the before/after."""
     plots_now = plot_updates(system.name, run.records)
@@ -412,13 +589,21 @@ def outcome(ctx: AppContext, system: System, run: Run, out_dir: Path, options: d
     yield final + "\n\nEvaluating and rendering the new agent...", *plots_now, None, None
     status, video, archive = finish(ctx, system, out_dir, final, options, push_to)
     if before is not None and video is not None:
-        yield status + "\n\nPlaying the agent it started from and the trained one...", *plots_now, video, archive
-        status, video = finetune.add_before_after(ctx, system, before, out_dir, options, status, video, practice)
+        yield (
+            status + "\n\nPlaying the agent it started from and the trained one...",
+            *plots_now,
+            video,
+            archive,
+        )
+        status, video = finetune.add_before_after(
+            ctx, system, before, out_dir, options, status, video, practice
+        )
     yield status, *plots_now, video, archive
 
 
-def finish(ctx: AppContext, system: System, out_dir: Path, final: str, options: dict[str, Any],
-           push_to: str | None) -> tuple:
+def finish(
+    ctx: AppContext, system: System, out_dir: Path, final: str, options: dict[str, Any], push_to: str | None
+) -> tuple:
     """Evaluate, render and zip the new agent (and push it when asked): (status, video, zip). Its episode
     plays `options`: its seed and the task it trained on (the level, the physics)."""
     seed = options["seed"]
@@ -429,8 +614,10 @@ def finish(ctx: AppContext, system: System, out_dir: Path, final: str, options: 
         archive = zip_checkpoint(out_dir, ctx.settings.downloads_dir)
     except EXPECTED_ERRORS as err:
         return final + "\n\n" + refusal(err), None, None
-    final += (f"\n\nSaved as **trained/{out_dir.name}** (pick it in Watch or Agents). Its episode on seed "
-              f"{seed}: {figures_line(episode.summary, hide=option_echoes(system))}.")
+    final += (
+        f"\n\nSaved as **trained/{out_dir.name}** (pick it in Watch or Agents). Its episode on seed "
+        f"{seed}: {figures_line(episode.summary, hide=option_echoes(system))}."
+    )
     if push_to is not None:
         final += "\n\n" + push_to_hub(out_dir, push_to, ctx.settings.hub_endpoint)
     return final, str(episode.video), str(archive)

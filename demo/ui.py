@@ -24,7 +24,16 @@ SUMMARY_FIRST, SUMMARY_LAST = "return", "steps"
 
 
 # What bad input or an unreachable Hub raise: shown as a readable refusal, never as a stack trace.
-EXPECTED_ERRORS = (CheckpointError, HubError, ValueError, TypeError, KeyError, OSError, ImportError, OverflowError)
+EXPECTED_ERRORS = (
+    CheckpointError,
+    HubError,
+    ValueError,
+    TypeError,
+    KeyError,
+    OSError,
+    ImportError,
+    OverflowError,
+)
 
 
 def refusal(err: BaseException | str) -> str:
@@ -99,29 +108,39 @@ def trace_frame(system: System, traces: Sequence[Sequence[Mapping[str, Any]]]) -
     """Long-format (step, value, side) rows of the system's per-step figure for a gr.LinePlot: the first
     trace is the "left" agent, the second the "right" one (as in the side-by-side video)."""
     figure = profile_of(system).trace_figure
-    return per_step_frame([[(step, float(entry[figure])) for step, entry in enumerate(trace) if figure in entry]
-                           for trace in traces])
+    return per_step_frame(
+        [
+            [(step, float(entry[figure])) for step, entry in enumerate(trace) if figure in entry]
+            for trace in traces
+        ]
+    )
 
 
 def series_frame(name: str, series: Sequence[Mapping[str, Sequence[float]]]) -> pd.DataFrame:
-    """The same rows for one named series of Episode.series, the first agent's "left", the second's "right"."""
-    return per_step_frame([[(step, float(value)) for step, value in enumerate(each.get(name, ()))]
-                           for each in series])
+    """The same rows for one named series of Episode.series, the first agent's "left",
+    the second's "right"."""
+    return per_step_frame(
+        [[(step, float(value)) for step, value in enumerate(each.get(name, ()))] for each in series]
+    )
 
 
 def per_step_frame(sides: Sequence[Sequence[tuple[int, float]]]) -> pd.DataFrame:
     """(step, value) points of each side -> (step, value, side) rows; the placeholder when there are none."""
-    rows = [{"step": step, "value": value, "side": side} for side, points in zip(SIDES, sides)
-            for step, value in points]
+    rows = [
+        {"step": step, "value": value, "side": side}
+        for side, points in zip(SIDES, sides)
+        for step, value in points
+    ]
     return pd.DataFrame(rows, columns=["step", "value", "side"]) if rows else trace_placeholder()
 
 
 def trace_placeholder() -> pd.DataFrame:
     """What a per-step plot starts with: one point per side (steps 0 and 10, value 0), which draws no line.
-    The browser fixes the plot's colour scale from its first value and does not redo it for later data, so both sides
-    must be named from the start, or later lines are drawn without a colour; and Vega lays the chart out
-    once, for its first value: with a point there are tick labels to make room for, so the x-axis title
-    stays inside the chart once the episode's points come (with none it falls below the chart, clipped)."""
+    The browser fixes the plot's colour scale from its first value and does not redo it for later data, so
+    both sides must be named from the start, or later lines are drawn without a colour; and Vega lays the
+    chart out once, for its first value: with a point there are tick labels to make room for, so the x-axis
+    title stays inside the chart once the episode's points come
+    (with none it falls below the chart, clipped)."""
     return pd.DataFrame({"step": [0.0, 10.0], "value": [0.0, 0.0], "side": list(SIDES)})
 
 

@@ -56,12 +56,16 @@ def _accept(name: str, origin: str, found: dict[str, str]) -> bool:
     """Whether a file of the upload is one of ours (pickles refused by name); records where it came from."""
     base = Path(name).name
     if Path(base).suffix.lower() in PICKLE_SUFFIXES:
-        raise UploadRefused(f"{origin}: refusing a pickle file (only safetensors weights are loaded; "
-                            "pickles can run arbitrary code)")
+        raise UploadRefused(
+            f"{origin}: refusing a pickle file (only safetensors weights are loaded; "
+            "pickles can run arbitrary code)"
+        )
     if base not in ACCEPTED_FILES:
         return False
     if base in found:
-        raise UploadRefused(f"{origin}: a second {base} (first in {found[base]}): upload one checkpoint at a time")
+        raise UploadRefused(
+            f"{origin}: a second {base} (first in {found[base]}): upload one checkpoint at a time"
+        )
     found[base] = origin
     return True
 
@@ -88,10 +92,13 @@ def _unpack(path: Path, staging: Path, found: dict[str, str], budget: int, max_b
             for member in members:
                 if _accept(member.filename, f"{path.name}:{member.filename}", found):
                     with archive.open(member) as source:
-                        budget -= _copy_limited(source, staging / Path(member.filename).name, budget, max_bytes)
+                        budget -= _copy_limited(
+                            source, staging / Path(member.filename).name, budget, max_bytes
+                        )
     except ZIP_ERRORS as err:
-        raise UploadRefused(f"{path.name}: not a readable zip ({err.__class__.__name__}: {one_line(err, 120)})") \
-            from None
+        raise UploadRefused(
+            f"{path.name}: not a readable zip ({err.__class__.__name__}: {one_line(err, 120)})"
+        ) from None
     return budget
 
 
@@ -105,15 +112,19 @@ def _collect(paths: list[Path], staging: Path, max_bytes: int) -> None:
     for path in paths:
         if path.suffix.lower() == ".zip":
             if not zipfile.is_zipfile(path):  # e.g. a text file renamed: say so, not "no model.safetensors"
-                raise UploadRefused(f"{path.name}: not a zip file (upload a zip of {WEIGHTS_FILE} + {CONFIG_FILE}, "
-                                    "or the two files)")
+                raise UploadRefused(
+                    f"{path.name}: not a zip file (upload a zip of {WEIGHTS_FILE} + {CONFIG_FILE}, "
+                    "or the two files)"
+                )
             budget = _unpack(path, staging, found, budget, max_bytes)
         elif _accept(path.name, path.name, found):
             shutil.copyfile(path, staging / path.name)
     for required in (WEIGHTS_FILE, CONFIG_FILE):
         if required not in found:
-            raise UploadRefused(f"no {required} in the upload (a checkpoint is {WEIGHTS_FILE} + {CONFIG_FILE}, "
-                                "as files or in one zip)")
+            raise UploadRefused(
+                f"no {required} in the upload (a checkpoint is {WEIGHTS_FILE} + {CONFIG_FILE}, "
+                "as files or in one zip)"
+            )
     load_tensors(staging / WEIGHTS_FILE)  # a pickle named model.safetensors is refused here, unread
 
 
@@ -139,8 +150,9 @@ def _validated_folder(paths: list[Path], staging: Path, max_bytes: int) -> str:
     return system_name
 
 
-def receive_upload(paths: list[str | Path], uploads_dir: Path, max_bytes: int,
-                   evaluate: Callable[[Path], T]) -> tuple[Path, T]:
+def receive_upload(
+    paths: list[str | Path], uploads_dir: Path, max_bytes: int, evaluate: Callable[[Path], T]
+) -> tuple[Path, T]:
     """Validate an upload in a staging folder, run `evaluate(folder)` on it (our figures, our video),
     and only then store it as uploads_dir/<system>-<weights hash>: (the stored folder, what `evaluate`
     returned). Anything refused or failing leaves nothing behind."""

@@ -51,18 +51,23 @@ def default_system(ctx: AppContext, systems: list[System]) -> System:
 
 
 def agent_choices(ctx: AppContext, systems: list[System], system: str, current: str | None = None):
-    """Dropdown updates for the two agent pickers, and the option group of each system (shown for `system`)."""
+    """Dropdown updates for the two agent pickers, and the option group of each system
+    (shown for `system`)."""
     refs = ctx.catalog.refs(system)
     value = current if current in refs else (refs[0] if refs else None)
-    return (gr.Dropdown(choices=refs, value=value),
-            gr.Dropdown(choices=[NO_COMPARISON, *refs], value=NO_COMPARISON),
-            *(gr.Column(visible=other.name == system) for other in systems))
+    return (
+        gr.Dropdown(choices=refs, value=value),
+        gr.Dropdown(choices=[NO_COMPARISON, *refs], value=NO_COMPARISON),
+        *(gr.Column(visible=other.name == system) for other in systems),
+    )
 
 
-def agent_for_options(ctx: AppContext, systems: list[System], system_name: str, current: str | None, seed: Any,
-                      *values: Any):
+def agent_for_options(
+    ctx: AppContext, systems: list[System], system_name: str, current: str | None, seed: Any, *values: Any
+):
     """The agent picker after a play control changed (Mario's level, the Pendulum's physics): the first local
-    agent trained on what will be played (System.trained_on), unless the current one is; otherwise unchanged."""
+    agent trained on what will be played (System.trained_on), unless the current one is;
+    otherwise unchanged."""
     try:
         system = get_system(system_name)
         played = system.play_options(**option_values(systems, system, seed, values))
@@ -81,7 +86,9 @@ def control_widget(control: PlayControl, default: Any) -> gr.components.Componen
     return gr.Slider(control.minimum, control.maximum, value=default, step=control.step, label=control.label)
 
 
-def play_controls(systems: list[System], shown: System) -> tuple[list[gr.Column], list[gr.components.Component]]:
+def play_controls(
+    systems: list[System], shown: System
+) -> tuple[list[gr.Column], list[gr.components.Component]]:
     """Each system's controls in a column of their own, visible for the shown system, toggles on a row below
     the rest: (columns, widgets in `ordered_controls` order)."""
     columns, widgets = [], {}
@@ -90,27 +97,40 @@ def play_controls(systems: list[System], shown: System) -> tuple[list[gr.Column]
         with gr.Column(visible=system is shown, elem_id=f"watch-options-{system.name}") as column:
             for toggles in (False, True):
                 with gr.Row():
-                    widgets.update({(system.name, c.field): control_widget(c, getattr(defaults, c.field))
-                                    for c in profile_of(system).play_controls
-                                    if is_toggle(system, c) is toggles})
+                    widgets.update(
+                        {
+                            (system.name, c.field): control_widget(c, getattr(defaults, c.field))
+                            for c in profile_of(system).play_controls
+                            if is_toggle(system, c) is toggles
+                        }
+                    )
         columns.append(column)
     return columns, [widgets[(system.name, control.field)] for system, control in ordered_controls(systems)]
 
 
-def option_values(systems: list[System], system: System, seed: Any, values: tuple[Any, ...]) -> dict[str, Any]:
+def option_values(
+    systems: list[System], system: System, seed: Any, values: tuple[Any, ...]
+) -> dict[str, Any]:
     """The chosen system's play options from the widget values of every system's controls (in order),
     converted and checked against its PlayOptions (types and bounds) before anything is rendered."""
     controls = ordered_controls(systems)
     chosen = {control.field: value for (owner, control), value in zip(controls, values) if owner is system}
-    checked = from_dict(system.PlayOptions, {"seed": 0 if seed is None else seed, **chosen}, source="play options")
+    checked = from_dict(
+        system.PlayOptions, {"seed": 0 if seed is None else seed, **chosen}, source="play options"
+    )
     return {name: getattr(checked, name) for name in ("seed", *chosen)}
 
 
-def chosen_agents(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None) -> tuple[Any, Any]:
+def chosen_agents(
+    ctx: AppContext, system: System, agent_ref: str, compare_ref: str | None
+) -> tuple[Any, Any]:
     """The agent picked and the one to compare with it (None: no comparison), resolved in the catalog."""
     first = ctx.catalog.resolve(agent_ref, system.name)
-    second = (ctx.catalog.resolve(compare_ref, system.name)
-              if compare_ref and compare_ref != NO_COMPARISON else None)
+    second = (
+        ctx.catalog.resolve(compare_ref, system.name)
+        if compare_ref and compare_ref != NO_COMPARISON
+        else None
+    )
     return first, second
 
 
@@ -122,21 +142,35 @@ def render(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | N
         result = ctx.renderer.episode(system.name, first.path, options)
         return {first.ref: result}, result.video, result.cached, notes
     comparison = ctx.renderer.comparison(system.name, first.path, second.path, options)
-    names = (first.ref, second.ref) if first.ref != second.ref else (f"{first.ref} (left)", f"{second.ref} (right)")
+    names = (
+        (first.ref, second.ref)
+        if first.ref != second.ref
+        else (f"{first.ref} (left)", f"{second.ref} (right)")
+    )
     return dict(zip(names, (comparison.left, comparison.right))), comparison.video, comparison.cached, notes
 
 
 def play_notes(system: System, agents: list, options: dict[str, Any]) -> str:
-    """What the episode plays against what each agent was trained on (System.play_note), one line per agent."""
+    """What the episode plays against what each agent was trained on
+    (System.play_note), one line per agent."""
     played = system.play_options(**options)
-    lines = dict.fromkeys(f"**{agent.ref}**: {system.play_note(system.config_of(agent.path), played)}"
-                          for agent in agents)  # the same agent twice: one line
+    lines = dict.fromkeys(
+        f"**{agent.ref}**: {system.play_note(system.config_of(agent.path), played)}" for agent in agents
+    )  # the same agent twice: one line
     return "  \n".join(line for line in lines if not line.endswith(": "))
 
 
-def watch(ctx: AppContext, systems: list[System], system_name: str, agent_ref: str, compare_ref: str | None,
-          seed: Any, *values: Any):
-    """The Play button: the video, a status line with the figures table, the figures as JSON, the trace plot."""
+def watch(
+    ctx: AppContext,
+    systems: list[System],
+    system_name: str,
+    agent_ref: str,
+    compare_ref: str | None,
+    seed: Any,
+    *values: Any,
+):
+    """The Play button: the video, a status line with the figures table,
+    the figures as JSON, the trace plot."""
     try:
         system = get_system(system_name)
         options = option_values(systems, system, seed, values)
@@ -151,12 +185,20 @@ def show(ctx: AppContext, system: System, agent_ref: str, compare_ref: str | Non
         episodes, video_path, cached, notes = render(ctx, system, agent_ref, compare_ref, options)
     except EXPECTED_ERRORS as err:
         return None, refusal(err), {}, trace_placeholder()
-    summaries = {name: {**e.summary, "steps": e.summary.get("steps", len(e.trace))} for name, e in episodes.items()}
+    summaries = {
+        name: {**e.summary, "steps": e.summary.get("steps", len(e.trace))} for name, e in episodes.items()
+    }
     note = "served from the cache" if cached else "rendered just now"
-    status_text = (f"{' vs '.join(episodes)} on seed {options['seed']} ({note}).\n\n"
-                   + (f"{notes}\n\n" if notes else "") + figures_table(summaries, hide=option_echoes(system)))
-    document = {"cached": cached, "options": options,
-                "agents": {name: {"summary": e.summary, "frames": e.frames} for name, e in episodes.items()}}
+    status_text = (
+        f"{' vs '.join(episodes)} on seed {options['seed']} ({note}).\n\n"
+        + (f"{notes}\n\n" if notes else "")
+        + figures_table(summaries, hide=option_echoes(system))
+    )
+    document = {
+        "cached": cached,
+        "options": options,
+        "agents": {name: {"summary": e.summary, "frames": e.frames} for name, e in episodes.items()},
+    }
     return str(video_path), status_text, document, trace_frame(system, [e.trace for e in episodes.values()])
 
 
@@ -165,8 +207,14 @@ def on_system(ctx: AppContext, systems: list[System], system_name: str, current:
     the previous system's episode."""
     system = get_system(system_name)
     replay, note = arrival(ctx, ctx.catalog.refs(system_name))
-    return (*agent_choices(ctx, systems, system_name, current), gr.Number(value=system.PlayOptions().seed),
-            replay, note, {}, gr.LinePlot(value=trace_placeholder(), y_title=profile_of(system).trace_figure))
+    return (
+        *agent_choices(ctx, systems, system_name, current),
+        gr.Number(value=system.PlayOptions().seed),
+        replay,
+        note,
+        {},
+        gr.LinePlot(value=trace_placeholder(), y_title=profile_of(system).trace_figure),
+    )
 
 
 def arrival(ctx: AppContext, refs: list[str]) -> tuple[str | None, str]:
@@ -184,13 +232,10 @@ def build(ctx: AppContext) -> None:
     with gr.Tab("Watch", id="watch") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                system = gr.Radio(labelled_choices(systems), value=shown.name, label="System",
-                                  elem_id="watch-system")
-                agent = gr.Dropdown(refs, value=refs[0] if refs else None, allow_custom_value=True, label="Agent",
-                                    info="A bundled or trained agent, a local checkpoint folder, or a Hub "
-                                         "repo id (owner/name)")
-                compare = gr.Dropdown([NO_COMPARISON, *refs], value=NO_COMPARISON, allow_custom_value=True,
-                                      label="Compare with", info="A second agent on the same seed, side by side")
+                system = gr.Radio(
+                    labelled_choices(systems), value=shown.name, label="System", elem_id="watch-system"
+                )
+                agent, compare = _agent_pickers(refs)
                 # no minimum here: Gradio would refuse a negative seed with red "Error" badges on every
                 # output; option_values refuses it in one readable line (and clears the previous episode)
                 seed = gr.Number(shown.PlayOptions().seed, precision=0, label="Seed", elem_id="watch-seed")
@@ -200,16 +245,12 @@ def build(ctx: AppContext) -> None:
                     refresh = gr.Button("Refresh agents", size="sm")
             with gr.Column(scale=2):
                 replay, note = arrival(ctx, refs)
-                video = gr.Video(replay, label="Episode", autoplay=True, loop=True, interactive=False, height=420,
-                                 elem_id="watch-video")
-                snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)  # under the video (phones too)
+                video = _episode_video(replay)
+                # under the video (phones too)
+                snapshots_note, snapshots_button = learning.controls(ctx, shown, refs)
                 world_button = playthrough.button(ctx, shown.name, size="sm", elem_id="watch-playthrough")
                 status = gr.Markdown(note, elem_id="watch-status")
-                trace_plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side",
-                                         color_map=SIDE_COLOURS, colors_in_legend=[], height=240,
-                                         label="Per step (orange: the agent, blue: the one compared with it)",
-                                         x_title="step of the episode", y_title=profile_of(shown).trace_figure,
-                                         elem_id="watch-trace", **AXIS_FORMATS)
+                trace_plot = _trace_plot(shown)
                 inside_outputs = inside_widgets()
                 with gr.Accordion("Figures (JSON)", open=False):
                     figures = gr.JSON(label="Figures")
@@ -218,38 +259,105 @@ def build(ctx: AppContext) -> None:
     outputs = [video, status, figures, trace_plot]
     played, switched = _wire(ctx, systems, tab, inputs, [agent, compare, *columns], play, refresh, outputs)
     _wire_inside(ctx, systems, played, switched, inputs, inside_outputs)
-    lineup = learning.wire(ctx, functools.partial(option_values, systems), inputs, snapshots_note,
-                           snapshots_button, outputs)
+    lineup = learning.wire(
+        ctx, functools.partial(option_values, systems), inputs, snapshots_note, snapshots_button, outputs
+    )
     playthrough.wire(ctx, system, world_button, outputs)
     with tab:  # its State inside the tab, not loose among the Tabs (see train.build)
-        cell = generalisation.wire(ctx, systems, show, map_note, map_table, system, agent, [seed, *controls],
-                                   outputs)
+        cell = generalisation.wire(
+            ctx, systems, show, map_note, map_table, system, agent, [seed, *controls], outputs
+        )
     _wire_inside_after(ctx, systems, lineup, cell, inputs, inside_outputs)
     for event in (played, lineup, cell[0]):  # on a phone the video is below the form (the map below it)
         event.then(None, js=SHOW_VIDEO_JS)
 
 
-def _wire(ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh,
-          outputs: list):
+def _agent_pickers(refs: list[str]) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """The agent to play (the system's first by default) and the one to compare with it (none by default)."""
+    agent = gr.Dropdown(
+        refs,
+        value=refs[0] if refs else None,
+        allow_custom_value=True,
+        label="Agent",
+        info="A bundled or trained agent, a local checkpoint folder, or a Hub repo id (owner/name)",
+    )
+    compare = gr.Dropdown(
+        [NO_COMPARISON, *refs],
+        value=NO_COMPARISON,
+        allow_custom_value=True,
+        label="Compare with",
+        info="A second agent on the same seed, side by side",
+    )
+    return agent, compare
+
+
+def _episode_video(replay: str | None) -> gr.Video:
+    """The episode's video, showing `replay` (the default agent's published one) on arrival."""
+    return gr.Video(
+        replay,
+        label="Episode",
+        autoplay=True,
+        loop=True,
+        interactive=False,
+        height=420,
+        elem_id="watch-video",
+    )
+
+
+def _trace_plot(shown: System) -> gr.LinePlot:
+    """The episode's per-step figure, for the agent and the one compared with it (`shown`'s figure first)."""
+    return gr.LinePlot(
+        trace_placeholder(),
+        x="step",
+        y="value",
+        color="side",
+        color_map=SIDE_COLOURS,
+        colors_in_legend=[],
+        height=240,
+        label="Per step (orange: the agent, blue: the one compared with it)",
+        x_title="step of the episode",
+        y_title=profile_of(shown).trace_figure,
+        elem_id="watch-trace",
+        **AXIS_FORMATS,
+    )
+
+
+def _wire(
+    ctx: AppContext, systems: list[System], tab, inputs: list, pickers: list, play, refresh, outputs: list
+):
     """The tab's events: system change, refresh and tab selection update the pickers; Play renders.
     Returns the Play and the system-change events (for what follows them)."""
     system, agent = inputs[0], inputs[1]
     choices = functools.partial(agent_choices, ctx, systems)
-    switched = system.change(functools.partial(on_system, ctx, systems), [system, agent],
-                             [*pickers, inputs[3], *outputs], api_name="watch_system")
+    switched = system.change(
+        functools.partial(on_system, ctx, systems),
+        [system, agent],
+        [*pickers, inputs[3], *outputs],
+        api_name="watch_system",
+    )
     refresh.click(choices, [system, agent], pickers, api_name="watch_agents")
     # a visitor who picks another level (or physics) gets the agent trained for it, when there is one;
     # .input: not when the app sets the controls itself (a map cell plays the agent it belongs to)
     follow = functools.partial(agent_for_options, ctx, systems)
     for i, widget in enumerate(inputs[4:]):
-        widget.input(follow, [system, agent, inputs[3], *inputs[4:]], agent,
-                     api_name="watch_agent_for_options" if i == 0 else False)  # one endpoint for clients
+        widget.input(
+            follow,
+            [system, agent, inputs[3], *inputs[4:]],
+            agent,
+            api_name="watch_agent_for_options" if i == 0 else False,
+        )  # one endpoint for clients
     # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
     tab.select(choices, [system, agent], pickers, api_name="watch_tab")
     # Not in Gradio's "render" group: a cached episode is answered at once, never behind renders; an uncached
     # one waits for one of the renderer's slots (Renderer._render_slot: render_concurrency, a bounded wait).
-    played = play.click(functools.partial(watch, ctx, systems), inputs, outputs, api_name="watch",
-                        show_progress_on=[outputs[0]], concurrency_limit=None)
+    played = play.click(
+        functools.partial(watch, ctx, systems),
+        inputs,
+        outputs,
+        api_name="watch",
+        show_progress_on=[outputs[0]],
+        concurrency_limit=None,
+    )
     return played, switched
 
 
@@ -259,11 +367,27 @@ INSIDE_LABEL = "Inside the agent, per step (orange: the agent, blue: the one com
 
 def inside_widgets() -> tuple:
     """The series picker, its per-step plot (numeric axes from the start) and the shown episodes' series."""
-    picker = gr.Radio([], label="Inside the agent", visible=False, elem_id="watch-series",
-                      info="What the agent computed at each step of the episode above")
-    plot = gr.LinePlot(trace_placeholder(), x="step", y="value", color="side", color_map=SIDE_COLOURS,
-                       colors_in_legend=[], height=240, label=INSIDE_LABEL, x_title="step of the episode",
-                       y_title="value", elem_id="watch-inside", **AXIS_FORMATS)
+    picker = gr.Radio(
+        [],
+        label="Inside the agent",
+        visible=False,
+        elem_id="watch-series",
+        info="What the agent computed at each step of the episode above",
+    )
+    plot = gr.LinePlot(
+        trace_placeholder(),
+        x="step",
+        y="value",
+        color="side",
+        color_map=SIDE_COLOURS,
+        colors_in_legend=[],
+        height=240,
+        label=INSIDE_LABEL,
+        x_title="step of the episode",
+        y_title="value",
+        elem_id="watch-inside",
+        **AXIS_FORMATS,
+    )
     return picker, plot, gr.State([])
 
 
@@ -273,8 +397,11 @@ def series_view(series: list[dict[str, list[float]]], name: str | None = None) -
     one update draws none of them in the browser)."""
     names = list(dict.fromkeys(label for each in series for label in each))
     name = name if name in names else (names[0] if names else None)
-    return (gr.Radio(choices=names, value=name, visible=bool(names)),
-            gr.LinePlot(trace_placeholder(), y_title=name or "value"), series)
+    return (
+        gr.Radio(choices=names, value=name, visible=bool(names)),
+        gr.LinePlot(trace_placeholder(), y_title=name or "value"),
+        series,
+    )
 
 
 def series_plot(name: str | None, series: list[dict[str, list[float]]]):
@@ -282,8 +409,15 @@ def series_plot(name: str | None, series: list[dict[str, list[float]]]):
     return series_frame(name, series) if name else trace_placeholder()
 
 
-def inside(ctx: AppContext, systems: list[System], system_name: str, agent_ref: str, compare_ref: str | None,
-           seed: Any, *values: Any) -> tuple:
+def inside(
+    ctx: AppContext,
+    systems: list[System],
+    system_name: str,
+    agent_ref: str,
+    compare_ref: str | None,
+    seed: Any,
+    *values: Any,
+) -> tuple:
     """After Play: the per-step series (Episode.series) of the episode(s) just shown, read back from the
     render cache, so the video is not waited on and nothing is played twice."""
     try:
@@ -296,14 +430,19 @@ def inside(ctx: AppContext, systems: list[System], system_name: str, agent_ref: 
     return series_view([episode.series if episode is not None else {} for episode in rendered])
 
 
-def _wire_inside(ctx: AppContext, systems: list[System], played, switched, inputs: list, outputs: tuple) -> None:
+def _wire_inside(
+    ctx: AppContext, systems: list[System], played, switched, inputs: list, outputs: tuple
+) -> None:
     """After Play, the series of its episode(s); a system change clears them; the picker switches series."""
     picker, plot, series = outputs
-    shown = played.then(functools.partial(inside, ctx, systems), inputs, list(outputs), api_name="watch_inside")
+    shown = played.then(
+        functools.partial(inside, ctx, systems), inputs, list(outputs), api_name="watch_inside"
+    )
     shown.then(series_plot, [picker, series], plot, api_name="watch_inside_plot")
     switched.then(lambda: series_view([]), None, list(outputs), api_name="watch_inside_clear")
-    picker.input(lambda name, kept: series_view(kept, name)[1], [picker, series], plot, api_name="watch_series_title"
-                 ).then(series_plot, [picker, series], plot, api_name="watch_series")
+    picker.input(
+        lambda name, kept: series_view(kept, name)[1], [picker, series], plot, api_name="watch_series_title"
+    ).then(series_plot, [picker, series], plot, api_name="watch_series")
 
 
 def inside_of(ctx: AppContext, system_name: str, folders: list, options: dict[str, Any]) -> tuple:
@@ -312,9 +451,10 @@ def inside_of(ctx: AppContext, system_name: str, folders: list, options: dict[st
     return series_view([episode.series if episode is not None else {} for episode in rendered])
 
 
-def _wire_inside_after(ctx: AppContext, systems: list[System], lineup, cell, inputs: list,
-                       outputs: tuple) -> None:
-    """"Inside the agent" after a snapshot lineup (its first and last snapshots, as the trace plot) and after
+def _wire_inside_after(
+    ctx: AppContext, systems: list[System], lineup, cell, inputs: list, outputs: tuple
+) -> None:
+    """ "Inside the agent" after a snapshot lineup (its first and last snapshots, as the trace plot) and after
     a map click (the cell's episode alone): never the previous episode's series."""
     picker, plot, series = outputs
 
@@ -335,8 +475,10 @@ def _wire_inside_after(ctx: AppContext, systems: list[System], lineup, cell, inp
             return series_view([])
 
     clicked, cell_options = cell
-    follows = ((lineup, after_lineup, inputs, "watch_snapshots_inside"),
-               (clicked, after_cell, [*inputs[:2], cell_options], "watch_map_inside"))
+    follows = (
+        (lineup, after_lineup, inputs, "watch_snapshots_inside"),
+        (clicked, after_cell, [*inputs[:2], cell_options], "watch_map_inside"),
+    )
     for event, handler, names, name in follows:
         shown = event.then(handler, names, list(outputs), api_name=name)
         shown.then(series_plot, [picker, series], plot, api_name=False)

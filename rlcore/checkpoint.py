@@ -53,7 +53,9 @@ TRAINING_STATE_FILE = "training_state.safetensors"
 TRAINING_META_FILE = "training_state.json"
 PLAYTHROUGH_FILE = "playthrough.mp4"  # a recorded World playthrough (`rlcore playthrough`), figures in .json
 CARD_FILE = "README.md"  # the model card
-EXPORT_FILE = "agent.pt"  # a system's export for outside tools (the Open RL Leaderboard's TorchScript); never loaded
+EXPORT_FILE = (
+    "agent.pt"  # a system's export for outside tools (the Open RL Leaderboard's TorchScript); never loaded
+)
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".chkpt", ".ckpt", ".bin")
 TRAINING_META_KEY = "training_state"  # training_state.safetensors' metadata entry holding the JSON part
 
@@ -64,9 +66,18 @@ MAX_JSON_BYTES = 16 << 20
 MAX_JSON_DEPTH = 32
 MAX_HEADER_BYTES = 1 << 20
 # safetensors dtype codes -> torch's names (what check_state_dict compares and prints)
-SAFETENSORS_DTYPES = {"F64": "torch.float64", "F32": "torch.float32", "F16": "torch.float16",
-                      "BF16": "torch.bfloat16", "I64": "torch.int64", "I32": "torch.int32", "I16": "torch.int16",
-                      "I8": "torch.int8", "U8": "torch.uint8", "BOOL": "torch.bool"}
+SAFETENSORS_DTYPES = {
+    "F64": "torch.float64",
+    "F32": "torch.float32",
+    "F16": "torch.float16",
+    "BF16": "torch.bfloat16",
+    "I64": "torch.int64",
+    "I32": "torch.int32",
+    "I16": "torch.int16",
+    "I8": "torch.int8",
+    "U8": "torch.uint8",
+    "BOOL": "torch.bool",
+}
 
 
 class CheckpointError(ValueError):
@@ -85,7 +96,9 @@ def one_line(message: str | BaseException, limit: int = 500) -> str:
     100k-character name back whole (the CLI and the app print errors through this)."""
     text = str(message).strip()
     line = text.splitlines()[0] if text else type(message).__name__
-    line = _LONG_WORD.sub(lambda m: f"{m.group()[:60]}...({len(m.group())} characters)...{m.group()[-20:]}", line)
+    line = _LONG_WORD.sub(
+        lambda m: f"{m.group()[:60]}...({len(m.group())} characters)...{m.group()[-20:]}", line
+    )
     return line if len(line) <= limit else line[:limit] + "..."
 
 
@@ -149,8 +162,9 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def atomic_save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
-                        metadata: Mapping[str, str] | None = None) -> Path:
+def atomic_save_tensors(
+    path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+) -> Path:
     """safetensors.save_file through a temporary file and a rename."""
     from safetensors.torch import save_file
 
@@ -161,14 +175,26 @@ def atomic_save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Ten
     return Path(path)
 
 
-def save_checkpoint(directory: str | os.PathLike, *, system: str, algorithm: str, env_id: str,
-                    config: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor],
-                    extra: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    directory: str | os.PathLike,
+    *,
+    system: str,
+    algorithm: str,
+    env_id: str,
+    config: Mapping[str, Any],
+    state_dict: Mapping[str, torch.Tensor],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write model.safetensors then config.json (the config last: its presence marks a complete save)."""
     directory = Path(directory)
     atomic_save_tensors(directory / WEIGHTS_FILE, state_dict, metadata={"format": "pt", "system": system})
-    document = {"rlcore_format": FORMAT_VERSION, "system": system, "algorithm": algorithm,
-                "env_id": env_id, "config": dict(config)}
+    document = {
+        "rlcore_format": FORMAT_VERSION,
+        "system": system,
+        "algorithm": algorithm,
+        "env_id": env_id,
+        "config": dict(config),
+    }
     if extra:
         document.update(extra)
     atomic_write_json(directory / CONFIG_FILE, document)
@@ -179,14 +205,16 @@ def save_checkpoint(directory: str | os.PathLike, *, system: str, algorithm: str
 
 
 def _refuse_pickles_in_place_of_weights(directory: Path) -> None:
-    """A folder without model.safetensors but with a pickle (model.pt, ...) gets a refusal naming the pickle."""
+    """A folder without model.safetensors but with a pickle
+    (model.pt, ...) gets a refusal naming the pickle."""
     if (directory / WEIGHTS_FILE).is_file():
         return
     pickles = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
     if pickles:
         raise CheckpointError(
             f"{directory / pickles[0]}: refusing to load a pickle file (rlcore loads only {WEIGHTS_FILE}; "
-            "pickles can run arbitrary code)")
+            "pickles can run arbitrary code)"
+        )
 
 
 def checkpoint_dir(path: str | os.PathLike) -> Path:
@@ -221,16 +249,18 @@ def _parse_config(file: Path) -> dict[str, Any]:
         hint = f" (it looks like a {library} model)" if isinstance(library, str) else ""
         raise CheckpointError(f"{file}: not an rlcore checkpoint, no 'rlcore_format' key{hint}")
     if document["rlcore_format"] != FORMAT_VERSION:
-        raise CheckpointError(f"{file}: rlcore_format {document['rlcore_format']!r}, this rlcore reads "
-                              f"format {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{file}: rlcore_format {document['rlcore_format']!r}, this rlcore reads format {FORMAT_VERSION}"
+        )
     for key, kind in (("system", str), ("config", dict)):
         if not isinstance(document.get(key), kind):
             raise CheckpointError(f"{file}: '{key}' must be a {kind.__name__}")
     return document
 
 
-def load_typed_config(path: str | os.PathLike, cls: type, system: str,
-                      **overrides: Any) -> tuple[Any, dict[str, Any]]:
+def load_typed_config(
+    path: str | os.PathLike, cls: type, system: str, **overrides: Any
+) -> tuple[Any, dict[str, Any]]:
     """(config.json's "config" as a `cls`, with `overrides`; the whole document): a bad field is a
     CheckpointError naming the file."""
     from rlcore.config import from_dict
@@ -241,6 +271,8 @@ def load_typed_config(path: str | os.PathLike, cls: type, system: str,
         return from_dict(cls, {**document["config"], **overrides}, source=str(file)), document
     except ValueError as err:
         raise CheckpointError(str(err)) from None
+
+
 def _read_config(file: Path) -> dict[str, Any]:
     """config.json parsed (or refused) once per file version: listing agents on every request costs a
     stat per folder, not a parse. The caller gets its own copy (it may change it)."""
@@ -264,8 +296,9 @@ def _refuse_pickle_bytes(file: Path, head: bytes) -> None:
     """A safetensors file starts with its u64 header length, then "{": that length's first byte may be
     0x80 (one file in 256), so only a file without the "{" is taken for a pickle / zip."""
     if (head[:1] == b"\x80" or head[:2] == b"PK") and head[8:9] != b"{":
-        raise CheckpointError(f"{file}: this is a pickle / torch.save file, not safetensors; refusing to "
-                              "unpickle it")
+        raise CheckpointError(
+            f"{file}: this is a pickle / torch.save file, not safetensors; refusing to unpickle it"
+        )
 
 
 def _check_safetensors_start(file: str | os.PathLike) -> Path:
@@ -278,8 +311,10 @@ def _check_safetensors_start(file: str | os.PathLike) -> Path:
         head = f.read(9)
     _refuse_pickle_bytes(file, head)
     if len(head) >= 8 and int.from_bytes(head[:8], "little") > MAX_HEADER_BYTES:
-        raise CheckpointError(f"{file}: not a readable safetensors file (its header is over the "
-                              f"{MAX_HEADER_BYTES >> 20} MB cap)")
+        raise CheckpointError(
+            f"{file}: not a readable safetensors file (its header is over the "
+            f"{MAX_HEADER_BYTES >> 20} MB cap)"
+        )
     return file
 
 
@@ -297,8 +332,9 @@ def read_safetensors_header(file: str | os.PathLike) -> dict[str, Any]:
     try:
         with safe_open(str(file), framework="pt") as f:
             slices = {name: f.get_slice(name) for name in f.keys()}
-            header: dict[str, Any] = {name: {"dtype": s.get_dtype(), "shape": s.get_shape()}
-                                      for name, s in slices.items()}
+            header: dict[str, Any] = {
+                name: {"dtype": s.get_dtype(), "shape": s.get_shape()} for name, s in slices.items()
+            }
             metadata = f.metadata()
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise _unreadable(file, err) from None
@@ -308,8 +344,11 @@ def read_safetensors_header(file: str | os.PathLike) -> dict[str, Any]:
 
 
 def _specs_of_header(header: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
-    return {name: (tuple(entry["shape"]), SAFETENSORS_DTYPES.get(entry["dtype"], entry["dtype"]))
-            for name, entry in header.items() if name != "__metadata__"}
+    return {
+        name: (tuple(entry["shape"]), SAFETENSORS_DTYPES.get(entry["dtype"], entry["dtype"]))
+        for name, entry in header.items()
+        if name != "__metadata__"
+    }
 
 
 def _specs_of_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -346,8 +385,9 @@ def load_tensors(file: str | os.PathLike, device: str | torch.device = "cpu") ->
         raise _unreadable(file, err) from None
 
 
-def check_state_dict(file: str | os.PathLike, loaded: Mapping[str, torch.Tensor],
-                     expected: Mapping[str, torch.Tensor]) -> None:
+def check_state_dict(
+    file: str | os.PathLike, loaded: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+) -> None:
     """Names, shapes and dtypes of `loaded` must equal those of `expected` (a module's state_dict)."""
     _check_specs(file, _specs_of_tensors(loaded), _specs_of_tensors(expected))
 
@@ -356,8 +396,11 @@ def check_state_dict(file: str | os.PathLike, loaded: Mapping[str, torch.Tensor]
 STORED_NARROWER = {"torch.float32": "torch.float16"}
 
 
-def widen_stored(tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def widen_stored(
+    tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """`tensors` with those stored narrower than `expected` (STORED_NARROWER) cast back to its dtype."""
+
     def widened(name: str, tensor: torch.Tensor) -> torch.Tensor:
         want = expected.get(name)
         if want is not None and STORED_NARROWER.get(str(want.dtype)) == str(tensor.dtype):
@@ -377,20 +420,26 @@ def _check_specs(file: str | os.PathLike, got: Mapping[str, tuple], expected: Ma
             parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}")
-        raise CheckpointError(f"{file}: weights do not match the model described by {CONFIG_FILE} "
-                              f"({'; '.join(parts)})")
+        raise CheckpointError(
+            f"{file}: weights do not match the model described by {CONFIG_FILE} ({'; '.join(parts)})"
+        )
     for name, (shape, dtype) in expected.items():
         got_shape, got_dtype = got[name]
         if got_shape != shape:
-            raise CheckpointError(f"{file}: tensor '{name}' has shape {got_shape}, the model described "
-                                  f"by {CONFIG_FILE} expects {shape}")
+            raise CheckpointError(
+                f"{file}: tensor '{name}' has shape {got_shape}, the model described "
+                f"by {CONFIG_FILE} expects {shape}"
+            )
         if got_dtype != dtype and STORED_NARROWER.get(dtype) != got_dtype:
             raise CheckpointError(f"{file}: tensor '{name}' is {got_dtype}, expected {dtype}")
 
 
-def load_weights_into(module: torch.nn.Module, path: str | os.PathLike,
-                      adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
-                      probe: torch.Tensor | None = None) -> torch.nn.Module:
+def load_weights_into(
+    module: torch.nn.Module,
+    path: str | os.PathLike,
+    adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    probe: torch.Tensor | None = None,
+) -> torch.nn.Module:
     """Load model.safetensors of a checkpoint into `module`, after checking names, shapes, dtypes and
     that every value is finite. `adapt` turns the stored tensors into `module`'s first (a run that
     changes the network's outputs: mario's action set); what it returns is checked the same way.
@@ -405,8 +454,9 @@ def load_weights_into(module: torch.nn.Module, path: str | os.PathLike,
     if adapt is not None:
         tensors = adapt(tensors)
     check_state_dict(file, tensors, expected)
-    broken = next((name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()),
-                  None)
+    broken = next(
+        (name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()), None
+    )
     if broken is not None:
         raise CheckpointError(f"{file}: tensor '{broken}' holds NaN or infinite values")
     module.load_state_dict(tensors)
@@ -424,8 +474,9 @@ def check_finite_outputs(file: str | os.PathLike, module: torch.nn.Module, probe
     with torch.no_grad():
         outputs = module(probe.to(next(module.parameters()).device))
     if not torch.isfinite(outputs).all():
-        raise CheckpointError(f"{file}: the weights give NaN or infinite outputs (values too large for "
-                              "float32)")
+        raise CheckpointError(
+            f"{file}: the weights give NaN or infinite outputs (values too large for float32)"
+        )
 
 
 # ------------------------------------------------------------------- training state (resume)
@@ -457,18 +508,23 @@ def unflatten_optimizer_state(tensors: Mapping[str, torch.Tensor], meta: Mapping
     for param_id, entries in meta.get("scalars", {}).items():
         state.setdefault(int(param_id), {}).update(entries)
     # JSON has no tuples: give back optimizer options such as Adam's betas as they were saved.
-    groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in group.items()}
-              for group in meta["param_groups"]]
+    groups = [
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in group.items()}
+        for group in meta["param_groups"]
+    ]
     return {"state": state, "param_groups": groups}
 
 
-def save_training_state(directory: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
-                        meta: Mapping[str, Any]) -> None:
+def save_training_state(
+    directory: str | os.PathLike, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
+) -> None:
     """Write training_state.safetensors, with `meta` in its metadata: the whole state in one atomic
     rename, so a crash never pairs tensors of one save with counters of another. Then
     training_state.json, a readable copy of `meta` whose presence marks a resumable folder."""
     directory = Path(directory)
-    atomic_save_tensors(directory / TRAINING_STATE_FILE, tensors, metadata={TRAINING_META_KEY: json.dumps(meta)})
+    atomic_save_tensors(
+        directory / TRAINING_STATE_FILE, tensors, metadata={TRAINING_META_KEY: json.dumps(meta)}
+    )
     atomic_write_json(directory / TRAINING_META_FILE, dict(meta))
 
 
@@ -479,8 +535,9 @@ def require_training_state(directory: str | os.PathLike) -> None:
         raise CheckpointError(f"{meta_file}: missing, nothing to resume (start without --resume)")
 
 
-def load_training_state(directory: str | os.PathLike, required: tuple[str, ...] = ()
-                        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+def load_training_state(
+    directory: str | os.PathLike, required: tuple[str, ...] = ()
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """The saved training state, or None when the folder has none (a fresh run). The JSON part comes
     from the tensor file's metadata (the same save as the tensors); older saves from training_state.json.
     `required`: keys the JSON part must have (a corrupted state is one line naming the file)."""
@@ -509,7 +566,9 @@ def _nesting_depth(value: Any) -> int:
         if isinstance(item, (dict, list)):
             deepest = max(deepest, depth)
             if depth <= MAX_JSON_DEPTH:
-                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+                stack.extend(
+                    (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+                )
     return deepest
 
 
@@ -539,8 +598,9 @@ def read_json(path: str | os.PathLike, max_bytes: int = MAX_JSON_BYTES) -> Any:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise CheckpointError(f"{path}: {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB "
-                                  "this file may have")
+            raise CheckpointError(
+                f"{path}: {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB this file may have"
+            )
         return parse_json(path.read_bytes(), path)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing") from None

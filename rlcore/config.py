@@ -44,17 +44,34 @@ MAX_STRING = 1000  # characters of a string field (a path, an action set's name)
 
 # The pydantic settings of every config class's model (a class may declare its own `__pydantic_config__`):
 # unknown fields refused, floats finite, strings short; check_bounds re-validates instances built in code
-MODEL_SETTINGS = {"extra": "forbid", "allow_inf_nan": False, "str_max_length": MAX_STRING,
-                  "revalidate_instances": "always"}
+MODEL_SETTINGS = {
+    "extra": "forbid",
+    "allow_inf_nan": False,
+    "str_max_length": MAX_STRING,
+    "revalidate_instances": "always",
+}
 
 # pydantic's error types -> the one-line wording of our messages (others: pydantic's own, "must be ...")
-_EXPECTED = {"int": "must be an integer", "float": "must be a number", "bool": "must be true or false",
-             "string": "must be a string", "list": "must be a list", "finite": "must be a finite number"}
+_EXPECTED = {
+    "int": "must be an integer",
+    "float": "must be a number",
+    "bool": "must be true or false",
+    "string": "must be a string",
+    "list": "must be a list",
+    "finite": "must be a finite number",
+}
 _RANGE_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
 
 
-def option(default: Any, help: str, *, ge: Any = None, le: Any = None, aliases: tuple[str, ...] = (),
-           **constraints: Any) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    ge: Any = None,
+    le: Any = None,
+    aliases: tuple[str, ...] = (),
+    **constraints: Any,
+) -> Any:
     """A dataclass field with its documentation (`help`, shown by --help), its inclusive bounds (`ge`, `le`)
     and any other pydantic `Field` constraint (`max_length`, ...), all kept as the field's metadata, where
     pydantic reads a dataclass field's `Field` arguments; `aliases`: extra flag names ("--workers")."""
@@ -94,7 +111,9 @@ def learned_part(config: T) -> T:
     return dataclasses.replace(config, **{name: getattr(defaults, name) for name in runtime_fields(cls)})
 
 
-def apply_preset(cls: type[T], presets: dict[str, dict[str, Any]], name: str, owner: str, **overrides: Any) -> T:
+def apply_preset(
+    cls: type[T], presets: dict[str, dict[str, Any]], name: str, owner: str, **overrides: Any
+) -> T:
     """`cls()` with the named preset's overrides, then `overrides`; an unknown name is a ValueError."""
     if name not in presets:
         raise ValueError(f"unknown {owner} preset {name!r}: choose one of {', '.join(presets)}")
@@ -107,8 +126,11 @@ def field_help(cls: type) -> dict[str, str]:
 
 def field_bounds(cls: type) -> dict[str, tuple[Any, Any]]:
     """{field: (low, high)} of the fields that declare bounds (None: none on that side)."""
-    return {f.name: (f.metadata.get("ge"), f.metadata.get("le")) for f in dataclasses.fields(cls)
-            if "ge" in f.metadata or "le" in f.metadata}
+    return {
+        f.name: (f.metadata.get("ge"), f.metadata.get("le"))
+        for f in dataclasses.fields(cls)
+        if "ge" in f.metadata or "le" in f.metadata
+    }
 
 
 def flag_aliases(field: dataclasses.Field) -> tuple[str, ...]:
@@ -171,15 +193,21 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
 def _whole_numbers(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     """`data` with integer fields written as 3.0 (JSON writers may print integers so) as integers again."""
     hints = typing.get_type_hints(cls)
-    return {name: int(value) if hints.get(name) is int and isinstance(value, float) and value.is_integer()
-            else value for name, value in data.items()}
+    return {
+        name: int(value)
+        if hints.get(name) is int and isinstance(value, float) and value.is_integer()
+        else value
+        for name, value in data.items()
+    }
 
 
 def check_seeds(seed: int, count: int = 1) -> None:
     """Seeds seed .. seed + count - 1 (evaluation episodes) must all lie in 0 .. MAX_SEED."""
     if not (isinstance(seed, int) and 0 <= seed and seed + max(count, 1) - 1 <= MAX_SEED):
-        raise ValueError(f"seeds must be from 0 to {MAX_SEED}, got {seed}" + (f" .. {seed} + {count - 1}"
-                                                                             if count > 1 else ""))
+        raise ValueError(
+            f"seeds must be from 0 to {MAX_SEED}, got {seed}"
+            + (f" .. {seed} + {count - 1}" if count > 1 else "")
+        )
 
 
 def check_bounds(instance: Any, source: str = "config") -> None:

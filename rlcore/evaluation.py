@@ -56,8 +56,9 @@ def rate_summary(successes: Sequence[bool]) -> dict[str, Any]:
     return {"count": count, "rate": round(count / len(successes), 4), "ci95": [round(low, 4), round(high, 4)]}
 
 
-def bootstrap_mean_interval(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
-                            seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+def bootstrap_mean_interval(
+    values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
     """95% percentile-bootstrap interval of the mean (resampling episodes with replacement)."""
     data = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -79,8 +80,13 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     """B - A per pair, its mean and a 95% paired-bootstrap interval of the mean."""
     diffs = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
     low, high = bootstrap_mean_interval(diffs)
-    return {"mean_a": float(np.mean(a)), "mean_b": float(np.mean(b)), "mean_difference": float(diffs.mean()),
-            "ci95": [low, high], "interval": f"paired bootstrap, {BOOTSTRAP_RESAMPLES} resamples"}
+    return {
+        "mean_a": float(np.mean(a)),
+        "mean_b": float(np.mean(b)),
+        "mean_difference": float(diffs.mean()),
+        "ci95": [low, high],
+        "interval": f"paired bootstrap, {BOOTSTRAP_RESAMPLES} resamples",
+    }
 
 
 def paired_successes(a: Sequence[bool], b: Sequence[bool]) -> dict[str, Any]:
@@ -90,11 +96,17 @@ def paired_successes(a: Sequence[bool], b: Sequence[bool]) -> dict[str, Any]:
     only_a = sum(x and not y for x, y in pairs)
     only_b = sum(y and not x for x, y in pairs)
     low, high = bootstrap_mean_interval([int(y) - int(x) for x, y in pairs])
-    return {"both": sum(x and y for x, y in pairs), "only_a": only_a, "only_b": only_b,
-            "neither": sum(not (x or y) for x, y in pairs),
-            "rate_a": sum(x for x, _ in pairs) / len(pairs), "rate_b": sum(y for _, y in pairs) / len(pairs),
-            "rate_difference": (only_b - only_a) / len(pairs), "ci95": [low, high],
-            "mcnemar_p": mcnemar_p_value(only_a, only_b)}
+    return {
+        "both": sum(x and y for x, y in pairs),
+        "only_a": only_a,
+        "only_b": only_b,
+        "neither": sum(not (x or y) for x, y in pairs),
+        "rate_a": sum(x for x, _ in pairs) / len(pairs),
+        "rate_b": sum(y for _, y in pairs) / len(pairs),
+        "rate_difference": (only_b - only_a) / len(pairs),
+        "ci95": [low, high],
+        "mcnemar_p": mcnemar_p_value(only_a, only_b),
+    }
 
 
 def compare_results(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,16 +117,23 @@ def compare_results(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any
     if seeds != [e["seed"] for e in episodes_b]:
         raise ValueError("a paired comparison needs both evaluations on the same seeds")
     successes = [key for key, value in episodes_a[0].items() if isinstance(value, bool)]
-    comparison: dict[str, Any] = {"seeds": seeds, "protocol": a.get("protocol"),
-                                  "return": paired_difference([e["return"] for e in episodes_a],
-                                                              [e["return"] for e in episodes_b])}
+    comparison: dict[str, Any] = {
+        "seeds": seeds,
+        "protocol": a.get("protocol"),
+        "return": paired_difference([e["return"] for e in episodes_a], [e["return"] for e in episodes_b]),
+    }
     for key in successes:
         comparison[key] = paired_successes([e[key] for e in episodes_a], [e[key] for e in episodes_b])
     comparison["per_seed"] = [
-        {"seed": x["seed"], "return_a": x["return"], "return_b": y["return"],
-         "return_difference": round(y["return"] - x["return"], 4),
-         **{f"{key}_{side}": e[key] for key in successes for side, e in (("a", x), ("b", y))}}
-        for x, y in zip(episodes_a, episodes_b)]
+        {
+            "seed": x["seed"],
+            "return_a": x["return"],
+            "return_b": y["return"],
+            "return_difference": round(y["return"] - x["return"], 4),
+            **{f"{key}_{side}": e[key] for key in successes for side, e in (("a", x), ("b", y))},
+        }
+        for x, y in zip(episodes_a, episodes_b)
+    ]
     return comparison
 
 
@@ -151,13 +170,17 @@ def describe_protocol(protocol: Mapping[str, Any] | None) -> str:
     """'sticky_0.25 (sticky 0.25, epsilon 0, noop_max 30, max_steps 3000)'."""
     if not protocol:
         return HEADLINE_PROTOCOL
-    settings = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in protocol.items()
-                         if k not in ("name", "first_seed", "episodes"))
+    settings = ", ".join(
+        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in protocol.items()
+        if k not in ("name", "first_seed", "episodes")
+    )
     return f"{protocol.get('name', '?')} ({settings})" if settings else str(protocol.get("name", "?"))
 
 
 def _episode_lines(episodes: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """One line per per-episode figure: successes as a rate with its Wilson interval, numbers as mean +/- std."""
+    """One line per per-episode figure: successes as a rate with its Wilson interval,
+    numbers as mean +/- std."""
     lines = []
     for key, value in episodes[0].items():
         values = [e[key] for e in episodes]
@@ -166,11 +189,18 @@ def _episode_lines(episodes: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
         if isinstance(value, bool):
             rate = rate_summary(values)
             low, high = rate["ci95"]
-            lines.append((f"{key} rate", f"{rate['count']}/{len(values)} = {rate['rate']:.1%} "
-                                         f"(95% Wilson interval {low:.1%} - {high:.1%})"))
+            lines.append(
+                (
+                    f"{key} rate",
+                    f"{rate['count']}/{len(values)} = {rate['rate']:.1%} "
+                    f"(95% Wilson interval {low:.1%} - {high:.1%})",
+                )
+            )
         elif isinstance(value, (int, float)):
             data = np.asarray(values, dtype=np.float64)
-            lines.append((key, f"{data.mean():.2f} +/- {data.std():.2f} (min {data.min():.4g}, max {data.max():.4g})"))
+            lines.append(
+                (key, f"{data.mean():.2f} +/- {data.std():.2f} (min {data.min():.4g}, max {data.max():.4g})")
+            )
     return lines
 
 
@@ -178,14 +208,21 @@ def results_summary(results: Mapping[str, Any]) -> str:
     """A results document as a few aligned lines (the protocol, then one line per figure)."""
     seeds = results.get("seeds") or []
     seed_text = f"seeds {seeds[0]}-{seeds[-1]}" if seeds else "seeds ?"
-    rows = [("checkpoint", f"{results.get('env_id', '?')}, {results.get('n_eval_episodes', len(seeds))} episodes, "
-                           f"{seed_text}"),
-            ("protocol", describe_protocol(results.get("protocol")))]
+    rows = [
+        (
+            "checkpoint",
+            f"{results.get('env_id', '?')}, {results.get('n_eval_episodes', len(seeds))} episodes, "
+            f"{seed_text}",
+        ),
+        ("protocol", describe_protocol(results.get("protocol"))),
+    ]
     episodes = results.get("episodes")
     if isinstance(episodes, list) and episodes and isinstance(episodes[0], Mapping):
         rows += _episode_lines(episodes)
     else:
-        rows.append(("return", f"{results['mean_reward']:.2f} +/- {results.get('std_reward', float('nan')):.2f}"))
+        rows.append(
+            ("return", f"{results['mean_reward']:.2f} +/- {results.get('std_reward', float('nan')):.2f}")
+        )
     width = max(len(key) for key, _ in rows)
     return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
 
@@ -196,24 +233,36 @@ def comparison_table(comparison: Mapping[str, Any], max_rows: int = 30) -> str:
     header = ["seed", "return A", "return B", "B - A", *[f"{k} A/B" for k in successes]]
     rows = [header]
     for pair in comparison["per_seed"][:max_rows]:
-        rows.append([str(pair["seed"]), f"{pair['return_a']:.2f}", f"{pair['return_b']:.2f}",
-                     f"{pair['return_difference']:+.2f}", *[f"{int(pair[k + '_a'])}/{int(pair[k + '_b'])}"
-                                                            for k in successes]])
+        rows.append(
+            [
+                str(pair["seed"]),
+                f"{pair['return_a']:.2f}",
+                f"{pair['return_b']:.2f}",
+                f"{pair['return_difference']:+.2f}",
+                *[f"{int(pair[k + '_a'])}/{int(pair[k + '_b'])}" for k in successes],
+            ]
+        )
     widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
     if len(comparison["seeds"]) > max_rows:
         lines.append(f"... {len(comparison['seeds']) - max_rows} more seeds in the JSON (--out)")
     ret = comparison["return"]
     low, high = ret["ci95"]
-    lines += ["", f"A: {comparison.get('a', '?')}", f"B: {comparison.get('b', '?')}",
-              f"protocol: {describe_protocol(comparison.get('protocol'))}, {len(comparison['seeds'])} paired seeds",
-              f"return: A {ret['mean_a']:.2f}, B {ret['mean_b']:.2f}, B - A {ret['mean_difference']:+.2f} "
-              f"(95% CI {low:+.2f} to {high:+.2f}, {ret['interval']})"]
+    lines += [
+        "",
+        f"A: {comparison.get('a', '?')}",
+        f"B: {comparison.get('b', '?')}",
+        f"protocol: {describe_protocol(comparison.get('protocol'))}, {len(comparison['seeds'])} paired seeds",
+        f"return: A {ret['mean_a']:.2f}, B {ret['mean_b']:.2f}, B - A {ret['mean_difference']:+.2f} "
+        f"(95% CI {low:+.2f} to {high:+.2f}, {ret['interval']})",
+    ]
     for key in successes:
         pair = comparison[key]
         low, high = pair["ci95"]
-        lines.append(f"{key}: A {pair['rate_a']:.1%}, B {pair['rate_b']:.1%}, B - A {pair['rate_difference']:+.1%} "
-                     f"(95% CI {low:+.1%} to {high:+.1%}, paired bootstrap); both {pair['both']}, only A "
-                     f"{pair['only_a']}, only B {pair['only_b']}, neither {pair['neither']}; exact McNemar "
-                     f"p = {pair['mcnemar_p']:.3g}")
+        lines.append(
+            f"{key}: A {pair['rate_a']:.1%}, B {pair['rate_b']:.1%}, B - A {pair['rate_difference']:+.1%} "
+            f"(95% CI {low:+.1%} to {high:+.1%}, paired bootstrap); both {pair['both']}, only A "
+            f"{pair['only_a']}, only B {pair['only_b']}, neither {pair['neither']}; exact McNemar "
+            f"p = {pair['mcnemar_p']:.3g}"
+        )
     return "\n".join(lines)

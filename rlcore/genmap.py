@@ -39,8 +39,10 @@ def _chosen(axis: MapAxis, only: Sequence[Any] | None) -> list[Any]:
     keys = [_key(v) for v in only]
     unknown = [str(v) for v, key in zip(only, keys) if key not in {_key(a) for a in axis.values}]
     if unknown:
-        raise ValueError(f"{axis.field} {', '.join(unknown)} is not on the map "
-                         f"(choose from {', '.join(map(str, axis.values))})")
+        raise ValueError(
+            f"{axis.field} {', '.join(unknown)} is not on the map "
+            f"(choose from {', '.join(map(str, axis.values))})"
+        )
     return [v for v in axis.values if _key(v) in keys]
 
 
@@ -62,10 +64,16 @@ def cell_options(system: System, row: Any, column: Any, seed: int | None, steps:
     return options
 
 
-def generalisation_grid(system: System, checkpoint: str | Path, seed: int | None = None, *,
-                        rows: Sequence[Any] | None = None, columns: Sequence[Any] | None = None,
-                        steps: int | None = None, progress: Callable[[dict[str, Any]], None] | None = None
-                        ) -> dict[str, Any]:
+def generalisation_grid(
+    system: System,
+    checkpoint: str | Path,
+    seed: int | None = None,
+    *,
+    rows: Sequence[Any] | None = None,
+    columns: Sequence[Any] | None = None,
+    steps: int | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Play one greedy episode per cell and return the map document (what map.json holds). `rows` / `columns`
     restrict it to some values of each axis, `steps` caps each episode, `progress(cell)` follows each cell."""
     grid = grid_of(system)
@@ -77,19 +85,27 @@ def generalisation_grid(system: System, checkpoint: str | Path, seed: int | None
     for row in options:
         cells.append([])
         for cell in row:
-            entry = {"options": dataclasses.asdict(cell), "summary": _plain(system.map_episode(agent, cell)),
-                     "trained_on": system.trained_on(config, cell)}
+            entry = {
+                "options": dataclasses.asdict(cell),
+                "summary": _plain(system.map_episode(agent, cell)),
+                "trained_on": system.trained_on(config, cell),
+            }
             cells[-1].append(entry)
             if progress is not None:
                 progress(entry)
-    return {"format": MAP_FORMAT, "system": system.name, "agent": Path(checkpoint_dir(checkpoint)).name,
-            "seed": options[0][0].seed,
-            "rows": {"field": grid.rows.field, "label": grid.rows.label, "values": row_values},
-            "columns": {"field": grid.columns.field, "label": grid.columns.label, "values": column_values},
-            "colour": {"figure": grid.colour, "label": grid.colour_label, "range": list(grid.colour_range)},
-            "mark": {"figure": grid.mark, "label": grid.mark_label},
-            "cells": cells, "wall_s": round(time.perf_counter() - started, 1),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "format": MAP_FORMAT,
+        "system": system.name,
+        "agent": Path(checkpoint_dir(checkpoint)).name,
+        "seed": options[0][0].seed,
+        "rows": {"field": grid.rows.field, "label": grid.rows.label, "values": row_values},
+        "columns": {"field": grid.columns.field, "label": grid.columns.label, "values": column_values},
+        "colour": {"figure": grid.colour, "label": grid.colour_label, "range": list(grid.colour_range)},
+        "mark": {"figure": grid.mark, "label": grid.mark_label},
+        "cells": cells,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def _plain(summary: dict[str, Any]) -> dict[str, Any]:
@@ -139,8 +155,10 @@ def _check_axis(axis: Any, expected: MapAxis, name: str) -> None:
         raise ValueError(f"{name} must list 1 to {len(on_grid)} values")
     keys = [_key(v) if type(v) in (int, float) else None for v in values]
     if any(key not in on_grid for key in keys) or len(set(keys)) != len(keys):
-        raise ValueError(f"{name} values must be distinct values of {expected.field}: "
-                         f"{', '.join(map(str, expected.values))}")
+        raise ValueError(
+            f"{name} values must be distinct values of {expected.field}: "
+            f"{', '.join(map(str, expected.values))}"
+        )
 
 
 def cell_text(document: dict[str, Any], cell: dict[str, Any]) -> str:
@@ -160,11 +178,15 @@ def map_table(document: dict[str, Any]) -> str:
     """The map as a Markdown table (the CLI's summary and the model card): rows x columns of cell texts, the
     cell of what the agent trained on in bold."""
     rows, columns = document["rows"], document["columns"]
-    header = f"| {rows['label']} \\ {columns['label']} | " + " | ".join(map(value_label, columns["values"])) + " |"
+    header = (
+        f"| {rows['label']} \\ {columns['label']} | " + " | ".join(map(value_label, columns["values"])) + " |"
+    )
     lines = [header, "|---|" + "---:|" * len(columns["values"])]
     for value, row in zip(rows["values"], document["cells"]):
-        texts = (f"**{cell_text(document, cell)}**" if cell.get("trained_on") else cell_text(document, cell)
-                 for cell in row)
+        texts = (
+            f"**{cell_text(document, cell)}**" if cell.get("trained_on") else cell_text(document, cell)
+            for cell in row
+        )
         lines.append(f"| {value_label(value)} | " + " | ".join(texts) + " |")
     return "\n".join(lines)
 

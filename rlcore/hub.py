@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rlcore.checkpoint import CARD_FILE, REPLAY_FILE
+from rlcore.checkpoint import CARD_FILE, REPLAY_FILE, checkpoint_dir
 from rlcore.metrics import EVENT_FILES
 
 T = TypeVar("T")
@@ -41,8 +41,15 @@ def pushed_names() -> tuple[str, ...]:
     from rlcore.genmap import MAP_FILE
     from rlcore.snapshots import SNAPSHOT_EVALS_FILE
 
-    return (ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE, ckpt.RESULTS_FILE, ckpt.METRICS_FILE, REPLAY_FILE,
-            SNAPSHOT_EVALS_FILE, MAP_FILE)
+    return (
+        ckpt.WEIGHTS_FILE,
+        ckpt.CONFIG_FILE,
+        ckpt.RESULTS_FILE,
+        ckpt.METRICS_FILE,
+        REPLAY_FILE,
+        SNAPSHOT_EVALS_FILE,
+        MAP_FILE,
+    )
 
 
 def pulled_patterns() -> list[str]:
@@ -95,7 +102,7 @@ def parse_repo_ref(text: str) -> RepoRef:
     Refuses what could escape into the local filesystem through the cache path ("../x", "/abs",
     "a/b/c", "a/..") as well as names the Hub itself rejects ("--", "..", ".git").
     """
-    raw = text[len(HF_PREFIX):] if text.startswith(HF_PREFIX) else text
+    raw = text[len(HF_PREFIX) :] if text.startswith(HF_PREFIX) else text
     repo_id, at, revision = raw.partition("@")
     revision = revision if at else "main"
     problem = repo_id_problem(repo_id)
@@ -108,7 +115,9 @@ def parse_repo_ref(text: str) -> RepoRef:
 
 def is_hub_ref(text: str) -> bool:
     """Whether a CHECKPOINT argument names a Hub repo: hf://..., or OWNER/NAME that is not a local path."""
-    return text.startswith(HF_PREFIX) or (repo_id_problem(text.partition("@")[0]) is None and not _exists(text))
+    return text.startswith(HF_PREFIX) or (
+        repo_id_problem(text.partition("@")[0]) is None and not _exists(text)
+    )
 
 
 def _exists(path: str) -> bool:
@@ -150,30 +159,44 @@ def hub_error(err: BaseException, ref: RepoRef | str, endpoint: str) -> HubError
     )
 
     if isinstance(err, RepositoryNotFoundError):
-        return HubError(f"{ref}: no such model repo on {endpoint} (or it is private and your token cannot read it)",
-                        user_error=True)
+        return HubError(
+            f"{ref}: no such model repo on {endpoint} (or it is private and your token cannot read it)",
+            user_error=True,
+        )
     if isinstance(err, RevisionNotFoundError):
         return HubError(f"{ref}: no such revision on {endpoint}", user_error=True)
     if isinstance(err, OfflineModeIsEnabled):
         return HubError(f"{ref}: offline mode (HF_HUB_OFFLINE=1), and this needs the Hub", user_error=True)
     if isinstance(err, LocalEntryNotFoundError):
-        return HubError(f"{ref}: not in the local Hugging Face cache and the Hub cannot be reached "
-                        "(offline: HF_HUB_OFFLINE=1 or no network)")
+        return HubError(
+            f"{ref}: not in the local Hugging Face cache and the Hub cannot be reached "
+            "(offline: HF_HUB_OFFLINE=1 or no network)"
+        )
     if isinstance(err, EntryNotFoundError):
         return HubError(f"{ref}: file not found in the repo ({_one_line(err)})", user_error=True)
     if isinstance(err, HfHubHTTPError):
         status = err.response.status_code if getattr(err, "response", None) is not None else "?"
         if status in (401, 403):
-            return HubError(f"{ref}: the Hub refused the request ({status}): check that your token may write "
-                            "to this namespace", user_error=True)
+            return HubError(
+                f"{ref}: the Hub refused the request ({status}): check that your token may write "
+                "to this namespace",
+                user_error=True,
+            )
         return HubError(f"{ref}: Hub request failed ({status}): {_one_line(err)}")
     if isinstance(err, httpx2.TransportError):
-        return HubError(f"{ref}: cannot reach the Hub at {endpoint} ({err.__class__.__name__}: {_one_line(err)})")
+        return HubError(
+            f"{ref}: cannot reach the Hub at {endpoint} ({err.__class__.__name__}: {_one_line(err)})"
+        )
     return HubError(f"{ref}: {err.__class__.__name__}: {_one_line(err)}")
 
 
-def with_retries(action: Callable[[], T], *, attempts: int = 3, wait_s: float = 1.0,
-                 on_retry: Callable[[int, BaseException], None] | None = None) -> T:
+def with_retries(
+    action: Callable[[], T],
+    *,
+    attempts: int = 3,
+    wait_s: float = 1.0,
+    on_retry: Callable[[int, BaseException], None] | None = None,
+) -> T:
     """Run `action`, retrying transient HTTP errors (5xx, 408, 429, connection resets) with exponential
     backoff, `attempts` times at most; other errors propagate at once.
 
@@ -215,7 +238,9 @@ def require_resolvable(endpoint: str) -> None:
     try:
         socket.getaddrinfo(host, None)
     except (socket.gaierror, UnicodeError) as err:
-        raise HubError(f"cannot reach the Hub at {endpoint} (cannot resolve {host}: {err.args[-1]})") from None
+        raise HubError(
+            f"cannot reach the Hub at {endpoint} (cannot resolve {host}: {err.args[-1]})"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- token
@@ -227,8 +252,10 @@ def resolve_token(token: str | None = None) -> str:
 
     token = token or get_token()
     if not token:
-        raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (pushing needs write access)",
-                       user_error=True)
+        raise HubError(
+            "no Hugging Face token: set HF_TOKEN or run `hf auth login` (pushing needs write access)",
+            user_error=True,
+        )
     return token
 
 
@@ -256,8 +283,10 @@ def files_to_push(checkpoint: str | os.PathLike) -> list[Path]:
     inside = folder.resolve()
     for file in files:  # a link to ~/.cache/huggingface/token named notes.png would publish the token
         if not file.resolve().is_relative_to(inside):
-            raise CheckpointError(f"{file}: a link to a file outside the checkpoint folder; refusing to publish "
-                                  "it (copy the file in, or remove the link)")
+            raise CheckpointError(
+                f"{file}: a link to a file outside the checkpoint folder; refusing to publish "
+                "it (copy the file in, or remove the link)"
+            )
     return files
 
 
@@ -289,8 +318,13 @@ def check_pushable(checkpoint: str | os.PathLike) -> dict[str, Any]:
     return document
 
 
-def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, seed: int = 0,
-                        log: Callable[[str], None] = lambda message: None) -> dict[str, bytes]:
+def complete_checkpoint(
+    checkpoint: str | os.PathLike,
+    *,
+    episodes: int = 10,
+    seed: int = 0,
+    log: Callable[[str], None] = lambda message: None,
+) -> dict[str, bytes]:
     """Before publishing: check the weights load into the model config.json describes, then write what a
     published agent shows and the folder lacks: results.json (evaluation) and replay.mp4 (one episode).
     Files already there are kept as they are. Returns the system's export files (exported_files)."""
@@ -312,7 +346,8 @@ def complete_checkpoint(checkpoint: str | os.PathLike, *, episodes: int = 10, se
 
 def exported_files(folder: Path, log: Callable[[str], None]) -> dict[str, bytes]:
     """The system's export (Pendulum's agent.pt), made fresh from the weights in a temporary folder: a push
-    publishes it, the checkpoint folder never holds it (app uploads refuse .pt files, and it cannot go stale)."""
+    publishes it, the checkpoint folder never holds it
+    (app uploads refuse .pt files, and it cannot go stale)."""
     import tempfile
 
     from rlcore.systems import system_of_checkpoint
@@ -325,11 +360,22 @@ def exported_files(folder: Path, log: Callable[[str], None]) -> dict[str, bytes]
         return {system.export_file: system.export(folder, Path(tmp) / system.export_file).read_bytes()}
 
 
-def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
-                    endpoint: str | None = None, commit_message: str | None = None, private: bool = False,
-                    complete: bool = True, episodes: int = 10, seed: int = 0, attempts: int = 3,
-                    wait_s: float = 1.0, new_repo: bool = False,
-                    log: Callable[[str], None] = lambda message: None) -> str:
+def push_checkpoint(
+    checkpoint: str | os.PathLike,
+    repo: str | RepoRef,
+    *,
+    token: str | None = None,
+    endpoint: str | None = None,
+    commit_message: str | None = None,
+    private: bool = False,
+    complete: bool = True,
+    episodes: int = 10,
+    seed: int = 0,
+    attempts: int = 3,
+    wait_s: float = 1.0,
+    new_repo: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> str:
     """Publish a local checkpoint folder as ONE commit; returns the commit URL. `new_repo`: the push creates
     the repo, and a repo already there (anyone's, whatever it holds) is refused with nothing committed.
 
@@ -342,32 +388,63 @@ def push_checkpoint(checkpoint: str | os.PathLike, repo: str | RepoRef, *, token
     """
     from huggingface_hub import HfApi
 
-    from rlcore.checkpoint import checkpoint_dir
-    from rlcore.modelcard import build_model_card
-
-    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
-    if ref.revision != "main":
-        raise HubError(f"{ref}: push publishes to the main branch; give OWNER/NAME without @revision",
-                       user_error=True)
+    ref = _main_branch_ref(repo)
     token = ready_to_push(token)
     folder = checkpoint_dir(checkpoint)
     document = check_pushable(folder)
     endpoint = endpoint_url(endpoint)
     require_resolvable(endpoint)  # before the evaluation and video that `complete` may compute
-    exported = complete_checkpoint(folder, episodes=episodes, seed=seed, log=log) if complete else {}
-    card = build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()
+    made = _files_made(folder, ref, endpoint, complete=complete, episodes=episodes, seed=seed, log=log)
     files = files_to_push(folder)
-    message = commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}"
-    api = HfApi(endpoint=endpoint, token=token)
-    log(f"uploading {len(files) + len(exported) + 1} files to {ref.repo_id} as one commit ...")
-    return _create_and_commit(api, ref, endpoint, lambda: _operations(files, {**exported, CARD_FILE: card}),
-                              message, private=private, new_repo=new_repo, attempts=attempts, wait_s=wait_s,
-                              log=log)
+    log(f"uploading {len(files) + len(made)} files to {ref.repo_id} as one commit ...")
+    return _create_and_commit(
+        HfApi(endpoint=endpoint, token=token),
+        ref,
+        endpoint,
+        lambda: _operations(files, made),
+        commit_message or f"Upload {document.get('algorithm', 'rlcore')} agent for {document.get('env_id')}",
+        private=private,
+        new_repo=new_repo,
+        attempts=attempts,
+        wait_s=wait_s,
+        log=log,
+    )
 
 
-def _create_and_commit(api: Any, ref: RepoRef, endpoint: str, operations: Callable[[], list], message: str, *,
-                       private: bool, new_repo: bool, attempts: int, wait_s: float,
-                       log: Callable[[str], None]) -> str:
+def _main_branch_ref(repo: str | RepoRef) -> RepoRef:
+    """The repo a push publishes to: OWNER/NAME, refused with an @revision other than main."""
+    ref = repo if isinstance(repo, RepoRef) else parse_repo_ref(repo)
+    if ref.revision != "main":
+        raise HubError(
+            f"{ref}: push publishes to the main branch; give OWNER/NAME without @revision", user_error=True
+        )
+    return ref
+
+
+def _files_made(
+    folder: Path, ref: RepoRef, endpoint: str, *, complete: bool, episodes: int, seed: int, log: Callable
+) -> dict[str, bytes]:
+    """The files a push makes rather than reads from the folder: the system's export (`complete`, after
+    complete_checkpoint's checks, evaluation and video) and the model card, by name."""
+    from rlcore.modelcard import build_model_card
+
+    exported = complete_checkpoint(folder, episodes=episodes, seed=seed, log=log) if complete else {}
+    return {**exported, CARD_FILE: build_model_card(folder, ref.repo_id, hub_url=endpoint).encode()}
+
+
+def _create_and_commit(
+    api: Any,
+    ref: RepoRef,
+    endpoint: str,
+    operations: Callable[[], list],
+    message: str,
+    *,
+    private: bool,
+    new_repo: bool,
+    attempts: int,
+    wait_s: float,
+    log: Callable[[str], None],
+) -> str:
     """Create the repo (`new_repo`: refusing one that exists) and commit `operations()`, retrying transient
     errors; the commit URL, or a one-line HubError."""
     created = []  # once per push: a retried commit must not find "its" new repo existing and give up
@@ -380,15 +457,20 @@ def _create_and_commit(api: Any, ref: RepoRef, endpoint: str, operations: Callab
         return api.create_commit(ref.repo_id, operations=operations(), commit_message=message).commit_url
 
     def on_retry(attempt_number: int, err: BaseException) -> None:
-        log(f"transient Hub error ({_one_line(hub_error(err, ref, endpoint))}); retry {attempt_number} "
-            f"of {attempts - 1} ...")
+        log(
+            f"transient Hub error ({_one_line(hub_error(err, ref, endpoint))}); retry {attempt_number} "
+            f"of {attempts - 1} ..."
+        )
 
     try:
         return with_retries(attempt, attempts=attempts, wait_s=wait_s, on_retry=on_retry)
     except Exception as err:
         if new_repo and not created and getattr(getattr(err, "response", None), "status_code", None) == 409:
-            raise HubError(f"{ref}: the repo already exists on {endpoint}; this push publishes only into a "
-                           "new repo it creates (nothing was committed)", user_error=True) from None
+            raise HubError(
+                f"{ref}: the repo already exists on {endpoint}; this push publishes only into a "
+                "new repo it creates (nothing was committed)",
+                user_error=True,
+            ) from None
         raise hub_error(err, ref, endpoint) from err
 
 
@@ -396,8 +478,9 @@ def _operations(files: list[Path], data: dict[str, bytes]) -> list:
     """One commit's additions: the checkpoint's `files` by name, then `data` (the export, the card)."""
     from huggingface_hub import CommitOperationAdd
 
-    return ([CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in files]
-            + [CommitOperationAdd(path_in_repo=name, path_or_fileobj=blob) for name, blob in data.items()])
+    return [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in files] + [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=blob) for name, blob in data.items()
+    ]
 
 
 # ----------------------------------------------------------------------------- pull
@@ -410,7 +493,9 @@ def is_pulled(name: str) -> bool:
     """Whether a repo file is one a pull fetches: our format's files at the top level, never a pickle."""
     from fnmatch import fnmatchcase
 
-    return "/" not in name and (name in pulled_patterns() or any(fnmatchcase(name, p) for p in PUSHED_PATTERNS))
+    return "/" not in name and (
+        name in pulled_patterns() or any(fnmatchcase(name, p) for p in PUSHED_PATTERNS)
+    )
 
 
 def _listed_files(ref: RepoRef, endpoint: str, token: str | bool | None) -> dict[str, int] | None:
@@ -421,8 +506,9 @@ def _listed_files(ref: RepoRef, endpoint: str, token: str | bool | None) -> dict
     from huggingface_hub.errors import OfflineModeIsEnabled
 
     try:
-        entries = HfApi(endpoint=endpoint, token=token).list_repo_tree(ref.repo_id, revision=ref.revision,
-                                                                       recursive=True)
+        entries = HfApi(endpoint=endpoint, token=token).list_repo_tree(
+            ref.repo_id, revision=ref.revision, recursive=True
+        )
         return {entry.path: int(getattr(entry, "size", 0) or 0) for entry in entries}
     except (OfflineModeIsEnabled, httpx2.TransportError):
         return None
@@ -438,19 +524,26 @@ def _plan_pull(ref: RepoRef, listed: dict[str, int], max_bytes: int) -> list[str
     where = f"{HF_PREFIX}{ref}"
     escaping = next((name for name in listed if name.startswith("/") or ".." in name.split("/")), None)
     if escaping is not None:  # a hostile listing: never fetch from it
-        raise HubError(f"{where}: the repo lists a file name that escapes its folder ({escaping!r})", user_error=True)
+        raise HubError(
+            f"{where}: the repo lists a file name that escapes its folder ({escaping!r})", user_error=True
+        )
     wanted = {name: size for name, size in listed.items() if is_pulled(name)}
     for required in (CONFIG_FILE, WEIGHTS_FILE):
         if required not in wanted:
             pickles = [name for name in listed if name.lower().endswith(PICKLE_SUFFIXES)]
             if pickles and WEIGHTS_FILE not in wanted:
-                raise CheckpointError(f"{where}/{pickles[0]}: refusing to load a pickle file (rlcore loads only "
-                                      f"{WEIGHTS_FILE}; pickles can run arbitrary code)")
+                raise CheckpointError(
+                    f"{where}/{pickles[0]}: refusing to load a pickle file (rlcore loads only "
+                    f"{WEIGHTS_FILE}; pickles can run arbitrary code)"
+                )
             raise CheckpointError(f"{where}: not an rlcore checkpoint, no {required} in the repo")
     total = sum(wanted.values())
     if total > max_bytes:
-        raise HubError(f"{where}: its files add up to {total / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB "
-                       "a pull may fetch", user_error=True)
+        raise HubError(
+            f"{where}: its files add up to {total / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB "
+            "a pull may fetch",
+            user_error=True,
+        )
     return sorted(wanted)
 
 
@@ -471,9 +564,14 @@ def _download(ref: RepoRef, files: list[str] | None, **hub: Any) -> Path:
     return Path(snapshot_download(ref.repo_id, revision=ref.revision, allow_patterns=patterns, **hub))
 
 
-def pull_checkpoint(repo: str | RepoRef, *, cache_dir: str | os.PathLike | None = None,
-                    endpoint: str | None = None, token: str | bool | None = None,
-                    max_bytes: int = MAX_PULL_BYTES) -> Path:
+def pull_checkpoint(
+    repo: str | RepoRef,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    endpoint: str | None = None,
+    token: str | bool | None = None,
+    max_bytes: int = MAX_PULL_BYTES,
+) -> Path:
     """Download a published agent into the standard Hugging Face cache (or `cache_dir`) and return its folder.
 
     The repo's file listing is checked first (config.json and safetensors weights present, our files
@@ -513,8 +611,10 @@ def resolve_checkpoint(text: str, **hub_kwargs: Any) -> Path:
     if is_hub_ref(text):
         return pull_checkpoint(text, **hub_kwargs)
     if text.count("/") >= 1 and not Path(text).exists() and not text.startswith(("/", ".", "~")):
-        raise HubError(f"{text!r}: no such local checkpoint folder, and not a valid Hub repo id OWNER/NAME",
-                       user_error=True)
+        raise HubError(
+            f"{text!r}: no such local checkpoint folder, and not a valid Hub repo id OWNER/NAME",
+            user_error=True,
+        )
     from rlcore.checkpoint import checkpoint_dir
 
     return checkpoint_dir(text)
@@ -551,8 +651,14 @@ def _summary(info: Any) -> AgentSummary:
     return AgentSummary(info.id, system, env_id, others[0] if others else "", mean, modified)
 
 
-def list_agents(*, author: str | None = None, search: str | None = None, limit: int = 50,
-                endpoint: str | None = None, token: str | bool | None = None) -> list[AgentSummary]:
+def list_agents(
+    *,
+    author: str | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    endpoint: str | None = None,
+    token: str | bool | None = None,
+) -> list[AgentSummary]:
     """Published rlcore agents (`list_models` filtered by the "rlcore" tag), newest first."""
     from huggingface_hub import HfApi
 
@@ -565,8 +671,11 @@ def list_agents(*, author: str | None = None, search: str | None = None, limit: 
     api = HfApi(endpoint=endpoint, token=token)
     try:
         # the client already retries listing requests with backoff (http_backoff): no second layer here
-        infos = list(api.list_models(filter=HUB_TAG, author=author, search=search, sort="last_modified",
-                                     limit=limit, cardData=True))
+        infos = list(
+            api.list_models(
+                filter=HUB_TAG, author=author, search=search, sort="last_modified", limit=limit, cardData=True
+            )
+        )
     except Exception as err:
         raise hub_error(err, f"list {author or ''}".strip(), endpoint) from err
     return [_summary(info) for info in infos]

@@ -70,8 +70,11 @@ class TensorBoardLog:
         from rlcore.systems import finite_number
 
         step = finite_number(record.get(step_key))
-        values = [Summary.Value(tag=key, simple_value=float(value)) for key, value in record.items()
-                  if key != step_key and finite_number(value) is not None]
+        values = [
+            Summary.Value(tag=key, simple_value=float(value))
+            for key, value in record.items()
+            if key != step_key and finite_number(value) is not None
+        ]
         if step is None or not values:
             return
         self._open().file_writer.add_summary(Summary(value=values), int(step))
@@ -80,8 +83,9 @@ class TensorBoardLog:
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(self.folder), purge_step=self._purge_step,
-                                         flush_secs=self.FLUSH_SECONDS)
+            self._writer = SummaryWriter(
+                str(self.folder), purge_step=self._purge_step, flush_secs=self.FLUSH_SECONDS
+            )
             weakref.finalize(self, self._writer.close)  # flushed when the run's logger goes, or at exit
         return self._writer
 
@@ -117,21 +121,34 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
         except InvalidJSON:
             continue
         if not isinstance(record, dict):
-            raise CheckpointError(f"{path} line {number}: a training record must be a JSON object, "
-                                  f"got {type(record).__name__}")
+            raise CheckpointError(
+                f"{path} line {number}: a training record must be a JSON object, got {type(record).__name__}"
+            )
         records.append(record)
     return records
 
 
-def plot_metrics(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str],
-                 path: str | os.PathLike, title: str = "", x_label: str = "") -> Path:
+def plot_metrics(
+    records: Sequence[Mapping[str, Any]],
+    x: str,
+    ys: Iterable[str],
+    path: str | os.PathLike,
+    title: str = "",
+    x_label: str = "",
+) -> Path:
     """One PNG with a panel per metric in `ys` against `x` (matplotlib, headless); the x axis is titled
     `x_label` (what `x` counts, "iteration"), else `x`."""
     return plot_runs({"": records}, x, ys, path, title=title, x_label=x_label)
 
 
-def plot_runs(runs: Mapping[str, Sequence[Mapping[str, Any]]], x: str, ys: Iterable[str],
-              path: str | os.PathLike, title: str = "", x_label: str = "") -> Path:
+def plot_runs(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]],
+    x: str,
+    ys: Iterable[str],
+    path: str | os.PathLike,
+    title: str = "",
+    x_label: str = "",
+) -> Path:
     """Like plot_metrics, with one line per run (label -> records) in every panel, and a legend when the
     runs have labels."""
     import matplotlib
@@ -159,8 +176,9 @@ def plot_runs(runs: Mapping[str, Sequence[Mapping[str, Any]]], x: str, ys: Itera
     return save_figure(fig, path)
 
 
-def window_means(records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str],
-                 width: float) -> dict[int, dict[str, float]]:
+def window_means(
+    records: Sequence[Mapping[str, Any]], x: str, ys: Iterable[str], width: float
+) -> dict[int, dict[str, float]]:
     """The mean of each metric in `ys` over the records whose `x` falls in each window [k * width,
     (k + 1) * width): window index k -> {metric: mean} (a metric with no value in a window is left out)."""
     from rlcore.systems import finite_number

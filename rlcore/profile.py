@@ -66,13 +66,13 @@ class TrainKnobs:
 class Profile:
     """Everything the app needs to show one system."""
 
-    label: str                                   # the app's radio buttons
-    knobs: TrainKnobs                            # the Train tab
+    label: str  # the app's radio buttons
+    knobs: TrainKnobs  # the Train tab
     play_controls: tuple[PlayControl, ...] = ()  # the Watch tab's widgets (PlayOptions fields)
-    trace_figure: str = "reward"                 # the per-step trace figure the Watch tab plots
-    eval_episodes: int = 10                      # the app's quick evaluation of a trained or uploaded agent
-    showcase: bool = False                       # shown first in the Watch tab when it has an agent
-    slow_to_play: bool = False                   # its episodes take seconds (an emulator): warmed up last
+    trace_figure: str = "reward"  # the per-step trace figure the Watch tab plots
+    eval_episodes: int = 10  # the app's quick evaluation of a trained or uploaded agent
+    showcase: bool = False  # shown first in the Watch tab when it has an agent
+    slow_to_play: bool = False  # its episodes take seconds (an emulator): warmed up last
 
 
 def default_profile(system: System) -> Profile:

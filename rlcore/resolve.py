@@ -1,4 +1,5 @@
-"""Which config a run gets: the one answer for every front end (`rlcore train`, the app's Train tab, the benches).
+"""Which config a run gets: the one answer for every front end
+(`rlcore train`, the app's Train tab, the benches).
 
 A run's config comes from exactly one base, then the overrides given, then the system's bounds:
 
@@ -23,21 +24,33 @@ from typing import Any
 from rlcore.config import apply_preset, check_bounds, learned_part
 
 
-def resolve_config(system, *, preset: str | None = None, init: str | os.PathLike | None = None,
-                   resume: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
+def resolve_config(
+    system,
+    *,
+    preset: str | None = None,
+    init: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Any:
     """The Config of a run of `system` from one base (`preset`, `init` or `resume`; none: the first preset),
     then `overrides`; a ValueError (CheckpointError for a bad checkpoint) saying why it cannot be."""
     given = [name for name, value in (("preset", preset), ("init", init), ("resume", resume)) if value]
     if len(given) > 1:
-        raise ValueError(f"a run starts from one of a preset, a checkpoint's weights or its own saved config, "
-                         f"not from {' and '.join(given)}")
+        raise ValueError(
+            f"a run starts from one of a preset, a checkpoint's weights or its own saved config, "
+            f"not from {' and '.join(given)}"
+        )
     if init:
         base = _start_from(system, init)
     elif resume:
         base = system.config_of(resume)
     else:
-        base = apply_preset(system.Config, dict(system.presets), preset or next(iter(system.presets)),
-                            system.name.capitalize())
+        base = apply_preset(
+            system.Config,
+            dict(system.presets),
+            preset or next(iter(system.presets)),
+            system.name.capitalize(),
+        )
     config = dataclasses.replace(base, **dict(overrides or {}))
     check_bounds(config)
     return config
@@ -47,8 +60,9 @@ def _start_from(system, checkpoint: str | os.PathLike) -> Any:
     """The learned part of `checkpoint`'s config with `init_from` set and the system's `fine_tune` changes."""
     if not system.can_start_from:
         raise ValueError(f"{system.name} runs cannot start from a checkpoint (its Config has no init_from)")
-    return dataclasses.replace(learned_part(system.config_of(checkpoint)), init_from=_path_to_record(checkpoint),
-                               **system.fine_tune)
+    return dataclasses.replace(
+        learned_part(system.config_of(checkpoint)), init_from=_path_to_record(checkpoint), **system.fine_tune
+    )
 
 
 def _path_to_record(folder: str | os.PathLike) -> str:

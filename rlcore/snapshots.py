@@ -55,6 +55,7 @@ class _Rate(TypedDict):
 
 class _Evaluation(TypedDict):
     """What the readers of snapshot_evals.json use of each entry (other keys are kept, unchecked)."""
+
     snapshot: str
     step: int
     protocol: _Protocol
@@ -67,8 +68,9 @@ class _Evaluation(TypedDict):
 def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:
     """(step, folder) of every snapshots/step-<N>/ of a run, by step."""
     root = Path(run_dir) / SNAPSHOTS_DIR
-    found = sorted((int(m.group(1)), p) for p in root.glob("step-*")
-                   if p.is_dir() and (m := _STEP.fullmatch(p.name)))
+    found = sorted(
+        (int(m.group(1)), p) for p in root.glob("step-*") if p.is_dir() and (m := _STEP.fullmatch(p.name))
+    )
     if not found:
         raise CheckpointError(f"{root}: no snapshots/step-<N>/ folders (train with --keep-snapshots)")
     return found
@@ -81,8 +83,10 @@ def bundle_snapshots(run_dir: Path, agent_dir: Path, steps: Sequence[int]) -> li
     Every snapshot is checked (system, weights fitting float16) before the first file is written."""
     run_dir, agent_dir = Path(run_dir), Path(agent_dir)
     if run_dir.resolve() == agent_dir.resolve():
-        raise CheckpointError(f"{agent_dir}: bundling a run into itself would overwrite its own snapshots "
-                              "with float16 copies; bundle into the agent's folder")
+        raise CheckpointError(
+            f"{agent_dir}: bundling a run into itself would overwrite its own snapshots "
+            "with float16 copies; bundle into the agent's folder"
+        )
     sources = _snapshots_to_bundle(run_dir, load_config(agent_dir)["system"], steps)
     for source in sources:  # all checked: a refusal leaves the agent as it was
         half_precision(source / WEIGHTS_FILE)
@@ -90,7 +94,9 @@ def bundle_snapshots(run_dir: Path, agent_dir: Path, steps: Sequence[int]) -> li
     for source in sources:
         target = agent_dir / SNAPSHOTS_DIR / source.name
         atomic_save_tensors(target / WEIGHTS_FILE, half_precision(source / WEIGHTS_FILE))
-        atomic_write_bytes(target / CONFIG_FILE, (source / CONFIG_FILE).read_bytes())  # last: marks it complete
+        atomic_write_bytes(
+            target / CONFIG_FILE, (source / CONFIG_FILE).read_bytes()
+        )  # last: marks it complete
         written.append(target)
     for name in (SNAPSHOT_EVALS_FILE, SNAPSHOT_PLOT_FILE):
         if (run_dir / name).is_file():
@@ -103,8 +109,10 @@ def _snapshots_to_bundle(run_dir: Path, system: str, steps: Sequence[int]) -> li
     available = dict(snapshot_folders(run_dir))
     missing = [step for step in steps if step not in available]
     if missing:
-        raise CheckpointError(f"{run_dir / SNAPSHOTS_DIR}: no snapshot at step "
-                              f"{', '.join(map(str, missing))} (it has {', '.join(map(str, available))})")
+        raise CheckpointError(
+            f"{run_dir / SNAPSHOTS_DIR}: no snapshot at step "
+            f"{', '.join(map(str, missing))} (it has {', '.join(map(str, available))})"
+        )
     sources = [available[step] for step in sorted(set(steps))]
     for source in sources:
         if (theirs := load_config(source)["system"]) != system:
@@ -119,7 +127,9 @@ def half_precision(file: Path) -> dict[str, Any]:
 
     tensors = load_tensors(file)
     half = {name: t.half() if t.dtype == torch.float32 else t for name, t in tensors.items()}
-    overflow = next((name for name, t in half.items() if t.is_floating_point() and not torch.isfinite(t).all()), None)
+    overflow = next(
+        (name for name, t in half.items() if t.is_floating_point() and not torch.isfinite(t).all()), None
+    )
     if overflow is not None:
         raise CheckpointError(f"{file}: tensor '{overflow}' does not fit in float16 (or holds NaN/infinity)")
     return half
@@ -131,8 +141,11 @@ def snapshot_rates(agent_dir: Path, protocol: str = "greedy") -> dict[str, dict[
         evaluations = read_evaluations(agent_dir)
     except CheckpointError:
         return {}
-    return {e["snapshot"]: e for e in evaluations if isinstance(e, dict) and "snapshot" in e
-            and e.get("protocol", {}).get("name") == protocol}
+    return {
+        e["snapshot"]: e
+        for e in evaluations
+        if isinstance(e, dict) and "snapshot" in e and e.get("protocol", {}).get("name") == protocol
+    }
 
 
 def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
@@ -167,9 +180,16 @@ def curve_entry(step: int, snapshot: str, results: Mapping[str, Any]) -> dict[st
     """One point of the curve: the results' scalars, the protocol, and a rate per success field."""
     episodes = results.get("episodes") or []
     successes = [k for k, v in (episodes[0].items() if episodes else ()) if isinstance(v, bool)]
-    scalars = {k: v for k, v in results.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    return {"snapshot": snapshot, "step": step, "protocol": results["protocol"], **scalars,
-            "rates": {key: rate_summary([e[key] for e in episodes]) for key in successes}}
+    scalars = {
+        k: v for k, v in results.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+    }
+    return {
+        "snapshot": snapshot,
+        "step": step,
+        "protocol": results["protocol"],
+        **scalars,
+        "rates": {key: rate_summary([e[key] for e in episodes]) for key in successes},
+    }
 
 
 def every_kth(snapshots: Sequence[tuple[int, Path]], every: int) -> list[tuple[int, Path]]:
@@ -181,8 +201,16 @@ def every_kth(snapshots: Sequence[tuple[int, Path]], every: int) -> list[tuple[i
     return chosen if not snapshots or chosen[-1] == snapshots[-1] else [*chosen, snapshots[-1]]
 
 
-def evaluate_snapshots(run_dir: Path, system: System, protocols: list[dict[str, float]], *, episodes: int,
-                       seed: int, progress: bool = True, every: int = 1) -> Iterator[str]:
+def evaluate_snapshots(
+    run_dir: Path,
+    system: System,
+    protocols: list[dict[str, float]],
+    *,
+    episodes: int,
+    seed: int,
+    progress: bool = True,
+    every: int = 1,
+) -> Iterator[str]:
     """Evaluate every snapshot (or every `every`-th, see every_kth) under every protocol (options for
     system.evaluate) not yet in the file; yields one line per evaluation, writing the file and the plot
     after each."""
@@ -192,11 +220,21 @@ def evaluate_snapshots(run_dir: Path, system: System, protocols: list[dict[str, 
     evaluations = read_evaluations(run_dir)
     for step, folder in every_kth(snapshot_folders(run_dir), every):
         for options in protocols:
-            if any(e["snapshot"] == folder.name and _same_protocol(e, options, episodes, seed) for e in evaluations):
+            if any(
+                e["snapshot"] == folder.name and _same_protocol(e, options, episodes, seed)
+                for e in evaluations
+            ):
                 continue
-            with tqdm(total=episodes, desc=f"{folder.name} {options or 'greedy'}", unit="episode",
-                      disable=None if progress else True, leave=False) as bar:
-                results = system.evaluate(folder, episodes=episodes, seed=seed, progress=bar.update, **options)
+            with tqdm(
+                total=episodes,
+                desc=f"{folder.name} {options or 'greedy'}",
+                unit="episode",
+                disable=None if progress else True,
+                leave=False,
+            ) as bar:
+                results = system.evaluate(
+                    folder, episodes=episodes, seed=seed, progress=bar.update, **options
+                )
             entry = curve_entry(step, folder.name, results)
             evaluations = sorted([*evaluations, entry], key=lambda e: (e["step"], e["protocol"]["name"]))
             atomic_write_json(run_dir / SNAPSHOT_EVALS_FILE, {"evaluations": evaluations})
@@ -206,8 +244,11 @@ def evaluate_snapshots(run_dir: Path, system: System, protocols: list[dict[str, 
 
 def _same_protocol(entry: Mapping[str, Any], options: Mapping[str, float], episodes: int, seed: int) -> bool:
     protocol = entry.get("protocol", {})
-    return (protocol.get("name") == protocol_name(options) and protocol.get("episodes") == episodes
-            and protocol.get("first_seed") == seed)
+    return (
+        protocol.get("name") == protocol_name(options)
+        and protocol.get("episodes") == episodes
+        and protocol.get("first_seed") == seed
+    )
 
 
 def _headline(entry: Mapping[str, Any]) -> str:
@@ -229,7 +270,9 @@ def plot_curve(evaluations: list[Mapping[str, Any]], path: Path) -> Path:
     from rlcore.metrics import save_figure
 
     rate_key = next((k for e in evaluations for k in e.get("rates", {})), None)
-    fig, axes = plt.subplots(1, 2 if rate_key else 1, figsize=(10 if rate_key else 6, 3.5), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if rate_key else 1, figsize=(10 if rate_key else 6, 3.5), dpi=100, squeeze=False
+    )
     rate_ax, return_ax = (axes[0][0], axes[0][1]) if rate_key else (None, axes[0][0])
     for name in dict.fromkeys(e["protocol"]["name"] for e in evaluations):
         points = [e for e in evaluations if e["protocol"]["name"] == name]
@@ -237,12 +280,15 @@ def plot_curve(evaluations: list[Mapping[str, Any]], path: Path) -> Path:
         means = [e["mean_reward"] for e in points]
         stds = [e.get("std_reward", 0.0) for e in points]
         return_ax.plot(steps, means, marker="o", label=name)
-        return_ax.fill_between(steps, [m - d for m, d in zip(means, stds)], [m + d for m, d in zip(means, stds)],
-                               alpha=0.15)
+        return_ax.fill_between(
+            steps, [m - d for m, d in zip(means, stds)], [m + d for m, d in zip(means, stds)], alpha=0.15
+        )
         if rate_ax is not None:
             rates = [e["rates"][rate_key] for e in points]
             rate_ax.plot(steps, [r["rate"] for r in rates], marker="o", label=name)
-            rate_ax.fill_between(steps, [r["ci95"][0] for r in rates], [r["ci95"][1] for r in rates], alpha=0.2)
+            rate_ax.fill_between(
+                steps, [r["ci95"][0] for r in rates], [r["ci95"][1] for r in rates], alpha=0.2
+            )
     return_ax.set_ylabel("mean return (+/- std)")
     if rate_ax is not None:
         rate_ax.set_ylabel(f"{rate_key} rate (95% Wilson band)")

@@ -20,13 +20,29 @@ from pathlib import Path
 from rlcore.hub import HubError, RepoRef
 
 REQUIRED = ("app.py", "requirements.txt", "README.md", "demo/__init__.py", "rlcore/__init__.py")
-ALLOW_PATTERNS = ["app.py", "requirements.txt", "README.md", ".gitattributes", "demo/*", "rlcore/*",
-                  "checkpoints/*", "docs/*"]
+ALLOW_PATTERNS = [
+    "app.py",
+    "requirements.txt",
+    "README.md",
+    ".gitattributes",
+    "demo/*",
+    "rlcore/*",
+    "checkpoints/*",
+    "docs/*",
+]
 # training_state.*: the resume state of a run (the app starts runs from weights); `*/.*`: hidden files and
 # folders (a half-copied agent, editor files); the rest: caches that Python or training leave behind.
 # checkpoints/in-training/*: runs under way, committed only so another machine can resume them (not agents)
-IGNORE_PATTERNS = ["*/.*", "*/__pycache__/*", "*.pyc", "*training_state.*", "*.memmap", "*/replay/*",
-                   "*.egg-info/*", "checkpoints/in-training/*"]
+IGNORE_PATTERNS = [
+    "*/.*",
+    "*/__pycache__/*",
+    "*.pyc",
+    "*training_state.*",
+    "*.memmap",
+    "*/replay/*",
+    "*.egg-info/*",
+    "checkpoints/in-training/*",
+]
 SPACE_SDK = "gradio"
 
 
@@ -51,13 +67,15 @@ def space_plan(folder: str | os.PathLike) -> SpacePlan:
     root = Path(folder).expanduser().resolve()
     _check_app_folder(root)
     listed = [p.relative_to(root).as_posix() for p in sorted(root.glob("**/*")) if p.is_file()]
-    chosen = filter_repo_objects(listed, allow_patterns=ALLOW_PATTERNS,
-                                 ignore_patterns=IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS)
+    chosen = filter_repo_objects(
+        listed, allow_patterns=ALLOW_PATTERNS, ignore_patterns=IGNORE_PATTERNS + DEFAULT_IGNORE_PATTERNS
+    )
     files = {}
     for name in chosen:
         if not (root / name).resolve().is_relative_to(root):
-            raise HubError(f"{root / name}: a link to a file outside {root}; refusing to publish it",
-                           user_error=True)
+            raise HubError(
+                f"{root / name}: a link to a file outside {root}; refusing to publish it", user_error=True
+            )
         files[name] = (root / name).stat().st_size
     return SpacePlan(root, files)
 
@@ -70,18 +88,32 @@ def _check_app_folder(root: Path) -> None:
         raise HubError(f"{root}: no such folder", user_error=True)
     missing = [name for name in REQUIRED if not (root / name).is_file()]
     if missing:
-        raise HubError(f"{root}: not the rlcore app folder (no {missing[0]}); run this from the repository "
-                       "root or pass --folder", user_error=True)
+        raise HubError(
+            f"{root}: not the rlcore app folder (no {missing[0]}); run this from the repository "
+            "root or pass --folder",
+            user_error=True,
+        )
     front = metadata_load(root / "README.md") or {}
     if front.get("sdk") != SPACE_SDK or not (root / str(front.get("app_file", "app.py"))).is_file():
-        raise HubError(f"{root / 'README.md'}: its front matter must say `sdk: {SPACE_SDK}` and name an "
-                       "existing app_file (it is the Space's configuration)", user_error=True)
+        raise HubError(
+            f"{root / 'README.md'}: its front matter must say `sdk: {SPACE_SDK}` and name an "
+            "existing app_file (it is the Space's configuration)",
+            user_error=True,
+        )
 
 
-def deploy_space(folder: str | os.PathLike, repo: str | RepoRef, *, token: str | None = None,
-                 endpoint: str | None = None, private: bool = False, commit_message: str | None = None,
-                 attempts: int = 3, wait_s: float = 1.0,
-                 log: Callable[[str], None] = lambda message: None) -> str:
+def deploy_space(
+    folder: str | os.PathLike,
+    repo: str | RepoRef,
+    *,
+    token: str | None = None,
+    endpoint: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+    attempts: int = 3,
+    wait_s: float = 1.0,
+    log: Callable[[str], None] = lambda message: None,
+) -> str:
     """Create the Space OWNER/NAME if needed (Gradio SDK) and upload space_plan(folder) as one commit;
     returns the commit URL. Nothing is uploaded before the repo id, the token and the folder are checked."""
     from huggingface_hub import HfApi
@@ -90,8 +122,9 @@ def deploy_space(folder: str | os.PathLike, repo: str | RepoRef, *, token: str |
 
     ref = repo if isinstance(repo, RepoRef) else hub.parse_repo_ref(repo)
     if ref.revision != "main":
-        raise HubError(f"{ref}: a Space deploys to its main branch; give OWNER/NAME without @revision",
-                       user_error=True)
+        raise HubError(
+            f"{ref}: a Space deploys to its main branch; give OWNER/NAME without @revision", user_error=True
+        )
     token = hub.ready_to_push(token)
     plan = space_plan(folder)
     endpoint = hub.endpoint_url(endpoint)
@@ -101,13 +134,20 @@ def deploy_space(folder: str | os.PathLike, repo: str | RepoRef, *, token: str |
     def attempt() -> str:
         api.create_repo(ref.repo_id, repo_type="space", space_sdk=SPACE_SDK, private=private, exist_ok=True)
         # delete_patterns="*": files the folder no longer has go in the same commit (never .gitattributes)
-        return api.upload_folder(repo_id=ref.repo_id, repo_type="space", folder_path=plan.folder,
-                                 allow_patterns=ALLOW_PATTERNS, ignore_patterns=list(IGNORE_PATTERNS),
-                                 delete_patterns="*",
-                                 commit_message=commit_message or "Deploy the rlcore app").commit_url
+        return api.upload_folder(
+            repo_id=ref.repo_id,
+            repo_type="space",
+            folder_path=plan.folder,
+            allow_patterns=ALLOW_PATTERNS,
+            ignore_patterns=list(IGNORE_PATTERNS),
+            delete_patterns="*",
+            commit_message=commit_message or "Deploy the rlcore app",
+        ).commit_url
 
-    log(f"uploading {len(plan.files)} files ({plan.total_bytes / 2**20:.1f} MB) to the Space {ref.repo_id} "
-        "as one commit ...")
+    log(
+        f"uploading {len(plan.files)} files ({plan.total_bytes / 2**20:.1f} MB) to the Space {ref.repo_id} "
+        "as one commit ..."
+    )
     try:
         return hub.with_retries(attempt, attempts=attempts, wait_s=wait_s)
     except Exception as err:

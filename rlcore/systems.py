@@ -102,10 +102,10 @@ class Figure:
     label: str
     metric: str = ""
     per_episode: str = ""
-    fmt: str = ".4g"       # how tables show it (".0%": a rate)
-    interval: str = ""     # results.json's [low, high] 95% interval of it, shown beside it in cards
+    fmt: str = ".4g"  # how tables show it (".0%": a rate)
+    interval: str = ""  # results.json's [low, high] 95% interval of it, shown beside it in cards
     other_protocols: tuple[tuple[str, str], ...] = ()  # (protocol name prefix, table label): also shown for
-                                                       # that protocol's results (results.json "protocols")
+    # that protocol's results (results.json "protocols")
 
     def value(self, results: Mapping[str, Any]) -> float | None:
         scalar = results.get(self.key)
@@ -114,8 +114,11 @@ class Figure:
         values = results.get(self.per_episode) if self.per_episode else None
         if not isinstance(values, list):
             episodes = results.get("episodes")
-            values = ([e.get(self.per_episode) for e in episodes if isinstance(e, dict)]
-                      if self.per_episode and isinstance(episodes, list) else None)
+            values = (
+                [e.get(self.per_episode) for e in episodes if isinstance(e, dict)]
+                if self.per_episode and isinstance(episodes, list)
+                else None
+            )
         numbers = [float(v) for v in values or [] if _is_number(v)]
         return _finite(statistics.fmean(numbers)) if numbers else None
 
@@ -123,7 +126,8 @@ class Figure:
         """The value as tables show it; with `results`, its 95% interval beside it when they hold one."""
         bounds = (results or {}).get(self.interval) if self.interval else None
         if isinstance(bounds, list) and len(bounds) == 2:
-            return f"{format(value, self.fmt)} (95% CI {format(bounds[0], self.fmt)}-{format(bounds[1], self.fmt)})"
+            low, high = (format(bound, self.fmt) for bound in bounds)
+            return f"{format(value, self.fmt)} (95% CI {low}-{high})"
         return format(value, self.fmt)
 
     def hub_value(self, value: float) -> float:
@@ -196,12 +200,12 @@ class GeneralisationMap:
 
     rows: MapAxis
     columns: MapAxis
-    colour: str                         # the episode-summary figure that colours a cell
+    colour: str  # the episode-summary figure that colours a cell
     colour_label: str
-    colour_range: tuple[float, float]   # figure values at the two ends of the colour scale
-    mark: str = ""                      # a yes/no summary figure marked in the cell (flag reached, swung up)
+    colour_range: tuple[float, float]  # figure values at the two ends of the colour scale
+    mark: str = ""  # a yes/no summary figure marked in the cell (flag reached, swung up)
     mark_label: str = ""
-    step_field: str = ""                # the PlayOptions field that caps an episode's steps
+    step_field: str = ""  # the PlayOptions field that caps an episode's steps
 
 
 class System(abc.ABC):
@@ -224,12 +228,21 @@ class System(abc.ABC):
     export_file: ClassVar[str | None] = None  # the file `export` writes (an outside format), None: no export
     generalisation: ClassVar[GeneralisationMap | None] = None  # the grid `rlcore map` plays; None: no map
 
-    fine_tune: ClassVar[Mapping[str, Any]] = {}  # Config changes of every run that starts from trained weights
+    fine_tune: ClassVar[
+        Mapping[str, Any]
+    ] = {}  # Config changes of every run that starts from trained weights
 
     @abc.abstractmethod
-    def train(self, config: Any, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-              stop: threading.Event | None = None, progress: TrainingProgress | None = None
-              ) -> Iterator[dict[str, Any]]:
+    def train(
+        self,
+        config: Any,
+        out_dir: str | os.PathLike,
+        *,
+        resume: bool = False,
+        device: str = "auto",
+        stop: threading.Event | None = None,
+        progress: TrainingProgress | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Train, yielding one flat metric record per log interval, and keep `out_dir` a valid, resumable
         checkpoint; `stop` set: save and return. resume=True continues from out_dir's training state.
         `progress` (TrainingProgress): a system whose records come seconds apart calls it in between."""
@@ -239,8 +252,15 @@ class System(abc.ABC):
         """The agent of a checkpoint folder (rlcore.checkpoint rules: safetensors only, checked shapes)."""
 
     @abc.abstractmethod
-    def evaluate(self, checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0, *,
-                 progress: Callable[[int], None] | None = None, **options: float) -> dict[str, Any]:
+    def evaluate(
+        self,
+        checkpoint: str | os.PathLike,
+        episodes: int = 10,
+        seed: int = 0,
+        *,
+        progress: Callable[[int], None] | None = None,
+        **options: float,
+    ) -> dict[str, Any]:
         """The results.json document (rlcore/evaluation.py): RESULTS_CORE (see `results_document`), seeds,
         per-episode figures, then the system's figures. `options`: its `evaluation_options` (the protocol);
         `progress(n)` is called as episodes finish."""
@@ -264,25 +284,36 @@ class System(abc.ABC):
         return ""
 
     def trained_on(self, config: Any, options: Any) -> bool | None:
-        """Whether an episode with `options` plays what the agent (its `config`) was trained on (None: unknown)."""
+        """Whether an episode with `options` plays what the agent (its `config`) was trained on
+        (None: unknown)."""
         return None
 
     def map_episode(self, agent: Any, options: Any) -> dict[str, Any]:
-        """The summary figures of one episode of a loaded agent (`load`) for the generalisation map. By default
-        play()'s summary; a system whose frames are costly plays the same episode without them."""
+        """The summary figures of one episode of a loaded agent (`load`) for the generalisation map. By
+        default play()'s summary; a system whose frames are costly plays the same episode without them."""
         return self.play(agent, options).summary
 
     def trained_budget(self, checkpoint: str | os.PathLike) -> int | None:
-        """How much training (in `budget` units: agent steps, iterations) the checkpoint had; None: unknown."""
+        """How much training (in `budget` units: agent steps, iterations)
+        the checkpoint had; None: unknown."""
         return None
 
-    def playthrough(self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float) -> Episode:
+    def playthrough(
+        self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float
+    ) -> Episode:
         """Several agents' episodes in a row as one video (Mario: stage agents through a world, in level
         order); `options`: its `evaluation_options` (e.g. sticky actions)."""
         raise ValueError(f"{self.name} checkpoints have no playthrough")
 
-    def world_in_a_row(self, checkpoints: Sequence[str | os.PathLike], *, episodes: int, seed: int,
-                       progress: Callable[[int], Any] | None = None, **options: float) -> dict[str, Any]:
+    def world_in_a_row(
+        self,
+        checkpoints: Sequence[str | os.PathLike],
+        *,
+        episodes: int,
+        seed: int,
+        progress: Callable[[int], Any] | None = None,
+        **options: float,
+    ) -> dict[str, Any]:
         """How often several agents clear their levels one after another (Mario: a world's stage agents):
         {runs, cleared, rate, ci95, levels: [{level, played, cleared}], protocol}; `options`: its
         `evaluation_options`. Systems without levels in a row have none."""
@@ -292,8 +323,12 @@ class System(abc.ABC):
     # ExploreOptions: a dataclass whose fields are `rlcore explore SYSTEM` flags; None: no explore command.
     ExploreOptions: ClassVar[type | None] = None
 
-    def explore(self, options: Any, out: str | os.PathLike | None = None,
-                progress: Callable[[dict[str, Any]], Any] | None = None) -> tuple[str, bool]:
+    def explore(
+        self,
+        options: Any,
+        out: str | os.PathLike | None = None,
+        progress: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> tuple[str, bool]:
         """Run the search and write what it found to `out` (None: the system's default folder) -> (one
         line saying what was written and what it cost, whether it reached its goal). `progress` gets
         {"done", "total", ...figures} as it goes."""
@@ -306,7 +341,8 @@ class System(abc.ABC):
 
     def practice(self, config: Any, summary: Mapping[str, Any]) -> Practice | None:
         """Where a run from an agent (`config`: the run's, task included) should practise, given the summary
-        of that agent's episode on the task from its start (where it failed); None: the whole task as usual."""
+        of that agent's episode on the task from its start
+        (where it failed); None: the whole task as usual."""
         return None
 
     def export(self, checkpoint: str | os.PathLike, path: str | os.PathLike) -> Any:
@@ -315,7 +351,8 @@ class System(abc.ABC):
 
     # ------------------------------------------------------------------ shared by every system
     def config_of(self, checkpoint: str | os.PathLike) -> Any:
-        """The Config saved in a checkpoint's config.json (a CheckpointError naming the file when it is bad)."""
+        """The Config saved in a checkpoint's config.json
+        (a CheckpointError naming the file when it is bad)."""
         from rlcore.checkpoint import load_typed_config
 
         return load_typed_config(checkpoint, self.Config, self.name)[0]
@@ -346,16 +383,23 @@ class System(abc.ABC):
         return f"<rlcore system {self.name!r}>"
 
 
-def results_document(returns: Sequence[float], seeds: Sequence[int], protocol: Mapping[str, Any] | None = None,
-                     **figures: Any) -> dict[str, Any]:
+def results_document(
+    returns: Sequence[float], seeds: Sequence[int], protocol: Mapping[str, Any] | None = None, **figures: Any
+) -> dict[str, Any]:
     """A results.json from per-episode returns (episode i on seeds[i]): the common core, the seeds and
     per-episode returns, the protocol (named "greedy" unless given a name), then the system's own figures."""
     from rlcore.evaluation import protocol_name
 
-    return {"mean_reward": statistics.fmean(returns), "std_reward": statistics.pstdev(returns),
-            "n_eval_episodes": len(returns), "protocol": {"name": protocol_name({}), **(protocol or {})},
-            "seeds": list(seeds), "episodes": [{"seed": s, "return": r} for s, r in zip(seeds, returns)],
-            **figures, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "mean_reward": statistics.fmean(returns),
+        "std_reward": statistics.pstdev(returns),
+        "n_eval_episodes": len(returns),
+        "protocol": {"name": protocol_name({}), **(protocol or {})},
+        "seeds": list(seeds),
+        "episodes": [{"seed": s, "return": r} for s, r in zip(seeds, returns)],
+        **figures,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 # ----------------------------------------------------------------------------------- registry
@@ -389,8 +433,11 @@ def _entry_points_on(path: tuple[str, ...]) -> dict[str, str]:
 def system_modules() -> dict[str, str]:
     """Every known system's name -> module: built-in (an entry point cannot replace one), then the installed
     packages' entry points, then RLCORE_SYSTEMS, then register_system."""
-    plugins = {name: module for name, module in _entry_points_on(tuple(sys.path)).items()
-               if name not in BUILTIN_SYSTEMS}
+    plugins = {
+        name: module
+        for name, module in _entry_points_on(tuple(sys.path)).items()
+        if name not in BUILTIN_SYSTEMS
+    }
     return {**BUILTIN_SYSTEMS, **plugins, **_from_environment(), **_registered}
 
 

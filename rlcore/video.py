@@ -32,11 +32,18 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
     count, size = 0, None
     with atomic_path(path, suffix=".mp4") as tmp:
         # macro_block_size=2: keep the true size (only evenness matters for yuv420p), no rescaling.
-        with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                pixelformat="yuv420p", macro_block_size=2,
-                                # veryfast: quicker than x264's default preset on our frames, and no bigger
-                                # (flat-coloured renders and NES screens)
-                                output_params=["-preset", "veryfast", "-movflags", "+faststart"]) as writer:
+        with imageio.get_writer(
+            tmp,
+            format="FFMPEG",
+            mode="I",
+            fps=fps,
+            codec="libx264",
+            pixelformat="yuv420p",
+            macro_block_size=2,
+            # veryfast: quicker than x264's default preset on our frames, and no bigger
+            # (flat-coloured renders and NES screens)
+            output_params=["-preset", "veryfast", "-movflags", "+faststart"],
+        ) as writer:
             for frame in frames:
                 frame = np.asarray(frame)
                 if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
@@ -120,8 +127,8 @@ class ValueBars:
     episode; the numbers are printed beside them. Text is rasterised once per string or character and then
     blended in with numpy: FreeType per frame cost ten times more (bench/overlay.py)."""
 
-    ROW, PAD, BAR, TOP = 11, 3, 40, 34   # TOP: below the NES status bar (score, coins, world, time)
-    SHADE = 90                             # /256: the panel keeps this much of the picture under it
+    ROW, PAD, BAR, TOP = 11, 3, 40, 34  # TOP: below the NES status bar (score, coins, world, time)
+    SHADE = 90  # /256: the panel keeps this much of the picture under it
     TEXT, DIM, HIGHLIGHT, NOTE = (255, 255, 255), (160, 160, 160), (249, 115, 22), (253, 224, 71)
 
     def __init__(self, labels: Sequence[str], low: float, high: float, *, note_row: bool = False):
@@ -132,8 +139,10 @@ class ValueBars:
         self._masks: dict[str, np.ndarray] = {}
         self.label_width = max(self._text(label).shape[1] for label in self.labels)
         self.value_width = sum(self._text(c).shape[1] for c in "-000.00")
-        self.size = (self.PAD * 5 + self.label_width + self.BAR + self.value_width,
-                     self.PAD * 2 + self.ROW * (len(self.labels) + note_row))
+        self.size = (
+            self.PAD * 5 + self.label_width + self.BAR + self.value_width,
+            self.PAD * 2 + self.ROW * (len(self.labels) + note_row),
+        )
 
     def _text(self, text: str) -> np.ndarray:
         """The alpha mask (ROW, width, 1) of a string, rasterised once."""
@@ -143,26 +152,32 @@ class ValueBars:
             self._masks[text] = np.asarray(image, dtype=np.float32)[:, :, None] / 255
         return self._masks[text]
 
-    def _stamp(self, box: np.ndarray, x: int, y: int, pieces: Iterable[str], colour: tuple[int, int, int]) -> None:
+    def _stamp(
+        self, box: np.ndarray, x: int, y: int, pieces: Iterable[str], colour: tuple[int, int, int]
+    ) -> None:
         for piece in pieces:
             mask = self._text(piece)
-            region = box[y:y + mask.shape[0], x:x + mask.shape[1]]
-            mask = mask[:region.shape[0], :region.shape[1]]
+            region = box[y : y + mask.shape[0], x : x + mask.shape[1]]
+            mask = mask[: region.shape[0], : region.shape[1]]
             region[:] = region * (1 - mask) + np.asarray(colour, np.float32) * mask
             x += mask.shape[1]
 
-    def __call__(self, frame: np.ndarray, values: Sequence[float], highlight: int, note: str = "") -> np.ndarray:
+    def __call__(
+        self, frame: np.ndarray, values: Sequence[float], highlight: int, note: str = ""
+    ) -> np.ndarray:
         width, height = self.size
         out = np.array(frame, copy=True)
         left = max(out.shape[1] - width - self.PAD, 0)
-        box = out[self.TOP:self.TOP + height, left:left + width]
+        box = out[self.TOP : self.TOP + height, left : left + width]
         box[:] = (box.astype(np.uint16) * self.SHADE >> 8).astype(np.uint8)
         bar_left = self.PAD * 3 + self.label_width
         for row, (label, value) in enumerate(zip(self.labels, values)):
             y = self.PAD + row * self.ROW
             chosen = row == highlight
             length = max(round(self.BAR * min(max((value - self.low) / self.span, 0.0), 1.0)), 1)
-            box[y + 2:y + self.ROW - 2, bar_left:bar_left + length] = self.HIGHLIGHT if chosen else self.DIM
+            box[y + 2 : y + self.ROW - 2, bar_left : bar_left + length] = (
+                self.HIGHLIGHT if chosen else self.DIM
+            )
             self._stamp(box, self.PAD, y, [label], self.TEXT if chosen else self.DIM)
             self._stamp(box, bar_left + self.BAR + self.PAD, y, f"{value:.2f}", self.TEXT)  # char by char
         if note:

@@ -36,8 +36,11 @@ def small_agent(system: str, folder: Path) -> None:
     from rlcore.systems import get_system
 
     module = get_system(system)
-    config = (module.Config(iterations=3) if system == "pendulum"
-              else module.preset("fast", max_steps=200, memory_size=500, burnin=50, log_every=1))
+    config = (
+        module.Config(iterations=3)
+        if system == "pendulum"
+        else module.preset("fast", max_steps=200, memory_size=500, burnin=50, log_every=1)
+    )
     for _ in module.train(config, folder):
         pass
 
@@ -69,8 +72,13 @@ def running_app(checkpoints_dir: Path, work_dir: Path, **settings) -> Iterator[t
     context = AppContext(AppSettings.from_env(checkpoints_dir=checkpoints_dir, work_dir=work_dir, **settings))
     app = build_app(context=context)
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-               **context.settings.launch_options())
+    app.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **context.settings.launch_options(),
+    )
     try:
         yield f"http://127.0.0.1:{port}/", context
     finally:
@@ -109,13 +117,24 @@ def fake_run_with_snapshots(run: Path, agent: Path, steps=SNAPSHOT_STEPS, flags=
     evaluations = []
     for i, (step, count) in enumerate(zip(steps, flags)):
         folder = run / "snapshots" / f"step-{step:08d}"
-        noisy = {k: v + 1e-3 * v.std() * torch.randn(v.shape, generator=generator) if i == 0 and v.numel() > 1 else v
-                 for k, v in weights.items()}
+        noisy = {
+            k: v + 1e-3 * v.std() * torch.randn(v.shape, generator=generator)
+            if i == 0 and v.numel() > 1
+            else v
+            for k, v in weights.items()
+        }
         atomic_save_tensors(folder / WEIGHTS_FILE, noisy)
         shutil.copy(agent / CONFIG_FILE, folder / CONFIG_FILE)
-        evaluations.append({"snapshot": folder.name, "step": step, "protocol": {"name": "greedy", "episodes": 20},
-                            "mean_reward": 100.0 * count, "n_eval_episodes": 20,
-                            "rates": {"flag_get": rate_summary([True] * count + [False] * (20 - count))}})
+        evaluations.append(
+            {
+                "snapshot": folder.name,
+                "step": step,
+                "protocol": {"name": "greedy", "episodes": 20},
+                "mean_reward": 100.0 * count,
+                "n_eval_episodes": 20,
+                "rates": {"flag_get": rate_summary([True] * count + [False] * (20 - count))},
+            }
+        )
     atomic_write_json(run / "snapshot_evals.json", {"evaluations": evaluations})
     return run
 
@@ -141,7 +160,9 @@ def agent_with_playthrough(root: Path) -> tuple[Path, str]:
     checkpoints, name = agent_with_snapshots(root)
     video = checkpoints / name / PLAYTHROUGH_FILE
     if not video.with_suffix(".json").is_file():
-        assert cli.main(["playthrough", str(checkpoints / name), "--max-steps", "20", "--out", str(video)]) == 0
+        assert (
+            cli.main(["playthrough", str(checkpoints / name), "--max-steps", "20", "--out", str(video)]) == 0
+        )
     return checkpoints, name
 
 

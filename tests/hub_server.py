@@ -127,8 +127,9 @@ class HubServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self.state))
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="hub-server", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hub-server", daemon=True
+        )
 
     def start(self) -> "HubServer":
         self.thread.start()
@@ -146,8 +147,15 @@ class HubServer:
 
     # --------------------------------------------------------------------------- test helpers
 
-    def fail(self, path_pattern: str, *, method: str = "*", times: int = 1, skip: int = 0,
-             status: int | None = None) -> FailureRule:
+    def fail(
+        self,
+        path_pattern: str,
+        *,
+        method: str = "*",
+        times: int = 1,
+        skip: int = 0,
+        status: int | None = None,
+    ) -> FailureRule:
         """Answer the next `times` matching requests (after `skip` good ones) with `status`, or drop them."""
         rule = FailureRule(method, path_pattern, times, skip, status)
         with self.state.lock:
@@ -225,8 +233,13 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-                  content_type: str = "application/json") -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes = b"",
+            headers: dict[str, str] | None = None,
+            content_type: str = "application/json",
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -242,7 +255,7 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
         def _user(self) -> str | None:
             auth = self.headers.get("Authorization", "")
             if auth.startswith("Bearer "):
-                return state.tokens.get(auth[len("Bearer "):])
+                return state.tokens.get(auth[len("Bearer ") :])
             return None
 
         def _require_writer(self, repo_id: str) -> str:
@@ -308,8 +321,11 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 ("GET", rf"{api}(?:/revision/(?P<rev>[^/]+))?", self._model_info),
                 ("POST", rf"/{prefix}(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", self._lfs_batch),
                 ("PUT", r"/__lfs/(?P<oid>[0-9a-f]{64})", self._lfs_put),
-                ("GET|HEAD", rf"/{prefix}(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)",
-                 self._resolve),
+                (
+                    "GET|HEAD",
+                    rf"/{prefix}(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)",
+                    self._resolve,
+                ),
             ]
             for methods, pattern, handler in routes:
                 match = re.fullmatch(pattern, path)
@@ -343,9 +359,19 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             user = self._user()
             if user is None:
                 raise HubError(401, "Invalid credentials in Authorization header")
-            self._json(200, {"type": "user", "name": user, "fullname": user, "orgs": [],
-                             "auth": {"type": "access_token",
-                                      "accessToken": {"displayName": "tests", "role": "write"}}})
+            self._json(
+                200,
+                {
+                    "type": "user",
+                    "name": user,
+                    "fullname": user,
+                    "orgs": [],
+                    "auth": {
+                        "type": "access_token",
+                        "accessToken": {"displayName": "tests", "role": "write"},
+                    },
+                },
+            )
 
         def _validate_yaml(self, query, body):
             content = json.loads(body).get("content", "")
@@ -367,8 +393,14 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 oid = None
                 if old is not None:
                     oid = hashlib.sha256(old).hexdigest() if lfs else git_blob_sha1(old)
-                answers.append({"path": entry["path"], "uploadMode": "lfs" if lfs else "regular",
-                                "shouldIgnore": False, "oid": oid})
+                answers.append(
+                    {
+                        "path": entry["path"],
+                        "uploadMode": "lfs" if lfs else "regular",
+                        "shouldIgnore": False,
+                        "oid": oid,
+                    }
+                )
             self._json(200, {"files": answers, "commitOid": self._commit(self._repo(repo, kind), rev).oid})
 
         def _lfs_batch(self, query, body, repo, kind=None):
@@ -379,10 +411,15 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             for obj in payload["objects"]:
                 entry = {"oid": obj["oid"], "size": obj["size"]}
                 if obj["oid"] not in state.lfs_objects:
-                    entry["actions"] = {"upload": {"href": f"http://{self.headers['Host']}/__lfs/{obj['oid']}"}}
+                    entry["actions"] = {
+                        "upload": {"href": f"http://{self.headers['Host']}/__lfs/{obj['oid']}"}
+                    }
                 objects.append(entry)
-            self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
-                       content_type="application/vnd.git-lfs+json")
+            self._send(
+                200,
+                json.dumps({"transfer": "basic", "objects": objects}).encode(),
+                content_type="application/vnd.git-lfs+json",
+            )
 
         def _lfs_put(self, query, body, oid):
             if hashlib.sha256(body).hexdigest() != oid:
@@ -406,7 +443,9 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 elif line["key"] == "lfsFile":
                     data = state.lfs_objects.get(value["oid"])
                     if data is None:
-                        raise HubError(422, f"LFS object {value['oid']} of {value['path']} was never uploaded")
+                        raise HubError(
+                            422, f"LFS object {value['oid']} of {value['path']} was never uploaded"
+                        )
                     files[value["path"]] = data
                 elif line["key"] == "deletedFile":
                     files.pop(value["path"], None)
@@ -422,12 +461,22 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             tags = list(card.get("tags") or [])
             if card.get("library_name") and card["library_name"] not in tags:
                 tags.insert(0, card["library_name"])
-            info = {"id": repo.repo_id, "modelId": repo.repo_id, "author": repo.repo_id.split("/")[0],
-                    "sha": commit.oid, "lastModified": commit.date, "createdAt": (repo.commits[0].date
-                                                                                  if repo.commits else commit.date),
-                    "private": repo.private, "gated": False, "disabled": False, "downloads": 0, "likes": 0,
-                    "library_name": card.get("library_name"), "tags": tags,
-                    "siblings": [{"rfilename": name} for name in sorted(commit.files)]}
+            info = {
+                "id": repo.repo_id,
+                "modelId": repo.repo_id,
+                "author": repo.repo_id.split("/")[0],
+                "sha": commit.oid,
+                "lastModified": commit.date,
+                "createdAt": (repo.commits[0].date if repo.commits else commit.date),
+                "private": repo.private,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "library_name": card.get("library_name"),
+                "tags": tags,
+                "siblings": [{"rfilename": name} for name in sorted(commit.files)],
+            }
             if with_card:
                 info["cardData"] = card or None
             if repo.repo_type == "space":
@@ -448,7 +497,11 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                     continue
                 entry = {"type": "file", "path": name, "size": len(data), "oid": git_blob_sha1(data)}
                 if is_lfs(name, data[:512]):
-                    entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+                    entry["lfs"] = {
+                        "oid": hashlib.sha256(data).hexdigest(),
+                        "size": len(data),
+                        "pointerSize": 134,
+                    }
                 entries.append(entry)
             self._json(200, entries)
 
@@ -458,8 +511,11 @@ def _make_handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             data = commit.files.get(file)
             if data is None:
                 raise HubError(404, f"Entry not found: {file}", "EntryNotFound")
-            headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{git_blob_sha1(data)}"',
-                       "Accept-Ranges": "bytes"}
+            headers = {
+                "X-Repo-Commit": commit.oid,
+                "ETag": f'"{git_blob_sha1(data)}"',
+                "Accept-Ranges": "bytes",
+            }
             if is_lfs(file, data[:512]):
                 headers["X-Linked-Etag"] = f'"{hashlib.sha256(data).hexdigest()}"'
                 headers["X-Linked-Size"] = str(len(data))
@@ -515,8 +571,16 @@ def copy_of_folder(source, destination):
     return destination
 
 
-def make_checkpoint(folder, *, results: bool | dict = True, replay: bool = True, seed: int = 0,
-                    system: str = "pendulum", algorithm: str = "BPTT", env_id: str = "Pendulum-v1"):
+def make_checkpoint(
+    folder,
+    *,
+    results: bool | dict = True,
+    replay: bool = True,
+    seed: int = 0,
+    system: str = "pendulum",
+    algorithm: str = "BPTT",
+    env_id: str = "Pendulum-v1",
+):
     """A small but complete checkpoint folder written with rlcore's own writers (no trained system).
 
     `results`: True for a pendulum-like results.json, a dict for that document, False for none."""
@@ -531,22 +595,39 @@ def make_checkpoint(folder, *, results: bool | dict = True, replay: bool = True,
 
     folder = Path(folder)
     generator = torch.Generator().manual_seed(seed)
-    save_checkpoint(folder, system=system, algorithm=algorithm, env_id=env_id,
-                    config={"lr": 0.002, "batch_size": 32, "hidden": [64, 64], "normalize": True},
-                    state_dict={"net.0.weight": torch.randn(64, 3, generator=generator),
-                                "net.0.bias": torch.zeros(64)})
+    save_checkpoint(
+        folder,
+        system=system,
+        algorithm=algorithm,
+        env_id=env_id,
+        config={"lr": 0.002, "batch_size": 32, "hidden": [64, 64], "normalize": True},
+        state_dict={"net.0.weight": torch.randn(64, 3, generator=generator), "net.0.bias": torch.zeros(64)},
+    )
     metrics = MetricsFile(folder / "metrics.jsonl")
     for step in range(1, 4):
         metrics.append({"step": step, "train/return": -100.0 / step, "time/elapsed_s": 0.5 * step})
     # a real PNG without importing matplotlib: 1x1 pixel
-    (folder / "reward.png").write_bytes(bytes.fromhex(
-        "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8ff"
-        "ff3f0005fe02fea7d6a4930000000049454e44ae426082"))
+    (folder / "reward.png").write_bytes(
+        bytes.fromhex(
+            "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8ff"
+            "ff3f0005fe02fea7d6a4930000000049454e44ae426082"
+        )
+    )
     save_training_state(folder, {"optim.0.exp_avg": torch.zeros(3)}, {"iteration": 3})
     if results:
-        atomic_write_json(folder / "results.json", results if isinstance(results, dict) else {
-            "mean_reward": -152.25, "std_reward": 31.5, "n_eval_episodes": 3, "seeds": [0, 1, 2],
-            "last_reward": [-0.01, -0.02, -0.03], "date": "2026-11-23T18:00:00Z"})
+        atomic_write_json(
+            folder / "results.json",
+            results
+            if isinstance(results, dict)
+            else {
+                "mean_reward": -152.25,
+                "std_reward": 31.5,
+                "n_eval_episodes": 3,
+                "seeds": [0, 1, 2],
+                "last_reward": [-0.01, -0.02, -0.03],
+                "date": "2026-11-23T18:00:00Z",
+            },
+        )
     if replay:
         write_mp4(folder / "replay.mp4", [np.full((32, 32, 3), 40 * i, np.uint8) for i in range(5)], fps=5)
     return folder

@@ -28,7 +28,7 @@ class FakeNES(gym.Env):
     def _draw(self) -> None:
         t = self.frame_count
         for block, value in enumerate((t % 256, (t // 256) % 256, (t * 7) % 256)):
-            self.screen[:, block * 80:(block + 1) * 80] = value
+            self.screen[:, block * 80 : (block + 1) * 80] = value
 
     def observation(self, mode: str = "rgb_array"):
         if mode == "grayscale":
@@ -78,7 +78,9 @@ def make_fake_route_env(route_dir: str, share: float, **kwargs):
     return RouteStarts(make_fake_env(**kwargs), Route.load(route_dir), share)
 
 
-def make_fake_env(noop_max: int = 0, seed: int | None = None, sticky: float = 0.0, **kwargs) -> MarioPreprocessing:
+def make_fake_env(
+    noop_max: int = 0, seed: int | None = None, sticky: float = 0.0, **kwargs
+) -> MarioPreprocessing:
     env = MarioPreprocessing(FakeNES(**kwargs), noop_max=noop_max, sticky=sticky)
     if seed is not None:
         env.reset(seed=seed)

@@ -32,7 +32,9 @@ class PacedBandit(Bandit):
     def train(self, config, out_dir, *, resume=False, device="auto", stop=None, progress=None):
         progress = progress or (lambda done, doing: None)
         progress(0, "starting a worker process")
-        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # an emulator's stand-in
+        worker = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(120)"]
+        )  # an emulator's stand-in
         try:
             progress(0, WORKER_STARTED)
             time.sleep(1.0)  # the worker's own start-up (an emulator's reset)

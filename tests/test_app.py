@@ -29,7 +29,6 @@ from rlcore import hub
 AGENT = (bundled_agent("pendulum") or Path("pendulum-small")).name
 
 
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_browser.py: one trained agent
@@ -42,11 +41,23 @@ def app(tmp_path_factory):
     with HubServer(tokens={TOKEN: "alice"}) as server:
         hub.push_checkpoint(checkpoints / AGENT, "alice/pendulum-from-hub", token=TOKEN, endpoint=server.url)
         # Two runs at once: the one-run-per-visitor refusal needs a free slot to answer at once.
-        with running_app(checkpoints, root / "work", max_upload_mb=1, heartbeat_timeout=20, max_concurrent_runs=2,
-                         hub_endpoint=server.url, hub_cache_dir=root / "hub-cache",
-                         hub_push_namespace="alice") as (url, context):
-            yield SimpleNamespace(client=Client(url, verbose=False), context=context, checkpoints=checkpoints,
-                                  server=server, url=url)
+        with running_app(
+            checkpoints,
+            root / "work",
+            max_upload_mb=1,
+            heartbeat_timeout=20,
+            max_concurrent_runs=2,
+            hub_endpoint=server.url,
+            hub_cache_dir=root / "hub-cache",
+            hub_push_namespace="alice",
+        ) as (url, context):
+            yield SimpleNamespace(
+                client=Client(url, verbose=False),
+                context=context,
+                checkpoints=checkpoints,
+                server=server,
+                url=url,
+            )
     if token_before is None:
         os.environ.pop("HF_TOKEN")
     else:
@@ -90,7 +101,9 @@ def test_physics_and_comparison_side_by_side(app):
     assert frame.shape[1] == 2 * 320 + 8  # two episodes side by side with a gap
     assert {row[2] for row in plot["data"]} == {"left", "right"}  # both agents' per-step figures
     default_physics = watch(app.client, seed=0)[2]["agents"][AGENT]["summary"]
-    assert default_physics["return"] != pytest.approx(left["summary"]["return"])  # the physics changed the episode
+    assert default_physics["return"] != pytest.approx(
+        left["summary"]["return"]
+    )  # the physics changed the episode
 
 
 def test_the_status_says_when_the_physics_differ_from_training(app):
@@ -122,7 +135,9 @@ def test_the_default_pendulum_episode_starts_hanging_down_and_switching_system_c
     assert "on seed 5" in watch(app.client, seed=5)[1]
     agent, compare, *rest = app.client.predict("pendulum", AGENT, api_name="/watch_system")
     *columns, seed_shown, video, status, figures, plot = rest
-    assert seed_shown["value"] == seed and figures == {} and "on seed 5" not in status  # the last episode is gone
+    assert (
+        seed_shown["value"] == seed and figures == {} and "on seed 5" not in status
+    )  # the last episode is gone
     replay = app.checkpoints / AGENT / "replay.mp4"  # the agent's published replay instead, when it has one
     assert (Path(video).read_bytes() == replay.read_bytes()) if replay.is_file() else video is None
     assert "press **Play**" in status
@@ -132,8 +147,10 @@ def test_the_default_pendulum_episode_starts_hanging_down_and_switching_system_c
 
 def test_eight_concurrent_requests_all_get_their_video(app):
     played = app.context.renderer.episodes_played
-    jobs = [app.client.submit("pendulum", AGENT, "(none)", 20 + i % 2, 1, 1, 10.0, 1.0, 1.0, api_name="/watch")
-            for i in range(8)]
+    jobs = [
+        app.client.submit("pendulum", AGENT, "(none)", 20 + i % 2, 1, 1, 10.0, 1.0, 1.0, api_name="/watch")
+        for i in range(8)
+    ]
     for i, job in enumerate(jobs):
         video, status, figures, _ = job.result(timeout=120)
         assert figures["options"]["seed"] == 20 + i % 2, status
@@ -166,8 +183,12 @@ def test_a_public_space_opens_listed_agents_but_no_arbitrary_server_folder(tmp_p
             catalog.resolve(probe)
         assert "config.json" not in str(err.value)  # nothing learnt about what the folder holds
     monkeypatch.setenv("RLCORE_ALLOW_LOCAL_PATHS", "1")  # the owner may allow it explicitly
-    assert Catalog(AppSettings.from_env(checkpoints_dir=checkpoints, work_dir=tmp_path / "work")).resolve(
-        str(outside), "pendulum").path == outside.resolve()
+    assert (
+        Catalog(AppSettings.from_env(checkpoints_dir=checkpoints, work_dir=tmp_path / "work"))
+        .resolve(str(outside), "pendulum")
+        .path
+        == outside.resolve()
+    )
 
 
 def test_the_world_playthrough_is_shown_from_a_bundled_folder_with_its_figures_only(tmp_path):
@@ -183,16 +204,23 @@ def test_the_world_playthrough_is_shown_from_a_bundled_folder_with_its_figures_o
     shutil.copy(Path(__file__).resolve().parents[1] / "checkpoints" / "mario-1-1" / "config.json", folder)
     (folder / "playthrough.mp4").write_bytes(b"not looked into")
     assert recorded_playthrough(ctx, "mario") is None  # a video without its figures is not shown
-    figures = {"summary": {"levels": 2, "flags": 1, "total_score": 3500}, "agents": ["checkpoints/mario-1-1",
-               "checkpoints/mario-1-2"], "options": {"seed": 0},
-               "stages": [{"level": "1-1", "flag_get": True, "x_pos": 3161},
-                          {"level": "1-2", "flag_get": False, "x_pos": 2345}]}
+    figures = {
+        "summary": {"levels": 2, "flags": 1, "total_score": 3500},
+        "agents": ["checkpoints/mario-1-1", "checkpoints/mario-1-2"],
+        "options": {"seed": 0},
+        "stages": [
+            {"level": "1-1", "flag_get": True, "x_pos": 3161},
+            {"level": "1-2", "flag_get": False, "x_pos": 2345},
+        ],
+    }
     atomic_write_json(folder / "playthrough.json", {**figures, "stages": [*figures["stages"], "1-3"]})
     assert recorded_playthrough(ctx, "mario") is None  # figures it could not read out are not shown
     atomic_write_json(folder / "playthrough.json", figures)
     video, found = recorded_playthrough(ctx, "mario")
     assert video == (folder / "playthrough.mp4").resolve() and found == figures
-    assert description(found).startswith("**World 1 in a row** (recorded, seed 0): mario-1-1, mario-1-2 each play")
+    assert description(found).startswith(
+        "**World 1 in a row** (recorded, seed 0): mario-1-1, mario-1-2 each play"
+    )
     assert "1 of 2 levels cleared, score 3,500: 1-1 flag, 1-2 lost at x 2345." in description(found)
     assert recorded_playthrough(ctx, "pendulum") is None
     settings.uploads_dir.mkdir(parents=True)
@@ -323,8 +351,17 @@ def upload(app, *paths):
     return app.client.predict([handle_file(str(p)) for p in paths], False, api_name="/upload_agent")
 
 
-@pytest.mark.parametrize("case", ["pickle file", "pickle named safetensors", "mismatched config", "oversize",
-                                  "config missing", "text file named .zip"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "pickle file",
+        "pickle named safetensors",
+        "mismatched config",
+        "oversize",
+        "config missing",
+        "text file named .zip",
+    ],
+)
 def test_bad_uploads_are_refused_with_a_readable_message(app, tmp_path, case):
     agent = app.checkpoints / AGENT
     config = agent / "config.json"
@@ -368,8 +405,13 @@ def test_the_agents_figures_read_as_in_the_model_cards_and_as_cards_on_phones(tm
     from demo.catalog import Agent
 
     mario = Agent(ref="mario-1-1", path=tmp_path, system="mario", source="bundled")
-    results = {"mean_reward": 3083.54, "std_reward": 615.648, "n_eval_episodes": 10, "flag_rate": 1.0,
-               "mean_x_pos": 3161.0}
+    results = {
+        "mean_reward": 3083.54,
+        "std_reward": 615.648,
+        "n_eval_episodes": 10,
+        "flag_rate": 1.0,
+        "mean_x_pos": 3161.0,
+    }
     frame = formatted_table([agent_row(mario, results)])
     (row,) = frame.to_dict("records")
     assert row["flag rate"] == "100%" and row["mean x position"] == "3161.0" and row["last reward"] is None
@@ -377,8 +419,14 @@ def test_the_agents_figures_read_as_in_the_model_cards_and_as_cards_on_phones(tm
     cards = agent_cards(frame)
     assert "<h4>mario-1-1</h4>" in cards and "<dt>flag rate</dt><dd>100%</dd>" in cards
     assert "last reward" not in cards  # a figure the agent does not have is left out, not shown empty
-    hostile = formatted_table([agent_row(Agent(ref="<img src=x onerror=alert(1)>", path=tmp_path, system="mario",
-                                               source="uploaded"), {})])
+    hostile = formatted_table(
+        [
+            agent_row(
+                Agent(ref="<img src=x onerror=alert(1)>", path=tmp_path, system="mario", source="uploaded"),
+                {},
+            )
+        ]
+    )
     assert "<img" not in agent_cards(hostile)  # names are escaped
 
 
@@ -446,8 +494,10 @@ def test_a_run_whose_page_went_away_is_stopped(tmp_path):
 def test_others_wait_their_turn_in_gradios_queue_and_leaving_it_starts_nothing(app):
     from gradio_client.utils import Status
 
-    busy = [start_training(Client(app.url, verbose=False), "pendulum", "tutorial", 2000, 0.002, 0, False)
-            for _ in range(2)]  # both slots
+    busy = [
+        start_training(Client(app.url, verbose=False), "pendulum", "tutorial", 2000, 0.002, 0, False)
+        for _ in range(2)
+    ]  # both slots
     wait_until(lambda: len(app.context.training.unfinished_runs()) == 2, 60, "two runs to start")
     folders = set(app.context.settings.runs_dir.iterdir())
     waiting = start_training(Client(app.url, verbose=False), "pendulum", "tutorial", 10, 0.002, 0, False)
@@ -497,8 +547,9 @@ def test_a_mario_replay_with_its_x_position_plot_and_a_comparison(tmp_path_facto
     checkpoints, agent = agent_checkpoints(root, "mario")
     with running_app(checkpoints, root / "work") as (url, context):
         client = Client(url, verbose=False)
-        video, status, figures, plot = client.predict("mario", agent, agent, 0, 1, 1, 10.0, 1.0, 1.0,
-                                                      api_name="/watch")
+        video, status, figures, plot = client.predict(
+            "mario", agent, agent, 0, 1, 1, 10.0, 1.0, 1.0, api_name="/watch"
+        )
         left, right = figures["agents"].values()
         summary = left["summary"]
         assert {"return", "x_pos", "flag_get", "steps"} <= set(summary) and summary["world"] == 1
@@ -524,12 +575,19 @@ def test_the_video_cache_keeps_the_most_recently_served_episodes(tmp_path):
         os.utime(tmp_path / f"key{i}.json", (i, i))  # distinct ages without sleeping
         if i == 3:
             assert renderer._read("key1")["summary"]["return"] == 1  # served again: now the most recent
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["key1.json", "key1.mp4", "key3.json", "key3.mp4",
-                                                          "key4.json", "key4.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "key1.json",
+        "key1.mp4",
+        "key3.json",
+        "key3.mp4",
+        "key4.json",
+        "key4.mp4",
+    ]
 
 
 def test_picking_other_physics_picks_the_agent_trained_for_them(tmp_path):
-    """Watch defaults to the agent trained for what is played (Mario: the level; here: the Pendulum's gravity)."""
+    """Watch defaults to the agent trained for what is played
+    (Mario: the level; here: the Pendulum's gravity)."""
     checkpoints, agent = agent_checkpoints(tmp_path, "pendulum")
     heavy = checkpoints / "pendulum-g15"
     shutil.copytree(checkpoints / agent, heavy)
@@ -540,11 +598,12 @@ def test_picking_other_physics_picks_the_agent_trained_for_them(tmp_path):
         client = Client(url, verbose=False)
 
         def picked(current, g):  # the agent the picker switches to; None: it stays as it is
-            update = client.predict("pendulum", current, 3, 1, 1, g, 1.0, 1.0, False,
-                                    api_name="/watch_agent_for_options")
+            update = client.predict(
+                "pendulum", current, 3, 1, 1, g, 1.0, 1.0, False, api_name="/watch_agent_for_options"
+            )
             return update.get("value")
 
         assert picked(agent, 15.0) == "pendulum-g15"
         assert picked("pendulum-g15", 10.0) == agent
-        assert picked(agent, 10.0) is None          # already trained on it: kept
+        assert picked(agent, 10.0) is None  # already trained on it: kept
         assert picked("pendulum-g15", 4.0) is None  # nobody trained on g 4: the choice stays

@@ -13,8 +13,9 @@ PENDULUM = bundled_agent("pendulum")
 
 
 def _watch_and_inside(client, *args):
-    """/watch, then /watch_inside with the same inputs and /watch_inside_plot (what the page chains after Play):
-    (the watch outputs, the series picker, the plot: its title from the second call, its points from the third)."""
+    """/watch, then /watch_inside with the same inputs and /watch_inside_plot (what the page chains after
+    Play): (the watch outputs, the series picker, the plot: its title from the second call,
+    its points from the third)."""
     shown = client.predict(*args, api_name="/watch")
     picker, titled = client.predict(*args, api_name="/watch_inside")
     points = client.predict(picker["value"], api_name="/watch_inside_plot")
@@ -33,10 +34,14 @@ def test_after_play_the_pendulum_torque_is_plotted_per_step_on_numeric_axes(pend
     client, agent, context = pendulum_app
     # the API's positional arguments as before the Q checkbox: toggles come after every other control
     (video, status, figures, trace), picker, plot = _watch_and_inside(
-        client, "pendulum", agent, "(none)", 3, 1, 1, 10.0, 1.0, 1.0)
+        client, "pendulum", agent, "(none)", 3, 1, 1, 10.0, 1.0, 1.0
+    )
     assert picker["choices"] == [["torque", "torque"]] and picker["value"] == "torque" and picker["visible"]
-    episode = context.renderer.cached_episode("pendulum", context.catalog.resolve(agent, "pendulum").path,
-                                              {"seed": 3, "g": 10.0, "m": 1.0, "l": 1.0})
+    episode = context.renderer.cached_episode(
+        "pendulum",
+        context.catalog.resolve(agent, "pendulum").path,
+        {"seed": 3, "g": 10.0, "m": 1.0, "l": 1.0},
+    )
     # the plot carries float32 torques (6-7 significant digits): equal to that precision
     assert [row[1] for row in plot["value"]["data"]] == pytest.approx(episode.series["torque"], rel=1e-5)
     assert [row[0] for row in plot["value"]["data"]] == list(range(len(episode.series["torque"])))
@@ -48,7 +53,9 @@ def test_after_play_the_pendulum_torque_is_plotted_per_step_on_numeric_axes(pend
     _, picker, plot = _watch_and_inside(client, "pendulum", agent, agent, 3, 1, 1, 10.0, 1.0, 1.0)
     assert {row[2] for row in plot["value"]["data"]} == {"left", "right"}
     # a bad agent: Play refuses, and the plot is cleared rather than left showing the previous episode
-    _, picker, plot = _watch_and_inside(client, "pendulum", "no-such-agent", "(none)", 3, 1, 1, 10.0, 1.0, 1.0)
+    _, picker, plot = _watch_and_inside(
+        client, "pendulum", "no-such-agent", "(none)", 3, 1, 1, 10.0, 1.0, 1.0
+    )
     assert picker["choices"] == [] and not picker["visible"]
     assert sorted(row[2] for row in plot["value"]["data"]) == ["left", "right"]  # a point each: no line drawn
     assert plot["value"]["datatypes"]["step"] == "quantitative"  # still numeric when empty

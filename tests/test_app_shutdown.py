@@ -15,7 +15,9 @@ import pytest
 from app_support import agent_checkpoints, answers, free_port, start_training
 
 ROOT = Path(__file__).resolve().parent.parent
-EXIT_WITHIN_SECONDS = 45.0  # the app waits for a run at most its stop grace (30 s); measured 14.7-17.7 s here,
+EXIT_WITHIN_SECONDS = (
+    45.0  # the app waits for a run at most its stop grace (30 s); measured 14.7-17.7 s here,
+)
 # on 2 cores shared with a Mario training run (load 7; the training process runs at nice 19)
 
 
@@ -23,12 +25,23 @@ def launched_app(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
     """(the process, its URL, its log) of `python app.py` on 127.0.0.1, once it answers."""
     checkpoints, _ = agent_checkpoints(tmp_path, "pendulum")
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "RLCORE_CHECKPOINTS": str(checkpoints), "RLCORE_APP_DIR": str(tmp_path / "work")}
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "RLCORE_CHECKPOINTS": str(checkpoints),
+        "RLCORE_APP_DIR": str(tmp_path / "work"),
+    }
     log = tmp_path / "app.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 240
     while not answers(url):
@@ -36,7 +49,6 @@ def launched_app(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
         assert time.monotonic() < deadline, f"no answer from app.py:\n{log.read_text()[-3000:]}"
         time.sleep(0.5)
     return process, url, log
-
 
 
 def children_of(pid: int) -> list[int]:
@@ -53,8 +65,11 @@ def alive(pid: int) -> bool:
     return bool(state.strip()) and not state.strip().startswith("Z")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.extended)],
-                         ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.extended)],
+    ids=["SIGTERM", "SIGINT"],
+)
 def test_a_signal_stops_the_app_within_seconds_and_its_running_run_saves(tmp_path, sig):
     from gradio_client import Client
 
@@ -83,9 +98,11 @@ def test_a_signal_stops_the_app_within_seconds_and_its_running_run_saves(tmp_pat
     gone_by = time.monotonic() + 10
     while any(alive(pid) for pid in trainers) and time.monotonic() < gone_by:
         time.sleep(0.2)
-    assert not [pid for pid in trainers if alive(pid)], [subprocess.run(["ps", "-o", "args=", "-p", str(pid)],
-                                                                         capture_output=True, text=True).stdout
-                                                          for pid in trainers if alive(pid)]
+    assert not [pid for pid in trainers if alive(pid)], [
+        subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True).stdout
+        for pid in trainers
+        if alive(pid)
+    ]
     runs = list((tmp_path / "work" / "runs").iterdir())
     assert len(runs) == 1
     saved = {p.name for p in runs[0].iterdir()}

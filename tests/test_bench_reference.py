@@ -51,7 +51,9 @@ def test_tutorial_mario_learn_step_returns_finite_loss_and_updates_online_net(tm
     from bench.reference.mario_tutorial import STATE_DIM, Mario, make_tutorial_env
 
     env = make_tutorial_env()
-    mario = Mario(STATE_DIM, env.action_space.n, tmp_path, burnin=0, capacity=64, scratch_dir=tmp_path / "memmap")
+    mario = Mario(
+        STATE_DIM, env.action_space.n, tmp_path, burnin=0, capacity=64, scratch_dir=tmp_path / "memmap"
+    )
     state = env.reset(seed=0)  # (obs, info) tuple: the tutorial's act/cache unpack it themselves
     for _ in range(mario.batch_size):
         action = mario.act(state)

@@ -13,14 +13,17 @@ from test_browser import BUNDLED_MARIO, CHROMIUM, app_url, browser, open_page, w
 
 SHOTS = Path("/tmp/shots-q")
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test "
-                                                          "installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test installs it)"
+)
 
 
 def axis_labels(page, plot: str) -> list[str]:
-    """Vega's own descriptions of the plot's axes, e.g. "X-axis titled 'step of the episode' for a linear scale ..."."""
-    return page.eval_on_selector_all(f"{plot} svg [aria-roledescription='axis']",
-                                     "axes => axes.map(a => a.getAttribute('aria-label'))")
+    """Vega's own descriptions of the plot's axes,
+    e.g. "X-axis titled 'step of the episode' for a linear scale ..."."""
+    return page.eval_on_selector_all(
+        f"{plot} svg [aria-roledescription='axis']", "axes => axes.map(a => a.getAttribute('aria-label'))"
+    )
 
 
 def choose_system(page, system: str, name: str) -> None:
@@ -52,7 +55,9 @@ def test_after_play_the_inside_plot_draws_the_torque_on_numeric_axes(app_url, br
         axes = axis_labels(page, "#watch-inside")
         x_axis = r"X-axis titled 'step of the episode' for a linear scale"
         assert any(re.match(x_axis, label or "") for label in axes), axes
-        assert any(re.match(r"Y-axis titled 'torque' for a linear scale", label or "") for label in axes), axes
+        assert any(re.match(r"Y-axis titled 'torque' for a linear scale", label or "") for label in axes), (
+            axes
+        )
     finally:
         page.close()
 
@@ -66,14 +71,18 @@ def test_mario_q_values_in_the_video_and_the_inside_plot(app_url, browser, width
         page.locator("#watch-system").get_by_label(re.compile("Super Mario Bros")).check()
         page.locator("#watch-options-mario").get_by_label("Show Q-values in the video").check()
         play_and_wait_for_the_inside_plot(page, "Super Mario Bros", "mario")
-        page.wait_for_function("document.querySelector('#watch-video video')?.currentTime > 1.0", timeout=120_000)
+        page.wait_for_function(
+            "document.querySelector('#watch-video video')?.currentTime > 1.0", timeout=120_000
+        )
         assert page.locator("#watch-series").get_by_label("max Q").is_checked()
         axes = axis_labels(page, "#watch-inside")
         assert any(re.match(r"Y-axis titled 'max Q' for a linear scale", label or "") for label in axes), axes
         page.locator("#watch-series").get_by_label("Q of the chosen action").check()
-        page.wait_for_function("[...document.querySelectorAll('#watch-inside svg [aria-roledescription=axis]')]"
-                               ".some(a => /Y-axis titled 'Q of the chosen action' for a linear/"
-                               ".test(a.getAttribute('aria-label')))")
+        page.wait_for_function(
+            "[...document.querySelectorAll('#watch-inside svg [aria-roledescription=axis]')]"
+            ".some(a => /Y-axis titled 'Q of the chosen action' for a linear/"
+            ".test(a.getAttribute('aria-label')))"
+        )
         SHOTS.mkdir(exist_ok=True)
         page.locator("#watch-video").scroll_into_view_if_needed()
         page.evaluate("document.querySelector('#watch-video video').pause()")

@@ -17,10 +17,14 @@ from rlcore.genmap import MAP_FILE
 SHOTS = Path("/tmp/shots-map")
 BUNDLED = {name: bundled_agent(name) for name in ("mario", "pendulum")}
 LABELS = {"mario": "Super Mario Bros", "pendulum": "Pendulum"}
-MAPPED = {name: folder for name, folder in BUNDLED.items() if folder is not None and (folder / MAP_FILE).is_file()}
+MAPPED = {
+    name: folder for name, folder in BUNDLED.items() if folder is not None and (folder / MAP_FILE).is_file()
+}
 
-pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-              pytest.mark.skipif(not MAPPED, reason="no bundled agent has a map.json")]
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+    pytest.mark.skipif(not MAPPED, reason="no bundled agent has a map.json"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,9 @@ def watch_page(browser, url: str, system: str, width: int = 1280, height: int = 
     page.get_by_role("tab", name="Watch").click()
     page.locator("#watch-system").get_by_label(re.compile(LABELS[system])).check()
     legend = f"Generalisation map of {MAPPED[system].name}"
-    page.wait_for_function(f"document.querySelector('#watch-map-legend').innerText.includes({json.dumps(legend)})")
+    page.wait_for_function(
+        f"document.querySelector('#watch-map-legend').innerText.includes({json.dumps(legend)})"
+    )
     page.wait_for_selector("#watch-map [data-testid='cell-0-1']")
     return page
 
@@ -50,8 +56,10 @@ def click_cell_and_wait(page, row: int, column: int, status: str) -> None:
     """Click cell (row, column) of the map (column 0 holds the row values) and wait for its episode."""
     before = page.evaluate("document.querySelector('#watch-video video')?.src ?? null")
     page.locator(f"#watch-map [data-testid='cell-{row}-{column}']").click()
-    page.wait_for_function(f"{json.dumps(status)}.split('|').every(s => "
-                           "document.querySelector('#watch-status').innerText.includes(s))")
+    page.wait_for_function(
+        f"{json.dumps(status)}.split('|').every(s => "
+        "document.querySelector('#watch-status').innerText.includes(s))"
+    )
     page.wait_for_function(f"document.querySelector('#watch-video video')?.src !== {json.dumps(before)}")
     page.wait_for_function("document.querySelector('#watch-video video').currentTime > 0.1")
 
@@ -66,9 +74,13 @@ def shoot(page, name: str) -> None:
 def test_clicking_a_mario_level_plays_it_with_the_note_that_it_was_never_seen(app_url, browser):
     page = watch_page(browser, app_url, "mario")
     rows = page.locator("#watch-map [role=row].virtual-row")
-    assert rows.count() == 8 and rows.first.locator("[role=gridcell]").count() == 5  # worlds x (world, 4 stages)
-    outline = page.evaluate("[...document.querySelectorAll('#watch-map [role=gridcell]')]"
-                            ".filter(td => getComputedStyle(td).outlineStyle === 'solid').length")
+    assert (
+        rows.count() == 8 and rows.first.locator("[role=gridcell]").count() == 5
+    )  # worlds x (world, 4 stages)
+    outline = page.evaluate(
+        "[...document.querySelectorAll('#watch-map [role=gridcell]')]"
+        ".filter(td => getComputedStyle(td).outlineStyle === 'solid').length"
+    )
     assert outline == 1  # the level it was trained on
     click_cell_and_wait(page, 0, 2, "World 1-2: a level it never saw|on seed 0")
     shipped = json.loads((MAPPED["mario"] / MAP_FILE).read_text())["cells"][0][1]["summary"]

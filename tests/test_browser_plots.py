@@ -21,8 +21,9 @@ SCREENSHOTS = Path("/tmp/shots-plots")
 MARIO_METRICS = ("reward", "length", "loss", "q", "epsilon")
 PENDULUM_METRICS = ("return", "reward_per_step", "last_reward")
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test "
-                                                          "installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test installs it)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,25 +36,32 @@ def app_url(tmp_path_factory):
 
 def axes(page, plot: str) -> list[str]:
     """The aria-labels Vega gives the plot's axes: "X-axis titled 'iteration' for a linear scale ..."."""
-    return page.eval_on_selector_all(f"{plot} [aria-roledescription='axis']",
-                                     "axes => axes.map(a => a.getAttribute('aria-label'))")
+    return page.eval_on_selector_all(
+        f"{plot} [aria-roledescription='axis']", "axes => axes.map(a => a.getAttribute('aria-label'))"
+    )
 
 
 def tick_labels(page, plot: str, axis: str) -> list[str]:
-    return page.eval_on_selector_all(f"{plot} g.role-axis-label", f"""groups => groups
+    return page.eval_on_selector_all(
+        f"{plot} g.role-axis-label",
+        f"""groups => groups
         .filter(g => g.closest('[aria-roledescription=axis]').getAttribute('aria-label').startsWith('{axis}-axis'))
-        .flatMap(g => Array.from(g.querySelectorAll('text')).map(t => t.textContent))""")
+        .flatMap(g => Array.from(g.querySelectorAll('text')).map(t => t.textContent))""",
+    )
 
 
 def texts_outside_the_chart(page, plot: str) -> list[str]:
     """Texts (titles, tick labels) drawn past the chart's SVG edges, where they are clipped."""
-    return page.eval_on_selector(f"{plot} svg.marks", """svg => {
+    return page.eval_on_selector(
+        f"{plot} svg.marks",
+        """svg => {
         const box = svg.getBoundingClientRect();
         return Array.from(svg.querySelectorAll('text')).filter(t => t.textContent.trim()).filter(t => {
             const r = t.getBoundingClientRect();
             return r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
         }).map(t => t.textContent);
-    }""")
+    }""",
+    )
 
 
 def assert_numeric_axes(page, plot: str, x_title: str, y_title: str) -> None:
@@ -82,7 +90,9 @@ def train_to_the_end(page, label: str, plots: int, steps: int, timeout_ms: int) 
     select_train_system(page, label, plots)
     page.locator("#train-steps input").fill(str(steps))
     page.get_by_role("button", name="Start training").click()
-    page.wait_for_function("/Saved as/.test(document.querySelector('#train-status').innerText)", timeout=timeout_ms)
+    page.wait_for_function(
+        "/Saved as/.test(document.querySelector('#train-status').innerText)", timeout=timeout_ms
+    )
 
 
 def each_trained_plot(page, label: str, metrics: tuple[str, ...], steps: int, timeout_ms: int, shot: str):
@@ -116,14 +126,17 @@ def test_a_one_iteration_run_plots_short_labels_and_titles_that_fit(app_url, bro
     """One point per plot: the axis domain is a single value, where default formats print "1.000000"."""
     page = open_page(browser, app_url)
     try:
-        for size, plot, metric in each_trained_plot(page, "Pendulum", PENDULUM_METRICS, 1, 120_000,
-                                                    "train-pendulum-one-point"):
+        for size, plot, metric in each_trained_plot(
+            page, "Pendulum", PENDULUM_METRICS, 1, 120_000, "train-pendulum-one-point"
+        ):
             assert_numeric_axes(page, plot, "iteration", metric)
             assert tick_labels(page, plot, "X") == ["1"]
             values = tick_labels(page, plot, "Y")  # a band around the one value
             assert values and len(set(values)) == len(values), values
-            assert all(re.fullmatch(r"[−-]?\d+(\.\d+)?", v) and len(v.replace(".", "").lstrip("−-")) <= 6
-                       for v in values), values
+            assert all(
+                re.fullmatch(r"[−-]?\d+(\.\d+)?", v) and len(v.replace(".", "").lstrip("−-")) <= 6
+                for v in values
+            ), values
             assert texts_outside_the_chart(page, plot) == [], size
     finally:
         page.close()
@@ -150,7 +163,9 @@ def test_a_mario_run_draws_every_plot_on_numeric_axes(app_url, browser):
     """The real emulator for 600 agent steps (minutes on a loaded CPU): every metric gets points."""
     page = open_page(browser, app_url)
     try:
-        for size, plot, metric in each_trained_plot(page, "Mario", MARIO_METRICS, 600, 900_000, "train-mario"):
+        for size, plot, metric in each_trained_plot(
+            page, "Mario", MARIO_METRICS, 600, 900_000, "train-mario"
+        ):
             assert_numeric_axes(page, plot, "agent step", metric)
             assert texts_outside_the_chart(page, plot) == [], (metric, size)
             labels = tick_labels(page, plot, "Y")

@@ -31,16 +31,21 @@ OPACITY = """(e) => { let o = 1;
     for (; e; e = e.parentElement) o *= parseFloat(getComputedStyle(e).opacity);
     return o; }"""
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
-                                                          "(.ci/setup.sh --test installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test installs it)"
+)
 
 
 def with_playthrough(agent: Path) -> None:
     """A recorded playthrough beside the agent (its replay as the video), so the World button shows."""
     if not (agent / "playthrough.json").is_file():
         shutil.copy(agent / "replay.mp4", agent / "playthrough.mp4")
-        figures = {"stages": [{"level": "1-1", "flag_get": True}], "summary": {"flags": 1, "levels": 1},
-                   "agents": [agent.name], "options": {"seed": 0}}
+        figures = {
+            "stages": [{"level": "1-1", "flag_get": True}],
+            "summary": {"flags": 1, "levels": 1},
+            "agents": [agent.name],
+            "options": {"seed": 0},
+        }
         (agent / "playthrough.json").write_text(json.dumps(figures))
 
 
@@ -78,8 +83,9 @@ def train_page(browser, url: str, steps: int, width: int = 1280, height: int = 9
 
 
 def status_has(page, pattern: str, timeout: float = 90_000) -> None:
-    page.wait_for_function(f"/{pattern}/.test(document.querySelector('#train-status').innerText)",
-                           timeout=timeout)
+    page.wait_for_function(
+        f"/{pattern}/.test(document.querySelector('#train-status').innerText)", timeout=timeout
+    )
 
 
 def test_a_budget_over_the_limit_is_a_calm_notice_not_an_error(app, browser):
@@ -153,10 +159,13 @@ def video_after(page, click, status: str) -> dict:
     """Click, wait for `status` and a new video; its VIDEO_SIZE."""
     shown = page.evaluate("document.querySelector('#watch-video video')?.src ?? null")
     click()
-    page.wait_for_function(f"document.querySelector('#watch-status').innerText"
-                           f".includes({json.dumps(status)})")
-    page.wait_for_function(f"(v => v && v.src !== {json.dumps(shown)} && v.videoWidth > 0)"
-                           "(document.querySelector('#watch-video video'))")
+    page.wait_for_function(
+        f"document.querySelector('#watch-status').innerText.includes({json.dumps(status)})"
+    )
+    page.wait_for_function(
+        f"(v => v && v.src !== {json.dumps(shown)} && v.videoWidth > 0)"
+        "(document.querySelector('#watch-video video'))"
+    )
     page.wait_for_timeout(500)
     return page.evaluate(VIDEO_SIZE)
 
@@ -202,14 +211,16 @@ def test_an_upload_is_the_first_row_with_what_it_trained_on_and_readable_figures
     try:
         page.get_by_role("tab", name="Agents").click()
         page.wait_for_function("document.querySelector('#agents-table').innerText.includes('zz-copy-00')")
-        headers = page.eval_on_selector_all("#agents-table thead span.header",
-                                            "hs => hs.map(h => h.innerText)")
+        headers = page.eval_on_selector_all(
+            "#agents-table thead span.header", "hs => hs.map(h => h.innerText)"
+        )
         assert "trained on" in headers, headers
         system = get_system("pendulum")
         task = system.task_text(system.config_of(agent))  # "g 10, m 1, l 1"
         assert page.evaluate(ROW_IN_VIEW, agent.name) is True  # bundled rows first while nothing was added
-        page.locator("#agents-upload input[type=file]").set_input_files([str(agent / "config.json"),
-                                                                         str(agent / "model.safetensors")])
+        page.locator("#agents-upload input[type=file]").set_input_files(
+            [str(agent / "config.json"), str(agent / "model.safetensors")]
+        )
         page.get_by_role("button", name="Check, evaluate and add").click()
         page.wait_for_function("document.querySelector('#agents-upload-status').innerText.includes('Added')")
         message = page.locator("#agents-upload-status").inner_text()
@@ -217,11 +228,13 @@ def test_an_upload_is_the_first_row_with_what_it_trained_on_and_readable_figures
         assert f"trained on {task}" in message, message
         assert "mean return" in message and "last reward" in message, message
         assert not re.findall(r"\b[a-z]+_[a-z_]+\b", message), message  # no raw keys (mean_reward, noop_max)
-        page.wait_for_function(f"document.querySelector('#agents-table').innerText"
-                               f".includes({json.dumps(ref)})")
+        page.wait_for_function(
+            f"document.querySelector('#agents-table').innerText.includes({json.dumps(ref)})"
+        )
         assert page.evaluate(ROW_IN_VIEW, ref) is True  # the new row is in view, not at the end of the scroll
-        rows = page.eval_on_selector_all("#agents-table [role=row].virtual-row",
-                                         "rows => rows.map(r => r.innerText)")
+        rows = page.eval_on_selector_all(
+            "#agents-table [role=row].virtual-row", "rows => rows.map(r => r.innerText)"
+        )
         row = next(text for text in rows if ref in text)
         assert task in row, row  # its "trained on" cell
         SHOTS.mkdir(parents=True, exist_ok=True)

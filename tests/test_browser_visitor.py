@@ -18,8 +18,9 @@ from test_browser import CHROMIUM, browser, open_page, wait_for_a_drawn_line  # 
 SHOTS = Path("/tmp/shots-visitor")
 LINES = "{plot} svg path[aria-roledescription='line mark']"
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test "
-                                                          "installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup.sh --test installs it)"
+)
 
 
 def with_snapshots(agent: Path) -> None:
@@ -82,8 +83,11 @@ def played(page, seed: int) -> tuple[list[str], list[str]]:
 
 
 def in_view(page, selector: str) -> bool:
-    return page.eval_on_selector(selector, """e => { const r = e.getBoundingClientRect();
-        return r.top >= -2 && r.bottom <= window.innerHeight + 2; }""")
+    return page.eval_on_selector(
+        selector,
+        """e => { const r = e.getBoundingClientRect();
+        return r.top >= -2 && r.bottom <= window.innerHeight + 2; }""",
+    )
 
 
 def test_a_negative_seed_is_one_readable_refusal_and_clears_the_previous_episode(app_url, browser):
@@ -92,14 +96,18 @@ def test_a_negative_seed_is_one_readable_refusal_and_clears_the_previous_episode
         played(page, 4)
         play(page, -1)
         page.wait_for_function("document.querySelector('#watch-status').innerText.includes('Refused:')")
-        page.wait_for_function("!document.querySelector('#watch-video video')")  # the previous episode is gone
+        page.wait_for_function(
+            "!document.querySelector('#watch-video video')"
+        )  # the previous episode is gone
         page.wait_for_selector("#watch-series", state="hidden")  # and its "inside the agent" series
         status = page.locator("#watch-status").inner_text()
         assert "seed" in status and "-1" in status, status
         page.wait_for_timeout(1500)  # any late toast or badge would be there by now
         toasts = page.locator("[data-testid='toast-body']").all_inner_texts()
         assert len(toasts) == 1 and "seed" in toasts[0], toasts  # one toast, not two identical ones
-        badges = page.evaluate("[...document.querySelectorAll('.error')].map(e => e.innerText).filter(t => t)")
+        badges = page.evaluate(
+            "[...document.querySelectorAll('.error')].map(e => e.innerText).filter(t => t)"
+        )
         assert not [b for b in badges if b.strip() == "Error"], badges  # no red "Error" badges
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "negative-seed-1280x900.png"), full_page=True)
@@ -117,16 +125,21 @@ def test_a_map_click_redraws_both_per_step_plots_and_shows_the_video(app_url, br
         wait_for_new_lines(page, "#watch-inside", inside)  # "Inside the agent" is the cell's episode too
         SHOTS.mkdir(parents=True, exist_ok=True)
         try:
-            page.wait_for_function("(() => { const r = document.querySelector('#watch-video')"
-                                   ".getBoundingClientRect(); return r.top >= -2 && r.bottom <= window.innerHeight + 2; })()",
-                                   timeout=30_000)
+            page.wait_for_function(
+                "(() => { const r = document.querySelector('#watch-video')"
+                ".getBoundingClientRect(); return r.top >= -2 && r.bottom <= window.innerHeight + 2; })()",
+                timeout=30_000,
+            )
         finally:
             page.screenshot(path=str(SHOTS / "map-click-1280x900.png"))
         assert in_view(page, "#watch-video")  # the episode plays where the visitor sees it
         focused = page.evaluate("!!document.activeElement?.closest('#watch-map')")
-        editors = page.eval_on_selector_all("#watch-map input, #watch-map textarea", """boxes => boxes
+        editors = page.eval_on_selector_all(
+            "#watch-map input, #watch-map textarea",
+            """boxes => boxes
             .filter(b => b.getBoundingClientRect().width > 0 && getComputedStyle(b).visibility !== 'hidden')
-            .map(b => b.outerHTML.slice(0, 200))""")
+            .map(b => b.outerHTML.slice(0, 200))""",
+        )
         assert not focused and editors == [], editors  # no cell left in an edit box
     finally:
         page.close()
@@ -155,8 +168,11 @@ def test_on_a_phone_the_video_is_in_view_after_play(app_url, browser):
         assert not in_view(page, "#watch-video")
         play(page, 7)
         page.wait_for_function("document.querySelector('#watch-status').innerText.includes('on seed 7 (')")
-        page.wait_for_function("(() => { const r = document.querySelector('#watch-video').getBoundingClientRect();"
-                               " return r.top >= -2 && r.bottom <= window.innerHeight + 2; })()", timeout=30_000)
+        page.wait_for_function(
+            "(() => { const r = document.querySelector('#watch-video').getBoundingClientRect();"
+            " return r.top >= -2 && r.bottom <= window.innerHeight + 2; })()",
+            timeout=30_000,
+        )
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "play-390x844.png"))
     finally:

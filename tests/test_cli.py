@@ -31,15 +31,28 @@ def server():
         yield running
 
 
-def run_cli(*args, endpoint: str, home: Path, token: str | None = TOKEN, timeout: float = 300,
-            **extra_env: str) -> subprocess.CompletedProcess:
+def run_cli(
+    *args, endpoint: str, home: Path, token: str | None = TOKEN, timeout: float = 300, **extra_env: str
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1",
-               PYTHONPATH=str(ROOT), **extra_env)
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(home),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONPATH=str(ROOT),
+        **extra_env,
+    )
     if token:
         env["HF_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "rlcore", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rlcore", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, code: int, fragment: str) -> None:
@@ -71,8 +84,12 @@ def test_flags_come_from_the_config_dataclass_and_only_given_ones_are_kept():
     args = parser.parse_args(["--no-dueling", "--layers", "4"])
     assert cli.given_fields(args, names) == {"dueling": False, "layers": 4}
     text = " ".join(parser.format_help().split())
-    for expected in ("--lr LR learning rate of the example (default: 0.1)", "--dueling, --no-dueling",
-                     "{fast,env}", "which engine"):
+    for expected in (
+        "--lr LR learning rate of the example (default: 0.1)",
+        "--dueling, --no-dueling",
+        "{fast,env}",
+        "which engine",
+    ):
         assert expected in text
     with pytest.raises(SystemExit):
         parser.parse_args(["--engine", "slow"])
@@ -94,7 +111,9 @@ def test_train_help_explains_every_config_field(system_name):
     for flag in ("--out DIR", "--resume", "--device {auto,cpu,cuda}", "--push-to-hub OWNER/NAME"):
         assert flag in text
     for field in dataclasses.fields(system.Config):
-        if field.name == "init_from":  # a run from a trained agent: --init, which also takes the agent's config
+        if (
+            field.name == "init_from"
+        ):  # a run from a trained agent: --init, which also takes the agent's config
             assert "--init CHECKPOINT start from the weights and config of this checkpoint" in text
             continue
         flag = "--" + field.name.replace("_", "-")
@@ -109,15 +128,29 @@ def test_every_command_has_help_through_the_real_entry_point(tmp_path):
     assert result.returncode == 0
     for command in cli.COMMANDS:
         assert command in result.stdout
-    for command, flags in (("push", ["--episodes", "--seed", "--message", "--private", "OWNER/NAME"]),
-                           ("pull", ["--cache-dir", "OWNER/NAME[@REVISION]"]),
-                           ("list", ["--author", "--search", "--limit"]),
-                           ("evaluate", ["--episodes", "--seed", "--out", "--write", "--sticky", "--epsilon",
-                                         "hf://OWNER/NAME[@REVISION]"]),
-                           ("compare", ["--episodes", "--seed", "--out", "--sticky", "--epsilon"]),
-                           ("evaluate-snapshots", ["--episodes", "--seed", "--sticky", "--epsilon", "--every", "RUN"]),
-                           ("export", ["--out", "CHECKPOINT"])):
-        text = cli.build_parser([command, "--help"])._subparsers._group_actions[0].choices[command].format_help()
+    for command, flags in (
+        ("push", ["--episodes", "--seed", "--message", "--private", "OWNER/NAME"]),
+        ("pull", ["--cache-dir", "OWNER/NAME[@REVISION]"]),
+        ("list", ["--author", "--search", "--limit"]),
+        (
+            "evaluate",
+            [
+                "--episodes",
+                "--seed",
+                "--out",
+                "--write",
+                "--sticky",
+                "--epsilon",
+                "hf://OWNER/NAME[@REVISION]",
+            ],
+        ),
+        ("compare", ["--episodes", "--seed", "--out", "--sticky", "--epsilon"]),
+        ("evaluate-snapshots", ["--episodes", "--seed", "--sticky", "--epsilon", "--every", "RUN"]),
+        ("export", ["--out", "CHECKPOINT"]),
+    ):
+        text = (
+            cli.build_parser([command, "--help"])._subparsers._group_actions[0].choices[command].format_help()
+        )
         for flag in flags:
             assert flag in text, (command, flag)
 
@@ -133,14 +166,26 @@ def test_expected_errors_are_one_line_with_exit_codes(server, tmp_path):
     before = folder_bytes(checkpoint)
     hub_url = {"endpoint": server.url, "home": home}
     cases = {  # name: (arguments, environment, exit code, what the one line says)
-        "push without token": (["push", checkpoint, "alice/pendulum"], {**hub_url, "token": None}, 2,
-                               "no Hugging Face token"),
-        "train without token": (["train", "pendulum", "--out", tmp_path / "never", "--push-to-hub", "alice/p"],
-                                {**hub_url, "token": None}, 2, "no Hugging Face token"),
+        "push without token": (
+            ["push", checkpoint, "alice/pendulum"],
+            {**hub_url, "token": None},
+            2,
+            "no Hugging Face token",
+        ),
+        "train without token": (
+            ["train", "pendulum", "--out", tmp_path / "never", "--push-to-hub", "alice/p"],
+            {**hub_url, "token": None},
+            2,
+            "no Hugging Face token",
+        ),
         "escaping id": (["pull", "../x"], hub_url, 2, "invalid Hub repo id"),
         "unknown repo": (["pull", "alice/missing"], hub_url, 2, "no such model repo"),
-        "unreachable": (["pull", "alice/pendulum"], {"endpoint": CLOSED_PORT_URL, "home": home}, 1,
-                        "Hub cannot be reached"),
+        "unreachable": (
+            ["pull", "alice/pendulum"],
+            {"endpoint": CLOSED_PORT_URL, "home": home},
+            1,
+            "Hub cannot be reached",
+        ),
     }
     # independent subprocesses: run them side by side (each spends most of its time importing)
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -164,9 +209,11 @@ def test_local_checkpoint_errors_exit_2_in_process(tmp_path, capsys):
     pickled.mkdir()
     (pickled / "model.pt").write_bytes(b"\x80\x04\x95" + b"\0" * 16)
     assert cli.main(["evaluate", str(pickled)]) == 2
-    assert capsys.readouterr().err.strip() == (f"rlcore: error: {pickled / 'model.pt'}: refusing to load a pickle "
-                                               "file (rlcore loads only model.safetensors; pickles can run "
-                                               "arbitrary code)")
+    assert capsys.readouterr().err.strip() == (
+        f"rlcore: error: {pickled / 'model.pt'}: refusing to load a pickle "
+        "file (rlcore loads only model.safetensors; pickles can run "
+        "arbitrary code)"
+    )
     assert cli.main(["play", str(tmp_path / "nowhere")]) == 2
     assert "no such checkpoint folder" in capsys.readouterr().err
     assert cli.main(["train", "pendulum", "--out", str(tmp_path / "new"), "--resume"]) == 2
@@ -183,9 +230,24 @@ def trained_with_the_cli(tmp_path_factory):
     """`rlcore train pendulum` for 3 iterations, through the real entry point."""
     root = tmp_path_factory.mktemp("cli")
     run = root / "run"
-    result = run_cli("train", "pendulum", "--out", run, "--iterations", 3, "--checkpoint-every", 3,
-                     "--batch-size", 8, "--rollout-steps", 20, "--device", "cpu",
-                     endpoint=CLOSED_PORT_URL, home=root / "hf")
+    result = run_cli(
+        "train",
+        "pendulum",
+        "--out",
+        run,
+        "--iterations",
+        3,
+        "--checkpoint-every",
+        3,
+        "--batch-size",
+        8,
+        "--rollout-steps",
+        20,
+        "--device",
+        "cpu",
+        endpoint=CLOSED_PORT_URL,
+        home=root / "hf",
+    )
     assert result.returncode == 0, result.stderr
     assert "train pendulum" in result.stderr and "3/3" in result.stderr  # the progress bar
     assert json.loads((run / "config.json").read_text())["config"]["rollout_steps"] == 20
@@ -201,15 +263,23 @@ def test_evaluate_play_and_resume_in_process(trained_with_the_cli, tmp_path, cap
 
     assert cli.main(["evaluate", str(local), "--episodes", "2", "--seed", "4", "--write"]) == 0
     results = json.loads((local / "results.json").read_text())
-    assert results["protocols"]["greedy"]["seeds"] == [4, 5] and f"{results['mean_reward']:.2f}" in capsys.readouterr().out
+    assert (
+        results["protocols"]["greedy"]["seeds"] == [4, 5]
+        and f"{results['mean_reward']:.2f}" in capsys.readouterr().out
+    )
 
-    assert cli.main(["play", str(local), "--out", str(tmp_path / "one.mp4"), "--seed", "3", "--steps", "10"]) == 0
+    assert (
+        cli.main(["play", str(local), "--out", str(tmp_path / "one.mp4"), "--seed", "3", "--steps", "10"])
+        == 0
+    )
     assert (tmp_path / "one.mp4").stat().st_size > 1000 and "one.mp4" in capsys.readouterr().out
 
     assert cli.main(["train", "pendulum", "--out", str(local)]) == 2  # never overwrite a run silently
     assert "already holds a checkpoint" in capsys.readouterr().err
-    assert cli.main(["train", "pendulum", "--out", str(local), "--resume", "--iterations", "5",
-                     "--no-progress"]) == 0
+    assert (
+        cli.main(["train", "pendulum", "--out", str(local), "--resume", "--iterations", "5", "--no-progress"])
+        == 0
+    )
     document = json.loads((local / "config.json").read_text())
     assert document["config"]["iterations"] == 5 and document["config"]["rollout_steps"] == 20  # saved + flag
 
@@ -239,9 +309,17 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
     pushed = cli_ok("push", run, "alice/pendulum-bptt", "--episodes", 3)
     assert pushed.stdout.strip().endswith(server.commits("alice/pendulum-bptt")[-1].oid)
     events = {path.name for path in run.glob("events.out.tfevents.*")}  # TensorBoard's logs of the training
-    assert len(events) == 1 and {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "replay.mp4",
-                                 "README.md", "training.png", "agent.pt", *events} == set(
-        server.files("alice/pendulum-bptt"))  # agent.pt: the leaderboard's
+    assert len(events) == 1 and {
+        "model.safetensors",
+        "config.json",
+        "results.json",
+        "metrics.jsonl",
+        "replay.mp4",
+        "README.md",
+        "training.png",
+        "agent.pt",
+        *events,
+    } == set(server.files("alice/pendulum-bptt"))  # agent.pt: the leaderboard's
 
     listed = cli_ok("list", "--author", "alice")
     assert "alice/pendulum-bptt" in listed.stdout and "Pendulum-v1" in listed.stdout
@@ -249,9 +327,13 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
     pulled = cli_ok("pull", "alice/pendulum-bptt", home=fresh_home)
     folder = Path(pulled.stdout.strip().splitlines()[-1])
     assert folder.is_relative_to(fresh_home / "hub" / "models--alice--pendulum-bptt" / "snapshots")
-    offline = cli_ok("pull", "alice/pendulum-bptt", home=fresh_home, endpoint=CLOSED_PORT_URL, HF_HUB_OFFLINE="1")
+    offline = cli_ok(
+        "pull", "alice/pendulum-bptt", home=fresh_home, endpoint=CLOSED_PORT_URL, HF_HUB_OFFLINE="1"
+    )
     assert Path(offline.stdout.strip().splitlines()[-1]) == folder
-    assert not (folder / "agent.pt").exists()  # pushed for the leaderboard, never pulled (rlcore does not load it)
+    assert not (
+        folder / "agent.pt"
+    ).exists()  # pushed for the leaderboard, never pulled (rlcore does not load it)
 
     observations = torch.randn(32, 3)
     assert torch.equal(api.load(run).act(observations), api.load(folder).act(observations))
@@ -268,21 +350,54 @@ def test_train_push_list_pull_offline_through_the_entry_point(server, trained_wi
 @pytest.mark.slow
 def test_push_renders_and_evaluates_and_hub_checkpoints_evaluate_and_play(server, tmp_path):
     home = tmp_path / "hf"
-    pushed = run_cli("train", "pendulum", "--out", tmp_path / "run2", "--iterations", 2, "--batch-size", 4,
-                     "--rollout-steps", 10, "--push-to-hub", "alice/straight-from-training",
-                     endpoint=server.url, home=home)
+    pushed = run_cli(
+        "train",
+        "pendulum",
+        "--out",
+        tmp_path / "run2",
+        "--iterations",
+        2,
+        "--batch-size",
+        4,
+        "--rollout-steps",
+        10,
+        "--push-to-hub",
+        "alice/straight-from-training",
+        endpoint=server.url,
+        home=home,
+    )
     assert pushed.returncode == 0, pushed.stderr
     assert "replay.mp4" in server.files("alice/straight-from-training")
 
-    evaluated = run_cli("evaluate", "hf://alice/straight-from-training", "--episodes", 2, "--out",
-                        tmp_path / "ev.json", endpoint=server.url, home=home)
+    evaluated = run_cli(
+        "evaluate",
+        "hf://alice/straight-from-training",
+        "--episodes",
+        2,
+        "--out",
+        tmp_path / "ev.json",
+        endpoint=server.url,
+        home=home,
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads((tmp_path / "ev.json").read_text())["n_eval_episodes"] == 2
-    played = run_cli("play", "alice/straight-from-training", "--out", tmp_path / "hub.mp4", "--steps", 10,
-                     endpoint=server.url, home=home)
+    played = run_cli(
+        "play",
+        "alice/straight-from-training",
+        "--out",
+        tmp_path / "hub.mp4",
+        "--steps",
+        10,
+        endpoint=server.url,
+        home=home,
+    )
     assert played.returncode == 0, played.stderr
     assert (tmp_path / "hub.mp4").stat().st_size > 1000
-    for text in (pushed.stdout + pushed.stderr, evaluated.stdout + evaluated.stderr, played.stdout + played.stderr):
+    for text in (
+        pushed.stdout + pushed.stderr,
+        evaluated.stdout + evaluated.stderr,
+        played.stdout + played.stderr,
+    ):
         assert TOKEN not in text
 
 
@@ -294,8 +409,24 @@ def test_a_mario_agent_trained_pushed_and_pulled_through_the_entry_point(server,
     from rlcore.mario import api
 
     home, run = tmp_path / "hf", tmp_path / "mario"
-    trained = run_cli("train", "mario", "--out", run, "--max-steps", 120, "--burnin", 40, "--memory-size", 1000,
-                      "--log-every", 1, "--checkpoint-every", 60, endpoint=server.url, home=home)
+    trained = run_cli(
+        "train",
+        "mario",
+        "--out",
+        run,
+        "--max-steps",
+        120,
+        "--burnin",
+        40,
+        "--memory-size",
+        1000,
+        "--log-every",
+        1,
+        "--checkpoint-every",
+        60,
+        endpoint=server.url,
+        home=home,
+    )
     assert trained.returncode == 0, trained.stderr
     pushed = run_cli("push", run, "alice/mario-ddqn", "--episodes", 1, endpoint=server.url, home=home)
     assert pushed.returncode == 0, pushed.stderr
@@ -312,8 +443,8 @@ def test_a_mario_agent_trained_pushed_and_pulled_through_the_entry_point(server,
 
 
 def test_play_defaults_to_what_the_agent_was_trained_on(tmp_path, capsys):
-    """`rlcore play checkpoints/mario-1-3` plays 1-3 (evaluate's level), a Pendulum trained at g 15 swings at g 15;
-    a flag still chooses another level or physics."""
+    """`rlcore play checkpoints/mario-1-3` plays 1-3 (evaluate's level), a Pendulum trained at g 15 swings at
+    g 15; a flag still chooses another level or physics."""
     import shutil
 
     heavier = tmp_path / "g15"
@@ -321,16 +452,21 @@ def test_play_defaults_to_what_the_agent_was_trained_on(tmp_path, capsys):
     document = json.loads((heavier / "config.json").read_text())
     document["config"]["g"] = 15.0
     (heavier / "config.json").write_text(json.dumps(document))
-    cases = [([str(heavier), "--steps", "5"], "g=15,"), ([str(heavier), "--steps", "5", "--g", "9.8"], "g=9.8,"),
-             ([str(ROOT / "checkpoints" / "mario-1-3"), "--max-steps", "3"], "world=1, stage=3,"),
-             ([str(ROOT / "checkpoints" / "mario-1-3"), "--max-steps", "3", "--stage", "1"], "world=1, stage=1,")]
+    cases = [
+        ([str(heavier), "--steps", "5"], "g=15,"),
+        ([str(heavier), "--steps", "5", "--g", "9.8"], "g=9.8,"),
+        ([str(ROOT / "checkpoints" / "mario-1-3"), "--max-steps", "3"], "world=1, stage=3,"),
+        ([str(ROOT / "checkpoints" / "mario-1-3"), "--max-steps", "3", "--stage", "1"], "world=1, stage=1,"),
+    ]
     for args, played in cases:
         capsys.readouterr()
         assert cli.main(["play", *args, "--out", str(tmp_path / "episode.mp4")]) == 0
         assert played in capsys.readouterr().out, args
     assert cli.main(["play", "--help"]) == 0
-    assert "--stage STAGE [mario] stage 1-4 to play (from 1 to 4; default: what the agent was trained on)" in " ".join(
-        capsys.readouterr().out.split())
+    assert (
+        "--stage STAGE [mario] stage 1-4 to play (from 1 to 4; default: what the agent was trained on)"
+        in " ".join(capsys.readouterr().out.split())
+    )
 
 
 def test_curves_overlays_runs_and_tabulates_their_window_means(tmp_path, capsys):
@@ -341,17 +477,22 @@ def test_curves_overlays_runs_and_tabulates_their_window_means(tmp_path, capsys)
         run = tmp_path / name
         run.mkdir()
         (run / "config.json").write_bytes((ROOT / "checkpoints/mario-1-4/config.json").read_bytes())
-        records = [{"step": step, "flag_rate": rate * (step // 100), "x_pos": 1000 + step, "time": "2026-12-03"}
-                   for step in range(0, 300, 25)]
+        records = [
+            {"step": step, "flag_rate": rate * (step // 100), "x_pos": 1000 + step, "time": "2026-12-03"}
+            for step in range(0, 300, 25)
+        ]
         (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         runs.append(str(run))
     png = tmp_path / "curves.png"
-    assert cli.main(["curves", *runs, "--metrics", "flag_rate", "x_pos", "--window", "100", "--out", str(png)]) == 0
+    assert (
+        cli.main(["curves", *runs, "--metrics", "flag_rate", "x_pos", "--window", "100", "--out", str(png)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[:1].isdigit()}
     assert out.index("flag_rate") < out.index("x_pos")
-    flag_rows = [line.split() for line in out[:out.index("x_pos")].splitlines() if line[:1].isdigit()]
+    flag_rows = [line.split() for line in out[: out.index("x_pos")].splitlines() if line[:1].isdigit()]
     assert flag_rows == [["0-100", "0", "0"], ["100-200", "0.1", "0.3"], ["200-300", "0.2", "0.6"]]
     assert rows["0-100"] == ["1038", "1038"]  # x_pos: mean of 1000, 1025, 1050, 1075 (the last table wins)
 

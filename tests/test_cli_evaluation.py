@@ -59,13 +59,43 @@ def test_evaluate_write_merges_a_sticky_protocol_beside_the_greedy_one(tmp_path,
     before = json.loads((folder / RESULTS_FILE).read_text())
     before.pop("protocols", None)  # written before protocols existed: a greedy document
     (folder / RESULTS_FILE).write_text(json.dumps(before))
-    assert cli.main(["evaluate", str(folder), "--episodes", "1", "--seed", "7", "--sticky", "0.25", "--write",
-                     "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                str(folder),
+                "--episodes",
+                "1",
+                "--seed",
+                "7",
+                "--sticky",
+                "0.25",
+                "--write",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     merged = json.loads((folder / RESULTS_FILE).read_text())
     assert list(merged["protocols"]) == ["greedy", "sticky_0.25"]
     assert merged["mean_reward"] == before["mean_reward"]  # the headline stays the greedy evaluation
-    assert cli.main(["evaluate", str(folder), "--episodes", "1", "--seed", "8", "--epsilon", "0.05", "--write",
-                     "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                str(folder),
+                "--episodes",
+                "1",
+                "--seed",
+                "8",
+                "--epsilon",
+                "0.05",
+                "--write",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     again = json.loads((folder / RESULTS_FILE).read_text())
     assert list(again["protocols"]) == ["greedy", "sticky_0.25", "epsilon_0.05"]  # added, the others kept
     assert again["protocols"]["sticky_0.25"] == merged["protocols"]["sticky_0.25"]
@@ -79,12 +109,14 @@ def test_evaluate_write_merges_a_sticky_protocol_beside_the_greedy_one(tmp_path,
 def test_bad_evaluation_requests_are_one_line_and_write_nothing(tmp_path, capsys):
     folder = _copy(BUNDLED_PENDULUM, tmp_path / "agent")
     before = folder_bytes(folder)
-    cases = [(["evaluate", str(folder), "--episodes", "1001"], "--episodes must be between 1 and 1,000"),
-             (["evaluate", str(folder), "--sticky", "0.25", "--write"], "--sticky is not an evaluation option"),
-             (["compare", str(folder), str(BUNDLED_MARIO)], "two checkpoints of one system"),
-             (["export", str(BUNDLED_MARIO), "--out", str(tmp_path / "x.pt")], "mario checkpoints have no export"),
-             (["evaluate", "hf://alice/agent", "--write"], "--write merges into a local checkpoint"),
-             (["evaluate-snapshots", str(folder), "--every", "0"], "--every must be at least 1")]
+    cases = [
+        (["evaluate", str(folder), "--episodes", "1001"], "--episodes must be between 1 and 1,000"),
+        (["evaluate", str(folder), "--sticky", "0.25", "--write"], "--sticky is not an evaluation option"),
+        (["compare", str(folder), str(BUNDLED_MARIO)], "two checkpoints of one system"),
+        (["export", str(BUNDLED_MARIO), "--out", str(tmp_path / "x.pt")], "mario checkpoints have no export"),
+        (["evaluate", "hf://alice/agent", "--write"], "--write merges into a local checkpoint"),
+        (["evaluate-snapshots", str(folder), "--every", "0"], "--every must be at least 1"),
+    ]
     for argv, message in cases:
         assert cli.main(argv) == 2, argv
         lines = capsys.readouterr().err.strip().splitlines()
@@ -94,14 +126,30 @@ def test_bad_evaluation_requests_are_one_line_and_write_nothing(tmp_path, capsys
 
 def test_compare_pairs_two_agents_on_the_same_seeds(tmp_path, weak_pendulum, capsys):
     out = tmp_path / "comparison.json"
-    assert cli.main(["compare", str(weak_pendulum), str(BUNDLED_PENDULUM), "--episodes", "4", "--seed", "2",
-                     "--out", str(out), "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "compare",
+                str(weak_pendulum),
+                str(BUNDLED_PENDULUM),
+                "--episodes",
+                "4",
+                "--seed",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     comparison = json.loads(out.read_text())
     weak = pendulum.evaluate(weak_pendulum, episodes=4, seed=2)["episode_rewards"]
     strong = pendulum.evaluate(BUNDLED_PENDULUM, episodes=4, seed=2)["episode_rewards"]
     assert comparison["seeds"] == [2, 3, 4, 5]
     assert [p["return_difference"] for p in comparison["per_seed"]] == pytest.approx(
-        [b - a for a, b in zip(weak, strong)], abs=1e-3)
+        [b - a for a, b in zip(weak, strong)], abs=1e-3
+    )
     low, high = comparison["return"]["ci95"]
     assert low <= comparison["return"]["mean_difference"] <= high
     table = capsys.readouterr().out
@@ -115,15 +163,22 @@ def test_snapshot_curve_is_written_and_resumes(tmp_path, weak_pendulum, capsys):
         _copy(source, run / "snapshots" / f"step-{step:08d}")
     assert cli.main(["evaluate-snapshots", str(run), "--episodes", "3", "--no-progress"]) == 0
     curve = json.loads((run / SNAPSHOT_EVALS_FILE).read_text())["evaluations"]
-    assert [(e["step"], e["protocol"]["name"]) for e in curve] == [(50, "greedy"), (100, "greedy")]  # no sticky here
-    assert curve[1]["mean_reward"] == pytest.approx(pendulum.evaluate(BUNDLED_PENDULUM, episodes=3)["mean_reward"])
+    assert [(e["step"], e["protocol"]["name"]) for e in curve] == [
+        (50, "greedy"),
+        (100, "greedy"),
+    ]  # no sticky here
+    assert curve[1]["mean_reward"] == pytest.approx(
+        pendulum.evaluate(BUNDLED_PENDULUM, episodes=3)["mean_reward"]
+    )
     assert (run / SNAPSHOT_PLOT_FILE).stat().st_size > 1000
     capsys.readouterr()
     before = (run / SNAPSHOT_EVALS_FILE).read_bytes()
     assert cli.main(["evaluate-snapshots", str(run), "--episodes", "3", "--no-progress"]) == 0
     assert (run / SNAPSHOT_EVALS_FILE).read_bytes() == before
     assert "0 new evaluation(s) of 2 snapshot(s) (all done already" in capsys.readouterr().out
-    assert cli.main(["evaluate-snapshots", str(run), "--episodes", "4", "--no-progress"]) == 0  # a new protocol
+    assert (
+        cli.main(["evaluate-snapshots", str(run), "--episodes", "4", "--no-progress"]) == 0
+    )  # a new protocol
     curve = json.loads((run / SNAPSHOT_EVALS_FILE).read_text())["evaluations"]
     assert sorted((e["step"], e["n_eval_episodes"]) for e in curve) == [(50, 3), (50, 4), (100, 3), (100, 4)]
 

@@ -40,8 +40,8 @@ def command_lines(path: Path) -> list[tuple[str, dict[str, str], list[str]]]:
                 key, _, value = words.pop(0).partition("=")
                 env[key] = value
             for prefix in PREFIXES:
-                if words[:len(prefix)] == prefix:
-                    found.append((f"{path.relative_to(ROOT)}: {line.strip()}", env, words[len(prefix):]))
+                if words[: len(prefix)] == prefix:
+                    found.append((f"{path.relative_to(ROOT)}: {line.strip()}", env, words[len(prefix) :]))
     return found
 
 
@@ -105,7 +105,9 @@ def test_every_relative_link_resolves(path):
 
 def test_the_link_checker_sees_a_broken_link_and_a_broken_anchor(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# Title\n\n[ok](#title) [gone](missing.md) [bad anchor](#nowhere) `[code](x.md)`\n"
-                    "```\n[in a block](y.md)\n```\n")
+    page.write_text(
+        "# Title\n\n[ok](#title) [gone](missing.md) [bad anchor](#nowhere) `[code](x.md)`\n"
+        "```\n[in a block](y.md)\n```\n"
+    )
     assert relative_links(page) == ["#title", "missing.md", "#nowhere"]
     assert heading_slugs(page) == {"title"}

@@ -15,12 +15,15 @@ from rlcore.mario.play import EpsilonActions, evaluate
 # ----------------------------------------------------------------------------- statistics
 
 
-@pytest.mark.parametrize("successes, n, expected", [
-    (93, 100, (0.8625, 0.9657)),   # Wilson (1927) by hand: centre 0.9101, half-width 0.0516
-    (10, 10, (0.7225, 1.0)),       # all successes: the interval still admits failures
-    (0, 10, (0.0, 0.2775)),
-    (50, 100, (0.4038, 0.5962)),
-])
+@pytest.mark.parametrize(
+    "successes, n, expected",
+    [
+        (93, 100, (0.8625, 0.9657)),  # Wilson (1927) by hand: centre 0.9101, half-width 0.0516
+        (10, 10, (0.7225, 1.0)),  # all successes: the interval still admits failures
+        (0, 10, (0.0, 0.2775)),
+        (50, 100, (0.4038, 0.5962)),
+    ],
+)
 def test_wilson_interval_on_known_counts(successes, n, expected):
     low, high = evaluation.wilson_interval(successes, n)
     assert low == pytest.approx(expected[0], abs=1e-4) and high == pytest.approx(expected[1], abs=1e-4)
@@ -40,9 +43,12 @@ def test_mcnemar_exact_p_values():
 
 def _results(returns, flags, seeds=None):
     seeds = seeds or list(range(len(returns)))
-    return {"protocol": {"name": "greedy"},
-            "episodes": [{"seed": s, "return": r, "flag_get": f, "length": 5}
-                         for s, r, f in zip(seeds, returns, flags)]}
+    return {
+        "protocol": {"name": "greedy"},
+        "episodes": [
+            {"seed": s, "return": r, "flag_get": f, "length": 5} for s, r, f in zip(seeds, returns, flags)
+        ],
+    }
 
 
 def test_paired_comparison_pairs_by_seed():
@@ -52,7 +58,9 @@ def test_paired_comparison_pairs_by_seed():
     assert [p["return_difference"] for p in comparison["per_seed"]] == [2.0, 1.0, 3.0, 4.0]
     ret = comparison["return"]
     assert ret["mean_difference"] == pytest.approx(2.5)
-    assert 1.0 <= ret["ci95"][0] < 2.5 < ret["ci95"][1] <= 4.0  # every difference is positive: so is the interval
+    assert (
+        1.0 <= ret["ci95"][0] < 2.5 < ret["ci95"][1] <= 4.0
+    )  # every difference is positive: so is the interval
     flags = comparison["flag_get"]
     assert (flags["both"], flags["only_a"], flags["only_b"], flags["neither"]) == (1, 1, 2, 0)
     assert flags["rate_difference"] == pytest.approx(0.25) and flags["mcnemar_p"] == pytest.approx(1.0)
@@ -68,14 +76,26 @@ def test_paired_comparison_refuses_different_seeds():
 def test_protocol_names_and_merging_keeps_every_protocol():
     assert evaluation.protocol_name({"sticky": 0.0, "epsilon": 0.0}) == "greedy"
     assert evaluation.protocol_name({"sticky": 0.25, "epsilon": 0.0}) == "sticky_0.25"
-    old = {"mean_reward": 3083.5, "std_reward": 2.7, "flag_rate": 1.0, "seeds": [0, 1]}  # written before protocols
-    sticky = {"mean_reward": 1500.0, "std_reward": 900.0, "flag_rate": 0.4, "seeds": [0, 1],
-              "protocol": {"name": "sticky_0.25", "sticky": 0.25}}
+    old = {
+        "mean_reward": 3083.5,
+        "std_reward": 2.7,
+        "flag_rate": 1.0,
+        "seeds": [0, 1],
+    }  # written before protocols
+    sticky = {
+        "mean_reward": 1500.0,
+        "std_reward": 900.0,
+        "flag_rate": 0.4,
+        "seeds": [0, 1],
+        "protocol": {"name": "sticky_0.25", "sticky": 0.25},
+    }
     merged = evaluation.merge_protocol(old, sticky)
     assert set(merged["protocols"]) == {"greedy", "sticky_0.25"}
     assert merged["mean_reward"] == 3083.5  # the headline (model-index) stays greedy
     assert "seeds" not in merged  # per-episode lists live in the map only
-    again = evaluation.merge_protocol(merged, {**sticky, "mean_reward": 1600.0})  # a re-run replaces its protocol
+    again = evaluation.merge_protocol(
+        merged, {**sticky, "mean_reward": 1600.0}
+    )  # a re-run replaces its protocol
     assert again["protocols"]["sticky_0.25"]["mean_reward"] == 1600.0 and again["mean_reward"] == 3083.5
     assert evaluation.protocols_of(again) == again["protocols"]
 
@@ -117,11 +137,18 @@ def test_sticky_and_epsilon_evaluations_are_deterministic_per_seed(agent, protoc
     assert first["episodes"] == second["episodes"]
     greedy = _evaluate(agent)
     assert [e["return"] for e in first["episodes"]] != [e["return"] for e in greedy["episodes"]]  # it acted
-    assert first["protocol"] == {"name": evaluation.protocol_name({"sticky": protocol.get("sticky", 0.0),
-                                                                   "epsilon": protocol.get("epsilon", 0.0)}),
-                                 "sticky": protocol.get("sticky", 0.0), "epsilon": protocol.get("epsilon", 0.0),
-                                 "noop_max": 30, "max_steps": 3000, "first_seed": 10, "episodes": 6,
-                                 **({"sticky_per": "frame (ALE v5)"} if "sticky" in protocol else {})}
+    assert first["protocol"] == {
+        "name": evaluation.protocol_name(
+            {"sticky": protocol.get("sticky", 0.0), "epsilon": protocol.get("epsilon", 0.0)}
+        ),
+        "sticky": protocol.get("sticky", 0.0),
+        "epsilon": protocol.get("epsilon", 0.0),
+        "noop_max": 30,
+        "max_steps": 3000,
+        "first_seed": 10,
+        "episodes": 6,
+        **({"sticky_per": "frame (ALE v5)"} if "sticky" in protocol else {}),
+    }
 
 
 def test_mario_results_report_the_flag_rate_interval_and_progress(agent):
@@ -173,12 +200,22 @@ def test_mario_snapshot_curve_has_greedy_and_sticky_points_and_skips_what_is_don
     for step in (100, 50):
         agent.curr_step = step
         agent.save(tmp_path / "snapshots" / f"step-{step:08d}")
-    lines = list(evaluate_snapshots(tmp_path, system, [{}, {"sticky": 0.25}], episodes=3, seed=0, progress=False))
+    lines = list(
+        evaluate_snapshots(tmp_path, system, [{}, {"sticky": 0.25}], episodes=3, seed=0, progress=False)
+    )
     assert len(lines) == 4 and lines[0].startswith("step-00000050 greedy: return ")
     curve = read_evaluations(tmp_path)
     assert [(e["step"], e["protocol"]["name"]) for e in curve] == [
-        (50, "greedy"), (50, "sticky_0.25"), (100, "greedy"), (100, "sticky_0.25")]
-    assert curve[1]["rates"]["flag_get"] == {"count": 0, "rate": 0.0, "ci95": [0.0, pytest.approx(0.5615, abs=1e-4)]}
+        (50, "greedy"),
+        (50, "sticky_0.25"),
+        (100, "greedy"),
+        (100, "sticky_0.25"),
+    ]
+    assert curve[1]["rates"]["flag_get"] == {
+        "count": 0,
+        "rate": 0.0,
+        "ci95": [0.0, pytest.approx(0.5615, abs=1e-4)],
+    }
     assert (tmp_path / SNAPSHOT_PLOT_FILE).is_file()
     calls.clear()
     assert list(evaluate_snapshots(tmp_path, system, [{}, {"sticky": 0.25}], episodes=3, seed=0)) == []

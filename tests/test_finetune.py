@@ -1,5 +1,6 @@
 """Runs that start from a trained agent (`rlcore train SYSTEM --init CHECKPOINT`, System.start_config): the
-weights are loaded, the config is the checkpoint's with the new level or physics, and no resume state is needed."""
+weights are loaded, the config is the checkpoint's with the new level or physics,
+and no resume state is needed."""
 
 from __future__ import annotations
 
@@ -32,14 +33,35 @@ def test_cli_init_starts_the_pendulum_from_a_bundled_agent_on_new_physics(tmp_pa
     start = BUNDLED / "pendulum-swingup"
     assert not (start / TRAINING_STATE_FILE).exists()  # a bundled agent has no resume state
     out = tmp_path / "heavier"
-    code = cli.main(["train", "pendulum", "--init", str(start), "--g", "15", "--m", "1.5", "--iterations", "3",
-                     "--lr", "0", "--out", str(out), "--no-progress"])
+    code = cli.main(
+        [
+            "train",
+            "pendulum",
+            "--init",
+            str(start),
+            "--g",
+            "15",
+            "--m",
+            "1.5",
+            "--iterations",
+            "3",
+            "--lr",
+            "0",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert f"starting from {start} (trained for 1,500 iterations)" in capsys.readouterr().err
     document = json.loads((out / "config.json").read_text())
     config, bundled = document["config"], json.loads((start / "config.json").read_text())["config"]
-    assert (config["g"], config["m"], config["l"], config["init_from"]) == (15.0, 1.5, 1.0,
-                                                                          "checkpoints/pendulum-swingup")
+    assert (config["g"], config["m"], config["l"], config["init_from"]) == (
+        15.0,
+        1.5,
+        1.0,
+        "checkpoints/pendulum-swingup",
+    )
     # the rest is the bundled agent's recipe (its network and gradient decay), not the tutorial's defaults
     assert all(config[k] == bundled[k] for k in ("hidden_size", "hidden_layers", "gradient_decay", "squash"))
     assert document["iterations_done"] == 3
@@ -78,8 +100,21 @@ def test_mario_start_from_loads_the_weights_and_starts_counters_afresh(tmp_path,
     assert resolve_config(mario, init=start).init_from == str(start)
     # inside it, relative: the card's `--init checkpoints/mario-1-1` names no server's folders
     monkeypatch.chdir(ROOT)
-    config = resolve_config(mario, init=start, overrides=dict(stage=2, max_steps=60, burnin=30, batch_size=8, memory_size=500, lr=0.0,
-                                num_envs=1, log_every=1, checkpoint_every=10_000))
+    config = resolve_config(
+        mario,
+        init=start,
+        overrides=dict(
+            stage=2,
+            max_steps=60,
+            burnin=30,
+            batch_size=8,
+            memory_size=500,
+            lr=0.0,
+            num_envs=1,
+            log_every=1,
+            checkpoint_every=10_000,
+        ),
+    )
     assert (config.world, config.stage, config.init_from) == (1, 2, "checkpoints/mario-1-1")
     assert config.dueling and config.n_step == 3  # the bundled agent's recipe and network
     run = TrainingRun(config, tmp_path / "run", device="cpu", env_fn=FAKE_ENV)
@@ -100,12 +135,15 @@ def test_mario_start_from_loads_the_weights_and_starts_counters_afresh(tmp_path,
     assert document["state"]["step"] >= 60
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--init", "checkpoints/pendulum-swingup"], "a pendulum checkpoint, expected a mario checkpoint"),
-    (["--init", "checkpoints/mario-1-1", "--preset", "fast"], "--init takes the checkpoint's config"),
-    (["--init", "checkpoints/mario-1-1", "--resume"], "--init starts a new run"),
-    (["--init", "/nonexistent/agent"], "/nonexistent/agent"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--init", "checkpoints/pendulum-swingup"], "a pendulum checkpoint, expected a mario checkpoint"),
+        (["--init", "checkpoints/mario-1-1", "--preset", "fast"], "--init takes the checkpoint's config"),
+        (["--init", "checkpoints/mario-1-1", "--resume"], "--init starts a new run"),
+        (["--init", "/nonexistent/agent"], "/nonexistent/agent"),
+    ],
+)
 def test_cli_init_refusals_are_one_line(tmp_path, capsys, monkeypatch, args, fragment):
     monkeypatch.chdir(ROOT)
     (tmp_path / "run").mkdir()
@@ -119,13 +157,17 @@ def test_cli_init_refusals_are_one_line(tmp_path, capsys, monkeypatch, args, fra
 
 @pytest.mark.parametrize("noisy", [False, True])
 @pytest.mark.parametrize("dueling", [True, False])
-@pytest.mark.parametrize("source, target", [
-    ("right_jump", "right_only"),                               # the tutorial's two -> five (NOOP, running)
-    ("right_jump", [["right", "A"], ["left"], ["right"]]),      # reordered, plus one new
-    ("right_only", "right_jump"),                               # fewer: the greedy choice among those kept
-])
-def test_another_action_set_keeps_the_agents_choices_and_values_new_actions_below_them(dueling, noisy, source,
-                                                                                       target):
+@pytest.mark.parametrize(
+    "source, target",
+    [
+        ("right_jump", "right_only"),  # the tutorial's two -> five (NOOP, running)
+        ("right_jump", [["right", "A"], ["left"], ["right"]]),  # reordered, plus one new
+        ("right_only", "right_jump"),  # fewer: the greedy choice among those kept
+    ],
+)
+def test_another_action_set_keeps_the_agents_choices_and_values_new_actions_below_them(
+    dueling, noisy, source, target
+):
     from rlcore.mario.env import resolve_actions, source_rows
     from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows
 
@@ -137,7 +179,9 @@ def test_another_action_set_keeps_the_agents_choices_and_values_new_actions_belo
             if name.endswith(("bias", "bias_mu")):
                 p.add_(torch.randn_like(p))
     fresh = MarioNet((4, 84, 84), len(new_actions), dueling=dueling, noisy=noisy).online
-    fresh.load_state_dict(expand_action_rows(trained.state_dict(), fresh, source_rows(old_actions, new_actions)))
+    fresh.load_state_dict(
+        expand_action_rows(trained.state_dict(), fresh, source_rows(old_actions, new_actions))
+    )
     states = torch.rand(64, 4, 84, 84)
     with torch.no_grad():
         before, after = trained(states), fresh(states)
@@ -165,19 +209,40 @@ def test_a_run_with_more_actions_starts_from_the_agents_weights(tmp_path, monkey
 
     monkeypatch.chdir(ROOT)
     mario = get_system("mario")
-    config = resolve_config(mario, init=BUNDLED / "mario-1-1", overrides=dict(actions="right_only", max_steps=40, burnin=20, batch_size=8,
-                                memory_size=200, num_envs=1, log_every=1, checkpoint_every=10_000))
-    run = TrainingRun(config, tmp_path / "run", device="cpu",
-                      env_fn=functools.partial(make_fake_env, n_actions=5, min_frames=40, max_frames=200))
+    config = resolve_config(
+        mario,
+        init=BUNDLED / "mario-1-1",
+        overrides=dict(
+            actions="right_only",
+            max_steps=40,
+            burnin=20,
+            batch_size=8,
+            memory_size=200,
+            num_envs=1,
+            log_every=1,
+            checkpoint_every=10_000,
+        ),
+    )
+    run = TrainingRun(
+        config,
+        tmp_path / "run",
+        device="cpu",
+        env_fn=functools.partial(make_fake_env, n_actions=5, min_frames=40, max_frames=200),
+    )
     try:
         original, loaded = weights_of(BUNDLED / "mario-1-1"), run.agent.net.online.state_dict()
         head = "7.advantage.2"  # the action outputs: right and right A are rows 1 and 2 of right_only
-        assert all(torch.equal(loaded[k], original[k].float()) for k in original if not k.startswith(head)
-                   and k != "7.value.2.bias")
+        assert all(
+            torch.equal(loaded[k], original[k].float())
+            for k in original
+            if not k.startswith(head) and k != "7.value.2.bias"
+        )
         assert torch.equal(loaded[f"{head}.weight"][1:3], original[f"{head}.weight"].float())
         assert loaded[f"{head}.weight"].shape == (5, 512)
-        assert "2 actions -> 5: right, right A keep their Q outputs, NOOP, right B, right A B start" in \
-            capsys.readouterr().err
+        assert (
+            "2 actions -> 5: right, right A keep their Q outputs, NOOP, right B, right A B start"
+            in capsys.readouterr().err
+        )
         while not run.finished:
             run.step()
     finally:
@@ -211,10 +276,22 @@ def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_pat
 
     monkeypatch.chdir(ROOT)
     mario = get_system("mario")
-    small = dict(max_steps=60, burnin=20, batch_size=8, memory_size=200, num_envs=1, log_every=1,
-                 checkpoint_every=10_000, exploration_rate=0.0, exploration_rate_min=0.0)
+    small = dict(
+        max_steps=60,
+        burnin=20,
+        batch_size=8,
+        memory_size=200,
+        num_envs=1,
+        log_every=1,
+        checkpoint_every=10_000,
+        exploration_rate=0.0,
+        exploration_rate_min=0.0,
+    )
     bundled_q = Mario.load(BUNDLED / "mario-1-1").q_values(STATES)
-    noisy_q = _finish_run(resolve_config(mario, init=BUNDLED / "mario-1-1", overrides=dict(noisy=True, **small)), tmp_path / "noisy")
+    noisy_q = _finish_run(
+        resolve_config(mario, init=BUNDLED / "mario-1-1", overrides=dict(noisy=True, **small)),
+        tmp_path / "noisy",
+    )
     torch.testing.assert_close(torch.tensor(noisy_q), torch.tensor(bundled_q), atol=1e-5, rtol=0)
     assert "its Linear layers -> NoisyNet means" in capsys.readouterr().err
 
@@ -223,21 +300,41 @@ def test_noisy_nets_start_from_a_plain_agent_with_its_values_and_go_back(tmp_pat
     assert not any("epsilon" in name for name in stored) and "7.advantage.0.weight" not in stored
     trained = Mario.load(tmp_path / "noisy")
     assert trained.config.noisy and not trained.net.training  # loaded for play: the mean weights
-    assert not torch.equal(stored["7.advantage.0.weight_sigma"],
-                           torch.full_like(stored["7.advantage.0.weight_sigma"], 0.5 / 3136 ** 0.5))  # learnt
+    assert not torch.equal(
+        stored["7.advantage.0.weight_sigma"],
+        torch.full_like(stored["7.advantage.0.weight_sigma"], 0.5 / 3136**0.5),
+    )  # learnt
 
-    plain_q = _finish_run(resolve_config(mario, init=tmp_path / "noisy", overrides=dict(noisy=False, **small)), tmp_path / "plain")
-    torch.testing.assert_close(torch.tensor(plain_q), torch.tensor(trained.q_values(STATES)), atol=1e-5, rtol=0)
+    plain_q = _finish_run(
+        resolve_config(mario, init=tmp_path / "noisy", overrides=dict(noisy=False, **small)),
+        tmp_path / "plain",
+    )
+    torch.testing.assert_close(
+        torch.tensor(plain_q), torch.tensor(trained.q_values(STATES)), atol=1e-5, rtol=0
+    )
     assert "its NoisyNet means -> Linear layers" in capsys.readouterr().err
     assert "7.advantage.0.weight" in weights_of(tmp_path / "plain")
 
 
-# Issue 30, D2: a checkpoint's config.json as a hostile (or merely other machine's) agent ships it: where and how
-# its run computed. None of it may reach a run started from it.
-ELSEWHERE = {"mario": {"collector": "ray", "ray_address": "127.0.0.1:6379", "num_envs": 6, "memory_size": 1e8,
-                       "torch_threads": 64, "pin_cpus": False, "target_thread": False, "worker_batch": 4096,
-                       "checkpoint_every": 1, "log_every": 1, "channels_last": False, "starts": "/srv/their/route"},
-             "pendulum": {"engine": "env", "compile": True, "threads": 64, "checkpoint_every": 1, "eval_every": 1}}
+# Issue 30, D2: a checkpoint's config.json as a hostile (or merely other machine's) agent ships it: where and
+# how its run computed. None of it may reach a run started from it.
+ELSEWHERE = {
+    "mario": {
+        "collector": "ray",
+        "ray_address": "127.0.0.1:6379",
+        "num_envs": 6,
+        "memory_size": 1e8,
+        "torch_threads": 64,
+        "pin_cpus": False,
+        "target_thread": False,
+        "worker_batch": 4096,
+        "checkpoint_every": 1,
+        "log_every": 1,
+        "channels_last": False,
+        "starts": "/srv/their/route",
+    },
+    "pendulum": {"engine": "env", "compile": True, "threads": 64, "checkpoint_every": 1, "eval_every": 1},
+}
 
 
 def checkpoint_from_elsewhere(source, folder, top=None, **learned):
@@ -256,32 +353,69 @@ def test_init_takes_the_learned_config_and_never_where_or_how_to_run(tmp_path, m
 
     monkeypatch.chdir(ROOT)
     mario, defaults = get_system("mario"), get_system("mario").Config()
-    start = checkpoint_from_elsewhere(BUNDLED / "mario-1-1", tmp_path / "downloaded", top={"action_dim": 5},
-                                      actions="right_only", noisy=True)
+    start = checkpoint_from_elsewhere(
+        BUNDLED / "mario-1-1",
+        tmp_path / "downloaded",
+        top={"action_dim": 5},
+        actions="right_only",
+        noisy=True,
+    )
     words = ["train", "mario", "--init", str(start), "--out", str(tmp_path / "run")]
     config = cli.train_config(mario, cli.build_parser(words).parse_args(words))  # nothing is started
-    where = {k: getattr(config, k) for k in ("collector", "ray_address", "num_envs", "memory_size", "torch_threads",
-                                            "pin_cpus", "target_thread", "worker_batch", "checkpoint_every",
-                                            "starts")}
+    where = {
+        k: getattr(config, k)
+        for k in (
+            "collector",
+            "ray_address",
+            "num_envs",
+            "memory_size",
+            "torch_threads",
+            "pin_cpus",
+            "target_thread",
+            "worker_batch",
+            "checkpoint_every",
+            "starts",
+        )
+    }
     # local, no address, the system's fine-tune workers (3), 100k transitions ...: never the checkpoint's
     assert where == {k: mario.fine_tune.get(k, getattr(defaults, k)) for k in where}
-    assert (config.precision, config.keep_snapshots) == ("auto", False)  # the system's fine_tune, not the agent's
+    assert (config.precision, config.keep_snapshots) == (
+        "auto",
+        False,
+    )  # the system's fine_tune, not the agent's
     # what defines the agent is the checkpoint's: its action set, head, exploration and return recipe
-    assert (config.actions, config.noisy, config.dueling, config.n_step, config.reward_scale, config.noop_max) == (
-        "right_only", True, True, 3, 0.1, 30)
+    assert (
+        config.actions,
+        config.noisy,
+        config.dueling,
+        config.n_step,
+        config.reward_scale,
+        config.noop_max,
+    ) == ("right_only", True, True, 3, 0.1, 30)
     flags = words + ["--num-envs", "2", "--memory-size", "5000", "--torch-threads", "2"]
     config = cli.train_config(mario, cli.build_parser(flags).parse_args(flags))
-    assert (config.num_envs, config.memory_size, config.torch_threads, config.collector) == (2, 5000, 2, "local")
+    assert (config.num_envs, config.memory_size, config.torch_threads, config.collector) == (
+        2,
+        5000,
+        2,
+        "local",
+    )
     # the app's "Start from" resolves through the same System.start_config
     app = run_config("mario", "tutorial", 1000, 0.0001, 0, start=start)
-    assert (app["collector"], app["ray_address"], app["num_envs"], app["torch_threads"]) == ("local", "", 3, 1)
+    assert (app["collector"], app["ray_address"], app["num_envs"], app["torch_threads"]) == (
+        "local",
+        "",
+        3,
+        1,
+    )
     assert app["memory_size"] <= defaults.memory_size and app["actions"] == "right_only" and app["noisy"]
 
     pendulum = get_system("pendulum")
     swingup = checkpoint_from_elsewhere(BUNDLED / "pendulum-swingup", tmp_path / "pendulum", hidden_size=32)
     config = resolve_config(pendulum, init=swingup, overrides=dict(g=15.0))
     assert {k: getattr(config, k) for k in ELSEWHERE["pendulum"]} == {
-        k: getattr(pendulum.Config(), k) for k in ELSEWHERE["pendulum"]}
+        k: getattr(pendulum.Config(), k) for k in ELSEWHERE["pendulum"]
+    }
     assert (config.hidden_size, config.gradient_decay, config.g) == (32, 0.98, 15.0)
 
 
@@ -290,4 +424,6 @@ def test_the_run_time_fields_are_declared_on_each_config():
 
     for system, fields in ELSEWHERE.items():
         assert set(fields) <= runtime_fields(get_system(system).Config)
-    assert not {"actions", "dueling", "noisy", "n_step", "world", "stage"} & runtime_fields(get_system("mario").Config)
+    assert not {"actions", "dueling", "noisy", "n_step", "world", "stage"} & runtime_fields(
+        get_system("mario").Config
+    )

@@ -23,8 +23,14 @@ def _net():
 
 def _save(tmp_path, net=None):
     net = net or _net()
-    return ckpt.save_checkpoint(tmp_path / "agent", system="pendulum", algorithm="test", env_id="Pendulum-v1",
-                                config={"hidden": 8}, state_dict=net.state_dict())
+    return ckpt.save_checkpoint(
+        tmp_path / "agent",
+        system="pendulum",
+        algorithm="test",
+        env_id="Pendulum-v1",
+        config={"hidden": 8},
+        state_dict=net.state_dict(),
+    )
 
 
 # ------------------------------------------------------------------------------- checkpoints
@@ -50,15 +56,22 @@ def test_no_temporary_files_are_left_behind(tmp_path):
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda f: (f / "model.safetensors").write_bytes((f / "model.safetensors").read_bytes()[:50]),
-     "model.safetensors: not a readable safetensors file"),
-    (lambda f: (f / "model.safetensors").unlink(), "model.safetensors: missing"),
-    (lambda f: (f / "config.json").write_text("{not json"), "config.json: not valid JSON"),
-    (lambda f: (f / "config.json").unlink(), "config.json: missing"),
-    (lambda f: (f / "config.json").write_text(json.dumps({"library_name": "stable-baselines3"})),
-     "not an rlcore checkpoint, no 'rlcore_format' key (it looks like a stable-baselines3 model)"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda f: (f / "model.safetensors").write_bytes((f / "model.safetensors").read_bytes()[:50]),
+            "model.safetensors: not a readable safetensors file",
+        ),
+        (lambda f: (f / "model.safetensors").unlink(), "model.safetensors: missing"),
+        (lambda f: (f / "config.json").write_text("{not json"), "config.json: not valid JSON"),
+        (lambda f: (f / "config.json").unlink(), "config.json: missing"),
+        (
+            lambda f: (f / "config.json").write_text(json.dumps({"library_name": "stable-baselines3"})),
+            "not an rlcore checkpoint, no 'rlcore_format' key (it looks like a stable-baselines3 model)",
+        ),
+    ],
+)
 def test_damaged_checkpoints_give_one_line_errors_naming_the_file(tmp_path, damage, message):
     folder = _save(tmp_path)
     damage(folder)
@@ -72,7 +85,9 @@ def test_damaged_checkpoints_give_one_line_errors_naming_the_file(tmp_path, dama
 def test_weights_not_matching_the_model_are_refused(tmp_path):
     folder = _save(tmp_path)
     wider = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
-    with pytest.raises(ckpt.CheckpointError, match=r"tensor '0.weight' has shape \(8, 3\), .* expects \(16, 3\)"):
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"tensor '0.weight' has shape \(8, 3\), .* expects \(16, 3\)"
+    ):
         ckpt.load_weights_into(wider, folder)
     deeper = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1), nn.Linear(1, 1))
     with pytest.raises(ckpt.CheckpointError, match="missing 3.bias, 3.weight"):
@@ -83,14 +98,23 @@ def test_the_safetensors_header_is_read_alone_and_checked(tmp_path):
     from safetensors.torch import save_file
 
     good = tmp_path / "good.safetensors"
-    save_file({"w": torch.zeros(2, 3), "n": torch.zeros(1, dtype=torch.int64)}, str(good), metadata={"k": "1"})
+    save_file(
+        {"w": torch.zeros(2, 3), "n": torch.zeros(1, dtype=torch.int64)}, str(good), metadata={"k": "1"}
+    )
     assert ckpt.read_safetensors_header(good) == {
-        "w": {"dtype": "F32", "shape": [2, 3]}, "n": {"dtype": "I64", "shape": [1]}, "__metadata__": {"k": "1"}}
+        "w": {"dtype": "F32", "shape": [2, 3]},
+        "n": {"dtype": "I64", "shape": [1]},
+        "__metadata__": {"k": "1"},
+    }
     raw = good.read_bytes()
     bad = json.dumps({"w": {"dtype": "X9", "shape": [1], "data_offsets": [0, 4]}}).encode()
-    damaged = {"padded": raw + b"\0" * 8, "truncated": raw[:-4], "empty": b"",
-               "huge header": (ckpt.MAX_HEADER_BYTES + 1).to_bytes(8, "little") + b"{" + b" " * 64,
-               "bad dtype": len(bad).to_bytes(8, "little") + bad + b"\0" * 4}
+    damaged = {
+        "padded": raw + b"\0" * 8,
+        "truncated": raw[:-4],
+        "empty": b"",
+        "huge header": (ckpt.MAX_HEADER_BYTES + 1).to_bytes(8, "little") + b"{" + b" " * 64,
+        "bad dtype": len(bad).to_bytes(8, "little") + bad + b"\0" * 4,
+    }
     for name, data in damaged.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(ckpt.CheckpointError, match=f"{name}: not a readable safetensors file") as err:
@@ -170,6 +194,7 @@ def test_write_mp4_is_h264_yuv420p_with_every_frame(tmp_path):
     import subprocess
 
     import imageio_ffmpeg
+
     probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(path)], capture_output=True, text=True)
     assert "h264" in probe.stderr and "yuv420p" in probe.stderr
 
@@ -177,6 +202,7 @@ def test_write_mp4_is_h264_yuv420p_with_every_frame(tmp_path):
 def _has_pyav():
     try:
         import av  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -233,7 +259,10 @@ def test_config_round_trip_and_clear_errors():
     with pytest.raises(ValueError, match="field 'steps' must be an integer"):
         from_dict(_Config, {"steps": 2.5})
     assert from_dict(_Config, {"steps": 3.0}).steps == 3
-    for wrong in ({"steps": "3"}, {"lr": True}):  # a config.json value of the wrong JSON type is not converted
+    for wrong in (
+        {"steps": "3"},
+        {"lr": True},
+    ):  # a config.json value of the wrong JSON type is not converted
         with pytest.raises(ValueError, match=f"field '{next(iter(wrong))}' must be"):
             from_dict(_Config, wrong)
 
@@ -249,19 +278,25 @@ def test_bounds_declared_on_the_fields_are_checked_by_one_pydantic_model():
     from rlcore.config import check_bounds, config_model, field_bounds, flag_aliases
 
     schema = config_model(_Bounded).json_schema()["properties"]
-    assert schema["lr"]["description"] == "learning rate" and (schema["lr"]["minimum"], schema["lr"]["maximum"]) == (0, 1)
+    assert schema["lr"]["description"] == "learning rate" and (
+        schema["lr"]["minimum"],
+        schema["lr"]["maximum"],
+    ) == (0, 1)
     assert field_bounds(_Bounded) == {"lr": (0.0, 1.0), "workers": (1, None)}
     assert flag_aliases(dataclasses.fields(_Bounded)[2]) == ("--procs",)
     refusals = {  # what a JSON document holds: the one line it gets
         "lr": (5, "config: field 'lr' must be from 0.0 to 1.0, got 5"),
         "workers": (0, "config: field 'workers' must be greater than or equal to 1, got 0"),
-        "name": ("abcdef", "config: field 'name' is 6 characters long, at most 5 are accepted")}
+        "name": ("abcdef", "config: field 'name' is 6 characters long, at most 5 are accepted"),
+    }
     for field, (value, message) in refusals.items():
         with pytest.raises(ValueError) as refused:
             from_dict(_Bounded, {field: value})
         assert str(refused.value) == message
     with pytest.raises(ValueError, match=r"^play options: field 'lr' must be a finite number, got nan$"):
-        check_bounds(dataclasses.replace(_Bounded(), lr=float("nan")), "play options")  # an instance built in code
+        check_bounds(
+            dataclasses.replace(_Bounded(), lr=float("nan")), "play options"
+        )  # an instance built in code
     check_bounds(_Bounded(lr=1))
 
 

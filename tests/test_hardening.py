@@ -29,7 +29,16 @@ from rlcore import cli, hub
 
 ROOT = Path(__file__).resolve().parents[1]
 DEEP = "[" * 100_000 + "]" * 100_000  # 100k nested lists: RecursionError for a plain json.loads
-PENDULUM_TRAIN = ["--iterations", "6", "--checkpoint-every", "2", "--batch-size", "8", "--rollout-steps", "20"]
+PENDULUM_TRAIN = [
+    "--iterations",
+    "6",
+    "--checkpoint-every",
+    "2",
+    "--batch-size",
+    "8",
+    "--rollout-steps",
+    "20",
+]
 
 
 def tiny_weights(folder: Path) -> Path:
@@ -39,8 +48,9 @@ def tiny_weights(folder: Path) -> Path:
     return folder
 
 
-def with_config(source: Path, folder: Path, weights: Path | None = None, top: dict | None = None,
-                **fields) -> Path:
+def with_config(
+    source: Path, folder: Path, weights: Path | None = None, top: dict | None = None, **fields
+) -> Path:
     """A copy of `source`'s config.json with `fields` changed (and `top`-level keys), beside `weights`."""
     folder.mkdir(parents=True, exist_ok=True)
     document = json.loads((source / ckpt.CONFIG_FILE).read_text())
@@ -57,7 +67,9 @@ def agents(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "rlcore-app"  # shared with test_app.py: one trained agent
     checkpoints, pendulum = agent_checkpoints(root, "pendulum")
     _, mario = agent_checkpoints(root, "mario")
-    return SimpleNamespace(checkpoints=checkpoints, pendulum=checkpoints / pendulum, mario=checkpoints / mario)
+    return SimpleNamespace(
+        checkpoints=checkpoints, pendulum=checkpoints / pendulum, mario=checkpoints / mario
+    )
 
 
 # ------------------------------------------------------------------ 1. bounds and header before building
@@ -85,14 +97,21 @@ print(json.dumps({"baseline_mb": baseline, "peak_mb": peak_mb(), "refusals": ref
 """
 
 
-def test_a_config_beyond_its_bounds_or_unlike_its_weights_is_refused_before_anything_is_built(agents, tmp_path):
+def test_a_config_beyond_its_bounds_or_unlike_its_weights_is_refused_before_anything_is_built(
+    agents, tmp_path
+):
     bad = {  # folder name: (system, config changes, top-level changes, what the refusal says)
         "wide": ("pendulum", {"hidden_size": 16384}, {}, "field 'hidden_size' must be from 1 to 1024"),
         "deep": ("pendulum", {"hidden_layers": 20000}, {}, "field 'hidden_layers' must be from 1 to 16"),
         "negative": ("pendulum", {"hidden_size": -5}, {}, "field 'hidden_size' must be from 1 to 1024"),
         "float": ("pendulum", {"hidden_size": 1e6}, {}, "field 'hidden_size' must be from 1 to 1024"),
         # inside the bounds, but the weights' header does not match: refused on the header alone
-        "in-bounds": ("pendulum", {"hidden_size": 1024, "hidden_layers": 16}, {}, "weights do not match the model"),
+        "in-bounds": (
+            "pendulum",
+            {"hidden_size": 1024, "hidden_layers": 16},
+            {},
+            "weights do not match the model",
+        ),
         "joypad": ("mario", {}, {"action_dim": 500000}, "action_dim 500000, but the action set"),
         "world-9": ("mario", {"world": 9}, {}, "field 'world' must be from 1 to 8"),
     }
@@ -100,10 +119,17 @@ def test_a_config_beyond_its_bounds_or_unlike_its_weights_is_refused_before_anyt
     for name, (system, fields, top, _) in bad.items():
         source = agents.pendulum if system == "pendulum" else agents.mario
         folders[name] = str(with_config(source, tiny_weights(tmp_path / name), top=top, **fields))
-    probe = [[("pendulum", str(agents.pendulum)), ("mario", str(agents.mario))],
-             [(bad[name][0], folder) for name, folder in folders.items()]]
-    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE, json.dumps(probe)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    probe = [
+        [("pendulum", str(agents.pendulum)), ("mario", str(agents.mario))],
+        [(bad[name][0], folder) for name, folder in folders.items()],
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, json.dumps(probe)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     for name, folder in folders.items():
@@ -114,7 +140,9 @@ def test_a_config_beyond_its_bounds_or_unlike_its_weights_is_refused_before_anyt
 
 
 def test_nan_weights_are_refused_on_load(agents, tmp_path):
-    folder = shutil.copytree(agents.pendulum, tmp_path / "nan", ignore=shutil.ignore_patterns("training_state.*"))
+    folder = shutil.copytree(
+        agents.pendulum, tmp_path / "nan", ignore=shutil.ignore_patterns("training_state.*")
+    )
     tensors = ckpt.load_tensors(folder / ckpt.WEIGHTS_FILE)
     tensors[next(iter(tensors))][0] = float("nan")
     save_file(tensors, str(folder / ckpt.WEIGHTS_FILE))
@@ -134,9 +162,13 @@ def run(argv, capsys) -> tuple[int, str]:
 
 def test_play_options_and_seeds_outside_their_bounds_are_one_line(agents, capsys, tmp_path):
     out = tmp_path / "x.mp4"
-    for flag, value, fragment in (("--m", 0, "field 'm'"), ("--l", 0, "field 'l'"), ("--m", -1, "field 'm'"),
-                                  ("--steps", 10**9, "field 'steps' must be from 1 to 1000"),
-                                  ("--seed", 2**64, "field 'seed' must be from 0 to 4294967295")):
+    for flag, value, fragment in (
+        ("--m", 0, "field 'm'"),
+        ("--l", 0, "field 'l'"),
+        ("--m", -1, "field 'm'"),
+        ("--steps", 10**9, "field 'steps' must be from 1 to 1000"),
+        ("--seed", 2**64, "field 'seed' must be from 0 to 4294967295"),
+    ):
         code, err = run(["play", agents.pendulum, "--out", out, flag, value], capsys)
         assert code == 2 and err.startswith("rlcore: error: ") and fragment in err, err
         assert len(err.splitlines()) == 1
@@ -146,7 +178,9 @@ def test_play_options_and_seeds_outside_their_bounds_are_one_line(agents, capsys
 
 
 def test_nested_json_and_long_names_are_one_short_line(agents, capsys, tmp_path):
-    folder = shutil.copytree(agents.pendulum, tmp_path / "nested", ignore=shutil.ignore_patterns("training_state.*"))
+    folder = shutil.copytree(
+        agents.pendulum, tmp_path / "nested", ignore=shutil.ignore_patterns("training_state.*")
+    )
     (folder / ckpt.CONFIG_FILE).write_text(DEEP)
     code, err = run(["evaluate", folder], capsys)
     assert code == 2 and "config.json: JSON nested more than" in err, err
@@ -164,14 +198,18 @@ def test_train_out_over_a_users_own_metrics_refuses_and_keeps_them(capsys, tmp_p
 
 
 def test_pendulum_resume_without_training_state_refuses_and_touches_nothing(agents, capsys, tmp_path):
-    folder = shutil.copytree(agents.pendulum, tmp_path / "agent", ignore=shutil.ignore_patterns("training_state.*"))
+    folder = shutil.copytree(
+        agents.pendulum, tmp_path / "agent", ignore=shutil.ignore_patterns("training_state.*")
+    )
     before = folder_bytes(folder)
     code, err = run(["train", "pendulum", "--resume", "--out", folder], capsys)
     assert code == 2 and "training_state.json: missing, nothing to resume" in err, err
     assert folder_bytes(folder) == before  # the weights and metrics.jsonl are as they were
 
 
-@pytest.mark.parametrize("bad", [{}, [], {"iteration": 2}, {"iteration": 2, "optimizer": {}, "scheduler": {}}])
+@pytest.mark.parametrize(
+    "bad", [{}, [], {"iteration": 2}, {"iteration": 2, "optimizer": {}, "scheduler": {}}]
+)
 def test_a_corrupted_training_state_is_one_line(capsys, tmp_path, bad):
     out = tmp_path / "run"
     assert run(["train", "pendulum", "--out", out, *PENDULUM_TRAIN], capsys)[0] == 0
@@ -187,8 +225,9 @@ class SimulatedCrash(BaseException):
     """The process dies: this write and every later one never happen."""
 
 
-@pytest.mark.parametrize("crash_at", [ckpt.TRAINING_STATE_FILE, ckpt.TRAINING_META_FILE, ckpt.WEIGHTS_FILE,
-                                      ckpt.CONFIG_FILE])
+@pytest.mark.parametrize(
+    "crash_at", [ckpt.TRAINING_STATE_FILE, ckpt.TRAINING_META_FILE, ckpt.WEIGHTS_FILE, ckpt.CONFIG_FILE]
+)
 def test_pendulum_save_is_atomic_as_a_set(tmp_path, monkeypatch, crash_at):
     """A crash between the files of a save, then --resume: the same weights as a run never interrupted."""
     from rlcore.pendulum import api
@@ -220,7 +259,9 @@ def test_push_refuses_a_link_out_of_the_folder(tmp_path):
         secret = tmp_path / "token"
         secret.write_text("hf_secret")
         (folder / "notes.png").symlink_to(secret)
-        with pytest.raises(ckpt.CheckpointError, match=r"notes\.png: a link to a file outside the checkpoint"):
+        with pytest.raises(
+            ckpt.CheckpointError, match=r"notes\.png: a link to a file outside the checkpoint"
+        ):
             hub.push_checkpoint(folder, "alice/linked", token=TOKEN, endpoint=server.url, complete=False)
         assert server.commits("alice/linked") == []
 
@@ -237,12 +278,21 @@ def space(agents):
     work = Path.home() / ".cache" / f"rlcore-test-{uuid.uuid4().hex[:8]}"
     try:
         with HubServer(tokens={TOKEN: "alice"}) as server:
-            hub.push_checkpoint(agents.pendulum, "alice/pendulum", token=TOKEN, endpoint=server.url, complete=False)
-            with running_app(agents.checkpoints, work, max_upload_mb=16, max_hub_mb=1, hub_endpoint=server.url,
-                             max_kept_hub_repos=1) as (url, context):
+            hub.push_checkpoint(
+                agents.pendulum, "alice/pendulum", token=TOKEN, endpoint=server.url, complete=False
+            )
+            with running_app(
+                agents.checkpoints,
+                work,
+                max_upload_mb=16,
+                max_hub_mb=1,
+                hub_endpoint=server.url,
+                max_kept_hub_repos=1,
+            ) as (url, context):
                 assert context.settings.allow_local_paths is False
-                yield SimpleNamespace(client=Client(url, verbose=False), context=context, server=server,
-                                      agents=agents)
+                yield SimpleNamespace(
+                    client=Client(url, verbose=False), context=context, server=server, agents=agents
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
         for key, value in saved.items():
@@ -296,7 +346,9 @@ def test_a_refused_upload_is_not_kept_and_its_results_are_never_shown(space, tmp
 
     before = stored_uploads(space)
     fake = {"mean_reward": 99999, "std_reward": 0, "n_eval_episodes": 1, "flag_rate": 1.0}
-    nan = shutil.copytree(space.agents.pendulum, tmp_path / "nan", ignore=shutil.ignore_patterns("training_state.*"))
+    nan = shutil.copytree(
+        space.agents.pendulum, tmp_path / "nan", ignore=shutil.ignore_patterns("training_state.*")
+    )
     tensors = ckpt.load_tensors(nan / ckpt.WEIGHTS_FILE)
     tensors[next(iter(tensors))][:] = float("nan")
     save_file(tensors, str(nan / ckpt.WEIGHTS_FILE))
@@ -305,15 +357,23 @@ def test_a_refused_upload_is_not_kept_and_its_results_are_never_shown(space, tmp
     # a head wider than the joypad, its weights matching that head
     wider = with_config(space.agents.mario, tmp_path / "wider", top={"action_dim": 5}, dueling=False)
     save_file(MarioNet((4, 84, 84), 5).online.state_dict(), str(wider / ckpt.WEIGHTS_FILE))
-    refused(upload(space, wider / "config.json", wider / "model.safetensors")[0], "action_dim 5, but the action set")
-    world = with_config(space.agents.mario, tmp_path / "world", weights=space.agents.mario / ckpt.WEIGHTS_FILE,
-                        world=9)
+    refused(
+        upload(space, wider / "config.json", wider / "model.safetensors")[0],
+        "action_dim 5, but the action set",
+    )
+    world = with_config(
+        space.agents.mario, tmp_path / "world", weights=space.agents.mario / ckpt.WEIGHTS_FILE, world=9
+    )
     refused(upload(space, world / "config.json", world / "model.safetensors")[0], "field 'world'")
     assert stored_uploads(space) == before
 
-    good = shutil.copytree(space.agents.pendulum, tmp_path / "good", ignore=shutil.ignore_patterns("training_state.*"))
+    good = shutil.copytree(
+        space.agents.pendulum, tmp_path / "good", ignore=shutil.ignore_patterns("training_state.*")
+    )
     (good / ckpt.RESULTS_FILE).write_text(json.dumps(fake))
-    status, table, _, _ = upload(space, *(good / n for n in ("model.safetensors", "config.json", "results.json")))
+    status, table, _, _ = upload(
+        space, *(good / n for n in ("model.safetensors", "config.json", "results.json"))
+    )
     assert status.startswith("Added **uploaded/"), status
     rows = [dict(zip(table["headers"], row)) for row in table["data"] if row[0].startswith("uploaded/")]
     assert rows and all(row["mean return"] != 99999 and row["episodes"] == 10 for row in rows)
@@ -371,12 +431,19 @@ def test_agent_configs_are_parsed_once_per_file_version(space, monkeypatch):
 def test_hub_repos_are_checked_from_their_listing_before_download(space):
     server, hub_dir = space.server, space.context.settings.hub_dir
     config = (space.agents.pendulum / "config.json").read_bytes()
-    server.create_repo_with_files("bob/not-an-agent", {
-        "config.json": json.dumps({"library_name": "transformers"}).encode(),
-        "model.safetensors": b"\0" * (900 << 10), "pics/deep/a.png": b"\x89PNG"})
+    server.create_repo_with_files(
+        "bob/not-an-agent",
+        {
+            "config.json": json.dumps({"library_name": "transformers"}).encode(),
+            "model.safetensors": b"\0" * (900 << 10),
+            "pics/deep/a.png": b"\x89PNG",
+        },
+    )
     refused(watch(space, "bob/not-an-agent")[1], "not an rlcore checkpoint")  # config.json was fetched first
-    server.create_repo_with_files("bob/too-big", {"config.json": config, "model.safetensors": b"\0" * 1000,
-                                                  "replay.mp4": b"\0" * (2 << 20)})
+    server.create_repo_with_files(
+        "bob/too-big",
+        {"config.json": config, "model.safetensors": b"\0" * 1000, "replay.mp4": b"\0" * (2 << 20)},
+    )
     refused(watch(space, "bob/too-big")[1], "more than the 1 MB a pull may fetch")
     downloaded = [p for p in hub_dir.rglob("*") if p.is_file()]
     assert not [p for p in downloaded if p.stat().st_size > 100 << 10 or p.name == "a.png"], downloaded
@@ -410,19 +477,29 @@ def test_gradios_copies_of_served_files_are_deleted_on_a_schedule(agents, tmp_pa
     from demo import build_app
     from demo.context import AppContext, AppSettings
 
-    context = AppContext(AppSettings.from_env(checkpoints_dir=agents.checkpoints, work_dir=tmp_path / "work",
-                                              gradio_cache_seconds=(1, 1)))
+    context = AppContext(
+        AppSettings.from_env(
+            checkpoints_dir=agents.checkpoints, work_dir=tmp_path / "work", gradio_cache_seconds=(1, 1)
+        )
+    )
     app = build_app(context=context)
     from app_support import free_port
 
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-               **context.settings.launch_options())
+    app.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **context.settings.launch_options(),
+    )
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         client.predict("pendulum", agents.pendulum.name, "(none)", 3, 1, 1, 10.0, 1.0, 1.0, api_name="/watch")
         kept = set().union(*(getattr(block, "keep_in_cache", set()) for block in app.blocks.values()))
-        copies = [Path(f) for files in app.temp_file_sets for f in files if f not in kept]  # e.g. the first page's
+        copies = [
+            Path(f) for files in app.temp_file_sets for f in files if f not in kept
+        ]  # e.g. the first page's
         assert copies and any(p.name.endswith(".mp4") and p.is_file() for p in copies)
         deadline = time.monotonic() + 30
         while any(p.exists() for p in copies) and time.monotonic() < deadline:

@@ -19,13 +19,19 @@ from rlcore import cli, hub
 DEEP = "[" * 100_000 + "]" * 100_000  # RecursionError for a plain json.loads
 HUGE_INT = "7" * 5000  # beyond Python's 4,300-digit int conversion limit
 
-pytestmark = pytest.mark.skipif(bundled_agent("pendulum") is None or bundled_agent("mario") is None,
-                                reason="needs the bundled agents")
+pytestmark = pytest.mark.skipif(
+    bundled_agent("pendulum") is None or bundled_agent("mario") is None, reason="needs the bundled agents"
+)
 
 
 def copy_agent(system: str, folder: Path) -> Path:
-    return Path(shutil.copytree(bundled_agent(system), folder,
-                                ignore=shutil.ignore_patterns("training_state.*", "replay.mp4", "snapshots")))
+    return Path(
+        shutil.copytree(
+            bundled_agent(system),
+            folder,
+            ignore=shutil.ignore_patterns("training_state.*", "replay.mp4", "snapshots"),
+        )
+    )
 
 
 def run(argv, capsys) -> tuple[int, str]:
@@ -50,11 +56,15 @@ def refused_push(folder: Path, fragment: str) -> None:
 # ------------------------------------------------------------------ D9, D15: metrics.jsonl and config.json
 
 
-@pytest.mark.parametrize("line, fragment", [
-    ("[1, 2, 3]", "metrics.jsonl line 2: a training record must be a JSON object, got list"),
-    (DEEP, "metrics.jsonl line 2: JSON nested more than 32 levels deep"),
-    ('{"step": ' + HUGE_INT + "}", "metrics.jsonl line 2: not readable JSON (Exceeds the limit"),
-], ids=["array", "nested", "5000-digits"])
+@pytest.mark.parametrize(
+    "line, fragment",
+    [
+        ("[1, 2, 3]", "metrics.jsonl line 2: a training record must be a JSON object, got list"),
+        (DEEP, "metrics.jsonl line 2: JSON nested more than 32 levels deep"),
+        ('{"step": ' + HUGE_INT + "}", "metrics.jsonl line 2: not readable JSON (Exceeds the limit"),
+    ],
+    ids=["array", "nested", "5000-digits"],
+)
 def test_a_metrics_line_that_is_not_a_record_is_one_line_in_curves_and_push(tmp_path, capsys, line, fragment):
     folder = copy_agent("pendulum", tmp_path / "run")
     records = (folder / ckpt.METRICS_FILE).read_text().splitlines()
@@ -91,17 +101,47 @@ def run_and_agent(tmp_path):
     return fake_run_with_snapshots(tmp_path / "run", agent), agent
 
 
-@pytest.mark.parametrize("document, fragment", [
-    ([], "no 'evaluations' list"),
-    ({"evaluations": [1]}, "malformed, field '0' "),
-    ({"evaluations": [{"snapshot": "step-1", "step": "ten", "protocol": {"name": "greedy"}, "mean_reward": 1,
-                       "n_eval_episodes": 1, "rates": {}}]}, "field '0.step' must be an integer, got 'ten'"),
-    ({"evaluations": [{"snapshot": "step-1", "step": 1, "protocol": {"name": "greedy"}, "mean_reward": 1,
-                       "n_eval_episodes": 1, "rates": {"flag_get": {"count": 1, "rate": 1.0, "ci95": [0]}}}]},
-     "field '0.rates.flag_get.ci95'"),
-], ids=["array", "not-an-object", "string-step", "short-ci"])
-def test_a_malformed_snapshot_evals_json_is_one_line_in_evaluate_snapshots_and_push(run_and_agent, capsys,
-                                                                                   document, fragment):
+@pytest.mark.parametrize(
+    "document, fragment",
+    [
+        ([], "no 'evaluations' list"),
+        ({"evaluations": [1]}, "malformed, field '0' "),
+        (
+            {
+                "evaluations": [
+                    {
+                        "snapshot": "step-1",
+                        "step": "ten",
+                        "protocol": {"name": "greedy"},
+                        "mean_reward": 1,
+                        "n_eval_episodes": 1,
+                        "rates": {},
+                    }
+                ]
+            },
+            "field '0.step' must be an integer, got 'ten'",
+        ),
+        (
+            {
+                "evaluations": [
+                    {
+                        "snapshot": "step-1",
+                        "step": 1,
+                        "protocol": {"name": "greedy"},
+                        "mean_reward": 1,
+                        "n_eval_episodes": 1,
+                        "rates": {"flag_get": {"count": 1, "rate": 1.0, "ci95": [0]}},
+                    }
+                ]
+            },
+            "field '0.rates.flag_get.ci95'",
+        ),
+    ],
+    ids=["array", "not-an-object", "string-step", "short-ci"],
+)
+def test_a_malformed_snapshot_evals_json_is_one_line_in_evaluate_snapshots_and_push(
+    run_and_agent, capsys, document, fragment
+):
     run_dir, agent = run_and_agent
     for folder in (run_dir, agent):
         (folder / "snapshot_evals.json").write_text(json.dumps(document))
@@ -148,11 +188,15 @@ def test_weights_that_overflow_to_nan_are_refused_at_load_in_one_line(tmp_path, 
     assert not out.exists() and time.monotonic() - started < 60
 
 
-@pytest.mark.parametrize("flags, fragment", [
-    (["--max-steps", -5], "field 'max_steps' must be from 1 to"),
-    (["--seed", 2**40], "field 'seed' must be from 0 to 4294967295"),
-    (["--sticky", 5], "field 'sticky' must be from 0.0 to 0.95"),
-], ids=["negative-steps", "huge-seed", "sticky"])
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--max-steps", -5], "field 'max_steps' must be from 1 to"),
+        (["--seed", 2**40], "field 'seed' must be from 0 to 4294967295"),
+        (["--sticky", 5], "field 'sticky' must be from 0.0 to 0.95"),
+    ],
+    ids=["negative-steps", "huge-seed", "sticky"],
+)
 def test_playthrough_options_have_plays_bounds(tmp_path, capsys, flags, fragment):
     out = tmp_path / "world.mp4"
     code, err = run(["playthrough", bundled_agent("mario"), "--out", out, *flags], capsys)
@@ -175,8 +219,10 @@ def test_a_ray_address_that_accepts_tcp_but_is_not_ray_is_one_line_within_the_ti
             check_reachable(address, timeout=1.0)
         assert time.monotonic() - started < 3
         started = time.monotonic()
-        code, err = run(["train", "mario", "--collector", "ray", "--ray-address", address,
-                         "--out", tmp_path / "run"], capsys)
+        code, err = run(
+            ["train", "mario", "--collector", "ray", "--ray-address", address, "--out", tmp_path / "run"],
+            capsys,
+        )
         assert code == 1 and len(err.splitlines()) == 1 and "no gRPC answer" in err, err
         assert time.monotonic() - started < CONNECT_TIMEOUT_S + 10
     assert not (tmp_path / "run" / ckpt.CONFIG_FILE).exists()
@@ -216,8 +262,15 @@ def rendered(folder: Path) -> str:
 
     document = read_map(folder)
     frame = map_frame(document).data
-    return "\n".join([legend(document, "hf://alice/agent"), " ".join(map(str, frame.columns)),
-                      frame.to_string(), map_table(document), map_legend(document)])
+    return "\n".join(
+        [
+            legend(document, "hf://alice/agent"),
+            " ".join(map(str, frame.columns)),
+            frame.to_string(),
+            map_table(document),
+            map_legend(document),
+        ]
+    )
 
 
 def test_a_maps_labels_are_the_systems_whatever_the_file_says(tmp_path):
@@ -233,18 +286,31 @@ def test_a_maps_labels_are_the_systems_whatever_the_file_says(tmp_path):
     assert "evil.example" not in text and "rows: gravity g, columns: mass m" in text
 
 
-@pytest.mark.parametrize("edit, fragment", [
-    (lambda d: d.update(rows={**d["rows"], "values": list(range(740))},
-                        columns={**d["columns"], "values": list(range(740))},
-                        cells=[[{"options": {}, "summary": {}}] * 740] * 740),
-     r"map.json: 14.6 MB, more than the 1 MB this file may have"),
-    (lambda d: d.update(rows={**d["rows"], "values": [5.0, 7.5, 10.0, 12.5, 15.0, 20.0, 25.0]},
-                        cells=[[{"options": {}, "summary": {}}] * 4] * 7), "rows must list 1 to 6 values"),
-    (lambda d: d["rows"].update(values=["5.0", 7.5]), "rows values must be distinct values of g"),
-    (lambda d: d["rows"].update(values=[5.0, 5.0]), "rows values must be distinct values of g"),
-    (lambda d: d["columns"].update(field="l"), "columns must be the map's 'm' axis"),
-    (lambda d: d.update(seed="3"), "seeds must be from 0 to"),
-], ids=["740x740", "7-rows", "string-value", "twice", "other-axis", "string-seed"])
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (
+            lambda d: d.update(
+                rows={**d["rows"], "values": list(range(740))},
+                columns={**d["columns"], "values": list(range(740))},
+                cells=[[{"options": {}, "summary": {}}] * 740] * 740,
+            ),
+            r"map.json: 14.6 MB, more than the 1 MB this file may have",
+        ),
+        (
+            lambda d: d.update(
+                rows={**d["rows"], "values": [5.0, 7.5, 10.0, 12.5, 15.0, 20.0, 25.0]},
+                cells=[[{"options": {}, "summary": {}}] * 4] * 7,
+            ),
+            "rows must list 1 to 6 values",
+        ),
+        (lambda d: d["rows"].update(values=["5.0", 7.5]), "rows values must be distinct values of g"),
+        (lambda d: d["rows"].update(values=[5.0, 5.0]), "rows values must be distinct values of g"),
+        (lambda d: d["columns"].update(field="l"), "columns must be the map's 'm' axis"),
+        (lambda d: d.update(seed="3"), "seeds must be from 0 to"),
+    ],
+    ids=["740x740", "7-rows", "string-value", "twice", "other-axis", "string-seed"],
+)
 def test_a_map_off_its_systems_grid_is_refused_in_one_line(tmp_path, edit, fragment):
     from rlcore.genmap import read_map
 

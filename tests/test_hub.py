@@ -19,8 +19,15 @@ from hub_server import OTHER_TOKEN, TOKEN, HubServer, copy_of_folder, folder_byt
 from rlcore import hub
 from rlcore.checkpoint import CheckpointError, load_tensors
 
-PUBLISHED = {"model.safetensors", "config.json", "results.json", "metrics.jsonl", "reward.png", "replay.mp4",
-             "README.md"}
+PUBLISHED = {
+    "model.safetensors",
+    "config.json",
+    "results.json",
+    "metrics.jsonl",
+    "reward.png",
+    "replay.mp4",
+    "README.md",
+}
 
 
 def published(folder) -> set[str]:
@@ -74,11 +81,20 @@ def test_model_card_reads_back_through_huggingface_hub(server, checkpoint, tmp_p
     info = HfApi(endpoint=server.url).model_info("alice/pendulum-bptt")
     for data in (card.data, info.card_data):
         assert data.library_name == "rlcore"
-        assert {"reinforcement-learning", "deep-reinforcement-learning", "rlcore", "Pendulum-v1", "BPTT",
-                "pendulum"} <= set(data.tags)
+        assert {
+            "reinforcement-learning",
+            "deep-reinforcement-learning",
+            "rlcore",
+            "Pendulum-v1",
+            "BPTT",
+            "pendulum",
+        } <= set(data.tags)
         (result,) = data.eval_results
         assert (result.task_type, result.dataset_type, result.metric_type) == (
-            "reinforcement-learning", "Pendulum-v1", "mean_reward")
+            "reinforcement-learning",
+            "Pendulum-v1",
+            "mean_reward",
+        )
         assert result.metric_value == "-152.25 +/- 31.50" and result.verified is False
     text = card.text
     assert "python -m rlcore play hf://alice/pendulum-bptt --out replay.mp4" in text
@@ -90,9 +106,20 @@ def test_a_mario_card_carries_x_position_and_flag_rate(tmp_path):
 
     from rlcore.modelcard import build_model_card
 
-    folder = make_checkpoint(tmp_path / "mario", system="mario", algorithm="DDQN", env_id="SuperMarioBros-1-2-v0",
-                             results={"mean_reward": 1234.5, "std_reward": 100.0, "mean_x_pos": 1520.25,
-                                      "flag_rate": 0.25, "n_eval_episodes": 4, "seeds": [0, 1, 2, 3]})
+    folder = make_checkpoint(
+        tmp_path / "mario",
+        system="mario",
+        algorithm="DDQN",
+        env_id="SuperMarioBros-1-2-v0",
+        results={
+            "mean_reward": 1234.5,
+            "std_reward": 100.0,
+            "mean_x_pos": 1520.25,
+            "flag_rate": 0.25,
+            "n_eval_episodes": 4,
+            "seeds": [0, 1, 2, 3],
+        },
+    )
     card = ModelCard(build_model_card(folder, "alice/mario-ddqn"))
     metrics = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert metrics == {"mean_reward": "1234.50 +/- 100.00", "x_pos": 1520.2, "flag_rate": 0.25}
@@ -178,8 +205,9 @@ def test_a_readme_that_is_not_a_card_is_refused_before_anything_is_published(ser
 
 def test_pull_into_an_empty_cache_and_list(server, checkpoint, tmp_path):
     push(server, checkpoint)
-    folder = hub.pull_checkpoint("hf://alice/pendulum-bptt@main", endpoint=server.url,
-                                 cache_dir=tmp_path / "cache")
+    folder = hub.pull_checkpoint(
+        "hf://alice/pendulum-bptt@main", endpoint=server.url, cache_dir=tmp_path / "cache"
+    )
     assert str(folder).startswith(str(tmp_path / "cache" / "models--alice--pendulum-bptt" / "snapshots"))
     assert folder_bytes(folder).keys() == published(checkpoint)
     assert folder_bytes(folder)["model.safetensors"] == (checkpoint / "model.safetensors").read_bytes()
@@ -191,7 +219,11 @@ def test_pull_into_an_empty_cache_and_list(server, checkpoint, tmp_path):
     assert {agent.repo_id for agent in everyone} == {"alice/pendulum-bptt", "bob/other"}
     (mine,) = hub.list_agents(author="alice", endpoint=server.url)
     assert (mine.system, mine.env_id, mine.algorithm, mine.mean_reward) == (
-        "pendulum", "Pendulum-v1", "BPTT", "-152.25 +/- 31.50")
+        "pendulum",
+        "Pendulum-v1",
+        "BPTT",
+        "-152.25 +/- 31.50",
+    )
 
 
 def test_a_pinned_revision_is_pulled_as_it_was(server, checkpoint, tmp_path):
@@ -203,8 +235,24 @@ def test_a_pinned_revision_is_pulled_as_it_was(server, checkpoint, tmp_path):
     assert (old / "model.safetensors").read_bytes() == (checkpoint / "model.safetensors").read_bytes()
 
 
-@pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "a/b/c", "alice/..", "alice", "a--b/c", "alice/m.git",
-                                 "alice/m@", "hf://", "alice/m y", "-alice/m", "alice/m@../../x", ""])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../x",
+        "/etc/passwd",
+        "a/b/c",
+        "alice/..",
+        "alice",
+        "a--b/c",
+        "alice/m.git",
+        "alice/m@",
+        "hf://",
+        "alice/m y",
+        "-alice/m",
+        "alice/m@../../x",
+        "",
+    ],
+)
 def test_malformed_repo_ids_are_refused(bad):
     with pytest.raises(hub.HubError, match="invalid Hub repo id") as caught:
         hub.parse_repo_ref(bad)
@@ -226,16 +274,23 @@ def test_unknown_repo_revision_and_files_are_one_line_input_errors(server, check
     with pytest.raises(hub.HubError, match="no such revision") as caught:
         hub.pull_checkpoint("alice/pendulum-bptt@" + "f" * 40, endpoint=server.url, cache_dir=cache)
 
-    server.create_repo_with_files("alice/empty-weights", {"config.json": (checkpoint / "config.json").read_bytes()})
-    with pytest.raises(CheckpointError, match="hf://alice/empty-weights: not an rlcore checkpoint, no "
-                                              "model.safetensors"):
+    server.create_repo_with_files(
+        "alice/empty-weights", {"config.json": (checkpoint / "config.json").read_bytes()}
+    )
+    with pytest.raises(
+        CheckpointError, match="hf://alice/empty-weights: not an rlcore checkpoint, no model.safetensors"
+    ):
         hub.pull_checkpoint("alice/empty-weights", endpoint=server.url, cache_dir=cache)
 
 
 def test_a_repo_of_another_library_is_named_as_such(server, tmp_path):
-    server.create_repo_with_files("alice/bert", {
-        "config.json": json.dumps({"library_name": "transformers", "model_type": "bert"}).encode(),
-        "model.safetensors": b"\0" * 16})
+    server.create_repo_with_files(
+        "alice/bert",
+        {
+            "config.json": json.dumps({"library_name": "transformers", "model_type": "bert"}).encode(),
+            "model.safetensors": b"\0" * 16,
+        },
+    )
     with pytest.raises(CheckpointError) as caught:
         hub.pull_checkpoint("alice/bert", endpoint=server.url, cache_dir=tmp_path / "cache")
     message = str(caught.value)
@@ -245,15 +300,19 @@ def test_a_repo_of_another_library_is_named_as_such(server, tmp_path):
 
 def test_pickles_are_never_downloaded_nor_loaded(server, checkpoint, tmp_path):
     pickle_bytes = b"\x80\x04\x95" + b"\0" * 32  # the start of any pickle.dumps / torch.save
-    server.create_repo_with_files("alice/pickled", {"config.json": (checkpoint / "config.json").read_bytes(),
-                                                    "pytorch_model.bin": pickle_bytes})
+    server.create_repo_with_files(
+        "alice/pickled",
+        {"config.json": (checkpoint / "config.json").read_bytes(), "pytorch_model.bin": pickle_bytes},
+    )
     with pytest.raises(CheckpointError, match="refusing to load a pickle"):
         hub.pull_checkpoint("alice/pickled", endpoint=server.url, cache_dir=tmp_path / "cache")
     assert not list((tmp_path / "cache").rglob("pytorch_model.bin"))
 
     # a pickle renamed model.safetensors: downloaded (the name is ours) but never unpickled
-    server.create_repo_with_files("alice/disguised", {"config.json": (checkpoint / "config.json").read_bytes(),
-                                                      "model.safetensors": pickle_bytes})
+    server.create_repo_with_files(
+        "alice/disguised",
+        {"config.json": (checkpoint / "config.json").read_bytes(), "model.safetensors": pickle_bytes},
+    )
     folder = hub.pull_checkpoint("alice/disguised", endpoint=server.url, cache_dir=tmp_path / "cache")
     with pytest.raises(CheckpointError, match="pickle"):
         load_tensors(folder / "model.safetensors")
@@ -306,7 +365,9 @@ def test_a_push_to_a_new_repo_never_commits_into_an_existing_one(server, checkpo
     # a commit retried after a transient error still lands in the repo this push created
     server.fail(r"/commit/main$", status=503)
     push(server, checkpoint, repo="alice/fresh", new_repo=True, complete=False, wait_s=0.01)
-    assert len(server.commits("alice/fresh")) == 1 and set(server.files("alice/fresh")) >= {"model.safetensors"}
+    assert len(server.commits("alice/fresh")) == 1 and set(server.files("alice/fresh")) >= {
+        "model.safetensors"
+    }
 
 
 def test_transient_errors_are_retried(server, checkpoint):
@@ -345,7 +406,9 @@ def test_a_hub_whose_name_does_not_resolve_fails_at_once(checkpoint):
     nowhere = "http://rlcore-test.invalid"  # .invalid never resolves (RFC 2606)
     before = folder_bytes(checkpoint)
     began = time.perf_counter()
-    with pytest.raises(hub.HubError, match=r"cannot reach the Hub at http://rlcore-test.invalid \(cannot resolve"):
+    with pytest.raises(
+        hub.HubError, match=r"cannot reach the Hub at http://rlcore-test.invalid \(cannot resolve"
+    ):
         hub.list_agents(endpoint=nowhere)
     with pytest.raises(hub.HubError, match="cannot resolve rlcore-test.invalid"):
         hub.push_checkpoint(checkpoint, "alice/pendulum-bptt", token=TOKEN, endpoint=nowhere)
@@ -380,13 +443,18 @@ def trained_pendulum(tmp_path_factory):
     from rlcore.pendulum import api
 
     out = tmp_path_factory.mktemp("pendulum") / "run"
-    records = list(api.train(api.Config(iterations=3, checkpoint_every=3, batch_size=8, rollout_steps=20), out,
-                             device="cpu"))
+    records = list(
+        api.train(
+            api.Config(iterations=3, checkpoint_every=3, batch_size=8, rollout_steps=20), out, device="cpu"
+        )
+    )
     assert records and records[-1]["step"] == 3
     return out
 
 
-def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(server, trained_pendulum, tmp_path):
+def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(
+    server, trained_pendulum, tmp_path
+):
     import torch
     from huggingface_hub import HfApi, ModelCard
 
@@ -400,8 +468,10 @@ def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(serve
     push(server, trained, repo="alice/pendulum-bptt", complete=True, episodes=3, seed=5, log=log.append)
     assert (trained / "results.json").is_file() and (trained / "replay.mp4").is_file()
     assert any("evaluating 3 episodes" in line for line in log)
-    assert set(server.files("alice/pendulum-bptt")) == published(trained) - {"reward.png"} | {"training.png",
-                                                                                            "agent.pt"}
+    assert set(server.files("alice/pendulum-bptt")) == published(trained) - {"reward.png"} | {
+        "training.png",
+        "agent.pt",
+    }
     assert any("exporting agent.pt" in line for line in log) and not (trained / "agent.pt").exists()
 
     (found,) = hub.list_agents(author="alice", endpoint=server.url)
@@ -412,7 +482,8 @@ def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(serve
     observations = torch.randn(64, 3)
     assert torch.equal(local.act(observations), remote.act(observations))
     assert api.evaluate(pulled, episodes=3, seed=5)["mean_reward"] == pytest.approx(
-        json.loads((trained / "results.json").read_text())["mean_reward"])
+        json.loads((trained / "results.json").read_text())["mean_reward"]
+    )
 
     # the card's "train it again" command line parses back to exactly the published config
     import re
@@ -424,16 +495,23 @@ def test_a_trained_pendulum_goes_to_the_hub_and_comes_back_acting_the_same(serve
     command = re.search(r"^python -m rlcore (train pendulum .*)$", (pulled / "README.md").read_text(), re.M)
     words = shlex.split(command.group(1))
     args = cli.build_parser(words).parse_args(words)
-    assert to_dict(api.Config(**cli.given_fields(args, args.config_fields))) == json.loads(
-        (pulled / "config.json").read_text())["config"]
+    assert (
+        to_dict(api.Config(**cli.given_fields(args, args.config_fields)))
+        == json.loads((pulled / "config.json").read_text())["config"]
+    )
 
     results = json.loads((trained / "results.json").read_text())
     expected = f"{results['mean_reward']:.2f} +/- {results['std_reward']:.2f}"
-    for data in (ModelCard.load(pulled / "README.md").data,
-                 HfApi(endpoint=server.url).model_info("alice/pendulum-bptt").card_data):
+    for data in (
+        ModelCard.load(pulled / "README.md").data,
+        HfApi(endpoint=server.url).model_info("alice/pendulum-bptt").card_data,
+    ):
         (result,) = data.eval_results
         assert (result.metric_type, result.metric_value, result.dataset_name) == (
-            "mean_reward", expected, "Pendulum-v1")
+            "mean_reward",
+            expected,
+            "Pendulum-v1",
+        )
 
 
 def test_a_config_that_does_not_match_the_weights_is_not_published(server, trained_pendulum, tmp_path):

@@ -1,5 +1,6 @@
 """The generalisation map (`rlcore map`, rlcore/genmap.py): one greedy episode per cell of a system's grid,
-written as map.json beside the agent; a cell's options replay exactly its episode (what the app's click does)."""
+written as map.json beside the agent; a cell's options replay exactly its episode
+(what the app's click does)."""
 
 from __future__ import annotations
 
@@ -45,14 +46,30 @@ def test_a_pendulum_map_plays_each_cell_and_its_options_replay_that_episode(pend
 
 
 def test_the_map_command_writes_map_json_beside_the_agent(pendulum_agent, capsys):
-    code = cli.main(["map", str(pendulum_agent), "--rows", "5,20", "--columns", "1", "--seed", "4",
-                     "--steps", "50", "--no-progress"])
+    code = cli.main(
+        [
+            "map",
+            str(pendulum_agent),
+            "--rows",
+            "5,20",
+            "--columns",
+            "1",
+            "--seed",
+            "4",
+            "--steps",
+            "50",
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     document = read_map(pendulum_agent)  # the default place, read back and checked
     assert document["seed"] == 4 and document["rows"]["values"] == [5.0, 20.0]
-    assert all(cell["options"]["seed"] == 4 and cell["options"]["steps"] == 50 for row in document["cells"]
-               for cell in row)
+    assert all(
+        cell["options"]["seed"] == 4 and cell["options"]["steps"] == 50
+        for row in document["cells"]
+        for cell in row
+    )
     assert map_table(document) in out and f"wrote {pendulum_agent / MAP_FILE}" in out
     assert not list(pendulum_agent.glob(".map.*"))  # the atomic write left no temporary file
 
@@ -63,7 +80,8 @@ def test_the_map_command_refuses_values_off_the_grid_in_one_line(pendulum_agent,
     err = capsys.readouterr().err
     assert code == cli.EXIT_BAD_INPUT
     assert err.strip().splitlines() == [
-        "rlcore: error: g 9.81 is not on the map (choose from 5.0, 7.5, 10.0, 12.5, 15.0, 20.0)"]
+        "rlcore: error: g 9.81 is not on the map (choose from 5.0, 7.5, 10.0, 12.5, 15.0, 20.0)"
+    ]
     after = (pendulum_agent / MAP_FILE).read_bytes() if (pendulum_agent / MAP_FILE).exists() else None
     assert after == before  # nothing lost
 
@@ -79,10 +97,18 @@ def test_a_system_without_a_map_says_so(monkeypatch, tmp_path, capsys):
 
 
 def test_a_malformed_map_json_is_one_clear_error(pendulum_agent, tmp_path):
-    shutil.copyfile(pendulum_agent / "config.json", tmp_path / "config.json")  # a map is read beside its agent
-    (tmp_path / MAP_FILE).write_text(json.dumps({"rows": {"field": "g", "values": [5.0, 7.5]},
-                                                 "columns": {"field": "m", "values": [1.0]},
-                                                 "cells": [[{"options": {}, "summary": {}}]]}))
+    shutil.copyfile(
+        pendulum_agent / "config.json", tmp_path / "config.json"
+    )  # a map is read beside its agent
+    (tmp_path / MAP_FILE).write_text(
+        json.dumps(
+            {
+                "rows": {"field": "g", "values": [5.0, 7.5]},
+                "columns": {"field": "m", "values": [1.0]},
+                "cells": [[{"options": {}, "summary": {}}]],
+            }
+        )
+    )
     with pytest.raises(CheckpointError, match=r"map.json: malformed \(cells are not a 2x1 grid\)"):
         read_map(tmp_path)
     (tmp_path / MAP_FILE).write_text("not json")
@@ -97,14 +123,24 @@ def test_a_mario_map_on_the_real_emulator_replays_each_level(tmp_path):
     document = generalisation_grid(system, BUNDLED_MARIO, rows=["1"], columns=["1", "2"], steps=40)
     own, unseen = document["cells"][0]
     # the full play options (greedy: no sticky or random actions, no Q overlay), so the cell replays exactly
-    assert own["options"] == {"seed": 0, "world": 1, "stage": 1, "max_steps": 40, "noop_max": 30,
-                              "sticky": 0.0, "epsilon": 0.0, "show_q": False, "start_x": 0}
+    assert own["options"] == {
+        "seed": 0,
+        "world": 1,
+        "stage": 1,
+        "max_steps": 40,
+        "noop_max": 30,
+        "sticky": 0.0,
+        "epsilon": 0.0,
+        "show_q": False,
+        "start_x": 0,
+    }
     assert (own["trained_on"], unseen["trained_on"]) == (True, False)
     assert unseen["options"]["stage"] == 2 and 0 < unseen["summary"]["steps"] <= 40
     for cell in (own, unseen):  # the map's figures are those of the episode the app plays for the cell
         episode = system.play(BUNDLED_MARIO, system.play_options(**cell["options"]))
         assert {k: episode.summary[k] for k in ("return", "x_pos", "flag_get", "steps")} == {
-            k: cell["summary"][k] for k in ("return", "x_pos", "flag_get", "steps")}
+            k: cell["summary"][k] for k in ("return", "x_pos", "flag_get", "steps")
+        }
     assert own["summary"]["x_pos"] != unseen["summary"]["x_pos"]  # two different levels were played
 
 
@@ -134,8 +170,19 @@ def app_context(tmp_path, pendulum_agent):
 
 
 def generalisation_grid_to(folder: Path, **cells) -> None:
-    assert cli.main(["map", str(folder), "--steps", "20", "--no-progress",
-                     *(f"--{k}={','.join(v)}" for k, v in cells.items())]) == 0
+    assert (
+        cli.main(
+            [
+                "map",
+                str(folder),
+                "--steps",
+                "20",
+                "--no-progress",
+                *(f"--{k}={','.join(v)}" for k, v in cells.items()),
+            ]
+        )
+        == 0
+    )
 
 
 def test_the_app_shows_the_map_of_an_agent_and_says_when_there_is_none(app_context, monkeypatch, tmp_path):
@@ -145,17 +192,23 @@ def test_the_app_shows_the_map_of_an_agent_and_says_when_there_is_none(app_conte
     assert legend.startswith("**Generalisation map of mapped** (rows: gravity g, columns: mass m)")
     document = read_map(app_context.settings.checkpoints_dir / "mapped")
     assert list(table.data.columns) == ["g", "1", "2"]
-    assert table.data.values.tolist() == [["10", *(cell_text(document, c) for c in document["cells"][0])],
-                                          ["20", *(cell_text(document, c) for c in document["cells"][1])]]
+    assert table.data.values.tolist() == [
+        ["10", *(cell_text(document, c) for c in document["cells"][0])],
+        ["20", *(cell_text(document, c) for c in document["cells"][1])],
+    ]
     assert table.to_html().count("outline: 3px solid") == 1  # the trained-on cell (g 10, m 1) alone
     options = clicked_cell(app_context, get_system("pendulum"), "mapped", (1, 2))
     assert options == {"seed": 3, "g": 20.0, "m": 2.0, "l": 1.0, "steps": 20}
     with pytest.raises(ValueError, match="click a cell, not the gravity g column"):
         clicked_cell(app_context, get_system("pendulum"), "mapped", (0, 0))
-    assert "has no generalisation map yet (make one with `rlcore map CHECKPOINT`" in map_view(
-        app_context, "pendulum", "unmapped")[0]
+    assert (
+        "has no generalisation map yet (make one with `rlcore map CHECKPOINT`"
+        in map_view(app_context, "pendulum", "unmapped")[0]
+    )
     monkeypatch.setenv("RLCORE_SYSTEMS", "bandit=toy_system")
-    assert map_view(app_context, "bandit", None)[0] == "Two-armed bandit (REINFORCE) has no generalisation map."
+    assert (
+        map_view(app_context, "bandit", None)[0] == "Two-armed bandit (REINFORCE) has no generalisation map."
+    )
 
 
 def test_the_model_card_shows_the_map_when_the_agent_has_one(pendulum_agent, tmp_path):

@@ -50,7 +50,14 @@ def _constant_q(sequential, values):
 def test_defaults_are_the_tutorials():
     c = MarioConfig()
     assert (c.exploration_rate, c.exploration_rate_decay, c.exploration_rate_min) == (1.0, 0.99999975, 0.1)
-    assert (c.gamma, c.lr, c.batch_size, c.burnin, c.learn_every, c.sync_every) == (0.9, 0.00025, 32, 10_000, 3, 10_000)
+    assert (c.gamma, c.lr, c.batch_size, c.burnin, c.learn_every, c.sync_every) == (
+        0.9,
+        0.00025,
+        32,
+        10_000,
+        3,
+        10_000,
+    )
     assert (c.n_step, c.dueling, c.memory_size, c.actions) == (1, False, 100_000, "right_jump")
     fast = preset("fast")
     assert fast.n_step == 3 and fast.dueling and fast.exploration_rate_decay < c.exploration_rate_decay
@@ -139,12 +146,16 @@ def test_td_target_is_double_dqn_by_hand(precision):
     with agent.net.autocast():  # the learner's region (bfloat16 runs only there)
         target = agent.td_target(reward, next_state, done)
     torch.testing.assert_close(target, torch.tensor([1.0 + 0.9 * 2.0, -2.0, 0.5 + 0.9 * 2.0]))
-    agent3 = _agent(gamma=0.9, n_step=3, precision=precision)  # n-step: the bootstrap is discounted by gamma^n
+    agent3 = _agent(
+        gamma=0.9, n_step=3, precision=precision
+    )  # n-step: the bootstrap is discounted by gamma^n
     _constant_q(agent3.net.online, [0.0, 5.0])
     _constant_q(agent3.net.target, [10.0, 2.0])
     with agent3.net.autocast():
-        torch.testing.assert_close(agent3.td_target(reward, next_state, done),
-                                   torch.tensor([1.0 + 0.729 * 2.0, -2.0, 0.5 + 0.729 * 2.0]))
+        torch.testing.assert_close(
+            agent3.td_target(reward, next_state, done),
+            torch.tensor([1.0 + 0.729 * 2.0, -2.0, 0.5 + 0.729 * 2.0]),
+        )
     action = torch.tensor([1, 0, 1])
     with agent.net.autocast():
         estimate = agent.td_estimate(next_state, action)
@@ -202,10 +213,13 @@ def test_save_load_round_trip(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
 
 
-@pytest.mark.parametrize("change, expect", [
-    ({"dueling": True}, "weights do not match"),
-    ({"actions": "simple"}, "has shape"),
-])
+@pytest.mark.parametrize(
+    "change, expect",
+    [
+        ({"dueling": True}, "weights do not match"),
+        ({"actions": "simple"}, "has shape"),
+    ],
+)
 def test_checkpoint_not_matching_its_config_is_a_one_line_error(tmp_path, change, expect):
     _agent().save(tmp_path / "ckpt")
     config_file = tmp_path / "ckpt" / "config.json"
@@ -265,7 +279,9 @@ def _joypad(sticky: float, seed: int, chosen: list[int]) -> list[list[int]]:
         env.unwrapped.joypad.clear()
         env.step(action)
         frames.append(list(env.unwrapped.joypad))
-        assert env.last_action == frames[-1][-1] and env.delayed_frames == sum(a != action for a in frames[-1])
+        assert env.last_action == frames[-1][-1] and env.delayed_frames == sum(
+            a != action for a in frames[-1]
+        )
     return frames
 
 
@@ -324,7 +340,9 @@ def test_random_shift_augments_the_learners_states_only():
     for agent in (plain, shifted):
         _fill(agent, 200)
     original, augmented = plain._recall_batch(), shifted._recall_batch()
-    assert torch.equal(original["rows"], augmented["rows"]) and torch.equal(original["action"], augmented["action"])
+    assert torch.equal(original["rows"], augmented["rows"]) and torch.equal(
+        original["action"], augmented["action"]
+    )
     assert not torch.equal(original["state"], augmented["state"])
     rng = np.random.default_rng([0, 1])  # the agent's augmentation stream
     assert torch.equal(augmented["state"], random_shift(original["state"], 4, rng))
@@ -340,10 +358,18 @@ def test_noisy_nets_explore_in_training_and_play_their_mean_weights_elsewhere():
     expected = agent.net.online[:-1](agent.net.prepare(torch.as_tensor(states)))  # by hand, from the means
     head = agent.net.online[-1]
     with torch.no_grad():
-        advantage = torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(
-            expected, head.advantage[0].weight_mu, head.advantage[0].bias_mu)), layer.weight_mu, layer.bias_mu)
-        value = torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(
-            expected, head.value[0].weight_mu, head.value[0].bias_mu)), head.value[2].weight_mu, head.value[2].bias_mu)
+        advantage = torch.nn.functional.linear(
+            torch.relu(
+                torch.nn.functional.linear(expected, head.advantage[0].weight_mu, head.advantage[0].bias_mu)
+            ),
+            layer.weight_mu,
+            layer.bias_mu,
+        )
+        value = torch.nn.functional.linear(
+            torch.relu(torch.nn.functional.linear(expected, head.value[0].weight_mu, head.value[0].bias_mu)),
+            head.value[2].weight_mu,
+            head.value[2].bias_mu,
+        )
     torch.testing.assert_close(torch.tensor(mean_q), value + advantage - advantage.mean(1, keepdim=True))
     greedy = agent.greedy_actions(states)
     chosen = []
@@ -351,7 +377,9 @@ def test_noisy_nets_explore_in_training_and_play_their_mean_weights_elsewhere():
         agent.net.resample_noise()
         chosen.append(agent.act(states))
     assert any((actions != greedy).any() for actions in chosen)
-    assert np.array_equal(agent.q_values(states), mean_q) and not agent.net.training  # acting left no noise on
+    assert (
+        np.array_equal(agent.q_values(states), mean_q) and not agent.net.training
+    )  # acting left no noise on
 
     _fill(agent, 200)
     sample, sigma = layer.weight_epsilon.clone(), layer.weight_sigma.detach().clone()
@@ -377,7 +405,8 @@ def test_a_noisy_checkpoint_holds_means_and_scales_but_no_noise_sample_and_loads
     assert not any("epsilon" in name for name in names)
     loaded = Mario.load(tmp_path / "ckpt")
     assert loaded.config.noisy and not loaded.net.training
-    torch.testing.assert_close(loaded.net.online.state_dict()["9.weight_sigma"],
-                               agent.net.online.state_dict()["9.weight_sigma"])
+    torch.testing.assert_close(
+        loaded.net.online.state_dict()["9.weight_sigma"], agent.net.online.state_dict()["9.weight_sigma"]
+    )
     states = np.random.default_rng(1).integers(0, 256, (8, 4, 84, 84), dtype=np.uint8)
     np.testing.assert_array_equal(loaded.q_values(states), agent.q_values(states))  # the same mean weights

@@ -35,7 +35,9 @@ def test_levels_play_in_order_with_banner_and_cards(tmp_path):
     assert [s["level"] for s in run["stages"]] == ["1-1", "1-2"]
     card = TITLE_FRAMES
     played = sum(s["length"] + 1 for s in run["stages"])  # the reset frame and one per agent step
-    assert len(run["frames"]) == 2 * card + played + RESULTS_FRAMES  # a title per level, the results at the end
+    assert (
+        len(run["frames"]) == 2 * card + played + RESULTS_FRAMES
+    )  # a title per level, the results at the end
     assert {f.shape for f in run["frames"]} == {(240 + BANNER_HEIGHT, 256, 3)}
     assert run["total_score"] == sum(s["score"] for s in run["stages"])
     game = run["frames"][card + 3]
@@ -53,7 +55,17 @@ def test_two_agents_for_one_level_are_refused(tmp_path):
 @pytest.mark.extended
 def test_cli_writes_the_video_and_refuses_systems_without_one(tmp_path):
     out = tmp_path / "world.mp4"
-    cmd = [sys.executable, "-m", "rlcore", "playthrough", str(BUNDLED), "--max-steps", "20", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlcore",
+        "playthrough",
+        str(BUNDLED),
+        "--max-steps",
+        "20",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "levels=1" in result.stdout and "1-1=x " in result.stdout  # 20 steps do not reach the flag
@@ -64,8 +76,13 @@ def test_cli_writes_the_video_and_refuses_systems_without_one(tmp_path):
     assert figures["stages"][0]["level"] == "1-1" and figures["stages"][0]["length"] == 20
     assert figures["options"] == {"seed": 0, "max_steps": 20}
     pendulum = ROOT / "checkpoints" / "pendulum-swingup"
-    result = subprocess.run([*cmd[:4], str(pendulum), "--out", str(tmp_path / "p.mp4")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [*cmd[:4], str(pendulum), "--out", str(tmp_path / "p.mp4")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "rlcore: error: pendulum checkpoints have no playthrough"
 
@@ -76,12 +93,28 @@ def test_world_in_a_row_ends_each_run_at_the_first_level_lost(tmp_path, capsys):
     out = tmp_path / "world.json"
     # the bundled 1-1 agent clears 1-1 greedily; relabelled for 1-2 it is lost there, so 1-3 is never played
     agents = [str(BUNDLED), str(agent_for_stage(tmp_path, 3)), str(agent_for_stage(tmp_path, 2))]
-    assert main(["evaluate-world", *agents, "--episodes", "1", "--sticky", "0", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate-world",
+                *agents,
+                "--episodes",
+                "1",
+                "--sticky",
+                "0",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     figures = json.loads(out.read_text())
     assert (figures["runs"], figures["cleared"]) == (1, 0)
-    assert figures["levels"] == [{"level": "1-1", "played": 1, "cleared": 1},
-                                 {"level": "1-2", "played": 1, "cleared": 0},
-                                 {"level": "1-3", "played": 0, "cleared": 0}]
+    assert figures["levels"] == [
+        {"level": "1-1", "played": 1, "cleared": 1},
+        {"level": "1-2", "played": 1, "cleared": 0},
+        {"level": "1-3", "played": 0, "cleared": 0},
+    ]
     assert "cleared 0/1 runs" in capsys.readouterr().out
     assert main(["evaluate-world", str(BUNDLED), "--sticky", "1.5", "--no-progress"]) == 2

@@ -36,9 +36,21 @@ RAY_ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_ST
 
 
 def _config(**overrides):
-    return MarioConfig(**{"burnin": 40, "batch_size": 8, "memory_size": 2_000, "log_every": 1, "num_envs": 2,
-                          "worker_batch": 16, "checkpoint_every": 10_000, "max_steps": 160,
-                          "exploration_rate_decay": 0.999, "collector": "ray", **overrides})
+    return MarioConfig(
+        **{
+            "burnin": 40,
+            "batch_size": 8,
+            "memory_size": 2_000,
+            "log_every": 1,
+            "num_envs": 2,
+            "worker_batch": 16,
+            "checkpoint_every": 10_000,
+            "max_steps": 160,
+            "exploration_rate_decay": 0.999,
+            "collector": "ray",
+            **overrides,
+        }
+    )
 
 
 def _free_port() -> int:
@@ -66,8 +78,9 @@ def cluster():
     one, Ray's in-process node handles break later fork()s, as the local trainer's env workers use).
     (`ray start` cannot join a second node to a loopback-only head: a joining node always advertises
     the host's external address.)"""
-    helper = subprocess.Popen([sys.executable, "-c", CLUSTER], env=RAY_ENV, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    helper = subprocess.Popen(
+        [sys.executable, "-c", CLUSTER], env=RAY_ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         address = helper.stdout.readline().strip()
         assert address.startswith("127.0.0.1:"), address
@@ -128,8 +141,11 @@ def test_two_nodes_feed_one_learner_and_a_dead_worker_stops_it_resumably(cluster
         while not run.finished:
             run.step()
         assert workers_seen == {0, 1}  # transitions came from both workers...
-        actor_nodes = {a["Address"]["NodeID"] for a in ray._private.state.actors().values()
-                       if a["State"] == "ALIVE" and "Collector" in a["ActorClassName"]}
+        actor_nodes = {
+            a["Address"]["NodeID"]
+            for a in ray._private.state.actors().values()
+            if a["State"] == "ALIVE" and "Collector" in a["ActorClassName"]
+        }
         assert len(actor_nodes) == 2  # ...on two nodes
         assert run.agent.memory.transitions_added == run.agent.curr_step == 160 == sum(batch_sizes)
         # the workers' policies hold weights the learner sent after learning, and its epsilon
@@ -182,8 +198,16 @@ def test_a_killed_ray_run_resumes_from_its_last_checkpoint(cluster, tmp_path):
         driver.kill()  # kill -9: no final save
         driver.wait()
     saved = load_training_state(out)[1]["step"]
-    resumed = list(train_run(_config(ray_address=cluster, max_steps=saved + 64), out, resume=True, device="cpu",
-                         env_fn=FAKE_ENV, run_type=RayTrainingRun))
+    resumed = list(
+        train_run(
+            _config(ray_address=cluster, max_steps=saved + 64),
+            out,
+            resume=True,
+            device="cpu",
+            env_fn=FAKE_ENV,
+            run_type=RayTrainingRun,
+        )
+    )
     meta = load_training_state(out)[1]
     assert meta["step"] == saved + 64
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl")]
@@ -197,12 +221,15 @@ def test_a_private_instance_listens_on_loopback_only_and_leaves_no_process(tmp_p
     try:
         while not run.finished:
             run.step()
-        ray_pids = {pid for pid in descendant_pids(os.getpid()) - already if _is_ray(pid)}  # GCS, raylet, workers...
+        ray_pids = {
+            pid for pid in descendant_pids(os.getpid()) - already if _is_ray(pid)
+        }  # GCS, raylet, workers...
         assert len(ray_pids) >= 4
         listening = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True).stdout.splitlines()
         ours = [line for line in listening if any(f"pid={pid}," in line for pid in ray_pids | {os.getpid()})]
-        assert ours and all(line.split()[3].rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]")
-                            for line in ours), ours
+        assert ours and all(
+            line.split()[3].rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]") for line in ours
+        ), ours
     finally:
         run.close()
     _wait_for(lambda: not any(_is_ray(pid) for pid in ray_pids), 30, "Ray's processes to exit")
@@ -219,9 +246,24 @@ def _is_ray(pid: int) -> bool:
 
 def test_an_unreachable_address_is_a_one_line_error_within_seconds(tmp_path):
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "rlcore", "train", "mario", "--collector", "ray", "--ray-address",
-                             f"127.0.0.1:{_free_port()}", "--out", str(tmp_path / "run")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlcore",
+            "train",
+            "mario",
+            "--collector",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{_free_port()}",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no Ray cluster answers there" in lines[0], result.stderr
@@ -232,11 +274,25 @@ def test_an_unreachable_address_is_a_one_line_error_within_seconds(tmp_path):
 def test_workers_flag_and_ray_fields_reach_the_config():
     from rlcore.cli import build_parser, given_fields
 
-    argv = ["train", "mario", "--collector", "ray", "--workers", "3", "--ray-address", "127.0.0.1:6379",
-            "--worker-batch", "8"]
+    argv = [
+        "train",
+        "mario",
+        "--collector",
+        "ray",
+        "--workers",
+        "3",
+        "--ray-address",
+        "127.0.0.1:6379",
+        "--worker-batch",
+        "8",
+    ]
     args = build_parser(argv).parse_args(argv)
-    assert given_fields(args, args.config_fields) == {"collector": "ray", "num_envs": 3,
-                                                      "ray_address": "127.0.0.1:6379", "worker_batch": 8}
+    assert given_fields(args, args.config_fields) == {
+        "collector": "ray",
+        "num_envs": 3,
+        "ray_address": "127.0.0.1:6379",
+        "worker_batch": 8,
+    }
 
 
 def test_exploration_policy_is_greedy_at_epsilon_0_and_uniform_at_1():
@@ -276,8 +332,14 @@ def test_a_remote_address_keeps_rays_cluster_networking(monkeypatch):
 @pytest.mark.slow
 def test_the_real_emulator_trains_on_ray_workers(tmp_path):
     out = tmp_path / "run"
-    records = list(train_run(_config(max_steps=320, burnin=100, sticky=0.25, noop_max=10), out, device="cpu",
-                             run_type=RayTrainingRun))
+    records = list(
+        train_run(
+            _config(max_steps=320, burnin=100, sticky=0.25, noop_max=10),
+            out,
+            device="cpu",
+            run_type=RayTrainingRun,
+        )
+    )
     tensors, meta = load_training_state(out)
     assert meta["step"] == 320 and meta["config"]["sticky"] == 0.25
     assert records and all(r["x_pos"] > 0 for r in records)
@@ -287,18 +349,43 @@ def test_the_real_emulator_trains_on_ray_workers(tmp_path):
 @pytest.mark.slow
 def test_scale_bench_prints_its_figures():
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, str(root / "bench" / "mario_scale.py"), "--steps", "90", "--burnin", "60",
-                             "--env-steps", "30", "--updates", "3"], capture_output=True, text=True, timeout=900,
-                            cwd=root)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(root / "bench" / "mario_scale.py"),
+            "--steps",
+            "90",
+            "--burnin",
+            "60",
+            "--env-steps",
+            "30",
+            "--updates",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     figures = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
-    for name in ("local steps/s", "ray steps/s", "local cpu ms per step", "ray cpu ms per step",
-                 "ray cpu overhead ratio", "env step ms", "update ms", "ray transport ms per step"):
+    for name in (
+        "local steps/s",
+        "ray steps/s",
+        "local cpu ms per step",
+        "ray cpu ms per step",
+        "ray cpu overhead ratio",
+        "env step ms",
+        "update ms",
+        "ray transport ms per step",
+    ):
         assert name in figures, name
     for cores in (8, 32, 128):
         for suffix in ("", " 10x learner"):
             assert float(figures[f"predicted steps/s {cores} cores{suffix}"]) > 0
-    assert float(figures["predicted steps/s 128 cores 10x learner"]) >= float(figures["predicted steps/s 8 cores"])
+    assert float(figures["predicted steps/s 128 cores 10x learner"]) >= float(
+        figures["predicted steps/s 8 cores"]
+    )
 
 
 @pytest.mark.extended
@@ -306,13 +393,26 @@ def test_ray_workers_start_from_the_route_and_take_the_moving_window(tmp_path):
     from rlcore.mario.explore import Route
 
     # a fake level whose flag is at x 280: a route of 30 "right A" steps (8 pixels each) reaches it
-    route = Route(world=1, stage=1, actions="right_jump", steps=[1] * 30, x_pos=[40 + 8 * i for i in range(1, 31)],
-                  flag=True)
+    route = Route(
+        world=1,
+        stage=1,
+        actions="right_jump",
+        steps=[1] * 30,
+        x_pos=[40 + 8 * i for i in range(1, 31)],
+        flag=True,
+    )
     route.save(tmp_path / "route")
-    env_fn = functools.partial(mario_fake_env.make_fake_route_env, str(tmp_path / "route"), 0.0, min_frames=130,
-                               max_frames=400, goal_x=280)
-    config = _config(starts=str(tmp_path / "route"), start_share=0.0, start_window=2, start_threshold=0.2,
-                     max_steps=400)
+    env_fn = functools.partial(
+        mario_fake_env.make_fake_route_env,
+        str(tmp_path / "route"),
+        0.0,
+        min_frames=130,
+        max_frames=400,
+        goal_x=280,
+    )
+    config = _config(
+        starts=str(tmp_path / "route"), start_share=0.0, start_window=2, start_threshold=0.2, max_steps=400
+    )
     run = RayTrainingRun(config, tmp_path / "run", device="cpu", env_fn=env_fn)
     starts = []
     next_batch = run._next_batch

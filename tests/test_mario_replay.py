@@ -102,7 +102,7 @@ def test_n_step_returns_match_a_hand_computation():
         ret, k, done = 0.0, 0, False
         while k < n:
             _, reward, terminated = episode[j + k]
-            ret += gamma ** k * reward
+            ret += gamma**k * reward
             k += 1
             if terminated:
                 done = True
@@ -184,8 +184,12 @@ def test_random_shift_moves_each_stack_as_edge_padding_and_cropping_would():
     padded = np.pad(stacks.numpy(), ((0, 0), (0, 0), (4, 4), (4, 4)), mode="edge")
     offsets = set()
     for i in range(64):  # each result is one of the 81 crops of its padded stack, all 4 frames alike
-        crops = [(dy, dx) for dy in range(9) for dx in range(9)
-                 if np.array_equal(padded[i, :, dy:dy + 84, dx:dx + 84], shifted[i].numpy())]
+        crops = [
+            (dy, dx)
+            for dy in range(9)
+            for dx in range(9)
+            if np.array_equal(padded[i, :, dy : dy + 84, dx : dx + 84], shifted[i].numpy())
+        ]
         assert len(crops) == 1
         offsets.add(crops[0])
     assert len(offsets) > 30  # offsets spread over the window

@@ -98,9 +98,22 @@ def test_the_window_moves_back_on_success_from_it_and_only_then():
 
 
 def test_training_starts_from_the_route_moves_the_window_back_and_evaluation_never_does(tmp_path):
-    config = MarioConfig(world=1, stage=4, actions="right_only", starts=str(ROUTE_1_4), start_share=0.0,
-                         start_window=4, start_threshold=0.3, num_envs=1, burnin=10**9, max_steps=500,
-                         memory_size=2000, log_every=5, checkpoint_every=10**9, seed=1)
+    config = MarioConfig(
+        world=1,
+        stage=4,
+        actions="right_only",
+        starts=str(ROUTE_1_4),
+        start_share=0.0,
+        start_window=4,
+        start_threshold=0.3,
+        num_envs=1,
+        burnin=10**9,
+        max_steps=500,
+        memory_size=2000,
+        log_every=5,
+        checkpoint_every=10**9,
+        seed=1,
+    )
     run = TrainingRun(config, tmp_path / "run")
     first_window = run.curriculum.window
     try:
@@ -128,14 +141,32 @@ def test_training_starts_from_the_route_moves_the_window_back_and_evaluation_nev
 
 def test_a_route_of_another_level_or_action_set_is_refused(tmp_path):
     for change in ({"stage": 3}, {"actions": "right_jump"}):
-        config = MarioConfig(**{"world": 1, "stage": 4, "actions": "right_only", **change}, starts=str(ROUTE_1_4))
+        config = MarioConfig(
+            **{"world": 1, "stage": 4, "actions": "right_only", **change}, starts=str(ROUTE_1_4)
+        )
         with pytest.raises(ValueError, match="--starts"):
             TrainingRun(config, tmp_path / "run", env_fn=lambda: None)
 
 
 def test_explore_command_writes_a_route_and_says_what_it_cost(tmp_path, capsys):
-    assert main(["explore", "mario", "--stage", "1", "--until-x", "300", "--frames", "20000",
-                 "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "explore",
+                "mario",
+                "--stage",
+                "1",
+                "--until-x",
+                "300",
+                "--frames",
+                "20000",
+                "--out",
+                str(tmp_path / "r"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "reaches x 300" in out and "frames" in out and Route.load(tmp_path / "r").x_pos[-1] >= 300
     assert main(["explore", "mario", "--world", "9", "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
@@ -168,23 +199,32 @@ def test_practice_starts_before_where_the_agent_failed_on_a_level_with_a_route_o
 
     config = SYSTEM.config_of(AGENT_1_3)
     practice = SYSTEM.practice(config, {"x_pos": 725, "flag_get": False})
-    assert practice.config == {"starts": str(ROUTES / "mario-1-3"), "start_x": 725, "start_window": PRACTICE_WINDOW,
-                               "burnin": PRACTICE_BURNIN}
+    assert practice.config == {
+        "starts": str(ROUTES / "mario-1-3"),
+        "start_x": 725,
+        "start_window": PRACTICE_WINDOW,
+        "burnin": PRACTICE_BURNIN,
+    }
     xs = route_points(Route.load(ROUTES / "mario-1-3"))
     window = BackwardCurriculum(xs, PRACTICE_WINDOW, 0.5, start_x=725).window
     assert practice.play["start_x"] == xs[window[0]] < 725 and "x 725" in practice.note
     assert xs[window[1]] < 725 <= xs[window[1] + 1]  # the training window ends just before the failure
     assert SYSTEM.practice(config, {"x_pos": 2400, "flag_get": True}) is None  # nothing to practise
-    assert SYSTEM.practice(MarioConfig(world=2, stage=1), {"x_pos": 300, "flag_get": False}) is None  # no route
+    assert (
+        SYSTEM.practice(MarioConfig(world=2, stage=1), {"x_pos": 300, "flag_get": False}) is None
+    )  # no route
     other_actions = MarioConfig(world=1, stage=4, actions="right_jump")  # 1-4's route needs right_only
     assert SYSTEM.practice(other_actions, {"x_pos": 700, "flag_get": False}) is None
-    right_only = SYSTEM.practice(MarioConfig(world=1, stage=3, actions="right_only"), {"x_pos": 1500, "flag_get": False})
+    right_only = SYSTEM.practice(
+        MarioConfig(world=1, stage=3, actions="right_only"), {"x_pos": 1500, "flag_get": False}
+    )
     assert right_only.config["starts"] == str(ROUTES / "mario-1-3-right_only")  # the level's second route
 
 
 def test_the_cap_note_says_what_a_practice_run_needs_beside_what_the_whole_level_needs(tmp_path):
     """A Mario run from a bundled agent practises where it fails: the Train tab's note before Start gives the
-    practice figure (docs/experiments/2026-12-07-practice-in-the-train-tab.md) and the whole level's beside it."""
+    practice figure (docs/experiments/2026-12-07-practice-in-the-train-tab.md)
+    and the whole level's beside it."""
     from demo.context import AppContext, AppSettings
     from demo.finetune import cap_note
     from rlcore.profile import profile_of
@@ -195,6 +235,9 @@ def test_the_cap_note_says_what_a_practice_run_needs_beside_what_the_whole_level
     context = AppContext(AppSettings(checkpoints_dir=Path("checkpoints"), work_dir=tmp_path / "work"))
     from_agent = cap_note(context, system, "mario-1-3")
     assert 0 < knobs.practice_needs < knobs.start_needs
-    assert f"needs about **{knobs.practice_needs:,}**" in from_agent and "practises where the agent fails" in from_agent
+    assert (
+        f"needs about **{knobs.practice_needs:,}**" in from_agent
+        and "practises where the agent fails" in from_agent
+    )
     assert f"on the whole task it needs about **{knobs.start_needs:,}**" in from_agent
     assert f"{knobs.practice_needs:,}" not in cap_note(context, system, None)  # a new agent does not practise

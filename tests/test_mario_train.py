@@ -29,9 +29,18 @@ def restore_torch_threads():
 
 
 def _config(**overrides):
-    return api.Config(**{"burnin": 45, "batch_size": 8, "memory_size": 2_000, "log_every": 1,
-                         "checkpoint_every": 10_000, "max_steps": 150, "exploration_rate_decay": 0.999,
-                         **overrides})
+    return api.Config(
+        **{
+            "burnin": 45,
+            "batch_size": 8,
+            "memory_size": 2_000,
+            "log_every": 1,
+            "checkpoint_every": 10_000,
+            "max_steps": 150,
+            "exploration_rate_decay": 0.999,
+            **overrides,
+        }
+    )
 
 
 FAKE_ENV = functools.partial(make_fake_env, min_frames=40, max_frames=200)  # 10-50 steps per episode
@@ -60,8 +69,14 @@ def trained(tmp_path_factory):
 def test_a_short_real_run_learns_and_writes_a_complete_checkpoint(trained):
     out, (tensors, meta) = trained
     names = {p.name for p in out.iterdir()}
-    assert {"model.safetensors", "config.json", "training_state.safetensors", "training_state.json",
-            "metrics.jsonl", "log"} <= names
+    assert {
+        "model.safetensors",
+        "config.json",
+        "training_state.safetensors",
+        "training_state.json",
+        "metrics.jsonl",
+        "log",
+    } <= names
     assert meta["step"] == 120 and 0 < meta["exploration_rate"] < 1
     document = json.loads((out / "config.json").read_text())
     assert document["system"] == "mario" and document["env_id"] == "SuperMarioBros-1-1-v0"
@@ -69,8 +84,8 @@ def test_a_short_real_run_learns_and_writes_a_complete_checkpoint(trained):
     # Q_online moved away from its initialisation, Q_target did not (no sync before step 10,000)
     torch.manual_seed(_config().seed)
     fresh = Mario(config=_config(), memory=False)
-    online = {k[len("online."):]: v for k, v in tensors.items() if k.startswith("online.")}
-    target = {k[len("target."):]: v for k, v in tensors.items() if k.startswith("target.")}
+    online = {k[len("online.") :]: v for k, v in tensors.items() if k.startswith("online.")}
+    target = {k[len("target.") :]: v for k, v in tensors.items() if k.startswith("target.")}
     assert not torch.equal(online["0.weight"], fresh.net.online[0].weight.detach())
     torch.testing.assert_close(target["0.weight"], fresh.net.online[0].weight.detach().contiguous())
     assert load_training_state(out)[1]["step"] == 150  # resumed
@@ -78,8 +93,17 @@ def test_a_short_real_run_learns_and_writes_a_complete_checkpoint(trained):
 
 def test_log_table_has_the_tutorials_columns(fake_run):
     log_lines = (fake_run[0] / "log").read_text().splitlines()
-    assert log_lines[0].split() == ["Episode", "Step", "Epsilon", "MeanReward", "MeanLength", "MeanLoss",
-                                    "MeanQValue", "TimeDelta", "Time"]
+    assert log_lines[0].split() == [
+        "Episode",
+        "Step",
+        "Epsilon",
+        "MeanReward",
+        "MeanLength",
+        "MeanLoss",
+        "MeanQValue",
+        "TimeDelta",
+        "Time",
+    ]
     assert len(log_lines) == 1 + len(fake_run[1]) + len(fake_run[3])
 
 
@@ -140,14 +164,25 @@ def test_resume_without_a_run_is_a_clear_error(tmp_path):
 def test_stop_event_saves_and_returns(tmp_path):
     stop = threading.Event()
     stop.set()
-    assert list(train(_config(max_steps=10_000), tmp_path / "run", stop=stop, device="cpu", env_fn=FAKE_ENV)) == []
+    assert (
+        list(train(_config(max_steps=10_000), tmp_path / "run", stop=stop, device="cpu", env_fn=FAKE_ENV))
+        == []
+    )
     assert (tmp_path / "run" / "config.json").is_file()
 
 
 def test_evaluate_and_play_through_the_api(trained, tmp_path):
     out = trained[0]
     results = evaluate(out, episodes=2, seed=5, max_steps=150)  # api.evaluate, with a cap on episode length
-    for key in ("mean_reward", "std_reward", "mean_x_pos", "max_x_pos", "flag_rate", "n_eval_episodes", "date"):
+    for key in (
+        "mean_reward",
+        "std_reward",
+        "mean_x_pos",
+        "max_x_pos",
+        "flag_rate",
+        "n_eval_episodes",
+        "date",
+    ):
         assert key in results
     assert results["seeds"] == [5, 6] and len(results["episodes"]) == 2
     assert all(e["x_pos"] > 40 for e in results["episodes"])
@@ -207,7 +242,14 @@ def test_resume_after_a_kill_restarts_from_the_last_periodic_checkpoint(tmp_path
 
 def test_keep_snapshots_keeps_each_checkpoints_playable_weights(tmp_path):
     out = tmp_path / "run"
-    list(train(_config(checkpoint_every=50, max_steps=120, keep_snapshots=True), out, device="cpu", env_fn=FAKE_ENV))
+    list(
+        train(
+            _config(checkpoint_every=50, max_steps=120, keep_snapshots=True),
+            out,
+            device="cpu",
+            env_fn=FAKE_ENV,
+        )
+    )
     snapshots = sorted(p.name for p in (out / "snapshots").iterdir())
     assert snapshots == ["step-00000050", "step-00000100", "step-00000120"]
     first, last = Mario.load(out / "snapshots" / snapshots[0]), Mario.load(out / "snapshots" / snapshots[-1])
@@ -215,7 +257,9 @@ def test_keep_snapshots_keeps_each_checkpoints_playable_weights(tmp_path):
     final = Mario.load(out)  # the last snapshot is the run's own final checkpoint
     for name, weight in last.net.online.state_dict().items():
         assert torch.equal(weight, final.net.online.state_dict()[name])
-    assert any(not torch.equal(w, last.net.online.state_dict()[n]) for n, w in first.net.online.state_dict().items())
+    assert any(
+        not torch.equal(w, last.net.online.state_dict()[n]) for n, w in first.net.online.state_dict().items()
+    )
 
 
 def test_learner_and_workers_are_pinned_apart_and_the_learner_unpinned_on_close(tmp_path):
@@ -259,8 +303,9 @@ def test_progress_comes_by_agent_steps_between_the_episode_records(tmp_path):
     """The app's Train tab shows Mario's progress by agent steps: records come an episode apart."""
     events = []  # ("progress", done, doing) and ("record", step) in the order they came
     progress = lambda done, doing: events.append(("progress", done, doing))  # noqa: E731
-    for record in train(_config(num_envs=2), tmp_path / "run", device="cpu", env_fn=FAKE_ENV,
-                        progress=progress):
+    for record in train(
+        _config(num_envs=2), tmp_path / "run", device="cpu", env_fn=FAKE_ENV, progress=progress
+    ):
         events.append(("record", record["step"]))
     steps = [e[1] for e in events if e[0] == "progress"]
     assert events[0] == ("progress", 0, "starting 2 emulator worker(s) and the learner")

@@ -50,9 +50,13 @@ def _gymnasium_return(policy, seed: int) -> float:
 
 
 def test_agent_pt_plays_gymnasium_pendulum_with_rlcore_evaluate_returns(exported):
-    code = ("import sys, torch; m = torch.jit.load(sys.argv[1]); "
-            "print(m(torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 2.0]])).tolist())")
-    alone = subprocess.run([sys.executable, "-c", code, str(exported)], capture_output=True, text=True, check=True)
+    code = (
+        "import sys, torch; m = torch.jit.load(sys.argv[1]); "
+        "print(m(torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 2.0]])).tolist())"
+    )
+    alone = subprocess.run(
+        [sys.executable, "-c", code, str(exported)], capture_output=True, text=True, check=True
+    )
     assert len(eval(alone.stdout)) == 2  # loads with torch alone: no rlcore import needed
     policy = torch.jit.load(str(exported))
     results = api.evaluate(str(BUNDLED), episodes=len(SEEDS), seed=SEEDS[0])

@@ -10,7 +10,7 @@ from rlcore.video import write_mp4
 
 
 def _bob_centre(frame: np.ndarray) -> tuple[float, float]:
-    mask = (np.abs(frame.astype(int) - np.array(BOB)).sum(-1) < 40)
+    mask = np.abs(frame.astype(int) - np.array(BOB)).sum(-1) < 40
     ys, xs = np.nonzero(mask)
     assert len(ys) > 50, "the bob is drawn"
     return xs.mean(), ys.mean()

@@ -31,8 +31,12 @@ def test_fast_rollout_equals_the_env_rollout(scale, squash):
         params = params_as_floats(gen_params())
         fast = fast_rollout(net, th0, thdot0, params, 40)
         plain = tensor_rollout(net, th0, thdot0, params, 40)
-    expected = {"th": rollout["th"].squeeze(-1).T, "thdot": rollout["thdot"].squeeze(-1).T,
-                "action": rollout["action"].squeeze(-1).T, "reward": rollout["next", "reward"].squeeze(-1).T}
+    expected = {
+        "th": rollout["th"].squeeze(-1).T,
+        "thdot": rollout["thdot"].squeeze(-1).T,
+        "action": rollout["action"].squeeze(-1).T,
+        "reward": rollout["next", "reward"].squeeze(-1).T,
+    }
     for traj in (fast, plain):
         for key, value in expected.items():
             torch.testing.assert_close(getattr(traj, key), value, rtol=1e-4, atol=1e-4, msg=key)
@@ -48,8 +52,14 @@ def _gradients(rollout_fn, net, th, thdot, params, steps):
     th, thdot = th.clone().requires_grad_(), thdot.clone().requires_grad_()
     traj = rollout_fn(net, th, thdot, params, steps)
     # every output of the rollout takes part in the loss
-    loss = (-traj.reward.mean() + 0.3 * traj.final_th.sum() - 0.2 * traj.final_thdot.sum()
-            + 0.05 * traj.action.square().mean() + 0.1 * traj.th.sin().sum() + 0.01 * traj.thdot.sum())
+    loss = (
+        -traj.reward.mean()
+        + 0.3 * traj.final_th.sum()
+        - 0.2 * traj.final_thdot.sum()
+        + 0.05 * traj.action.square().mean()
+        + 0.1 * traj.th.sin().sum()
+        + 0.01 * traj.thdot.sum()
+    )
     loss.backward()
     return [p.grad.clone() for p in net.parameters()] + [th.grad, thdot.grad]
 
@@ -70,8 +80,9 @@ def test_fast_rollout_gradients_equal_autograd(scale, squash):
 def test_gradients_reach_every_policy_parameter_through_the_env():
     net = _policy_net()
     env = make_env(seed=0)
-    rollout = env.rollout(20, make_policy(net), tensordict=env.reset(env.gen_params(batch_size=[8])),
-                          auto_reset=False)
+    rollout = env.rollout(
+        20, make_policy(net), tensordict=env.reset(env.gen_params(batch_size=[8])), auto_reset=False
+    )
     (-rollout["next", "reward"].mean()).backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -112,7 +123,9 @@ def test_gradient_decay_scales_the_gradient_per_step_back_in_time():
             ths.append(th), thdots.append(thdot), actions.append(action)
             rewards.append(pendulum_reward(th, thdot, u))
             th, thdot = pendulum_dynamics(th, thdot, u, params)
-            th, thdot = [x * decay + x.detach() * (1 - decay) for x in (th, thdot)]  # value x, gradient x decay
+            th, thdot = [
+                x * decay + x.detach() * (1 - decay) for x in (th, thdot)
+            ]  # value x, gradient x decay
         return Trajectory(*[torch.stack(v) for v in (ths, thdots, actions, rewards)], th, thdot)
 
     net = _policy_net(seed=3, scale=30.0, dtype=torch.float64)

@@ -64,7 +64,9 @@ def test_the_live_return_is_the_200_step_return_that_evaluate_reports(trained):
     checkpoint, _, records = trained
     results = api.evaluate(checkpoint, episodes=10, seed=0)
     assert records[-1]["return"] == pytest.approx(results["mean_reward"], rel=1e-5)
-    assert records[-1]["return"] < 40 * records[-1]["reward_per_step"]  # about 200x a per-step figure, both < 0
+    assert (
+        records[-1]["return"] < 40 * records[-1]["reward_per_step"]
+    )  # about 200x a per-step figure, both < 0
 
 
 def test_records_of_older_runs_read_their_per_step_return_as_reward_per_step(tmp_path):
@@ -112,8 +114,14 @@ def test_env_engine_and_fast_engine_train_the_same(tmp_path):
 def test_checkpoint_round_trip_gives_identical_actions(trained, tmp_path):
     checkpoint, _, _ = trained
     agent = api.load(checkpoint)
-    ckpt.save_checkpoint(tmp_path, system="pendulum", algorithm=api.ALGORITHM, env_id=api.ENV_ID,
-                         config=ckpt.load_config(checkpoint)["config"], state_dict=agent.net.state_dict())
+    ckpt.save_checkpoint(
+        tmp_path,
+        system="pendulum",
+        algorithm=api.ALGORITHM,
+        env_id=api.ENV_ID,
+        config=ckpt.load_config(checkpoint)["config"],
+        state_dict=agent.net.state_dict(),
+    )
     again = api.load(tmp_path)
     observations = torch.randn(64, 3)
     assert torch.equal(agent.act(observations), again.act(observations))
@@ -144,21 +152,32 @@ def _edit_config(**changes):
         document["config"].update(changes.get("config", {}))
         document.update({k: v for k, v in changes.items() if k != "config"})
         (directory / ckpt.CONFIG_FILE).write_text(json.dumps(document))
+
     return edit
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: (d / ckpt.WEIGHTS_FILE).unlink(), r"model\.safetensors: missing"),
-    (lambda d: (d / ckpt.WEIGHTS_FILE).write_bytes((d / ckpt.WEIGHTS_FILE).read_bytes()[:500]),
-     r"model\.safetensors: not a readable safetensors file"),
-    (lambda d: torch.save({"x": torch.zeros(1)}, d / ckpt.WEIGHTS_FILE), r"model\.safetensors: .*pickle"),
-    (_edit_config(config={"hidden_size": 32}), r"model\.safetensors: tensor '0\.weight' has shape \(64, 3\)"),
-    (lambda d: save_file({"0.weight": torch.zeros(64, 3)}, str(d / ckpt.WEIGHTS_FILE)),
-     r"model\.safetensors: weights do not match .*missing"),
-    (_edit_config(config={"learning_rate": 1.0}), r"config\.json: unknown field\(s\) learning_rate"),
-    (_edit_config(system="mario"), r"config\.json: a mario checkpoint, expected a pendulum checkpoint"),
-    (lambda d: (d / ckpt.CONFIG_FILE).write_text("{not json"), r"config\.json: not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: (d / ckpt.WEIGHTS_FILE).unlink(), r"model\.safetensors: missing"),
+        (
+            lambda d: (d / ckpt.WEIGHTS_FILE).write_bytes((d / ckpt.WEIGHTS_FILE).read_bytes()[:500]),
+            r"model\.safetensors: not a readable safetensors file",
+        ),
+        (lambda d: torch.save({"x": torch.zeros(1)}, d / ckpt.WEIGHTS_FILE), r"model\.safetensors: .*pickle"),
+        (
+            _edit_config(config={"hidden_size": 32}),
+            r"model\.safetensors: tensor '0\.weight' has shape \(64, 3\)",
+        ),
+        (
+            lambda d: save_file({"0.weight": torch.zeros(64, 3)}, str(d / ckpt.WEIGHTS_FILE)),
+            r"model\.safetensors: weights do not match .*missing",
+        ),
+        (_edit_config(config={"learning_rate": 1.0}), r"config\.json: unknown field\(s\) learning_rate"),
+        (_edit_config(system="mario"), r"config\.json: a mario checkpoint, expected a pendulum checkpoint"),
+        (lambda d: (d / ckpt.CONFIG_FILE).write_text("{not json"), r"config\.json: not valid JSON"),
+    ],
+)
 def test_bad_checkpoint_files_give_one_clear_line(trained, tmp_path, edit, message):
     broken = _corrupt(trained[0], tmp_path, edit)
     with pytest.raises(ckpt.CheckpointError, match=message) as error:
@@ -212,8 +231,14 @@ def test_play_uses_the_viewer_physics(trained):
 def test_curriculum_grows_the_rollout_and_init_from_starts_from_a_checkpoint(trained, tmp_path):
     from rlcore.pendulum.train import rollout_steps
 
-    config = PendulumConfig(iterations=5, batch_size=4, rollout_steps=10, rollout_steps_final=30,
-                            init_from=str(trained[0]), lr=0.0)
+    config = PendulumConfig(
+        iterations=5,
+        batch_size=4,
+        rollout_steps=10,
+        rollout_steps_final=30,
+        init_from=str(trained[0]),
+        lr=0.0,
+    )
     assert [rollout_steps(config, i) for i in range(5)] == [10, 15, 20, 25, 30]
     records = list(train(config, tmp_path))
     assert [r["rollout_steps"] for r in records] == [10, 15, 20, 25, 30]
@@ -236,7 +261,9 @@ def test_presets(tmp_path):
 
 @pytest.mark.gpu
 def test_training_on_cuda_gives_a_checkpoint_that_loads_on_cpu(tmp_path):
-    records = list(train(PendulumConfig(iterations=5, batch_size=16, rollout_steps=30), tmp_path, device="cuda"))
+    records = list(
+        train(PendulumConfig(iterations=5, batch_size=16, rollout_steps=30), tmp_path, device="cuda")
+    )
     assert len(records) == 5 and all(np.isfinite(r["reward_per_step"]) for r in records)
     agent = api.load(tmp_path)  # weights saved from the GPU, loaded on the CPU
     assert next(agent.net.parameters()).device.type == "cpu"

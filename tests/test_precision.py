@@ -15,8 +15,10 @@ from rlcore.runtime import cpu_flags, fast_bfloat16
 
 # /proc/cpuinfo excerpts of the two kinds of x86 server CPU (flags trimmed)
 AVX2_ONLY = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma bmi2\n"
-SAPPHIRE_RAPIDS = ("processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx avx2 avx512f avx512_bf16 "
-                   "amx_bf16 amx_tile\n")
+SAPPHIRE_RAPIDS = (
+    "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx avx2 avx512f avx512_bf16 "
+    "amx_bf16 amx_tile\n"
+)
 CPU = torch.device("cpu")
 
 
@@ -31,21 +33,33 @@ def test_bfloat16_only_on_cpus_that_compute_it_natively():
     assert not native and "no avx512_bf16 / amx_bf16" in reason
     native, reason = fast_bfloat16(CPU, cpu_flags(SAPPHIRE_RAPIDS))
     assert native and "avx512_bf16, amx_bf16" in reason
-    assert fast_bfloat16(CPU, frozenset({"avx512_bf16"}))[0] and fast_bfloat16(CPU, frozenset({"amx_bf16"}))[0]
+    assert (
+        fast_bfloat16(CPU, frozenset({"avx512_bf16"}))[0] and fast_bfloat16(CPU, frozenset({"amx_bf16"}))[0]
+    )
 
 
 def test_auto_follows_this_machines_flags_and_explicit_choices_stay():
     expected = "bfloat16" if {"avx512_bf16", "amx_bf16"} & cpu_flags() else "float32"
     config, why = resolve_precision(preset("fast"), CPU)
     assert preset("fast").precision == "auto" and config.precision == expected and expected in why
-    assert resolve_precision(MarioConfig(precision="bfloat16"), CPU) == (MarioConfig(precision="bfloat16"), None)
+    assert resolve_precision(MarioConfig(precision="bfloat16"), CPU) == (
+        MarioConfig(precision="bfloat16"),
+        None,
+    )
     agent = Mario(config=MarioConfig(precision="auto", memory_size=64))
     assert agent.config.precision == expected and agent.net.bf16 == (expected == "bfloat16")
 
 
 def test_training_with_auto_prints_and_saves_the_resolved_precision(tmp_path, capsys):
-    config = MarioConfig(precision="auto", burnin=20, batch_size=8, memory_size=500, max_steps=40, log_every=1,
-                         checkpoint_every=10_000)
+    config = MarioConfig(
+        precision="auto",
+        burnin=20,
+        batch_size=8,
+        memory_size=500,
+        max_steps=40,
+        log_every=1,
+        checkpoint_every=10_000,
+    )
     list(train(config, tmp_path, device="cpu", env_fn=functools.partial(make_fake_env, max_frames=60)))
     document = json.loads((tmp_path / "config.json").read_text())
     assert document["config"]["precision"] in ("float32", "bfloat16")

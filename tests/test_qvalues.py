@@ -65,7 +65,9 @@ def test_recorded_q_values_are_the_networks_output_on_the_frames_it_acted_on(age
     x = [40] + [s["x_pos"] for s in trace]
     before = [trace[0]["action"]] + [s["performed"] for s in trace[:-1]]
     assert [b - a - SKIP for a, b in zip(x, x[1:])] == [
-        s["delayed_frames"] * kept + (SKIP - s["delayed_frames"]) * s["action"] for s, kept in zip(trace, before)]
+        s["delayed_frames"] * kept + (SKIP - s["delayed_frames"]) * s["action"]
+        for s, kept in zip(trace, before)
+    ]
     assert all(s["sticky"] == (s["delayed_frames"] > 0) for s in trace)
     assert all(s["performed"] == s["action"] for s in trace if s["delayed_frames"] < SKIP)
     if protocol:
@@ -101,7 +103,7 @@ def test_the_q_overlay_changes_the_frames_only_when_it_is_on():
     shown = api.play(MARIO, api.PlayOptions(**options, show_q=True))
     assert len(plain.frames) == len(shown.frames) == 26
     assert all((a == b).all() for a, b in zip(plain.frames, again.frames))  # off: the game's own pixels
-    assert plain.series == shown.series and plain.trace == shown.trace   # the same episode either way
+    assert plain.series == shown.series and plain.trace == shown.trace  # the same episode either way
     width, height = ValueBars(action_labels("right_jump"), 0, 1).size
     for before, after in zip(plain.frames[:-1], shown.frames[:-1]):
         changed = np.argwhere((before != after).any(axis=2))
@@ -119,7 +121,10 @@ def test_the_pendulum_offers_its_torque_as_a_series():
     if agent is None:
         pytest.skip("needs a bundled Pendulum agent")
     episode = pendulum.play(agent, pendulum.PlayOptions(seed=3, steps=40))
-    assert episode.series["torque"] == [s["torque"] for s in episode.trace] and len(episode.series["torque"]) == 40
+    assert (
+        episode.series["torque"] == [s["torque"] for s in episode.trace]
+        and len(episode.series["torque"]) == 40
+    )
 
 
 @pytest.mark.skipif(MARIO is None, reason="needs a bundled Mario agent")
@@ -128,12 +133,26 @@ def test_rlcore_play_show_q_writes_the_overlay_into_the_mp4(tmp_path, capsys):
     from rlcore.video import read_mp4
 
     for name, flags in (("plain", []), ("q", ["--show-q"])):
-        assert cli.main(["play", str(MARIO), "--max-steps", "8", "--seed", "1", "--out", str(tmp_path / f"{name}.mp4"),
-                         *flags]) == 0
+        assert (
+            cli.main(
+                [
+                    "play",
+                    str(MARIO),
+                    "--max-steps",
+                    "8",
+                    "--seed",
+                    "1",
+                    "--out",
+                    str(tmp_path / f"{name}.mp4"),
+                    *flags,
+                ]
+            )
+            == 0
+        )
     (plain, _), (shown, _) = read_mp4(tmp_path / "plain.mp4"), read_mp4(tmp_path / "q.mp4")
     assert len(plain) == len(shown) == 9
     top, height = ValueBars.TOP, ValueBars(action_labels("right_jump"), 0, 1).size[1]
-    panel = np.abs(shown[3][top:top + height].astype(int) - plain[3][top:top + height]).mean()
+    panel = np.abs(shown[3][top : top + height].astype(int) - plain[3][top : top + height]).mean()
     ground = np.abs(shown[3][200:].astype(int) - plain[3][200:]).mean()  # H.264 both times: compared loosely
     assert panel > 20 and ground < 3
     capsys.readouterr()

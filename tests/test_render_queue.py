@@ -16,7 +16,8 @@ PACED = "paced=paced_system"
 
 
 def paced_agent(monkeypatch, tmp_path: Path) -> Path:
-    """The checkpoints folder of a trained paced agent, "paced-agent" (the system known through RLCORE_SYSTEMS)."""
+    """The checkpoints folder of a trained paced agent, "paced-agent"
+    (the system known through RLCORE_SYSTEMS)."""
     monkeypatch.setenv("RLCORE_SYSTEMS", PACED)
     from rlcore.systems import get_system
 
@@ -36,8 +37,9 @@ def paced_app(monkeypatch, tmp_path):
 def watch(client: Client, seed: int, pulls: int):
     """/watch of the paced agent: system, agent, compare, seed, then every system's controls (Mario's level,
     the Pendulum's physics, the paced bandit's pulls) as the Watch tab lays them out."""
-    return client.submit("paced", "paced-agent", "(none)", seed, 1, 1, 10.0, 1.0, 1.0, pulls,
-                         api_name="/watch")
+    return client.submit(
+        "paced", "paced-agent", "(none)", seed, 1, 1, 10.0, 1.0, 1.0, pulls, api_name="/watch"
+    )
 
 
 def test_a_cached_episode_is_served_at_once_while_renders_fill_every_slot(paced_app):
@@ -77,8 +79,9 @@ def snapshots_of(agent: Path, steps=(10, 20)) -> None:
 
 def lineup(client: Client, seed: int, pulls: int):
     """/watch_snapshots of the paced agent: the Watch tab's inputs, as watch()."""
-    return client.submit("paced", "paced-agent", "(none)", seed, 1, 1, 10.0, 1.0, 1.0, pulls,
-                         api_name="/watch_snapshots")
+    return client.submit(
+        "paced", "paced-agent", "(none)", seed, 1, 1, 10.0, 1.0, 1.0, pulls, api_name="/watch_snapshots"
+    )
 
 
 @pytest.mark.extended
@@ -184,8 +187,9 @@ def test_a_renders_memory_does_not_grow_with_its_episodes_length(tmp_path):
     renderer.episode("pendulum", checkpoints / name, {"seed": 9, "steps": 2})  # the first imports
     peaks = {}
     for steps in (30, 1000):
-        rendered, peaks[steps] = traced_peak(lambda: renderer.episode("pendulum", checkpoints / name,
-                                                                      {"seed": 1, "steps": steps}))
+        rendered, peaks[steps] = traced_peak(
+            lambda: renderer.episode("pendulum", checkpoints / name, {"seed": 1, "steps": steps})
+        )
         assert rendered.frames == steps + 1
     long_bytes = 1001 * 320 * 320 * 3
     # measured: 1.0 MB and 1.4 MB; the long one took 308 MB when its frames were made before being encoded
@@ -217,7 +221,11 @@ def test_a_comparisons_and_a_lineups_agents_are_played_at_once(monkeypatch, tmp_
     start = time.monotonic()
     compared = renderer.comparison("paced", first, second, {"seed": 1, "pulls": pulls})
     elapsed = time.monotonic() - start
-    assert compared.cached is False and len(plays) == 2 and compared.left.frames == compared.right.frames == pulls
+    assert (
+        compared.cached is False
+        and len(plays) == 2
+        and compared.left.frames == compared.right.frames == pulls
+    )
     (start_a, end_a), (start_b, end_b) = plays
     assert max(start_a, start_b) < min(end_a, end_b), plays  # the two plays ran at the same time
     assert elapsed < 1.6 * pulls * 0.4, elapsed  # one play's 4 s and the encoding, not 8 s and more
@@ -256,11 +264,15 @@ def served_copies(folder: Path) -> list[Path]:
 
 def test_gradios_copies_of_served_videos_are_bounded_after_each_render(monkeypatch, tmp_path):
     """Carried over to issue 30: Gradio copies each served file into GRADIO_TEMP_DIR (deleted by age only: 12
-    renders in 20 s left 13 copies). After each render the app keeps the max_served_copies most recently served."""
+    renders in 20 s left 13 copies). After each render the app keeps the max_served_copies
+    most recently served."""
     gradio_copies = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(gradio_copies))  # read when the app's Blocks are made
     checkpoints = paced_agent(monkeypatch, tmp_path)
-    with running_app(checkpoints, tmp_path / "work", max_served_copies=3, served_copies_min_age=0.0) as (url, _):
+    with running_app(checkpoints, tmp_path / "work", max_served_copies=3, served_copies_min_age=0.0) as (
+        url,
+        _,
+    ):
         client = Client(url, verbose=False)
         for seed in range(1, 9):
             video, *_ = watch(client, seed, 1).result(timeout=120)

@@ -1,4 +1,5 @@
-"""rlcore.resolve: the one answer to "which config does this run get?", for the CLI, the app and the benches."""
+"""rlcore.resolve: the one answer to "which config does this run get?", for the CLI,
+the app and the benches."""
 
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ STORED = json.loads((AGENT / "config.json").read_text())["config"]
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """A checkpoint whose config asks for where and how it ran (a Ray address, 6 workers), and a run's folder."""
+    """A checkpoint whose config asks for where and how it ran
+    (a Ray address, 6 workers), and a run's folder."""
     root = tmp_path_factory.mktemp("resolve")
-    for name, changes in (("agent", {"collector": "ray", "ray_address": "127.0.0.1:1", "num_envs": 6}),
-                          ("run", {"num_envs": 2, "lr": 0.001, "max_steps": 5000})):
-        shutil.copytree(AGENT, root / name, ignore=shutil.ignore_patterns("snapshots", "*.mp4", "training_state.*"))
+    for name, changes in (
+        ("agent", {"collector": "ray", "ray_address": "127.0.0.1:1", "num_envs": 6}),
+        ("run", {"num_envs": 2, "lr": 0.001, "max_steps": 5000}),
+    ):
+        shutil.copytree(
+            AGENT, root / name, ignore=shutil.ignore_patterns("snapshots", "*.mp4", "training_state.*")
+        )
         document = json.loads((root / name / "config.json").read_text())
         document["config"].update(changes)
         (root / name / "config.json").write_text(json.dumps(document))
@@ -32,15 +38,31 @@ def folders(tmp_path_factory):
 # (base, overrides) -> the fields expected; "stored": the value in mario-1-1's config.json
 CASES = [
     ({}, {}, {"gamma": MarioConfig.gamma, "n_step": MarioConfig.n_step, "num_envs": MarioConfig.num_envs}),
-    ({"preset": "fast"}, {}, {k: FAST_CHANGES[k] for k in ("n_step", "num_envs", "precision", "gamma")
-                              if k in FAST_CHANGES}),
+    (
+        {"preset": "fast"},
+        {},
+        {k: FAST_CHANGES[k] for k in ("n_step", "num_envs", "precision", "gamma") if k in FAST_CHANGES},
+    ),
     ({"preset": "fast"}, {"n_step": 5, "num_envs": 1}, {"n_step": 5, "num_envs": 1}),  # flags beat the preset
-    # --init: the learned config from the checkpoint, where/how to run from the defaults, then fine_tune, then flags
-    ({"init": "agent"}, {}, {"gamma": STORED["gamma"], "dueling": STORED["dueling"], "collector": "local",
-                            "ray_address": "", "num_envs": MARIO.fine_tune["num_envs"],
-                            "exploration_rate": MARIO.fine_tune["exploration_rate"]}),
-    ({"init": "agent"}, {"stage": 2, "exploration_rate": 0.5, "num_envs": 1},
-     {"stage": 2, "exploration_rate": 0.5, "num_envs": 1, "gamma": STORED["gamma"]}),
+    # --init: the learned config from the checkpoint, where/how to run from the defaults,
+    # then fine_tune, then flags
+    (
+        {"init": "agent"},
+        {},
+        {
+            "gamma": STORED["gamma"],
+            "dueling": STORED["dueling"],
+            "collector": "local",
+            "ray_address": "",
+            "num_envs": MARIO.fine_tune["num_envs"],
+            "exploration_rate": MARIO.fine_tune["exploration_rate"],
+        },
+    ),
+    (
+        {"init": "agent"},
+        {"stage": 2, "exploration_rate": 0.5, "num_envs": 1},
+        {"stage": 2, "exploration_rate": 0.5, "num_envs": 1, "gamma": STORED["gamma"]},
+    ),
     # --resume: the run's saved config, run-time fields included, then flags
     ({"resume": "run"}, {}, {"num_envs": 2, "lr": 0.001, "max_steps": 5000}),
     ({"resume": "run"}, {"max_steps": 9000}, {"num_envs": 2, "max_steps": 9000}),

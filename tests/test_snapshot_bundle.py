@@ -1,6 +1,7 @@
-"""Bundled snapshots (issue 12, item 2): `rlcore bundle-snapshots RUN AGENT --steps ...` ships a few of a run's
-snapshots with an agent in float16 (half the size, loaded back to float32), with their evaluations; the Watch
-tab's "How it learned" reads them. Fixtures are made from the bundled Mario agent (tests/app_support.py)."""
+"""Bundled snapshots (issue 12, item 2): `rlcore bundle-snapshots RUN AGENT --steps ...` ships a few of a
+run's snapshots with an agent in float16 (half the size, loaded back to float32), with their evaluations; the
+Watch tab's "How it learned" reads them. Fixtures are made from the bundled Mario agent
+(tests/app_support.py)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ def test_bundled_snapshots_are_half_the_size_and_load_back_to_float32(run_and_ag
     assert shipped == ["step-00100000", "step-00700000"] and "MB" in capsys.readouterr().out
     for name in shipped:
         source, bundled = (folder / "snapshots" / name / "model.safetensors" for folder in (run, agent))
-        assert {entry["dtype"] for key, entry in read_safetensors_header(bundled).items() if key != "__metadata__"} \
-            == {"F16"}
+        assert {
+            entry["dtype"] for key, entry in read_safetensors_header(bundled).items() if key != "__metadata__"
+        } == {"F16"}
         assert bundled.stat().st_size < 0.51 * source.stat().st_size
         mario = get_system("mario").load(bundled.parent)  # the checkpoint rules accept float16 for float32
         original = load_tensors(source)
@@ -81,7 +83,10 @@ def test_the_watch_tab_describes_an_agents_snapshots_or_says_it_has_none(run_and
     mario = get_system("mario")
     rates = snapshot_rates(agent)
     assert [evaluated_rate(mario, rates[f"step-{s:08d}"]) for s in SNAPSHOT_STEPS] == [
-        "flag rate 0% (0/20)", "flag rate 50% (10/20)", "flag rate 100% (20/20)"]
+        "flag rate 0% (0/20)",
+        "flag rate 50% (10/20)",
+        "flag rate 100% (20/20)",
+    ]
     assert evaluated_rate(mario, rates["step-00300000"], counts=False) == "flag rate 50%"
     assert [short_steps(s) for s in (999, 100_000, 275_000, 1_250_000)] == ["999", "100k", "275k", "1.25M"]
     assert bundled_snapshots(bundled_agent("pendulum")) == []  # the Pendulum ships none

@@ -25,15 +25,21 @@ def is_binary(path: Path) -> bool:
         return b"\0" in f.read(8000)
 
 
-@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(),
-                    reason="needs a git checkout")
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout"
+)
 def test_every_binary_file_in_the_repository_is_an_lfs_file_by_gitattributes():
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     binaries = [name for name in tracked.decode().split("\0") if name and is_binary(ROOT / name)]
     assert len(binaries) >= 20  # the bundled agents' weights, videos and plots
     keys = ["filter", "diff", "merge", "text"]
-    attributes = subprocess.run(["git", "check-attr", *keys, "-z", "--", *binaries],
-                                cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    attributes = (
+        subprocess.run(
+            ["git", "check-attr", *keys, "-z", "--", *binaries], cwd=ROOT, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     found = {(attributes[i], attributes[i + 1]): attributes[i + 2] for i in range(0, len(attributes) - 2, 3)}
     lfs = ["lfs", "lfs", "lfs", "unset"]
     wrong = [name for name in binaries if [found[(name, key)] for key in keys] != lfs]
@@ -43,9 +49,18 @@ def test_every_binary_file_in_the_repository_is_an_lfs_file_by_gitattributes():
 # --------------------------------------------------------------------------- what a deploy sends
 
 
-LEFT_OUT = ("tests/test_x.py", "bench/bench.py", "runs/r/model.safetensors", "rlcore/__pycache__/x.pyc",
-            "checkpoints/pendulum-swingup/training_state.json", "checkpoints/.half-copied/config.json",
-            ".venv/bin/python", ".env", "notes.txt", "checkpoints/in-training/mario-1-3/model.safetensors")
+LEFT_OUT = (
+    "tests/test_x.py",
+    "bench/bench.py",
+    "runs/r/model.safetensors",
+    "rlcore/__pycache__/x.pyc",
+    "checkpoints/pendulum-swingup/training_state.json",
+    "checkpoints/.half-copied/config.json",
+    ".venv/bin/python",
+    ".env",
+    "notes.txt",
+    "checkpoints/in-training/mario-1-3/model.safetensors",
+)
 
 
 def app_folder(tmp_path: Path) -> Path:
@@ -72,8 +87,14 @@ def test_a_dry_run_lists_the_app_and_its_agents_and_nothing_else(tmp_path, capsy
     listed = {row.split()[1]: int(row.split()[0].replace(",", "")) for row in rows}
     every_file = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     assert set(LEFT_OUT) <= every_file and set(listed) == every_file - set(LEFT_OUT)
-    assert {"app.py", "README.md", "requirements.txt", "rlcore/space.py", "demo/__init__.py",
-            "checkpoints/pendulum-swingup/model.safetensors"} <= set(listed)
+    assert {
+        "app.py",
+        "README.md",
+        "requirements.txt",
+        "rlcore/space.py",
+        "demo/__init__.py",
+        "checkpoints/pendulum-swingup/model.safetensors",
+    } <= set(listed)
     megabytes = sum(listed.values()) / 2**20
     assert total.startswith(f"{len(listed)} files, {megabytes:.1f} MB would go to the Space")
 
@@ -134,14 +155,26 @@ def space_app(folder: Path, work_dir: Path, hub_url: str) -> Iterator[str]:
     from app_support import free_port
 
     port = free_port()
-    env = {**os.environ, "SPACE_ID": "alice/rlcore", "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_SERVER_PORT": str(port), "RLCORE_APP_DIR": str(work_dir), "HF_ENDPOINT": hub_url,
-           "HF_HOME": str(work_dir / "hf")}
+    env = {
+        **os.environ,
+        "SPACE_ID": "alice/rlcore",
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "RLCORE_APP_DIR": str(work_dir),
+        "HF_ENDPOINT": hub_url,
+        "HF_HOME": str(work_dir / "hf"),
+    }
     log = work_dir / "app.log"
     work_dir.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=folder, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 240
@@ -160,7 +193,6 @@ def space_app(folder: Path, work_dir: Path, hub_url: str) -> Iterator[str]:
             process.wait()
 
 
-
 @pytest.mark.extended
 def test_the_app_deploys_as_a_space_that_runs_from_a_download_of_it(tmp_path):
     from gradio_client import Client
@@ -171,27 +203,43 @@ def test_the_app_deploys_as_a_space_that_runs_from_a_download_of_it(tmp_path):
 
     with HubServer(tokens={TOKEN: "alice"}) as server:
         env = {**os.environ, "HF_ENDPOINT": server.url, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf")}
-        deployed = subprocess.run([sys.executable, "-m", "rlcore", "deploy-space", "alice/rlcore"], cwd=ROOT,
-                                  env=env, capture_output=True, text=True, timeout=300)
+        deployed = subprocess.run(
+            [sys.executable, "-m", "rlcore", "deploy-space", "alice/rlcore"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert deployed.returncode == 0, deployed.stderr
         assert f"deployed: {server.url}/spaces/alice/rlcore/commit/" in deployed.stdout
         assert len(server.commits("alice/rlcore", repo_type="space")) == 1
         assert set(server.files("alice/rlcore", repo_type="space")) == set(space_plan(ROOT).files)
 
-        space = Path(snapshot_download("alice/rlcore", repo_type="space", local_dir=tmp_path / "space",
-                                       endpoint=server.url, token=False))
+        space = Path(
+            snapshot_download(
+                "alice/rlcore",
+                repo_type="space",
+                local_dir=tmp_path / "space",
+                endpoint=server.url,
+                token=False,
+            )
+        )
         where = "import demo, rlcore; print(demo.__file__, rlcore.__file__)"
-        probe = subprocess.run([sys.executable, "-c", where], cwd=space, capture_output=True, text=True,
-                               check=True)
+        probe = subprocess.run(
+            [sys.executable, "-c", where], cwd=space, capture_output=True, text=True, check=True
+        )
         assert all(Path(f).is_relative_to(space) for f in probe.stdout.split())  # the Space's code, not ours
         replay = space / "checkpoints" / "pendulum-swingup" / "replay.mp4"
         assert replay.read_bytes() == (ROOT / "checkpoints" / "pendulum-swingup" / "replay.mp4").read_bytes()
 
         with space_app(space, tmp_path / "work", server.url) as url:
             client = Client(url, verbose=False)
-            *_, video, status, figures, plot = client.predict("pendulum", "pendulum-swingup",
-                                                              api_name="/watch_system")
+            *_, video, status, figures, plot = client.predict(
+                "pendulum", "pendulum-swingup", api_name="/watch_system"
+            )
             assert Path(video).read_bytes() == replay.read_bytes()  # the bundled replay, served by the Space
-            video, status, figures, plot = client.predict("pendulum", "pendulum-swingup", "(none)", 3, 1, 1,
-                                                          10.0, 1.0, 1.0, api_name="/watch")
+            video, status, figures, plot = client.predict(
+                "pendulum", "pendulum-swingup", "(none)", 3, 1, 1, 10.0, 1.0, 1.0, api_name="/watch"
+            )
             assert open(video, "rb").read(12)[4:8] == b"ftyp" and "return" in status  # played by the Space

@@ -37,10 +37,21 @@ def entry_point_package(folder: Path, entry_points: str = "bandit = toy_system")
 def rlcore(*args, endpoint: str, home: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE", "RLCORE_SYSTEMS"))}
     site = entry_point_package(home / "site")
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), HF_HUB_DISABLE_XET="1", HF_TOKEN=TOKEN,
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"), str(site)]))
-    result = subprocess.run([sys.executable, "-m", "rlcore", *map(str, args)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(home),
+        HF_HUB_DISABLE_XET="1",
+        HF_TOKEN=TOKEN,
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"), str(site)]),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "rlcore", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -78,13 +89,21 @@ def test_the_third_system_trains_evaluates_plays_and_goes_to_the_hub_and_back(tm
         trained = rlcore("train", "bandit", "--out", run, "--episodes", 60, "--preset", "eager", **hub)
         assert "train bandit" in trained.stderr and "60/60" in trained.stderr  # the bar counts its budget
         assert json.loads((run / "config.json").read_text())["config"] == {
-            "probabilities": [0.2, 0.8], "lr": 2.0, "episodes": 60, "seed": 0}
-        resumed = rlcore("train", "bandit", "--out", run, "--resume", "--episodes", 80, "--no-progress", **hub)
+            "probabilities": [0.2, 0.8],
+            "lr": 2.0,
+            "episodes": 60,
+            "seed": 0,
+        }
+        resumed = rlcore(
+            "train", "bandit", "--out", run, "--resume", "--episodes", 80, "--no-progress", **hub
+        )
         assert "step=80" in resumed.stderr  # the saved config, with the flag given overriding it
         evaluated = rlcore("evaluate", run, "--episodes", 20, "--seed", 3, "--write", **hub)
         assert "TwoArmedBandit-v0, 20 episodes, seeds 3-22" in evaluated.stdout
         results = json.loads((run / "results.json").read_text())
-        assert results["n_eval_episodes"] == 20 and results["protocols"]["greedy"]["protocol"]["first_seed"] == 3
+        assert (
+            results["n_eval_episodes"] == 20 and results["protocols"]["greedy"]["protocol"]["first_seed"] == 3
+        )
         assert results["best_arm_rate"] == 1.0
         played = rlcore("play", run, "--out", tmp_path / "bandit.mp4", "--pulls", 6, **hub)
         assert "(6 frames)" in played.stdout and (tmp_path / "bandit.mp4").stat().st_size > 500
@@ -92,8 +111,11 @@ def test_the_third_system_trains_evaluates_plays_and_goes_to_the_hub_and_back(tm
         card = server.files("alice/bandit")["README.md"].decode()
         assert "| best arm rate | 100% |" in card and "- type: best_arm_rate" in card
         assert "python -m rlcore train bandit --lr 2.0 --episodes 80" in card
-        pulled = Path(rlcore("pull", "alice/bandit", endpoint=server.url, home=tmp_path / "fresh")
-                      .stdout.strip().splitlines()[-1])
+        pulled = Path(
+            rlcore("pull", "alice/bandit", endpoint=server.url, home=tmp_path / "fresh")
+            .stdout.strip()
+            .splitlines()[-1]
+        )
     assert (pulled / "model.safetensors").read_bytes() == (run / "model.safetensors").read_bytes()
 
 
@@ -105,18 +127,25 @@ def test_the_third_system_declares_its_bounds_on_its_fields_as_rlcore_does(bandi
 
     with pytest.raises(ValueError, match=r"^config: field 'episodes' must be from 1 to 1000000, got 0$"):
         resolve_config(bandit, overrides={"episodes": 0})
-    with pytest.raises(ValueError, match=r"^config: field 'probabilities' must have at most 16 items, got 17$"):
+    with pytest.raises(
+        ValueError, match=r"^config: field 'probabilities' must have at most 16 items, got 17$"
+    ):
         from_dict(bandit.Config, {"probabilities": [0.5] * 17})
     with pytest.raises(ValueError, match=r"^config: field 'lr' must be a finite number, got nan$"):
         from_dict(bandit.Config, {"lr": float("nan")})
     train = cli.build_parser(["train", "bandit"])._subparsers._group_actions[0].choices["train"]
     text = " ".join(train._subparsers._group_actions[0].choices["bandit"].format_help().split())
-    assert "--episodes EPISODES pulls to learn from (one pull is an episode) (from 1 to 1000000; default: 200)" in text
+    assert (
+        "--episodes EPISODES pulls to learn from (one pull is an episode) (from 1 to 1000000; default: 200)"
+        in text
+    )
 
 
 def test_the_third_system_in_the_app_watch_and_agents_tabs(bandit, tmp_path):
     checkpoints = tmp_path / "checkpoints"
-    for _ in bandit.train(resolve_config(bandit, preset="eager", overrides={"episodes": 50}), checkpoints / "bandit-agent"):
+    for _ in bandit.train(
+        resolve_config(bandit, preset="eager", overrides={"episodes": 50}), checkpoints / "bandit-agent"
+    ):
         pass
     with running_app(checkpoints, tmp_path / "work") as (url, _):
         client = Client(url, verbose=False)
@@ -124,8 +153,9 @@ def test_the_third_system_in_the_app_watch_and_agents_tabs(bandit, tmp_path):
         assert [c[0] for c in choices] == ["bandit-agent"]
         # the inputs: system, agent, compare, seed, then every system's controls (Mario's level, the
         # pendulum's physics, the bandit's pulls), as the Watch tab lays them out
-        video, status, figures, plot = client.predict("bandit", "bandit-agent", "(none)", 2, 1, 1, 10.0, 1.0, 1.0,
-                                                      5, api_name="/watch")
+        video, status, figures, plot = client.predict(
+            "bandit", "bandit-agent", "(none)", 2, 1, 1, 10.0, 1.0, 1.0, 5, api_name="/watch"
+        )
         summary = figures["agents"]["bandit-agent"]["summary"]
         assert summary["steps"] == 5 and figures["agents"]["bandit-agent"]["frames"] == 5
         assert Path(video).stat().st_size > 500 and "| return |" in status
@@ -180,7 +210,8 @@ def test_each_system_has_its_profile_beside_its_module_with_widgets_for_its_task
 
 
 def test_a_system_without_a_profile_is_shown_with_a_generic_one_and_a_bad_profile_is_one_line(
-        monkeypatch, tmp_path):
+    monkeypatch, tmp_path
+):
     from demo.train import run_config
     from rlcore.profile import profile_of
 
@@ -194,10 +225,16 @@ def test_a_system_without_a_profile_is_shown_with_a_generic_one_and_a_bad_profil
     not_one = plain_system(monkeypatch, tmp_path, "odd", profile="PROFILE = {'label': 'Odd'}\n")
     with pytest.raises(TypeError, match=r"^odd_system_ui.PROFILE must be an rlcore.profile.Profile$"):
         profile_of(not_one)
-    stray = plain_system(monkeypatch, tmp_path, "stray", profile=(
-        "from rlcore.profile import PlayControl, Profile, TrainKnobs\n"
-        "PROFILE = Profile('Stray', TrainKnobs('Pulls', '', 10, 10,\n"
-        "                  task=(PlayControl('pulls', 'Pulls'),)))\n"))
+    stray = plain_system(
+        monkeypatch,
+        tmp_path,
+        "stray",
+        profile=(
+            "from rlcore.profile import PlayControl, Profile, TrainKnobs\n"
+            "PROFILE = Profile('Stray', TrainKnobs('Pulls', '', 10, 10,\n"
+            "                  task=(PlayControl('pulls', 'Pulls'),)))\n"
+        ),
+    )
     with pytest.raises(TypeError, match=r"task widgets \['pulls'\] are not stray's task_fields"):
         profile_of(stray)
     broken = plain_system(monkeypatch, tmp_path, "broken", profile="import no_such_module_here\n")
@@ -213,8 +250,9 @@ def test_a_system_without_a_profile_plays_in_the_watch_tab(monkeypatch, tmp_path
     with running_app(checkpoints, tmp_path / "work") as (url, _):
         client = Client(url, verbose=False)
         # the inputs: system, agent, compare, seed, then the built-in systems' controls (none of its own)
-        video, status, figures, plot = client.predict("plain", "plain-agent", "(none)", 2, 1, 1, 10.0, 1.0,
-                                                      1.0, False, api_name="/watch")
+        video, status, figures, plot = client.predict(
+            "plain", "plain-agent", "(none)", 2, 1, 1, 10.0, 1.0, 1.0, False, api_name="/watch"
+        )
         summary = figures["agents"]["plain-agent"]["summary"]
         assert summary["steps"] == 8 and Path(video).stat().st_size > 500  # its PlayOptions' default: 8 pulls
         assert [row[0] for row in plot["data"]] == list(range(8))  # the generic profile's trace: reward

@@ -49,8 +49,14 @@ def test_the_pendulum_zip_uploads_in_agents_and_plays_in_watch_without_the_resum
     assert RESUME_STATE <= {p.name for p in run.iterdir()}  # the run can still be resumed where it trained
     names = names_in(archive)
     events = {name for name in names if name.startswith("events.out.tfevents.")}  # TensorBoard's logs
-    assert len(events) == 1 and names - events == {"model.safetensors", "config.json", RESULTS_FILE,
-                                                   "metrics.jsonl", REPLAY_FILE, "training.png"}
+    assert len(events) == 1 and names - events == {
+        "model.safetensors",
+        "config.json",
+        RESULTS_FILE,
+        "metrics.jsonl",
+        REPLAY_FILE,
+        "training.png",
+    }
     assert names == {p.name for p in files_to_push(run)}  # the zip is what a Hub push publishes
     added, *_ = client.predict([handle_file(archive)], False, api_name="/upload_agent")
     assert added.startswith("Added **uploaded/pendulum-"), added
@@ -67,13 +73,19 @@ def test_a_mario_zip_is_under_15_mb_and_leaves_the_resume_state_out(tmp_path):
     out = tmp_path / "run"
     from rlcore.mario.train import train
 
-    list(train(config, out, device="cpu", env_fn=functools.partial(make_fake_env, min_frames=40, max_frames=200)))
+    list(
+        train(
+            config, out, device="cpu", env_fn=functools.partial(make_fake_env, min_frames=40, max_frames=200)
+        )
+    )
     for name in (RESULTS_FILE, REPLAY_FILE):  # what the tab adds after training: its evaluation and video
         shutil.copyfile(BUNDLED_MARIO / name, out / name)
     state_mb = (out / TRAINING_STATE_FILE).stat().st_size / 2**20
     archive = zip_checkpoint(out, tmp_path / "downloads")
     assert names_in(archive) == {p.name for p in files_to_push(out)}
-    assert {"model.safetensors", "config.json", RESULTS_FILE, "metrics.jsonl", REPLAY_FILE} <= names_in(archive)
+    assert {"model.safetensors", "config.json", RESULTS_FILE, "metrics.jsonl", REPLAY_FILE} <= names_in(
+        archive
+    )
     assert not RESUME_STATE & names_in(archive) and state_mb > 10
     assert archive.stat().st_size < 15 * 2**20
     assert not list((tmp_path / "downloads").glob(".*"))  # no temporary file left beside it

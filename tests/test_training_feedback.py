@@ -1,6 +1,7 @@
 """What a visitor sees while a run trains (issue 12, items 7 and 8): the start-up said in words, progress at
 least every ~2 s between slow records, and the training processes niced below the app. Uses the paced toy
-system (tests/paced_system.py: one record at the end only, a worker process of its own) through RLCORE_SYSTEMS."""
+system (tests/paced_system.py: one record at the end only, a worker process of its own)
+through RLCORE_SYSTEMS."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ PACED = "paced=paced_system"
 
 
 def nice_of(pid: int) -> int:
-    return int(subprocess.run(["ps", "-o", "ni=", "-p", str(pid)], capture_output=True, text=True,
-                              check=True).stdout)
+    return int(
+        subprocess.run(["ps", "-o", "ni=", "-p", str(pid)], capture_output=True, text=True, check=True).stdout
+    )
 
 
 def children_of(pid: int) -> list[int]:
@@ -48,7 +50,9 @@ def follow_run(run, on_poll=None) -> list[tuple[float, int | None, str]]:
     return seen
 
 
-def test_start_up_is_said_then_progress_moves_every_second_and_the_run_is_niced_below_the_app(paced, tmp_path):
+def test_start_up_is_said_then_progress_moves_every_second_and_the_run_is_niced_below_the_app(
+    paced, tmp_path
+):
     from paced_system import WORKER_STARTED
 
     from demo.jobs import FINISHED, LOADING, STARTING, TRAINING_NICE, RunLimits, TrainingRuns
@@ -110,7 +114,9 @@ def test_a_replay_pauses_the_run_and_its_workers_and_the_pause_is_not_counted_by
             run.heartbeat()
             time.sleep(0.05)
         processes = [run._process.pid, *children_of(run._process.pid)]
-        assert len(processes) >= 2 and os.getpgid(processes[0]) == processes[0] != os.getpgid(0)  # its own group
+        assert len(processes) >= 2 and os.getpgid(processes[0]) == processes[0] != os.getpgid(
+            0
+        )  # its own group
         with runs.replays_first():
             time.sleep(0.5)  # a signal is delivered at once; the queue may still hold a message sent before
             states = [process_state(pid) for pid in processes]
@@ -175,8 +181,9 @@ def test_a_burst_of_replays_pauses_a_run_only_within_its_credit_whatever_the_rat
     and the run held the training slot ever longer)."""
     from demo.jobs import RunLimits, TrainingRuns
 
-    runs = TrainingRuns(RunLimits(max_seconds=120, heartbeat_timeout=600, max_pause_share=0.25,
-                                  max_pause_bank=2.0))
+    runs = TrainingRuns(
+        RunLimits(max_seconds=120, heartbeat_timeout=600, max_pause_share=0.25, max_pause_bank=2.0)
+    )
     burst_over = threading.Event()
 
     def replays_back_to_back():
@@ -241,7 +248,9 @@ def test_a_real_mario_run_shows_its_steps_and_its_emulators_run_niced(tmp_path):
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     runs = TrainingRuns(RunLimits(max_seconds=300, heartbeat_timeout=60))
     try:
-        run = runs.start("visitor", "mario", run_config("mario", "tutorial", 3000, 0.00025, 0), tmp_path / "run")
+        run = runs.start(
+            "visitor", "mario", run_config("mario", "tutorial", 3000, 0.00025, 0), tmp_path / "run"
+        )
         seen = follow_run(run, look)
     finally:
         runs.shutdown()
@@ -251,7 +260,9 @@ def test_a_real_mario_run_shows_its_steps_and_its_emulators_run_niced(tmp_path):
     assert len(stepping) >= 5 and max(gaps) < 2.0, gaps
     assert niceness["learner"] == min(19, ours + TRAINING_NICE)
     workers = niceness["workers"]  # forked from the learner (inherited), then niced below it (train.py)
-    assert len(workers) >= 1 and all(n >= min(19, niceness["learner"] + WORKER_NICE) for n in workers), niceness
+    assert len(workers) >= 1 and all(n >= min(19, niceness["learner"] + WORKER_NICE) for n in workers), (
+        niceness
+    )
 
 
 def test_replays_first_can_be_turned_off_by_the_environment(monkeypatch):

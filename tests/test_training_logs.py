@@ -29,13 +29,18 @@ def test_a_short_pendulum_training_writes_event_files_tensorboard_reads_back(tmp
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5]
     assert len(list((tmp_path / "run").glob(EVENT_FILES))) == 1
     found = scalars(tmp_path / "run")
-    logged = {(key, record["step"]): value for record in records for key, value in record.items()
-              if key != "step" and isinstance(value, int | float) and not isinstance(value, bool)}
+    logged = {
+        (key, record["step"]): value
+        for record in records
+        for key, value in record.items()
+        if key != "step" and isinstance(value, int | float) and not isinstance(value, bool)
+    }
     assert {"return", "last_reward", "grad_norm"} <= {key for key, _ in logged} == set(found)
     for tag, series in found.items():
         expected = sorted((step, value) for (key, step), value in logged.items() if key == tag)
         assert [step for step, _ in series] == [step for step, _ in expected]
         assert [value for _, value in series] == pytest.approx([value for _, value in expected], rel=1e-6)
+
 
 def test_a_resumed_run_hides_the_records_after_its_checkpoint_and_a_new_run_starts_afresh(tmp_path):
     metrics = MetricsFile(tmp_path / "metrics.jsonl")

@@ -29,9 +29,15 @@ TRANSITION = ("state", "next_state", "action", "reward", "done")  # recall's ord
 
 
 class Mario:
-    def __init__(self, state_dim: tuple[int, int, int] = STATE_DIM, action_dim: int | None = None,
-                 save_dir: str | os.PathLike | None = None, config: MarioConfig | None = None,
-                 device: str | torch.device = "cpu", memory: bool = True):
+    def __init__(
+        self,
+        state_dim: tuple[int, int, int] = STATE_DIM,
+        action_dim: int | None = None,
+        save_dir: str | os.PathLike | None = None,
+        config: MarioConfig | None = None,
+        device: str | torch.device = "cpu",
+        memory: bool = True,
+    ):
         self.device = torch.device(device)
         # precision "auto" is decided here, for this device, and saved resolved (with why) in config.json
         config, self.precision_choice = resolve_precision(config or MarioConfig(), self.device)
@@ -41,13 +47,7 @@ class Mario:
         self.save_dir = Path(save_dir) if save_dir is not None else None
 
         # Mario's DNN to predict the most optimal action
-        self.net = MarioNet(self.state_dim, self.action_dim, dueling=config.dueling,
-                            noisy=config.noisy).float().to(self.device)
-        if config.channels_last:
-            self.net.use_channels_last()
-        if config.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be float32, bfloat16 or auto, got {config.precision!r}")
-        self.net.use_bf16(config.precision == "bfloat16")
+        self.net = self._make_net(config)
 
         self.exploration_rate = config.exploration_rate
         self.exploration_rate_decay = config.exploration_rate_decay
@@ -55,13 +55,10 @@ class Mario:
         self.curr_step = 0
         self.rng = np.random.default_rng(config.seed)
 
-        self.memory = (ReplayMemory(config.memory_size, frame_shape=self.state_dim[1:], stack=self.state_dim[0],
-                                    n_step=config.n_step, num_envs=config.num_envs, seed=config.seed,
-                                    alpha=config.priority_alpha if config.prioritized else 0.0,
-                                    beta=config.priority_beta)
-                       if memory else None)
+        self.memory = self._make_memory(config) if memory else None
         self.batch_size = config.batch_size
-        self.augment_rng = np.random.default_rng([config.seed, 1])  # its own stream: acting draws stay the same
+        # its own stream: acting draws stay the same
+        self.augment_rng = np.random.default_rng([config.seed, 1])
         self.gamma = config.gamma
 
         # fused: the same Adam update in one kernel (several times quicker on CPU: bench/README.md)
@@ -76,6 +73,33 @@ class Mario:
         self.learn_every = config.learn_every  # no. of experiences between updates to Q_online
         self.sync_every = config.sync_every  # no. of experiences between Q_target & Q_online sync
 
+    def _make_net(self, config: MarioConfig) -> MarioNet:
+        """The online and target networks, on this agent's device, in the config's layout and precision."""
+        net = (
+            MarioNet(self.state_dim, self.action_dim, dueling=config.dueling, noisy=config.noisy)
+            .float()
+            .to(self.device)
+        )
+        if config.channels_last:
+            net.use_channels_last()
+        if config.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be float32, bfloat16 or auto, got {config.precision!r}")
+        net.use_bf16(config.precision == "bfloat16")
+        return net
+
+    def _make_memory(self, config: MarioConfig) -> ReplayMemory:
+        """The replay memory of `config`'s size, n-step returns and priorities, for this agent's frames."""
+        return ReplayMemory(
+            config.memory_size,
+            frame_shape=self.state_dim[1:],
+            stack=self.state_dim[0],
+            n_step=config.n_step,
+            num_envs=config.num_envs,
+            seed=config.seed,
+            alpha=config.priority_alpha if config.prioritized else 0.0,
+            beta=config.priority_beta,
+        )
+
     # ------------------------------------------------------------------------------------ act
     def _as_batch(self, state: Any) -> torch.Tensor:
         state = torch.as_tensor(np.asarray(state))
@@ -85,8 +109,8 @@ class Mario:
 
     @torch.no_grad()
     def q_values(self, states: Any) -> np.ndarray:
-        """Q_online(s, a) of every action, (batch, actions) float32, for a batch (or a single state) of uint8 stacks
-        (a noisy network's mean weights, except inside `act`)."""
+        """Q_online(s, a) of every action, (batch, actions) float32, for a batch (or a single state) of uint8
+        stacks (a noisy network's mean weights, except inside `act`)."""
         return self.net(self._as_batch(states), model="online").float().cpu().numpy()
 
     def greedy_actions(self, states: Any) -> np.ndarray:
@@ -110,16 +134,24 @@ class Mario:
     def count_steps(self, n: int) -> None:
         """Advance the schedules by `n` agent steps (taken here by `act`, or by remote workers)."""
         # decrease exploration_rate
-        self.exploration_rate *= self.exploration_rate_decay ** n
+        self.exploration_rate *= self.exploration_rate_decay**n
         self.exploration_rate = max(self.exploration_rate_min, self.exploration_rate)
         # increment step
         self.curr_step += n
 
     # ---------------------------------------------------------------------------- memory
     def cache(self, state, next_state, action, reward, done, *, end: bool | None = None, env_index: int = 0):
-        """Store the experience to self.memory (one new frame; see replay.py), reward scaled by `reward_scale`."""
-        self.memory.cache(state, next_state, action, float(reward) * self.config.reward_scale, done, end=end,
-                          env_index=env_index)
+        """Store the experience to self.memory (one new frame; see replay.py),
+        reward scaled by `reward_scale`."""
+        self.memory.cache(
+            state,
+            next_state,
+            action,
+            float(reward) * self.config.reward_scale,
+            done,
+            end=end,
+            env_index=env_index,
+        )
 
     def recall(self):
         """Retrieve a batch of experiences from memory."""
@@ -151,7 +183,7 @@ class Mario:
         best_action = torch.argmax(next_state_Q, dim=1)
         all_target_Q = next_target_Q if next_target_Q is not None else self.net(next_state, model="target")
         next_Q = all_target_Q[torch.arange(len(best_action), device=best_action.device), best_action]
-        discount = self.gamma ** self.config.n_step
+        discount = self.gamma**self.config.n_step
         return (reward + (1 - done.float()) * discount * next_Q).float()
 
     def update_Q_online(self, td_estimate, td_target, weight: torch.Tensor | None = None):
@@ -159,7 +191,9 @@ class Mario:
         if weight is None:
             loss = self.loss_fn(td_estimate, td_target)
         else:
-            loss = (weight * torch.nn.functional.smooth_l1_loss(td_estimate, td_target, reduction="none")).mean()
+            loss = (
+                weight * torch.nn.functional.smooth_l1_loss(td_estimate, td_target, reduction="none")
+            ).mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -173,12 +207,19 @@ class Mario:
         batch = self._recall_batch()
         state, next_state, action, reward, done = (batch[k] for k in TRANSITION)
         with self.net.exploring(), self.net.autocast(self.device.type):  # bfloat16 option: weights cast once
-            pending = (None if self.target_thread is None  # s' prepared and Q_target(s') on the helper meanwhile
-                       else self.target_thread.submit(self.net.prepare_and_target_values, next_state, self.device.type))
+            pending = (
+                None
+                if self.target_thread is None  # s' prepared and Q_target(s') on the helper meanwhile
+                else self.target_thread.submit(
+                    self.net.prepare_and_target_values, next_state, self.device.type
+                )
+            )
             td_est = self.td_estimate(state, action)  # Get TD Estimate
             next_state, next_target_Q = (next_state, None) if pending is None else pending.result()
             td_tgt = self.td_target(reward, next_state, done, next_target_Q)  # Get TD Target
-        loss = self.update_Q_online(td_est, td_tgt, batch.get("weight"))  # Backpropagate loss through Q_online
+        loss = self.update_Q_online(
+            td_est, td_tgt, batch.get("weight")
+        )  # Backpropagate loss through Q_online
         if self.config.noisy:  # NoisyNet: a new sample after every optimisation step (Fortunato et al. 3.1)
             self.net.resample_noise()
         self.memory.update_priorities(batch["rows"].numpy(), td_tgt - td_est.detach())
@@ -212,13 +253,24 @@ class Mario:
         document = {"action_dim": self.action_dim, "state": state}
         if self.precision_choice:
             document["precision_choice"] = self.precision_choice
-        return ckpt.save_checkpoint(directory, system=SYSTEM, algorithm=ALGORITHM, env_id=self.env_id,
-                                    config=to_dict(self.config), state_dict=self.net.online.state_dict(),
-                                    extra=document)
+        return ckpt.save_checkpoint(
+            directory,
+            system=SYSTEM,
+            algorithm=ALGORITHM,
+            env_id=self.env_id,
+            config=to_dict(self.config),
+            state_dict=self.net.online.state_dict(),
+            extra=document,
+        )
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu", memory: bool = False,
-             **config_overrides) -> "Mario":
+    def load(
+        cls,
+        directory: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        memory: bool = False,
+        **config_overrides,
+    ) -> "Mario":
         """Rebuild the agent a checkpoint describes. Its config's bounds, its action count and the
         weights' header are checked before any network is built (a bad checkpoint costs no memory)."""
         config, document = ckpt.load_typed_config(directory, MarioConfig, SYSTEM, **config_overrides)
@@ -229,10 +281,16 @@ class Mario:
             raise ckpt.CheckpointError(f"{file}: {err}") from None
         action_dim = document.get("action_dim", actions)
         if action_dim != actions:  # the head must match the joypad: one output per action of the set
-            raise ckpt.CheckpointError(f"{file}: action_dim {ckpt.one_line(repr(action_dim), 40)}, but the action "
-                                       f"set {config.actions!r} has {actions} actions")
-        ckpt.check_weights_file(directory, ckpt.meta_state_dict(
-            lambda: MarioNet(STATE_DIM, action_dim, dueling=config.dueling, noisy=config.noisy).online))
+            raise ckpt.CheckpointError(
+                f"{file}: action_dim {ckpt.one_line(repr(action_dim), 40)}, but the action "
+                f"set {config.actions!r} has {actions} actions"
+            )
+        ckpt.check_weights_file(
+            directory,
+            ckpt.meta_state_dict(
+                lambda: MarioNet(STATE_DIM, action_dim, dueling=config.dueling, noisy=config.noisy).online
+            ),
+        )
         agent = cls(config=config, device=device, memory=memory, action_dim=action_dim)
         ckpt.load_weights_into(agent.net.online, directory, probe=torch.full((1, *STATE_DIM), 0.5))
         agent.sync_Q_target()

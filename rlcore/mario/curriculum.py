@@ -49,7 +49,10 @@ def route_points(route: Route, every: int = POINT_EVERY) -> list[int]:
 def bundled_route(world: int, stage: int, actions: str) -> tuple[Path, Route] | None:
     """The bundled route of a level for an agent of the action set `actions` -> (its folder, the route):
     `mario-W-S`, or `mario-W-S-<actions>` beside it when the level's first route uses another set; None."""
-    for folder in (BUNDLED_ROUTES / f"mario-{world}-{stage}", BUNDLED_ROUTES / f"mario-{world}-{stage}-{actions}"):
+    for folder in (
+        BUNDLED_ROUTES / f"mario-{world}-{stage}",
+        BUNDLED_ROUTES / f"mario-{world}-{stage}-{actions}",
+    ):
         route = Route.load(folder) if (folder / "route.json").is_file() else None
         if route is not None and route.actions == actions:
             return folder, route
@@ -62,9 +65,11 @@ def start_at(env: MarioPreprocessing, world: int, stage: int, actions: str, star
     bundled route or its route uses another action set."""
     found = bundled_route(world, stage, actions)
     if found is None:
-        raise ValueError(f"start_x {start_x}: {env_id(world, stage)} has no bundled route of the action set "
-                         f"{actions!r} to start from (routes are bundled for: "
-                         f"{', '.join(p.name for p in sorted(BUNDLED_ROUTES.glob('*-*')))})")
+        raise ValueError(
+            f"start_x {start_x}: {env_id(world, stage)} has no bundled route of the action set "
+            f"{actions!r} to start from (routes are bundled for: "
+            f"{', '.join(p.name for p in sorted(BUNDLED_ROUTES.glob('*-*')))})"
+        )
     route = found[1]
     noop_max, sticky = env.noop_max, env.sticky
     env.noop_max, env.sticky, env.start_snapshot = 0, 0.0, None  # the replay needs an exact emulator
@@ -124,26 +129,47 @@ class RouteStarts(gym.Wrapper):
         return state, reward, terminated, truncated, info
 
 
-def make_route_worker_env(world: int, stage: int, actions: str, noop_max: int, sticky: float, route_dir: str,
-                          share: float, owner_pid: int | None = None) -> RouteStarts:
+def make_route_worker_env(
+    world: int,
+    stage: int,
+    actions: str,
+    noop_max: int,
+    sticky: float,
+    route_dir: str,
+    share: float,
+    owner_pid: int | None = None,
+) -> RouteStarts:
     env = make_worker_env(world, stage, actions, noop_max, owner_pid=owner_pid, sticky=sticky)
     return RouteStarts(env, Route.load(route_dir), share)
 
 
 def route_env_thunk(config) -> functools.partial:
     """A picklable factory of `config`'s worker env with route starts (config.starts)."""
-    return functools.partial(make_route_worker_env, config.world, config.stage, config.actions, config.noop_max,
-                             config.sticky, config.starts, config.start_share, owner_pid=os.getpid())
+    return functools.partial(
+        make_route_worker_env,
+        config.world,
+        config.stage,
+        config.actions,
+        config.noop_max,
+        config.sticky,
+        config.starts,
+        config.start_share,
+        owner_pid=os.getpid(),
+    )
 
 
 def check_route(route: Route, config) -> None:
     """The route must be of the level and action set being trained (a one-line error otherwise)."""
     if (route.world, route.stage) != (config.world, config.stage):
-        raise ValueError(f"--starts {config.starts}: its route is of {route.env_id}, the run trains "
-                         f"world {config.world} stage {config.stage}")
+        raise ValueError(
+            f"--starts {config.starts}: its route is of {route.env_id}, the run trains "
+            f"world {config.world} stage {config.stage}"
+        )
     if route.actions != config.actions:
-        raise ValueError(f"--starts {config.starts}: its route uses the action set {route.actions!r}, the run "
-                         f"{config.actions!r} (explore again with --actions {config.actions})")
+        raise ValueError(
+            f"--starts {config.starts}: its route uses the action set {route.actions!r}, the run "
+            f"{config.actions!r} (explore again with --actions {config.actions})"
+        )
     if not route.flag:
         raise ValueError(f"--starts {config.starts}: its route does not reach the flag (explore for longer)")
 
@@ -151,7 +177,9 @@ def check_route(route: Route, config) -> None:
 class BackwardCurriculum:
     """Where training episodes start along the route: a window of points that moves back from the flag."""
 
-    def __init__(self, xs: list[int], width: int, threshold: float, judge: int = JUDGE_EPISODES, start_x: int = 0):
+    def __init__(
+        self, xs: list[int], width: int, threshold: float, judge: int = JUDGE_EPISODES, start_x: int = 0
+    ):
         self.xs, self.width, self.threshold, self.judge = xs, max(1, width), threshold, judge
         # the window ends at the last point before the flag, or before start_x (where an agent fails)
         end = len(xs) if not start_x else max(1, sum(x < start_x for x in xs))
@@ -183,14 +211,24 @@ class BackwardCurriculum:
 
     def summary(self) -> dict[str, float | int]:
         """What the log records: the window's first point and its x, and the two flag rates."""
+
         def rate(outcomes):
             return round(float(np.mean(outcomes)), 3) if outcomes else 0.0
-        return {"start_point": self.lo, "start_x": self.xs[self.lo], "window_flag_rate": rate(self.window_outcomes),
-                "level_start_flag_rate": rate(self.level_outcomes)}
+
+        return {
+            "start_point": self.lo,
+            "start_x": self.xs[self.lo],
+            "window_flag_rate": rate(self.window_outcomes),
+            "level_start_flag_rate": rate(self.level_outcomes),
+        }
 
     def state(self) -> dict[str, Any]:
-        return {"lo": self.lo, "window_outcomes": list(self.window_outcomes),
-                "level_outcomes": list(self.level_outcomes), "moves": self.moves}
+        return {
+            "lo": self.lo,
+            "window_outcomes": list(self.window_outcomes),
+            "level_outcomes": list(self.level_outcomes),
+            "moves": self.moves,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.lo = min(max(0, int(state["lo"])), len(self.xs) - 1)

@@ -112,13 +112,20 @@ class WorkerBatch:
         from tensordict import TensorDict
 
         following = data["next"]
-        batch = TensorDict({
-            "frame": data["observation"][:, -1], "next_frame": following["observation"][:, -1],
-            "action": data["action"], "reward": following["reward"].reshape(-1),
-            "terminated": following["terminated"].reshape(-1), "done": following["done"].reshape(-1),
-            "x_pos": following["x_pos"].reshape(-1), "flag_get": following["flag_get"].reshape(-1),
-            "worker": torch.full((data.numel(),), self.worker, dtype=torch.int16),
-        }, batch_size=[data.numel()])
+        batch = TensorDict(
+            {
+                "frame": data["observation"][:, -1],
+                "next_frame": following["observation"][:, -1],
+                "action": data["action"],
+                "reward": following["reward"].reshape(-1),
+                "terminated": following["terminated"].reshape(-1),
+                "done": following["done"].reshape(-1),
+                "x_pos": following["x_pos"].reshape(-1),
+                "flag_get": following["flag_get"].reshape(-1),
+                "worker": torch.full((data.numel(),), self.worker, dtype=torch.int16),
+            },
+            batch_size=[data.numel()],
+        )
         if ROUTE_KEY in following.keys():
             batch[ROUTE_KEY] = following[ROUTE_KEY].reshape(-1)
         return batch
@@ -157,14 +164,21 @@ def ray_init_config(config: MarioConfig) -> dict[str, Any]:
     common = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
     if config.ray_address:
         return {"address": config.ray_address, **common}
-    return {"address": "local", "num_cpus": config.num_envs, "num_gpus": 0,
-            "object_store_memory": OBJECT_STORE_BYTES, **common}
+    return {
+        "address": "local",
+        "num_cpus": config.num_envs,
+        "num_gpus": 0,
+        "object_store_memory": OBJECT_STORE_BYTES,
+        **common,
+    }
 
 
 def split_address(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise ValueError(f"--ray-address {address!r}: expected HOST:PORT of a Ray cluster's head (ray start --head)")
+        raise ValueError(
+            f"--ray-address {address!r}: expected HOST:PORT of a Ray cluster's head (ray start --head)"
+        )
     return host, int(port)
 
 
@@ -181,14 +195,18 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     try:
         conn = socket.create_connection((host, port), timeout=timeout)
     except OSError as err:
-        raise ConnectionError(f"--ray-address {address}: no Ray cluster answers there ({err}); start one with "
-                              "`ray start --head` or leave --ray-address empty for a private one") from None
+        raise ConnectionError(
+            f"--ray-address {address}: no Ray cluster answers there ({err}); start one with "
+            "`ray start --head` or leave --ray-address empty for a private one"
+        ) from None
     with conn:
         reply = _first_frame_header(conn, deadline)
     if len(reply) < 9 or reply[3] != 4:
-        raise ConnectionError(f"--ray-address {address}: no Ray cluster answers there (something accepts "
-                              f"connections but gave no gRPC answer within {timeout:g} s); give the address "
-                              "`ray start --head` printed")
+        raise ConnectionError(
+            f"--ray-address {address}: no Ray cluster answers there (something accepts "
+            f"connections but gave no gRPC answer within {timeout:g} s); give the address "
+            "`ray start --head` printed"
+        )
 
 
 def _first_frame_header(conn: socket.socket, deadline: float) -> bytes:
@@ -210,8 +228,9 @@ def _first_frame_header(conn: socket.socket, deadline: float) -> bytes:
 
 def make_weight_updater():
     """TorchRL's RayWeightUpdater (weights through Ray's object store, no other socket), bound to its
-    RayCollector when the collector registers it: the remote workers exist only then. (TorchRL's newer
-    RayWeightSyncScheme opens a torch.distributed TCPStore on the host's external address.)"""
+    RayCollector when the collector registers it: the remote workers exist only then. TorchRL deprecates it
+    for weight sync schemes, but those coordinate through a torch.distributed TCPStore, which listens on
+    every interface (docs/training.md)."""
     from torchrl.collectors.weight_update import RayWeightUpdater
 
     class CollectorWeights(RayWeightUpdater):
@@ -242,16 +261,28 @@ def start_collector(config: MarioConfig, policy: nn.Module, env_fn: Callable[[],
         TensorDictModule(policy, in_keys=["observation"], out_keys=["action"]),
         collector_class=route_collector_class() if config.starts else Collector,
         collector_kwargs=[{"postproc": WorkerBatch(i)} for i in range(n)],
-        frames_per_batch=config.worker_batch, total_frames=sys.maxsize, sync=False,
-        ray_init_config=ray_init_config(config), remote_configs={"num_cpus": 1, "num_gpus": 0},
-        update_after_each_batch=True, weight_updater=make_weight_updater())
+        frames_per_batch=config.worker_batch,
+        total_frames=sys.maxsize,
+        sync=False,
+        ray_init_config=ray_init_config(config),
+        remote_configs={"num_cpus": 1, "num_gpus": 0},
+        update_after_each_batch=True,
+        weight_updater=make_weight_updater(),
+    )
 
 
 class RayTrainingRun(TrainingRun):
     """TrainingRun's learner and bookkeeping, fed by RayCollector's batches instead of local envs."""
 
-    def __init__(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
-                 device: str = "auto", env_fn: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        config: MarioConfig,
+        out_dir: str | os.PathLike,
+        *,
+        resume: bool = False,
+        device: str = "auto",
+        env_fn: Callable[[], Any] | None = None,
+    ):
         """`env_fn` replaces the emulator (tests use a fake image env); it must be picklable for Ray."""
         check_bounds(config)
         self.config = config
@@ -267,8 +298,9 @@ class RayTrainingRun(TrainingRun):
             self._start_learner(resume, device)
             online = self.agent.net.online
             shared = online if self.agent.device.type == "cpu" else _cpu_copy(online)
-            self.policy = ExplorationPolicy(shared, self.agent.action_dim, config.channels_last,
-                                            self.agent.exploration_rate)
+            self.policy = ExplorationPolicy(
+                shared, self.agent.action_dim, config.channels_last, self.agent.exploration_rate
+            )
             env_fn = env_fn or worker_env_factory(config)
             # a resumed run reseeds its envs from the episode count, as the local path does
             self.collector = start_collector(config, self.policy, env_fn, config.seed + 1000 * self.episode)
@@ -292,9 +324,16 @@ class RayTrainingRun(TrainingRun):
             ended = (int(columns["x_pos"][i]), bool(columns["flag_get"][i])) if columns["done"][i] else None
             if ended and self.curriculum is not None:
                 self._curriculum_episode(int(columns[ROUTE_KEY][i]), ended[1])
-            records += self._remember(worker, columns["frame"][i:i + 1], columns["next_frame"][i:i + 1],
-                                      int(columns["action"][i]), float(columns["reward"][i]),
-                                      bool(columns["terminated"][i]), ended, q_loss)
+            records += self._remember(
+                worker,
+                columns["frame"][i : i + 1],
+                columns["next_frame"][i : i + 1],
+                int(columns["action"][i]),
+                float(columns["reward"][i]),
+                bool(columns["terminated"][i]),
+                ended,
+                q_loss,
+            )
         self._publish()
         self._checkpoint_if_due()
         return records
@@ -312,11 +351,14 @@ class RayTrainingRun(TrainingRun):
             return next(self._batches)
         except ray.exceptions.RayError as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise WorkerLost(f"a Ray worker was lost ({type(err).__name__}: {reason}); the run stopped at step "
-                             f"{self.agent.curr_step} after saving it: continue with --resume") from None
+            raise WorkerLost(
+                f"a Ray worker was lost ({type(err).__name__}: {reason}); the run stopped at step "
+                f"{self.agent.curr_step} after saving it: continue with --resume"
+            ) from None
 
     def _publish(self) -> None:
-        """What the next weight sync sends: the learner's epsilon, and its weights when they live elsewhere."""
+        """What the next weight sync sends: the learner's epsilon,
+        and its weights when they live elsewhere."""
         self.policy.epsilon.fill_(self.agent.exploration_rate)
         if self.policy.online is not self.agent.net.online:
             self.policy.online.load_state_dict(self.agent.net.online.state_dict())

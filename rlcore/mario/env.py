@@ -38,12 +38,14 @@ ACTION_SETS: dict[str, list[list[str]]] = {}
 def _load_action_sets() -> None:
     from gym_super_mario_bros import actions
 
-    ACTION_SETS.update({
-        "right_jump": [["right"], ["right", "A"]],  # the tutorial's two actions
-        "right_only": actions.RIGHT_ONLY,
-        "simple": actions.SIMPLE_MOVEMENT,
-        "complex": actions.COMPLEX_MOVEMENT,
-    })
+    ACTION_SETS.update(
+        {
+            "right_jump": [["right"], ["right", "A"]],  # the tutorial's two actions
+            "right_only": actions.RIGHT_ONLY,
+            "simple": actions.SIMPLE_MOVEMENT,
+            "complex": actions.COMPLEX_MOVEMENT,
+        }
+    )
 
 
 _load_action_sets()
@@ -93,18 +95,32 @@ def preprocess_frame(gray: np.ndarray, size: int = FRAME_SIZE) -> np.ndarray:
 class MarioPreprocessing(gym.Wrapper):
     """Skip + grayscale + resize + stack in one wrapper; observations are (stack, size, size) uint8."""
 
-    def __init__(self, env: gym.Env, skip: int = SKIP, size: int = FRAME_SIZE, stack: int = STACK,
-                 noop_max: int = 0, info_keys: tuple[str, ...] | None = None, sticky: float = 0.0):
+    def __init__(
+        self,
+        env: gym.Env,
+        skip: int = SKIP,
+        size: int = FRAME_SIZE,
+        stack: int = STACK,
+        noop_max: int = 0,
+        info_keys: tuple[str, ...] | None = None,
+        sticky: float = 0.0,
+    ):
         super().__init__(env)
         self.info_keys = info_keys
         if skip < 1 or stack < 1 or noop_max < 0:
-            raise ValueError(f"skip and stack must be >= 1 and noop_max >= 0, got {skip}, {stack}, {noop_max}")
+            raise ValueError(
+                f"skip and stack must be >= 1 and noop_max >= 0, got {skip}, {stack}, {noop_max}"
+            )
         if not 0.0 <= sticky < 1.0:
             raise ValueError(f"sticky must be a probability in [0, 1), got {sticky}")
         self.skip, self.size, self.stack, self.noop_max, self.sticky = skip, size, stack, noop_max, sticky
         self.last_action: int | None = None  # the action the emulator last performed (None after a reset)
-        self.delayed_frames = 0  # frames of the last step that kept other buttons than chosen (sticky actions)
-        self.start_snapshot = None  # a save state every reset starts from (a practice spot), else the level's start
+        self.delayed_frames = (
+            0  # frames of the last step that kept other buttons than chosen (sticky actions)
+        )
+        self.start_snapshot = (
+            None  # a save state every reset starts from (a practice spot), else the level's start
+        )
         self.observation_space = Box(0, 255, (stack, size, size), np.uint8)
         self._frames = np.zeros((stack, size, size), np.uint8)
         self._nes = env.unwrapped  # the emulator: native grayscale and RGB screen copies
@@ -121,7 +137,9 @@ class MarioPreprocessing(gym.Wrapper):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         _, info = self.env.reset(seed=seed, options=options)
-        if self.start_snapshot is not None:  # a practice spot (rlcore.mario.curriculum.start_at): no no-op start
+        if (
+            self.start_snapshot is not None
+        ):  # a practice spot (rlcore.mario.curriculum.start_at): no no-op start
             return self.restore(self.start_snapshot)
         noops = int(self.np_random.integers(0, self.noop_max + 1)) if self.noop_max else 0
         for _ in range(noops):  # random no-op frames: a different start for each episode
@@ -178,25 +196,47 @@ def make_raw_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] 
     return JoypadSpace(env, resolve_actions(actions))
 
 
-def make_env(world: int = 1, stage: int = 1, actions: str | list[list[str]] = "right_jump", *,
-             skip: int = SKIP, size: int = FRAME_SIZE, stack: int = STACK, noop_max: int = 0,
-             seed: int | None = None, info_keys: tuple[str, ...] | None = None,
-             sticky: float = 0.0) -> MarioPreprocessing:
+def make_env(
+    world: int = 1,
+    stage: int = 1,
+    actions: str | list[list[str]] = "right_jump",
+    *,
+    skip: int = SKIP,
+    size: int = FRAME_SIZE,
+    stack: int = STACK,
+    noop_max: int = 0,
+    seed: int | None = None,
+    info_keys: tuple[str, ...] | None = None,
+    sticky: float = 0.0,
+) -> MarioPreprocessing:
     """The tutorial's preprocessed env: states (4, 84, 84) uint8, 4 frames per action.
 
     `seed` seeds the first reset (no-op counts); `noop_max` > 0 adds 0..noop_max random no-op
     frames after every reset; `info_keys` keeps only those keys of `info` (None: all 42);
     `sticky` is the probability, at each emulator frame, that the joypad keeps the previous frame's buttons.
     """
-    env = MarioPreprocessing(make_raw_env(world, stage, actions), skip=skip, size=size, stack=stack,
-                             noop_max=noop_max, info_keys=info_keys, sticky=sticky)
+    env = MarioPreprocessing(
+        make_raw_env(world, stage, actions),
+        skip=skip,
+        size=size,
+        stack=stack,
+        noop_max=noop_max,
+        info_keys=info_keys,
+        sticky=sticky,
+    )
     if seed is not None:
         env.reset(seed=seed)
     return env
 
 
-def make_worker_env(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0,
-                    owner_pid: int | None = None, sticky: float = 0.0) -> MarioPreprocessing:
+def make_worker_env(
+    world: int,
+    stage: int,
+    actions: str | list[list[str]],
+    noop_max: int = 0,
+    owner_pid: int | None = None,
+    sticky: float = 0.0,
+) -> MarioPreprocessing:
     """The env of a vector-env worker process. Ctrl-C is left to the training process (`owner_pid`),
     which saves and then closes its workers: a forked worker would otherwise run the owner's SIGINT
     handler too. AsyncVectorEnv also calls this once in the owner (to read the spaces): no change there."""
@@ -213,5 +253,6 @@ def env_thunk(world: int, stage: int, actions: str | list[list[str]], noop_max: 
     import functools
     import os
 
-    return functools.partial(make_worker_env, world, stage, actions, noop_max, owner_pid=os.getpid(),
-                             sticky=sticky)
+    return functools.partial(
+        make_worker_env, world, stage, actions, noop_max, owner_pid=os.getpid(), sticky=sticky
+    )

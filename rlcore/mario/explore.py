@@ -52,19 +52,35 @@ class ExploreOptions:
 
     world: int = option(1, "world 1-8", ge=1, le=8)
     stage: int = option(1, "stage 1-4", ge=1, le=4)
-    actions: str = option("right_jump", "the action set of the agent that will train from the route (right_jump, "
-                                        "the tutorial's; castles with fire bars need right_only, whose NOOP waits)")
-    seed: int = option(0, "seed of the search (with a frame budget the search is deterministic)",
-                       ge=0, le=MAX_SEED)
-    frames: int = option(2_000_000, "emulator frame budget (about 40 min of one core; World 1's stages took "
-                                    "16k-67k)", ge=1, le=10**9)
+    actions: str = option(
+        "right_jump",
+        "the action set of the agent that will train from the route (right_jump, "
+        "the tutorial's; castles with fire bars need right_only, whose NOOP waits)",
+    )
+    seed: int = option(
+        0, "seed of the search (with a frame budget the search is deterministic)", ge=0, le=MAX_SEED
+    )
+    frames: int = option(
+        2_000_000,
+        "emulator frame budget (about 40 min of one core; World 1's stages took 16k-67k)",
+        ge=1,
+        le=10**9,
+    )
     seconds: float = option(0.0, "also stop after this long (0: no time limit)", ge=0.0, le=10**6)
-    until_x: int = option(0, "stop at the first episode reaching this x: a section of the stage (0: the flag; a "
-                             "section's route cannot train with --starts)", ge=0, le=10**5)
+    until_x: int = option(
+        0,
+        "stop at the first episode reaching this x: a section of the stage (0: the flag; a "
+        "section's route cannot train with --starts)",
+        ge=0,
+        le=10**5,
+    )
 
 
-def explore_and_save(options: ExploreOptions, out: str | os.PathLike | None = None,
-                     progress: Callable[[dict[str, Any]], Any] | None = None) -> tuple[str, bool]:
+def explore_and_save(
+    options: ExploreOptions,
+    out: str | os.PathLike | None = None,
+    progress: Callable[[dict[str, Any]], Any] | None = None,
+) -> tuple[str, bool]:
     """`explore`, the route replayed from the level's start as a check, and saved (default folder:
     runs/routes/mario-W-S) -> (what was written and what it cost, whether it reached its goal and held)."""
     resolve_actions(options.actions)
@@ -72,19 +88,36 @@ def explore_and_save(options: ExploreOptions, out: str | os.PathLike | None = No
 
     def report(status: dict[str, int]) -> None:
         if progress is not None:
-            progress({"done": status["frames"], "total": options.frames, "cells": status["cells"],
-                      "best_x": status["best_x"]})
-    route = explore(options.world, options.stage, options.actions, seed=options.seed, max_frames=options.frames,
-                    max_seconds=options.seconds, target_x=options.until_x, progress=report)
+            progress(
+                {
+                    "done": status["frames"],
+                    "total": options.frames,
+                    "cells": status["cells"],
+                    "best_x": status["best_x"],
+                }
+            )
+
+    route = explore(
+        options.world,
+        options.stage,
+        options.actions,
+        seed=options.seed,
+        max_frames=options.frames,
+        max_seconds=options.seconds,
+        target_x=options.until_x,
+        progress=report,
+    )
     check = replay(route)
     file = route.save(out)
     goal = f"x {options.until_x}" if options.until_x else "the flag"
     reached = route.flag or bool(options.until_x and route.x_pos[-1] >= options.until_x)
     found = f"reaches {goal}" if reached else f"does NOT reach {goal} (best x {route.x_pos[-1]})"
     held = check["flag_get"] if route.flag else check["x_pos"] >= route.x_pos[-1]
-    return (f"wrote {file}: {len(route.steps)} agent steps, {found}; {route.frames:,} frames, {route.seconds} s, "
-            f"{route.cells} cells; replayed from the level's start: flag {check['flag_get']}, x {check['x_pos']}",
-            reached and held)
+    return (
+        f"wrote {file}: {len(route.steps)} agent steps, {found}; {route.frames:,} frames, {route.seconds} s, "
+        f"{route.cells} cells; replayed from the level's start: flag {check['flag_get']}, x {check['x_pos']}",
+        reached and held,
+    )
 
 
 @dataclass
@@ -112,7 +145,9 @@ class Route:
         folder.mkdir(parents=True, exist_ok=True)
         document = {"format": "rlcore-route", "env_id": self.env_id, **dataclasses.asdict(self)}
         # one line per field: the action and x lists stay compact in git (~2-4 KB a stage)
-        lines = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in document.items())
+        lines = ",\n".join(
+            f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in document.items()
+        )
         return ckpt.atomic_write_bytes(folder / ROUTE_FILE, ("{\n" + lines + "\n}\n").encode())
 
     @classmethod
@@ -129,8 +164,13 @@ class Route:
             n_actions = len(resolve_actions(route.actions))
             env_id(route.world, route.stage)
             steps = np.asarray(route.steps)
-            if steps.ndim != 1 or not 0 < len(steps) <= MAX_ROUTE_STEPS or steps.dtype.kind != "i" \
-                    or steps.min() < 0 or steps.max() >= n_actions:
+            if (
+                steps.ndim != 1
+                or not 0 < len(steps) <= MAX_ROUTE_STEPS
+                or steps.dtype.kind != "i"
+                or steps.min() < 0
+                or steps.max() >= n_actions
+            ):
                 raise ValueError(f"steps must be 1-{MAX_ROUTE_STEPS} action indices below {n_actions}")
             if route.skip != SKIP:
                 raise ValueError(f"skip {route.skip!r}: routes are recorded with the agent's skip {SKIP}")
@@ -142,14 +182,18 @@ def route_snapshots(env: MarioPreprocessing, route: Route, every: int) -> tuple[
     """Replay `route` from the level's start on `env` (no no-ops, no sticky actions) and keep a save state
     every `every` agent steps, the level's start first -> (snapshots, Mario's x at each)."""
     if env.noop_max or env.sticky:
-        raise ValueError("route_snapshots replays a route exactly: use an env without no-ops or sticky actions")
+        raise ValueError(
+            "route_snapshots replays a route exactly: use an env without no-ops or sticky actions"
+        )
     _, info = env.reset()
     snapshots, xs = [env.snapshot()], [int(info["x_pos"])]
     for i, action in enumerate(route.steps[:-1], start=1):  # no start on the flag's own step
         _, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
-            raise ValueError(f"route of {route.env_id} ends at step {i} of {len(route.steps)} when replayed "
-                             f"(x {info['x_pos']}): it was recorded on another emulator or action set")
+            raise ValueError(
+                f"route of {route.env_id} ends at step {i} of {len(route.steps)} when replayed "
+                f"(x {info['x_pos']}): it was recorded on another emulator or action set"
+            )
         if i % every == 0:
             snapshots.append(env.snapshot())
             xs.append(int(info["x_pos"]))
@@ -189,14 +233,17 @@ class Archive:
         self.max_cells = max_cells
         self.best_x = 0
 
-    def offer(self, info: dict[str, Any], snapshot: Callable[[], Any], actions: list[int], xs: list[int]) -> None:
+    def offer(
+        self, info: dict[str, Any], snapshot: Callable[[], Any], actions: list[int], xs: list[int]
+    ) -> None:
         key = (int(info["x_pos"]) // CELL_X, int(info["y_pos"]) // CELL_Y)
         cell = self.cells.get(key)
         if cell is None and len(self.cells) >= self.max_cells:
             return
         if cell is None or len(actions) < len(cell.actions):
-            self.cells[key] = Cell(snapshot(), np.asarray(actions, np.uint8), list(xs),
-                                   chosen=cell.chosen if cell else 0)
+            self.cells[key] = Cell(
+                snapshot(), np.asarray(actions, np.uint8), list(xs), chosen=cell.chosen if cell else 0
+            )
             self.best_x = max(self.best_x, int(info["x_pos"]))
 
     def choose(self, rng: np.random.Generator) -> Cell:
@@ -208,17 +255,56 @@ class Archive:
         cell.chosen += 1
         return cell
 
+    def furthest_way(self) -> tuple[list[int], list[int]]:
+        """(actions, x positions) of the way to the cell furthest right."""
+        best = max(self.cells.values(), key=lambda c: c.x_pos[-1])
+        return [int(a) for a in best.actions], list(best.x_pos)
 
-def explore(world: int = 1, stage: int = 1, actions: str = "right_jump", *, seed: int = 0,
-            max_frames: int = 2_000_000, max_seconds: float = 0.0, max_cells: int = MAX_CELLS, target_x: int = 0,
-            progress: Callable[[dict[str, Any]], None] | None = None) -> Route:
+
+def _explore_from(
+    env: MarioPreprocessing, cell: Cell, archive: Archive, rng: np.random.Generator, target_x: int
+) -> tuple[tuple[list[int], list[int]] | None, bool, int]:
+    """One go from `cell`: up to EXPLORE_STEPS sticky random actions, each cell reached offered to `archive`
+    -> ((actions, x positions) when it reached the flag or `target_x`, else None; whether at the flag;
+    the frames it played)."""
+    env.reset()
+    env.restore(cell.snapshot)
+    taken, xs = [int(a) for a in cell.actions], list(cell.x_pos)
+    n_actions = env.action_space.n
+    action, frames = int(rng.integers(n_actions)), 0
+    for _ in range(EXPLORE_STEPS):
+        if rng.random() >= REPEAT:
+            action = int(rng.integers(n_actions))
+        _, _, terminated, truncated, info = env.step(action)
+        frames += env.skip
+        taken.append(action)
+        xs.append(int(info["x_pos"]))
+        if info["flag_get"] or (target_x and xs[-1] >= target_x):
+            return (taken, xs), bool(info["flag_get"]), frames
+        if terminated or truncated:
+            break
+        archive.offer(info, env.snapshot, taken, xs)
+    return None, False, frames
+
+
+def explore(
+    world: int = 1,
+    stage: int = 1,
+    actions: str = "right_jump",
+    *,
+    seed: int = 0,
+    max_frames: int = 2_000_000,
+    max_seconds: float = 0.0,
+    max_cells: int = MAX_CELLS,
+    target_x: int = 0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> Route:
     """Search the stage until an episode reaches the flag (or x >= `target_x` when > 0: a section) or a
     budget runs out (frames, or seconds when > 0) -> the Route there (`flag` False when it does not end
     at the flag: the furthest cell's way, when the budget ran out). Deterministic for a seed (a frame
     budget; a time budget may stop it at another point)."""
     rng = np.random.default_rng(seed)
     env = make_env(world, stage, actions)
-    n_actions = env.action_space.n
     start, frames = time.monotonic(), 0
     archive = Archive(max_cells)
     try:
@@ -226,33 +312,27 @@ def explore(world: int = 1, stage: int = 1, actions: str = "right_jump", *, seed
         archive.offer(info, env.snapshot, [], [int(info["x_pos"])])
         found: tuple[list[int], list[int]] | None = None
         flag = False
-        while found is None and frames < max_frames and not (max_seconds and time.monotonic() - start > max_seconds):
-            cell = archive.choose(rng)
-            env.reset()
-            env.restore(cell.snapshot)
-            taken, xs = [int(a) for a in cell.actions], list(cell.x_pos)
-            action = int(rng.integers(n_actions))
-            for _ in range(EXPLORE_STEPS):
-                if rng.random() >= REPEAT:
-                    action = int(rng.integers(n_actions))
-                _, _, terminated, truncated, info = env.step(action)
-                frames += env.skip
-                taken.append(action)
-                xs.append(int(info["x_pos"]))
-                if info["flag_get"] or (target_x and xs[-1] >= target_x):
-                    found, flag = (taken, xs), bool(info["flag_get"])
-                    break
-                if terminated or truncated:
-                    break
-                archive.offer(info, env.snapshot, taken, xs)
+        while (
+            found is None
+            and frames < max_frames
+            and not (max_seconds and time.monotonic() - start > max_seconds)
+        ):
+            found, flag, played = _explore_from(env, archive.choose(rng), archive, rng, target_x)
+            frames += played
             if progress is not None:
                 progress({"cells": len(archive.cells), "best_x": archive.best_x, "frames": frames})
-        if found is None:  # the budget ran out: the way to the furthest cell
-            best = max(archive.cells.values(), key=lambda c: c.x_pos[-1])
-            found = ([int(a) for a in best.actions], list(best.x_pos))
-        steps, xs = found
-        return Route(world=world, stage=stage, actions=actions, steps=steps, x_pos=xs[1:], flag=flag,
-                     frames=frames, seconds=round(time.monotonic() - start, 1), cells=len(archive.cells),
-                     seed=seed)
+        steps, xs = found if found is not None else archive.furthest_way()  # or: the budget ran out
+        return Route(
+            world=world,
+            stage=stage,
+            actions=actions,
+            steps=steps,
+            x_pos=xs[1:],
+            flag=flag,
+            frames=frames,
+            seconds=round(time.monotonic() - start, 1),
+            cells=len(archive.cells),
+            seed=seed,
+        )
     finally:
         env.close()

@@ -78,8 +78,9 @@ class MarioNet(nn.Module):
     layers: sampled weights inside `exploring()`, their means everywhere else.
     """
 
-    def __init__(self, input_dim: tuple[int, int, int], output_dim: int, dueling: bool = False,
-                 noisy: bool = False):
+    def __init__(
+        self, input_dim: tuple[int, int, int], output_dim: int, dueling: bool = False, noisy: bool = False
+    ):
         super().__init__()
         self.channels_last = False
         self.bf16 = False  # see use_bf16
@@ -120,8 +121,9 @@ class MarioNet(nn.Module):
         return net(self.prepare(input))
 
     @torch.no_grad()
-    def prepare_and_target_values(self, input: torch.Tensor,
-                                  device_type: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare_and_target_values(
+        self, input: torch.Tensor, device_type: str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(prepare(input), Q_target(input)) inside this thread's own `autocast()` region (autocast is
         per thread: the learner's helper thread calls this)."""
         with self.autocast(device_type):
@@ -152,7 +154,9 @@ class MarioNet(nn.Module):
         every call (the 3136x512 layer's cast is a large part of a forward); Q_target only changes when it is
         synced or loaded, so its cast copy is kept until a weight's (or a noise sample's) version changes.
         Same values as autocast's own cast (round to nearest), so the same Q values bit for bit."""
-        versions = tuple((t.data_ptr(), t._version) for t in (*self.target.parameters(), *self.target.buffers()))
+        versions = tuple(
+            (t.data_ptr(), t._version) for t in (*self.target.parameters(), *self.target.buffers())
+        )
         if self._cache.get("target_versions") != versions:
             copy = copy_module(self.target)
             for module in copy.modules():  # the output layer keeps float32, as under autocast
@@ -195,8 +199,12 @@ class MarioNet(nn.Module):
         return nn.Sequential(*features, hidden(3136, 512), nn.ReLU(), output(512, output_dim))
 
 
-def expand_action_rows(tensors: Mapping[str, torch.Tensor], module: nn.Module, rows: Sequence[int | None],
-                       margin: float = NEW_ACTION_MARGIN) -> dict[str, torch.Tensor]:
+def expand_action_rows(
+    tensors: Mapping[str, torch.Tensor],
+    module: nn.Module,
+    rows: Sequence[int | None],
+    margin: float = NEW_ACTION_MARGIN,
+) -> dict[str, torch.Tensor]:
     """The weights of a Q network (`tensors`, a state_dict) -> weights for `module`, the same network for
     another action set: `rows[i]` is the index in the old set of new action i, or None for an action the
     old set lacks (`rlcore.mario.env.source_rows`).
@@ -208,10 +216,16 @@ def expand_action_rows(tensors: Mapping[str, torch.Tensor], module: nn.Module, r
     dueling head's value bias absorbs the lower mean advantage); the new actions are learnt by exploring.
     Without a shared action the output layer keeps `module`'s own initialisation."""
     shared = [(row, src) for row, src in enumerate(rows) if src is not None]
-    outputs = [name for name, layer in module.named_modules()
-               if isinstance(layer, Float32Output) and layer.out_features == len(rows)]
-    values = [name for name, layer in module.named_modules()
-              if isinstance(layer, Float32Output) and layer.out_features == 1 and name not in outputs]
+    outputs = [
+        name
+        for name, layer in module.named_modules()
+        if isinstance(layer, Float32Output) and layer.out_features == len(rows)
+    ]
+    values = [
+        name
+        for name, layer in module.named_modules()
+        if isinstance(layer, Float32Output) and layer.out_features == 1 and name not in outputs
+    ]
     if len(outputs) != 1:
         raise ValueError(f"no single action output layer with {len(rows)} outputs in the network")
     fresh = module.state_dict()

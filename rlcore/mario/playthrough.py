@@ -52,12 +52,20 @@ def stage_order(agents: Sequence[Mario]) -> list[Mario]:
     levels = [(a.config.world, a.config.stage) for a in agents]
     duplicates = sorted({lv for lv in levels if levels.count(lv) > 1})
     if duplicates:
-        raise ValueError(f"two agents were trained on level {duplicates[0][0]}-{duplicates[0][1]}: give one per level")
+        raise ValueError(
+            f"two agents were trained on level {duplicates[0][0]}-{duplicates[0][1]}: give one per level"
+        )
     return sorted(agents, key=lambda a: (a.config.world, a.config.stage))
 
 
-def playthrough(checkpoints: Sequence[str | os.PathLike | Mario], *, seed: int = 0, sticky: float = 0.0,
-                noop_max: int = _play.EVAL_NOOP_MAX, max_steps: int = _play.MAX_EPISODE_STEPS) -> dict[str, Any]:
+def playthrough(
+    checkpoints: Sequence[str | os.PathLike | Mario],
+    *,
+    seed: int = 0,
+    sticky: float = 0.0,
+    noop_max: int = _play.EVAL_NOOP_MAX,
+    max_steps: int = _play.MAX_EPISODE_STEPS,
+) -> dict[str, Any]:
     """Each agent plays the level it was trained on, in level order, one episode each on `seed`
     (greedy, or under sticky actions). Returns {frames, stages: [per-level figures], total_score,
     flags} (rlcore.video.write_mp4 writes the frames). The run goes on after a level is lost, as a
@@ -70,28 +78,57 @@ def playthrough(checkpoints: Sequence[str | os.PathLike | Mario], *, seed: int =
     total = 0
     for agent in agents:
         level = f"{agent.config.world}-{agent.config.stage}"
-        run = _play.run_episode(agent, seed=seed, sticky=sticky, noop_max=noop_max, max_steps=max_steps,
-                                record=True)
+        run = _play.run_episode(
+            agent, seed=seed, sticky=sticky, noop_max=noop_max, max_steps=max_steps, record=True
+        )
         scores = [0] + [step["score"] for step in run["trace"]]
         flags = sum(s["flag_get"] for s in stages)
         size = (run["frames"][0].shape[0] + BANNER_HEIGHT, run["frames"][0].shape[1])
         title = card([f"WORLD {level}", f"agent trained {agent.curr_step:,} steps on {level}"], size)
         frames += [title] * TITLE_FRAMES
-        frames += [banner(f, f"WORLD {level}  SCORE {total + s:06d}  CLEARED {flags}/{len(agents)}")
-                   for f, s in zip(run["frames"], scores)]
+        frames += [
+            banner(f, f"WORLD {level}  SCORE {total + s:06d}  CLEARED {flags}/{len(agents)}")
+            for f, s in zip(run["frames"], scores)
+        ]
         total += scores[-1]
-        stages.append({"level": level, "flag_get": run["flag_get"], "x_pos": run["x_pos"], "return": run["return"],
-                       "score": scores[-1], "length": run["length"], "training_steps": agent.curr_step})
+        stages.append(_stage_figures(level, run, scores[-1], agent.curr_step))
     flags = sum(s["flag_get"] for s in stages)
     lines = [f"{flags} of {len(stages)} levels cleared", f"score {total:,}"]
     lines += [f"{s['level']}: {'flag' if s['flag_get'] else 'lost at x ' + str(s['x_pos'])}" for s in stages]
     frames += [card(lines, frames[0].shape[:2])] * RESULTS_FRAMES
-    return {"frames": frames, "stages": stages, "total_score": total, "flags": flags, "seed": seed, "sticky": sticky}
+    return {
+        "frames": frames,
+        "stages": stages,
+        "total_score": total,
+        "flags": flags,
+        "seed": seed,
+        "sticky": sticky,
+    }
 
 
-def world_in_a_row(checkpoints: Sequence[str | os.PathLike | Mario], *, episodes: int = 100, seed: int = 0,
-                   sticky: float = 0.0, noop_max: int = _play.EVAL_NOOP_MAX, max_steps: int = _play.MAX_EPISODE_STEPS,
-                   progress=None) -> dict[str, Any]:
+def _stage_figures(level: str, run: dict[str, Any], score: int, training_steps: int) -> dict[str, Any]:
+    """A level's line of a playthrough's results: its episode's outcome and the agent's training."""
+    return {
+        "level": level,
+        "flag_get": run["flag_get"],
+        "x_pos": run["x_pos"],
+        "return": run["return"],
+        "score": score,
+        "length": run["length"],
+        "training_steps": training_steps,
+    }
+
+
+def world_in_a_row(
+    checkpoints: Sequence[str | os.PathLike | Mario],
+    *,
+    episodes: int = 100,
+    seed: int = 0,
+    sticky: float = 0.0,
+    noop_max: int = _play.EVAL_NOOP_MAX,
+    max_steps: int = _play.MAX_EPISODE_STEPS,
+    progress=None,
+) -> dict[str, Any]:
     """How often the stage agents clear their world in a row: run i plays every level in order on seed
     `seed + i` and ends at the first level lost (as a player would, with no frames recorded) ->
     {runs, cleared, rate, ci95, levels: [{level, played, cleared}], protocol}."""
@@ -104,20 +141,37 @@ def world_in_a_row(checkpoints: Sequence[str | os.PathLike | Mario], *, episodes
     levels = [{"level": f"{a.config.world}-{a.config.stage}", "played": 0, "cleared": 0} for a in agents]
     outcomes = []
     for run in range(episodes):
-        cleared = True
-        for agent, level in zip(agents, levels):
-            level["played"] += 1
-            episode = _play.run_episode(agent, seed=seed + run, sticky=sticky, noop_max=noop_max, max_steps=max_steps)
-            if not episode["flag_get"]:
-                cleared = False
-                break
-            level["cleared"] += 1
-        outcomes.append(cleared)
+        episode = {"seed": seed + run, "sticky": sticky, "noop_max": noop_max, "max_steps": max_steps}
+        outcomes.append(_clears_world(agents, levels, episode))
         if progress is not None:
             progress(1)
     summary = rate_summary(outcomes)
-    protocol = {"sticky": sticky, "noop_max": noop_max, "max_steps": max_steps, "first_seed": seed, "episodes": episodes}
+    protocol = {
+        "sticky": sticky,
+        "noop_max": noop_max,
+        "max_steps": max_steps,
+        "first_seed": seed,
+        "episodes": episodes,
+    }
     if sticky:
         protocol["sticky_per"] = _play.STICKY_PER
-    return {"runs": episodes, "cleared": summary["count"], "rate": summary["rate"], "ci95": summary["ci95"],
-            "levels": levels, "protocol": protocol, "agents": [str(c) for c in checkpoints]}
+    return {
+        "runs": episodes,
+        "cleared": summary["count"],
+        "rate": summary["rate"],
+        "ci95": summary["ci95"],
+        "levels": levels,
+        "protocol": protocol,
+        "agents": [str(c) for c in checkpoints],
+    }
+
+
+def _clears_world(agents: list[Mario], levels: list[dict[str, Any]], episode: dict[str, Any]) -> bool:
+    """One run of world_in_a_row: the agents play their levels in order (run_episode's `episode`
+    settings) until one is lost; each level played and cleared is counted in `levels`."""
+    for agent, level in zip(agents, levels):
+        level["played"] += 1
+        if not _play.run_episode(agent, **episode)["flag_get"]:
+            return False
+        level["cleared"] += 1
+    return True

@@ -55,25 +55,35 @@ def random_shift(stacks: torch.Tensor, pad: int, rng: np.random.Generator) -> to
     out = np.empty_like(frames)
     for i, (dy, dx) in enumerate(rng.integers(-pad, pad + 1, (batch, 2)).tolist()):
         o = out[i]  # o[:, r, q] = frames[i, :, clip(r + dy), clip(q + dx)]
-        o[:, max(0, -dy):height - max(0, dy), max(0, -dx):width - max(0, dx)] = \
-            frames[i, :, max(0, dy):height + min(0, dy), max(0, dx):width + min(0, dx)]
+        o[:, max(0, -dy) : height - max(0, dy), max(0, -dx) : width - max(0, dx)] = frames[
+            i, :, max(0, dy) : height + min(0, dy), max(0, dx) : width + min(0, dx)
+        ]
         if dy > 0:
-            o[:, height - dy:] = o[:, height - dy - 1:height - dy]
+            o[:, height - dy :] = o[:, height - dy - 1 : height - dy]
         elif dy < 0:
-            o[:, :-dy] = o[:, -dy:1 - dy]
+            o[:, :-dy] = o[:, -dy : 1 - dy]
         if dx > 0:
-            o[:, :, width - dx:] = o[:, :, width - dx - 1:width - dx]
+            o[:, :, width - dx :] = o[:, :, width - dx - 1 : width - dx]
         elif dx < 0:
-            o[:, :, :-dx] = o[:, :, -dx:1 - dx]
+            o[:, :, :-dx] = o[:, :, -dx : 1 - dx]
     return torch.from_numpy(out)
 
 
 class ReplayMemory:
     """Ring of single frames with episode links; `cache` a step, `sample` a batch of stacks."""
 
-    def __init__(self, capacity: int, *, frame_shape: tuple[int, int] = (84, 84), stack: int = 4,
-                 n_step: int = 1, num_envs: int = 1, seed: int | None = None,
-                 alpha: float = 0.0, beta: float = 0.4):
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        frame_shape: tuple[int, int] = (84, 84),
+        stack: int = 4,
+        n_step: int = 1,
+        num_envs: int = 1,
+        seed: int | None = None,
+        alpha: float = 0.0,
+        beta: float = 0.4,
+    ):
         """alpha > 0: prioritized replay with priority exponent alpha and importance-sampling exponent
         beta (settable later: `set_beta`); alpha 0: uniform sampling (the tutorial's)."""
         if capacity < 8:
@@ -95,8 +105,9 @@ class ReplayMemory:
         self._rows = TensorDict(fields, batch_size=[capacity])
         self._storage = TensorStorage(self._rows, max_size=capacity)
         self.sampler = PrioritizedSampler(capacity, alpha=alpha, beta=beta) if alpha > 0 else None
-        self.buffer = TensorDictReplayBuffer(storage=self._storage,
-                                             **({} if self.sampler is None else {"sampler": self.sampler}))
+        self.buffer = TensorDictReplayBuffer(
+            storage=self._storage, **({} if self.sampler is None else {"sampler": self.sampler})
+        )
         if self.sampler is not None:
             self.buffer.set_rng(torch.Generator().manual_seed(0 if seed is None else seed))
             # the preallocated storage counts every slot as written: none is a transition yet
@@ -121,11 +132,13 @@ class ReplayMemory:
         return self.bytes_per_row * self.capacity
 
     def _write(self, frame: np.ndarray, action: int, reward: float, done: bool, prev: int | None) -> int:
-        data = {"frame": torch.from_numpy(np.ascontiguousarray(frame)),
-                "action": torch.tensor(action, dtype=torch.uint8),
-                "reward": torch.tensor(reward, dtype=torch.float32),
-                "done": torch.tensor(done, dtype=torch.bool),
-                "prev": torch.tensor(NO_LINK, dtype=torch.int32)}
+        data = {
+            "frame": torch.from_numpy(np.ascontiguousarray(frame)),
+            "action": torch.tensor(action, dtype=torch.uint8),
+            "reward": torch.tensor(reward, dtype=torch.float32),
+            "done": torch.tensor(done, dtype=torch.bool),
+            "prev": torch.tensor(NO_LINK, dtype=torch.int32),
+        }
         if self.n_step > 1:
             data["next"] = torch.tensor(NO_LINK, dtype=torch.int32)
         index = int(self.buffer.add(TensorDict(data, batch_size=[])))
@@ -139,8 +152,17 @@ class ReplayMemory:
             self._np["next"][prev] = index
         return index
 
-    def cache(self, state: np.ndarray, next_state: np.ndarray, action: int, reward: float, done: bool,
-              *, end: bool | None = None, env_index: int = 0) -> int:
+    def cache(
+        self,
+        state: np.ndarray,
+        next_state: np.ndarray,
+        action: int,
+        reward: float,
+        done: bool,
+        *,
+        end: bool | None = None,
+        env_index: int = 0,
+    ) -> int:
         """Store one step of env `env_index`. `done` stops bootstrapping (terminated); `end`
         (default: done) closes the episode, e.g. on truncation, so the next call starts a new one."""
         last = self._last_row[env_index]
@@ -205,7 +227,9 @@ class ReplayMemory:
         rows = np.asarray(rows, dtype=np.int64)
         frames = self._np["frame"]
         chain, _ = self._history(rows)
-        window = np.take(frames, chain.reshape(-1), axis=0).reshape(len(rows), self.stack + 1, *frames.shape[1:])
+        window = np.take(frames, chain.reshape(-1), axis=0).reshape(
+            len(rows), self.stack + 1, *frames.shape[1:]
+        )
         state = torch.from_numpy(window[:, :-1])
         if self.n_step == 1:
             next_state = torch.from_numpy(window[:, 1:])
@@ -216,7 +240,8 @@ class ReplayMemory:
             reward = torch.from_numpy(rewards @ (gamma ** np.arange(self.n_step, dtype=np.float32)))
             next_chain, _ = self._history(last)
             next_state = torch.from_numpy(
-                np.take(frames, next_chain[:, 1:].reshape(-1), axis=0).reshape(state.shape))
+                np.take(frames, next_chain[:, 1:].reshape(-1), axis=0).reshape(state.shape)
+            )
             done = torch.from_numpy(done_np)
         action = torch.from_numpy(self._np["action"][rows].astype(np.int64))
         return {"state": state, "next_state": next_state, "action": action, "reward": reward, "done": done}

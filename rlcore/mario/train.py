@@ -59,16 +59,24 @@ from rlcore.runtime import resolve_device, seed_everything
 
 WINDOW = 100  # moving averages over the last 100 episodes, as the tutorial's MetricLogger
 SNAPSHOTS = "snapshots"  # keep_snapshots: snapshots/step-<N>/ playable checkpoints
-PLOTS = {"reward": "reward_plot.png", "length": "length_plot.png", "loss": "loss_plot.png", "q": "q_plot.png",
-         "x_pos": "x_pos_plot.png", "flag_rate": "flag_rate_plot.png"}
+PLOTS = {
+    "reward": "reward_plot.png",
+    "length": "length_plot.png",
+    "loss": "loss_plot.png",
+    "q": "q_plot.png",
+    "x_pos": "x_pos_plot.png",
+    "flag_rate": "flag_rate_plot.png",
+}
 
 
 class MetricLogger:
     """The tutorial's MetricLogger: per-episode reward/length/loss/Q, moving averages of the last 100
     episodes, the `log` table; plus x_pos/flag per episode, JSONL records and PNG plots."""
 
-    COLUMNS = (f"{'Episode':>8}{'Step':>8}{'Epsilon':>10}{'MeanReward':>15}{'MeanLength':>15}"
-               f"{'MeanLoss':>15}{'MeanQValue':>15}{'TimeDelta':>15}{'Time':>20}\n")
+    COLUMNS = (
+        f"{'Episode':>8}{'Step':>8}{'Epsilon':>10}{'MeanReward':>15}{'MeanLength':>15}"
+        f"{'MeanLoss':>15}{'MeanQValue':>15}{'TimeDelta':>15}{'Time':>20}\n"
+    )
 
     def __init__(self, save_dir: Path, num_envs: int = 1, resume: bool = False):
         self.save_dir = save_dir
@@ -114,7 +122,9 @@ class MetricLogger:
             del getattr(self, name)[:-WINDOW]
         self.current[env_index] = self._new_episode()
 
-    def record(self, episode: int, epsilon: float, step: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(
+        self, episode: int, epsilon: float, step: int, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         def mean(values):
             return round(float(np.mean(values)), 3) if values else 0.0
 
@@ -122,18 +132,29 @@ class MetricLogger:
         time_delta = now - self.record_time
         steps_per_s = (step - self.record_step) / time_delta if time_delta > 0 else 0.0
         self.record_time, self.record_step = now, step
-        record = {"step": step, "episode": episode, "epsilon": epsilon,
-                  "reward": mean(self.ep_rewards), "length": mean(self.ep_lengths),
-                  "loss": mean(self.ep_avg_losses), "q": mean(self.ep_avg_qs),
-                  "x_pos": mean(self.ep_x_pos), "max_x_pos": max(self.ep_x_pos, default=0),
-                  "flag_rate": mean(self.ep_flags),
-                  "last_reward": round(self.ep_rewards[-1], 3) if self.ep_rewards else 0.0,
-                  "last_x_pos": self.ep_x_pos[-1] if self.ep_x_pos else 0,
-                  "steps_per_s": round(steps_per_s, 2), "time_delta": round(time_delta, 3),
-                  **(extra or {}), "time": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")}
+        record = {
+            "step": step,
+            "episode": episode,
+            "epsilon": epsilon,
+            "reward": mean(self.ep_rewards),
+            "length": mean(self.ep_lengths),
+            "loss": mean(self.ep_avg_losses),
+            "q": mean(self.ep_avg_qs),
+            "x_pos": mean(self.ep_x_pos),
+            "max_x_pos": max(self.ep_x_pos, default=0),
+            "flag_rate": mean(self.ep_flags),
+            "last_reward": round(self.ep_rewards[-1], 3) if self.ep_rewards else 0.0,
+            "last_x_pos": self.ep_x_pos[-1] if self.ep_x_pos else 0,
+            "steps_per_s": round(steps_per_s, 2),
+            "time_delta": round(time_delta, 3),
+            **(extra or {}),
+            "time": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         with open(self.save_log, "a") as f:
-            f.write(f"{episode:8d}{step:8d}{epsilon:10.3f}{record['reward']:15.3f}{record['length']:15.3f}"
-                    f"{record['loss']:15.3f}{record['q']:15.3f}{time_delta:15.3f}{record['time']:>20}\n")
+            f.write(
+                f"{episode:8d}{step:8d}{epsilon:10.3f}{record['reward']:15.3f}{record['length']:15.3f}"
+                f"{record['loss']:15.3f}{record['q']:15.3f}{time_delta:15.3f}{record['time']:>20}\n"
+            )
         self.metrics.append(record)
         return record
 
@@ -141,12 +162,20 @@ class MetricLogger:
         records = read_metrics(self.metrics.path)
         if records:
             for metric, file in PLOTS.items():
-                plot_metrics(records, "step", [metric], self.save_dir / file, x_label="agent step",
-                             title=f"moving average of the last {WINDOW} episodes")
+                plot_metrics(
+                    records,
+                    "step",
+                    [metric],
+                    self.save_dir / file,
+                    x_label="agent step",
+                    title=f"moving average of the last {WINDOW} episodes",
+                )
 
     def state(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("ep_rewards", "ep_lengths", "ep_avg_losses", "ep_avg_qs",
-                                                "ep_x_pos", "ep_flags")}
+        return {
+            k: getattr(self, k)
+            for k in ("ep_rewards", "ep_lengths", "ep_avg_losses", "ep_avg_qs", "ep_x_pos", "ep_flags")
+        }
 
     def load_state(self, state: dict[str, Any], step: int) -> None:
         for k, v in state.items():
@@ -168,8 +197,13 @@ class MetricLogger:
 # ------------------------------------------------------------------------------ checkpoints
 
 
-def save_run(agent: Mario, out_dir: Path, episode: int, logger: MetricLogger,
-             curriculum: BackwardCurriculum | None = None) -> None:
+def save_run(
+    agent: Mario,
+    out_dir: Path,
+    episode: int,
+    logger: MetricLogger,
+    curriculum: BackwardCurriculum | None = None,
+) -> None:
     """Resumable state first, then the playable checkpoint (config.json last marks it complete)."""
     tensors = {f"online.{k}": v for k, v in agent.net.online.state_dict().items()}
     tensors.update({f"target.{k}": v for k, v in agent.net.target.state_dict().items()})
@@ -178,17 +212,24 @@ def save_run(agent: Mario, out_dir: Path, episode: int, logger: MetricLogger,
     # the counters travel in the tensor file too, so weights and counters always match
     tensors["counters"] = torch.tensor([agent.curr_step, episode], dtype=torch.int64)
     tensors["exploration_rate"] = torch.tensor(agent.exploration_rate, dtype=torch.float64)
-    meta = {"step": agent.curr_step, "episode": episode, "exploration_rate": agent.exploration_rate,
-            "optimizer": optim_meta, "rng": agent.rng.bit_generator.state, "logger": logger.state(),
-            "config": to_dict(agent.config)}
+    meta = {
+        "step": agent.curr_step,
+        "episode": episode,
+        "exploration_rate": agent.exploration_rate,
+        "optimizer": optim_meta,
+        "rng": agent.rng.bit_generator.state,
+        "logger": logger.state(),
+        "config": to_dict(agent.config),
+    }
     if curriculum is not None:
         meta["curriculum"] = curriculum.state()
     ckpt.save_training_state(out_dir, tensors, meta)
     agent.save(out_dir, extra={"episode": episode})
 
 
-def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: BackwardCurriculum | None = None
-                ) -> int:
+def restore_run(
+    agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: BackwardCurriculum | None = None
+) -> int:
     """Load the training state into `agent`, `logger` (and the curriculum); returns the episode counter."""
     if (out_dir / ckpt.TRAINING_META_FILE).is_file() and not (out_dir / ckpt.TRAINING_STATE_FILE).is_file():
         return warm_restart(agent, out_dir, logger, curriculum)
@@ -197,7 +238,7 @@ def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: B
     file = out_dir / ckpt.TRAINING_STATE_FILE
     with ckpt.reading(file):
         for prefix, module in (("online.", agent.net.online), ("target.", agent.net.target)):
-            part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            part = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             ckpt.check_state_dict(file, part, module.state_dict())
             module.load_state_dict(part)
         agent.optimizer.load_state_dict(ckpt.unflatten_optimizer_state(tensors, meta["optimizer"]))
@@ -212,8 +253,9 @@ def restore_run(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: B
     return episode
 
 
-def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: BackwardCurriculum | None = None
-                 ) -> int:
+def warm_restart(
+    agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: BackwardCurriculum | None = None
+) -> int:
     """Resume from a checkpoint's small parts only (what a bundled, committed checkpoint keeps: the
     52 MB of Q_target + Adam moments in training_state.safetensors stay out of git): Q_online from
     model.safetensors, Q_target re-synced to it, a fresh Adam; the counters and exploration rate saved
@@ -231,8 +273,11 @@ def warm_restart(agent: Mario, out_dir: Path, logger: MetricLogger, curriculum: 
         agent.burnin = step + agent.config.burnin  # the replay memory is refilled first, as on any resume
         logger.load_state(meta["logger"], step)
         restore_curriculum(curriculum, meta)
-    print(f"resume: no {ckpt.TRAINING_STATE_FILE} in {out_dir}: continuing from the weights at step {step} "
-          "(Q_target re-synced, Adam restarted)", file=sys.stderr)
+    print(
+        f"resume: no {ckpt.TRAINING_STATE_FILE} in {out_dir}: continuing from the weights at step {step} "
+        "(Q_target re-synced, Adam restarted)",
+        file=sys.stderr,
+    )
     return episode
 
 
@@ -252,22 +297,34 @@ def start_from_weights(agent: Mario, checkpoint: str | os.PathLike) -> None:
     adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
     note = ""
     if source != target or stored.noisy != agent.config.noisy:
-        ckpt.check_weights_file(checkpoint, ckpt.meta_state_dict(  # the stored network, before adapting it
-            lambda: MarioNet(STATE_DIM, len(source), dueling=stored.dueling, noisy=stored.noisy).online))
+        ckpt.check_weights_file(
+            checkpoint,
+            ckpt.meta_state_dict(  # the stored network, before adapting it
+                lambda: MarioNet(STATE_DIM, len(source), dueling=stored.dueling, noisy=stored.noisy).online
+            ),
+        )
         rows = source_rows(source, target)
 
         def adapt_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             tensors = match_noise(tensors, agent.net.online)
             return tensors if source == target else expand_action_rows(tensors, agent.net.online, rows)
+
         adapt = adapt_weights
     if stored.noisy != agent.config.noisy:
-        note = "; its Linear layers -> NoisyNet means" if agent.config.noisy else "; its NoisyNet means -> Linear layers"
+        note = (
+            "; its Linear layers -> NoisyNet means"
+            if agent.config.noisy
+            else "; its NoisyNet means -> Linear layers"
+        )
     if source != target:
         labelled = list(zip(action_labels(target), rows))
         kept = [label for label, src in labelled if src is not None]
         new = [label for label, src in labelled if src is None]
-        note += (f"; its {len(source)} actions -> {len(target)}: {', '.join(kept) or 'none'} keep their Q outputs, "
-                 f"{', '.join(new) or 'none'} start {NEW_ACTION_MARGIN} below their mean")
+        note += (
+            f"; its {len(source)} actions -> {len(target)}: "
+            f"{', '.join(kept) or 'none'} keep their Q outputs, "
+            f"{', '.join(new) or 'none'} start {NEW_ACTION_MARGIN} below their mean"
+        )
     ckpt.load_weights_into(agent.net.online, checkpoint, adapt=adapt)
     agent.sync_Q_target()
     print(f"mario: starting from the weights of {checkpoint}{note}", file=sys.stderr, flush=True)
@@ -308,8 +365,9 @@ def target_thread_beside(workers: list[Any]) -> ThreadPoolExecutor:
     for process in workers:
         os.setpriority(os.PRIO_PROCESS, process.pid, niceness)
     cpus = os.sched_getaffinity(workers[0].pid)
-    return ThreadPoolExecutor(1, thread_name_prefix="q-target", initializer=os.sched_setaffinity,
-                              initargs=(0, cpus))
+    return ThreadPoolExecutor(
+        1, thread_name_prefix="q-target", initializer=os.sched_setaffinity, initargs=(0, cpus)
+    )
 
 
 def worker_env_factory(config: MarioConfig) -> Callable[[], Any]:
@@ -329,33 +387,48 @@ def open_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
     return out_dir
 
 
+def fork_workers(env_fn: Callable[[], Any], num_envs: int) -> Any:
+    """`num_envs` emulator worker processes, forked, stepped together (gymnasium's AsyncVectorEnv, shared
+    memory, an episode's end reset within the same step)."""
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode
+
+    with warnings.catch_warnings():
+        # "fork() of a multi-threaded process": the workers run only the emulator, NumPy and
+        # single-threaded OpenCV, none of the parent's thread pools
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        return AsyncVectorEnv(
+            [env_fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, shared_memory=True, context="fork"
+        )
+
+
 class TrainingRun:
     """The tutorial's loop, one vector step at a time (`step()`), over a resumable run folder.
 
     `train()` drives it; benchmarks and tests drive it step by step.
     """
 
-    def __init__(self, config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False,
-                 device: str = "auto", env_fn: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        config: MarioConfig,
+        out_dir: str | os.PathLike,
+        *,
+        resume: bool = False,
+        device: str = "auto",
+        env_fn: Callable[[], Any] | None = None,
+    ):
         """`env_fn` replaces the emulator (tests use a fake image env with the same spaces)."""
-        from gymnasium.vector import AsyncVectorEnv, AutoresetMode
-
         check_bounds(config)
         if config.collector != "local":
-            raise ValueError(f"collector {config.collector!r}: train with run_type=RayTrainingRun "
-                             "(rlcore.mario.distributed; rlcore.mario.api.train picks it)")
+            raise ValueError(
+                f"collector {config.collector!r}: train with run_type=RayTrainingRun "
+                "(rlcore.mario.distributed; rlcore.mario.api.train picks it)"
+            )
         self.config = config
         self.out_dir = open_run_folder(out_dir, resume)
         # the emulator workers are forked first, before torch starts its threads and the replay is
         # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
         self.curriculum = self._curriculum(config)
-        env_fn = env_fn or worker_env_factory(config)
-        with warnings.catch_warnings():
-            # "fork() of a multi-threaded process": the workers run only the emulator, NumPy and
-            # single-threaded OpenCV, none of the parent's thread pools
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-            self.envs = AsyncVectorEnv([env_fn] * config.num_envs, autoreset_mode=AutoresetMode.SAME_STEP,
-                                       shared_memory=True, context="fork")
+        self.envs = fork_workers(env_fn or worker_env_factory(config), config.num_envs)
         self._unpin = None
         try:
             if config.torch_threads > 0:
@@ -368,8 +441,9 @@ class TrainingRun:
                 self.agent.target_thread = target_thread_beside(self.envs.processes)
             self._send_start_window()
             # a resumed run reseeds its envs from the episode count: its episodes differ from the first run's
-            self.states, _ = self.envs.reset(seed=[config.seed + 1000 * self.episode + i
-                                                   for i in range(config.num_envs)])
+            self.states, _ = self.envs.reset(
+                seed=[config.seed + 1000 * self.episode + i for i in range(config.num_envs)]
+            )
         except BaseException:
             self.close(save=False)
             raise
@@ -382,8 +456,9 @@ class TrainingRun:
         route = Route.load(config.starts)
         check_route(route, config)
         route.save(self.out_dir)
-        return BackwardCurriculum(route_points(route), config.start_window, config.start_threshold,
-                                  start_x=config.start_x)
+        return BackwardCurriculum(
+            route_points(route), config.start_window, config.start_threshold, start_x=config.start_x
+        )
 
     def _send_start_window(self) -> None:
         if self.curriculum is not None:
@@ -413,7 +488,9 @@ class TrainingRun:
     @property
     def finished(self) -> bool:
         config = self.config
-        return self.episode >= config.episodes or bool(config.max_steps and self.agent.curr_step >= config.max_steps)
+        return self.episode >= config.episodes or bool(
+            config.max_steps and self.agent.curr_step >= config.max_steps
+        )
 
     def step(self) -> list[dict[str, Any]]:
         """One agent step in every env (with the learning due meanwhile) -> the log records it produced."""
@@ -429,11 +506,21 @@ class TrainingRun:
             ended = bool(terminated[i] or truncated[i])
             # SAME_STEP autoreset: an ended env already returns its next episode's first state
             next_state = infos["final_obs"][i] if ended else next_states[i]
-            episode_end = (infos["final_info"]["x_pos"][i], infos["final_info"]["flag_get"][i]) if ended else None
+            episode_end = (
+                (infos["final_info"]["x_pos"][i], infos["final_info"]["flag_get"][i]) if ended else None
+            )
             if ended and self.curriculum is not None:
                 self._curriculum_episode(int(infos["final_info"]["route_start"][i]), bool(episode_end[1]))
-            records += self._remember(i, self.states[i], next_state, actions[i], rewards[i], bool(terminated[i]),
-                                      episode_end, (q, loss))
+            records += self._remember(
+                i,
+                self.states[i],
+                next_state,
+                actions[i],
+                rewards[i],
+                bool(terminated[i]),
+                episode_end,
+                (q, loss),
+            )
         self.states = next_states
         self._checkpoint_if_due()
         return records
@@ -444,16 +531,31 @@ class TrainingRun:
         if self.curriculum.record(start, flag, self.agent.curr_step):
             lo, hi = self.curriculum.window
             self._send_start_window()
-            print(f"mario: start window moved back to route points {lo}-{hi} (x {self.curriculum.xs[lo]}) "
-                  f"at step {self.agent.curr_step:,}", file=sys.stderr, flush=True)
+            print(
+                f"mario: start window moved back to route points {lo}-{hi} (x {self.curriculum.xs[lo]}) "
+                f"at step {self.agent.curr_step:,}",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    def _remember(self, env_index: int, state, next_state, action, reward, terminated: bool,
-                  episode_end: tuple[int, bool] | None, q_loss: tuple[float | None, float | None]) -> list[dict]:
+    def _remember(
+        self,
+        env_index: int,
+        state,
+        next_state,
+        action,
+        reward,
+        terminated: bool,
+        episode_end: tuple[int, bool] | None,
+        q_loss: tuple[float | None, float | None],
+    ) -> list[dict]:
         """Cache one transition and log it; `episode_end`: (x_pos, flag_get) when its episode ended
         (terminated or truncated) -> the log record that completed, if any."""
         agent, logger = self.agent, self.logger
         # Remember (done = terminated: a truncated episode would still bootstrap)
-        agent.cache(state, next_state, action, reward, terminated, end=episode_end is not None, env_index=env_index)
+        agent.cache(
+            state, next_state, action, reward, terminated, end=episode_end is not None, env_index=env_index
+        )
         logger.log_step(float(reward), q_loss[1], q_loss[0], env_index=env_index)
         if episode_end is None:
             return []
@@ -490,10 +592,17 @@ class TrainingRun:
             self.save()
 
 
-def train(config: MarioConfig, out_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-          stop: threading.Event | None = None, env_fn: Callable[[], Any] | None = None,
-          run_type: type[TrainingRun] | None = None,
-          progress: Callable[[int | None, str], None] | None = None) -> Iterator[dict[str, Any]]:
+def train(
+    config: MarioConfig,
+    out_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    device: str = "auto",
+    stop: threading.Event | None = None,
+    env_fn: Callable[[], Any] | None = None,
+    run_type: type[TrainingRun] | None = None,
+    progress: Callable[[int | None, str], None] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Train a Mario Double DQN into `out_dir`, yielding one record per `log_every` episodes; the
     folder is checkpointed every `checkpoint_every` steps and when the run ends or is stopped.
     `run_type`: TrainingRun (local workers), or distributed.RayTrainingRun for `collector="ray"`.

@@ -28,18 +28,40 @@ from rlcore.systems import (
     System,
 )
 
-__all__ = ["NAME", "ALGORITHM", "ENV_ID", "Config", "PlayOptions", "PRESETS", "preset", "PendulumAgent", "train",
-           "load", "evaluate", "play", "evaluate_net", "EPISODE_STEPS", "EXPORT_FILE", "export", "SYSTEM"]
+__all__ = [
+    "NAME",
+    "ALGORITHM",
+    "ENV_ID",
+    "Config",
+    "PlayOptions",
+    "PRESETS",
+    "preset",
+    "PendulumAgent",
+    "train",
+    "load",
+    "evaluate",
+    "play",
+    "evaluate_net",
+    "EPISODE_STEPS",
+    "EXPORT_FILE",
+    "export",
+    "SYSTEM",
+]
 
 Config = PendulumConfig
-# The default episode starts hanging down (theta -3.11 rad): a viewer sees the whole swing-up (seed 0 starts upright)
+# The default episode starts hanging down (theta -3.11 rad): a viewer sees the whole swing-up
+# (seed 0 starts upright)
 SWING_UP_SEED = 3
 
 
 @dataclasses.dataclass
 class PlayOptions:
-    seed: int = option(SWING_UP_SEED, "random start of the episode (evaluate's episode with the same seed)",
-                       ge=0, le=MAX_SEED)
+    seed: int = option(
+        SWING_UP_SEED,
+        "random start of the episode (evaluate's episode with the same seed)",
+        ge=0,
+        le=MAX_SEED,
+    )
     g: float = option(GRAVITY, "gravity (m/s^2)", ge=0.1, le=100.0)
     m: float = option(MASS, "mass of the bob (kg)", ge=0.05, le=20.0)
     l: float = option(LENGTH, "length of the rod (m)", ge=0.05, le=20.0)  # noqa: E741
@@ -49,9 +71,11 @@ class PlayOptions:
 
 class Pendulum(System):
     name, algorithm, env_id = NAME, ALGORITHM, ENV_ID
-    blurb = ("a policy network that swings up and balances TorchRL's stateless, differentiable pendulum; "
-             "it was trained by backpropagating the return through simulated rollouts (no value function, "
-             "no sampling-based gradient), following the TorchRL pendulum tutorial")
+    blurb = (
+        "a policy network that swings up and balances TorchRL's stateless, differentiable pendulum; "
+        "it was trained by backpropagating the return through simulated rollouts (no value function, "
+        "no sampling-based gradient), following the TorchRL pendulum tutorial"
+    )
     Config, PlayOptions, presets = PendulumConfig, PlayOptions, PRESETS
     budget = Budget("iterations", "step", "iteration")
     metrics = ("return", "reward_per_step", "last_reward")
@@ -63,11 +87,24 @@ class Pendulum(System):
     generalisation = GeneralisationMap(
         rows=MapAxis("g", "Gravity g", (5.0, 7.5, 10.0, 12.5, 15.0, 20.0)),
         columns=MapAxis("m", "Mass m", (0.5, 1.0, 1.5, 2.0)),  # four columns: a phone shows them all
-        colour="return", colour_label="return (sum of the rewards)", colour_range=(-1500.0, 0.0), mark="swung_up",
-        mark_label="swung up and balanced through the last second", step_field="steps")
+        colour="return",
+        colour_label="return (sum of the rewards)",
+        colour_range=(-1500.0, 0.0),
+        mark="swung_up",
+        mark_label="swung up and balanced through the last second",
+        step_field="steps",
+    )
 
-    def train(self, config, out_dir, *, resume=False, device="auto", stop: threading.Event | None = None,
-              progress=None) -> Iterator[dict]:
+    def train(
+        self,
+        config,
+        out_dir,
+        *,
+        resume=False,
+        device="auto",
+        stop: threading.Event | None = None,
+        progress=None,
+    ) -> Iterator[dict]:
         from rlcore.pendulum.train import train as _train
 
         # `progress` is not needed: a record comes every iteration (a few milliseconds)
@@ -77,8 +114,15 @@ class Pendulum(System):
         """Rebuild the policy described by config.json and load model.safetensors into it (checked)."""
         return load_agent(ckpt.checkpoint_dir(checkpoint), self.config_of(checkpoint), device)
 
-    def evaluate(self, checkpoint, episodes=10, seed=0, *, progress: Callable[[int], None] | None = None,
-                 **options: float) -> dict:
+    def evaluate(
+        self,
+        checkpoint,
+        episodes=10,
+        seed=0,
+        *,
+        progress: Callable[[int], None] | None = None,
+        **options: float,
+    ) -> dict:
         """Gymnasium Pendulum-v1's measure: the return of 200-step episodes from random starts
         (see evaluate_net), with the mean last-step reward; the results.json document. All episodes run
         as one batch: `progress(episodes)` is called once at the end."""
@@ -86,13 +130,25 @@ class Pendulum(System):
         results = evaluate_net(self.load(checkpoint).net, episodes, seed, EPISODE_STEPS)
         if progress is not None:
             progress(episodes)
-        protocol = {"name": protocol_name({}), "episode_steps": EPISODE_STEPS, "first_seed": seed,
-                    "episodes": episodes}
-        per_episode = [{"seed": s, "return": r, "last_reward": last} for s, r, last in
-                       zip(results["seeds"], results["episode_rewards"], results["last_rewards"])]
-        return {"system": NAME, "env_id": ENV_ID, "algorithm": ALGORITHM, **results, "protocol": protocol,
-                "episodes": per_episode,
-                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        protocol = {
+            "name": protocol_name({}),
+            "episode_steps": EPISODE_STEPS,
+            "first_seed": seed,
+            "episodes": episodes,
+        }
+        per_episode = [
+            {"seed": s, "return": r, "last_reward": last}
+            for s, r, last in zip(results["seeds"], results["episode_rewards"], results["last_rewards"])
+        ]
+        return {
+            "system": NAME,
+            "env_id": ENV_ID,
+            "algorithm": ALGORITHM,
+            **results,
+            "protocol": protocol,
+            "episodes": per_episode,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
 
     def trained_budget(self, checkpoint) -> int | None:
         done = ckpt.load_config(checkpoint, system=NAME).get("iterations_done")
@@ -111,7 +167,9 @@ class Pendulum(System):
     def map_episode(self, agent: PendulumAgent, options: PlayOptions) -> dict:
         """play()'s episode figures without drawing its frames."""
         check_bounds(options, "play options")
-        traj, _ = episode_rollout(agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps)
+        traj, _ = episode_rollout(
+            agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps
+        )
         return episode_summary(traj, options.seed, g=options.g, m=options.m, l=options.l)
 
     def task_text(self, config: PendulumConfig) -> str:
@@ -130,15 +188,18 @@ class Pendulum(System):
         from rlcore.pendulum.render import render_episode
 
         options, agent = self._played(checkpoint, options)
-        return render_episode(agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps)
+        return render_episode(
+            agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps
+        )
 
     def play_streamed(self, checkpoint, options, sink) -> Episode:
         """play()'s episode, each frame drawn as `sink` reads it (rlcore.pendulum.render.streamed_episode)."""
         from rlcore.pendulum.render import streamed_episode
 
         options, agent = self._played(checkpoint, options)
-        episode, frames = streamed_episode(agent.net, options.seed, g=options.g, m=options.m, l=options.l,
-                                           steps=options.steps)
+        episode, frames = streamed_episode(
+            agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps
+        )
         sink(frames, episode.fps)
         return episode
 
@@ -147,6 +208,7 @@ class Pendulum(System):
         check_bounds(options, "play options")
         return options, checkpoint if isinstance(checkpoint, PendulumAgent) else self.load(checkpoint)
 
+
 SYSTEM = Pendulum()
 train, load, evaluate, play = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM.play
 
@@ -154,4 +216,6 @@ train, load, evaluate, play = SYSTEM.train, SYSTEM.load, SYSTEM.evaluate, SYSTEM
 def preset(name: str = "tutorial", **overrides: Any) -> PendulumConfig:
     """A named configuration with field overrides (rlcore.resolve.resolve_config)."""
     return resolve_config(SYSTEM, preset=name, overrides=overrides)
+
+
 export = SYSTEM.export

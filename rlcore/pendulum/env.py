@@ -59,8 +59,9 @@ def pendulum_reward(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor) -> t
     return -(angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2))
 
 
-def pendulum_dynamics(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor, params: Params,
-                      sin_th: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def pendulum_dynamics(
+    th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor, params: Params, sin_th: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One Euler step of the pendulum under the (already clipped) torque u -> (th_next, thdot_next).
 
     `params` values may be tensors shaped like th (a batch of pendulums) or plain floats (fewer ops:
@@ -73,7 +74,9 @@ def pendulum_dynamics(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor, pa
     torque_gain = 3.0 / (m * length**2) * dt  # thdot gained per unit of torque in one step
     # Not wrapped into [-pi, pi], as in the tutorial and Gymnasium: reward and dynamics read th only
     # through 2*pi-periodic functions (sin, cos, angle_normalize), so the motion is the same either way.
-    if not isinstance(gravity_gain + torque_gain + dt + max_speed, torch.Tensor):  # any tensor makes the sum one
+    if not isinstance(
+        gravity_gain + torque_gain + dt + max_speed, torch.Tensor
+    ):  # any tensor makes the sum one
         # float constants: 4 fused ops instead of 8 (the fast path's step costs one dispatch per op)
         new_thdot = torch.add(thdot, sin_th, alpha=gravity_gain).add_(u, alpha=torque_gain)
         new_thdot.clamp_(-max_speed, max_speed)
@@ -83,8 +86,9 @@ def pendulum_dynamics(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor, pa
     return new_th, new_thdot
 
 
-def pendulum_step(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor,
-                  params: Params) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pendulum_step(
+    th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor, params: Params
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Clip the torque, score the current state, step -> (th_next, thdot_next, reward)."""
     u = clip_torque(u, params)
     reward = pendulum_reward(th, thdot, u)
@@ -92,8 +96,9 @@ def pendulum_step(th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor,
     return new_th, new_thdot, reward
 
 
-def random_initial_state(shape, generator: torch.Generator | None = None,
-                         device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def random_initial_state(
+    shape, generator: torch.Generator | None = None, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The tutorial's (and Gymnasium's) random start: th in [-pi, pi], thdot in [-1, 1], uniform."""
     th = torch.rand(shape, generator=generator, device=device) * (2 * DEFAULT_X) - DEFAULT_X
     thdot = torch.rand(shape, generator=generator, device=device) * (2 * DEFAULT_Y) - DEFAULT_Y
@@ -116,8 +121,13 @@ def params_as_floats(td_params: TensorDictBase) -> dict[str, float]:
 # ------------------------------------------------------------------------------ the env
 
 
-def gen_params(g: float = GRAVITY, batch_size=None, m: float = MASS, l: float = LENGTH,  # noqa: E741
-               device=None) -> TensorDictBase:
+def gen_params(
+    g: float = GRAVITY,
+    batch_size=None,
+    m: float = MASS,
+    l: float = LENGTH,  # noqa: E741
+    device=None,
+) -> TensorDictBase:
     """A tensordict with the physical parameters (gravity, mass, length, limits) under "params"."""
     if batch_size is None:
         batch_size = []
@@ -167,16 +177,24 @@ class PendulumEnv(EnvBase):
     def _make_spec(self, td_params: TensorDictBase) -> None:
         self.observation_spec = Composite(
             th=Bounded(low=-torch.pi, high=torch.pi, shape=(), dtype=torch.float32),
-            thdot=Bounded(low=-td_params["params", "max_speed"], high=td_params["params", "max_speed"],
-                          shape=(), dtype=torch.float32),
+            thdot=Bounded(
+                low=-td_params["params", "max_speed"],
+                high=td_params["params", "max_speed"],
+                shape=(),
+                dtype=torch.float32,
+            ),
             # params are part of the observation so that they travel along a rollout
             params=make_composite_from_td(td_params["params"], unsqueeze_null_shapes=False),
             shape=(),
         )
         # stateless: the previous output is the next input
         self.state_spec = self.observation_spec.clone()
-        self.action_spec = Bounded(low=-td_params["params", "max_torque"], high=td_params["params", "max_torque"],
-                                   shape=(1,), dtype=torch.float32)
+        self.action_spec = Bounded(
+            low=-td_params["params", "max_torque"],
+            high=td_params["params", "max_torque"],
+            shape=(1,),
+            dtype=torch.float32,
+        )
         self.reward_spec = Unbounded(shape=(*td_params.shape, 1))
 
     @staticmethod

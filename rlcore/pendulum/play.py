@@ -51,8 +51,13 @@ def load_agent(directory: Path, config: PendulumConfig, device: str = "cpu") -> 
 
 
 @torch.no_grad()
-def evaluate_net(net: nn.Module, episodes: int = 10, seed: int = 0, steps: int = EPISODE_STEPS,
-                 physics: Mapping[str, float] | None = None) -> dict:
+def evaluate_net(
+    net: nn.Module,
+    episodes: int = 10,
+    seed: int = 0,
+    steps: int = EPISODE_STEPS,
+    physics: Mapping[str, float] | None = None,
+) -> dict:
     """Returns and last-step rewards of `episodes` rollouts of `steps` steps; episode i starts from
     the random start of seed `seed + i` (play(seed=seed + i) replays it). Default physics (g 10, m 1, l 1)
     unless `physics` gives gen_params' g, m or l."""

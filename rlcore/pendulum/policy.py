@@ -45,12 +45,14 @@ def build_net(config: PendulumConfig) -> nn.Sequential:
 
 def make_policy(net: nn.Module | None = None) -> TensorDictModule:
     """The network as a TensorDictModule reading "observation" and writing "action"."""
-    return TensorDictModule(net if net is not None else make_policy_net(), in_keys=["observation"],
-                            out_keys=["action"])
+    return TensorDictModule(
+        net if net is not None else make_policy_net(), in_keys=["observation"], out_keys=["action"]
+    )
 
 
-def observation(th: torch.Tensor, thdot: torch.Tensor, out: torch.Tensor | None = None,
-                sin_th: torch.Tensor | None = None) -> torch.Tensor:
+def observation(
+    th: torch.Tensor, thdot: torch.Tensor, out: torch.Tensor | None = None, sin_th: torch.Tensor | None = None
+) -> torch.Tensor:
     """The env's "observation" [cos th, sin th, thdot] built from raw state tensors (the transformed
     env's order, CatTensors sorting its keys; also Gymnasium's). `sin_th`: th.sin(), if already computed."""
     return torch.stack([th.cos(), th.sin() if sin_th is None else sin_th, thdot], dim=-1, out=out)

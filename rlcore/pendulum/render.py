@@ -30,8 +30,16 @@ TEXT = (30, 30, 30)
 TARGET = (200, 200, 200)
 
 
-def draw_pendulum(th: float, torque: float, *, length: float = LENGTH, mass: float = MASS,
-                  max_torque: float = 2.0, caption: str = "", size: int = FRAME_SIZE) -> np.ndarray:
+def draw_pendulum(
+    th: float,
+    torque: float,
+    *,
+    length: float = LENGTH,
+    mass: float = MASS,
+    max_torque: float = 2.0,
+    caption: str = "",
+    size: int = FRAME_SIZE,
+) -> np.ndarray:
     """One frame (size, size, 3) uint8. th = 0 is upright, positive th and torque are anticlockwise."""
     s = _SUPERSAMPLE
     big = size * s
@@ -55,8 +63,9 @@ def draw_pendulum(th: float, torque: float, *, length: float = LENGTH, mass: flo
     return np.asarray(image.reduce(s) if s > 1 else image)  # box-filtered downscale: cheap anti-aliasing
 
 
-def _draw_torque_arrow(draw: ImageDraw.ImageDraw, cx: float, cy: float, fraction: float, radius: float,
-                       width: int) -> None:
+def _draw_torque_arrow(
+    draw: ImageDraw.ImageDraw, cx: float, cy: float, fraction: float, radius: float, width: int
+) -> None:
     """An arc around the pivot, its sweep proportional to |torque| / max_torque, arrowhead at the end."""
     fraction = max(-1.0, min(1.0, fraction))
     sweep = 160 * abs(fraction)
@@ -69,18 +78,33 @@ def _draw_torque_arrow(draw: ImageDraw.ImageDraw, cx: float, cy: float, fraction
     draw.arc(box, min(start, end), max(start, end), fill=TORQUE, width=width)
     a = math.radians(end)
     tip = (cx + radius * math.cos(a), cy + radius * math.sin(a))
-    tangent = (-math.sin(a), math.cos(a)) if fraction < 0 else (math.sin(a), -math.cos(a))  # direction of travel
+    tangent = (
+        (-math.sin(a), math.cos(a)) if fraction < 0 else (math.sin(a), -math.cos(a))
+    )  # direction of travel
     normal = (math.cos(a), math.sin(a))
     head = 3.2 * width * min(1.0, sweep / 45)  # small torques: small arrows
     base = (tip[0] - tangent[0] * head, tip[1] - tangent[1] * head)
-    draw.polygon([(tip[0] + tangent[0] * head * 0.6, tip[1] + tangent[1] * head * 0.6),
-                  (base[0] + normal[0] * head * 0.7, base[1] + normal[1] * head * 0.7),
-                  (base[0] - normal[0] * head * 0.7, base[1] - normal[1] * head * 0.7)], fill=TORQUE)
+    draw.polygon(
+        [
+            (tip[0] + tangent[0] * head * 0.6, tip[1] + tangent[1] * head * 0.6),
+            (base[0] + normal[0] * head * 0.7, base[1] + normal[1] * head * 0.7),
+            (base[0] - normal[0] * head * 0.7, base[1] - normal[1] * head * 0.7),
+        ],
+        fill=TORQUE,
+    )
 
 
 @torch.no_grad()
-def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: float = MASS, l: float = LENGTH,  # noqa: E741
-                   steps: int = 200, size: int = FRAME_SIZE) -> Episode:
+def render_episode(
+    net: nn.Module,
+    seed: int = 0,
+    *,
+    g: float = GRAVITY,
+    m: float = MASS,
+    l: float = LENGTH,  # noqa: E741
+    steps: int = 200,
+    size: int = FRAME_SIZE,
+) -> Episode:
     """Play `net` for `steps` steps from the random start of `seed` under physics gen_params(g, m, l)."""
     episode, frames = streamed_episode(net, seed, g=g, m=m, l=l, steps=steps, size=size)
     episode.frames = list(frames)
@@ -88,29 +112,51 @@ def render_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: floa
 
 
 @torch.no_grad()
-def streamed_episode(net: nn.Module, seed: int = 0, *, g: float = GRAVITY, m: float = MASS, l: float = LENGTH,  # noqa: E741
-                     steps: int = 200, size: int = FRAME_SIZE) -> tuple[Episode, Iterator[np.ndarray]]:
+def streamed_episode(
+    net: nn.Module,
+    seed: int = 0,
+    *,
+    g: float = GRAVITY,
+    m: float = MASS,
+    l: float = LENGTH,  # noqa: E741
+    steps: int = 200,
+    size: int = FRAME_SIZE,
+) -> tuple[Episode, Iterator[np.ndarray]]:
     """render_episode's Episode without frames (its figures: the physics is simulated first, cheaply), and its
     frames, each drawn as it is read, so a render holds one frame, not the episode's."""
     traj, params = episode_rollout(net, seed, g=g, m=m, l=l, steps=steps)
     ths = torch.cat([traj.th, traj.final_th[None]]).tolist()
     torques = traj.action.clamp(-params["max_torque"], params["max_torque"]).tolist()
     rewards = traj.reward.tolist()
-    trace = [{"step": t, "th": ths[t], "thdot": traj.thdot[t].item(), "action": traj.action[t].item(),
-              "torque": torques[t], "reward": rewards[t]} for t in range(steps)]
-    episode = Episode(frames=[], summary=episode_summary(traj, seed, g=g, m=m, l=l), trace=trace,
-                      fps=round(1 / DT), series={"torque": torques})
+    trace = [
+        {
+            "step": t,
+            "th": ths[t],
+            "thdot": traj.thdot[t].item(),
+            "action": traj.action[t].item(),
+            "torque": torques[t],
+            "reward": rewards[t],
+        }
+        for t in range(steps)
+    ]
+    episode = Episode(
+        frames=[],
+        summary=episode_summary(traj, seed, g=g, m=m, l=l),
+        trace=trace,
+        fps=round(1 / DT),
+        series={"torque": torques},
+    )
     drawing = {"length": l, "mass": m, "max_torque": params["max_torque"], "size": size}
     return episode, _frames(ths, torques, rewards, f"g {g:g}  m {m:g}  l {l:g}", drawing)
 
 
-def _frames(ths: list[float], torques: list[float], rewards: list[float], physics_text: str,
-            drawing: dict) -> Iterator[np.ndarray]:
+def _frames(
+    ths: list[float], torques: list[float], rewards: list[float], physics_text: str, drawing: dict
+) -> Iterator[np.ndarray]:
     steps, total = len(rewards), 0.0
     for t in range(steps + 1):  # the start, then the state after each step
         torque = torques[t] if t < steps else torques[-1]
         if t:
             total += rewards[t - 1]
-        caption = (f"step {t:3d}/{steps}   torque {torque:+.2f}\n"
-                   f"return {total:8.2f}   {physics_text}")
+        caption = f"step {t:3d}/{steps}   torque {torque:+.2f}\nreturn {total:8.2f}   {physics_text}"
         yield draw_pendulum(ths[t], torque, caption=caption, **drawing)

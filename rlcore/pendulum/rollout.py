@@ -2,8 +2,8 @@
 
 The tutorial's training loop rolls the policy out through `env.rollout` (TensorDict and transform
 bookkeeping at every step: most of an iteration, see bench/README.md) and lets autograd record
-tens of tiny ops per step. The same rollout can be computed from the same physics functions (rlcore.pendulum.env) on
-plain (batch,) tensors:
+tens of tiny ops per step. The same rollout can be computed from the same physics functions
+(rlcore.pendulum.env) on plain (batch,) tensors:
 
 - `tensor_rollout`: a plain loop under autograd; the readable reference.
 - `fast_rollout`: the same forward loop inside one autograd.Function whose backward is written out
@@ -58,8 +58,9 @@ class Trajectory:
     final_thdot: torch.Tensor
 
 
-def tensor_rollout(net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params: Mapping,
-                   steps: int) -> Trajectory:
+def tensor_rollout(
+    net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params: Mapping, steps: int
+) -> Trajectory:
     """Roll `net` out for `steps` steps from (th, thdot) with plain autograd (the reference)."""
     ths, thdots, actions, rewards = [], [], [], []
     for _ in range(steps):
@@ -70,10 +71,12 @@ def tensor_rollout(net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params
         actions.append(action)
         rewards.append(pendulum_reward(th, thdot, u))
         th, thdot = pendulum_dynamics(th, thdot, u, params)
-    return Trajectory(torch.stack(ths), torch.stack(thdots), torch.stack(actions), torch.stack(rewards), th, thdot)
+    return Trajectory(
+        torch.stack(ths), torch.stack(thdots), torch.stack(actions), torch.stack(rewards), th, thdot
+    )
 
 
-UPRIGHT_RAD = 0.3   # "upright": within about 17 degrees of the top
+UPRIGHT_RAD = 0.3  # "upright": within about 17 degrees of the top
 SETTLED_STEPS = 20  # the episode's last second (dt 0.05 s)
 # Where only the last step's reward is known (evaluate's last_rewards): -(th^2 + 0.1 thdot^2 + 0.001 u^2)
 # above this says upright and nearly still (|th| < 0.1 rad), a stricter reading of swung_up
@@ -81,8 +84,15 @@ UPRIGHT_REWARD = -0.01
 
 
 @torch.no_grad()
-def episode_rollout(net: nn.Module, seed: int, *, g: float = GRAVITY, m: float = MASS, l: float = LENGTH,  # noqa: E741
-                    steps: int = 200) -> tuple[Trajectory, dict[str, float]]:
+def episode_rollout(
+    net: nn.Module,
+    seed: int,
+    *,
+    g: float = GRAVITY,
+    m: float = MASS,
+    l: float = LENGTH,  # noqa: E741
+    steps: int = 200,
+) -> tuple[Trajectory, dict[str, float]]:
     """One episode of `net` from the random start of `seed` under physics gen_params(g, m, l): (trajectory,
     the physical constants). What play() renders and the generalisation map scores."""
     if steps < 1:
@@ -100,8 +110,16 @@ def swung_up(traj: Trajectory) -> bool:
 
 def episode_summary(traj: Trajectory, seed: int, *, g: float, m: float, l: float) -> dict:  # noqa: E741
     """An episode's figures, as Watch shows them and the generalisation map scores them."""
-    return {"return": traj.reward.sum().item(), "last_reward": traj.reward[-1].item(), "swung_up": swung_up(traj),
-            "seed": seed, "steps": len(traj.reward), "g": g, "m": m, "l": l}
+    return {
+        "return": traj.reward.sum().item(),
+        "last_reward": traj.reward[-1].item(),
+        "swung_up": swung_up(traj),
+        "seed": seed,
+        "steps": len(traj.reward),
+        "g": g,
+        "m": m,
+        "l": l,
+    }
 
 
 def mlp_layers(net: nn.Module) -> tuple[list[nn.Linear], float]:
@@ -109,22 +127,36 @@ def mlp_layers(net: nn.Module) -> tuple[list[nn.Linear], float]:
     modules = list(net)
     squash = modules.pop().max_torque if modules and isinstance(modules[-1], TorqueSquash) else 0.0
     linears = modules[0::2]
-    if not (all(isinstance(m, nn.Linear) for m in linears) and all(isinstance(m, nn.Tanh) for m in modules[1::2])
-            and len(modules) % 2 == 1 and linears[-1].out_features == 1):
-        raise ValueError("fast_rollout needs a Sequential of Linear/Tanh layers ending in Linear(..., 1) "
-                         "(and optionally TorqueSquash)")
+    if not (
+        all(isinstance(m, nn.Linear) for m in linears)
+        and all(isinstance(m, nn.Tanh) for m in modules[1::2])
+        and len(modules) % 2 == 1
+        and linears[-1].out_features == 1
+    ):
+        raise ValueError(
+            "fast_rollout needs a Sequential of Linear/Tanh layers ending in Linear(..., 1) "
+            "(and optionally TorqueSquash)"
+        )
     return linears, float(squash)
 
 
-def fast_rollout(net: nn.Module, th: torch.Tensor, thdot: torch.Tensor, params: Mapping[str, float],
-                 steps: int, compiled: bool = False, gradient_decay: float = 1.0) -> Trajectory:
+def fast_rollout(
+    net: nn.Module,
+    th: torch.Tensor,
+    thdot: torch.Tensor,
+    params: Mapping[str, float],
+    steps: int,
+    compiled: bool = False,
+    gradient_decay: float = 1.0,
+) -> Trajectory:
     """tensor_rollout's result and gradients, several times faster. `params` must be floats
     (one physics for the whole batch: rlcore.pendulum.env.params_as_floats). gradient_decay < 1
     shrinks the gradient by that factor per step it travels back in time (1: exact gradients)."""
     linears, squash = mlp_layers(net)
     weights = [t for layer in linears for t in (layer.weight, layer.bias)]
-    ths, thdots, actions, final_th, final_thdot = _BackpropThroughTime.apply(th, thdot, dict(params), steps, compiled,
-                                                                                   squash, gradient_decay, *weights)
+    ths, thdots, actions, final_th, final_thdot = _BackpropThroughTime.apply(
+        th, thdot, dict(params), steps, compiled, squash, gradient_decay, *weights
+    )
     reward = pendulum_reward(ths, thdots, clip_torque(actions, params))
     return Trajectory(ths, thdots, actions, reward, final_th, final_thdot)
 
@@ -185,7 +217,9 @@ def _backward_steps(g_th, g_thdot, m_th_th, m_th_thdot, m_thdot_th, m_thdot_thdo
     steps, batch = th_input.shape
     # One batched 2x2 matmul (baddbmm) per step instead of several element-wise ops (each op costs a
     # dispatch of a few microseconds on these tiny tensors).
-    matrices = torch.stack([m_th_th, m_th_thdot, m_thdot_th, m_thdot_thdot], -1).view(steps, batch, 2, 2).unbind(0)
+    matrices = (
+        torch.stack([m_th_th, m_th_thdot, m_thdot_th, m_thdot_thdot], -1).view(steps, batch, 2, 2).unbind(0)
+    )
     inputs = torch.stack([th_input, thdot_input], -1).unsqueeze(-1).unbind(0)  # (batch, 2, 1) each
     v = th_input.new_empty(steps + 1, batch, 2, 1)
     v[steps] = torch.stack([g_th, g_thdot], -1).unsqueeze(-1)
@@ -235,9 +269,13 @@ class _BackpropThroughTime(torch.autograd.Function):
             if steps % COMPILED_CHUNK:
                 outs.append(_policy_steps(th, thdot, params, steps % COMPILED_CHUNK, squash, weights))
             th, thdot = outs[-1][0], outs[-1][1]
-            ths, thdots, actions, inputs, *hiddens = [torch.cat(parts) for parts in zip(*[o[2:] for o in outs])]
+            ths, thdots, actions, inputs, *hiddens = [
+                torch.cat(parts) for parts in zip(*[o[2:] for o in outs])
+            ]
         else:
-            th, thdot, ths, thdots, actions, inputs, *hiddens = _policy_steps(th, thdot, params, steps, squash, weights)
+            th, thdot, ths, thdots, actions, inputs, *hiddens = _policy_steps(
+                th, thdot, params, steps, squash, weights
+            )
         ctx.params, ctx.n_hidden, ctx.compiled, ctx.squash = params, len(hiddens), compiled, squash
         ctx.gradient_decay = gradient_decay
         ctx.save_for_backward(ths, thdots, inputs, actions, *hiddens, *weights)
@@ -246,16 +284,24 @@ class _BackpropThroughTime(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_th, grad_thdot, grad_action, grad_final_th, grad_final_thdot):
         ths, thdots, inputs, actions, *rest = ctx.saved_tensors
-        hiddens, weights = rest[:ctx.n_hidden], rest[ctx.n_hidden:]
+        hiddens, weights = rest[: ctx.n_hidden], rest[ctx.n_hidden :]
         zeros = actions.new_zeros(actions.shape)
-        sensitivities, d_action_d_out, d_action_d_state = _policy_sensitivities(inputs, actions, hiddens,
-                                                                               weights[0::2], ctx.squash)
+        sensitivities, d_action_d_out, d_action_d_state = _policy_sensitivities(
+            inputs, actions, hiddens, weights[0::2], ctx.squash
+        )
         grad_action = grad_action if grad_action is not None else zeros
         g_th, g_thdot, g_actions = _through_time(
-            ctx, ths, thdots, actions, d_action_d_state,
-            grad_th if grad_th is not None else zeros, grad_thdot if grad_thdot is not None else zeros, grad_action,
+            ctx,
+            ths,
+            thdots,
+            actions,
+            d_action_d_state,
+            grad_th if grad_th is not None else zeros,
+            grad_thdot if grad_thdot is not None else zeros,
+            grad_action,
             grad_final_th if grad_final_th is not None else zeros[0],
-            grad_final_thdot if grad_final_thdot is not None else zeros[0])
+            grad_final_thdot if grad_final_thdot is not None else zeros[0],
+        )
         grads = _weight_gradients(g_actions, inputs, hiddens, sensitivities, d_action_d_out)
         return (g_th, g_thdot, None, None, None, None, None, *[g for pair in grads for g in pair])
 
@@ -281,24 +327,31 @@ def _policy_sensitivities(inputs, actions, hiddens, layer_weights, squash):
     return sensitivities, d_action_d_out, (d_action_d_th, d_action_d_obs[..., 2])
 
 
-def _through_time(ctx, ths, thdots, actions, d_action_d_state, grad_th, grad_thdot, grad_action, g_th, g_thdot):
+def _through_time(
+    ctx, ths, thdots, actions, d_action_d_state, grad_th, grad_thdot, grad_action, g_th, g_thdot
+):
     """2.-3. Backward through time. The action depends on the state through the policy, so the state's
     total effect on the next state is d next/d state + d next/d action * d action/d state: M_t.
     gradient_decay < 1 scales the gradient coming back from step t+1 (truncated credit assignment).
     Returns the gradients of the initial state and of every action."""
     d_action_d_th, d_action_d_thdot = d_action_d_state
     # how each step's next state depends on its state and action (the physics' own derivatives)
-    (th_th, th_thdot, th_action), (thdot_th, thdot_thdot, thdot_action) = _step_jacobian(ths, thdots, actions,
-                                                                                      ctx.params)
+    (th_th, th_thdot, th_action), (thdot_th, thdot_thdot, thdot_action) = _step_jacobian(
+        ths, thdots, actions, ctx.params
+    )
     decay = ctx.gradient_decay
-    per_step = [torch.addcmul(th_th, th_action, d_action_d_th),  # d th' / d th (total)
-                torch.addcmul(thdot_th, thdot_action, d_action_d_th),  # d thdot' / d th
-                torch.addcmul(th_thdot, th_action, d_action_d_thdot),  # d th' / d thdot
-                torch.addcmul(thdot_thdot, thdot_action, d_action_d_thdot)]  # d thdot' / d thdot
+    per_step = [
+        torch.addcmul(th_th, th_action, d_action_d_th),  # d th' / d th (total)
+        torch.addcmul(thdot_th, thdot_action, d_action_d_th),  # d thdot' / d th
+        torch.addcmul(th_thdot, th_action, d_action_d_thdot),  # d th' / d thdot
+        torch.addcmul(thdot_thdot, thdot_action, d_action_d_thdot),
+    ]  # d thdot' / d thdot
     if decay != 1:
         per_step = [m.mul_(decay) for m in per_step]
-    per_step += [grad_th + grad_action * d_action_d_th,  # th_input
-                 grad_thdot + grad_action * d_action_d_thdot]  # thdot_input
+    per_step += [
+        grad_th + grad_action * d_action_d_th,  # th_input
+        grad_thdot + grad_action * d_action_d_thdot,
+    ]  # thdot_input
     if ctx.compiled:
         chunks = []
         for end in range(actions.shape[0], 0, -COMPILED_CHUNK):

@@ -44,23 +44,48 @@ TRAINING_EVAL_EPISODES = 10
 TRAINING_STATE_KEYS = ("iteration", "optimizer", "scheduler")
 
 
-def save(out_dir: Path, config: PendulumConfig, net: nn.Module, iteration: int, optimizer, scheduler,
-         generator: torch.Generator) -> None:
+def save(
+    out_dir: Path,
+    config: PendulumConfig,
+    net: nn.Module,
+    iteration: int,
+    optimizer,
+    scheduler,
+    generator: torch.Generator,
+) -> None:
     """What resuming needs first, as ONE file (weights, optimizer, RNG and counters: a crash between
     two writes can never pair one iteration's weights with another's state), then the playable
     checkpoint (weights + config), then the plot."""
     optim_tensors, optim_meta = ckpt.flatten_optimizer_state(optimizer.state_dict())
     weights = {f"net.{name}": value for name, value in net.state_dict().items()}
-    ckpt.save_training_state(out_dir, {**optim_tensors, **weights, "rng.starts": generator.get_state()},
-                             {"iteration": iteration, "optimizer": optim_meta, "scheduler": scheduler.state_dict()})
-    ckpt.save_checkpoint(out_dir, system=NAME, algorithm=ALGORITHM, env_id=ENV_ID, config=to_dict(config),
-                         state_dict=net.state_dict(), extra={"iterations_done": iteration})
+    ckpt.save_training_state(
+        out_dir,
+        {**optim_tensors, **weights, "rng.starts": generator.get_state()},
+        {"iteration": iteration, "optimizer": optim_meta, "scheduler": scheduler.state_dict()},
+    )
+    ckpt.save_checkpoint(
+        out_dir,
+        system=NAME,
+        algorithm=ALGORITHM,
+        env_id=ENV_ID,
+        config=to_dict(config),
+        state_dict=net.state_dict(),
+        extra={"iterations_done": iteration},
+    )
     records = read_records(out_dir)
-    plotted = [metric for metric in PLOTTED if any(metric in record for record in records)]  # older runs: no return
+    plotted = [
+        metric for metric in PLOTTED if any(metric in record for record in records)
+    ]  # older runs: no return
     if plotted:
-        plot_metrics(records, "step", plotted, out_dir / PLOT_FILE, x_label="iteration",
-                     title=f"Pendulum, {config.engine} engine, "
-                           f"batch {config.batch_size} x {config.rollout_steps} steps")
+        plot_metrics(
+            records,
+            "step",
+            plotted,
+            out_dir / PLOT_FILE,
+            x_label="iteration",
+            title=f"Pendulum, {config.engine} engine, "
+            f"batch {config.batch_size} x {config.rollout_steps} steps",
+        )
 
 
 def read_records(out_dir: Path) -> list[dict]:
@@ -81,7 +106,7 @@ def restore(out_dir: Path, net: nn.Module, optimizer, scheduler, generator: torc
     tensors, meta = ckpt.load_training_state(out_dir, required=TRAINING_STATE_KEYS)
     file = out_dir / ckpt.TRAINING_STATE_FILE
     with ckpt.reading(file):
-        weights = {name[len("net."):]: value for name, value in tensors.items() if name.startswith("net.")}
+        weights = {name[len("net.") :]: value for name, value in tensors.items() if name.startswith("net.")}
         if weights:  # saved with the state (older saves: from model.safetensors)
             ckpt.check_state_dict(file, weights, net.state_dict())
             net.load_state_dict(weights)
@@ -100,8 +125,14 @@ def playable_iteration(out_dir: Path) -> int | None:
     return ckpt.load_config(out_dir).get("iterations_done")
 
 
-def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str = "auto",
-          stop: threading.Event | None = None) -> Iterator[dict]:
+def train(
+    config: PendulumConfig,
+    out_dir,
+    *,
+    resume: bool = False,
+    device: str = "auto",
+    stop: threading.Event | None = None,
+) -> Iterator[dict]:
     """Train, yielding one record per iteration; `out_dir` stays a valid, resumable checkpoint."""
     out_dir = Path(out_dir)
     check_bounds(config)
@@ -117,7 +148,8 @@ def train(config: PendulumConfig, out_dir, *, resume: bool = False, device: str 
     # tutorial's env.set_seed(seed): both engines see the same starts.
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
-    rollout_rewards = _make_engine(config, net, generator, device)  # checks the config before any file is touched
+    # _make_engine checks the config before any file is touched
+    rollout_rewards = _make_engine(config, net, generator, device)
     if config.init_from and not resume:  # a resumed run has its own weights (the start may be gone)
         ckpt.load_weights_into(net, config.init_from)
     start = restore(out_dir, net, optimizer, scheduler, generator) if resume else 0
@@ -154,8 +186,9 @@ def _prepare_device(config: PendulumConfig, device: str) -> torch.device:
     return device
 
 
-def _iteration(config: PendulumConfig, net: nn.Module, optimizer, scheduler, rollout_rewards,
-               iteration: int) -> dict:
+def _iteration(
+    config: PendulumConfig, net: nn.Module, optimizer, scheduler, rollout_rewards, iteration: int
+) -> dict:
     """One step of the tutorial's loop: roll out, backpropagate -mean(reward), clip, Adam, schedule."""
     steps = rollout_steps(config, iteration)
     rewards = rollout_rewards(steps)  # (steps, batch)
@@ -166,15 +199,22 @@ def _iteration(config: PendulumConfig, net: nn.Module, optimizer, scheduler, rol
     optimizer.zero_grad()
     lr = scheduler.get_last_lr()[0]
     scheduler.step()
-    record = {"step": iteration + 1, "reward_per_step": traj_return.item(), "last_reward": rewards[-1].mean().item(),
-              "grad_norm": grad_norm.item(), "lr": lr, "rollout_steps": steps}
+    record = {
+        "step": iteration + 1,
+        "reward_per_step": traj_return.item(),
+        "last_reward": rewards[-1].mean().item(),
+        "grad_norm": grad_norm.item(),
+        "lr": lr,
+        "rollout_steps": steps,
+    }
     if evaluates_at(config, iteration + 1):
         record["return"] = evaluate_net(net, TRAINING_EVAL_EPISODES, 0, EPISODE_STEPS)["mean_reward"]
     return record
 
 
 def evaluates_at(config: PendulumConfig, step: int) -> bool:
-    """Whether iteration `step` (1-based) is followed by an evaluation: the first, every eval_every-th, the last."""
+    """Whether iteration `step` (1-based) is followed by an evaluation: the first,
+    every eval_every-th, the last."""
     return config.eval_every > 0 and (step == 1 or step % config.eval_every == 0 or step == config.iterations)
 
 
@@ -217,8 +257,9 @@ def _make_engine(config: PendulumConfig, net: nn.Module, generator: torch.Genera
         env = make_env(seed=config.seed, device=device)
         env.base_env.rng = generator  # the env draws its starts from the training generator (resumable)
         policy = make_policy(net)
-        td_params = env.gen_params(g=config.g, batch_size=[config.batch_size], m=config.m, l=config.l,
-                                   device=device)
+        td_params = env.gen_params(
+            g=config.g, batch_size=[config.batch_size], m=config.m, l=config.l, device=device
+        )
 
         def through_env(steps: int) -> torch.Tensor:
             init_td = env.reset(td_params.clone())

@@ -23,8 +23,13 @@ class _UnitIntervalTransform(Transform):
 
     @_apply_to_composite
     def transform_observation_spec(self, observation_spec):
-        return Bounded(low=-1, high=1, shape=observation_spec.shape, dtype=observation_spec.dtype,
-                       device=observation_spec.device)
+        return Bounded(
+            low=-1,
+            high=1,
+            shape=observation_spec.shape,
+            dtype=observation_spec.dtype,
+            device=observation_spec.device,
+        )
 
 
 class SinTransform(_UnitIntervalTransform):
@@ -37,8 +42,11 @@ class CosTransform(_UnitIntervalTransform):
         return obs.cos()
 
 
-def make_env(seed: int | None = None, td_params: TensorDictBase | None = None, device="cpu") -> TransformedEnv:
-    """PendulumEnv with the tutorial's transforms: "observation" = [cos th, sin th, thdot] (Gymnasium's order)."""
+def make_env(
+    seed: int | None = None, td_params: TensorDictBase | None = None, device="cpu"
+) -> TransformedEnv:
+    """PendulumEnv with the tutorial's transforms: "observation" = [cos th, sin th, thdot]
+    (Gymnasium's order)."""
     env = TransformedEnv(
         PendulumEnv(td_params=td_params, seed=seed, device=device),
         # unsqueezed so they can be concatenated; squeezed back (inverse) before the next step reads them

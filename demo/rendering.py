@@ -7,6 +7,7 @@ same uncached episode at once share one rendering (a lock per key). Plays take o
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -22,17 +23,18 @@ import numpy as np
 
 from rlcore.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json
 from rlcore.config import check_bounds
-from rlcore.systems import Episode, get_system
-from rlcore.video import mp4_fps, mp4_frames, side_by_side, write_mp4
+from rlcore.systems import Episode, FrameSink, get_system
+from rlcore.video import Mp4Sink, mp4_fps, mp4_frames, side_by_side, write_mp4
 
 CACHE_VERSION = (
     3  # bump when the rendering or an episode's summary changes (3: swung_up), so old ones are not served
 )
 
 
-def play_episode(system_name: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
+def play_streamed(system_name: str, checkpoint: Path, options: Mapping[str, Any], sink: FrameSink) -> Episode:
+    """The episode's figures; its frames go to `sink` as they are made (System.play_streamed)."""
     system = get_system(system_name)
-    return system.play(checkpoint, system.PlayOptions(**options))
+    return system.play_streamed(checkpoint, system.PlayOptions(**options), sink)
 
 
 def play_options(system_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,7 +143,7 @@ class Renderer:
         `slots`: episodes played (and encoded) at once; `max_waiting`: plays that may wait for a slot (more
         are refused: each waiting one holds a server thread)."""
         self.cache_dir = Path(cache_dir)
-        self.max_waiting = max_waiting
+        self.max_waiting, self.slots = max_waiting, slots
         self._slots = threading.BoundedSemaphore(slots)
         self._waiting = 0
         self.while_playing = while_playing or contextlib.nullcontext
@@ -218,12 +220,17 @@ class Renderer:
                 meta.with_suffix(".mp4").unlink(missing_ok=True)
 
     def _store_episode(self, key: str, episode: Episode) -> RenderedEpisode:
+        """An episode whose frames are in memory, stored under `key` (renders stream theirs: _render)."""
+        write_mp4(self._paths(key)[0], episode.frames, fps=episode.fps)
+        return self._store_figures(key, episode, len(episode.frames))
+
+    def _store_figures(self, key: str, episode: Episode, frames: int) -> RenderedEpisode:
+        """The figures of an episode whose video is written, stored beside it: the entry is now complete."""
         video, meta = self._paths(key)
-        write_mp4(video, episode.frames, fps=episode.fps)
         document = {
             "summary": _jsonable(episode.summary),
             "trace": _jsonable_trace(episode.trace),
-            "frames": len(episode.frames),
+            "frames": frames,
             "series": _jsonable_series(episode.series),
         }
         atomic_write_json(meta, document)
@@ -271,7 +278,7 @@ class Renderer:
         key = self._key(system, [self.weights_hash(left), self.weights_hash(right)], options)
         with self._key_lock(key):
             cached = self._read(key) is not None
-            episodes = [self.episode(system, checkpoint, options) for checkpoint in (left, right)]
+            episodes = self._episodes(system, [left, right], options)
             if not cached:
                 self._combine(key, episodes, side_by_side)
         return RenderedComparison(self._paths(key)[0], *episodes, cached=cached)
@@ -285,15 +292,28 @@ class Renderer:
         key = self._key(system, [*hashes, *captions], options)
         with self._key_lock(key):
             cached = self._read(key) is not None
-            episodes = [self.episode(system, checkpoint, options) for checkpoint in checkpoints]
+            episodes = self._episodes(system, checkpoints, options)
             if not cached:
                 self._combine(key, episodes, lambda videos: captioned_side_by_side(videos, captions))
         return RenderedLineup(self._paths(key)[0], episodes, cached)
 
+    def _episodes(
+        self, system: str, checkpoints: Sequence[Path], options: Mapping[str, Any]
+    ) -> list[RenderedEpisode]:
+        """Each agent's episode (self.episode), played at once in threads, as many as the renderer's slots
+        (the emulator, PyTorch and the encoder's pipe release the GIL), so a Compare takes about as long as
+        its longer episode, not both; in the order of `checkpoints`. The first error raised is raised."""
+        if len(checkpoints) < 2:
+            return [self.episode(system, checkpoint, options) for checkpoint in checkpoints]
+        with concurrent.futures.ThreadPoolExecutor(
+            min(len(checkpoints), self.slots), thread_name_prefix="render"
+        ) as pool:
+            return list(pool.map(lambda checkpoint: self.episode(system, checkpoint, options), checkpoints))
+
     def _combine(self, key: str, episodes: list[RenderedEpisode], layout) -> None:
         """The episodes' cached videos combined by `layout` into the video of `key`. Streamed: each video is
         decoded a frame at a time and each combined frame goes to the encoder as it is made, so this holds a
-        few frames, not the episodes' frames (one episode at most is in memory, while it plays)."""
+        few frames, not the episodes' frames (their plays streamed theirs to the encoder too: _render)."""
         video, meta = self._paths(key)
         with self._render_slot():  # encoding costs what a play does: it takes a slot as well
             write_mp4(
@@ -325,12 +345,14 @@ class Renderer:
             self._slots.release()
 
     def _render(self, key: str, system: str, checkpoint: Path, options: Mapping[str, Any]) -> RenderedEpisode:
-        """Play the episode in a render slot and store it in the cache under `key`."""
+        """Play the episode in a render slot, each frame going to the encoder as it is made (a render holds
+        O(1) frames, however long the episode), and store it in the cache under `key`."""
+        sink = Mp4Sink(self._paths(key)[0])
         with self._render_slot():
-            return self._store_episode(key, self._play(system, checkpoint, options))
+            return self._store_figures(key, self._play(system, checkpoint, options, sink), sink.frames)
 
-    def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any]) -> Episode:
+    def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any], sink: FrameSink) -> Episode:
         with self._lock:
             self.episodes_played += 1
         with self.while_playing():
-            return play_episode(system, Path(checkpoint), play_options(system, options))
+            return play_streamed(system, Path(checkpoint), play_options(system, options), sink)

@@ -960,7 +960,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from rlcore.video import write_mp4
+    from rlcore.video import Mp4Sink
 
     folder = _hub_checkpoint(args.checkpoint)
     system = system_of_checkpoint(folder)
@@ -970,12 +970,12 @@ def cmd_play(args: argparse.Namespace) -> int:
         raise UsageError(f"{_flag(foreign[0])} is not a play option of {system.name} checkpoints")
     # unless told otherwise, an agent plays what it was trained on (its level, its physics), as evaluate does
     trained = system.task_of(system.config_of(folder))
-    episode = system.play(folder, system.play_options(**{**trained, **given}))
-    path = write_mp4(args.out, episode.frames, fps=episode.fps)
+    video = Mp4Sink(args.out)  # frames written as they are made, not kept
+    episode = system.play_streamed(folder, system.play_options(**{**trained, **given}), video)
     summary = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in episode.summary.items()
     )
-    print(f"wrote {path} ({len(episode.frames)} frames){': ' + summary if summary else ''}")
+    print(f"wrote {video.path} ({video.frames} frames){': ' + summary if summary else ''}")
     return 0
 
 

@@ -330,7 +330,7 @@ def complete_checkpoint(
     Files already there are kept as they are. Returns the system's export files (exported_files)."""
     from rlcore.checkpoint import RESULTS_FILE, atomic_write_json, checkpoint_dir
     from rlcore.systems import system_of_checkpoint
-    from rlcore.video import write_mp4
+    from rlcore.video import Mp4Sink
 
     folder = checkpoint_dir(checkpoint)
     system = system_of_checkpoint(folder)
@@ -340,8 +340,7 @@ def complete_checkpoint(
         atomic_write_json(folder / RESULTS_FILE, system.evaluate(folder, episodes=episodes, seed=seed))
     if not (folder / REPLAY_FILE).is_file():
         log(f"rendering one episode to {REPLAY_FILE} ...")
-        episode = system.play(folder, system.play_options(seed=seed))
-        write_mp4(folder / REPLAY_FILE, episode.frames, fps=episode.fps)
+        system.play_streamed(folder, system.play_options(seed=seed), Mp4Sink(folder / REPLAY_FILE))
     return exported_files(folder, log)
 
 

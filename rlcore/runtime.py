@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,15 +28,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+_threads_lock = threading.Lock()
+_threads_held: list[int] = []  # the count before the first block of those now running (one entry while any)
+_threads_blocks = 0
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with `n` torch CPU threads, then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
+    """Run a block with `n` torch CPU threads, then restore the previous count. The count is the process's:
+    blocks running at once in several threads (a Compare's two plays) share it, and the last one to end
+    restores the count from before the first (each restoring its own would leave a later one's count)."""
+    global _threads_blocks
+    with _threads_lock:
+        if _threads_blocks == 0:
+            _threads_held[:] = [torch.get_num_threads()]
+        _threads_blocks += 1
+        torch.set_num_threads(n)
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        with _threads_lock:
+            _threads_blocks -= 1
+            if _threads_blocks == 0:
+                torch.set_num_threads(_threads_held.pop())
 
 
 # CPU features with native bfloat16 arithmetic (Linux /proc/cpuinfo names). Without them bfloat16 is

@@ -25,6 +25,7 @@ use only what is declared here and never ask which system they hold.
         def load(self, checkpoint, device="cpu"): ...
         def evaluate(self, checkpoint, episodes=10, seed=0, *, progress=None, **options): ...
         def play(self, checkpoint, options=None): ...
+        def play_streamed(self, checkpoint, options, sink): ...  # optional: play's frames to sink as they are made
         def play_note(self, config, options): ...   # optional: "level 1-2, never seen (trained on 1-1)"
         def trained_budget(self, checkpoint): ...   # optional: the budget a checkpoint was trained for
 
@@ -61,7 +62,7 @@ import os
 import statistics
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -151,6 +152,10 @@ def finite_number(value: Any) -> Any:
     """`value` when it is a finite number (not a bool), else None: what tables take from a results.json."""
     return value if _is_number(value) and math.isfinite(value) else None
 
+
+FrameSink = Callable[[Iterable[np.ndarray], int], Any]
+"""play_streamed's `sink(frames, fps)`: takes an episode's frames as an iterator that plays the episode as it
+is read, one frame at a time (`lambda frames, fps: rlcore.video.write_mp4(path, frames, fps=fps)`)."""
 
 TrainingProgress = Callable[[int | None, str], None]
 """train's `progress(done, doing)`: the budget units done so far (what `Budget.record_key` counts; None
@@ -263,6 +268,15 @@ class System(abc.ABC):
     @abc.abstractmethod
     def play(self, checkpoint: Any, options: Any = None) -> Episode:
         """One episode: RGB frames for rlcore.video.write_mp4, its summary figures and per-step trace."""
+
+    def play_streamed(self, checkpoint: Any, options: Any, sink: FrameSink) -> Episode:
+        """play()'s episode with its frames streamed, not kept: `sink(frames, fps)` is called once with an
+        iterator that plays the episode as the sink reads it, so a render holds the frame being made, not the
+        episode's. Returns the Episode without frames (`frames` empty): its summary, trace and series. By
+        default play()'s frames, all made first: a system overrides it to stream them."""
+        episode = self.play(checkpoint, options)
+        sink(iter(episode.frames), episode.fps)
+        return dataclasses.replace(episode, frames=[])
 
     def play_note(self, config: Any, options: Any) -> str:
         """One sentence for the Watch status: what an episode with `options` (PlayOptions) plays against what

@@ -59,6 +59,22 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
     return Path(path)
 
 
+class Mp4Sink:
+    """A System.play_streamed sink: the episode's frames written to the mp4 at `path` (write_mp4) as they are
+    made, so a render holds the frame being made, not the episode's; `frames` counts those written."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path, self.frames = Path(path), 0
+
+    def __call__(self, frames: Iterable[np.ndarray], fps: int) -> None:
+        write_mp4(self.path, self._counted(frames), fps=fps)
+
+    def _counted(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for frame in frames:
+            self.frames += 1
+            yield frame
+
+
 def read_mp4(path: str | os.PathLike) -> tuple[list[np.ndarray], int]:
     """(RGB uint8 frames, fps) of an mp4 that write_mp4 wrote, all in memory (renders use mp4_frames)."""
     return list(mp4_frames(path)), mp4_fps(path)

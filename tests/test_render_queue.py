@@ -131,39 +131,128 @@ def traced_peak(action) -> tuple[object, int]:
         tracemalloc.stop()
 
 
-def test_a_comparison_and_a_lineup_stream_frames_to_the_encoder_holding_one_episode_at_most(tmp_path):
-    """D6: two uncached agents compared cost what one episode's render costs (not both episodes plus the
-    side-by-side frames); a lineup of cached episodes holds a few frames, not their decoded videos."""
+def other_agent(agent: Path, folder: Path) -> Path:
+    """A copy of the agent's checkpoint in `folder` with other weights (each weight x 1.01): its own episodes."""
     import shutil
 
+    from rlcore.checkpoint import WEIGHTS_FILE, atomic_save_tensors, load_tensors
+
+    shutil.copytree(agent, folder)
+    weights = load_tensors(agent / WEIGHTS_FILE)
+    atomic_save_tensors(folder / WEIGHTS_FILE, {k: v * 1.01 for k, v in weights.items()})
+    return folder
+
+
+def test_a_comparison_and_a_lineup_stream_frames_to_the_encoder_holding_a_few_frames(tmp_path):
+    """D6: a render's frames go to the encoder as they are made (System.play_streamed), so an episode, two
+    uncached agents compared (played at once) and a lineup of cached episodes each hold a few frames, not
+    an episode's frames, nor the side-by-side frames."""
     from app_support import agent_checkpoints
 
     from demo.rendering import Renderer
-    from rlcore.checkpoint import WEIGHTS_FILE, atomic_save_tensors, load_tensors
     from rlcore.video import mp4_frames
 
     checkpoints, name = agent_checkpoints(tmp_path, "pendulum")
-    first, second = checkpoints / name, tmp_path / "other-agent"
-    shutil.copytree(first, second)
-    weights = load_tensors(first / WEIGHTS_FILE)
-    atomic_save_tensors(second / WEIGHTS_FILE, {k: v * 1.01 for k, v in weights.items()})  # other weights
+    first, second = checkpoints / name, other_agent(checkpoints / name, tmp_path / "other-agent")
     renderer = Renderer(tmp_path / "cache")
+    renderer.episode("pendulum", first, {"seed": 9, "steps": 2})  # the first imports, not measured
     steps = 300  # a 10 s episode: 301 frames of 320x320, 92 MB
     episode_bytes = (steps + 1) * 320 * 320 * 3
     one, one_peak = traced_peak(lambda: renderer.episode("pendulum", first, {"seed": 1, "steps": steps}))
-    assert one.frames == steps + 1 and one_peak > episode_bytes  # one episode's frames (and first imports)
+    # measured: 1.1 MB; 93 MB when an episode's frames were made before they were encoded
+    assert one.frames == steps + 1 and one_peak < 0.05 * episode_bytes, (one_peak / 1e6, episode_bytes / 1e6)
     options = {"seed": 2, "steps": steps}
     compared, compared_peak = traced_peak(lambda: renderer.comparison("pendulum", first, second, options))
-    assert compared.cached is False and renderer.episodes_played == 3
-    # measured: 93 MB (1.0 episode); before streaming 373 MB (both episodes and the side-by-side frames)
-    assert compared_peak < 1.5 * episode_bytes, (compared_peak / 1e6, episode_bytes / 1e6)
+    assert compared.cached is False and renderer.episodes_played == 4
+    # measured: 3.6 MB; 93 MB with one episode's frames in memory, 373 MB before the side-by-side was streamed
+    assert compared_peak < 0.1 * episode_bytes, (compared_peak / 1e6, episode_bytes / 1e6)
     panels = [first, second]
     lineup, lineup_peak = traced_peak(lambda: renderer.lineup("pendulum", panels, ["a", "b"], options))
-    assert lineup.cached is False and renderer.episodes_played == 3  # both episodes came from the cache
+    assert lineup.cached is False and renderer.episodes_played == 4  # both episodes came from the cache
     assert lineup_peak < 0.2 * episode_bytes, (lineup_peak / 1e6, episode_bytes / 1e6)  # measured: 6 MB
     shapes = [{frame.shape for frame in mp4_frames(video)} for video in (compared.video, lineup.video)]
     assert [len(list(mp4_frames(video))) for video in (compared.video, lineup.video)] == [steps + 1] * 2
     assert shapes == [{(320, 648, 3)}, {(342, 648, 3)}]  # two panels and a gap; captions above them
+
+
+def test_a_renders_memory_does_not_grow_with_its_episodes_length(tmp_path):
+    """A Pendulum episode of 1,000 steps (the longest: 1,001 frames, 308 MB) renders within what one of 30
+    steps needs, plus its trace's few bytes a step: no frame is kept once encoded."""
+    from app_support import agent_checkpoints
+
+    from demo.rendering import Renderer
+
+    checkpoints, name = agent_checkpoints(tmp_path, "pendulum")
+    renderer = Renderer(tmp_path / "cache")
+    renderer.episode("pendulum", checkpoints / name, {"seed": 9, "steps": 2})  # the first imports
+    peaks = {}
+    for steps in (30, 1000):
+        rendered, peaks[steps] = traced_peak(
+            lambda: renderer.episode("pendulum", checkpoints / name, {"seed": 1, "steps": steps})
+        )
+        assert rendered.frames == steps + 1
+    long_bytes = 1001 * 320 * 320 * 3
+    # measured: 1.0 MB and 1.4 MB; the long one took 308 MB when its frames were made before being encoded
+    assert peaks[1000] < peaks[30] + 0.02 * long_bytes, {k: v / 1e6 for k, v in peaks.items()}
+
+
+def test_a_comparisons_and_a_lineups_agents_are_played_at_once(monkeypatch, tmp_path):
+    """Issue 30: a Compare plays its two agents at the same time (each streaming into its own video), so it
+    takes about as long as one of them, not both one after the other; a snapshot lineup too. The paced toy
+    system's plays take 0.4 s a pull: each play's start and end are recorded, and they overlap."""
+    from demo.rendering import Renderer
+    from rlcore.systems import get_system
+
+    first = paced_agent(monkeypatch, tmp_path) / "paced-agent"
+    second = other_agent(first, tmp_path / "other-agent")
+    system, plays, lock = get_system("paced"), [], threading.Lock()
+    play = system.play
+
+    def timed_play(checkpoint, options=None):
+        start = time.monotonic()
+        episode = play(checkpoint, options)
+        with lock:
+            plays.append((start, time.monotonic()))
+        return episode
+
+    monkeypatch.setattr(system, "play", timed_play)
+    renderer = Renderer(tmp_path / "cache")
+    pulls = 10  # 4 s a play
+    start = time.monotonic()
+    compared = renderer.comparison("paced", first, second, {"seed": 1, "pulls": pulls})
+    elapsed = time.monotonic() - start
+    assert (
+        compared.cached is False
+        and len(plays) == 2
+        and compared.left.frames == compared.right.frames == pulls
+    )
+    (start_a, end_a), (start_b, end_b) = plays
+    assert max(start_a, start_b) < min(end_a, end_b), plays  # the two plays ran at the same time
+    assert elapsed < 1.6 * pulls * 0.4, elapsed  # one play's 4 s and the encoding, not 8 s and more
+    plays.clear()
+    renderer.lineup("paced", [first, second], ["a", "b"], {"seed": 2, "pulls": 5})
+    assert len(plays) == 2 and max(s for s, _ in plays) < min(e for _, e in plays), plays
+
+
+@pytest.mark.extended
+def test_a_mario_comparison_on_a_level_where_both_agents_stall_holds_a_few_frames(tmp_path):
+    """D6 on Mario: two bundled agents on 6-2, where both stall until the step cap (2,000 steps each, 368 MB
+    of frames per episode), compared uncached: frames are streamed to the encoders, not kept."""
+    from app_support import bundled_agent
+
+    from demo.rendering import Renderer
+
+    agent = bundled_agent("mario")
+    if agent is None:
+        pytest.skip("needs a bundled Mario agent")
+    other = other_agent(agent, tmp_path / "other-agent")
+    renderer = Renderer(tmp_path / "cache")
+    renderer.episode("mario", agent, {"seed": 3, "max_steps": 2})  # the first imports and emulator start-up
+    options = {"world": 6, "stage": 2, "seed": 3, "max_steps": 2000}
+    compared, peak = traced_peak(lambda: renderer.comparison("mario", agent, other, options))
+    steps = [compared.left.summary["steps"], compared.right.summary["steps"]]
+    assert min(steps) > 1000, steps  # long episodes: where frames held would cost hundreds of MB
+    assert peak < 20e6, peak / 1e6  # measured: 6.3 MB; 2 x 368 MB if both episodes' frames were held
 
 
 # ------------------------------------------------------------------ Gradio's copies of served files
@@ -211,3 +300,20 @@ def test_the_pruning_keeps_the_most_recently_served_copies_within_a_count_and_a_
     os.utime(tmp_path / "hash8" / "video.mp4")  # served again just now
     assert prune_served_copies(tmp_path, max_files=0, max_bytes=0, min_age=60) == 1  # never a fresh one
     assert [p.name for p in tmp_path.iterdir()] == ["hash8"]
+
+
+def test_torch_threads_blocks_running_at_once_restore_the_count_from_before_the_first():
+    """A Compare's two plays each run in rlcore.runtime.torch_threads(1), overlapping: the one ending first
+    must not restore the count under the other, nor the last one leave the process at 1 thread."""
+    import torch
+
+    from rlcore.runtime import torch_threads
+
+    before = torch.get_num_threads()
+    first, second = torch_threads(1), torch_threads(1)
+    first.__enter__()
+    second.__enter__()  # the second play starts while the first plays
+    first.__exit__(None, None, None)
+    assert torch.get_num_threads() == 1  # the second play still runs with 1 thread
+    second.__exit__(None, None, None)
+    assert torch.get_num_threads() == before

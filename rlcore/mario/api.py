@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from rlcore.systems import (
     Budget,
     Episode,
     Figure,
+    FrameSink,
     GeneralisationMap,
     MapAxis,
     Practice,
@@ -221,41 +223,26 @@ class SuperMario(System):
     def play(self, checkpoint: str | os.PathLike | Mario, options: PlayOptions | None = None) -> Episode:
         options = options or PlayOptions()
         check_bounds(options, "play options")
-        run = _play.play_episode(
-            checkpoint,
-            seed=options.seed,
-            world=options.world,
-            stage=options.stage,
-            noop_max=options.noop_max,
-            max_steps=options.max_steps,
-            sticky=options.sticky,
-            epsilon=options.epsilon,
-            show_q=options.show_q,
-            start_x=options.start_x,
-        )
-        series = {label: [step[key] for step in run["trace"]] for key, label in Q_SERIES.items()}
-        return Episode(
-            frames=run["frames"],
-            summary=_summary(run, options),
-            trace=run["trace"],
-            fps=_play.PLAYBACK_FPS,
-            series=series,
-        )
+        run = _play.play_episode(checkpoint, show_q=options.show_q, **_episode_options(options))
+        return _episode(run["frames"], run, options)
+
+    def play_streamed(
+        self, checkpoint: str | os.PathLike | Mario, options: PlayOptions | None, sink: FrameSink
+    ) -> Episode:
+        """play()'s episode, each frame to `sink` as the emulator makes it (rlcore.mario.play.streamed_frames)."""
+        options = options or PlayOptions()
+        check_bounds(options, "play options")
+        run: dict[str, Any] = {}
+        with contextlib.closing(
+            _play.streamed_frames(checkpoint, run, show_q=options.show_q, **_episode_options(options))
+        ) as frames:
+            sink(frames, _play.PLAYBACK_FPS)
+        return _episode([], run, options)
 
     def map_episode(self, agent: Mario, options: PlayOptions) -> dict[str, Any]:
         """play()'s episode (the same actions and figures) without recording its frames."""
         check_bounds(options, "play options")
-        run = _play.run_episode(
-            agent,
-            seed=options.seed,
-            world=options.world,
-            stage=options.stage,
-            noop_max=options.noop_max,
-            max_steps=options.max_steps,
-            sticky=options.sticky,
-            epsilon=options.epsilon,
-            start_x=options.start_x,
-        )
+        run = _play.run_episode(agent, **_episode_options(options))
         return _summary(run, options)
 
     def practice(self, config: MarioConfig, summary: Mapping[str, Any]) -> Practice | None:
@@ -318,6 +305,31 @@ class SuperMario(System):
             **{s["level"]: "flag" if s["flag_get"] else f"x {s['x_pos']}" for s in run["stages"]},
         }
         return Episode(frames=run["frames"], summary=summary, trace=run["stages"], fps=_play.PLAYBACK_FPS)
+
+
+def _episode_options(options: PlayOptions) -> dict[str, Any]:
+    """run_episode's options of an episode played with `options`."""
+    return {
+        "seed": options.seed,
+        "world": options.world,
+        "stage": options.stage,
+        "noop_max": options.noop_max,
+        "max_steps": options.max_steps,
+        "sticky": options.sticky,
+        "epsilon": options.epsilon,
+        "start_x": options.start_x,
+    }
+
+
+def _episode(frames: list, run: dict[str, Any], options: PlayOptions) -> Episode:
+    series = {label: [step[key] for step in run["trace"]] for key, label in Q_SERIES.items()}
+    return Episode(
+        frames=frames,
+        summary=_summary(run, options),
+        trace=run["trace"],
+        fps=_play.PLAYBACK_FPS,
+        series=series,
+    )
 
 
 def _summary(run: dict[str, Any], options: PlayOptions) -> dict[str, Any]:

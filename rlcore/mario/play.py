@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +83,50 @@ def run_episode(
     env: MarioPreprocessing | None = None,
     start_x: int = 0,
 ) -> dict[str, Any]:
-    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, frames (if record), trace (per step:
-    its `decision`, reward, position, clock and score)}.
+    """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, seed, frames (if record), trace (per
+    step: its `decision`, reward, position, clock and score)}.
     `env` reuses an emulator (its level, no-op and sticky settings win over world/stage/noop_max/sticky).
     `start_x` > 0 starts at the level's bundled route's save state at or before that x (a practice spot;
-    evaluation never does), else at the level's start."""
+    evaluation never does), else at the level's start. episode_frames plays it with its frames streamed."""
+    run: dict[str, Any] = {}
+    frames = list(
+        episode_frames(
+            agent,
+            run,
+            seed=seed,
+            world=world,
+            stage=stage,
+            noop_max=noop_max,
+            max_steps=max_steps,
+            epsilon=epsilon,
+            sticky=sticky,
+            record=record,
+            env=env,
+            start_x=start_x,
+        )
+    )
+    trace = run.pop("trace")
+    return {**run, "frames": frames, "trace": trace}
+
+
+def episode_frames(
+    agent: Mario,
+    run: dict[str, Any],
+    *,
+    seed: int,
+    world: int | None = None,
+    stage: int | None = None,
+    noop_max: int = EVAL_NOOP_MAX,
+    max_steps: int = MAX_EPISODE_STEPS,
+    epsilon: float = 0.0,
+    sticky: float = 0.0,
+    record: bool = True,
+    env: MarioPreprocessing | None = None,
+    start_x: int = 0,
+) -> Iterator[np.ndarray]:
+    """run_episode's episode as it is played: its full-colour frames yielded one at a time as they are made
+    (none unless `record`), each step's entry appended to run["trace"] before the frame after that step is
+    yielded, and run_episode's figures put into `run` once it ends."""
     config = agent.config
     own_env = env is None
     if own_env:
@@ -99,20 +138,28 @@ def run_episode(
     choose = EpsilonActions(epsilon, agent.action_dim, seed)
     try:
         with torch_threads(PLAY_THREADS):
-            return _play(agent, env, choose, seed=seed, max_steps=max_steps, record=record)
+            yield from _play(agent, env, choose, run, seed=seed, max_steps=max_steps, record=record)
     finally:
         if own_env:
             env.close()
 
 
 def _play(
-    agent: Mario, env: MarioPreprocessing, choose: EpsilonActions, *, seed: int, max_steps: int, record: bool
-) -> dict[str, Any]:
-    """run_episode's episode, on an emulator set up for it (the level, its start, no-ops, sticky actions)."""
+    agent: Mario,
+    env: MarioPreprocessing,
+    choose: EpsilonActions,
+    run: dict[str, Any],
+    *,
+    seed: int,
+    max_steps: int,
+    record: bool,
+) -> Iterator[np.ndarray]:
+    """episode_frames' episode, on an emulator set up for it (the level, its start, no-ops, sticky actions)."""
     state, info = env.reset(seed=seed)
-    frames = [env.rgb_frame()] if record else []
-    trace: list[dict[str, Any]] = []
+    trace: list[dict[str, Any]] = run.setdefault("trace", [])
     total, x_max, flag, steps = 0.0, int(info.get("x_pos", 0)), False, 0
+    if record:
+        yield env.rgb_frame()
     while steps < max_steps:
         q = agent.q_values(state)[0]  # Q_online of the observation acted on
         action = choose(lambda: int(q.argmax()))
@@ -121,20 +168,12 @@ def _play(
         total += reward
         x_max = max(x_max, int(info["x_pos"]))
         flag = flag or bool(info["flag_get"])
-        if record:
-            frames.append(env.rgb_frame())
         trace.append({"step": steps, **_traced(q, action, reward, info, env, choose.explored)})
+        if record:
+            yield env.rgb_frame()
         if terminated or truncated or info["flag_get"]:
             break
-    return {
-        "return": round(total, 3),
-        "x_pos": x_max,
-        "flag_get": flag,
-        "length": steps,
-        "seed": seed,
-        "frames": frames,
-        "trace": trace,
-    }
+    run.update({"return": round(total, 3), "x_pos": x_max, "flag_get": flag, "length": steps, "seed": seed})
 
 
 def _traced(
@@ -271,22 +310,62 @@ def play_episode(
     return run
 
 
+def streamed_frames(
+    checkpoint: str | os.PathLike | Mario,
+    run: dict[str, Any],
+    *,
+    show_q: bool = False,
+    device: str = "cpu",
+    **episode: Any,
+) -> Iterator[np.ndarray]:
+    """play_episode's frames as the episode is played, one at a time (episode_frames: `run` gets the trace
+    and figures as it goes), so a render holds O(1) frames. `episode`: run_episode's options. With `show_q`
+    the same episode is first played without frames for the range of its Q-values (the bars' scale; play
+    is deterministic, so the second play acts as the first), then each frame gets its step's bars."""
+    agent = _agent(checkpoint, device)
+    trace = run.setdefault("trace", [])
+    frames = episode_frames(agent, run, record=True, **episode)
+    if not show_q:
+        return frames
+    labels = action_labels(agent.config.actions)
+    note_row = bool(episode.get("sticky") or episode.get("epsilon"))
+    bars = q_bars(run_episode(agent, **episode)["trace"], labels, note_row=note_row)
+    return overlaid(frames, trace, bars, labels)
+
+
+def q_bars(trace: list[dict[str, Any]], labels: list[str], *, note_row: bool = False) -> Any:
+    """The rlcore.video.ValueBars of an episode's trace: its Q-values' range is the bars' scale."""
+    from rlcore.video import ValueBars
+
+    values = [v for step in trace for v in step["q"]]
+    return ValueBars(labels, min(values), max(values), note_row=note_row)
+
+
+def overlaid(
+    frames: Iterable[np.ndarray], trace: list[dict[str, Any]], bars: Any, labels: list[str]
+) -> Iterator[np.ndarray]:
+    """The frames with each step's Q-values drawn in by `bars`, one at a time: frame i gets trace[i] (read
+    when frame i + 1 comes, so `trace` may be filled as the frames are made). Frames without a step (the
+    last one, after the last step) are left as they are."""
+    held = None
+    for i, frame in enumerate(frames):
+        if held is not None:
+            step = trace[i - 1] if i - 1 < len(trace) else None
+            yield held if step is None else bars(held, step["q"], step["performed"], _mark(step, labels))
+        held = frame
+    if held is not None:
+        yield held
+
+
 def q_overlay(
     frames: list[np.ndarray], trace: list[dict[str, Any]], labels: list[str], *, note_row: bool = False
 ) -> list[np.ndarray]:
     """The frames with each step's Q-values drawn in as bars (rlcore.video.ValueBars): frame i is the screen
     the agent acted on at step i, its chosen action highlighted and marked when it was random or a sticky
     repeat. The last frame (after the last step, no decision) is left as is."""
-    from rlcore.video import ValueBars
-
     if not trace:
         return frames
-    values = [v for step in trace for v in step["q"]]
-    bars = ValueBars(labels, min(values), max(values), note_row=note_row)
-    drawn = [
-        bars(frame, step["q"], step["performed"], _mark(step, labels)) for frame, step in zip(frames, trace)
-    ]
-    return drawn + frames[len(drawn) :]
+    return list(overlaid(frames, trace, q_bars(trace, labels, note_row=note_row), labels))
 
 
 def _mark(step: dict[str, Any], labels: list[str]) -> str:

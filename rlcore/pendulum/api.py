@@ -187,12 +187,26 @@ class Pendulum(System):
         """One episode rendered as frames (rlcore.video.write_mp4(path, episode.frames, episode.fps))."""
         from rlcore.pendulum.render import render_episode
 
-        options = options or PlayOptions()
-        check_bounds(options, "play options")
-        agent = checkpoint if isinstance(checkpoint, PendulumAgent) else self.load(checkpoint)
+        options, agent = self._played(checkpoint, options)
         return render_episode(
             agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps
         )
+
+    def play_streamed(self, checkpoint, options, sink) -> Episode:
+        """play()'s episode, each frame drawn as `sink` reads it (rlcore.pendulum.render.streamed_episode)."""
+        from rlcore.pendulum.render import streamed_episode
+
+        options, agent = self._played(checkpoint, options)
+        episode, frames = streamed_episode(
+            agent.net, options.seed, g=options.g, m=options.m, l=options.l, steps=options.steps
+        )
+        sink(frames, episode.fps)
+        return episode
+
+    def _played(self, checkpoint, options) -> tuple[PlayOptions, PendulumAgent]:
+        options = options or PlayOptions()
+        check_bounds(options, "play options")
+        return options, checkpoint if isinstance(checkpoint, PendulumAgent) else self.load(checkpoint)
 
 
 SYSTEM = Pendulum()

@@ -7,6 +7,7 @@ gen_params(g, m, l), so a viewer can watch the same policy under another gravity
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -105,6 +106,24 @@ def render_episode(
     size: int = FRAME_SIZE,
 ) -> Episode:
     """Play `net` for `steps` steps from the random start of `seed` under physics gen_params(g, m, l)."""
+    episode, frames = streamed_episode(net, seed, g=g, m=m, l=l, steps=steps, size=size)
+    episode.frames = list(frames)
+    return episode
+
+
+@torch.no_grad()
+def streamed_episode(
+    net: nn.Module,
+    seed: int = 0,
+    *,
+    g: float = GRAVITY,
+    m: float = MASS,
+    l: float = LENGTH,  # noqa: E741
+    steps: int = 200,
+    size: int = FRAME_SIZE,
+) -> tuple[Episode, Iterator[np.ndarray]]:
+    """render_episode's Episode without frames (its figures: the physics is simulated first, cheaply), and its
+    frames, each drawn as it is read, so a render holds one frame, not the episode's."""
     traj, params = episode_rollout(net, seed, g=g, m=m, l=l, steps=steps)
     ths = torch.cat([traj.th, traj.final_th[None]]).tolist()
     torques = traj.action.clamp(-params["max_torque"], params["max_torque"]).tolist()
@@ -120,24 +139,24 @@ def render_episode(
         }
         for t in range(steps)
     ]
-    frames = []
-    total = 0.0
-    for t in range(steps + 1):  # the start, then the state after each step
-        torque = torques[t] if t < steps else torques[-1]
-        if t:
-            total += rewards[t - 1]
-        caption = (
-            f"step {t:3d}/{steps}   torque {torque:+.2f}\nreturn {total:8.2f}   g {g:g}  m {m:g}  l {l:g}"
-        )
-        frames.append(
-            draw_pendulum(
-                ths[t], torque, length=l, mass=m, max_torque=params["max_torque"], caption=caption, size=size
-            )
-        )
-    return Episode(
-        frames=frames,
+    episode = Episode(
+        frames=[],
         summary=episode_summary(traj, seed, g=g, m=m, l=l),
         trace=trace,
         fps=round(1 / DT),
         series={"torque": torques},
     )
+    drawing = {"length": l, "mass": m, "max_torque": params["max_torque"], "size": size}
+    return episode, _frames(ths, torques, rewards, f"g {g:g}  m {m:g}  l {l:g}", drawing)
+
+
+def _frames(
+    ths: list[float], torques: list[float], rewards: list[float], physics_text: str, drawing: dict
+) -> Iterator[np.ndarray]:
+    steps, total = len(rewards), 0.0
+    for t in range(steps + 1):  # the start, then the state after each step
+        torque = torques[t] if t < steps else torques[-1]
+        if t:
+            total += rewards[t - 1]
+        caption = f"step {t:3d}/{steps}   torque {torque:+.2f}\nreturn {total:8.2f}   {physics_text}"
+        yield draw_pendulum(ths[t], torque, caption=caption, **drawing)

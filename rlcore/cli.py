@@ -706,9 +706,10 @@ def show_progress(system: System, config: Any, records: Iterable[dict[str, Any]]
                     )
                 )
                 continue
-            if bar is None:
+            if bar is None:  # starting from the first record's count: a resumed run's rate is its own
                 bar = tqdm(
                     total=total if isinstance(total, int) and total > 0 else None,
+                    initial=int(record.get(key, 0)),
                     desc=f"train {system.name}",
                     unit=key,
                     dynamic_ncols=True,

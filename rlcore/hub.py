@@ -222,25 +222,42 @@ def endpoint_url(endpoint: str | None) -> str:
     return (endpoint or constants.ENDPOINT).rstrip("/")
 
 
-def require_resolvable(endpoint: str) -> None:
-    """Fail at once when the endpoint's host name does not resolve (no network, no DNS): the client
-    would retry such a request with backoff for many seconds, and no retry can help it."""
+def _unreachable(endpoint: str) -> str | None:
+    """Why the endpoint cannot be reached at all (its host name does not resolve, or nothing accepts a
+    connection on its port), or None. The client would retry such requests with backoff for ~20 s
+    (five tries), and no retry helps them. Behind a proxy only the name is checked: the proxy connects."""
     import socket
+    import urllib.request
     from urllib.parse import urlsplit
 
+    parts = urlsplit(endpoint)
+    if not parts.hostname:
+        raise HubError(f"invalid Hub endpoint {endpoint!r}", user_error=True)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)[0][4]
+    except (socket.gaierror, UnicodeError) as err:
+        return f"cannot resolve {parts.hostname}: {err.args[-1]}"
+    if parts.scheme in urllib.request.getproxies():
+        return None
+    try:
+        socket.create_connection(address[:2], timeout=5).close()
+    except (ConnectionRefusedError, TimeoutError) as err:
+        return f"{address[0]}:{address[1]}: {err.strerror or 'timed out'}"
+    except OSError as err:  # no route, network unreachable
+        return f"{address[0]}:{address[1]}: {err.strerror or err}"
+    return None
+
+
+def require_reachable(endpoint: str) -> None:
+    """Fail at once, in one line, when the endpoint cannot be reached at all (see _unreachable)."""
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:  # the client itself refuses at once, with its offline-mode error
         return
-    host = urlsplit(endpoint).hostname
-    if not host:
-        raise HubError(f"invalid Hub endpoint {endpoint!r}", user_error=True)
-    try:
-        socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError) as err:
-        raise HubError(
-            f"cannot reach the Hub at {endpoint} (cannot resolve {host}: {err.args[-1]})"
-        ) from None
+    why = _unreachable(endpoint)
+    if why is not None:
+        raise HubError(f"cannot reach the Hub at {endpoint} ({why})")
 
 
 # ----------------------------------------------------------------------------- token
@@ -393,7 +410,7 @@ def push_checkpoint(
     folder = checkpoint_dir(checkpoint)
     document = check_pushable(folder)
     endpoint = endpoint_url(endpoint)
-    require_resolvable(endpoint)  # before the evaluation and video that `complete` may compute
+    require_reachable(endpoint)  # before the evaluation and video that `complete` may compute
     made = _files_made(folder, ref, endpoint, complete=complete, episodes=episodes, seed=seed, log=log)
     files = files_to_push(folder)
     log(f"uploading {len(files) + len(made)} files to {ref.repo_id} as one commit ...")
@@ -502,9 +519,11 @@ def _listed_files(ref: RepoRef, endpoint: str, token: str | bool | None) -> dict
     """{path: size} of the repo's files, from its metadata; None when the Hub cannot be asked (offline:
     the cache answers instead)."""
     import httpx2
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import OfflineModeIsEnabled
 
+    if constants.HF_HUB_OFFLINE or _unreachable(endpoint) is not None:  # at once: the cache answers
+        return None
     try:
         entries = HfApi(endpoint=endpoint, token=token).list_repo_tree(
             ref.repo_id, revision=ref.revision, recursive=True
@@ -667,7 +686,7 @@ def list_agents(
     endpoint = endpoint_url(endpoint)
     if author is not None and (repo_id_problem(f"{author}/x") is not None or "/" in author):
         raise HubError(f"invalid author {author!r}", user_error=True)
-    require_resolvable(endpoint)
+    require_reachable(endpoint)
     api = HfApi(endpoint=endpoint, token=token)
     try:
         # the client already retries listing requests with backoff (http_backoff): no second layer here

@@ -128,7 +128,7 @@ def deploy_space(
     token = hub.ready_to_push(token)
     plan = space_plan(folder)
     endpoint = hub.endpoint_url(endpoint)
-    hub.require_resolvable(endpoint)
+    hub.require_reachable(endpoint)
     api = HfApi(endpoint=endpoint, token=token)
 
     def attempt() -> str:

@@ -72,6 +72,27 @@ def app(tmp_path_factory):
         yield url, context, checkpoints / name
 
 
+# Records the text of every toast shown from now on: a toast lasts ~10 s, and a loaded machine may not
+# let a test look at the right moment
+RECORD_TOASTS = """window.__toasts = [];
+    new MutationObserver(() => document.querySelectorAll('[data-testid=toast-body]').forEach(t => {
+        if (!window.__toasts.includes(t.innerText)) window.__toasts.push(t.innerText); }))
+    .observe(document.body, {childList: true, subtree: true, characterData: true});"""
+
+
+def toast_shown(page, words: str, context=None) -> None:
+    """Wait until a toast saying `words` was shown (RECORD_TOASTS first); else fail saying what was shown,
+    what the status line says and, given the app's context, which runs the server has going."""
+    try:
+        page.wait_for_function(f"(window.__toasts || []).some(t => t.includes({json.dumps(words)}))")
+    except Exception:
+        runs = [] if context is None else [(r.owner[:6], r.done) for r in context.training.unfinished_runs()]
+        shown = page.evaluate("window.__toasts || []")
+        raise AssertionError(
+            f"no toast saying {words!r}; toasts {shown}, status {page.inner_text('#train-status')!r}, runs {runs}"
+        ) from None
+
+
 def train_page(browser, url: str, steps: int, width: int = 1280, height: int = 900):
     page = open_page(browser, url, width, height)
     page.get_by_role("tab", name="Train").click()
@@ -113,8 +134,9 @@ def queued_legibly(page, theme: str) -> None:
     assert text.evaluate(OPACITY) == 1.0, theme  # Gradio fades it to 0.2
     assert text.evaluate(CONTRAST) >= 4.5, theme
     page.screenshot(path=str(SHOTS / f"queued-{theme}-390x844.png"))
+    page.evaluate(RECORD_TOASTS)
     page.get_by_role("button", name="Start training").click()  # again: a warning; the status keeps its place
-    page.get_by_text(re.compile("your run is already waiting in the queue")).wait_for()
+    toast_shown(page, "your run is already waiting in the queue")
     page.wait_for_timeout(1000)
     assert "Waiting for a training slot" in page.inner_text("#train-status"), theme
     assert page.evaluate(ERRORS) == [], theme
@@ -129,8 +151,9 @@ def test_while_a_run_goes_a_second_start_is_a_notice_and_a_queued_status_is_legi
     try:
         first.get_by_role("button", name="Start training").click()
         status_has(first, ", [1-9]\\d* \\/ 2000 iterations")
+        first.evaluate(RECORD_TOASTS)
         first.get_by_role("button", name="Start training").click()  # a second Start: refused, calmly
-        first.get_by_text(re.compile("you already have a run going: Stop it first")).wait_for()
+        toast_shown(first, "you already have a run going: Stop it first", context)
         first.wait_for_timeout(1500)
         assert first.evaluate(ERRORS) == [], first.evaluate(TOASTS)
         queued_legibly(light, "light")

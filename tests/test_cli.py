@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -529,3 +530,25 @@ def test_curves_overlays_runs_and_tabulates_their_window_means(tmp_path, capsys)
 @pytest.mark.parametrize("span, width", [(273_522, 20_000), (1_500, 100), (150_000, 10_000), (7, 1)])
 def test_curves_default_window_is_a_round_tenth(span, width):
     assert cli._round_width(span) == width
+
+
+def test_a_resumed_runs_progress_bar_rates_only_its_own_steps(capsys):
+    """The bar starts at the first record's count: a run resumed at 1,500 iterations that then does ~20
+    a second is shown at ~20/s, not at the thousands/s that counting the resumed ones would give."""
+    import time
+
+    from rlcore.systems import get_system
+
+    system = get_system("pendulum")
+    key = system.budget.record_key
+
+    def records():
+        for done in range(1500, 1504):
+            time.sleep(0.05)
+            yield {key: done}
+
+    cli.show_progress(system, system.Config(), records(), quiet=False)
+    shown = capsys.readouterr().err
+    rates = [float(rate) for rate in re.findall(rf"([\d.]+){key}/s", shown)]
+    assert f"1503{key}" in shown.replace(" ", "") and rates, shown
+    assert max(rates) < 100, shown

@@ -11,6 +11,7 @@ in subprocesses whose environment is set before Python starts.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -398,20 +399,27 @@ def test_a_push_cut_off_mid_way_loses_nothing_and_a_rerun_completes_it(server, c
     assert folder_bytes(checkpoint) == before
 
 
-def test_a_hub_whose_name_does_not_resolve_fails_at_once(checkpoint):
-    """No network or DNS: one clear error in a moment (the client's own retries took ~23 s), and a
-    push fails before evaluating anything."""
+@pytest.mark.parametrize(
+    "nowhere, why",
+    [
+        ("http://rlcore-test.invalid", "cannot resolve rlcore-test.invalid"),  # RFC 2606: never resolves
+        ("http://127.0.0.1:9", r"127.0.0.1:9: Connection refused"),  # discard port: nothing listens
+    ],
+    ids=["no DNS", "refused"],
+)
+def test_an_unreachable_hub_fails_at_once(checkpoint, tmp_path, nowhere, why):
+    """No network, no DNS or nothing listening: one clear error in a moment (the client's own retries
+    took ~23 s), a push fails before evaluating anything, and a pull answers from the cache at once."""
     import time
 
-    nowhere = "http://rlcore-test.invalid"  # .invalid never resolves (RFC 2606)
     before = folder_bytes(checkpoint)
     began = time.perf_counter()
-    with pytest.raises(
-        hub.HubError, match=r"cannot reach the Hub at http://rlcore-test.invalid \(cannot resolve"
-    ):
+    with pytest.raises(hub.HubError, match=rf"cannot reach the Hub at {re.escape(nowhere)} \({why}"):
         hub.list_agents(endpoint=nowhere)
-    with pytest.raises(hub.HubError, match="cannot resolve rlcore-test.invalid"):
+    with pytest.raises(hub.HubError, match=why):
         hub.push_checkpoint(checkpoint, "alice/pendulum-bptt", token=TOKEN, endpoint=nowhere)
+    with pytest.raises(hub.HubError, match="not in the local Hugging Face cache and the Hub cannot be reached"):
+        hub.pull_checkpoint("alice/pendulum-bptt", endpoint=nowhere, cache_dir=tmp_path / "cache")
     assert time.perf_counter() - began < 10
     assert folder_bytes(checkpoint) == before
 

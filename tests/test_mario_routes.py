@@ -65,6 +65,11 @@ def test_route_starts_restore_save_states_in_the_window_or_the_level_start():
         env.share = 1.0
         _, info = env.reset(seed=0)
         assert info["route_start"] == LEVEL_START and info["x_pos"] < 60
+        env.share, env.behind = 0.0, 1.0  # behind the window: any earlier point, never the window's
+        behind = {env.reset(seed=seed)[1]["route_start"] for seed in range(10)}
+        assert behind <= set(range(40)) and len(behind) > 5, behind
+        env.set_start_window(0, 7)  # nothing behind it: the window's own points
+        assert 0 <= env.reset(seed=0)[1]["route_start"] <= 7
         with pytest.raises(ValueError, match="window"):
             env.set_start_window(5, len(env.snapshots))
     finally:
@@ -146,6 +151,11 @@ def test_a_route_of_another_level_or_action_set_is_refused(tmp_path):
         )
         with pytest.raises(ValueError, match="--starts"):
             TrainingRun(config, tmp_path / "run", env_fn=lambda: None)
+    config = MarioConfig(
+        stage=4, actions="right_only", starts=str(ROUTE_1_4), start_share=0.5, start_behind=0.6
+    )
+    with pytest.raises(ValueError, match="--start-share 0.5 and --start-behind 0.6 add up to more than 1"):
+        TrainingRun(config, tmp_path / "run", env_fn=lambda: None)
 
 
 def test_explore_command_writes_a_route_and_says_what_it_cost(tmp_path, capsys):

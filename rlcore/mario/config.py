@@ -56,6 +56,14 @@ class MarioConfig:
         ge=0.0,
         le=1.0,
     )
+    start_behind: float = option(
+        0.0,
+        "with --starts: the share of training episodes that start at a route point behind the "
+        "window, chosen uniformly (the part the window has left behind is practised from its own "
+        "save states, not only from the level's start); start_share + start_behind <= 1",
+        ge=0.0,
+        le=1.0,
+    )
     start_window: int = option(
         8, "with --starts: route points (one every 4 agent steps) in the start window", ge=1, le=10**6
     )

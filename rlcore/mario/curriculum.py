@@ -10,7 +10,9 @@ Go-Explore (Ecoffet et al. 2021) robustifies its routes the same way. Here:
   before the flag; once the flag rate of the last `JUDGE_EPISODES` episodes started in the window
   reaches `start_threshold`, the window moves back by half its width, down to the level's start;
 - a share of episodes (`start_share`) starts at the level's own start instead, with its no-op start,
-  as evaluation does, so the part the window has left behind is still practised;
+  as evaluation does, so the part the window has left behind is still practised; another share
+  (`start_behind`) at a route point behind the window, chosen uniformly, so each hard spot the window
+  has passed is practised from just before it too;
 - sticky actions and the epsilon schedule apply to every episode alike.
 
 Evaluation never uses any of this: it always starts at the level's start. Play-back starts at a save state
@@ -90,10 +92,17 @@ def practice_spot(xs: list[int], fail_x: int, width: int) -> int:
 
 class RouteStarts(gym.Wrapper):
     """Episodes that start at a save state of the route chosen in the current window, or (with
-    probability `share`) at the level's own start. Every info carries `route_start`: the point index,
-    or LEVEL_START."""
+    probability `share`) at the level's own start, or (with probability `behind`) at a point behind the
+    window. Every info carries `route_start`: the point index, or LEVEL_START."""
 
-    def __init__(self, env: MarioPreprocessing, route: Route, share: float, every: int = POINT_EVERY):
+    def __init__(
+        self,
+        env: MarioPreprocessing,
+        route: Route,
+        share: float,
+        behind: float = 0.0,
+        every: int = POINT_EVERY,
+    ):
         super().__init__(env)
         # the replay needs an exact emulator: no-ops and sticky actions off while it runs
         noop_max, sticky = env.noop_max, env.sticky
@@ -102,7 +111,7 @@ class RouteStarts(gym.Wrapper):
             self.snapshots, self.xs = route_snapshots(env, route, every)
         finally:
             env.noop_max, env.sticky = noop_max, sticky
-        self.share = share
+        self.share, self.behind = share, behind
         self.window = (len(self.snapshots) - 1, len(self.snapshots) - 1)
         self.start = LEVEL_START
         self.rng = np.random.default_rng()
@@ -117,8 +126,11 @@ class RouteStarts(gym.Wrapper):
             self.rng = np.random.default_rng([2, seed])
         state, info = self.env.reset(seed=seed, options=options)
         self.start = LEVEL_START
-        if self.rng.random() >= self.share:
-            self.start = int(self.rng.integers(self.window[0], self.window[1] + 1))
+        draw = self.rng.random()
+        if draw >= self.share:
+            behind = draw < self.share + self.behind and self.window[0] > 0
+            lo, hi = (0, self.window[0] - 1) if behind else self.window
+            self.start = int(self.rng.integers(lo, hi + 1))
             state, info = self.env.restore(self.snapshots[self.start])
         info["route_start"] = self.start
         return state, info
@@ -137,10 +149,11 @@ def make_route_worker_env(
     sticky: float,
     route_dir: str,
     share: float,
+    behind: float = 0.0,
     owner_pid: int | None = None,
 ) -> RouteStarts:
     env = make_worker_env(world, stage, actions, noop_max, owner_pid=owner_pid, sticky=sticky)
-    return RouteStarts(env, Route.load(route_dir), share)
+    return RouteStarts(env, Route.load(route_dir), share, behind)
 
 
 def route_env_thunk(config) -> functools.partial:
@@ -154,6 +167,7 @@ def route_env_thunk(config) -> functools.partial:
         config.sticky,
         config.starts,
         config.start_share,
+        config.start_behind,
         owner_pid=os.getpid(),
     )
 
@@ -172,6 +186,11 @@ def check_route(route: Route, config) -> None:
         )
     if not route.flag:
         raise ValueError(f"--starts {config.starts}: its route does not reach the flag (explore for longer)")
+    if config.start_share + config.start_behind > 1:
+        raise ValueError(
+            f"--start-share {config.start_share} and --start-behind {config.start_behind} add up to more "
+            "than 1 (the rest of the episodes start in the window)"
+        )
 
 
 class BackwardCurriculum:

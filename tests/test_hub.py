@@ -418,7 +418,9 @@ def test_an_unreachable_hub_fails_at_once(checkpoint, tmp_path, nowhere, why):
         hub.list_agents(endpoint=nowhere)
     with pytest.raises(hub.HubError, match=why):
         hub.push_checkpoint(checkpoint, "alice/pendulum-bptt", token=TOKEN, endpoint=nowhere)
-    with pytest.raises(hub.HubError, match="not in the local Hugging Face cache and the Hub cannot be reached"):
+    with pytest.raises(
+        hub.HubError, match="not in the local Hugging Face cache and the Hub cannot be reached"
+    ):
         hub.pull_checkpoint("alice/pendulum-bptt", endpoint=nowhere, cache_dir=tmp_path / "cache")
     assert time.perf_counter() - began < 10
     assert folder_bytes(checkpoint) == before

@@ -219,11 +219,6 @@ class Renderer:
                 meta.unlink(missing_ok=True)  # first: an entry without its JSON is never served
                 meta.with_suffix(".mp4").unlink(missing_ok=True)
 
-    def _store_episode(self, key: str, episode: Episode) -> RenderedEpisode:
-        """An episode whose frames are in memory, stored under `key` (renders stream theirs: _render)."""
-        write_mp4(self._paths(key)[0], episode.frames, fps=episode.fps)
-        return self._store_figures(key, episode, len(episode.frames))
-
     def _store_figures(self, key: str, episode: Episode, frames: int) -> RenderedEpisode:
         """The figures of an episode whose video is written, stored beside it: the entry is now complete."""
         video, meta = self._paths(key)

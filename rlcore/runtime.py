@@ -29,7 +29,7 @@ def seed_everything(seed: int) -> None:
 
 
 _threads_lock = threading.Lock()
-_threads_held: list[int] = []  # the count before the first block of those now running (one entry while any)
+_threads_before = 0  # the count before the first of the blocks now running
 _threads_blocks = 0
 
 
@@ -38,10 +38,10 @@ def torch_threads(n: int) -> Iterator[None]:
     """Run a block with `n` torch CPU threads, then restore the previous count. The count is the process's:
     blocks running at once in several threads (a Compare's two plays) share it, and the last one to end
     restores the count from before the first (each restoring its own would leave a later one's count)."""
-    global _threads_blocks
+    global _threads_blocks, _threads_before
     with _threads_lock:
         if _threads_blocks == 0:
-            _threads_held[:] = [torch.get_num_threads()]
+            _threads_before = torch.get_num_threads()
         _threads_blocks += 1
         torch.set_num_threads(n)
     try:
@@ -50,7 +50,7 @@ def torch_threads(n: int) -> Iterator[None]:
         with _threads_lock:
             _threads_blocks -= 1
             if _threads_blocks == 0:
-                torch.set_num_threads(_threads_held.pop())
+                torch.set_num_threads(_threads_before)
 
 
 # CPU features with native bfloat16 arithmetic (Linux /proc/cpuinfo names). Without them bfloat16 is

@@ -568,10 +568,13 @@ def test_the_video_cache_keeps_the_most_recently_served_episodes(tmp_path):
 
     from demo.rendering import Renderer
     from rlcore.systems import Episode
+    from rlcore.video import Mp4Sink
 
     renderer = Renderer(tmp_path, max_entries=3)
-    for i in range(5):
-        renderer._store_episode(f"key{i}", Episode([np.full((8, 8, 3), i, np.uint8)] * 2, {"return": i}))
+    for i in range(5):  # each stored as a render stores it: its video, then its figures
+        video = Mp4Sink(renderer._paths(f"key{i}")[0])
+        video([np.full((8, 8, 3), i, np.uint8)] * 2, 30)
+        renderer._store_figures(f"key{i}", Episode([], {"return": i}), video.frames)
         os.utime(tmp_path / f"key{i}.json", (i, i))  # distinct ages without sleeping
         if i == 3:
             assert renderer._read("key1")["summary"]["return"] == 1  # served again: now the most recent

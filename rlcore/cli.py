@@ -1124,7 +1124,7 @@ def cmd_evaluate_world(args: argparse.Namespace) -> int:
 def cmd_playthrough(args: argparse.Namespace) -> int:
     from rlcore.checkpoint import atomic_write_json
     from rlcore.config import check_bounds
-    from rlcore.video import write_mp4
+    from rlcore.video import Mp4Sink
 
     folders = [_hub_checkpoint(c) for c in args.checkpoints]
     system = _system_of_all(folders)
@@ -1132,8 +1132,9 @@ def cmd_playthrough(args: argparse.Namespace) -> int:
     if args.max_steps:
         options["max_steps"] = args.max_steps
     check_bounds(system.play_options(seed=args.seed, **options), "playthrough")  # play's bounds
-    episode = system.playthrough(folders, seed=args.seed, **options)
-    path = write_mp4(args.out, episode.frames, fps=episode.fps)
+    sink = Mp4Sink(args.out)
+    episode = system.playthrough(folders, sink, seed=args.seed, **options)
+    path = sink.path
     figures = {
         "summary": episode.summary,
         "stages": episode.trace,
@@ -1142,8 +1143,7 @@ def cmd_playthrough(args: argparse.Namespace) -> int:
     }
     atomic_write_json(Path(path).with_suffix(".json"), figures)
     print(
-        f"wrote {path} ({len(episode.frames)} frames): "
-        + ", ".join(f"{k}={v}" for k, v in episode.summary.items())
+        f"wrote {path} ({sink.frames} frames): " + ", ".join(f"{k}={v}" for k, v in episode.summary.items())
     )
     return 0
 

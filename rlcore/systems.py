@@ -299,10 +299,11 @@ class System(abc.ABC):
         return None
 
     def playthrough(
-        self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float
+        self, checkpoints: Sequence[str | os.PathLike], sink: FrameSink, *, seed: int = 0, **options: float
     ) -> Episode:
         """Several agents' episodes in a row as one video (Mario: stage agents through a world, in level
-        order); `options`: its `evaluation_options` (e.g. sticky actions)."""
+        order), its frames streamed to `sink` as play_streamed's are; returns the Episode without frames.
+        `options`: its `evaluation_options` (e.g. sticky actions)."""
         raise ValueError(f"{self.name} checkpoints have no playthrough")
 
     def world_in_a_row(

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from rlcore.mario.play import PLAYBACK_FPS
-from rlcore.mario.playthrough import BANNER_HEIGHT, RESULTS_FRAMES, TITLE_FRAMES, playthrough
+from rlcore.mario.playthrough import (
+    BANNER_HEIGHT,
+    RESULTS_FRAMES,
+    TITLE_FRAMES,
+    playthrough,
+    playthrough_frames,
+)
 from rlcore.video import read_mp4
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +50,29 @@ def test_levels_play_in_order_with_banner_and_cards(tmp_path):
     assert not game[:BANNER_HEIGHT].any(axis=-1).all()  # black strip with text above the NES screen
     assert game[:BANNER_HEIGHT].any()
     assert np.array_equal(run["frames"][0], run["frames"][card - 1])  # the title card holds
+
+
+def test_a_playthrough_is_played_as_its_frames_are_taken_and_streamed_to_the_writer(tmp_path):
+    """The video's frames are made as the writer takes them: when level 1-2's title comes, 1-1 is played
+    and 1-2 is not; the system's playthrough writes them through an Mp4Sink without keeping them."""
+    from rlcore.systems import get_system
+    from rlcore.video import Mp4Sink
+
+    agents = [agent_for_stage(tmp_path, 2), agent_for_stage(tmp_path, 1)]
+    run: dict = {}
+    frames = playthrough_frames(agents, run, seed=0, max_steps=8)
+    assert run == {}  # nothing played before the first frame is asked for
+    for _ in range(TITLE_FRAMES + 9 + 1):  # 1-1's title and 9 frames (the reset's, one per step), 1-2's title
+        next(frames)
+    assert [s["level"] for s in run["stages"]] == ["1-1"] and run["stages"][0]["length"] == 8
+    assert sum(1 for _ in frames) == TITLE_FRAMES - 1 + 9 + RESULTS_FRAMES
+    assert [s["level"] for s in run["stages"]] == ["1-1", "1-2"]
+
+    sink = Mp4Sink(tmp_path / "world.mp4")
+    episode = get_system("mario").playthrough(agents, sink, seed=0, max_steps=8)
+    written, fps = read_mp4(sink.path)
+    assert episode.frames == [] and len(written) == sink.frames == 2 * (TITLE_FRAMES + 9) + RESULTS_FRAMES
+    assert fps == PLAYBACK_FPS and episode.summary["levels"] == 2 and episode.trace == run["stages"]
 
 
 def test_two_agents_for_one_level_are_refused(tmp_path):

@@ -292,11 +292,12 @@ class SuperMario(System):
         return world_in_a_row(checkpoints, episodes=episodes, seed=seed, progress=progress, **options)
 
     def playthrough(
-        self, checkpoints: Sequence[str | os.PathLike], *, seed: int = 0, **options: float
+        self, checkpoints: Sequence[str | os.PathLike], sink: FrameSink, *, seed: int = 0, **options: float
     ) -> Episode:
-        from rlcore.mario.playthrough import playthrough
+        from rlcore.mario.playthrough import playthrough_frames
 
-        run = playthrough(checkpoints, seed=seed, **options)
+        run: dict[str, Any] = {}
+        sink(playthrough_frames(checkpoints, run, seed=seed, **options), _play.PLAYBACK_FPS)
         summary = {
             "levels": len(run["stages"]),
             "flags": run["flags"],
@@ -304,7 +305,7 @@ class SuperMario(System):
             "seed": seed,
             **{s["level"]: "flag" if s["flag_get"] else f"x {s['x_pos']}" for s in run["stages"]},
         }
-        return Episode(frames=run["frames"], summary=summary, trace=run["stages"], fps=_play.PLAYBACK_FPS)
+        return Episode(frames=[], summary=summary, trace=run["stages"], fps=_play.PLAYBACK_FPS)
 
 
 def _episode_options(options: PlayOptions) -> dict[str, Any]:

@@ -4,7 +4,7 @@ stage and the running score above the game, a title card before each level and t
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,44 +66,55 @@ def playthrough(
     noop_max: int = _play.EVAL_NOOP_MAX,
     max_steps: int = _play.MAX_EPISODE_STEPS,
 ) -> dict[str, Any]:
-    """Each agent plays the level it was trained on, in level order, one episode each on `seed`
-    (greedy, or under sticky actions). Returns {frames, stages: [per-level figures], total_score,
-    flags} (rlcore.video.write_mp4 writes the frames). The run goes on after a level is lost, as a
-    showcase of every stage agent (the results card says which levels were cleared)."""
+    """playthrough_frames' run with its frames kept: {frames, stages, total_score, flags, seed, sticky}."""
+    run: dict[str, Any] = {}
+    frames = list(
+        playthrough_frames(checkpoints, run, seed=seed, sticky=sticky, noop_max=noop_max, max_steps=max_steps)
+    )
+    return {"frames": frames, **run}
+
+
+def playthrough_frames(
+    checkpoints: Sequence[str | os.PathLike | Mario],
+    run: dict[str, Any],
+    *,
+    seed: int = 0,
+    sticky: float = 0.0,
+    noop_max: int = _play.EVAL_NOOP_MAX,
+    max_steps: int = _play.MAX_EPISODE_STEPS,
+) -> Iterator[np.ndarray]:
+    """Each agent plays the level it was trained on, in level order, one episode each on `seed` (greedy, or
+    under sticky actions); the video's frames are yielded as they are played (a writer holds one), and `run`
+    gets {stages: [per-level figures], total_score, flags, seed, sticky} as it goes. The run goes on after
+    a level is lost, as a showcase of every stage agent (the results card says which levels were cleared)."""
     if not checkpoints:
         raise ValueError("give at least one Mario checkpoint")
     agents = stage_order([c if isinstance(c, Mario) else Mario.load(c) for c in checkpoints])
-    frames: list[np.ndarray] = []
-    stages: list[dict[str, Any]] = []
-    total = 0
+    stages = run.setdefault("stages", [])
+    run.update(total_score=0, flags=0, seed=seed, sticky=sticky)
+    size = None
     for agent in agents:
         level = f"{agent.config.world}-{agent.config.stage}"
-        run = _play.run_episode(
-            agent, seed=seed, sticky=sticky, noop_max=noop_max, max_steps=max_steps, record=True
+        episode: dict[str, Any] = {}
+        frames = _play.episode_frames(
+            agent, episode, seed=seed, sticky=sticky, noop_max=noop_max, max_steps=max_steps
         )
-        scores = [0] + [step["score"] for step in run["trace"]]
-        flags = sum(s["flag_get"] for s in stages)
-        size = (run["frames"][0].shape[0] + BANNER_HEIGHT, run["frames"][0].shape[1])
-        title = card([f"WORLD {level}", f"agent trained {agent.curr_step:,} steps on {level}"], size)
-        frames += [title] * TITLE_FRAMES
-        frames += [
-            banner(f, f"WORLD {level}  SCORE {total + s:06d}  CLEARED {flags}/{len(agents)}")
-            for f, s in zip(run["frames"], scores)
-        ]
-        total += scores[-1]
-        stages.append(_stage_figures(level, run, scores[-1], agent.curr_step))
-    flags = sum(s["flag_get"] for s in stages)
-    lines = [f"{flags} of {len(stages)} levels cleared", f"score {total:,}"]
+        for i, frame in enumerate(frames):  # frame i comes after step i - 1, whose entry is in the trace
+            if size is None:
+                size = (frame.shape[0] + BANNER_HEIGHT, frame.shape[1])
+            if i == 0:
+                title = card([f"WORLD {level}", f"agent trained {agent.curr_step:,} steps on {level}"], size)
+                yield from [title] * TITLE_FRAMES
+            score = episode["trace"][i - 1]["score"] if i else 0
+            cleared = f"CLEARED {run['flags']}/{len(agents)}"
+            yield banner(frame, f"WORLD {level}  SCORE {run['total_score'] + score:06d}  {cleared}")
+        score = episode["trace"][-1]["score"] if episode["trace"] else 0
+        stages.append(_stage_figures(level, episode, score, agent.curr_step))
+        run["total_score"] += score
+        run["flags"] = sum(s["flag_get"] for s in stages)
+    lines = [f"{run['flags']} of {len(stages)} levels cleared", f"score {run['total_score']:,}"]
     lines += [f"{s['level']}: {'flag' if s['flag_get'] else 'lost at x ' + str(s['x_pos'])}" for s in stages]
-    frames += [card(lines, frames[0].shape[:2])] * RESULTS_FRAMES
-    return {
-        "frames": frames,
-        "stages": stages,
-        "total_score": total,
-        "flags": flags,
-        "seed": seed,
-        "sticky": sticky,
-    }
+    yield from [card(lines, size)] * RESULTS_FRAMES
 
 
 def _stage_figures(level: str, run: dict[str, Any], score: int, training_steps: int) -> dict[str, Any]:

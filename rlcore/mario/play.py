@@ -6,7 +6,7 @@ import datetime
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -69,42 +69,26 @@ def decision(
     }
 
 
-def run_episode(
-    agent: Mario,
-    *,
-    seed: int,
-    world: int | None = None,
-    stage: int | None = None,
-    noop_max: int = EVAL_NOOP_MAX,
-    max_steps: int = MAX_EPISODE_STEPS,
-    epsilon: float = 0.0,
-    sticky: float = 0.0,
-    record: bool = False,
-    env: MarioPreprocessing | None = None,
-    start_x: int = 0,
-) -> dict[str, Any]:
+class EpisodeOptions(TypedDict, total=False):
+    """What episode_frames (and run_episode, play_episode) play: its keyword arguments and their meaning."""
+
+    seed: int
+    world: int | None
+    stage: int | None
+    noop_max: int
+    max_steps: int
+    epsilon: float
+    sticky: float
+    env: MarioPreprocessing | None
+    start_x: int
+
+
+def run_episode(agent: Mario, *, record: bool = False, **episode: Unpack[EpisodeOptions]) -> dict[str, Any]:
     """One (epsilon-)greedy episode -> {return, x_pos, flag_get, length, seed, frames (if record), trace (per
-    step: its `decision`, reward, position, clock and score)}.
-    `env` reuses an emulator (its level, no-op and sticky settings win over world/stage/noop_max/sticky).
-    `start_x` > 0 starts at the level's bundled route's save state at or before that x (a practice spot;
-    evaluation never does), else at the level's start. episode_frames plays it with its frames streamed."""
+    step: its `decision`, reward, position, clock and score)}; `episode`: episode_frames' options.
+    episode_frames plays it with its frames streamed."""
     run: dict[str, Any] = {}
-    frames = list(
-        episode_frames(
-            agent,
-            run,
-            seed=seed,
-            world=world,
-            stage=stage,
-            noop_max=noop_max,
-            max_steps=max_steps,
-            epsilon=epsilon,
-            sticky=sticky,
-            record=record,
-            env=env,
-            start_x=start_x,
-        )
-    )
+    frames = list(episode_frames(agent, run, record=record, **episode))
     trace = run.pop("trace")
     return {**run, "frames": frames, "trace": trace}
 
@@ -126,7 +110,10 @@ def episode_frames(
 ) -> Iterator[np.ndarray]:
     """run_episode's episode as it is played: its full-colour frames yielded one at a time as they are made
     (none unless `record`), each step's entry appended to run["trace"] before the frame after that step is
-    yielded, and run_episode's figures put into `run` once it ends."""
+    yielded, and run_episode's figures put into `run` once it ends. `env` reuses an emulator (its level,
+    no-op and sticky settings win over world/stage/noop_max/sticky). `start_x` > 0 starts at the level's
+    bundled route's save state at or before that x (a practice spot; evaluation never does), else at the
+    level's start."""
     config = agent.config
     own_env = env is None
     if own_env:
@@ -271,37 +258,20 @@ def _results(
 def play_episode(
     checkpoint: str | os.PathLike | Mario,
     *,
-    seed: int = 0,
-    world: int | None = None,
-    stage: int | None = None,
-    noop_max: int = EVAL_NOOP_MAX,
-    max_steps: int = MAX_EPISODE_STEPS,
-    sticky: float = 0.0,
-    epsilon: float = 0.0,
     show_q: bool = False,
     video: str | os.PathLike | None = None,
     device: str = "cpu",
-    start_x: int = 0,
+    **episode: Unpack[EpisodeOptions],
 ) -> dict[str, Any]:
     """One (epsilon-)greedy episode with its full-colour (240, 256, 3) frames and per-step info (with the
     Q-values acted on); `show_q` draws them into the frames (q_overlay); written as an H.264 mp4 when
-    `video` is a path."""
+    `video` is a path. `episode`: episode_frames' options (seed 0 unless given)."""
     agent = _agent(checkpoint, device)
-    run = run_episode(
-        agent,
-        seed=seed,
-        world=world,
-        stage=stage,
-        noop_max=noop_max,
-        max_steps=max_steps,
-        sticky=sticky,
-        epsilon=epsilon,
-        record=True,
-        start_x=start_x,
-    )
+    run = run_episode(agent, record=True, **{"seed": 0, **episode})
     if show_q:
+        note_row = bool(episode.get("sticky") or episode.get("epsilon"))
         run["frames"] = q_overlay(
-            run["frames"], run["trace"], action_labels(agent.config.actions), note_row=bool(sticky or epsilon)
+            run["frames"], run["trace"], action_labels(agent.config.actions), note_row=note_row
         )
     if video is not None:
         from rlcore.video import write_mp4

@@ -722,6 +722,16 @@ def show_progress(system: System, config: Any, records: Iterable[dict[str, Any]]
             bar.close()
 
 
+def _changes(saved: Any, config: Any) -> str:
+    """ " with lr 0.002 -> 0.001, ..." for the fields a resumed run changes, else " with its saved config"."""
+    changed = [
+        f"{f.name} {getattr(saved, f.name)!r} -> {getattr(config, f.name)!r}"
+        for f in dataclasses.fields(config)
+        if getattr(saved, f.name) != getattr(config, f.name)
+    ]
+    return f" with {', '.join(changed)}" if changed else " with its saved config"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rlcore import hub
 
@@ -731,6 +741,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         push_ref = hub.parse_repo_ref(args.push_to_hub)
         hub.ready_to_push()
     config = train_config(system, args)
+    if args.resume:
+        _say(f"resuming {args.out}{_changes(resolve_config(system, resume=args.out), config)}")
     with stop_on_ctrl_c() as stop:
         records = system.train(config, args.out, resume=args.resume, device=args.device, stop=stop)
         show_progress(system, config, records, quiet=args.no_progress)

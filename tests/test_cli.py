@@ -296,6 +296,7 @@ def test_evaluate_play_and_resume_in_process(trained_with_the_cli, tmp_path, cap
         cli.main(["train", "pendulum", "--out", str(local), "--resume", "--iterations", "5", "--no-progress"])
         == 0
     )
+    assert f"resuming {local} with iterations 3 -> 5\n" in capsys.readouterr().err  # what the flags change
     document = json.loads((local / "config.json").read_text())
     assert document["config"]["iterations"] == 5 and document["config"]["rollout_steps"] == 20  # saved + flag
 

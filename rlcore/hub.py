@@ -242,10 +242,8 @@ def _unreachable(endpoint: str) -> str | None:
         return None
     try:
         socket.create_connection(address[:2], timeout=5).close()
-    except (ConnectionRefusedError, TimeoutError) as err:
+    except OSError as err:  # refused, timed out (no strerror), no route to the host
         return f"{address[0]}:{address[1]}: {err.strerror or 'timed out'}"
-    except OSError as err:  # no route, network unreachable
-        return f"{address[0]}:{address[1]}: {err.strerror or err}"
     return None
 
 

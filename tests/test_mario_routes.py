@@ -131,6 +131,7 @@ def test_training_starts_from_the_route_moves_the_window_back_and_evaluation_nev
     assert run.curriculum.window[0] < first_window[0] and run.curriculum.moves  # random play passes the axe
     assert records and all(r["start_x"] == run.curriculum.xs[r["start_point"]] for r in records)
     assert Route.load(tmp_path / "run") == Route.load(ROUTE_1_4)  # the checkpoint records its route
+    assert (tmp_path / "run" / "curriculum_plot.png").stat().st_size > 1000  # where episodes started, plotted
     resumed = TrainingRun(MarioConfig(**{**config.__dict__, "max_steps": 600}), tmp_path / "run", resume=True)
     try:
         assert resumed.curriculum.window == run.curriculum.window

@@ -27,6 +27,8 @@ always a valid, resumable checkpoint:
     metrics.jsonl, log                   one record per log interval (JSON; the tutorial's table)
     reward_plot.png, length_plot.png, loss_plot.png, q_plot.png   the tutorial's four curves
     x_pos_plot.png, flag_rate_plot.png   how far Mario gets and how often he reaches the flag
+    curriculum_plot.png                  with --starts: where episodes start, the flag rates from there and
+                                         from the level's start
     snapshots/step-<N>/                  with keep_snapshots: each checkpoint's playable weights
 """
 
@@ -67,6 +69,8 @@ PLOTS = {
     "x_pos": "x_pos_plot.png",
     "flag_rate": "flag_rate_plot.png",
 }
+CURRICULUM_PLOT = "curriculum_plot.png"  # runs with --starts: the BackwardCurriculum's log keys
+CURRICULUM_KEYS = ("start_x", "window_flag_rate", "level_start_flag_rate")
 
 
 class MetricLogger:
@@ -169,6 +173,16 @@ class MetricLogger:
                     self.save_dir / file,
                     x_label="agent step",
                     title=f"moving average of the last {WINDOW} episodes",
+                )
+            if CURRICULUM_KEYS[0] in records[-1]:
+                plot_metrics(
+                    records,
+                    "step",
+                    CURRICULUM_KEYS,
+                    self.save_dir / CURRICULUM_PLOT,
+                    x_label="agent step",
+                    title="the start window's first point; flag rates of the last 20 / 100 episodes "
+                    "from it / from the level's start",
                 )
 
     def state(self) -> dict[str, Any]:

@@ -690,15 +690,20 @@ def stop_on_ctrl_c() -> Iterator[threading.Event]:
             signal.signal(signal.SIGINT, previous)
 
 
-def show_progress(system: System, config: Any, records: Iterable[dict[str, Any]], quiet: bool) -> None:
+def show_progress(
+    system: System, config: Any, records: Iterable[dict[str, Any]], quiet: bool, note: str = ""
+) -> None:
     """A progress bar over the system's budget, shown from the first record (an error before it prints
-    only its own line), or one log line per record with `quiet`."""
+    only its own line), or one log line per record with `quiet`; `note`, a line said before either."""
     from tqdm import tqdm
 
     key, total = system.budget.record_key, getattr(config, system.budget.field, None)
     bar = None
     try:
         for record in records:
+            if note:
+                _say(note)
+                note = ""
             if quiet:
                 _say(
                     " ".join(
@@ -741,11 +746,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         push_ref = hub.parse_repo_ref(args.push_to_hub)
         hub.ready_to_push()
     config = train_config(system, args)
-    if args.resume:
-        _say(f"resuming {args.out}{_changes(resolve_config(system, resume=args.out), config)}")
+    note = (
+        f"resuming {args.out}{_changes(resolve_config(system, resume=args.out), config)}"
+        if args.resume
+        else ""
+    )
     with stop_on_ctrl_c() as stop:
         records = system.train(config, args.out, resume=args.resume, device=args.device, stop=stop)
-        show_progress(system, config, records, quiet=args.no_progress)
+        show_progress(system, config, records, quiet=args.no_progress, note=note)
     print(f"checkpoint: {args.out}")
     if push_ref is not None and stop.is_set():
         _say(f"stopped early: not pushed (publish it with `rlcore push {args.out} {push_ref}`)")

@@ -93,6 +93,17 @@ def toast_shown(page, words: str, context=None) -> None:
         ) from None
 
 
+def training_run(context, timeout: float = 90):
+    """The app's run, once it trains (its first budget units reported)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        going = [run for run in context.training.unfinished_runs() if run.progress or run.records]
+        if going:
+            return going[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no run trained within {timeout} s")
+
+
 def train_page(browser, url: str, steps: int, width: int = 1280, height: int = 900):
     page = open_page(browser, url, width, height)
     page.get_by_role("tab", name="Train").click()
@@ -150,10 +161,17 @@ def test_while_a_run_goes_a_second_start_is_a_notice_and_a_queued_status_is_legi
     dark = train_page(browser, url + "?__theme=dark", 10, 390, 844)
     try:
         first.get_by_role("button", name="Start training").click()
-        status_has(first, ", [1-9]\\d* \\/ 2000 iterations")
-        first.evaluate(RECORD_TOASTS)
-        first.get_by_role("button", name="Start training").click()  # a second Start: refused, calmly
-        toast_shown(first, "you already have a run going: Stop it first", context)
+        run = training_run(context)
+        # held still while the second Start is tried: on a loaded machine the page may show the run's first
+        # iterations only when its 2000 are nearly done, and a run that has ended refuses nothing
+        assert run.pause(), "the run could not be paused"
+        try:
+            status_has(first, ", [1-9]\\d* \\/ 2000 iterations")
+            first.evaluate(RECORD_TOASTS)
+            first.get_by_role("button", name="Start training").click()  # a second Start: refused, calmly
+            toast_shown(first, "you already have a run going: Stop it first", context)
+        finally:
+            run.resume()
         first.wait_for_timeout(1500)
         assert first.evaluate(ERRORS) == [], first.evaluate(TOASTS)
         queued_legibly(light, "light")

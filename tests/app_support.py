@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,3 +175,27 @@ def answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def runs_can_be_held(context) -> Iterator[None]:
+    """Runs started inside may be paused (`Run.pause`, the replays' SIGSTOP) for as long as a test needs:
+    on a loaded machine a page may show a 2000-iteration Pendulum run's progress only when it has nearly
+    ended, and an ended run refuses nothing, keeps nobody waiting and cannot be stopped."""
+    limits = context.training.limits
+    context.training.limits = dataclasses.replace(limits, max_pause_bank=600.0)
+    try:
+        yield
+    finally:
+        context.training.limits = limits
+
+
+def training_run(context, timeout: float = 90):
+    """The app's run, once it trains (its first budget units reported)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        going = [run for run in context.training.unfinished_runs() if run.progress or run.records]
+        if going:
+            return going[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no run trained within {timeout} s")

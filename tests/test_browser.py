@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
-from app_support import agent_checkpoints, agent_with_playthrough, bundled_agent, running_app
+from app_support import (
+    agent_checkpoints,
+    agent_with_playthrough,
+    bundled_agent,
+    running_app,
+    runs_can_be_held,
+    training_run,
+)
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
@@ -139,6 +146,11 @@ def open_train_tab(page, url: str, steps: int):
 
 def test_a_second_visitor_waits_in_gradios_queue_and_stop_there_cancels_its_place(page, app_url):
     url, context = app_url
+    with runs_can_be_held(context):
+        a_second_visitor_waits(page, url, context)
+
+
+def a_second_visitor_waits(page, url: str, context) -> None:
     browser = page.context.browser
     first, second = browser.new_page(), browser.new_page()  # two visitors (two sessions)
     try:
@@ -151,6 +163,8 @@ def test_a_second_visitor_waits_in_gradios_queue_and_stop_there_cancels_its_plac
             "/0 \\/ 2000 iterations: (starting the training process|loading the trainer)/"
             ".test(document.querySelector('#train-status').innerText)"
         )
+        run = training_run(context)
+        assert run.pause()  # held still while the second visitor queues behind it (runs_can_be_held)
         first.wait_for_function(
             "/, [1-9]\\d* \\/ 2000 iterations/.test(document.querySelector('#train-status').innerText)"
         )
@@ -169,6 +183,7 @@ def test_a_second_visitor_waits_in_gradios_queue_and_stop_there_cancels_its_plac
         second.wait_for_function(
             "/You have no run going/.test(document.querySelector('#train-status').innerText)"
         )
+        run.resume()
         first.get_by_role("button", name="Stop").click()  # the first run saves and delivers its agent
         first.wait_for_function(
             "/Saved as/.test(document.querySelector('#train-status').innerText)", timeout=90_000
@@ -176,12 +191,19 @@ def test_a_second_visitor_waits_in_gradios_queue_and_stop_there_cancels_its_plac
         time.sleep(3)  # the slot is free: a second run still queued would start now
         assert len(context.training._runs) == started_before + 1 and not context.training.unfinished_runs()
     finally:
+        for run in context.training.unfinished_runs():
+            run.resume()
         first.close()
         second.close()
 
 
 def test_training_draws_its_live_plot_and_closing_the_page_stops_it(page, app_url):
     _, context = app_url
+    with runs_can_be_held(context):
+        a_live_plot_then_the_page_closes(page, context)
+
+
+def a_live_plot_then_the_page_closes(page, context) -> None:
     page.get_by_role("tab", name="Train").click()
     page.locator("#train-system").get_by_label(re.compile("Pendulum")).check()
     page.locator("#train-steps input").fill("2000")
@@ -192,11 +214,13 @@ def test_training_draws_its_live_plot_and_closing_the_page_stops_it(page, app_ur
     page.wait_for_function(
         "/, [1-9]\\d* \\/ 2000 iterations/.test(document.querySelector('#train-status').innerText)"
     )
+    run = training_run(context)
     first = page.get_attribute(line, "d")
     page.wait_for_function(f"document.querySelector(\"{line}\").getAttribute('d') !== {first!r}")  # it grows
+    assert run.pause()  # held still while the page is looked at: it must still be going when the tab closes
     page.screenshot(path=str(SCREENSHOTS / "rlcore-browser-train.png"), full_page=True)
-
-    (run,) = [r for r in context.training._runs.values() if not r.done]
+    assert not run.done
+    run.resume()
     page.close()  # the visitor closes the tab: nobody polls the run any more
     deadline = time.monotonic() + 60
     while not run.done and time.monotonic() < deadline:

@@ -7,7 +7,6 @@ buttons. Screenshots go to /tmp/shots-polish/ for a person to look at."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shutil
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_support import agent_checkpoints, running_app
+from app_support import agent_checkpoints, running_app, runs_can_be_held, training_run
 from test_browser import CHROMIUM, CONTRAST, browser, open_page  # noqa: F401 (browser: the fixture)
 from test_browser_visitor import pendulum_page, with_snapshots
 
@@ -94,17 +93,6 @@ def toast_shown(page, words: str, context=None) -> None:
         ) from None
 
 
-def training_run(context, timeout: float = 90):
-    """The app's run, once it trains (its first budget units reported)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        going = [run for run in context.training.unfinished_runs() if run.progress or run.records]
-        if going:
-            return going[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no run trained within {timeout} s")
-
-
 def train_page(browser, url: str, steps: int, width: int = 1280, height: int = 900):
     page = open_page(browser, url, width, height)
     page.get_by_role("tab", name="Train").click()
@@ -168,8 +156,11 @@ def queued_legibly(page, theme: str) -> None:
 def test_while_a_run_goes_a_second_start_is_a_notice_and_a_queued_status_is_legible(app, browser):
     url, context, _ = app
     SHOTS.mkdir(parents=True, exist_ok=True)
-    limits = context.training.limits
-    context.training.limits = dataclasses.replace(limits, max_pause_bank=600.0)  # runs made from now on
+    with runs_can_be_held(context):
+        held_through_a_second_start_and_the_queue(browser, url, context)
+
+
+def held_through_a_second_start_and_the_queue(browser, url: str, context) -> None:
     first = train_page(browser, url, 2000)
     light = train_page(browser, url, 10, 390, 844)
     dark = train_page(browser, url + "?__theme=dark", 10, 390, 844)
@@ -200,7 +191,6 @@ def test_while_a_run_goes_a_second_start_is_a_notice_and_a_queued_status_is_legi
             time.sleep(0.5)
         for page in (light, dark, first):
             page.close()
-        context.training.limits = limits
 
 
 # The shown width of the video, its natural width, and whether its box scrolls sideways within the page

@@ -16,7 +16,6 @@ from rlcore.mario.playthrough import (
     BANNER_HEIGHT,
     RESULTS_FRAMES,
     TITLE_FRAMES,
-    playthrough,
     playthrough_frames,
 )
 from rlcore.video import read_mp4
@@ -37,7 +36,8 @@ def agent_for_stage(tmp_path: Path, stage: int) -> Path:
 
 def test_levels_play_in_order_with_banner_and_cards(tmp_path):
     second, first = agent_for_stage(tmp_path, 2), agent_for_stage(tmp_path, 1)
-    run = playthrough([second, first], seed=0, max_steps=12)  # given out of order
+    run: dict = {}
+    run["frames"] = list(playthrough_frames([second, first], run, seed=0, max_steps=12))  # given out of order
     assert [s["level"] for s in run["stages"]] == ["1-1", "1-2"]
     card = TITLE_FRAMES
     played = sum(s["length"] + 1 for s in run["stages"])  # the reset frame and one per agent step
@@ -78,7 +78,7 @@ def test_a_playthrough_is_played_as_its_frames_are_taken_and_streamed_to_the_wri
 def test_two_agents_for_one_level_are_refused(tmp_path):
     one = agent_for_stage(tmp_path, 1)
     with pytest.raises(ValueError, match="two agents were trained on level 1-1"):
-        playthrough([one, one], max_steps=5)
+        next(playthrough_frames([one, one], {}, max_steps=5))
 
 
 @pytest.mark.extended

@@ -58,22 +58,6 @@ def stage_order(agents: Sequence[Mario]) -> list[Mario]:
     return sorted(agents, key=lambda a: (a.config.world, a.config.stage))
 
 
-def playthrough(
-    checkpoints: Sequence[str | os.PathLike | Mario],
-    *,
-    seed: int = 0,
-    sticky: float = 0.0,
-    noop_max: int = _play.EVAL_NOOP_MAX,
-    max_steps: int = _play.MAX_EPISODE_STEPS,
-) -> dict[str, Any]:
-    """playthrough_frames' run with its frames kept: {frames, stages, total_score, flags, seed, sticky}."""
-    run: dict[str, Any] = {}
-    frames = list(
-        playthrough_frames(checkpoints, run, seed=seed, sticky=sticky, noop_max=noop_max, max_steps=max_steps)
-    )
-    return {"frames": frames, **run}
-
-
 def playthrough_frames(
     checkpoints: Sequence[str | os.PathLike | Mario],
     run: dict[str, Any],

@@ -10,7 +10,7 @@ import pytest
 from rlcore.checkpoint import CheckpointError, read_json
 from rlcore.cli import main
 from rlcore.mario.config import MarioConfig
-from rlcore.mario.curriculum import LEVEL_START, BackwardCurriculum, RouteStarts, route_points
+from rlcore.mario.curriculum import FAILED_START, LEVEL_START, BackwardCurriculum, RouteStarts, route_points
 from rlcore.mario.env import make_env
 from rlcore.mario.explore import Route, explore, replay, route_snapshots
 from rlcore.mario.play import run_episode
@@ -87,6 +87,11 @@ def test_the_window_moves_back_on_success_from_it_and_only_then():
     for _ in range(10):  # level-start episodes and starts outside the window do not judge it
         assert not curriculum.record(LEVEL_START, True, step=1)
         assert not curriculum.record(5, True, step=1)
+    assert "failed_start_flag_rate" not in curriculum.summary()  # no failure starts yet: no rate
+    assert not curriculum.record(FAILED_START, True, step=1) and not curriculum.record(
+        FAILED_START, False, step=1
+    )
+    assert curriculum.summary()["failed_start_flag_rate"] == 0.5
     assert not any(curriculum.record(25, flag, step=2) for flag in (False, True, False))
     assert curriculum.record(29, True, step=3)  # 2 of the last 4: the threshold
     assert curriculum.window == (18, 25) and curriculum.moves == [{"step": 3, "start": 18, "x": 180}]
@@ -153,9 +158,16 @@ def test_a_route_of_another_level_or_action_set_is_refused(tmp_path):
         with pytest.raises(ValueError, match="--starts"):
             TrainingRun(config, tmp_path / "run", env_fn=lambda: None)
     config = MarioConfig(
-        stage=4, actions="right_only", starts=str(ROUTE_1_4), start_share=0.5, start_behind=0.6
+        stage=4,
+        actions="right_only",
+        starts=str(ROUTE_1_4),
+        start_share=0.5,
+        start_behind=0.3,
+        start_failed=0.3,
     )
-    with pytest.raises(ValueError, match="--start-share 0.5 and --start-behind 0.6 add up to more than 1"):
+    with pytest.raises(
+        ValueError, match="0.5, --start-behind 0.3 and --start-failed 0.3 add up to more than 1"
+    ):
         TrainingRun(config, tmp_path / "run", env_fn=lambda: None)
 
 
@@ -252,3 +264,41 @@ def test_the_cap_note_says_what_a_practice_run_needs_beside_what_the_whole_level
     )
     assert f"on the whole task it needs about **{knobs.start_needs:,}**" in from_agent
     assert f"{knobs.practice_needs:,}" not in cap_note(context, system, None)  # a new agent does not practise
+
+
+def test_failure_starts_restore_a_level_start_episodes_own_state_a_few_steps_before_it_died(tmp_path):
+    from mario_fake_env import make_fake_env
+
+    from rlcore.mario.curriculum import REWIND
+
+    # a fake level whose episodes die after 60-100 frames (15-25 agent steps), its flag out of reach
+    route = Route(
+        world=1,
+        stage=1,
+        actions="right_jump",
+        steps=[1] * 12,
+        x_pos=[40 + 8 * i for i in range(1, 13)],
+        flag=True,
+    )
+    env = RouteStarts(make_fake_env(min_frames=60, max_frames=100), route, share=0.5, failed=0.5)
+    passed: list[list[int]] = []  # x before each step of each level-start episode, up to its death
+    starts: list[int] = []
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        start, xs, done = info["route_start"], [], False
+        if start == FAILED_START:
+            starts.append(info["x_pos"])
+        while not done:
+            xs.append(info["x_pos"])
+            _, _, done, _, info = env.step(0)
+        if start == LEVEL_START:
+            passed.append(xs)
+    assert env.failures and len(env.failures) <= len(passed) and starts  # every death kept its state
+    rewound = {x for xs in passed for x in xs[-REWIND[1] : len(xs) - REWIND[0] + 1]}
+    assert set(starts) <= rewound and len(set(starts)) > 1  # 4-32 steps before a death, varied
+    env.failed = 0.0  # off: no episode starts from a failure, none is kept
+    env.failures.clear()
+    for seed in range(10):
+        assert env.reset(seed=seed)[1]["route_start"] != FAILED_START
+        env.step(0)
+        assert not env.trail

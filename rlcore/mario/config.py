@@ -64,6 +64,14 @@ class MarioConfig:
         ge=0.0,
         le=1.0,
     )
+    start_failed: float = option(
+        0.0,
+        "with --starts: the share of training episodes that start 4-32 agent steps before where a "
+        "recent episode from the level's start died, from that episode's save state (the spot where "
+        "the agent fails, reached as it reaches it); start_share + start_behind + start_failed <= 1",
+        ge=0.0,
+        le=1.0,
+    )
     start_window: int = option(
         8, "with --starts: route points (one every 4 agent steps) in the start window", ge=1, le=10**6
     )

@@ -12,7 +12,9 @@ Go-Explore (Ecoffet et al. 2021) robustifies its routes the same way. Here:
 - a share of episodes (`start_share`) starts at the level's own start instead, with its no-op start,
   as evaluation does, so the part the window has left behind is still practised; another share
   (`start_behind`) at a route point behind the window, chosen uniformly, so each hard spot the window
-  has passed is practised from just before it too;
+  has passed is practised from just before it too; and another (`start_failed`) a few agent steps before
+  where a recent episode from the level's start died, from that episode's own save state: the spot the
+  agent fails at, reached as the agent itself reaches it (at its speed and height), not as the route does;
 - sticky actions and the epsilon schedule apply to every episode alike.
 
 Evaluation never uses any of this: it always starts at the level's start. Play-back starts at a save state
@@ -36,6 +38,9 @@ from rlcore.mario.explore import Route, route_snapshots
 POINT_EVERY = 4  # agent steps between the route's start points (16 frames)
 JUDGE_EPISODES = 20  # episodes from the window that decide whether it moves back
 LEVEL_START = -1  # `route_start` of an episode that began at the level's own start
+FAILED_START = -2  # `route_start` of an episode that began before where a level-start episode died
+REWIND = (4, 32)  # agent steps back from a death that a failure start restores, drawn uniformly
+FAILURES_KEPT = 32  # the latest deaths of level-start episodes a worker keeps to start from
 HISTORY = 100  # level-start outcomes kept for the log's moving flag rate
 # the routes `rlcore explore` found for World 1, bundled with the agents (checkpoints/routes/mario-W-S/)
 BUNDLED_ROUTES = Path(__file__).resolve().parents[2] / "checkpoints" / "routes"
@@ -92,8 +97,9 @@ def practice_spot(xs: list[int], fail_x: int, width: int) -> int:
 
 class RouteStarts(gym.Wrapper):
     """Episodes that start at a save state of the route chosen in the current window, or (with
-    probability `share`) at the level's own start, or (with probability `behind`) at a point behind the
-    window. Every info carries `route_start`: the point index, or LEVEL_START."""
+    probability `share`) at the level's own start, or (`behind`) at a point behind the window, or
+    (`failed`) a few steps before where a recent episode from the level's start died. Every info carries
+    `route_start`: the point index, LEVEL_START or FAILED_START."""
 
     def __init__(
         self,
@@ -102,6 +108,7 @@ class RouteStarts(gym.Wrapper):
         share: float,
         behind: float = 0.0,
         every: int = POINT_EVERY,
+        failed: float = 0.0,
     ):
         super().__init__(env)
         # the replay needs an exact emulator: no-ops and sticky actions off while it runs
@@ -111,32 +118,49 @@ class RouteStarts(gym.Wrapper):
             self.snapshots, self.xs = route_snapshots(env, route, every)
         finally:
             env.noop_max, env.sticky = noop_max, sticky
-        self.share, self.behind = share, behind
+        self.share, self.behind, self.failed = share, behind, failed
         self.window = (len(self.snapshots) - 1, len(self.snapshots) - 1)
         self.start = LEVEL_START
         self.rng = np.random.default_rng()
+        self.trail: deque = deque(maxlen=REWIND[1])  # this level-start episode's latest save states
+        self.failures: deque = deque(maxlen=FAILURES_KEPT)  # save states before recent deaths
 
     def set_start_window(self, lo: int, hi: int) -> None:
         if not 0 <= lo <= hi < len(self.snapshots):
             raise ValueError(f"start window {lo}-{hi} outside the route's {len(self.snapshots)} points")
         self.window = (lo, hi)
 
+    def _choose_start(self) -> int:
+        """Where the next episode starts: a route point, LEVEL_START or FAILED_START."""
+        draw = self.rng.random()
+        if draw < self.share:
+            return LEVEL_START
+        if draw < self.share + self.behind and self.window[0] > 0:
+            return int(self.rng.integers(0, self.window[0]))
+        if self.share + self.behind <= draw < self.share + self.behind + self.failed and self.failures:
+            return FAILED_START
+        return int(self.rng.integers(self.window[0], self.window[1] + 1))
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:  # its own stream: the env's draws (no-ops, sticky actions) stay as they were
             self.rng = np.random.default_rng([2, seed])
         state, info = self.env.reset(seed=seed, options=options)
-        self.start = LEVEL_START
-        draw = self.rng.random()
-        if draw >= self.share:
-            behind = draw < self.share + self.behind and self.window[0] > 0
-            lo, hi = (0, self.window[0] - 1) if behind else self.window
-            self.start = int(self.rng.integers(lo, hi + 1))
+        self.start = self._choose_start()
+        self.trail.clear()
+        if self.start == FAILED_START:
+            state, info = self.env.restore(self.failures[int(self.rng.integers(len(self.failures)))])
+        elif self.start != LEVEL_START:
             state, info = self.env.restore(self.snapshots[self.start])
         info["route_start"] = self.start
         return state, info
 
     def step(self, action):
+        keep = self.failed and self.start == LEVEL_START
+        if keep:
+            self.trail.append(self.env.snapshot())
         state, reward, terminated, truncated, info = self.env.step(action)
+        if keep and terminated and not info.get("flag_get") and len(self.trail) >= REWIND[0]:
+            self.failures.append(self.trail[-int(self.rng.integers(REWIND[0], len(self.trail) + 1))])
         info["route_start"] = self.start
         return state, reward, terminated, truncated, info
 
@@ -150,10 +174,11 @@ def make_route_worker_env(
     route_dir: str,
     share: float,
     behind: float = 0.0,
+    failed: float = 0.0,
     owner_pid: int | None = None,
 ) -> RouteStarts:
     env = make_worker_env(world, stage, actions, noop_max, owner_pid=owner_pid, sticky=sticky)
-    return RouteStarts(env, Route.load(route_dir), share, behind)
+    return RouteStarts(env, Route.load(route_dir), share, behind, failed=failed)
 
 
 def route_env_thunk(config) -> functools.partial:
@@ -168,6 +193,7 @@ def route_env_thunk(config) -> functools.partial:
         config.starts,
         config.start_share,
         config.start_behind,
+        config.start_failed,
         owner_pid=os.getpid(),
     )
 
@@ -186,10 +212,10 @@ def check_route(route: Route, config) -> None:
         )
     if not route.flag:
         raise ValueError(f"--starts {config.starts}: its route does not reach the flag (explore for longer)")
-    if config.start_share + config.start_behind > 1:
+    if config.start_share + config.start_behind + config.start_failed > 1:
         raise ValueError(
-            f"--start-share {config.start_share} and --start-behind {config.start_behind} add up to more "
-            "than 1 (the rest of the episodes start in the window)"
+            f"--start-share {config.start_share}, --start-behind {config.start_behind} and --start-failed "
+            f"{config.start_failed} add up to more than 1 (the rest of the episodes start in the window)"
         )
 
 
@@ -205,6 +231,7 @@ class BackwardCurriculum:
         self.lo = max(0, end - self.width)
         self.window_outcomes: deque[bool] = deque(maxlen=judge)
         self.level_outcomes: deque[bool] = deque(maxlen=HISTORY)
+        self.failed_outcomes: deque[bool] = deque(maxlen=HISTORY)
         self.moves: list[dict[str, int]] = []  # (agent step, new window start) each time it moved
 
     @property
@@ -213,8 +240,8 @@ class BackwardCurriculum:
 
     def record(self, start: int, flag: bool, step: int) -> bool:
         """One finished training episode -> whether the window moved back."""
-        if start == LEVEL_START:
-            self.level_outcomes.append(bool(flag))
+        if start in (LEVEL_START, FAILED_START):
+            (self.level_outcomes if start == LEVEL_START else self.failed_outcomes).append(bool(flag))
             return False
         lo, hi = self.window
         if not lo <= start <= hi:
@@ -229,23 +256,28 @@ class BackwardCurriculum:
         return True
 
     def summary(self) -> dict[str, float | int]:
-        """What the log records: the window's first point and its x, and the two flag rates."""
+        """What the log records: the window's first point and its x, and the flag rates (of episodes
+        from failure starts once there are some)."""
 
         def rate(outcomes):
             return round(float(np.mean(outcomes)), 3) if outcomes else 0.0
 
-        return {
+        summary = {
             "start_point": self.lo,
             "start_x": self.xs[self.lo],
             "window_flag_rate": rate(self.window_outcomes),
             "level_start_flag_rate": rate(self.level_outcomes),
         }
+        if self.failed_outcomes:
+            summary["failed_start_flag_rate"] = rate(self.failed_outcomes)
+        return summary
 
     def state(self) -> dict[str, Any]:
         return {
             "lo": self.lo,
             "window_outcomes": list(self.window_outcomes),
             "level_outcomes": list(self.level_outcomes),
+            "failed_outcomes": list(self.failed_outcomes),
             "moves": self.moves,
         }
 
@@ -253,4 +285,5 @@ class BackwardCurriculum:
         self.lo = min(max(0, int(state["lo"])), len(self.xs) - 1)
         self.window_outcomes = deque((bool(o) for o in state["window_outcomes"]), maxlen=self.judge)
         self.level_outcomes = deque((bool(o) for o in state["level_outcomes"]), maxlen=HISTORY)
+        self.failed_outcomes = deque((bool(o) for o in state.get("failed_outcomes", [])), maxlen=HISTORY)
         self.moves = list(state.get("moves", []))

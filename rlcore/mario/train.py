@@ -71,6 +71,7 @@ PLOTS = {
 }
 CURRICULUM_PLOT = "curriculum_plot.png"  # runs with --starts: the BackwardCurriculum's log keys
 CURRICULUM_KEYS = ("start_x", "window_flag_rate", "level_start_flag_rate")
+FAILED_KEY = "failed_start_flag_rate"  # only in runs with --start-failed
 
 
 class MetricLogger:
@@ -175,10 +176,11 @@ class MetricLogger:
                     title=f"moving average of the last {WINDOW} episodes",
                 )
             if CURRICULUM_KEYS[0] in records[-1]:
+                failed = [FAILED_KEY] if any(FAILED_KEY in r for r in records) else []  # --start-failed
                 plot_metrics(
                     records,
                     "step",
-                    CURRICULUM_KEYS,
+                    [*CURRICULUM_KEYS, *failed],
                     self.save_dir / CURRICULUM_PLOT,
                     x_label="agent step",
                     title="the start window's first point; flag rates of the last 20 / 100 episodes "

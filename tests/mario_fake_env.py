@@ -70,6 +70,15 @@ class FakeNES(gym.Env):
         return {"x_pos": self.x_pos, "flag_get": False, "y_pos": 79, "time": 400 - self.t // 24, "score": 0}
 
 
+def fake_route(steps: int):
+    """A route of `steps` "right A" steps on the fake level (8 pixels each from x 40), marked as reaching the
+    flag (the fake level's flag is where a test puts its goal_x)."""
+    from rlcore.mario.explore import Route
+
+    xs = [40 + 8 * i for i in range(1, steps + 1)]
+    return Route(world=1, stage=1, actions="right_jump", steps=[1] * steps, x_pos=xs, flag=True)
+
+
 def make_fake_route_env(route_dir: str, share: float, **kwargs):
     """The fake emulator with the backward curriculum's route starts (what a training worker runs)."""
     from rlcore.mario.curriculum import RouteStarts

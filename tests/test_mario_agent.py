@@ -135,6 +135,48 @@ def test_act_decays_epsilon_per_step_down_to_its_minimum():
     assert list(batch) == [1, 1, 1] and agent.curr_step == 44
 
 
+def _repeat_rate(actions: np.ndarray) -> float:
+    """How often an env's action is the one it took the step before (actions: steps x envs)."""
+    return float(np.mean(actions[1:] == actions[:-1]))
+
+
+def test_ez_greedy_holds_a_random_action_for_zeta_distributed_steps_reproducibly():
+    from rlcore.mario.agent import hold_lengths
+
+    probs = hold_lengths(2.0)
+    assert (
+        len(probs) == 100
+        and probs.sum() == pytest.approx(1.0)
+        and probs[0] == pytest.approx(0.6116, abs=1e-4)
+    )
+    states = np.zeros((3, 4, 84, 84), np.uint8)
+    runs = {}
+    for repeat in (0.0, 2.0, 2.0):
+        agent = _agent(
+            actions="right_only", exploration_rate=1.0, exploration_rate_min=1.0, exploration_repeat=repeat
+        )
+        runs.setdefault(repeat, []).append(np.array([agent.act(states) for _ in range(2000)]))
+    assert _repeat_rate(runs[0.0][0]) < 0.25  # one step each: 5 actions, the same again 1 time in 5
+    assert _repeat_rate(runs[2.0][0]) > 0.6  # held: P(n > 1) = 0.39 of the holds, and every held step repeats
+    assert (runs[2.0][0] == runs[2.0][1]).all()  # the same seed, the same holds
+    greedy = _agent(exploration_rate=0.0, exploration_rate_min=0.0, exploration_repeat=2.0)
+    _constant_q(greedy.net.online, [0.0, 3.0])
+    assert {greedy.act(states[0]) for _ in range(50)} == {1}  # epsilon 0: no hold ever starts
+
+
+def test_the_ray_workers_policy_holds_random_actions_as_the_learner_does():
+    from rlcore.mario.distributed import ExplorationPolicy
+
+    agent = _agent(actions="right_only")
+    state = torch.zeros((4, 84, 84), dtype=torch.uint8)
+    rates = []
+    for repeat in (0.0, 2.0):
+        policy = ExplorationPolicy(agent.net.online, agent.action_dim, True, epsilon=1.0, repeat=repeat)
+        torch.manual_seed(0)
+        rates.append(_repeat_rate(np.array([int(policy(state)) for _ in range(1000)])))
+    assert rates[0] < 0.25 < 0.6 < rates[1], rates
+
+
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_td_target_is_double_dqn_by_hand(precision):
     agent = _agent(gamma=0.9, precision=precision)  # bfloat16: the output layer stays float32

@@ -393,18 +393,8 @@ def test_scale_bench_prints_its_figures():
 
 @pytest.mark.extended
 def test_ray_workers_start_from_the_route_and_take_the_moving_window(tmp_path):
-    from rlcore.mario.explore import Route
-
     # a fake level whose flag is at x 280: a route of 30 "right A" steps (8 pixels each) reaches it
-    route = Route(
-        world=1,
-        stage=1,
-        actions="right_jump",
-        steps=[1] * 30,
-        x_pos=[40 + 8 * i for i in range(1, 31)],
-        flag=True,
-    )
-    route.save(tmp_path / "route")
+    mario_fake_env.fake_route(30).save(tmp_path / "route")
     env_fn = functools.partial(
         mario_fake_env.make_fake_route_env,
         str(tmp_path / "route"),

@@ -267,20 +267,12 @@ def test_the_cap_note_says_what_a_practice_run_needs_beside_what_the_whole_level
 
 
 def test_failure_starts_restore_a_level_start_episodes_own_state_a_few_steps_before_it_died(tmp_path):
-    from mario_fake_env import make_fake_env
+    from mario_fake_env import fake_route, make_fake_env
 
     from rlcore.mario.curriculum import REWIND
 
     # a fake level whose episodes die after 60-100 frames (15-25 agent steps), its flag out of reach
-    route = Route(
-        world=1,
-        stage=1,
-        actions="right_jump",
-        steps=[1] * 12,
-        x_pos=[40 + 8 * i for i in range(1, 13)],
-        flag=True,
-    )
-    env = RouteStarts(make_fake_env(min_frames=60, max_frames=100), route, share=0.5, failed=0.5)
+    env = RouteStarts(make_fake_env(min_frames=60, max_frames=100), fake_route(12), share=0.5, failed=0.5)
     passed: list[list[int]] = []  # x before each step of each level-start episode, up to its death
     starts: list[int] = []
     for seed in range(40):

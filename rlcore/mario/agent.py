@@ -26,6 +26,15 @@ SYSTEM = "mario"
 ALGORITHM = "Double DQN"
 STATE_DIM = (4, 84, 84)
 TRANSITION = ("state", "next_state", "action", "reward", "done")  # recall's order
+HOLD_MAX = 100  # ez-greedy's longest hold of a random action, agent steps (its zeta is truncated here)
+
+
+def hold_lengths(mu: float, longest: int = HOLD_MAX) -> np.ndarray:
+    """ez-greedy's distribution of how long a random action is held: P(n) ~ n^-mu for n = 1..longest
+    (index n - 1), a truncated zeta (Dabney, Ostrovski & Barreto 2021, "Temporally-extended epsilon-greedy
+    exploration")."""
+    weights = np.arange(1, longest + 1, dtype=np.float64) ** -mu
+    return weights / weights.sum()
 
 
 class Mario:
@@ -54,6 +63,10 @@ class Mario:
         self.exploration_rate_min = config.exploration_rate_min
         self.curr_step = 0
         self.rng = np.random.default_rng(config.seed)
+        # ez-greedy (config.exploration_repeat): per env, the random action held and the steps it has left
+        self.hold_probs = hold_lengths(config.exploration_repeat) if config.exploration_repeat else None
+        self.held_action = np.zeros(0, np.int64)
+        self.hold_left = np.zeros(0, np.int64)
 
         self.memory = self._make_memory(config) if memory else None
         self.batch_size = config.batch_size
@@ -124,12 +137,30 @@ class Mario:
         n = 1 if single else len(state)
         explore = self.rng.random(n) < self.exploration_rate
         actions = self.rng.integers(self.action_dim, size=n)
+        if self.hold_probs is not None:
+            explore, actions = self._hold(explore, actions)
         if not explore.all():  # EXPLOIT (with NoisyNet layers: greedy on this update's noise sample)
             with self.net.exploring():
                 greedy = self.greedy_actions(state)
             actions = np.where(explore, actions, greedy)
         self.count_steps(n)
         return int(actions[0]) if single else actions
+
+    def _hold(self, explore: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ez-greedy: an env holding a random action goes on with it; one that explores afresh draws how
+        long it will hold its new random action -> (which envs act at random, their actions)."""
+        n = len(explore)
+        if len(self.hold_left) != n:
+            self.held_action, self.hold_left = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        holding = self.hold_left > 0
+        fresh = explore & ~holding
+        self.held_action[fresh] = actions[fresh]
+        self.hold_left[fresh] = (
+            self.rng.choice(len(self.hold_probs), size=int(fresh.sum()), p=self.hold_probs) + 1
+        )
+        explore = holding | fresh
+        self.hold_left[explore] -= 1
+        return explore, np.where(explore, self.held_action, actions)
 
     def count_steps(self, n: int) -> None:
         """Advance the schedules by `n` agent steps (taken here by `act`, or by remote workers)."""

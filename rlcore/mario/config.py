@@ -96,6 +96,14 @@ class MarioConfig:
         0.99999975, "epsilon is multiplied by this after every agent step", ge=0.0, le=1.0
     )
     exploration_rate_min: float = option(0.1, "epsilon never falls below this", ge=0.0, le=1.0)
+    exploration_repeat: float = option(
+        0.0,
+        "temporally extended epsilon-greedy (ez-greedy, Dabney et al. 2021): an exploring step's random "
+        "action is held for n agent steps, P(n) proportional to n^-MU for n = 1..100 (MU 2 in the paper), "
+        "so a random jump can be held long enough to clear a gap; 0: one step, the tutorial's epsilon-greedy",
+        ge=0.0,
+        le=10.0,
+    )
     # --- memory (Mario.cache / recall)
     memory_size: int = option(
         100_000, "replay capacity in transitions (about 7 KB each: 100k is ~0.7 GB)", ge=8, le=10**8

@@ -35,6 +35,7 @@ from torch import nn
 from torchrl.modules import NoisyLinear, reset_noise
 
 from rlcore.config import check_bounds
+from rlcore.mario.agent import hold_lengths
 from rlcore.mario.config import MarioConfig
 from rlcore.mario.net import float_input
 from rlcore.mario.train import TrainingRun, open_run_folder, worker_env_factory
@@ -56,18 +57,29 @@ class ExplorationPolicy(nn.Module):
     NoisyNet layers (`--noisy`) act on the worker's own noise sample, drawn at every step (noise samples
     are not part of the weights that are sent)."""
 
-    def __init__(self, online: nn.Module, action_dim: int, channels_last: bool, epsilon: float):
+    def __init__(
+        self, online: nn.Module, action_dim: int, channels_last: bool, epsilon: float, repeat: float = 0.0
+    ):
         super().__init__()
         self.online = online
         self.action_dim = action_dim
         self.channels_last = channels_last
         self.noisy = any(isinstance(layer, NoisyLinear) for layer in online.modules())
         self.register_buffer("epsilon", torch.tensor(epsilon, dtype=torch.float64))
+        # ez-greedy (--exploration-repeat), as Mario.act: how long a random action is held, and the hold
+        self.hold_probs = torch.from_numpy(hold_lengths(repeat)) if repeat else None
+        self.held_action, self.hold_left = torch.tensor(0), 0
 
     @torch.no_grad()
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        if self.hold_left:
+            self.hold_left -= 1
+            return self.held_action
         if torch.rand(()) < self.epsilon:  # EXPLORE (the worker's torch generator, seeded per worker)
-            return torch.randint(self.action_dim, ())
+            self.held_action = torch.randint(self.action_dim, ())
+            if self.hold_probs is not None:
+                self.hold_left = int(torch.multinomial(self.hold_probs, 1)[0])  # held n = 1 + this steps
+            return self.held_action
         if self.noisy:
             self.online.train(True).apply(reset_noise)
         return self.online(float_input(observation.unsqueeze(0), self.channels_last)).argmax(dim=1)[0]
@@ -299,7 +311,11 @@ class RayTrainingRun(TrainingRun):
             online = self.agent.net.online
             shared = online if self.agent.device.type == "cpu" else _cpu_copy(online)
             self.policy = ExplorationPolicy(
-                shared, self.agent.action_dim, config.channels_last, self.agent.exploration_rate
+                shared,
+                self.agent.action_dim,
+                config.channels_last,
+                self.agent.exploration_rate,
+                repeat=config.exploration_repeat,
             )
             env_fn = env_fn or worker_env_factory(config)
             # a resumed run reseeds its envs from the episode count, as the local path does

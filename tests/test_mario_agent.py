@@ -359,9 +359,9 @@ def test_prioritized_replay_weights_the_loss_and_stores_td_errors_as_priorities(
         seen["batch"] = sample(*args)
         return seen["batch"]
 
-    def spy_update(td_est, td_tgt, weight=None):
+    def spy_update(td_est, td_tgt, weight=None, extra=None):
         seen.update(td_est=td_est.detach().clone(), td_tgt=td_tgt.clone(), weight=weight)
-        return update(td_est, td_tgt, weight)
+        return update(td_est, td_tgt, weight, extra)
 
     agent.memory.sample, agent.update_Q_online = spy_sample, spy_update
     _, loss = agent.learn_step()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from rlcore.checkpoint import CheckpointError, read_json
 from rlcore.cli import main
@@ -294,3 +295,25 @@ def test_failure_starts_restore_a_level_start_episodes_own_state_a_few_steps_bef
         assert env.reset(seed=seed)[1]["route_start"] != FAILED_START
         env.step(0)
         assert not env.trail
+
+
+def test_the_route_as_a_demonstration_teaches_its_actions_by_the_margin_loss(tmp_path):
+    from rlcore.mario.agent import DEMO_MARGIN, Mario
+    from rlcore.mario.curriculum import route_demonstration
+
+    route = Route.load(ROUTE_1_4)
+    states, actions = route_demonstration(route)
+    assert states.shape == (len(route.steps), 4, 84, 84) and states.dtype == torch.uint8
+    assert actions.tolist() == route.steps and not torch.equal(states[0], states[-1])
+    agent = Mario(
+        config=MarioConfig(stage=4, actions="right_only", starts=str(ROUTE_1_4), demo_weight=1.0, lr=1e-3)
+    )
+    agent.demo = (states[:8], actions[:8])  # the route's first 8 states: run right (+B) from the start
+    before = agent.demo_margin_loss().item()
+    for _ in range(100):
+        agent.update_Q_online(torch.zeros(1), torch.zeros(1), extra=agent.demo_margin_loss())
+    after = agent.demo_margin_loss().item()
+    assert 0.0 <= after < before and after < 0.2 * DEMO_MARGIN  # Q_online ranks the route's actions first
+    assert (agent.greedy_actions(states[:8]) == actions[:8].numpy()).all()
+    with pytest.raises(ValueError, match="--demo-weight and --start-failed need --starts"):
+        TrainingRun(MarioConfig(demo_weight=1.0), tmp_path / "run", env_fn=lambda: None)

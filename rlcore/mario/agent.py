@@ -26,6 +26,7 @@ SYSTEM = "mario"
 ALGORITHM = "Double DQN"
 STATE_DIM = (4, 84, 84)
 TRANSITION = ("state", "next_state", "action", "reward", "done")  # recall's order
+DEMO_BATCH, DEMO_MARGIN = 8, 0.8  # DQfD's margin loss: demonstration states per update, the margin
 HOLD_MAX = 100  # ez-greedy's longest hold of a random action, agent steps (its zeta is truncated here)
 
 
@@ -81,6 +82,9 @@ class Mario:
         # an executor whose one thread runs Q_target's forward of each update while this thread runs
         # Q_online's (TrainingRun sets it up, on the CPU of the emulator workers; None: all here)
         self.target_thread: Executor | None = None
+
+        # a demonstration's (states, actions) for DQfD's margin loss (config.demo_weight; TrainingRun sets it)
+        self.demo: tuple[torch.Tensor, torch.Tensor] | None = None
 
         self.burnin = config.burnin  # min. experiences before training
         self.learn_every = config.learn_every  # no. of experiences between updates to Q_online
@@ -217,14 +221,30 @@ class Mario:
         discount = self.gamma**self.config.n_step
         return (reward + (1 - done.float()) * discount * next_Q).float()
 
-    def update_Q_online(self, td_estimate, td_target, weight: torch.Tensor | None = None):
-        """One Adam step on the SmoothL1 TD loss; `weight`: prioritized replay's importance weights."""
+    def demo_margin_loss(self) -> torch.Tensor:
+        """DQfD's large-margin loss on DEMO_BATCH demonstration states: max_a [Q(s,a) + l(a_E, a)] - Q(s,a_E),
+        l = DEMO_MARGIN for every action but the demonstrated a_E (Hester et al. 2018, eq. 2)."""
+        states, actions = self.demo
+        rows = torch.from_numpy(self.augment_rng.integers(len(actions), size=DEMO_BATCH))
+        q = self.net(states[rows].to(self.device), model="online").float()
+        chosen = actions[rows].to(self.device)
+        margin = torch.full_like(q, DEMO_MARGIN)
+        margin[torch.arange(len(chosen), device=q.device), chosen] = 0.0
+        return ((q + margin).max(dim=1).values - q.gather(1, chosen[:, None])[:, 0]).mean()
+
+    def update_Q_online(
+        self, td_estimate, td_target, weight: torch.Tensor | None = None, extra: torch.Tensor | None = None
+    ):
+        """One Adam step on the SmoothL1 TD loss (plus `extra`, a loss term such as DQfD's margin);
+        `weight`: prioritized replay's importance weights."""
         if weight is None:
             loss = self.loss_fn(td_estimate, td_target)
         else:
             loss = (
                 weight * torch.nn.functional.smooth_l1_loss(td_estimate, td_target, reduction="none")
             ).mean()
+        if extra is not None:
+            loss = loss + extra
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -248,8 +268,12 @@ class Mario:
             td_est = self.td_estimate(state, action)  # Get TD Estimate
             next_state, next_target_Q = (next_state, None) if pending is None else pending.result()
             td_tgt = self.td_target(reward, next_state, done, next_target_Q)  # Get TD Target
+            margin = self.demo_margin_loss() if self.demo is not None and self.config.demo_weight else None
         loss = self.update_Q_online(
-            td_est, td_tgt, batch.get("weight")
+            td_est,
+            td_tgt,
+            batch.get("weight"),
+            extra=None if margin is None else self.config.demo_weight * margin,
         )  # Backpropagate loss through Q_online
         if self.config.noisy:  # NoisyNet: a new sample after every optimisation step (Fortunato et al. 3.1)
             self.net.resample_noise()

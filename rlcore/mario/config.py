@@ -72,6 +72,15 @@ class MarioConfig:
         ge=0.0,
         le=1.0,
     )
+    demo_weight: float = option(
+        0.0,
+        "with --starts: the weight of DQfD's large-margin loss (Hester et al. 2018) on the route's own "
+        "states, replayed once: max_a [Q(s,a) + 0.8 if a is not the route's] - Q(s, route's action), on 8 "
+        "route states beside each batch, so Q_online ranks the route's action first where the route went "
+        "(1.0 in the paper); 0: off",
+        ge=0.0,
+        le=100.0,
+    )
     start_window: int = option(
         8, "with --starts: route points (one every 4 agent steps) in the start window", ge=1, le=10**6
     )

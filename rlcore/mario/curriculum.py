@@ -31,8 +31,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
-from rlcore.mario.env import MarioPreprocessing, env_id, make_worker_env
+from rlcore.mario.env import MarioPreprocessing, env_id, make_env, make_worker_env
 from rlcore.mario.explore import Route, route_snapshots
 
 POINT_EVERY = 4  # agent steps between the route's start points (16 frames)
@@ -196,6 +197,24 @@ def route_env_thunk(config) -> functools.partial:
         config.start_failed,
         owner_pid=os.getpid(),
     )
+
+
+def route_demonstration(route: Route) -> tuple[torch.Tensor, torch.Tensor]:
+    """The route as a demonstration (DQfD, `--demo-weight`): the state before each of its steps, from one
+    exact replay from the level's start (the frame stacks an agent playing it sees), and the step's action
+    -> (states (n, 4, 84, 84) uint8, actions (n,) int64)."""
+    env = make_env(route.world, route.stage, route.actions)
+    try:
+        state, _ = env.reset()
+        states = []
+        for action in route.steps:
+            states.append(state)
+            state, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    return torch.from_numpy(np.stack(states)), torch.tensor(route.steps[: len(states)], dtype=torch.int64)
 
 
 def check_route(route: Route, config) -> None:

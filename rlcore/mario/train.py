@@ -52,7 +52,13 @@ from rlcore import checkpoint as ckpt
 from rlcore.config import check_bounds, to_dict
 from rlcore.mario.agent import STATE_DIM, Mario
 from rlcore.mario.config import MarioConfig
-from rlcore.mario.curriculum import BackwardCurriculum, check_route, route_env_thunk, route_points
+from rlcore.mario.curriculum import (
+    BackwardCurriculum,
+    check_route,
+    route_demonstration,
+    route_env_thunk,
+    route_points,
+)
 from rlcore.mario.env import action_labels, env_thunk, resolve_actions, source_rows
 from rlcore.mario.explore import Route
 from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows, match_noise
@@ -468,6 +474,10 @@ class TrainingRun:
         """The backward curriculum of a run with --starts (its route checked, and copied into the run
         folder, so the checkpoint records where its training episodes started), else None."""
         if not config.starts:
+            if config.demo_weight or config.start_failed:
+                raise ValueError(
+                    "--demo-weight and --start-failed need --starts ROUTE (a route to start from)"
+                )
             return None
         route = Route.load(config.starts)
         check_route(route, config)
@@ -500,6 +510,8 @@ class TrainingRun:
             if saved.get("config", {}).get("precision") == self.config.precision:
                 self.agent.precision_choice = saved.get("precision_choice")
         self.last_checkpoint = self.agent.curr_step
+        if self.config.starts and self.config.demo_weight:  # DQfD: the route's states and actions
+            self.agent.demo = route_demonstration(Route.load(self.config.starts))
 
     @property
     def finished(self) -> bool:

@@ -78,7 +78,8 @@ def test_start_up_is_said_then_progress_moves_every_second_and_the_run_is_niced_
     assert phases.index(LOADING) < phases.index(WORKER_STARTED) < phases.index("")  # in the order they happen
     training = [(t, done) for t, done, doing in seen if doing == ""]
     counts = [done for _, done in training]
-    assert counts == sorted(counts) and len(set(counts)) >= 4 and counts[-1] >= 50
+    # reported about once a second (8-10 of its 60 episodes): the last report comes in the run's last ~1.5 s
+    assert counts == sorted(counts) and len(set(counts)) >= 4 and counts[-1] >= 45, counts
     gaps = [later - earlier for (earlier, _), (later, _) in zip(training, training[1:])]
     assert max(gaps) < 2.0, gaps
     # training yields the CPU to the app's replays: the process and the workers it started are niced

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -109,11 +110,12 @@ def test_the_window_moves_back_on_success_from_it_and_only_then():
 
 
 def test_training_starts_from_the_route_moves_the_window_back_and_evaluation_never_does(tmp_path):
+    shutil.copytree(ROUTE_1_4, tmp_path / "route")
     config = MarioConfig(
         world=1,
         stage=4,
         actions="right_only",
-        starts=str(ROUTE_1_4),
+        starts=str(tmp_path / "route"),
         start_share=0.0,
         start_window=4,
         start_threshold=0.3,
@@ -138,9 +140,11 @@ def test_training_starts_from_the_route_moves_the_window_back_and_evaluation_nev
     assert records and all(r["start_x"] == run.curriculum.xs[r["start_point"]] for r in records)
     assert Route.load(tmp_path / "run") == Route.load(ROUTE_1_4)  # the checkpoint records its route
     assert (tmp_path / "run" / "curriculum_plot.png").stat().st_size > 1000  # where episodes started, plotted
+    shutil.rmtree(tmp_path / "route")  # moved since: the resumed run reads its own copy
     resumed = TrainingRun(MarioConfig(**{**config.__dict__, "max_steps": 600}), tmp_path / "run", resume=True)
     try:
         assert resumed.curriculum.window == run.curriculum.window
+        assert resumed.config.starts == str(tmp_path / "run")
     finally:
         resumed.close(save=False)
     from rlcore.mario.agent import Mario

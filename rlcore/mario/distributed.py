@@ -38,7 +38,7 @@ from rlcore.config import check_bounds
 from rlcore.mario.agent import hold_lengths
 from rlcore.mario.config import MarioConfig
 from rlcore.mario.net import float_input
-from rlcore.mario.train import TrainingRun, open_run_folder, worker_env_factory
+from rlcore.mario.train import TrainingRun, open_run_folder, route_of_resumed_run, worker_env_factory
 
 OBJECT_STORE_BYTES = 200 * 1024**2  # a private instance: batches of ~0.5 MB and 7 MB of weights in flight
 CONNECT_TIMEOUT_S = 5.0  # an unreachable --ray-address fails within this
@@ -297,8 +297,8 @@ class RayTrainingRun(TrainingRun):
     ):
         """`env_fn` replaces the emulator (tests use a fake image env); it must be picklable for Ray."""
         check_bounds(config)
-        self.config = config
         self.out_dir = open_run_folder(out_dir, resume)
+        self.config = config = route_of_resumed_run(config, self.out_dir, resume)
         self.collector = None
         self.curriculum = self._curriculum(config)
         if config.ray_address:

@@ -34,6 +34,7 @@ always a valid, resumable checkpoint:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import sys
@@ -60,7 +61,7 @@ from rlcore.mario.curriculum import (
     route_points,
 )
 from rlcore.mario.env import action_labels, env_thunk, resolve_actions, source_rows
-from rlcore.mario.explore import Route
+from rlcore.mario.explore import ROUTE_FILE, Route
 from rlcore.mario.net import NEW_ACTION_MARGIN, MarioNet, expand_action_rows, match_noise
 from rlcore.metrics import MetricsFile, plot_metrics, read_metrics
 from rlcore.runtime import resolve_device, seed_everything
@@ -409,6 +410,17 @@ def open_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
     return out_dir
 
 
+def route_of_resumed_run(config: MarioConfig, out_dir: Path, resume: bool) -> MarioConfig:
+    """`config`, or on resume with a --starts folder that no longer holds a route (moved, or another
+    machine's runs/routes), the run's own copy of it (saved in the run folder when it started)."""
+    if not (resume and config.starts) or Path(config.starts, ROUTE_FILE).is_file():
+        return config
+    if not (out_dir / ROUTE_FILE).is_file():
+        return config  # Route.load says what is missing
+    print(f"mario: {config.starts} holds no route: resuming from {out_dir / ROUTE_FILE}", file=sys.stderr)
+    return dataclasses.replace(config, starts=str(out_dir))
+
+
 def fork_workers(env_fn: Callable[[], Any], num_envs: int) -> Any:
     """`num_envs` emulator worker processes, forked, stepped together (gymnasium's AsyncVectorEnv, shared
     memory, an episode's end reset within the same step)."""
@@ -445,8 +457,8 @@ class TrainingRun:
                 f"collector {config.collector!r}: train with run_type=RayTrainingRun "
                 "(rlcore.mario.distributed; rlcore.mario.api.train picks it)"
             )
-        self.config = config
         self.out_dir = open_run_folder(out_dir, resume)
+        self.config = config = route_of_resumed_run(config, self.out_dir, resume)
         # the emulator workers are forked first, before torch starts its threads and the replay is
         # allocated ("fork": no re-import of the caller's __main__, which "spawn" would need guarded)
         self.curriculum = self._curriculum(config)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from rlcore.mario.env import MarioPreprocessing, env_id, make_env, make_worker_env
-from rlcore.mario.explore import Route, route_snapshots
+from rlcore.mario.explore import Route, route_snapshots, walk_route
 
 POINT_EVERY = 4  # agent steps between the route's start points (16 frames)
 JUDGE_EPISODES = 20  # episodes from the window that decide whether it moves back
@@ -204,14 +204,10 @@ def route_demonstration(route: Route) -> tuple[torch.Tensor, torch.Tensor]:
     exact replay from the level's start (the frame stacks an agent playing it sees), and the step's action
     -> (states (n, 4, 84, 84) uint8, actions (n,) int64)."""
     env = make_env(route.world, route.stage, route.actions)
-    try:
-        state, _ = env.reset()
-        states = []
-        for action in route.steps:
-            states.append(state)
-            state, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                break
+    try:  # the state before each step: after the reset and each step but the last (or where it ended)
+        states = [
+            state for i, state, _, ended in walk_route(env, route) if i < len(route.steps) and not ended
+        ]
     finally:
         env.close()
     return torch.from_numpy(np.stack(states)), torch.tensor(route.steps[: len(states)], dtype=torch.int64)

@@ -26,7 +26,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +178,23 @@ class Route:
         return route
 
 
+def walk_route(
+    env: MarioPreprocessing, route: Route
+) -> Iterator[tuple[int, np.ndarray, dict[str, Any], bool]]:
+    """Replay `route`'s actions from the level's start on `env` (the one replay loop of a route's check,
+    its save states and its demonstration) -> (i, the state, the info, whether the episode ended) after
+    the reset (i 0) and after each step i; it stops where the episode ends. `env.snapshot()` taken
+    between two items is the save state after step i."""
+    state, info = env.reset()
+    yield 0, state, info, False
+    for i, action in enumerate(route.steps, start=1):
+        state, _, terminated, truncated, info = env.step(action)
+        ended = bool(terminated or truncated)
+        yield i, state, info, ended
+        if ended:
+            return
+
+
 def route_snapshots(env: MarioPreprocessing, route: Route, every: int) -> tuple[list[Any], list[int]]:
     """Replay `route` from the level's start on `env` (no no-ops, no sticky actions) and keep a save state
     every `every` agent steps, the level's start first -> (snapshots, Mario's x at each)."""
@@ -185,11 +202,9 @@ def route_snapshots(env: MarioPreprocessing, route: Route, every: int) -> tuple[
         raise ValueError(
             "route_snapshots replays a route exactly: use an env without no-ops or sticky actions"
         )
-    _, info = env.reset()
-    snapshots, xs = [env.snapshot()], [int(info["x_pos"])]
-    for i, action in enumerate(route.steps[:-1], start=1):  # no start on the flag's own step
-        _, _, terminated, truncated, info = env.step(action)
-        if terminated or truncated:
+    snapshots, xs = [], []
+    for i, _, info, ended in walk_route(env, route):
+        if ended:
             raise ValueError(
                 f"route of {route.env_id} ends at step {i} of {len(route.steps)} when replayed "
                 f"(x {info['x_pos']}): it was recorded on another emulator or action set"
@@ -197,6 +212,8 @@ def route_snapshots(env: MarioPreprocessing, route: Route, every: int) -> tuple[
         if i % every == 0:
             snapshots.append(env.snapshot())
             xs.append(int(info["x_pos"]))
+        if i == len(route.steps) - 1:
+            break  # no start on the flag's own step
     return snapshots, xs
 
 
@@ -205,12 +222,8 @@ def replay(route: Route, env: MarioPreprocessing | None = None) -> dict[str, Any
     own = env is None
     env = env or make_env(route.world, route.stage, route.actions)
     try:
-        _, info = env.reset()
-        steps = 0
-        for steps, action in enumerate(route.steps, start=1):
-            _, _, terminated, truncated, info = env.step(action)
-            if terminated or truncated:
-                break
+        for steps, _, info, _ in walk_route(env, route):
+            pass
         return {"flag_get": bool(info["flag_get"]), "x_pos": int(info["x_pos"]), "steps": steps}
     finally:
         if own:

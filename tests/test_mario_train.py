@@ -325,3 +325,30 @@ def test_a_prioritized_run_learns_and_records_its_replay_settings(tmp_path):
     assert saved["prioritized"] is True and saved["priority_beta"] == 0.5
     agent = Mario.load(out, memory=True)
     assert agent.memory.sampler is not None and agent.memory.sampler.alpha == pytest.approx(0.6)
+
+
+def test_death_penalty_and_flag_bonus_change_the_learned_rewards_of_ending_steps_only(tmp_path):
+    """Two runs on the same seeds (random play, no learning): the shaped one's replay holds the game's
+    rewards except on the steps where Mario died (-death_penalty) or reached the flag (+flag_bonus),
+    and both log the game's own rewards."""
+    from rlcore.mario.train import TrainingRun
+
+    fake = functools.partial(make_fake_env, min_frames=40, max_frames=200, goal_x=120)  # some reach it
+    memories, logged = [], []
+    for name, shaping in (("plain", {}), ("shaped", {"death_penalty": 100.0, "flag_bonus": 40.0})):
+        config = _config(num_envs=1, burnin=10**9, max_steps=400, pin_cpus=False, **shaping)
+        run = TrainingRun(config, tmp_path / name, device="cpu", env_fn=fake)
+        try:
+            while not run.finished:
+                run.step()
+            rows = len(run.agent.memory)
+            memories.append({k: run.agent.memory._np[k][:rows].copy() for k in ("reward", "done")})
+        finally:
+            run.close()
+        logged.append([r["reward"] for r in read_metrics(tmp_path / name)])
+    plain, shaped = memories
+    assert (plain["done"] == shaped["done"]).all() and plain["done"].sum() >= 4
+    difference = shaped["reward"] - plain["reward"]
+    assert set(np.round(difference[plain["done"]]).tolist()) == {-100.0, 40.0}  # deaths and flags, both
+    assert not difference[~plain["done"]].any()
+    assert logged[0] == logged[1]

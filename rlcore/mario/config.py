@@ -156,6 +156,22 @@ class MarioConfig:
         ge=-1e6,
         le=1e6,
     )
+    death_penalty: float = option(
+        0.0,
+        "subtracted from the cached reward of a step where Mario dies (an episode terminated short of "
+        "the flag), before --reward-scale: losing a life costs more than the progress it forgoes, so "
+        "Q prefers a slower safe jump to a fast risky one (the game's own is -15 per frame); logs and "
+        "evaluation keep the game's rewards; 0: off (the tutorial)",
+        ge=0.0,
+        le=1e6,
+    )
+    flag_bonus: float = option(
+        0.0,
+        "added to the cached reward of the step that reaches the flag (the axe in X-4), before "
+        "--reward-scale (the game gives none); logs and evaluation keep the game's rewards; 0: off",
+        ge=0.0,
+        le=1e6,
+    )
     dueling: bool = option(False, "dueling head Q = V + A - mean(A) instead of the tutorial's MLP head")
     noisy: bool = option(
         False,

@@ -401,6 +401,16 @@ def worker_env_factory(config: MarioConfig) -> Callable[[], Any]:
     return env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky)
 
 
+def shaped_reward(
+    config: MarioConfig, reward: float, terminated: bool, episode_end: tuple[int, bool] | None
+) -> float:
+    """The reward to learn from: the game's, with --flag-bonus on the flag's step and --death-penalty on a
+    step that ends the episode short of the flag (a time-out too: the game kills Mario at time 0)."""
+    if terminated and episode_end is not None:
+        return reward + config.flag_bonus if episode_end[1] else reward - config.death_penalty
+    return reward
+
+
 def open_run_folder(out_dir: str | os.PathLike, resume: bool) -> Path:
     """The run folder, created; a clear error when asked to resume a run that is not there."""
     out_dir = Path(out_dir)
@@ -594,7 +604,13 @@ class TrainingRun:
         agent, logger = self.agent, self.logger
         # Remember (done = terminated: a truncated episode would still bootstrap)
         agent.cache(
-            state, next_state, action, reward, terminated, end=episode_end is not None, env_index=env_index
+            state,
+            next_state,
+            action,
+            shaped_reward(self.config, float(reward), terminated, episode_end),
+            terminated,
+            end=episode_end is not None,
+            env_index=env_index,
         )
         logger.log_step(float(reward), q_loss[1], q_loss[0], env_index=env_index)
         if episode_end is None:

@@ -160,7 +160,7 @@ class MarioConfig:
         0.0,
         "subtracted from the cached reward of a step where Mario dies (an episode terminated short of "
         "the flag), before --reward-scale: losing a life costs more than the progress it forgoes, so "
-        "Q prefers a slower safe jump to a fast risky one (the game's own is -15 per frame); logs and "
+        "Q prefers a slower safe jump to a fast risky one (the game's own: -25); logs and "
         "evaluation keep the game's rewards; 0: off (the tutorial)",
         ge=0.0,
         le=1e6,
@@ -168,7 +168,7 @@ class MarioConfig:
     flag_bonus: float = option(
         0.0,
         "added to the cached reward of the step that reaches the flag (the axe in X-4), before "
-        "--reward-scale (the game gives none); logs and evaluation keep the game's rewards; 0: off",
+        "--reward-scale (the game's own: +50); logs and evaluation keep the game's rewards; 0: off",
         ge=0.0,
         le=1e6,
     )

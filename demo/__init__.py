@@ -48,7 +48,8 @@ def build_app(
     app.unload(train.stop_when_the_page_closes(context))  # a closed tab's run stops now
     app.queue(default_concurrency_limit=context.settings.render_concurrency)
     if warm_up:
-        threading.Thread(target=_warm_up, args=(context,), name="warm-up", daemon=True).start()
+        context.warm_up = threading.Thread(target=_warm_up, args=(context,), name="warm-up", daemon=True)
+        context.warm_up.start()
     return app
 
 
@@ -82,6 +83,7 @@ def serve(warm_up: bool = True) -> None:
 def _warm_up(context) -> None:
     """Import the systems, then render the default episode (the Watch tab's first) of each bundled agent into
     the cache."""
+    from demo.rendering import RenderClosed
     from demo.ui import EXPECTED_ERRORS
     from rlcore.profile import profile_of
     from rlcore.systems import get_system
@@ -92,5 +94,7 @@ def _warm_up(context) -> None:
     for agent in sorted(bundled, key=lambda agent: profile_of(get_system(agent.system)).slow_to_play):
         try:
             context.renderer.episode(agent.system, agent.path, {})  # its PlayOptions' defaults (the seed too)
+        except RenderClosed:  # the app is shutting down
+            return
         except EXPECTED_ERRORS as err:  # reported again, readably, if a visitor asks for it
             log.warning("warm-up of %s: %s", agent.ref, err)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
@@ -177,6 +178,7 @@ class AppContext:
                 stop_grace_seconds=settings.stop_grace_seconds,
             )
         )
+        self.warm_up: threading.Thread | None = None  # build_app(warm_up=True)'s thread
         self.renderer = Renderer(
             settings.cache_dir,
             max_entries=settings.max_cached_videos,
@@ -200,6 +202,10 @@ class AppContext:
             settings.served_copies_min_age,
         )
 
-    def close(self) -> None:
-        """Stop: no new run starts, running runs save and end (`python app.py` calls it on SIGINT/SIGTERM)."""
+    def close(self, render_timeout: float = 10.0) -> None:
+        """Stop: no new run starts, running runs save and end, episodes being played stop at their next frame and
+        the warm-up ends (`python app.py` calls it on SIGINT/SIGTERM)."""
         self.training.shutdown()
+        self.renderer.close(render_timeout)
+        if self.warm_up is not None:
+            self.warm_up.join(render_timeout)

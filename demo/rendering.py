@@ -128,6 +128,10 @@ class RenderBusy(ValueError):
     """Too many episodes already wait for a render slot (a refusal, said in one line)."""
 
 
+class RenderClosed(ValueError):
+    """The app is shutting down: no new play starts, and a play in progress stops at its next frame."""
+
+
 class Renderer:
     def __init__(
         self,
@@ -154,6 +158,9 @@ class Renderer:
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self._closing = threading.Event()
+        self._playing = threading.Condition(self._lock)
+        self._plays = 0  # plays in progress (close waits for them)
 
     # ------------------------------------------------------------------------------ keys
     def weights_hash(self, checkpoint: Path) -> str:
@@ -348,6 +355,35 @@ class Renderer:
 
     def _play(self, system: str, checkpoint: Path, options: Mapping[str, Any], sink: FrameSink) -> Episode:
         with self._lock:
+            if self._closing.is_set():
+                raise RenderClosed("the app is shutting down: no new episode is played")
             self.episodes_played += 1
-        with self.while_playing():
-            return play_streamed(system, Path(checkpoint), play_options(system, options), sink)
+            self._plays += 1
+        try:
+            with self.while_playing():
+                return play_streamed(
+                    system,
+                    Path(checkpoint),
+                    play_options(system, options),
+                    lambda frames, fps: sink(self._until_closed(frames), fps),
+                )
+        finally:
+            with self._lock:
+                self._plays -= 1
+                self._playing.notify_all()
+
+    def _until_closed(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The frames, until close(): a play is stopped between frames, in Python, so no thread is left inside
+        the emulator or PyTorch when the process exits (a daemon thread stopped there aborts the interpreter
+        at exit: "terminate called without an active exception")."""
+        for frame in frames:
+            if self._closing.is_set():
+                raise RenderClosed("the app is shutting down: the episode was stopped")
+            yield frame
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """No new play starts and those in progress stop at their next frame; True once none is left (waits up
+        to `timeout` seconds)."""
+        self._closing.set()
+        with self._lock:
+            return self._playing.wait_for(lambda: self._plays == 0, timeout)

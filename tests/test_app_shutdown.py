@@ -21,9 +21,9 @@ EXIT_WITHIN_SECONDS = (
 # on 2 cores shared with a Mario training run (load 7; the training process runs at nice 19)
 
 
-def launched_app(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
-    """(the process, its URL, its log) of `python app.py` on 127.0.0.1, once it answers."""
-    checkpoints, _ = agent_checkpoints(tmp_path, "pendulum")
+def launched_app(tmp_path: Path, system: str = "pendulum") -> tuple[subprocess.Popen, str, Path]:
+    """(the process, its URL, its log) of `python app.py` on 127.0.0.1 with a `system` agent, once it answers."""
+    checkpoints, _ = agent_checkpoints(tmp_path, system)
     port = free_port()
     env = {
         **os.environ,
@@ -118,3 +118,23 @@ def test_no_run_starts_once_the_app_is_shutting_down(tmp_path):
     with pytest.raises(ValueError, match="the app is shutting down"):
         runs.start("visitor", "pendulum", {}, tmp_path / "run")
     assert not (tmp_path / "run").exists() and runs.unfinished_runs() == []
+
+
+@pytest.mark.extended
+def test_a_signal_during_the_warm_up_of_a_mario_agent_ends_the_app_cleanly(tmp_path):
+    """The warm-up renders each bundled agent's first episode in a background thread as the app starts; a
+    signal then stops that play at its next frame (Renderer.close), where the thread used to be cut off
+    inside the emulator or PyTorch at exit and the interpreter aborted ("terminate called without an active
+    exception", exit status 134, in 2 of 3 tries)."""
+    process, url, log = launched_app(tmp_path, "mario")
+    try:
+        time.sleep(1.0)  # the warm-up's Mario episode is being played (several seconds)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=EXIT_WITHIN_SECONDS)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    text = log.read_text()
+    assert process.returncode == 0 and "terminate called" not in text, text[-3000:]
+    assert not list((tmp_path / "work" / "videos").glob("*.json")), "a stopped episode was cached"

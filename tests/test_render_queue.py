@@ -317,3 +317,52 @@ def test_torch_threads_blocks_running_at_once_restore_the_count_from_before_the_
     assert torch.get_num_threads() == 1  # the second play still runs with 1 thread
     second.__exit__(None, None, None)
     assert torch.get_num_threads() == before
+
+
+def test_closing_the_renderer_stops_the_episode_being_played_at_its_next_frame(monkeypatch, tmp_path):
+    """`python app.py`'s shutdown (AppContext.close): a play in progress (the warm-up's, a visitor's) stops
+    between two frames, in Python, instead of being cut off inside the emulator or PyTorch at exit, which
+    aborted the interpreter ("terminate called without an active exception"); no new play starts."""
+    import dataclasses
+
+    from paced_system import PLAY_PULL_SECONDS
+
+    from demo.rendering import RenderClosed, Renderer
+    from rlcore.systems import get_system
+
+    agent = paced_agent(monkeypatch, tmp_path) / "paced-agent"
+    system = get_system("paced")
+    unpaced_play = super(type(system), system).play
+
+    def streamed_as_an_emulator(checkpoint, options, sink):  # each frame made as the sink reads it
+        episode = unpaced_play(checkpoint, options)
+        sink((time.sleep(PLAY_PULL_SECONDS) or frame for frame in episode.frames), episode.fps)
+        return dataclasses.replace(episode, frames=[])
+
+    monkeypatch.setattr(system, "play_streamed", streamed_as_an_emulator)
+    renderer = Renderer(tmp_path / "cache")
+    raised: list[BaseException] = []
+
+    def play():
+        try:
+            renderer.episode("paced", agent, {"pulls": 50})  # 50 pulls of 0.4 s: 20 s uninterrupted
+        except BaseException as err:
+            raised.append(err)
+
+    player = threading.Thread(target=play)
+    player.start()
+    deadline = time.monotonic() + 30
+    while renderer.episodes_played == 0:
+        assert time.monotonic() < deadline, "the play never started"
+        time.sleep(0.05)
+    time.sleep(1.0)  # a few frames into it
+    began = time.monotonic()
+    assert renderer.close(timeout=10) is True
+    took = time.monotonic() - began
+    player.join(timeout=10)
+    assert not player.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], RenderClosed), raised
+    assert took < 5, took  # a frame is 0.4 s: the play did not run on to its end (20 s)
+    assert renderer.cached_episode("paced", agent, {"pulls": 50}) is None  # nothing half-made is served
+    with pytest.raises(RenderClosed, match="shutting down"):
+        renderer.episode("paced", agent, {"pulls": 2})

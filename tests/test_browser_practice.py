@@ -1,5 +1,5 @@
 """The Train tab's Mario default in a real browser (Debian's chromium, Python Playwright): it proposes the
-bundled agent that fails on its own level (mario-1-3, at the treetop jump), and a short run from it practises
+bundled agent that fails on its own level (mario-1-3-treetop, at the treetop jump), and a short run from it practises
 where it fails, from the level's bundled route, and ends with a before/after from that spot and the figures of
 both agents from the level's start. Screenshots go to /tmp/shots-practice/ for a person to look at."""
 
@@ -13,12 +13,14 @@ import pytest
 from app_support import running_app
 from test_browser import CHROMIUM, browser  # noqa: F401 (browser: the fixture)
 
-AGENT = Path(__file__).resolve().parent.parent / "checkpoints" / "mario-1-3"
+AGENT = Path(__file__).resolve().parent.parent / "checkpoints" / "mario-1-3-treetop"
 SHOTS = Path("/tmp/shots-practice")
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-    pytest.mark.skipif(not (AGENT / "model.safetensors").is_file(), reason="mario-1-3 is not bundled"),
+    pytest.mark.skipif(
+        not (AGENT / "model.safetensors").is_file(), reason="mario-1-3-treetop is not bundled"
+    ),
 ]
 
 
@@ -45,7 +47,7 @@ def test_the_mario_default_practises_where_the_agent_fails_and_shows_it_from_the
     page.wait_for_function(
         "/practises where the agent fails/.test(document.querySelector('#train-cap-note').innerText)"
     )
-    assert "mario-1-3" in page.input_value("#train-start input")
+    assert "mario-1-3-treetop" in page.input_value("#train-start input")
     assert page.input_value("#train-task-stage input") == "3"  # its own level, where it fails
     page.locator("#train-steps input").fill("300")
     page.get_by_role("button", name="Start training").click()
@@ -61,9 +63,9 @@ def test_the_mario_default_practises_where_the_agent_fails_and_shows_it_from_the
     assert re.search(r"Practice.*ends at x 725.*from x [\d,]+", status), status
     spot = int(re.search(r"from x ([\d,]+)", status).group(1).replace(",", ""))
     assert 300 < spot < 725 and f"start_x {spot}" in status, status  # the video starts at the practice spot
-    assert "before (mario-1-3)" in status and "after (this run)" in status and "From the start" in status, (
-        status
-    )
+    assert (
+        "before (mario-1-3-treetop)" in status and "after (this run)" in status and "From the start" in status
+    ), status
     page.wait_for_function("document.querySelector('#train-video video')?.videoWidth > 0")
     width, height = page.evaluate(
         "[document.querySelector('#train-video video').videoWidth, "

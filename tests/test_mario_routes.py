@@ -200,7 +200,7 @@ def test_explore_command_writes_a_route_and_says_what_it_cost(tmp_path, capsys):
     assert main(["explore", "mario", "--world", "9", "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
 
 
-AGENT_1_3 = Path(__file__).resolve().parent.parent / "checkpoints" / "mario-1-3"
+AGENT_1_3 = Path(__file__).resolve().parent.parent / "checkpoints" / "mario-1-3-treetop"
 
 
 def test_play_from_a_practice_spot_starts_at_the_bundled_routes_save_state_and_evaluate_cannot():
@@ -261,7 +261,7 @@ def test_the_cap_note_says_what_a_practice_run_needs_beside_what_the_whole_level
     system = get_system("mario")
     knobs = profile_of(system).knobs
     context = AppContext(AppSettings(checkpoints_dir=Path("checkpoints"), work_dir=tmp_path / "work"))
-    from_agent = cap_note(context, system, "mario-1-3")
+    from_agent = cap_note(context, system, "mario-1-3-treetop")
     assert 0 < knobs.practice_needs < knobs.start_needs
     assert (
         f"needs about **{knobs.practice_needs:,}**" in from_agent

@@ -93,7 +93,7 @@ Q_SERIES = {"q_max": "max Q", "q_chosen": "Q of the chosen action"}
 
 # A practice run (SuperMario.practice) starts its episodes in a window of 4 route points (16 agent steps, ~1 s
 # of play) before where the agent failed, and its before/after plays from the window's first point: after
-# 12,000 steps from a window of 8 (x 520-716 on 1-3) mario-1-3 passed the treetop from x 632 on but still fell
+# 12,000 steps from a window of 8 (x 520-716 on 1-3) mario-1-3-treetop passed the treetop from x 632 on but still fell
 # from x 520, where it retraces its old run. Learning starts after 2,000 steps of replay (a run in the cap at
 # 20 agent steps/s has ~12,000). docs/experiments/2026-12-07-practice-in-the-train-tab.md
 PRACTICE_WINDOW, PRACTICE_BURNIN = 4, 2_000

@@ -23,7 +23,7 @@ PROFILE = Profile(
         50_000,
         short_run=short_run,
         task=LEVEL,
-        start_agent="mario-1-3",
+        start_agent="mario-1-3-treetop",
         start_budget=30_000,
         cpu_rate=55.0,
         start_needs=30_000,

@@ -504,11 +504,12 @@ def follow(run: Run, system: System) -> Iterator[tuple]:
     shown = 0
     while not run.done:
         run.heartbeat()
-        plots = (
-            plot_updates(system.name, run.records) if len(run.records) != shown else [gr.skip()] * MAX_PLOTS
-        )
+        # the records plotted are counted before the yield: records that arrive while Gradio sends this
+        # update are plotted by the next one (counting after would skip them until another record comes)
+        records = list(run.records)
+        plots = plot_updates(system.name, records) if len(records) != shown else [gr.skip()] * MAX_PLOTS
+        shown = len(records)
         yield run_status(run, system), *plots, None, None
-        shown = len(run.records)
         time.sleep(POLL_SECONDS)
     run.heartbeat()
 

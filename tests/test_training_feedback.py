@@ -272,3 +272,32 @@ def test_replays_first_can_be_turned_off_by_the_environment(monkeypatch):
     assert AppSettings.from_env().pause_training_for_replays
     monkeypatch.setenv("RLCORE_PAUSE_TRAINING_FOR_REPLAYS", "0")
     assert not AppSettings.from_env().pause_training_for_replays
+
+
+def test_a_record_that_arrives_while_the_page_is_sent_an_update_is_plotted_by_the_next(monkeypatch):
+    """The CI failure of stop 40: the page's plot kept one point while the run (then held) had two, because
+    the page's generator counted the records after its yield, including one that arrived during it."""
+    from types import SimpleNamespace
+
+    import demo.train as train_tab
+    from rlcore.systems import get_system
+
+    monkeypatch.setattr(train_tab, "POLL_SECONDS", 0.0)
+    run = SimpleNamespace(
+        done=False,
+        records=[{"step": 1, "return": -110.0}],
+        progress=None,
+        config={"iterations": 2000},
+        id="r1",
+        state="running",
+        elapsed=1.0,
+        doing="",
+        message="",
+        heartbeat=lambda: None,
+    )
+    updates = train_tab.follow(run, get_system("pendulum"))
+    first = next(updates)
+    run.records.append({"step": 2, "return": -100.0})  # the training process reports while Gradio sends
+    second = next(updates)  # no record comes after this one (the run is held)
+    plotted = [len(update[1].value["data"]) for update in (first, second)]
+    assert plotted == [1, 2]

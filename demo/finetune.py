@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import EXPECTED_ERRORS, figures_table, option_echoes
+from demo.ui import EXPECTED_ERRORS, figures_table, form_lane, option_echoes
 from rlcore.checkpoint import CheckpointError, load_config, one_line
 from rlcore.config import from_dict
 from rlcore.profile import PlayControl, profile_of
@@ -221,9 +221,15 @@ def wire_start_widgets(
         [start_from, *outputs],
         api_name="train_start_choices",
         show_progress="hidden",
+        **form_lane("train"),
     )
     start_from.input(
-        for_start, [system_radio, start_from], outputs, api_name="train_start", show_progress="hidden"
+        for_start,
+        [system_radio, start_from],
+        outputs,
+        api_name="train_start",
+        show_progress="hidden",
+        **form_lane("train"),
     )
 
 

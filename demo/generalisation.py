@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from demo.context import AppContext
-from demo.ui import EXPECTED_ERRORS, ordered_controls, refusal
+from demo.ui import EXPECTED_ERRORS, form_lane, ordered_controls, refusal
 from rlcore.config import from_dict
 from rlcore.genmap import cell_text, map_legend, read_map, value_label
 from rlcore.profile import profile_of
@@ -162,7 +162,7 @@ def wire(
         return play_cell(ctx, systems, show, system_name, agent_ref, evt)
 
     # a system change sets the agent picker too, so agent.change covers both
-    agent.change(view, [system, agent], [note, table], api_name="watch_map")
+    agent.change(view, [system, agent], [note, table], api_name="watch_map", **form_lane("watch"))
     played = gr.State(None)
     event = table.select(
         clicked,

@@ -15,7 +15,15 @@ from typing import Any
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import EXPECTED_ERRORS, figures_line, option_echoes, refusal, trace_frame, trace_placeholder
+from demo.ui import (
+    EXPECTED_ERRORS,
+    figures_line,
+    form_lane,
+    option_echoes,
+    refusal,
+    trace_frame,
+    trace_placeholder,
+)
 from rlcore.checkpoint import CheckpointError
 from rlcore.snapshots import snapshot_folders, snapshot_rates
 from rlcore.systems import System, get_system
@@ -157,7 +165,12 @@ def wire(ctx: AppContext, option_values, inputs: list, note: gr.Markdown, button
         return play_snapshots(ctx, option_values, system_name, agent_ref, seed, *values)
 
     agent.change(
-        describe, [system, agent], [note, button], api_name="watch_snapshot_note", show_progress="hidden"
+        describe,
+        [system, agent],
+        [note, button],
+        api_name="watch_snapshot_note",
+        show_progress="hidden",
+        **form_lane("watch"),
     )
     # As Play: not in Gradio's queue, so a cached lineup is answered at once, never behind renders; what is
     # not cached waits for one of the renderer's slots (Renderer._render_slot: a bounded wait).

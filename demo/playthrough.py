@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from demo.context import AppContext
-from demo.ui import refusal, trace_placeholder
+from demo.ui import form_lane, refusal, trace_placeholder
 from rlcore.checkpoint import PLAYTHROUGH_FILE, CheckpointError, read_json
 
 
@@ -82,7 +82,13 @@ def button(ctx: AppContext, system_name: str, **style: Any) -> gr.Button:
 
 def wire(ctx: AppContext, system_radio, world_button: gr.Button, outputs: list) -> None:
     """`outputs`: the Watch tab's [video, status, figures, trace]."""
-    system_radio.change(lambda name: button(ctx, name), system_radio, world_button, show_progress="hidden")
+    system_radio.change(
+        lambda name: button(ctx, name),
+        system_radio,
+        world_button,
+        show_progress="hidden",
+        **form_lane("watch"),
+    )
     world_button.click(
         lambda name: show(ctx, name),
         system_radio,

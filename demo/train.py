@@ -31,6 +31,7 @@ from demo.ui import (
     EXPECTED_ERRORS,
     figures_line,
     fitted_plot,
+    form_lane,
     labelled_choices,
     numeric_frame,
     option_echoes,
@@ -235,9 +236,9 @@ def build(ctx: AppContext) -> None:
                 status, plots, video, download = _results(first)
     system, preset, steps = form.system, form.preset, form.steps
     system_changed = system.change(
-        on_system, system, [preset, steps, form.lr, *plots], api_name="train_system"
+        on_system, system, [preset, steps, form.lr, *plots], api_name="train_system", **form_lane("train")
     )
-    tab.select(preset_choices, [system, preset], preset, api_name="train_tab")
+    tab.select(preset_choices, [system, preset], preset, api_name="train_tab", **form_lane("train"))
     finetune.wire_start_widgets(
         ctx, system_changed, system, form.start_from, form.task, steps, form.cap_note, preset
     )

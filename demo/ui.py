@@ -23,6 +23,14 @@ AXIS_FORMATS = {"x_axis_format": "~s", "y_axis_format": "~r"}
 SUMMARY_FIRST, SUMMARY_LAST = "return", "steps"
 
 
+def form_lane(tab: str) -> dict[str, Any]:
+    """Event options for the quick updates that fill `tab`'s form from its own widgets (the tab shown, a
+    system or agent picked): one at a time, in the order pages sent them (Gradio's queue is first in, first
+    out within a concurrency group). Run side by side, a slow early update could land after a later one: the
+    Watch tab shown, then Pendulum picked, left a Mario agent in the picker when the tab's update ended last."""
+    return {"concurrency_id": f"{tab}-form", "concurrency_limit": 1}
+
+
 # What bad input or an unreachable Hub raise: shown as a readable refusal, never as a stack trace.
 EXPECTED_ERRORS = (
     CheckpointError,

@@ -18,6 +18,7 @@ from demo.ui import (
     EXPECTED_ERRORS,
     SIDE_COLOURS,
     figures_table,
+    form_lane,
     is_toggle,
     labelled_choices,
     option_echoes,
@@ -334,8 +335,9 @@ def _wire(
         [system, agent],
         [*pickers, inputs[3], *outputs],
         api_name="watch_system",
+        **form_lane("watch"),
     )
-    refresh.click(choices, [system, agent], pickers, api_name="watch_agents")
+    refresh.click(choices, [system, agent], pickers, api_name="watch_agents", **form_lane("watch"))
     # a visitor who picks another level (or physics) gets the agent trained for it, when there is one;
     # .input: not when the app sets the controls itself (a map cell plays the agent it belongs to)
     follow = functools.partial(agent_for_options, ctx, systems)
@@ -345,9 +347,10 @@ def _wire(
             [system, agent, inputs[3], *inputs[4:]],
             agent,
             api_name="watch_agent_for_options" if i == 0 else False,
+            **form_lane("watch"),
         )  # one endpoint for clients
     # Runs trained and agents uploaded since the page was built appear when the tab is shown again.
-    tab.select(choices, [system, agent], pickers, api_name="watch_tab")
+    tab.select(choices, [system, agent], pickers, api_name="watch_tab", **form_lane("watch"))
     # Not in Gradio's "render" group: a cached episode is answered at once, never behind renders; an uncached
     # one waits for one of the renderer's slots (Renderer._render_slot: render_concurrency, a bounded wait).
     played = play.click(

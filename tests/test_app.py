@@ -610,3 +610,19 @@ def test_picking_other_physics_picks_the_agent_trained_for_them(tmp_path):
         assert picked("pendulum-g15", 10.0) == agent
         assert picked(agent, 10.0) is None  # already trained on it: kept
         assert picked("pendulum-g15", 4.0) is None  # nobody trained on g 4: the choice stays
+
+
+def test_each_tabs_form_updates_run_one_at_a_time_in_the_order_sent(tmp_path):
+    """The quick updates that fill a tab's form (tab shown, system, agent or start picked) share one lane of
+    Gradio's queue, one at a time, first in first out: a slow one never lands after a later one
+    (tests/test_browser_map.py shows the Watch tab's race in a browser)."""
+    from demo import build_app
+
+    app = build_app(Path("checkpoints"), tmp_path)
+    lanes = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values()}
+    for tab, names in {
+        "watch": ("watch_tab", "watch_system", "watch_agents", "watch_map", "watch_snapshot_note"),
+        "train": ("train_tab", "train_system", "train_start_choices", "train_start"),
+    }.items():
+        assert {lanes[name] for name in names} == {(f"{tab}-form", 1)}, tab
+    assert lanes["watch"][1] is None  # Play is not held behind them (renders wait for their own slots)

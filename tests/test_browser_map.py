@@ -111,3 +111,39 @@ def test_the_map_reads_at_phone_width(app_url, browser, name):
     last = page.locator("#watch-map [role=gridcell]").last.bounding_box()
     assert last["x"] + last["width"] <= box["x"] + box["width"] + 1  # the last column too: no sideways scroll
     page.close()
+
+
+@pytest.mark.skipif(len(MAPPED) < 2, reason="needs the bundled Mario and Pendulum maps")
+def test_a_slow_update_of_the_shown_tab_never_lands_after_the_system_picked_next(
+    browser, tmp_path, monkeypatch
+):
+    """The CI failure of stop 40: the Watch tab shown (its pickers refreshed for Mario, slowly on a busy
+    machine), then Pendulum picked: the tab's update ended last and put a Mario agent back in the picker, so
+    the map said "No map: mario-1-1 ... pendulum is selected". The form's updates now run in order."""
+    import time
+
+    import demo.watch
+
+    refreshed = demo.watch.agent_choices
+
+    def slowly_for_mario(ctx, systems, system, current=None):
+        if system == "mario":
+            time.sleep(3.0)  # a busy machine
+        return refreshed(ctx, systems, system, current)
+
+    monkeypatch.setattr(demo.watch, "agent_choices", slowly_for_mario)  # before the app wires it
+    for name in MAPPED:
+        checkpoints, _ = agent_checkpoints(tmp_path, name)
+    with running_app(checkpoints, tmp_path / "work") as (url, _):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.get_by_role("tab", name="Watch").click()  # its update asks for Mario's agents, slowly
+        page.locator("#watch-system").get_by_label(re.compile(LABELS["pendulum"])).check()
+        legend = f"Generalisation map of {MAPPED['pendulum'].name}"
+        page.wait_for_function(
+            f"document.querySelector('#watch-map-legend').innerText.includes({json.dumps(legend)})",
+            timeout=60_000,
+        )
+        time.sleep(4.0)  # past the slow update's end
+        assert legend in page.inner_text("#watch-map-legend")
+        page.close()

@@ -506,10 +506,11 @@ def follow(run: Run, system: System) -> Iterator[tuple]:
     while not run.done:
         run.heartbeat()
         # the records plotted are counted before the yield: records that arrive while Gradio sends this
-        # update are plotted by the next one (counting after would skip them until another record comes)
-        records = list(run.records)
-        plots = plot_updates(system.name, records) if len(records) != shown else [gr.skip()] * MAX_PLOTS
-        shown = len(records)
+        # update are plotted by the next one (counting after would skip them until another record comes);
+        # run.records only grows, so its first `count` are the ones plotted (no copy on polls that skip)
+        count = len(run.records)
+        plots = plot_updates(system.name, run.records[:count]) if count != shown else [gr.skip()] * MAX_PLOTS
+        shown = count
         yield run_status(run, system), *plots, None, None
         time.sleep(POLL_SECONDS)
     run.heartbeat()

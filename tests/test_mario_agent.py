@@ -452,3 +452,19 @@ def test_a_noisy_checkpoint_holds_means_and_scales_but_no_noise_sample_and_loads
     )
     states = np.random.default_rng(1).integers(0, 256, (8, 4, 84, 84), dtype=np.uint8)
     np.testing.assert_array_equal(loaded.q_values(states), agent.q_values(states))  # the same mean weights
+
+
+def test_the_ray_workers_policy_drops_its_hold_when_a_new_episode_starts():
+    from rlcore.mario.distributed import ExplorationPolicy
+
+    agent = _agent()
+    _constant_q(agent.net.online, [0.0, 3.0])  # greedy: action 1
+    state = torch.zeros((4, 84, 84), dtype=torch.uint8)
+    policy = ExplorationPolicy(agent.net.online, agent.action_dim, True, epsilon=1.0, repeat=1.01)
+    torch.manual_seed(0)
+    while not (policy.hold_left > 5 and int(policy.held_action) == 0):  # a long hold of action 0
+        policy(state)
+    policy.epsilon.fill_(0.0)
+    assert int(policy(state, torch.tensor([False]))) == 0  # the episode goes on: the hold too
+    assert int(policy(state, torch.tensor([True]))) == 1  # its first step ("is_init"): the policy's own
+    assert policy.hold_left == 0

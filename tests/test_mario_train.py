@@ -352,3 +352,24 @@ def test_death_penalty_and_flag_bonus_change_the_learned_rewards_of_ending_steps
     assert set(np.round(difference[plain["done"]]).tolist()) == {-100.0, 40.0}  # deaths and flags, both
     assert not difference[~plain["done"]].any()
     assert logged[0] == logged[1]
+
+
+def test_a_held_random_action_ends_with_its_episode(tmp_path):
+    """ez-greedy's hold belongs to the episode that drew it: an env whose episode ended in a step holds
+    nothing after it, so the next episode starts on the policy's own choice."""
+    from rlcore.mario.train import TrainingRun
+
+    config = _config(
+        num_envs=1, exploration_rate=1.0, exploration_rate_min=1.0, exploration_repeat=1.01, pin_cpus=False
+    )
+    run = TrainingRun(config, tmp_path / "run", device="cpu", env_fn=FAKE_ENV)
+    held_at_ends, held_within = [], []
+    try:
+        while len(held_at_ends) < 8:
+            episodes = run.episode
+            run.step()
+            (held_at_ends if run.episode > episodes else held_within).append(int(run.agent.hold_left[0]))
+    finally:
+        run.close(save=False)
+    assert max(held_within) > 0  # holds (mean ~19 steps) outlast steps within an episode ...
+    assert held_at_ends == [0] * 8  # ... but none outlasts its episode

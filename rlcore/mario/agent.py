@@ -166,6 +166,12 @@ class Mario:
         self.hold_left[explore] -= 1
         return explore, np.where(explore, self.held_action, actions)
 
+    def end_holds(self, ended: np.ndarray) -> None:
+        """The envs whose episode just ended drop the random action they held (a hold belongs to its
+        episode: the next one starts on the policy's own actions)."""
+        if len(self.hold_left) == len(ended):
+            self.hold_left[np.asarray(ended, bool)] = 0
+
     def count_steps(self, n: int) -> None:
         """Advance the schedules by `n` agent steps (taken here by `act`, or by remote workers)."""
         # decrease exploration_rate

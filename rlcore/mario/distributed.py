@@ -71,7 +71,9 @@ class ExplorationPolicy(nn.Module):
         self.held_action, self.hold_left = torch.tensor(0), 0
 
     @torch.no_grad()
-    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+    def forward(self, observation: torch.Tensor, is_init: torch.Tensor | None = None) -> torch.Tensor:
+        if is_init is not None and bool(is_init.any()):  # a new episode: the last one's hold ends with it
+            self.hold_left = 0
         if self.hold_left:
             self.hold_left -= 1
             return self.held_action
@@ -101,15 +103,16 @@ def episode_info_reader(keys: tuple[str, ...] = INFO_KEYS):
 
 def worker_env(env_fn: Callable[[], Any], seed: int, info_keys: tuple[str, ...] = INFO_KEYS):
     """Runs in a Ray worker: the emulator as a TorchRL env, its episodes and the worker's exploration
-    seeded from `seed`, one torch thread (batch-1 forwards gain nothing from more)."""
-    from torchrl.envs import GymWrapper
+    seeded from `seed`, one torch thread (batch-1 forwards gain nothing from more); InitTracker marks
+    each episode's first step ("is_init") for the policy's holds."""
+    from torchrl.envs import GymWrapper, InitTracker, TransformedEnv
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
     env = env_fn()
     env.reset(seed=seed)  # later resets continue the env's seeded generator
     wrapped = GymWrapper(env, categorical_action_encoding=True, device="cpu")
-    return wrapped.set_info_dict_reader(episode_info_reader(info_keys))
+    return TransformedEnv(wrapped.set_info_dict_reader(episode_info_reader(info_keys)), InitTracker())
 
 
 class WorkerBatch:
@@ -145,12 +148,12 @@ class WorkerBatch:
 
 def route_collector_class():
     """TorchRL's Collector with one more remote method: the learner moves the backward curriculum's start
-    window of the worker's env (RouteStarts, under TorchRL's GymWrapper) between two batches."""
+    window of the worker's env (RouteStarts, under TorchRL's GymWrapper and InitTracker) between two batches."""
     from torchrl.collectors import Collector
 
     class RouteCollector(Collector):
         def set_start_window(self, lo: int, hi: int) -> None:
-            self.env._env.set_start_window(lo, hi)
+            self.env.base_env._env.set_start_window(lo, hi)
 
     return RouteCollector
 
@@ -270,7 +273,7 @@ def start_collector(config: MarioConfig, policy: nn.Module, env_fn: Callable[[],
     keys = INFO_KEYS + (ROUTE_KEY,) if config.starts else INFO_KEYS
     return RayCollector(
         [partial(worker_env, env_fn, first_seed + i, keys) for i in range(n)],
-        TensorDictModule(policy, in_keys=["observation"], out_keys=["action"]),
+        TensorDictModule(policy, in_keys=["observation", "is_init"], out_keys=["action"]),
         collector_class=route_collector_class() if config.starts else Collector,
         collector_kwargs=[{"postproc": WorkerBatch(i)} for i in range(n)],
         frames_per_batch=config.worker_batch,

@@ -552,6 +552,7 @@ class TrainingRun:
         self.envs.step_async(actions)
         q, loss = agent.learn(new_steps=config.num_envs)
         next_states, rewards, terminated, truncated, infos = self.envs.step_wait()
+        agent.end_holds(terminated | truncated)
         for i in range(config.num_envs):
             ended = bool(terminated[i] or truncated[i])
             # SAME_STEP autoreset: an ended env already returns its next episode's first state

@@ -321,3 +321,20 @@ def test_the_route_as_a_demonstration_teaches_its_actions_by_the_margin_loss(tmp
     assert (agent.greedy_actions(states[:8]) == actions[:8].numpy()).all()
     with pytest.raises(ValueError, match="--demo-weight and --start-failed need --starts"):
         TrainingRun(MarioConfig(demo_weight=1.0), tmp_path / "run", env_fn=lambda: None)
+
+
+def test_a_run_with_demo_weight_learns_from_its_own_route_as_the_demonstration(tmp_path):
+    from mario_fake_env import fake_route, make_fake_route_env
+
+    fake_route(12).save(tmp_path / "route")  # 12 "right A" steps: replayed on the real 1-1 for its states
+    config = MarioConfig(
+        starts=str(tmp_path / "route"), demo_weight=1.0, num_envs=1, memory_size=500, pin_cpus=False
+    )
+    env_fn = lambda: make_fake_route_env(str(tmp_path / "route"), 0.0, min_frames=40, max_frames=200)  # noqa: E731
+    run = TrainingRun(config, tmp_path / "run", device="cpu", env_fn=env_fn)
+    try:
+        states, actions = run.agent.demo
+    finally:
+        run.close(save=False)
+    assert actions.tolist() == [1] * 12 and states.shape == (12, 4, 84, 84)
+    assert Route.load(tmp_path / "run").steps == [1] * 12  # the run keeps its copy of the route

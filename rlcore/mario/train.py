@@ -493,15 +493,16 @@ class TrainingRun:
             raise
 
     def _curriculum(self, config: MarioConfig) -> BackwardCurriculum | None:
-        """The backward curriculum of a run with --starts (its route checked, and copied into the run
-        folder, so the checkpoint records where its training episodes started), else None."""
+        """The backward curriculum of a run with --starts (its route checked, kept as `self.route`, and
+        copied into the run folder, so the checkpoint records where its training episodes started), else None."""
+        self.route = None
         if not config.starts:
             if config.demo_weight or config.start_failed:
                 raise ValueError(
                     "--demo-weight and --start-failed need --starts ROUTE (a route to start from)"
                 )
             return None
-        route = Route.load(config.starts)
+        self.route = route = Route.load(config.starts)
         check_route(route, config)
         route.save(self.out_dir)
         return BackwardCurriculum(
@@ -532,8 +533,8 @@ class TrainingRun:
             if saved.get("config", {}).get("precision") == self.config.precision:
                 self.agent.precision_choice = saved.get("precision_choice")
         self.last_checkpoint = self.agent.curr_step
-        if self.config.starts and self.config.demo_weight:  # DQfD: the route's states and actions
-            self.agent.demo = route_demonstration(Route.load(self.config.starts))
+        if self.route is not None and self.config.demo_weight:  # DQfD: the route's states and actions
+            self.agent.demo = route_demonstration(self.route)
 
     @property
     def finished(self) -> bool:

@@ -32,7 +32,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
     count, size = 0, None
     with atomic_path(path, suffix=".mp4") as tmp:
         # macro_block_size=2: keep the true size (only evenness matters for yuv420p), no rescaling.
-        with imageio.get_writer(
+        writer = imageio.get_writer(
             tmp,
             format="FFMPEG",
             mode="I",
@@ -43,7 +43,10 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
             # veryfast: quicker than x264's default preset on our frames, and no bigger
             # (flat-coloured renders and NES screens)
             output_params=["-preset", "veryfast", "-movflags", "+faststart"],
-        ) as writer:
+        )
+        # closed on every path: imageio's own `with` leaves ffmpeg running after an error (a frame source that
+        # raised, a render stopped at shutdown) until garbage collection, finishing a file already removed
+        try:
             for frame in frames:
                 frame = np.asarray(frame)
                 if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
@@ -54,6 +57,8 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 
                     raise ValueError(f"frame {count} has shape {frame.shape}, the first had {size}")
                 writer.append_data(pad_to_even(frame))
                 count += 1
+        finally:
+            writer.close()
         if count == 0:
             raise ValueError("no frames to write")
     return Path(path)

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import pickle
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -214,6 +215,22 @@ def test_write_mp4_rejects_bad_frames_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         write_mp4(tmp_path / "float.mp4", [np.zeros((8, 8, 3), np.float32)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_mp4_from_a_source_that_fails_leaves_no_file_and_no_ffmpeg_behind(tmp_path, capfd):
+    import os
+
+    def stopped_render():  # a render stopped between frames (as the app's at shutdown)
+        for i in range(20):
+            yield np.full((64, 64, 3), i, np.uint8)
+        raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        write_mp4(tmp_path / "v.mp4", stopped_render())
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    assert children == []  # ffmpeg ended with the writer, not when the writer is garbage-collected
+    assert list(tmp_path.iterdir()) == []
+    assert "Error" not in capfd.readouterr().err  # nor did it finish a file that was already removed
 
 
 def test_hstack_videos_pads_the_shorter_clip():

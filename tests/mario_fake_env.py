@@ -88,9 +88,9 @@ def make_fake_route_env(route_dir: str, share: float, **kwargs):
 
 
 def make_fake_env(
-    noop_max: int = 0, seed: int | None = None, sticky: float = 0.0, **kwargs
+    noop_max: int = 0, seed: int | None = None, sticky: float = 0.0, sticky_share: float = 1.0, **kwargs
 ) -> MarioPreprocessing:
-    env = MarioPreprocessing(FakeNES(**kwargs), noop_max=noop_max, sticky=sticky)
+    env = MarioPreprocessing(FakeNES(**kwargs), noop_max=noop_max, sticky=sticky, sticky_share=sticky_share)
     if seed is not None:
         env.reset(seed=seed)
     return env

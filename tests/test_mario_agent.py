@@ -343,6 +343,32 @@ def test_sticky_actions_delay_each_new_action_per_frame_as_ale_v5_reproducibly_p
     np.testing.assert_allclose(counts, expected, atol=0.025)
     assert _joypad(0.25, 0, chosen[:200]) == frames[:200]  # same seed, same frames
     assert _joypad(0.25, 1, chosen[:200]) != frames[:200]
+
+
+def test_sticky_share_plays_that_share_of_training_episodes_with_sticky_actions():
+    from rlcore.mario.config import MarioConfig
+    from rlcore.mario.train import worker_env_factory
+
+    env = make_fake_env(sticky=0.5, sticky_share=0.3, min_frames=100_000, max_frames=100_000)
+    env.reset(seed=0)
+    delayed = []  # per episode: frames that kept the previous buttons in 40 alternating steps
+    for _ in range(400):
+        late = 0
+        for i in range(40):
+            env.step(i % 2)
+            late += env.delayed_frames
+        delayed.append(late)
+        env.reset()
+    share = np.mean(np.array(delayed) > 0)
+    assert 0.24 < share < 0.36  # 40 steps at p 0.5: a sticky episode always has late frames, the others none
+    config = MarioConfig(sticky=0.25, sticky_share=0.3)
+    worker = worker_env_factory(config)()  # what a training run's workers play
+    try:
+        assert (worker.sticky, worker.sticky_share) == (0.25, 0.3)
+    finally:
+        worker.close()
+    with pytest.raises(ValueError, match="sticky_share must be a share in"):
+        make_fake_env(sticky=0.25, sticky_share=1.5)
     with pytest.raises(ValueError, match="sticky"):
         make_fake_env(sticky=1.0)
 

@@ -40,6 +40,14 @@ class MarioConfig:
         ge=0.0,
         le=1.0,
     )
+    sticky_share: float = option(
+        1.0,
+        "share of training episodes played with --sticky, drawn at each reset (the others without): a "
+        "policy trained only under sticky actions learns to expect its actions late and loses some "
+        "exact greedy play; 1: every episode",
+        ge=0.0,
+        le=1.0,
+    )
     # --- where training episodes start (rlcore/mario/curriculum.py; evaluation always starts at the
     # level's start)
     starts: str = option(

@@ -177,8 +177,11 @@ def make_route_worker_env(
     behind: float = 0.0,
     failed: float = 0.0,
     owner_pid: int | None = None,
+    sticky_share: float = 1.0,
 ) -> RouteStarts:
-    env = make_worker_env(world, stage, actions, noop_max, owner_pid=owner_pid, sticky=sticky)
+    env = make_worker_env(
+        world, stage, actions, noop_max, owner_pid=owner_pid, sticky=sticky, sticky_share=sticky_share
+    )
     return RouteStarts(env, Route.load(route_dir), share, behind, failed=failed)
 
 
@@ -196,6 +199,7 @@ def route_env_thunk(config) -> functools.partial:
         config.start_behind,
         config.start_failed,
         owner_pid=os.getpid(),
+        sticky_share=config.sticky_share,
     )
 
 

@@ -104,6 +104,7 @@ class MarioPreprocessing(gym.Wrapper):
         noop_max: int = 0,
         info_keys: tuple[str, ...] | None = None,
         sticky: float = 0.0,
+        sticky_share: float = 1.0,
     ):
         super().__init__(env)
         self.info_keys = info_keys
@@ -113,7 +114,11 @@ class MarioPreprocessing(gym.Wrapper):
             )
         if not 0.0 <= sticky < 1.0:
             raise ValueError(f"sticky must be a probability in [0, 1), got {sticky}")
+        if not 0.0 <= sticky_share <= 1.0:
+            raise ValueError(f"sticky_share must be a share in [0, 1], got {sticky_share}")
         self.skip, self.size, self.stack, self.noop_max, self.sticky = skip, size, stack, noop_max, sticky
+        # sticky actions in a share of the episodes only, drawn at each reset: whether this one has them
+        self.sticky_share, self.sticky_episode = sticky_share, True
         self.last_action: int | None = None  # the action the emulator last performed (None after a reset)
         self.delayed_frames = (
             0  # frames of the last step that kept other buttons than chosen (sticky actions)
@@ -137,6 +142,8 @@ class MarioPreprocessing(gym.Wrapper):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         _, info = self.env.reset(seed=seed, options=options)
+        if self.sticky_share < 1.0:  # drawn only then: with every episode sticky, the draws stay as they were
+            self.sticky_episode = bool(self.np_random.random() < self.sticky_share)
         if (
             self.start_snapshot is not None
         ):  # a practice spot (rlcore.mario.curriculum.start_at): no no-op start
@@ -172,7 +179,8 @@ class MarioPreprocessing(gym.Wrapper):
         action, total_reward, self.delayed_frames = int(action), 0.0, 0
         for _ in range(self.skip):
             performed = action
-            if self.sticky and self.last_action is not None and self.np_random.random() < self.sticky:
+            sticky = self.sticky if self.sticky_episode else 0.0
+            if sticky and self.last_action is not None and self.np_random.random() < sticky:
                 performed = self.last_action  # sticky, per frame as ALE v5: the joypad keeps its buttons
             self.delayed_frames += performed != action
             self.last_action = performed
@@ -208,12 +216,14 @@ def make_env(
     seed: int | None = None,
     info_keys: tuple[str, ...] | None = None,
     sticky: float = 0.0,
+    sticky_share: float = 1.0,
 ) -> MarioPreprocessing:
     """The tutorial's preprocessed env: states (4, 84, 84) uint8, 4 frames per action.
 
     `seed` seeds the first reset (no-op counts); `noop_max` > 0 adds 0..noop_max random no-op
     frames after every reset; `info_keys` keeps only those keys of `info` (None: all 42);
-    `sticky` is the probability, at each emulator frame, that the joypad keeps the previous frame's buttons.
+    `sticky` is the probability, at each emulator frame, that the joypad keeps the previous frame's buttons,
+    in a `sticky_share` of the episodes.
     """
     env = MarioPreprocessing(
         make_raw_env(world, stage, actions),
@@ -223,6 +233,7 @@ def make_env(
         noop_max=noop_max,
         info_keys=info_keys,
         sticky=sticky,
+        sticky_share=sticky_share,
     )
     if seed is not None:
         env.reset(seed=seed)
@@ -236,6 +247,7 @@ def make_worker_env(
     noop_max: int = 0,
     owner_pid: int | None = None,
     sticky: float = 0.0,
+    sticky_share: float = 1.0,
 ) -> MarioPreprocessing:
     """The env of a vector-env worker process. Ctrl-C is left to the training process (`owner_pid`),
     which saves and then closes its workers: a forked worker would otherwise run the owner's SIGINT
@@ -245,14 +257,36 @@ def make_worker_env(
 
     if owner_pid is not None and os.getpid() != owner_pid:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return make_env(world, stage, actions, noop_max=noop_max, info_keys=INFO_KEYS, sticky=sticky)
+    return make_env(
+        world,
+        stage,
+        actions,
+        noop_max=noop_max,
+        info_keys=INFO_KEYS,
+        sticky=sticky,
+        sticky_share=sticky_share,
+    )
 
 
-def env_thunk(world: int, stage: int, actions: str | list[list[str]], noop_max: int = 0, sticky: float = 0.0):
+def env_thunk(
+    world: int,
+    stage: int,
+    actions: str | list[list[str]],
+    noop_max: int = 0,
+    sticky: float = 0.0,
+    sticky_share: float = 1.0,
+):
     """A picklable factory for gymnasium's vector envs (one emulator per worker process)."""
     import functools
     import os
 
     return functools.partial(
-        make_worker_env, world, stage, actions, noop_max, owner_pid=os.getpid(), sticky=sticky
+        make_worker_env,
+        world,
+        stage,
+        actions,
+        noop_max,
+        owner_pid=os.getpid(),
+        sticky=sticky,
+        sticky_share=sticky_share,
     )

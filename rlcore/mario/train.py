@@ -398,7 +398,9 @@ def worker_env_factory(config: MarioConfig) -> Callable[[], Any]:
     when the run has --starts."""
     if config.starts:
         return route_env_thunk(config)
-    return env_thunk(config.world, config.stage, config.actions, config.noop_max, config.sticky)
+    return env_thunk(
+        config.world, config.stage, config.actions, config.noop_max, config.sticky, config.sticky_share
+    )
 
 
 def shaped_reward(

@@ -24,6 +24,8 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("resolve")
     for name, changes in (
         ("agent", {"collector": "ray", "ray_address": "127.0.0.1:1", "num_envs": 6}),
+        # trained from a route on its trainer's disk, with starts along it and the route as a demonstration
+        ("routed", {"starts": "/elsewhere/route", "start_failed": 0.4, "demo_weight": 5.0, "start_x": 41}),
         ("run", {"num_envs": 2, "lr": 0.001, "max_steps": 5000}),
     ):
         shutil.copytree(
@@ -63,6 +65,13 @@ CASES = [
         {"stage": 2, "exploration_rate": 0.5, "num_envs": 1},
         {"stage": 2, "exploration_rate": 0.5, "num_envs": 1, "gamma": STORED["gamma"]},
     ),
+    # --init from an agent trained from a route: a new run starts at the level's start unless it names one
+    (
+        {"init": "routed"},
+        {},
+        {"starts": "", "start_failed": 0.0, "demo_weight": 0.0, "start_x": 0, "gamma": STORED["gamma"]},
+    ),
+    ({"init": "routed"}, {"starts": "r", "start_failed": 0.4}, {"starts": "r", "start_failed": 0.4}),
     # --resume: the run's saved config, run-time fields included, then flags
     ({"resume": "run"}, {}, {"num_envs": 2, "lr": 0.001, "max_steps": 5000}),
     ({"resume": "run"}, {"max_steps": 9000}, {"num_envs": 2, "max_steps": 9000}),

@@ -287,9 +287,19 @@ class MarioConfig:
             "target_thread",
             "channels_last",
             "precision",
+            # a route folder on the disk of whoever trained it: never where a new run reads from; and how
+            # that run's episodes started from it (they need --starts: a run from a checkpoint trained
+            # from a route starts at the level's start unless it names a route itself)
             "starts",
+            "start_share",
+            "start_behind",
+            "start_failed",
+            "start_window",
+            "start_threshold",
+            "start_x",
+            "demo_weight",
         }
-    )  # a route folder on the disk of whoever trained it: never where a new run reads from
+    )
 
 
 # Why each change of the fast preset (a small step budget on a 2-core CPU):

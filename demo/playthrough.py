@@ -50,8 +50,11 @@ def description(figures: dict[str, Any]) -> str:
     summary = figures.get("summary") if isinstance(figures.get("summary"), dict) else {}
     score = summary.get("total_score")
     agents = ", ".join(Path(str(a)).name for a in figures.get("agents") or [])
+    options = figures.get("options") if isinstance(figures.get("options"), dict) else {}
+    sticky = options.get("sticky") or 0
+    protocol = f"sticky actions {sticky} per frame" if sticky else "greedy"
     return (
-        f"**{world_of(figures)} in a row** (recorded, seed {figures.get('options', {}).get('seed', 0)}): "
+        f"**{world_of(figures)} in a row** (recorded, seed {options.get('seed', 0)}, {protocol}): "
         f"{agents} each play the level they were trained on. {summary.get('flags', '?')} of "
         f"{summary.get('levels', len(stages))} levels cleared, score "
         f"{format(score, ',') if isinstance(score, int) else '?'}: {outcome}. "

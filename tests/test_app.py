@@ -219,8 +219,10 @@ def test_the_world_playthrough_is_shown_from_a_bundled_folder_with_its_figures_o
     video, found = recorded_playthrough(ctx, "mario")
     assert video == (folder / "playthrough.mp4").resolve() and found == figures
     assert description(found).startswith(
-        "**World 1 in a row** (recorded, seed 0): mario-1-1, mario-1-2 each play"
+        "**World 1 in a row** (recorded, seed 0, greedy): mario-1-1, mario-1-2 each play"
     )
+    sticky = {**figures, "options": {"seed": 1040, "sticky": 0.25}}  # the protocol it was recorded under
+    assert "(recorded, seed 1040, sticky actions 0.25 per frame)" in description(sticky)
     assert "1 of 2 levels cleared, score 3,500: 1-1 flag, 1-2 lost at x 2345." in description(found)
     assert recorded_playthrough(ctx, "pendulum") is None
     settings.uploads_dir.mkdir(parents=True)

@@ -283,7 +283,7 @@ def test_how_it_learned_plays_the_snapshots_side_by_side_with_their_flag_rates(a
         shown = page.evaluate("document.querySelector('#watch-video video').src")
         page.get_by_role("button", name="Watch World 1 played in a row by its stage agents").click()
         page.wait_for_function(
-            "/World 1 in a row \\(recorded, seed 0\\)/"
+            "/World 1 in a row \\(recorded, seed 0, greedy\\)/"
             ".test(document.querySelector('#watch-status').innerText)"
         )
         page.wait_for_function(f"document.querySelector('#watch-video video')?.src !== {json.dumps(shown)}")

@@ -114,7 +114,10 @@ def fake_run_with_snapshots(run: Path, agent: Path, steps=SNAPSHOT_STEPS, flags=
     )
     from rlcore.evaluation import rate_summary
 
-    weights = load_tensors(agent / WEIGHTS_FILE)
+    # float32, as training writes them (a bundled agent's weights may be stored in float16)
+    weights = {
+        k: v.float() if v.is_floating_point() else v for k, v in load_tensors(agent / WEIGHTS_FILE).items()
+    }
     generator = torch.Generator().manual_seed(0)
     evaluations = []
     for i, (step, count) in enumerate(zip(steps, flags)):

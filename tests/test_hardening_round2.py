@@ -180,7 +180,8 @@ def test_bundling_a_run_into_itself_is_refused_and_keeps_its_float32_snapshots(r
 def test_weights_that_overflow_to_nan_are_refused_at_load_in_one_line(tmp_path, capsys):
     folder = copy_agent("mario", tmp_path / "huge")
     tensors = ckpt.load_tensors(folder / ckpt.WEIGHTS_FILE)
-    ckpt.atomic_save_tensors(folder / ckpt.WEIGHTS_FILE, {k: v * 1e30 for k, v in tensors.items()})  # finite
+    huge = {k: v.float() * 1e30 for k, v in tensors.items()}  # finite in float32 (the agent's may be float16)
+    ckpt.atomic_save_tensors(folder / ckpt.WEIGHTS_FILE, huge)
     out = tmp_path / "q.mp4"
     started = time.monotonic()
     code, err = run(["play", folder, "--show-q", "--max-steps", 5, "--out", out], capsys)

@@ -26,7 +26,7 @@ def folders(tmp_path_factory):
         ("agent", {"collector": "ray", "ray_address": "127.0.0.1:1", "num_envs": 6}),
         # trained from a route on its trainer's disk, with starts along it and the route as a demonstration
         ("routed", {"starts": "/elsewhere/route", "start_failed": 0.4, "demo_weight": 5.0, "start_x": 41}),
-        ("run", {"num_envs": 2, "lr": 0.001, "max_steps": 5000}),
+        ("run", {"num_envs": 2, "lr": 0.001, "max_steps": 5000, "init_from": ""}),  # a run from scratch
     ):
         shutil.copytree(
             AGENT, root / name, ignore=shutil.ignore_patterns("snapshots", "*.mp4", "training_state.*")
